@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up test typecheck bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(VENV)/bin/jadechain up --dir .jadechain
+
+test: install
+	$(PY) -m pytest -q
+
+typecheck: install
+	$(PY) -m mypy --strict ledger contracts consensus
+
+bench: install
+	$(PY) bench/ledger_apply.py --quick
+
+clean:
+	rm -rf $(VENV) .jadechain
