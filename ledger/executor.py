@@ -1,0 +1,824 @@
+"""Deterministic execution of a block's transactions.
+
+Read :func:`execute_block` top to bottom: for each transaction it checks, in
+order, the ledger hash, the expiry, duplication, the signatures, the signers'
+accounts and the transaction permission; then it applies each operation, each
+of which checks its own ledger permission and preconditions and raises one
+precise error. A transaction that raises is recorded with that error's code and
+its writes are discarded; the block still commits.
+
+Nothing here reads a clock, draws randomness or iterates a set or a dict whose
+order could differ between nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from ledger import codec
+from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult
+from ledger.crypto import (
+    PublicKey,
+    address_from_public_key,
+    algorithm_by_code,
+    decode_address,
+    verify_batch,
+)
+from ledger.errors import (
+    AccountExists,
+    AccountFrozen,
+    AccountNotFound,
+    AccountRevoked,
+    AlgorithmNotAccepted,
+    ContractError,
+    ContractNotFound,
+    CryptoError,
+    DuplicateTransaction,
+    InvalidAddress,
+    InvalidOperation,
+    InvalidSignature,
+    InvalidTransaction,
+    JadechainError,
+    LedgerMismatch,
+    PermissionDenied,
+    TransactionExpired,
+    VersionConflict,
+)
+from ledger.state import WorkingState
+from ledger.store import schema
+from ledger.types import (
+    APPEND_ANY,
+    AccountKind,
+    AccountRecord,
+    AccountState,
+    AuthorizeUserRoles,
+    Block,
+    ConfigureRole,
+    ContractRecord,
+    DeployContract,
+    EntryRecord,
+    Event,
+    InvokeContract,
+    KVSet,
+    LedgerPermission,
+    LedgerSettings,
+    Operation,
+    ParticipantRecord,
+    ParticipantState,
+    PublishEvents,
+    RegisterDataAccount,
+    RegisterEventAccount,
+    RegisterParticipant,
+    RegisterUser,
+    RoleRecord,
+    RolesPolicy,
+    Transaction,
+    TransactionInfo,
+    TransactionPermission,
+    UpdateAccountState,
+    UpdateLedgerSettings,
+    UpdateParticipantState,
+    UpgradeContract,
+    UserRolesRecord,
+    WritePolicy,
+)
+from ledger.values import TypedValue, ValueType
+
+SUCCESS = "SUCCESS"
+DEFAULT_ROLE = "DEFAULT"
+
+MAX_KEY_BYTES = 1024
+MAX_VALUE_BYTES = 1024 * 1024
+MAX_TOPIC_BYTES = 256
+MAX_NAME_BYTES = 256
+MAX_CONTRACT_SOURCE_BYTES = 256 * 1024
+
+
+def transaction_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, tx: Transaction) -> bytes:
+    """The transaction hash: ``code ‖ H(encode(content))``; what endpoints sign."""
+    return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(tx.content))
+
+
+SignatureCheck = Callable[[Sequence[tuple[bytes, bytes, bytes]]], list[bool]]
+"""Verifies (encoded public key, message, encoded signature) triples."""
+
+
+def verify_signatures(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    """Default signature check: parallel batch verification of encoded triples."""
+    parsed: list[tuple[PublicKey, bytes, bytes]] = []
+    positions: list[int] = []
+    results = [False] * len(items)
+    for index, (public_key, message, signature) in enumerate(items):
+        try:
+            key = PublicKey.from_encoded(public_key)
+        except CryptoError:
+            continue
+        parsed.append((key, message, signature))
+        positions.append(index)
+    for position, ok in zip(positions, verify_batch(parsed)):
+        results[position] = ok
+    return results
+
+
+@dataclass
+class ExecutionEnvironment:
+    """Everything a block's execution depends on besides the state."""
+
+    ledger_hash: bytes
+    hash_fn: Callable[[bytes], bytes]
+    hash_code: int
+    settings: LedgerSettings
+    runtime: ContractRuntime | None = None
+    check_signatures: SignatureCheck = verify_signatures
+    preverified: Callable[[bytes], bool] | None = None
+    """Returns True for a transaction hash whose signatures ingress already verified."""
+    genesis: bool = False
+
+
+@dataclass
+class BlockExecution:
+    """What executing a block produced, before it is persisted."""
+
+    tx_hashes: list[bytes] = field(default_factory=list)
+    tx_infos: list[TransactionInfo] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    executed: list[tuple[bytes, Transaction, TransactionInfo]] = field(default_factory=list)
+    skipped_duplicates: list[bytes] = field(default_factory=list)
+
+
+def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) -> BlockExecution:
+    """Execute every transaction of ``block`` in order against ``state``."""
+    result = BlockExecution()
+    height = block.header.height
+    hashes = [transaction_hash(env.hash_fn, env.hash_code, tx) for tx in block.transactions]
+    result.tx_hashes = hashes
+    signature_ok = _check_block_signatures(block.transactions, hashes, env)
+    seen_in_block: set[bytes] = set()
+    index = 0
+    for tx, tx_hash, sig_ok in zip(block.transactions, hashes, signature_ok):
+        if tx_hash in seen_in_block or state.get_raw(schema.make_tx_key(tx_hash)) is not None:
+            result.skipped_duplicates.append(tx_hash)
+            continue
+        seen_in_block.add(tx_hash)
+        state.push()
+        events: list[Event] = []
+        gas = _GasCounter()
+        try:
+            _check_transaction(state, tx, tx_hash, sig_ok, block, env)
+            signers = _signer_addresses(tx)
+            context = _TxContext(state, env, block, tx_hash, signers, events, gas)
+            for operation in tx.content.operations:
+                _apply_operation(context, operation)
+            status = SUCCESS
+            changes = state.merge().state
+        except JadechainError as error:
+            state.discard()
+            status = error.code
+            changes = {}
+            events = []
+            if isinstance(error, ContractError):
+                gas.used += _details_gas(error)
+        info = TransactionInfo(
+            tx_hash=tx_hash,
+            height=height,
+            index=index,
+            status=status,
+            write_set_hash=_write_set_hash(env.hash_fn, changes),
+            events_hash=events_hash(env.hash_fn, events),
+            gas_used=gas.used,
+        )
+        index += 1
+        result.tx_infos.append(info)
+        result.events.extend(events)
+        result.executed.append((tx_hash, tx, info))
+        if events:
+            state.put_raw(schema.make_tx_events_key(tx_hash), codec.encode_list(events))
+    return result
+
+
+def events_hash(hash_fn: Callable[[bytes], bytes], events: Sequence[Event]) -> bytes:
+    """Hash of a transaction's events (the encoded list); empty list hashes too."""
+    return hash_fn(codec.encode_list(events))
+
+
+def _write_set_hash(hash_fn: Callable[[bytes], bytes], changes: dict[bytes, bytes | None]) -> bytes:
+    items = [[key, changes[key] or b""] for key in sorted(changes)]
+    return hash_fn(codec.pack_canonical(items))
+
+
+def _details_gas(error: JadechainError) -> int:
+    value = error.details.get("gas_used")
+    return value if isinstance(value, int) else 0
+
+
+class _GasCounter:
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
+# --- transaction checks ------------------------------------------------------------
+
+def _check_block_signatures(
+    transactions: Sequence[Transaction], hashes: Sequence[bytes], env: ExecutionEnvironment
+) -> list[bool]:
+    """Verify every endpoint signature of the block at once (in parallel chunks)."""
+    triples: list[tuple[bytes, bytes, bytes]] = []
+    owners: list[int] = []
+    results = [True] * len(transactions)
+    for position, (tx, tx_hash) in enumerate(zip(transactions, hashes)):
+        if not tx.signatures:
+            results[position] = False
+            continue
+        if env.preverified is not None and env.preverified(tx_hash):
+            continue
+        for signature in tx.signatures:
+            triples.append((signature.public_key, tx_hash, signature.signature))
+            owners.append(position)
+    if triples:
+        for owner, ok in zip(owners, env.check_signatures(triples)):
+            if not ok:
+                results[owner] = False
+    return results
+
+
+def _check_transaction(
+    state: WorkingState,
+    tx: Transaction,
+    tx_hash: bytes,
+    signatures_ok: bool,
+    block: Block,
+    env: ExecutionEnvironment,
+) -> None:
+    content = tx.content
+    settings = current_settings(state, env)
+    if not env.genesis and content.ledger_hash != env.ledger_hash:
+        raise LedgerMismatch("transaction is for another ledger")
+    if not content.operations:
+        raise InvalidTransaction("transaction has no operations")
+    if len(content.operations) > settings.max_ops_per_tx:
+        raise InvalidTransaction("too many operations in one transaction")
+    if content.expiry and block.header.time > content.expiry:
+        raise TransactionExpired("transaction expired before it was included")
+    if not tx.signatures:
+        raise InvalidSignature("transaction has no endpoint signature")
+    for signature in tx.signatures:
+        code = int.from_bytes(signature.public_key[:2], "big") if len(signature.public_key) >= 2 else -1
+        if code not in settings.signature_algorithms:
+            raise AlgorithmNotAccepted("signature algorithm not accepted by this ledger")
+    if not signatures_ok:
+        raise InvalidSignature("an endpoint signature does not verify")
+    if env.genesis:
+        return
+    for address in _signer_addresses(tx):
+        account = state.get_account(address)
+        if account is None or account.kind != AccountKind.USER:
+            raise PermissionDenied(f"signer {address} is not a registered user")
+        _require_normal(account.state, address)
+    needed = (
+        TransactionPermission.CONTRACT_OPERATION
+        if all(isinstance(op, InvokeContract) for op in content.operations)
+        else TransactionPermission.DIRECT_OPERATION
+    )
+    if not any(_has_tx_permission(state, address, needed) for address in _signer_addresses(tx)):
+        raise PermissionDenied(f"no signer holds the {needed.name} transaction permission")
+
+
+def current_settings(state: WorkingState, env: ExecutionEnvironment) -> LedgerSettings:
+    """Settings as changed by earlier transactions of this block, if any."""
+    return state.get_settings() or env.settings
+
+
+def _signer_addresses(tx: Transaction) -> tuple[str, ...]:
+    addresses: list[str] = []
+    for signature in tx.signatures:
+        address = address_from_public_key(PublicKey.from_encoded(signature.public_key))
+        if address not in addresses:
+            addresses.append(address)
+    return tuple(addresses)
+
+
+def _require_normal(account_state: AccountState, address: str) -> None:
+    if account_state == AccountState.FROZEN:
+        raise AccountFrozen(f"account {address} is frozen")
+    if account_state == AccountState.REVOKED:
+        raise AccountRevoked(f"account {address} is revoked")
+
+
+# --- permissions ----------------------------------------------------------------------
+
+def _roles_of(state: WorkingState, user: str) -> tuple[list[RoleRecord], RolesPolicy]:
+    record = state.get_user_roles(user)
+    names = list(record.roles) if record is not None and record.roles else [DEFAULT_ROLE]
+    policy = record.policy if record is not None else RolesPolicy.UNION
+    roles = [role for role in (state.get_role(name) for name in names) if role is not None]
+    return roles, policy
+
+
+def _has_ledger_permission(state: WorkingState, user: str, permission: LedgerPermission) -> bool:
+    roles, policy = _roles_of(state, user)
+    if not roles:
+        return False
+    grants = [permission in role.ledger_permissions for role in roles]
+    return all(grants) if policy == RolesPolicy.INTERSECT else any(grants)
+
+
+def _has_tx_permission(state: WorkingState, user: str, permission: TransactionPermission) -> bool:
+    roles, policy = _roles_of(state, user)
+    if not roles:
+        return False
+    grants = [permission in role.tx_permissions for role in roles]
+    return all(grants) if policy == RolesPolicy.INTERSECT else any(grants)
+
+
+# --- operation context ---------------------------------------------------------------------
+
+class _TxContext:
+    """One transaction's execution context, shared by its operations."""
+
+    def __init__(
+        self,
+        state: WorkingState,
+        env: ExecutionEnvironment,
+        block: Block,
+        tx_hash: bytes,
+        signers: tuple[str, ...],
+        events: list[Event],
+        gas: _GasCounter,
+    ) -> None:
+        self.state = state
+        self.env = env
+        self.block = block
+        self.tx_hash = tx_hash
+        self.signers = signers
+        self.events = events
+        self.gas = gas
+
+    @property
+    def height(self) -> int:
+        return self.block.header.height
+
+    def require(self, permission: LedgerPermission) -> None:
+        """At least one endpoint signer must hold ``permission`` (JD Chain's AT_LEAST_ONE)."""
+        if self.env.genesis:
+            return
+        if not any(_has_ledger_permission(self.state, s, permission) for s in self.signers):
+            raise PermissionDenied(f"no signer holds the {permission.name} permission")
+
+
+def _apply_operation(ctx: _TxContext, op: Operation) -> None:
+    handler = _HANDLERS.get(type(op))
+    if handler is None:
+        raise InvalidOperation(f"unsupported operation {type(op).__name__}")
+    handler(ctx, op)
+
+
+def _account_address(ctx: _TxContext, public_key: bytes) -> str:
+    try:
+        key = PublicKey.from_encoded(public_key)
+    except CryptoError as exc:
+        raise InvalidOperation(f"invalid public key: {exc.message}") from exc
+    return address_from_public_key(key)
+
+
+def _check_address(address: str) -> None:
+    try:
+        decode_address(address)
+    except InvalidAddress as exc:
+        raise InvalidOperation(f"invalid address {address!r}: {exc.message}") from exc
+
+
+def _check_text(label: str, text: str, limit: int) -> None:
+    if not text or len(text.encode("utf-8")) > limit:
+        raise InvalidOperation(f"{label} must be 1..{limit} bytes")
+
+
+def _register_account(ctx: _TxContext, public_key: bytes, kind: AccountKind, name: str = "",
+                      write_policy: WritePolicy = WritePolicy.OWNERS) -> str:
+    address = _account_address(ctx, public_key)
+    if ctx.state.get_account(address) is not None:
+        raise AccountExists(f"account {address} is already registered")
+    record = AccountRecord(
+        address=address,
+        kind=kind,
+        public_key=public_key,
+        state=AccountState.NORMAL,
+        owners=ctx.signers,
+        created_height=ctx.height,
+        name=name,
+        write_policy=write_policy,
+    )
+    ctx.state.put_account(record, new=True)
+    return address
+
+
+def _op_register_user(ctx: _TxContext, op: RegisterUser) -> None:
+    ctx.require(LedgerPermission.REGISTER_USER)
+    if len(op.name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidOperation("user name too long")
+    _register_account(ctx, op.public_key, AccountKind.USER, op.name)
+
+
+def _op_register_data_account(ctx: _TxContext, op: RegisterDataAccount) -> None:
+    ctx.require(LedgerPermission.REGISTER_DATA_ACCOUNT)
+    _register_account(ctx, op.public_key, AccountKind.DATA, write_policy=op.write_policy)
+
+
+def _op_register_event_account(ctx: _TxContext, op: RegisterEventAccount) -> None:
+    ctx.require(LedgerPermission.REGISTER_EVENT_ACCOUNT)
+    _register_account(ctx, op.public_key, AccountKind.EVENT)
+
+
+def _writable_account(ctx: _TxContext, address: str, kind: AccountKind, writers: Iterable[str]) -> AccountRecord:
+    _check_address(address)
+    account = ctx.state.get_account(address)
+    if account is None or account.kind != kind:
+        raise AccountNotFound(f"no {kind.name.lower()} account {address}")
+    _require_normal(account.state, address)
+    writer_list = list(writers)
+    if account.write_policy == WritePolicy.OWNERS and not any(w in account.owners for w in writer_list):
+        raise PermissionDenied(f"only the owners of {address} may write it")
+    return account
+
+
+def write_entry(ctx: _TxContext, account: str, key: str, value: TypedValue, expected_version: int) -> int:
+    """Write one entry version; shared by the KV operation and contracts."""
+    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidOperation(f"entry key must be 1..{MAX_KEY_BYTES} bytes")
+    if len(value.data) > MAX_VALUE_BYTES:
+        raise InvalidOperation(f"entry value larger than {MAX_VALUE_BYTES} bytes")
+    current = ctx.state.get_latest_version(account, key)
+    if expected_version != current:
+        raise VersionConflict(
+            f"key {key!r} of {account} is at version {current}, not {expected_version}",
+            account=account, key=key, current_version=current, expected_version=expected_version,
+        )
+    version = current + 1
+    ctx.state.put_entry(EntryRecord(account, key, version, value, ctx.height, ctx.tx_hash))
+    return version
+
+
+def _op_kv_set(ctx: _TxContext, op: KVSet) -> None:
+    ctx.require(LedgerPermission.WRITE_DATA_ACCOUNT)
+    if not op.writes:
+        raise InvalidOperation("KV set with no writes")
+    _writable_account(ctx, op.account, AccountKind.DATA, ctx.signers)
+    for write in op.writes:
+        write_entry(ctx, op.account, write.key, write.value, write.expected_version)
+
+
+def publish_event(ctx: _TxContext, account: str, topic: str, content: TypedValue, expected: int) -> int:
+    _check_text("event topic", topic, MAX_TOPIC_BYTES)
+    if len(content.data) > MAX_VALUE_BYTES:
+        raise InvalidOperation("event content too large")
+    head = ctx.state.get_topic_head(account, topic)
+    current = -1 if head is None else head.sequence
+    if expected != APPEND_ANY and expected != current:
+        raise VersionConflict(
+            f"topic {topic!r} of {account} is at sequence {current}, not {expected}",
+            account=account, topic=topic, current_sequence=current,
+        )
+    event = Event(account, topic, current + 1, content, ctx.tx_hash, ctx.height)
+    ctx.state.put_event(event)
+    ctx.events.append(event)
+    return event.sequence
+
+
+def _op_publish_events(ctx: _TxContext, op: PublishEvents) -> None:
+    ctx.require(LedgerPermission.WRITE_EVENT_ACCOUNT)
+    if not op.events:
+        raise InvalidOperation("publish with no events")
+    _writable_account(ctx, op.account, AccountKind.EVENT, ctx.signers)
+    for write in op.events:
+        publish_event(ctx, op.account, write.topic, write.content, write.expected_sequence)
+
+
+def _validate_contract(ctx: _TxContext, source: str) -> None:
+    if len(source.encode("utf-8")) > MAX_CONTRACT_SOURCE_BYTES:
+        raise InvalidOperation("contract source too large")
+    if ctx.env.runtime is None:
+        raise InvalidOperation("this node has no contract engine")
+    ctx.env.runtime.validate(source)
+
+
+def _op_deploy_contract(ctx: _TxContext, op: DeployContract) -> None:
+    ctx.require(LedgerPermission.REGISTER_CONTRACT)
+    if op.version < 1:
+        raise InvalidOperation("contract version must be at least 1")
+    _validate_contract(ctx, op.source)
+    address = _register_account(ctx, op.public_key, AccountKind.CONTRACT)
+    ctx.state.put_contract(ContractRecord(
+        address=address,
+        source=op.source,
+        code_hash=ctx.env.hash_fn(op.source.encode("utf-8")),
+        version=op.version,
+        state=AccountState.NORMAL,
+        owners=ctx.signers,
+        deployed_height=ctx.height,
+        updated_height=ctx.height,
+    ))
+
+
+def _op_upgrade_contract(ctx: _TxContext, op: UpgradeContract) -> None:
+    _check_address(op.address)
+    record = ctx.state.get_contract(op.address)
+    if record is None:
+        raise ContractNotFound(f"no contract {op.address}")
+    if not any(s in record.owners for s in ctx.signers):
+        ctx.require(LedgerPermission.UPGRADE_CONTRACT)
+    if record.state == AccountState.REVOKED:
+        raise AccountRevoked(f"contract {op.address} is revoked")
+    if op.version <= record.version:
+        raise InvalidOperation(f"new version {op.version} must exceed {record.version}")
+    _validate_contract(ctx, op.source)
+    ctx.state.put_contract(ContractRecord(
+        address=record.address,
+        source=op.source,
+        code_hash=ctx.env.hash_fn(op.source.encode("utf-8")),
+        version=op.version,
+        state=record.state,
+        owners=record.owners,
+        deployed_height=record.deployed_height,
+        updated_height=ctx.height,
+    ))
+
+
+def _op_invoke_contract(ctx: _TxContext, op: InvokeContract) -> None:
+    args = codec.unpack_canonical(op.args)
+    if not isinstance(args, list):
+        raise InvalidOperation("contract arguments must be an array")
+    if op.gas_limit <= 0:
+        raise InvalidOperation("gas limit must be positive")
+    first_signer = ctx.signers[0] if ctx.signers else ""
+    result = invoke_contract(ctx, op.address, op.method, args, op.gas_limit, first_signer, 0)
+    ctx.gas.used += result.gas_used
+
+
+def invoke_contract(
+    ctx: _TxContext, address: str, method: str, args: Sequence[object], gas_limit: int,
+    caller: str, depth: int,
+) -> InvocationResult:
+    """Run a contract method in its own layer: its writes stay only if it succeeds."""
+    _check_address(address)
+    record = ctx.state.get_contract(address)
+    if record is None:
+        raise ContractNotFound(f"no contract {address}")
+    _require_normal(record.state, address)
+    if ctx.env.runtime is None:
+        raise InvalidOperation("this node has no contract engine")
+    code = ContractCode(record.address, record.source, record.code_hash, record.version)
+    context = LedgerContractContext(ctx, address, caller, depth)
+    event_mark = len(ctx.events)
+    ctx.state.push()
+    try:
+        result = ctx.env.runtime.invoke(code, method, args, context, gas_limit)
+    except JadechainError:
+        ctx.state.discard()
+        del ctx.events[event_mark:]
+        raise
+    ctx.state.merge()
+    return result
+
+
+class LedgerContractContext:
+    """The ledger's implementation of :class:`ledger.contract_api.ContractContext`."""
+
+    def __init__(self, ctx: _TxContext, contract_address: str, caller: str, depth: int) -> None:
+        self._ctx = ctx
+        self._address = contract_address
+        self._caller = caller
+        self._depth = depth
+
+    @property
+    def ledger_hash(self) -> bytes:
+        return self._ctx.env.ledger_hash
+
+    @property
+    def tx_hash(self) -> bytes:
+        return self._ctx.tx_hash
+
+    @property
+    def block_height(self) -> int:
+        return self._ctx.height
+
+    @property
+    def block_time(self) -> int:
+        return self._ctx.block.header.time
+
+    @property
+    def contract_address(self) -> str:
+        return self._address
+
+    @property
+    def caller(self) -> str:
+        return self._caller
+
+    @property
+    def signers(self) -> tuple[str, ...]:
+        return self._ctx.signers
+
+    @property
+    def call_depth(self) -> int:
+        return self._depth
+
+    def get_entry(self, account: str, key: str, committed: bool = False) -> Entry | None:
+        state = self._ctx.state
+        version = state.get_latest_version(account, key, committed=committed)
+        record = state.get_entry(account, key, version, committed=committed)
+        return None if record is None else Entry(record.value, record.version)
+
+    def get_entry_version(self, account: str, key: str, version: int) -> Entry | None:
+        record = self._ctx.state.get_entry(account, key, version)
+        return None if record is None else Entry(record.value, record.version)
+
+    def set_entry(self, account: str, key: str, value: TypedValue, expected_version: int) -> int:
+        if account != self._address:
+            # A contract writes its own storage freely; another data account only
+            # under the same rules as the signers who invoked it.
+            writers = (self._address, *self._ctx.signers)
+            _writable_account(self._ctx, account, AccountKind.DATA, writers)
+            self._ctx.require(LedgerPermission.WRITE_DATA_ACCOUNT)
+        return write_entry(self._ctx, account, key, value, expected_version)
+
+    def register_data_account(self, address: str, public_key: bytes) -> None:
+        self._ctx.require(LedgerPermission.REGISTER_DATA_ACCOUNT)
+        derived = _account_address(self._ctx, public_key)
+        if derived != address:
+            raise InvalidOperation("address does not match the public key")
+        if self._ctx.state.get_account(address) is not None:
+            raise AccountExists(f"account {address} is already registered")
+        self._ctx.state.put_account(AccountRecord(
+            address=address,
+            kind=AccountKind.DATA,
+            public_key=public_key,
+            state=AccountState.NORMAL,
+            owners=(self._address,),
+            created_height=self._ctx.height,
+            name="",
+            write_policy=WritePolicy.OWNERS,
+        ), new=True)
+
+    def emit_event(self, topic: str, content: TypedValue) -> int:
+        return publish_event(self._ctx, self._address, topic, content, APPEND_ANY)
+
+    def call_contract(
+        self, address: str, method: str, args: Sequence[object], gas_limit: int
+    ) -> InvocationResult:
+        return invoke_contract(self._ctx, address, method, args, gas_limit, self._address, self._depth + 1)
+
+
+def _op_update_account_state(ctx: _TxContext, op: UpdateAccountState) -> None:
+    _check_address(op.address)
+    account = ctx.state.get_account(op.address)
+    if account is None:
+        raise AccountNotFound(f"no account {op.address}")
+    if account.state == AccountState.REVOKED:
+        raise AccountRevoked(f"account {op.address} is revoked for good")
+    if account.kind == AccountKind.USER:
+        ctx.require(LedgerPermission.UPDATE_USER_STATE)
+    elif account.kind == AccountKind.CONTRACT:
+        if not any(s in account.owners for s in ctx.signers):
+            ctx.require(LedgerPermission.UPDATE_CONTRACT_STATE)
+    else:
+        if not any(s in account.owners for s in ctx.signers):
+            ctx.require(LedgerPermission.UPDATE_ACCOUNT_STATE)
+    ctx.state.put_account(_replace_account_state(account, op.state), new=False)
+    if account.kind == AccountKind.CONTRACT:
+        contract = ctx.state.get_contract(op.address)
+        if contract is not None:
+            ctx.state.put_contract(ContractRecord(
+                contract.address, contract.source, contract.code_hash, contract.version,
+                op.state, contract.owners, contract.deployed_height, ctx.height,
+            ))
+
+
+def _replace_account_state(account: AccountRecord, new_state: AccountState) -> AccountRecord:
+    return AccountRecord(
+        account.address, account.kind, account.public_key, new_state, account.owners,
+        account.created_height, account.name, account.write_policy,
+    )
+
+
+def _op_register_participant(ctx: _TxContext, op: RegisterParticipant) -> None:
+    ctx.require(LedgerPermission.REGISTER_PARTICIPANT)
+    _check_text("participant name", op.name, MAX_NAME_BYTES)
+    address = _account_address(ctx, op.public_key)
+    if ctx.state.get_participant(address) is not None:
+        raise AccountExists(f"participant {address} is already registered")
+    initial = ParticipantState.CONSENSUS if ctx.env.genesis else ParticipantState.READY
+    ctx.state.put_participant(ParticipantRecord(address, op.name, op.public_key, initial, ctx.height))
+
+
+def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) -> None:
+    ctx.require(LedgerPermission.UPDATE_PARTICIPANT_STATE)
+    _check_address(op.address)
+    record = ctx.state.get_participant(op.address)
+    if record is None:
+        raise AccountNotFound(f"no participant {op.address}")
+    if record.state == ParticipantState.DEACTIVATED:
+        raise InvalidOperation("a deactivated participant cannot change state")
+    ctx.state.put_participant(ParticipantRecord(
+        record.address, record.name, record.public_key, op.state, record.registered_height,
+    ))
+
+
+def _op_configure_role(ctx: _TxContext, op: ConfigureRole) -> None:
+    ctx.require(LedgerPermission.CONFIGURE_ROLES)
+    _check_text("role name", op.role, MAX_NAME_BYTES)
+    current = ctx.state.get_role(op.role)
+    ledger_permissions = set(current.ledger_permissions) if current else set()
+    tx_permissions = set(current.tx_permissions) if current else set()
+    ledger_permissions |= set(op.grant_ledger)
+    ledger_permissions -= set(op.revoke_ledger)
+    tx_permissions |= set(op.grant_tx)
+    tx_permissions -= set(op.revoke_tx)
+    ctx.state.put_role(RoleRecord(
+        op.role, tuple(sorted(ledger_permissions)), tuple(sorted(tx_permissions)),
+    ))
+
+
+def _op_authorize_user_roles(ctx: _TxContext, op: AuthorizeUserRoles) -> None:
+    ctx.require(LedgerPermission.AUTHORIZE_USER_ROLES)
+    for role in (*op.authorize, *op.unauthorize):
+        if ctx.state.get_role(role) is None:
+            raise InvalidOperation(f"role {role!r} is not configured")
+    for user in op.users:
+        _check_address(user)
+        account = ctx.state.get_account(user)
+        if account is None or account.kind != AccountKind.USER:
+            raise AccountNotFound(f"no user {user}")
+        current = ctx.state.get_user_roles(user)
+        roles = set(current.roles) if current else set()
+        roles |= set(op.authorize)
+        roles -= set(op.unauthorize)
+        ctx.state.put_user_roles(UserRolesRecord(user, tuple(sorted(roles)), op.policy))
+
+
+GOVERNED_SETTINGS = ("consensus", "signature_algorithms", "max_tx_bytes", "max_ops_per_tx", "default_gas_limit")
+
+
+def _op_update_ledger_settings(ctx: _TxContext, op: UpdateLedgerSettings) -> None:
+    settings = current_settings(ctx.state, ctx.env)
+    value = op.value
+    if op.name == "genesis":
+        if not ctx.env.genesis:
+            raise PermissionDenied("genesis settings can only be set by the genesis block")
+        if value.type != ValueType.BYTES:
+            raise InvalidOperation("genesis settings must be the encoded LedgerSettings")
+        new = codec.decode(LedgerSettings, value.data)
+    elif op.name == "consensus":
+        ctx.require(LedgerPermission.SET_CONSENSUS)
+        if value.type != ValueType.JSON:
+            raise InvalidOperation("consensus settings must be JSON")
+        new = _replace_settings(settings, consensus=value)
+    elif op.name == "signature_algorithms":
+        ctx.require(LedgerPermission.SET_CRYPTO)
+        codes = value.to_python()
+        if not isinstance(codes, list) or not codes or not all(isinstance(c, int) for c in codes):
+            raise InvalidOperation("signature_algorithms must be a JSON list of algorithm codes")
+        for code in codes:
+            if not algorithm_by_code(code).is_signature:
+                raise InvalidOperation(f"algorithm {code:#06x} is not a signature algorithm")
+        new = _replace_settings(settings, signature_algorithms=tuple(sorted(set(codes))))
+    elif op.name in ("max_tx_bytes", "max_ops_per_tx", "default_gas_limit"):
+        ctx.require(LedgerPermission.SET_CONSENSUS)
+        number = value.to_python()
+        if value.type != ValueType.INT64 or not isinstance(number, int) or number <= 0:
+            raise InvalidOperation(f"{op.name} must be a positive INT64")
+        new = _replace_settings(settings, **{op.name: number})
+    else:
+        raise InvalidOperation(f"unknown setting {op.name!r}; governed: {', '.join(GOVERNED_SETTINGS)}")
+    ctx.state.put_settings(new)
+
+
+def _replace_settings(settings: LedgerSettings, **changes: object) -> LedgerSettings:
+    fields = {
+        "hash_algorithm": settings.hash_algorithm,
+        "signature_algorithms": settings.signature_algorithms,
+        "consensus": settings.consensus,
+        "max_tx_bytes": settings.max_tx_bytes,
+        "max_ops_per_tx": settings.max_ops_per_tx,
+        "default_gas_limit": settings.default_gas_limit,
+    }
+    fields.update(changes)
+    return LedgerSettings(**fields)  # type: ignore[arg-type]
+
+
+_HANDLERS: dict[type, Callable[[_TxContext, object], None]] = {
+    RegisterUser: _op_register_user,  # type: ignore[dict-item]
+    RegisterDataAccount: _op_register_data_account,  # type: ignore[dict-item]
+    RegisterEventAccount: _op_register_event_account,  # type: ignore[dict-item]
+    KVSet: _op_kv_set,  # type: ignore[dict-item]
+    PublishEvents: _op_publish_events,  # type: ignore[dict-item]
+    DeployContract: _op_deploy_contract,  # type: ignore[dict-item]
+    UpgradeContract: _op_upgrade_contract,  # type: ignore[dict-item]
+    InvokeContract: _op_invoke_contract,  # type: ignore[dict-item]
+    UpdateAccountState: _op_update_account_state,  # type: ignore[dict-item]
+    RegisterParticipant: _op_register_participant,  # type: ignore[dict-item]
+    UpdateParticipantState: _op_update_participant_state,  # type: ignore[dict-item]
+    ConfigureRole: _op_configure_role,  # type: ignore[dict-item]
+    AuthorizeUserRoles: _op_authorize_user_roles,  # type: ignore[dict-item]
+    UpdateLedgerSettings: _op_update_ledger_settings,  # type: ignore[dict-item]
+}

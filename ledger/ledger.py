@@ -1,0 +1,560 @@
+"""One ledger: its blocks, its state and its proofs, over one key-value store.
+
+:meth:`Ledger.apply_block` is the state transition, read top to bottom: it
+checks the header against the chain (height, ledger, previous hash, execution
+roots, transaction root, time), executes the transactions, updates the state
+tree and the transaction accumulator, and writes everything for the block in
+one atomic batch. A process killed at any point reopens at the last block whose
+batch was written, never in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+from ledger import codec
+from ledger.certificate import CommitCertificate, ValidatorSet
+from ledger.contract_api import ContractRuntime
+from ledger.crypto import algorithm_by_code, hasher
+from ledger.errors import (
+    InvalidBlock,
+    LedgerCorrupted,
+    NotFound,
+    RootMismatch,
+)
+from ledger.executor import (
+    BlockExecution,
+    ExecutionEnvironment,
+    SignatureCheck,
+    execute_block,
+    transaction_hash,
+    verify_signatures,
+)
+from ledger.merkle.accumulator import MerkleAccumulator, empty_root
+from ledger.merkle.state_tree import (
+    SPARSE_MERKLE_PLACEHOLDER_HASH,
+    Node,
+    NodeKey,
+    StateTree,
+    decode_node,
+    encode_node,
+    encode_node_key,
+)
+from ledger.state import NS_ENTRY, WorkingState, make_state_key
+from ledger.store import schema
+from ledger.store.base import KeyValueStore, WriteBatch
+from ledger.types import (
+    AccountKind,
+    AccountRecord,
+    Block,
+    BlockHeader,
+    ContractRecord,
+    EntryRecord,
+    Event,
+    EventHead,
+    ExecutionRoots,
+    LedgerSettings,
+    ParticipantRecord,
+    ParticipantState,
+    RoleRecord,
+    Transaction,
+    TransactionInfo,
+    UpdateLedgerSettings,
+    UserRolesRecord,
+)
+from ledger.values import ValueType
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTransaction:
+    """A committed transaction with its execution info and accumulator position."""
+
+    transaction: Transaction
+    info: TransactionInfo
+    accumulator_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    header: BlockHeader
+    block_hash: bytes
+    roots: ExecutionRoots
+    """Roots after executing this block (the next header must carry them)."""
+    tx_infos: tuple[TransactionInfo, ...]
+    events: tuple[Event, ...]
+    skipped_duplicates: tuple[bytes, ...]
+
+
+def compute_tx_root(hash_fn: Callable[[bytes], bytes], tx_hashes: Sequence[bytes]) -> bytes:
+    """The header's commitment to the block's transactions (in order)."""
+    return hash_fn(codec.pack_canonical(list(tx_hashes)))
+
+
+def settings_from_genesis(block: Block) -> LedgerSettings:
+    """The settings a genesis block carries in its first operation."""
+    if block.header.height != 0 or len(block.transactions) != 1:
+        raise InvalidBlock("a genesis block has height 0 and exactly one transaction")
+    first = block.transactions[0].content.operations[0]
+    if not isinstance(first, UpdateLedgerSettings) or first.name != "genesis":
+        raise InvalidBlock("the genesis transaction must start with the genesis settings")
+    if first.value.type != ValueType.BYTES:
+        raise InvalidBlock("genesis settings must be the encoded LedgerSettings")
+    return codec.decode(LedgerSettings, first.value.data)
+
+
+class Ledger:
+    """A ledger over a store. Not thread-safe: one writer (the node's commit path)."""
+
+    def __init__(
+        self,
+        store: KeyValueStore,
+        *,
+        runtime: ContractRuntime | None = None,
+        check_signatures: SignatureCheck = verify_signatures,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.check_signatures = check_signatures
+        ledger_hash = store.get(schema.META_LEDGER_HASH)
+        settings_raw = store.get(schema.META_SETTINGS)
+        if ledger_hash is None or settings_raw is None:
+            raise NotFound("no ledger in this store (create it from a genesis block)")
+        self.ledger_hash = ledger_hash
+        self._load_settings(codec.decode(LedgerSettings, settings_raw))
+        height_raw = store.get(schema.META_HEIGHT)
+        roots_raw = store.get(schema.META_ROOTS)
+        if height_raw is None or roots_raw is None:
+            raise LedgerCorrupted("ledger metadata is incomplete")
+        self._height = int.from_bytes(height_raw, "big")
+        self._roots = codec.decode(ExecutionRoots, roots_raw)
+        self._last_header = self.get_header(self._height)
+
+    def _load_settings(self, settings: LedgerSettings) -> None:
+        self.settings = settings
+        self.hash_algorithm = algorithm_by_code(settings.hash_algorithm)
+        self.hash_fn = hasher(self.hash_algorithm)
+        self.hash_code = settings.hash_algorithm
+
+    # --- creation -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        store: KeyValueStore,
+        genesis: Block,
+        *,
+        runtime: ContractRuntime | None = None,
+        check_signatures: SignatureCheck = verify_signatures,
+    ) -> "Ledger":
+        """Initialise an empty store with a genesis block (from the genesis ceremony)."""
+        if store.get(schema.META_LEDGER_HASH) is not None:
+            raise InvalidBlock("this store already holds a ledger")
+        settings = settings_from_genesis(genesis)
+        algorithm = algorithm_by_code(settings.hash_algorithm)
+        hash_fn = hasher(algorithm)
+        header = genesis.header
+        empty = ExecutionRoots(_empty_state_root(hash_fn), empty_root(hash_fn), 0)
+        if header.ledger_hash or header.previous_hash or header.proposer:
+            raise InvalidBlock("genesis header must have empty ledger hash, previous hash and proposer")
+        if (header.state_root, header.accumulator_root, header.accumulator_size) != (
+            empty.state_root, empty.accumulator_root, empty.accumulator_size
+        ):
+            raise RootMismatch("genesis header must carry the empty roots")
+        ledger_hash = block_hash(hash_fn, settings.hash_algorithm, header)
+        env = ExecutionEnvironment(
+            ledger_hash=ledger_hash,
+            hash_fn=hash_fn,
+            hash_code=settings.hash_algorithm,
+            settings=settings,
+            runtime=runtime,
+            check_signatures=check_signatures,
+            genesis=True,
+        )
+        batch = store.atomic_batch()
+        batch.put(schema.META_LEDGER_HASH, ledger_hash)
+        execution, _ = _persist_block(batch, genesis, env, empty, base_tree_version=None)
+        failed = [info.status for info in execution.tx_infos if info.status != "SUCCESS"]
+        if failed or len(execution.tx_infos) != 1:
+            raise InvalidBlock(f"the genesis transaction failed: {', '.join(failed) or 'not executed'}")
+        batch.commit()
+        return cls(store, runtime=runtime, check_signatures=check_signatures)
+
+    # --- chain ----------------------------------------------------------------------
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def roots(self) -> ExecutionRoots:
+        """Roots after the last committed block."""
+        return self._roots
+
+    @property
+    def last_header(self) -> BlockHeader:
+        return self._last_header
+
+    def hash_header(self, header: BlockHeader) -> bytes:
+        return block_hash(self.hash_fn, self.hash_code, header)
+
+    def tx_hash(self, tx: Transaction) -> bytes:
+        return transaction_hash(self.hash_fn, self.hash_code, tx)
+
+    def next_header(
+        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes, epoch: int = 0
+    ) -> BlockHeader:
+        """The header a proposer puts on the next block (carrying the current roots)."""
+        hashes = [self.tx_hash(tx) for tx in transactions]
+        return BlockHeader(
+            ledger_hash=self.ledger_hash,
+            height=self._height + 1,
+            previous_hash=self.hash_header(self._last_header),
+            tx_root=compute_tx_root(self.hash_fn, hashes),
+            tx_count=len(transactions),
+            state_root=self._roots.state_root,
+            accumulator_root=self._roots.accumulator_root,
+            accumulator_size=self._roots.accumulator_size,
+            time=max(time, self._last_header.time),
+            proposer=proposer,
+            epoch=epoch,
+        )
+
+    def make_block(
+        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes = b"", epoch: int = 0
+    ) -> Block:
+        header = self.next_header(transactions, time=time, proposer=proposer, epoch=epoch)
+        return Block(header, tuple(transactions))
+
+    def check_header(self, header: BlockHeader, transactions: Sequence[Transaction]) -> None:
+        """Every check a replica makes before voting for / applying a block."""
+        if header.ledger_hash != self.ledger_hash:
+            raise InvalidBlock("block is for another ledger")
+        if header.height != self._height + 1:
+            raise InvalidBlock(f"expected height {self._height + 1}, got {header.height}")
+        if header.previous_hash != self.hash_header(self._last_header):
+            raise InvalidBlock("previous hash does not match the last committed block")
+        if header.state_root != self._roots.state_root:
+            raise RootMismatch("state root differs from this replica's execution")
+        if header.accumulator_root != self._roots.accumulator_root:
+            raise RootMismatch("accumulator root differs from this replica's execution")
+        if header.accumulator_size != self._roots.accumulator_size:
+            raise RootMismatch("accumulator size differs from this replica's execution")
+        if header.tx_count != len(transactions):
+            raise InvalidBlock("transaction count does not match the header")
+        hashes = [self.tx_hash(tx) for tx in transactions]
+        if header.tx_root != compute_tx_root(self.hash_fn, hashes):
+            raise InvalidBlock("transaction root does not match the block's transactions")
+        if header.time < self._last_header.time:
+            raise InvalidBlock("block time goes backwards")
+
+    def apply_block(
+        self,
+        block: Block,
+        *,
+        certificate: CommitCertificate | None = None,
+        preverified: Callable[[bytes], bool] | None = None,
+    ) -> BlockResult:
+        """Validate and execute the next block and persist it atomically."""
+        self.check_header(block.header, block.transactions)
+        env = ExecutionEnvironment(
+            ledger_hash=self.ledger_hash,
+            hash_fn=self.hash_fn,
+            hash_code=self.hash_code,
+            settings=self.settings,
+            runtime=self.runtime,
+            check_signatures=self.check_signatures,
+            preverified=preverified,
+        )
+        batch = self.store.atomic_batch()
+        execution, roots = _persist_block(batch, block, env, self._roots, base_tree_version=self._height)
+        if certificate is not None:
+            batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
+        batch.commit()
+        self._height = block.header.height
+        self._roots = roots
+        self._last_header = block.header
+        new_settings = self.store.get(schema.META_SETTINGS)
+        if new_settings is not None:
+            self._load_settings(codec.decode(LedgerSettings, new_settings))
+        return BlockResult(
+            header=block.header,
+            block_hash=self.hash_header(block.header),
+            roots=roots,
+            tx_infos=tuple(execution.tx_infos),
+            events=tuple(execution.events),
+            skipped_duplicates=tuple(execution.skipped_duplicates),
+        )
+
+    def put_certificate(self, certificate: CommitCertificate) -> None:
+        """Attach a commit certificate that arrived after the block was applied."""
+        header = self.get_header(certificate.height)
+        if certificate.header_hash != self.hash_header(header):
+            raise InvalidBlock("certificate is for another header")
+        self.store.put(schema.make_certificate_key(certificate.height), codec.encode(certificate))
+
+    # --- reads: blocks and transactions --------------------------------------------------
+
+    def get_header(self, height: int) -> BlockHeader:
+        raw = self.store.get(schema.make_header_key(height))
+        if raw is None:
+            raise NotFound(f"no block at height {height}")
+        return codec.decode(BlockHeader, raw)
+
+    def get_height_by_hash(self, block_hash_: bytes) -> int:
+        raw = self.store.get(schema.make_block_hash_key(block_hash_))
+        if raw is None:
+            raise NotFound("no block with this hash")
+        return int.from_bytes(raw, "big")
+
+    def get_block_tx_hashes(self, height: int) -> list[bytes]:
+        raw = self.store.get(schema.make_block_txs_key(height))
+        if raw is None:
+            raise NotFound(f"no block at height {height}")
+        hashes = codec.unpack_canonical(raw)
+        return list(hashes)
+
+    def get_block(self, height: int) -> Block:
+        header = self.get_header(height)
+        raw = self.store.get(schema.make_block_body_key(height))
+        if raw is None:
+            raise LedgerCorrupted(f"block {height} transactions missing")
+        encoded = codec.unpack_canonical(raw)
+        return Block(header, tuple(codec.decode(Transaction, item) for item in encoded))
+
+    def get_certificate(self, height: int) -> CommitCertificate | None:
+        raw = self.store.get(schema.make_certificate_key(height))
+        return None if raw is None else codec.decode(CommitCertificate, raw)
+
+    def get_transaction(self, tx_hash: bytes) -> StoredTransaction:
+        raw = self.store.get(schema.make_tx_key(tx_hash))
+        if raw is None:
+            raise NotFound("no transaction with this hash")
+        tx_raw, info_raw, index = codec.unpack_canonical(raw)
+        return StoredTransaction(
+            codec.decode(Transaction, tx_raw), codec.decode(TransactionInfo, info_raw), index
+        )
+
+    def get_tx_events(self, tx_hash: bytes) -> list[Event]:
+        raw = self.store.get(schema.make_tx_events_key(tx_hash))
+        return [] if raw is None else codec.decode_list(Event, raw)
+
+    def get_tx_hash_at(self, accumulator_index: int) -> bytes:
+        raw = self.store.get(schema.make_tx_index_key(accumulator_index))
+        if raw is None:
+            raise NotFound(f"no transaction at accumulator index {accumulator_index}")
+        return raw
+
+    def roots_at(self, height: int) -> ExecutionRoots:
+        """Roots after executing block ``height``."""
+        raw = self.store.get(schema.make_height_roots_key(height))
+        if raw is None:
+            raise NotFound(f"no roots for height {height}")
+        return codec.decode(ExecutionRoots, raw)
+
+    # --- reads: accounts and data -----------------------------------------------------------
+
+    def _view(self) -> WorkingState:
+        return WorkingState(self.store, self.hash_fn)
+
+    def get_account(self, address: str) -> AccountRecord:
+        record = self._view().get_account(address)
+        if record is None:
+            raise NotFound(f"no account {address}")
+        return record
+
+    def list_accounts(self, kind: AccountKind, offset: int = 0, limit: int = 100) -> list[AccountRecord]:
+        prefix = schema.make_account_kind_prefix(int(kind))
+        result: list[AccountRecord] = []
+        for position, (key, _) in enumerate(self.store.iterate(prefix)):
+            if position < offset:
+                continue
+            if len(result) >= limit:
+                break
+            result.append(self.get_account(key[len(prefix):].decode("ascii")))
+        return result
+
+    def count_accounts(self, kind: AccountKind) -> int:
+        return sum(1 for _ in self.store.iterate(schema.make_account_kind_prefix(int(kind))))
+
+    def get_contract(self, address: str) -> ContractRecord:
+        record = self._view().get_contract(address)
+        if record is None:
+            raise NotFound(f"no contract {address}")
+        return record
+
+    def get_entry(self, account: str, key: str, version: int | None = None) -> EntryRecord:
+        view = self._view()
+        wanted = view.get_latest_version(account, key) if version is None else version
+        record = view.get_entry(account, key, wanted)
+        if record is None:
+            raise NotFound(f"no entry {key!r} at version {wanted} in {account}")
+        return record
+
+    def get_latest_version(self, account: str, key: str) -> int:
+        return self._view().get_latest_version(account, key)
+
+    def iterate_entry_versions(self, account: str, key: str) -> Iterator[EntryRecord]:
+        for _, raw in self.store.iterate(schema.make_entry_versions_prefix(account, key)):
+            yield codec.decode(EntryRecord, raw)
+
+    def list_entry_keys(self, account: str, offset: int = 0, limit: int = 100) -> list[tuple[str, int]]:
+        prefix = schema.make_latest_versions_prefix(account)
+        result: list[tuple[str, int]] = []
+        for position, (key, raw) in enumerate(self.store.iterate(prefix)):
+            if position < offset:
+                continue
+            if len(result) >= limit:
+                break
+            result.append((schema.split_latest_version_key(key, account), int.from_bytes(raw, "big", signed=True)))
+        return result
+
+    def get_events(self, account: str, topic: str, from_sequence: int = 0, limit: int = 100) -> list[Event]:
+        prefix = schema.make_event_topic_prefix(account, topic)
+        start = schema.make_event_key(account, topic, max(from_sequence, 0))
+        events: list[Event] = []
+        for _, raw in self.store.iterate(prefix, start=start):
+            events.append(codec.decode(Event, raw))
+            if len(events) >= limit:
+                break
+        return events
+
+    def list_topics(self, account: str) -> list[tuple[str, int]]:
+        prefix = schema.make_topics_prefix(account)
+        return [
+            (schema.split_topic_head_key(key, account), codec.decode(EventHead, raw).sequence)
+            for key, raw in self.store.iterate(prefix)
+        ]
+
+    def get_role(self, role: str) -> RoleRecord:
+        record = self._view().get_role(role)
+        if record is None:
+            raise NotFound(f"no role {role!r}")
+        return record
+
+    def list_roles(self) -> list[RoleRecord]:
+        return [codec.decode(RoleRecord, raw) for _, raw in self.store.iterate(schema.ROLE_PREFIX)]
+
+    def get_user_roles(self, user: str) -> UserRolesRecord | None:
+        return self._view().get_user_roles(user)
+
+    def list_participants(self) -> list[ParticipantRecord]:
+        return [
+            codec.decode(ParticipantRecord, raw)
+            for _, raw in self.store.iterate(schema.PARTICIPANT_PREFIX)
+        ]
+
+    def validator_set(self, epoch: int = 0) -> ValidatorSet:
+        """The current validators: participants in the CONSENSUS state, by public key."""
+        keys = sorted(p.public_key for p in self.list_participants() if p.state == ParticipantState.CONSENSUS)
+        return ValidatorSet(epoch, tuple(keys))
+
+    # --- state tree access (proofs) -------------------------------------------------------------
+
+    def state_tree(self) -> StateTree:
+        return StateTree(self.hash_fn, self._read_state_node)
+
+    def _read_state_node(self, node_key: NodeKey) -> Node | None:
+        raw = self.store.get(schema.make_state_node_key(encode_node_key(node_key)))
+        return None if raw is None else decode_node(raw)
+
+    def accumulator(self, size: int | None = None) -> MerkleAccumulator:
+        return MerkleAccumulator(
+            self.hash_fn,
+            self._roots.accumulator_size if size is None else size,
+            self._read_accumulator_node,
+        )
+
+    def _read_accumulator_node(self, level: int, index: int) -> bytes | None:
+        return self.store.get(schema.make_accumulator_node_key(level, index))
+
+    def entry_state_key(self, account: str, key: str) -> bytes:
+        return make_state_key(self.hash_fn, NS_ENTRY, account, key)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# --- persistence of one block ---------------------------------------------------------------
+
+def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockHeader) -> bytes:
+    """``code ‖ H(encode(header))``: the block hash (and, for genesis, the ledger hash)."""
+    return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(header))
+
+
+def _empty_state_root(hash_fn: Callable[[bytes], bytes]) -> bytes:
+    return SPARSE_MERKLE_PLACEHOLDER_HASH
+
+
+def _persist_block(
+    batch: WriteBatch,
+    block: Block,
+    env: ExecutionEnvironment,
+    roots: ExecutionRoots,
+    *,
+    base_tree_version: int | None,
+) -> tuple[BlockExecution, ExecutionRoots]:
+    """Execute ``block`` and put every resulting write into ``batch``; return the new roots."""
+    height = block.header.height
+    hash_fn = env.hash_fn
+    state = WorkingState(batch, hash_fn)
+    if env.genesis:
+        state.put_settings(env.settings)
+    execution = execute_block(state, block, env)
+    layer = state.block_layer()
+
+    # Readable indexes written by execution.
+    for key, value in layer.db.items():
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    for value_hash, encoded in layer.leaves.items():
+        batch.put(schema.make_leaf_value_key(value_hash), encoded)
+
+    # State tree: one new version per block.
+    def read_node(node_key: NodeKey) -> Node | None:
+        raw = batch.get(schema.make_state_node_key(encode_node_key(node_key)))
+        return None if raw is None else decode_node(raw)
+
+    tree = StateTree(hash_fn, read_node)
+    updates = sorted(layer.state.items())
+    tree_batch = tree.put_batch(height, base_tree_version, updates)
+    for node_key, node in tree_batch.new_nodes.items():
+        batch.put(schema.make_state_node_key(encode_node_key(node_key)), encode_node(node))
+
+    # Transaction accumulator.
+    accumulator = MerkleAccumulator(
+        hash_fn, roots.accumulator_size,
+        lambda level, index: batch.get(schema.make_accumulator_node_key(level, index)),
+    )
+    leaves = [codec.encode(info) for info in execution.tx_infos]
+    accumulator_root, accumulator_size, new_nodes = accumulator.append(leaves)
+    for (level, index), node_hash in new_nodes.items():
+        batch.put(schema.make_accumulator_node_key(level, index), node_hash)
+
+    # Block, transactions, metadata.
+    header_hash = block_hash(hash_fn, env.hash_code, block.header)
+    batch.put(schema.make_header_key(height), codec.encode(block.header))
+    batch.put(schema.make_block_hash_key(header_hash), height.to_bytes(8, "big"))
+    executed_hashes = [tx_hash for tx_hash, _, _ in execution.executed]
+    batch.put(schema.make_block_txs_key(height), codec.pack_canonical(executed_hashes))
+    encoded_txs = [codec.encode(tx) for tx in block.transactions]
+    batch.put(schema.make_block_body_key(height), codec.pack_canonical(encoded_txs))
+    position_of: dict[bytes, int] = {}
+    for position, tx_hash in enumerate(execution.tx_hashes):
+        position_of.setdefault(tx_hash, position)
+    for offset, (tx_hash, _tx, _info) in enumerate(execution.executed):
+        index = roots.accumulator_size + offset
+        batch.put(
+            schema.make_tx_key(tx_hash),
+            codec.pack_canonical([encoded_txs[position_of[tx_hash]], leaves[offset], index]),
+        )
+        batch.put(schema.make_tx_index_key(index), tx_hash)
+    new_roots = ExecutionRoots(tree_batch.root_hash, accumulator_root, accumulator_size)
+    encoded_roots = codec.encode(new_roots)
+    batch.put(schema.make_height_roots_key(height), encoded_roots)
+    batch.put(schema.META_ROOTS, encoded_roots)
+    batch.put(schema.META_HEIGHT, height.to_bytes(8, "big"))
+    return execution, new_roots
+

@@ -1,0 +1,85 @@
+"""LevelDB storage through plyvel; the one place in ``ledger`` that imports it."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import plyvel
+
+from ledger.errors import LedgerCorrupted, StorageError
+from ledger.store.base import OverlayBatch
+
+
+class LevelDBStore:
+    """A LevelDB database; batches are written atomically, with fsync when ``sync``."""
+
+    def __init__(self, path: str, *, sync: bool = True, create: bool = True) -> None:
+        self.path = path
+        self.sync = sync
+        if create:
+            os.makedirs(path, exist_ok=True)
+        try:
+            self._db = plyvel.DB(
+                path,
+                create_if_missing=create,
+                paranoid_checks=True,
+                write_buffer_size=16 * 1024 * 1024,
+                lru_cache_size=64 * 1024 * 1024,
+            )
+        except plyvel.CorruptionError as exc:
+            raise LedgerCorrupted(f"LevelDB at {path} is corrupted: {exc}") from exc
+        except plyvel.Error as exc:
+            raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)  # type: ignore[no-any-return]
+
+    def exists(self, key: bytes) -> bool:
+        return self._db.get(key) is not None
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._db.put(key, value, sync=self.sync)
+
+    def delete(self, key: bytes) -> None:
+        self._db.delete(key, sync=self.sync)
+
+    def iterate(
+        self, prefix: bytes, start: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if start is None:
+            iterator = self._db.iterator(prefix=prefix, reverse=reverse)
+        elif reverse:
+            iterator = self._db.iterator(prefix=prefix, reverse=True, stop=start + b"\x00")
+        else:
+            iterator = self._db.iterator(prefix=prefix, start=start)
+        with iterator as it:
+            for key, value in it:
+                yield key, value
+
+    def atomic_batch(self) -> "LevelDBBatch":
+        return LevelDBBatch(self)
+
+    def write_items(self, items: list[tuple[bytes, bytes | None]]) -> None:
+        try:
+            with self._db.write_batch(sync=self.sync) as batch:
+                for key, value in items:
+                    if value is None:
+                        batch.delete(key)
+                    else:
+                        batch.put(key, value)
+        except plyvel.Error as exc:
+            raise StorageError(f"write to {self.path} failed: {exc}") from exc
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+
+class LevelDBBatch(OverlayBatch):
+    def __init__(self, store: LevelDBStore) -> None:
+        super().__init__(store)
+        self._leveldb = store
+
+    def commit(self) -> None:
+        self._leveldb.write_items(self.pending_items())

@@ -1,0 +1,493 @@
+"""Wire and ledger types: transactions, operations, blocks, results.
+
+Every type here is a frozen, slotted dataclass whose field order *is* its
+canonical encoding (see :mod:`ledger.codec`); reordering fields changes every
+hash on the chain. Hashes, public keys and signatures are carried in JD Chain's
+``algorithm code ‖ raw bytes`` form; addresses are base58 strings.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import NewType
+
+from ledger import codec
+from ledger.values import TypedValue, ValueType
+
+HashDigest = NewType("HashDigest", bytes)
+"""``code ‖ raw digest`` in the ledger's hash algorithm."""
+Address = NewType("Address", str)
+"""Base58 account address (see :mod:`ledger.crypto.address`)."""
+Height = NewType("Height", int)
+
+NO_VERSION = -1
+"""The version of an entry that was never written."""
+
+
+# --- enumerations --------------------------------------------------------------
+
+class AccountKind(enum.IntEnum):
+    USER = 1
+    DATA = 2
+    CONTRACT = 3
+    EVENT = 4
+    PARTICIPANT = 5
+
+
+class AccountState(enum.IntEnum):
+    NORMAL = 1
+    FROZEN = 2
+    REVOKED = 3
+
+
+class ParticipantState(enum.IntEnum):
+    READY = 1
+    """Registered, not yet a validator (waits for activation at an epoch boundary)."""
+    CONSENSUS = 2
+    """A validator of the current epoch."""
+    DEACTIVATED = 3
+
+
+class LedgerPermission(enum.IntEnum):
+    """What a role may do to the ledger (JD Chain's ledger permissions)."""
+
+    CONFIGURE_ROLES = 1
+    AUTHORIZE_USER_ROLES = 2
+    SET_CONSENSUS = 3
+    SET_CRYPTO = 4
+    REGISTER_PARTICIPANT = 5
+    REGISTER_USER = 6
+    REGISTER_DATA_ACCOUNT = 7
+    REGISTER_CONTRACT = 8
+    UPGRADE_CONTRACT = 9
+    WRITE_DATA_ACCOUNT = 10
+    APPROVE_TX = 11
+    CONSENSUS_TX = 12
+    REGISTER_EVENT_ACCOUNT = 13
+    WRITE_EVENT_ACCOUNT = 14
+    UPDATE_USER_STATE = 15
+    UPDATE_CONTRACT_STATE = 16
+    UPDATE_ACCOUNT_STATE = 17
+    UPDATE_PARTICIPANT_STATE = 18
+
+
+class TransactionPermission(enum.IntEnum):
+    """How a role may transact: operations directly, or through contracts."""
+
+    DIRECT_OPERATION = 1
+    CONTRACT_OPERATION = 2
+
+
+class RolesPolicy(enum.IntEnum):
+    """How a user's several roles combine."""
+
+    UNION = 1
+    INTERSECT = 2
+
+
+class WritePolicy(enum.IntEnum):
+    """Who may write a data account besides holders of WRITE_DATA_ACCOUNT."""
+
+    OWNERS = 1
+    """Only the account's owners (the signers that registered it) may write."""
+    ANY_WRITER = 2
+    """Any signer with the WRITE_DATA_ACCOUNT permission may write."""
+
+
+# --- identities ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class EndpointSignature:
+    """A signer's public key and signature over the transaction hash."""
+
+    public_key: bytes
+    """Encoded public key (``code ‖ raw``)."""
+    signature: bytes
+    """Encoded signature (``code ‖ raw``) over the transaction hash bytes."""
+
+
+@dataclass(frozen=True, slots=True)
+class KVWrite:
+    """One key-value write naming the version it expects to replace."""
+
+    key: str
+    value: TypedValue
+    expected_version: int
+    """-1 for a key never written; the current version otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    topic: str
+    content: TypedValue
+    expected_sequence: int
+    """The topic's current last sequence (-1 when empty); -2 appends without a check."""
+
+
+APPEND_ANY = -2
+
+
+# --- operations ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RegisterUser:
+    public_key: bytes
+    """Encoded public key; the user's address is derived from it."""
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterDataAccount:
+    public_key: bytes
+    """Encoded public key the account address is derived from (JD Chain identity)."""
+    write_policy: WritePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterEventAccount:
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class KVSet:
+    """Write entries of one data account; all writes of the operation or none."""
+
+    account: str
+    writes: tuple[KVWrite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEvents:
+    account: str
+    events: tuple[EventWrite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeployContract:
+    public_key: bytes
+    """Encoded public key the contract address is derived from."""
+    source: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeContract:
+    address: str
+    source: str
+    version: int
+    """Must be greater than the deployed version."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvokeContract:
+    address: str
+    method: str
+    args: bytes
+    """Canonical msgpack array of the arguments (str, int, bool, bytes, lists)."""
+    gas_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAccountState:
+    """Freeze, unfreeze or revoke a user, data, event or contract account."""
+
+    address: str
+    state: AccountState
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterParticipant:
+    name: str
+    public_key: bytes
+    """The node's consensus key (encoded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateParticipantState:
+    address: str
+    state: ParticipantState
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigureRole:
+    role: str
+    grant_ledger: tuple[LedgerPermission, ...]
+    revoke_ledger: tuple[LedgerPermission, ...]
+    grant_tx: tuple[TransactionPermission, ...]
+    revoke_tx: tuple[TransactionPermission, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeUserRoles:
+    users: tuple[str, ...]
+    authorize: tuple[str, ...]
+    unauthorize: tuple[str, ...]
+    policy: RolesPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateLedgerSettings:
+    """Change a governed setting; ``value`` is the new setting's canonical bytes."""
+
+    name: str
+    value: TypedValue
+
+
+Operation = (
+    RegisterUser
+    | RegisterDataAccount
+    | RegisterEventAccount
+    | KVSet
+    | PublishEvents
+    | DeployContract
+    | UpgradeContract
+    | InvokeContract
+    | UpdateAccountState
+    | RegisterParticipant
+    | UpdateParticipantState
+    | ConfigureRole
+    | AuthorizeUserRoles
+    | UpdateLedgerSettings
+)
+
+OPERATION_TAGS: dict[int, type] = {
+    1: RegisterUser,
+    2: RegisterDataAccount,
+    3: RegisterEventAccount,
+    4: KVSet,
+    5: PublishEvents,
+    6: DeployContract,
+    7: UpgradeContract,
+    8: InvokeContract,
+    9: UpdateAccountState,
+    10: RegisterParticipant,
+    11: UpdateParticipantState,
+    12: ConfigureRole,
+    13: AuthorizeUserRoles,
+    14: UpdateLedgerSettings,
+}
+codec.register_union(Operation, OPERATION_TAGS)
+
+
+# --- transactions ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TransactionContent:
+    """What the signers sign (through its hash)."""
+
+    ledger_hash: bytes
+    """The ledger this transaction is for (empty only in the genesis transaction)."""
+    operations: tuple[Operation, ...]
+    time: int
+    """Client time in milliseconds since the epoch (informational)."""
+    nonce: bytes
+    """16 random bytes so that two identical requests are two transactions."""
+    expiry: int
+    """Block time (ms) after which the transaction may no longer be included; 0 = never."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    content: TransactionContent
+    signatures: tuple[EndpointSignature, ...]
+
+
+class TxStatus(str, enum.Enum):
+    """Status recorded in a transaction's info; the same strings as error codes."""
+
+    SUCCESS = "SUCCESS"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionInfo:
+    """The accumulator leaf for one executed transaction."""
+
+    tx_hash: bytes
+    height: int
+    index: int
+    """Position of the transaction in its block."""
+    status: str
+    """"SUCCESS" or the stable error code that made it fail."""
+    write_set_hash: bytes
+    events_hash: bytes
+    gas_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One published event (by a user or by a contract)."""
+
+    account: str
+    topic: str
+    sequence: int
+    content: TypedValue
+    tx_hash: bytes
+    height: int
+
+
+# --- blocks ------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """A block's header. Its hash is the block hash; the genesis block hash is the ledger hash.
+
+    Execution roots are those after the *previous* block (pipelined execution):
+    a replica refuses a header whose roots differ from the ones it computed.
+    """
+
+    ledger_hash: bytes
+    """Empty in the genesis header (the ledger hash is that header's hash)."""
+    height: int
+    previous_hash: bytes
+    """Hash of the previous header; empty for genesis."""
+    tx_root: bytes
+    """Hash of the encoded list of this block's transaction hashes."""
+    tx_count: int
+    state_root: bytes
+    """State-tree root after executing the previous block (raw digest)."""
+    accumulator_root: bytes
+    """Transaction-accumulator root after the previous block (raw digest)."""
+    accumulator_size: int
+    """Number of transaction infos in the accumulator after the previous block."""
+    time: int
+    """Block time, ms since the epoch, as proposed and certified by the validators."""
+    proposer: bytes
+    """Encoded public key of the proposing node (empty for genesis)."""
+    epoch: int
+    """Validator-set epoch this block was decided in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: BlockHeader
+    transactions: tuple[Transaction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRoots:
+    state_root: bytes
+    accumulator_root: bytes
+    accumulator_size: int
+
+
+# --- records stored in the ledger (and leaves of the state tree) -----------------------
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    address: str
+    kind: AccountKind
+    public_key: bytes
+    state: AccountState
+    owners: tuple[str, ...]
+    """Addresses of the signers that registered the account."""
+    created_height: int
+    name: str
+    """User or participant name; empty for other kinds."""
+    write_policy: WritePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ContractRecord:
+    address: str
+    source: str
+    code_hash: bytes
+    version: int
+    state: AccountState
+    owners: tuple[str, ...]
+    deployed_height: int
+    updated_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRecord:
+    """One version of one data-account entry; the state leaf proves all of it."""
+
+    account: str
+    key: str
+    version: int
+    value: TypedValue
+    height: int
+    """Height of the block that wrote this version."""
+    tx_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EventHead:
+    """The last event of a topic (the state tree proves a topic's length)."""
+
+    account: str
+    topic: str
+    sequence: int
+    event_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRecord:
+    role: str
+    ledger_permissions: tuple[LedgerPermission, ...]
+    tx_permissions: tuple[TransactionPermission, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRolesRecord:
+    user: str
+    roles: tuple[str, ...]
+    policy: RolesPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRecord:
+    address: str
+    name: str
+    public_key: bytes
+    state: ParticipantState
+    registered_height: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """Settings fixed at genesis and changed only by governed transactions."""
+
+    hash_algorithm: int
+    """Code of SM3 or SHA-256."""
+    signature_algorithms: tuple[int, ...]
+    """Codes of the accepted signature algorithms."""
+    consensus: TypedValue
+    """Consensus settings as canonical JSON (block size, timeouts, ...)."""
+    max_tx_bytes: int
+    max_ops_per_tx: int
+    default_gas_limit: int
+
+
+# --- values that go into the canonical encoding helpers ----------------------------
+
+def typed_value(value: object) -> TypedValue:
+    """Convert a plain Python value to the TypedValue a client most likely means."""
+    if isinstance(value, TypedValue):
+        return value
+    if value is None:
+        return TypedValue.nil()
+    if isinstance(value, bool):
+        return TypedValue.boolean(value)
+    if isinstance(value, int):
+        return TypedValue.int64(value)
+    if isinstance(value, str):
+        return TypedValue.text(value)
+    if isinstance(value, (bytes, bytearray)):
+        return TypedValue.bytes_(bytes(value))
+    return TypedValue.json_(value)
+
+
+__all__ = [
+    "AccountKind", "AccountRecord", "AccountState", "Address", "AuthorizeUserRoles", "Block",
+    "BlockHeader", "ConfigureRole", "ContractRecord", "DeployContract", "EndpointSignature",
+    "EntryRecord", "Event", "EventHead", "EventWrite", "ExecutionRoots", "HashDigest", "Height",
+    "InvokeContract", "KVSet", "KVWrite", "LedgerPermission", "LedgerSettings", "NO_VERSION",
+    "Operation", "ParticipantRecord", "ParticipantState", "PublishEvents", "RegisterDataAccount",
+    "RegisterEventAccount", "RegisterParticipant", "RegisterUser", "RoleRecord", "RolesPolicy",
+    "Transaction", "TransactionContent", "TransactionInfo", "TransactionPermission",
+    "TxStatus", "TypedValue", "UpdateAccountState", "UpdateLedgerSettings",
+    "UpdateParticipantState", "UpgradeContract", "UserRolesRecord", "ValueType", "WritePolicy",
+    "APPEND_ANY", "typed_value",
+]
