@@ -14,6 +14,7 @@ order could differ between nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
 from ledger import codec
@@ -134,6 +135,8 @@ class ExecutionEnvironment:
     preverified: Callable[[bytes], bool] | None = None
     """Returns True for a transaction hash whose signatures ingress already verified."""
     genesis: bool = False
+    tx_hashes: Sequence[bytes] | None = None
+    """The block's transaction hashes if the caller computed them already."""
 
 
 @dataclass
@@ -151,7 +154,9 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
     """Execute every transaction of ``block`` in order against ``state``."""
     result = BlockExecution()
     height = block.header.height
-    hashes = [transaction_hash(env.hash_fn, env.hash_code, tx) for tx in block.transactions]
+    hashes = list(env.tx_hashes) if env.tx_hashes is not None else [
+        transaction_hash(env.hash_fn, env.hash_code, tx) for tx in block.transactions
+    ]
     result.tx_hashes = hashes
     signature_ok = _check_block_signatures(block.transactions, hashes, env)
     seen_in_block: set[bytes] = set()
@@ -165,8 +170,8 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
         events: list[Event] = []
         gas = _GasCounter()
         try:
-            _check_transaction(state, tx, tx_hash, sig_ok, block, env)
             signers = _signer_addresses(tx)
+            _check_transaction(state, tx, signers, sig_ok, block, env)
             context = _TxContext(state, env, block, tx_hash, signers, events, gas)
             for operation in tx.content.operations:
                 _apply_operation(context, operation)
@@ -247,7 +252,7 @@ def _check_block_signatures(
 def _check_transaction(
     state: WorkingState,
     tx: Transaction,
-    tx_hash: bytes,
+    signers: tuple[str, ...],
     signatures_ok: bool,
     block: Block,
     env: ExecutionEnvironment,
@@ -272,7 +277,7 @@ def _check_transaction(
         raise InvalidSignature("an endpoint signature does not verify")
     if env.genesis:
         return
-    for address in _signer_addresses(tx):
+    for address in signers:
         account = state.get_account(address)
         if account is None or account.kind != AccountKind.USER:
             raise PermissionDenied(f"signer {address} is not a registered user")
@@ -282,7 +287,7 @@ def _check_transaction(
         if all(isinstance(op, InvokeContract) for op in content.operations)
         else TransactionPermission.DIRECT_OPERATION
     )
-    if not any(_has_tx_permission(state, address, needed) for address in _signer_addresses(tx)):
+    if not any(_has_tx_permission(state, address, needed) for address in signers):
         raise PermissionDenied(f"no signer holds the {needed.name} transaction permission")
 
 
@@ -294,10 +299,19 @@ def current_settings(state: WorkingState, env: ExecutionEnvironment) -> LedgerSe
 def _signer_addresses(tx: Transaction) -> tuple[str, ...]:
     addresses: list[str] = []
     for signature in tx.signatures:
-        address = address_from_public_key(PublicKey.from_encoded(signature.public_key))
+        address = address_of_encoded_key(signature.public_key)
         if address not in addresses:
             addresses.append(address)
     return tuple(addresses)
+
+
+@lru_cache(maxsize=65536)
+def address_of_encoded_key(public_key: bytes) -> str:
+    """Address of an encoded public key (cached: signers repeat across transactions)."""
+    try:
+        return address_from_public_key(PublicKey.from_encoded(public_key))
+    except CryptoError as exc:
+        raise InvalidSignature(f"invalid endpoint public key: {exc.message}") from exc
 
 
 def _require_normal(account_state: AccountState, address: str) -> None:
@@ -384,10 +398,18 @@ def _account_address(ctx: _TxContext, public_key: bytes) -> str:
 
 
 def _check_address(address: str) -> None:
+    problem = _address_problem(address)
+    if problem is not None:
+        raise InvalidOperation(f"invalid address {address!r}: {problem}")
+
+
+@lru_cache(maxsize=65536)
+def _address_problem(address: str) -> str | None:
     try:
         decode_address(address)
     except InvalidAddress as exc:
-        raise InvalidOperation(f"invalid address {address!r}: {exc.message}") from exc
+        return exc.message
+    return None
 
 
 def _check_text(label: str, text: str, limit: int) -> None:

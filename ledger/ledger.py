@@ -226,8 +226,11 @@ class Ledger:
         header = self.next_header(transactions, time=time, proposer=proposer, epoch=epoch)
         return Block(header, tuple(transactions))
 
-    def check_header(self, header: BlockHeader, transactions: Sequence[Transaction]) -> None:
-        """Every check a replica makes before voting for / applying a block."""
+    def check_header(self, header: BlockHeader, transactions: Sequence[Transaction]) -> list[bytes]:
+        """Every check a replica makes before voting for / applying a block.
+
+        Returns the transactions' hashes (computed on the way).
+        """
         if header.ledger_hash != self.ledger_hash:
             raise InvalidBlock("block is for another ledger")
         if header.height != self._height + 1:
@@ -247,6 +250,7 @@ class Ledger:
             raise InvalidBlock("transaction root does not match the block's transactions")
         if header.time < self._last_header.time:
             raise InvalidBlock("block time goes backwards")
+        return hashes
 
     def apply_block(
         self,
@@ -256,7 +260,7 @@ class Ledger:
         preverified: Callable[[bytes], bool] | None = None,
     ) -> BlockResult:
         """Validate and execute the next block and persist it atomically."""
-        self.check_header(block.header, block.transactions)
+        hashes = self.check_header(block.header, block.transactions)
         env = ExecutionEnvironment(
             ledger_hash=self.ledger_hash,
             hash_fn=self.hash_fn,
@@ -265,6 +269,7 @@ class Ledger:
             runtime=self.runtime,
             check_signatures=self.check_signatures,
             preverified=preverified,
+            tx_hashes=hashes,
         )
         batch = self.store.atomic_batch()
         execution, roots = _persist_block(batch, block, env, self._roots, base_tree_version=self._height)

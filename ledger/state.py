@@ -15,7 +15,7 @@ that nothing readable escapes the state root.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Protocol, TypeVar
 
 from ledger import codec
 from ledger.store import schema
@@ -32,8 +32,32 @@ from ledger.types import (
 )
 
 
+_DECODED: dict[tuple[type, bytes], object] = {}
+_DECODED_LIMIT = 200_000
+
+
+def decode_record(tp: type[_R], raw: bytes) -> _R:
+    """Decode a stored record, memoised by its bytes.
+
+    Records are immutable, so two reads of the same bytes may share one object;
+    execution re-reads the same roles, settings and accounts for every
+    transaction, and this keeps that from dominating the block's cost.
+    """
+    key = (tp, raw)
+    found = _DECODED.get(key)
+    if found is None:
+        if len(_DECODED) >= _DECODED_LIMIT:
+            _DECODED.clear()
+        found = codec.decode(tp, raw)
+        _DECODED[key] = found
+    return found  # type: ignore[return-value]
+
+
 class Reader(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
+
+
+_R = TypeVar("_R")
 
 
 class _Layer:
@@ -131,7 +155,7 @@ class WorkingState:
 
     def get_account(self, address: str) -> AccountRecord | None:
         raw = self.get_raw(schema.make_account_key(address))
-        return None if raw is None else codec.decode(AccountRecord, raw)
+        return None if raw is None else decode_record(AccountRecord, raw)
 
     def put_account(self, record: AccountRecord, *, new: bool) -> None:
         encoded = codec.encode(record)
@@ -142,7 +166,7 @@ class WorkingState:
 
     def get_contract(self, address: str) -> ContractRecord | None:
         raw = self.get_raw(schema.make_contract_key(address))
-        return None if raw is None else codec.decode(ContractRecord, raw)
+        return None if raw is None else decode_record(ContractRecord, raw)
 
     def put_contract(self, record: ContractRecord) -> None:
         encoded = codec.encode(record)
@@ -163,7 +187,7 @@ class WorkingState:
             return None
         db_key = schema.make_entry_key(account, key, version)
         raw = self.get_committed_raw(db_key) if committed else self.get_raw(db_key)
-        return None if raw is None else codec.decode(EntryRecord, raw)
+        return None if raw is None else decode_record(EntryRecord, raw)
 
     def put_entry(self, record: EntryRecord) -> None:
         encoded = codec.encode(record)
@@ -179,7 +203,7 @@ class WorkingState:
 
     def get_topic_head(self, account: str, topic: str) -> EventHead | None:
         raw = self.get_raw(schema.make_topic_head_key(account, topic))
-        return None if raw is None else codec.decode(EventHead, raw)
+        return None if raw is None else decode_record(EventHead, raw)
 
     def put_event(self, event: Event) -> bytes:
         """Store an event and move its topic head; returns the event's hash."""
@@ -194,7 +218,7 @@ class WorkingState:
 
     def get_role(self, role: str) -> RoleRecord | None:
         raw = self.get_raw(schema.make_role_key(role))
-        return None if raw is None else codec.decode(RoleRecord, raw)
+        return None if raw is None else decode_record(RoleRecord, raw)
 
     def put_role(self, record: RoleRecord) -> None:
         encoded = codec.encode(record)
@@ -203,7 +227,7 @@ class WorkingState:
 
     def get_user_roles(self, user: str) -> UserRolesRecord | None:
         raw = self.get_raw(schema.make_user_roles_key(user))
-        return None if raw is None else codec.decode(UserRolesRecord, raw)
+        return None if raw is None else decode_record(UserRolesRecord, raw)
 
     def put_user_roles(self, record: UserRolesRecord) -> None:
         encoded = codec.encode(record)
@@ -212,7 +236,7 @@ class WorkingState:
 
     def get_participant(self, address: str) -> ParticipantRecord | None:
         raw = self.get_raw(schema.make_participant_key(address))
-        return None if raw is None else codec.decode(ParticipantRecord, raw)
+        return None if raw is None else decode_record(ParticipantRecord, raw)
 
     def put_participant(self, record: ParticipantRecord) -> None:
         encoded = codec.encode(record)
@@ -221,7 +245,7 @@ class WorkingState:
 
     def get_settings(self) -> LedgerSettings | None:
         raw = self.get_raw(schema.META_SETTINGS)
-        return None if raw is None else codec.decode(LedgerSettings, raw)
+        return None if raw is None else decode_record(LedgerSettings, raw)
 
     def put_settings(self, settings: LedgerSettings) -> None:
         encoded = codec.encode(settings)
