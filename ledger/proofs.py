@@ -1,0 +1,455 @@
+"""Proof bundles: self-describing JSON that proves a value, transaction or event offline.
+
+A bundle carries everything needed to check it with no node: the record in its
+canonical bytes, the Merkle path, the block header whose roots the path ends in,
+that header's commit certificate (2f+1 validator signatures) and the validator
+set it was checked against. :func:`verify_bundle` recomputes every hash from the
+bytes; the human-readable ``claim`` is compared with the decoded record, so a
+bundle cannot say one thing and prove another.
+
+Execution is pipelined (a header carries the roots of the block *before* it),
+so data written in block ``h`` is proven against the header of a later block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ledger import codec
+from ledger.certificate import CommitCertificate, ValidatorSet, ValidatorSignature, verify_certificate
+from ledger.crypto import (
+    PublicKey,
+    address_from_public_key,
+    algorithm_by_code,
+    algorithm_by_name,
+    from_base58,
+    hasher,
+    to_base58,
+    verify,
+)
+from ledger.errors import CodecError, CryptoError, JadechainError, NotFound, ProofError
+from ledger.merkle.accumulator import leaf_hash, verify_consistency, verify_inclusion
+from ledger.merkle.state_tree import SparseMerkleProof, verify_sparse_merkle_proof
+from ledger.state import NS_ENTRY, make_state_key
+from ledger.types import BlockHeader, EntryRecord, Event, Transaction, TransactionInfo
+from ledger.values import TypedValue, ValueType
+
+BUNDLE_FORMAT = "jadechain-proof-bundle/1"
+
+
+class ProofPending(ProofError):
+    """The data is committed but no later header certifies its roots yet."""
+
+    code = "PROOF_PENDING"
+    http_status = 409
+
+
+# --- building ------------------------------------------------------------------------
+
+def _header_part(ledger: Any, height: int) -> dict[str, Any]:
+    header: BlockHeader = ledger.get_header(height)
+    certificate: CommitCertificate | None = ledger.get_certificate(height)
+    return {
+        "height": height,
+        "hash": to_base58(ledger.hash_header(header)),
+        "encoded": codec.encode(header).hex(),
+        "certificate": None if certificate is None else certificate_to_json(certificate),
+    }
+
+
+def certificate_to_json(certificate: CommitCertificate) -> dict[str, Any]:
+    return {
+        "epoch": certificate.epoch,
+        "height": certificate.height,
+        "header_hash": to_base58(certificate.header_hash),
+        "ledger_hash": to_base58(certificate.ledger_hash),
+        "signatures": [
+            {"public_key": to_base58(s.public_key), "signature": to_base58(s.signature)}
+            for s in certificate.signatures
+        ],
+    }
+
+
+def certificate_from_json(data: Any) -> CommitCertificate:
+    try:
+        return CommitCertificate(
+            ledger_hash=from_base58(data["ledger_hash"]),
+            height=int(data["height"]),
+            header_hash=from_base58(data["header_hash"]),
+            epoch=int(data["epoch"]),
+            signatures=tuple(
+                ValidatorSignature(from_base58(s["public_key"]), from_base58(s["signature"]))
+                for s in data["signatures"]
+            ),
+        )
+    except (KeyError, TypeError, ValueError, CryptoError) as exc:
+        raise ProofError(f"certificate: malformed ({exc})") from exc
+
+
+def validators_to_json(validators: ValidatorSet) -> dict[str, Any]:
+    return {"epoch": validators.epoch, "public_keys": [to_base58(k) for k in validators.public_keys]}
+
+
+def validators_from_json(data: Any) -> ValidatorSet:
+    try:
+        return ValidatorSet(int(data["epoch"]), tuple(from_base58(k) for k in data["public_keys"]))
+    except (KeyError, TypeError, ValueError, CryptoError) as exc:
+        raise ProofError(f"validators: malformed ({exc})") from exc
+
+
+def _base(ledger: Any, kind: str, proof_height: int) -> dict[str, Any]:
+    return {
+        "format": BUNDLE_FORMAT,
+        "kind": kind,
+        "ledger_hash": to_base58(ledger.ledger_hash),
+        "hash_algorithm": ledger.hash_algorithm.name,
+        "header": _header_part(ledger, proof_height),
+        "validators": validators_to_json(ledger.validator_set()),
+    }
+
+
+def typed_value_to_json(value: TypedValue) -> dict[str, Any]:
+    shown: Any
+    if value.type in (ValueType.BYTES,):
+        shown = value.data.hex()
+    else:
+        shown = value.to_python()
+    return {"type": value.type.name, "value": shown}
+
+
+def build_entry_bundle(ledger: Any, account: str, key: str, version: int | None = None) -> dict[str, Any]:
+    """Prove one version of an entry against the first header that certifies it."""
+    record: EntryRecord = ledger.get_entry(account, key, version)
+    next_height: int | None = None
+    try:
+        following: EntryRecord = ledger.get_entry(account, key, record.version + 1)
+        next_height = following.height
+    except NotFound:
+        next_height = None
+    if next_height is not None and next_height == record.height:
+        raise ProofError(
+            f"version {record.version} was overwritten in the same block; only block-final values are proven"
+        )
+    proof_height = next_height if next_height is not None else ledger.height
+    if proof_height < record.height + 1:
+        raise ProofPending(
+            f"entry written at height {record.height}; its proof needs block {record.height + 1}"
+        )
+    tree_version = proof_height - 1
+    state_key = ledger.entry_state_key(account, key)
+    value_hash, proof = ledger.state_tree().get_with_proof(state_key, tree_version)
+    if value_hash != ledger.hash_fn(codec.encode(record)):
+        raise ProofError("internal: the state tree does not hold this entry version")
+    bundle = _base(ledger, "entry", proof_height)
+    bundle["claim"] = {
+        "account": account,
+        "key": key,
+        "version": record.version,
+        "value": typed_value_to_json(record.value),
+        "written_at_height": record.height,
+        "tx_hash": to_base58(record.tx_hash),
+    }
+    bundle["record"] = codec.encode(record).hex()
+    bundle["state_proof"] = {"key_hash": state_key.hex(), "tree_version": tree_version, "proof": proof.to_dict()}
+    return bundle
+
+
+def build_transaction_bundle(ledger: Any, tx_hash: bytes) -> dict[str, Any]:
+    stored = ledger.get_transaction(tx_hash)
+    height = stored.info.height
+    if ledger.height < height + 1:
+        raise ProofPending(f"transaction in block {height}; its proof needs block {height + 1}")
+    proof_height = height + 1
+    header: BlockHeader = ledger.get_header(proof_height)
+    path = ledger.accumulator(header.accumulator_size).inclusion_proof(
+        stored.accumulator_index, header.accumulator_size
+    )
+    bundle = _base(ledger, "transaction", proof_height)
+    bundle["claim"] = _transaction_claim(stored.transaction, stored.info)
+    bundle["transaction"] = codec.encode(stored.transaction).hex()
+    bundle["info"] = codec.encode(stored.info).hex()
+    bundle["accumulator_proof"] = {
+        "leaf_index": stored.accumulator_index,
+        "tree_size": header.accumulator_size,
+        "path": [node.hex() for node in path],
+    }
+    return bundle
+
+
+def _transaction_claim(tx: Transaction, info: TransactionInfo) -> dict[str, Any]:
+    return {
+        "tx_hash": to_base58(info.tx_hash),
+        "height": info.height,
+        "index": info.index,
+        "status": info.status,
+        "gas_used": info.gas_used,
+        "signers": [
+            address_from_public_key(PublicKey.from_encoded(s.public_key)) for s in tx.signatures
+        ],
+        "operations": [type(op).__name__ for op in tx.content.operations],
+    }
+
+
+def build_event_bundle(ledger: Any, account: str, topic: str, sequence: int) -> dict[str, Any]:
+    events = ledger.get_events(account, topic, sequence, 1)
+    if not events or events[0].sequence != sequence:
+        raise NotFound(f"no event {sequence} on topic {topic!r} of {account}")
+    event: Event = events[0]
+    bundle = build_transaction_bundle(ledger, event.tx_hash)
+    tx_events = ledger.get_tx_events(event.tx_hash)
+    bundle["kind"] = "event"
+    bundle["transaction_claim"] = bundle.pop("claim")
+    bundle["claim"] = {
+        "account": account,
+        "topic": topic,
+        "sequence": sequence,
+        "content": typed_value_to_json(event.content),
+        "height": event.height,
+        "tx_hash": to_base58(event.tx_hash),
+    }
+    bundle["event"] = codec.encode(event).hex()
+    bundle["tx_events"] = codec.encode_list(tx_events).hex()
+    return bundle
+
+
+def build_consistency_bundle(ledger: Any, old_height: int, new_height: int | None = None) -> dict[str, Any]:
+    """Prove that the transaction log at ``new_height`` extends the one at ``old_height`` (RFC 9162)."""
+    new = ledger.height if new_height is None else new_height
+    if not 0 <= old_height <= new <= ledger.height:
+        raise ProofError("heights must satisfy 0 <= old <= new <= latest")
+    old_header: BlockHeader = ledger.get_header(old_height)
+    new_header: BlockHeader = ledger.get_header(new)
+    path = ledger.accumulator(new_header.accumulator_size).consistency_proof(
+        old_header.accumulator_size, new_header.accumulator_size
+    )
+    bundle = _base(ledger, "consistency", new)
+    bundle["old_header"] = _header_part(ledger, old_height)
+    bundle["claim"] = {
+        "old_height": old_height,
+        "new_height": new,
+        "old_size": old_header.accumulator_size,
+        "new_size": new_header.accumulator_size,
+    }
+    bundle["consistency_proof"] = [node.hex() for node in path]
+    return bundle
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+@dataclass
+class VerificationReport:
+    kind: str
+    ledger_hash: str
+    height: int
+    certified: bool
+    signers: int
+    checks: list[str] = field(default_factory=list)
+    claim: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _hex(value: Any, label: str) -> bytes:
+    if not isinstance(value, str):
+        raise ProofError(f"{label}: expected a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise ProofError(f"{label}: not hex") from exc
+
+
+def _decode(tp: Any, data: bytes, label: str) -> Any:
+    try:
+        return codec.decode(tp, data)
+    except CodecError as exc:
+        raise ProofError(f"{label}: {exc.message}") from exc
+
+
+def verify_bundle(
+    bundle: Any,
+    *,
+    trusted_validators: ValidatorSet | None = None,
+    require_certificate: bool = False,
+) -> VerificationReport:
+    """Check a bundle completely; raise ProofError naming the first check that fails."""
+    try:
+        return _verify(bundle, trusted_validators, require_certificate)
+    except ProofError:
+        raise
+    except JadechainError as exc:
+        raise ProofError(f"bundle: {exc.message}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ProofError(f"bundle: malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _verify(
+    bundle: Any, trusted: ValidatorSet | None, require_certificate: bool
+) -> VerificationReport:
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        raise ProofError(f"format: not a {BUNDLE_FORMAT} document")
+    kind = bundle.get("kind")
+    algorithm = algorithm_by_name(str(bundle["hash_algorithm"]))
+    hash_fn = hasher(algorithm)
+    ledger_hash = from_base58(bundle["ledger_hash"])
+    if int.from_bytes(ledger_hash[:2], "big") != algorithm.code:
+        raise ProofError("ledger hash: algorithm code differs from the bundle's hash algorithm")
+    checks: list[str] = []
+    warnings: list[str] = []
+
+    header, header_hash, certified, signers = _verify_header(
+        bundle["header"], bundle, ledger_hash, hash_fn, algorithm.code, trusted, require_certificate,
+        checks, warnings,
+    )
+    report = VerificationReport(
+        kind=str(kind), ledger_hash=bundle["ledger_hash"], height=header.height,
+        certified=certified, signers=signers, checks=checks, warnings=warnings,
+        claim=dict(bundle.get("claim") or {}),
+    )
+    if kind == "entry":
+        _verify_entry(bundle, header, hash_fn, checks)
+    elif kind == "transaction":
+        _verify_transaction(bundle, header, hash_fn, algorithm.code, ledger_hash, bundle["claim"], checks)
+    elif kind == "event":
+        _verify_event(bundle, header, hash_fn, algorithm.code, ledger_hash, checks)
+    elif kind == "consistency":
+        _verify_consistency(bundle, header, hash_fn, algorithm.code, ledger_hash, trusted, require_certificate, checks, warnings)
+    else:
+        raise ProofError(f"kind: unknown bundle kind {kind!r}")
+    return report
+
+
+def _verify_header(
+    part: Any, bundle: Any, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes], hash_code: int,
+    trusted: ValidatorSet | None, require_certificate: bool, checks: list[str], warnings: list[str],
+) -> tuple[BlockHeader, bytes, bool, int]:
+    encoded = _hex(part["encoded"], "header")
+    header: BlockHeader = _decode(BlockHeader, encoded, "header")
+    header_hash = hash_code.to_bytes(2, "big") + hash_fn(encoded)
+    if from_base58(part["hash"]) != header_hash:
+        raise ProofError("header: stated hash differs from the hash of its bytes")
+    if header.ledger_hash != ledger_hash:
+        raise ProofError("header: belongs to another ledger")
+    if header.height != part["height"]:
+        raise ProofError("header: stated height differs from the header's")
+    checks.append(f"header {header.height} hash recomputed and bound to the ledger")
+    bundled = validators_from_json(bundle["validators"])
+    if trusted is not None and (bundled.epoch, set(bundled.public_keys)) != (trusted.epoch, set(trusted.public_keys)):
+        raise ProofError("validators: the bundle's validator set differs from the trusted set")
+    validators = trusted or bundled
+    certificate_json = part.get("certificate")
+    if certificate_json is None:
+        if require_certificate:
+            raise ProofError("certificate: the header has no commit certificate")
+        warnings.append("header is not certified: the proof holds against this header only")
+        return header, header_hash, False, 0
+    certificate = certificate_from_json(certificate_json)
+    signers = verify_certificate(
+        certificate, ledger_hash=ledger_hash, height=header.height, header_hash=header_hash,
+        validators=validators,
+    )
+    source = "trusted" if trusted is not None else "bundled (not independently trusted)"
+    if trusted is None:
+        warnings.append("validator set taken from the bundle; pass a trusted set to rely on it")
+    checks.append(f"commit certificate: {signers} of {len(validators.public_keys)} validators signed ({source} set)")
+    return header, header_hash, True, signers
+
+
+def _verify_entry(bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], checks: list[str]) -> None:
+    encoded = _hex(bundle["record"], "record")
+    record: EntryRecord = _decode(EntryRecord, encoded, "record")
+    claim = bundle["claim"]
+    if (claim["account"], claim["key"], claim["version"]) != (record.account, record.key, record.version):
+        raise ProofError("claim: account, key or version differs from the proven record")
+    if claim["value"] != typed_value_to_json(record.value):
+        raise ProofError("claim: value differs from the proven record")
+    state = bundle["state_proof"]
+    key_hash = make_state_key(hash_fn, NS_ENTRY, record.account, record.key)
+    if _hex(state["key_hash"], "state key") != key_hash:
+        raise ProofError("state proof: key hash is not H(entry, account, key)")
+    if state["tree_version"] != header.height - 1:
+        raise ProofError("state proof: tree version is not the one the header's roots belong to")
+    if record.height > state["tree_version"]:
+        raise ProofError("state proof: record written after the proven state")
+    proof = SparseMerkleProof.from_dict(state["proof"])
+    verify_sparse_merkle_proof(hash_fn, header.state_root, key_hash, hash_fn(encoded), proof)
+    checks.append(f"entry {record.key!r} v{record.version} of {record.account} is in state root of header {header.height}")
+
+
+def _verify_transaction(
+    bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], hash_code: int,
+    ledger_hash: bytes, claim: Any, checks: list[str],
+) -> TransactionInfo:
+    tx: Transaction = _decode(Transaction, _hex(bundle["transaction"], "transaction"), "transaction")
+    info_bytes = _hex(bundle["info"], "info")
+    info: TransactionInfo = _decode(TransactionInfo, info_bytes, "info")
+    tx_hash = hash_code.to_bytes(2, "big") + hash_fn(codec.encode(tx.content))
+    if info.tx_hash != tx_hash:
+        raise ProofError("transaction: its hash differs from the one in its info")
+    if tx.content.ledger_hash != ledger_hash:
+        raise ProofError("transaction: made for another ledger")
+    for signature in tx.signatures:
+        key = PublicKey.from_encoded(signature.public_key)
+        if not verify(key, tx_hash, signature.signature):
+            raise ProofError("transaction: an endpoint signature does not verify")
+    checks.append(f"transaction hash recomputed; {len(tx.signatures)} endpoint signature(s) verified")
+    if claim != _transaction_claim(tx, info):
+        raise ProofError("claim: differs from the proven transaction and its info")
+    accumulator = bundle["accumulator_proof"]
+    if accumulator["tree_size"] != header.accumulator_size:
+        raise ProofError("accumulator proof: tree size differs from the header's")
+    path = [_hex(node, "accumulator path") for node in accumulator["path"]]
+    verify_inclusion(
+        hash_fn, int(accumulator["leaf_index"]), header.accumulator_size,
+        leaf_hash(hash_fn, info_bytes), path, header.accumulator_root,
+    )
+    checks.append(
+        f"transaction info is leaf {accumulator['leaf_index']} of the accumulator in header {header.height}"
+    )
+    return info
+
+
+def _verify_event(
+    bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], hash_code: int,
+    ledger_hash: bytes, checks: list[str],
+) -> None:
+    info = _verify_transaction(bundle, header, hash_fn, hash_code, ledger_hash, bundle["transaction_claim"], checks)
+    events_bytes = _hex(bundle["tx_events"], "tx events")
+    if hash_fn(events_bytes) != info.events_hash:
+        raise ProofError("events: the transaction's events hash differs")
+    try:
+        events = codec.decode_list(Event, events_bytes)
+    except CodecError as exc:
+        raise ProofError(f"events: {exc.message}") from exc
+    event_bytes = _hex(bundle["event"], "event")
+    event: Event = _decode(Event, event_bytes, "event")
+    if event not in events:
+        raise ProofError("event: not among the transaction's events")
+    claim = bundle["claim"]
+    if (claim["account"], claim["topic"], claim["sequence"]) != (event.account, event.topic, event.sequence):
+        raise ProofError("claim: differs from the proven event")
+    if claim["content"] != typed_value_to_json(event.content):
+        raise ProofError("claim: content differs from the proven event")
+    checks.append(f"event {event.topic!r}#{event.sequence} is among the transaction's events")
+
+
+def _verify_consistency(
+    bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], hash_code: int,
+    ledger_hash: bytes, trusted: ValidatorSet | None, require_certificate: bool,
+    checks: list[str], warnings: list[str],
+) -> None:
+    old_header, _, _, _ = _verify_header(
+        bundle["old_header"], bundle, ledger_hash, hash_fn, hash_code, trusted, require_certificate,
+        checks, warnings,
+    )
+    path = [_hex(node, "consistency path") for node in bundle["consistency_proof"]]
+    verify_consistency(
+        hash_fn, old_header.accumulator_size, header.accumulator_size,
+        old_header.accumulator_root, header.accumulator_root, path,
+    )
+    checks.append(
+        f"log of {header.accumulator_size} transactions extends the log of {old_header.accumulator_size}"
+    )
+
+
+def algorithm_name(code: int) -> str:
+    return algorithm_by_code(code).name
