@@ -1,0 +1,483 @@
+"""The ``jadechain`` command line: keys, the genesis ceremony, ledgers and offline verification.
+
+Every command that prints a result accepts ``--json`` for scripts; errors print
+``code: message`` and exit with status 1 (2 for usage errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger import codec
+from ledger.crypto import (
+    PublicKey,
+    algorithm_by_name,
+    decrypt_private_key,
+    encrypt_private_key,
+    from_base58,
+    generate_keypair,
+    keypair_from_private,
+    load_keystore,
+    save_keystore,
+    to_base58,
+)
+from ledger.errors import ConfigError, JadechainError, ProofError
+from ledger.genesis import (
+    GenesisConfig,
+    assemble_genesis,
+    build_genesis_content,
+    genesis_ledger_hash,
+    genesis_tx_hash,
+    parse_genesis_config,
+    sign_genesis,
+)
+from ledger.proofs import validators_from_json, verify_bundle
+from ledger.types import Block, EndpointSignature
+
+app = typer.Typer(help="Jadechain: a consortium blockchain with national cryptography.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create and inspect encrypted key files.", no_args_is_help=True)
+genesis_app = typer.Typer(help="The genesis ceremony: propose, sign, assemble, init.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect ledgers in a data directory.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(genesis_app, name="genesis")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+error_console = Console(stderr=True)
+
+DEFAULT_KEY_DIR = os.path.join(os.path.expanduser("~"), ".jadechain", "keys")
+PASSWORD_ENV = "JADECHAIN_KEY_PASSWORD"
+PROPOSAL_FORMAT = "jadechain-genesis-proposal/1"
+GENESIS_FORMAT = "jadechain-genesis/1"
+
+
+def _fail(error: JadechainError) -> None:
+    error_console.print(f"[bold red]{error.code}[/]: {error.message}")
+    raise typer.Exit(1)
+
+
+def _emit(data: Any, as_json: bool) -> bool:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return as_json
+
+
+def _password(password_env: str, confirm: bool = False) -> str:
+    value = os.environ.get(password_env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise ConfigError(f"no password: set {password_env} or run in a terminal")
+    return str(typer.prompt("Key password", hide_input=True, confirmation_prompt=confirm))
+
+
+def _key_path(name_or_path: str, key_dir: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" or candidate.exists():
+        return candidate
+    return Path(key_dir) / f"{name_or_path}.json"
+
+
+# --- keys -------------------------------------------------------------------------------
+
+@keys_app.command("new")
+def keys_new(
+    name: str = typer.Argument(..., help="Name of the key file (NAME.json in the key directory)."),
+    algorithm: str = typer.Option("ed25519", "--algorithm", "-a", help="ed25519, sm2 or ecdsa."),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", help="Key directory."),
+    password_env: str = typer.Option(PASSWORD_ENV, help="Environment variable holding the password."),
+    cipher: str = typer.Option("SM4-GCM", help="SM4-GCM or AES-GCM."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Generate a key pair and store the private key encrypted."""
+    try:
+        path = Path(key_dir) / f"{name}.json"
+        if path.exists():
+            raise ConfigError(f"{path} exists; choose another name")
+        pair = generate_keypair(algorithm_by_name(algorithm))
+        document = encrypt_private_key(pair.private, _password(password_env, confirm=True), cipher=cipher)  # type: ignore[arg-type]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_keystore(path, document)
+    except JadechainError as error:
+        _fail(error)
+        return
+    info = {"name": name, "file": str(path), "algorithm": document["algorithm"],
+            "public_key": document["public_key"], "address": document["address"]}
+    if not _emit(info, as_json):
+        console.print(f"created [bold]{name}[/] ({info['algorithm']})\n  address    {info['address']}\n"
+                      f"  public key {info['public_key']}\n  file       {path}")
+
+
+@keys_app.command("show")
+def keys_show(
+    name: str,
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a key's public half (never the private key)."""
+    try:
+        document = load_keystore(_key_path(name, key_dir))
+    except JadechainError as error:
+        _fail(error)
+        return
+    info = {k: document[k] for k in ("algorithm", "public_key", "address")}
+    if not _emit(info, as_json):
+        for k, v in info.items():
+            console.print(f"{k:11} {v}")
+
+
+@keys_app.command("list")
+def keys_list(
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List the key files of a directory."""
+    rows = []
+    for path in sorted(Path(key_dir).glob("*.json")) if Path(key_dir).is_dir() else []:
+        try:
+            document = load_keystore(path)
+        except JadechainError:
+            continue
+        rows.append({"name": path.stem, "algorithm": document["algorithm"], "address": document["address"]})
+    if not _emit(rows, as_json):
+        table = Table("name", "algorithm", "address")
+        for row in rows:
+            table.add_row(row["name"], row["algorithm"], row["address"])
+        console.print(table)
+
+
+def _load_private(key: str, key_dir: str, password_env: str) -> Any:
+    document = load_keystore(_key_path(key, key_dir))
+    return decrypt_private_key(document, _password(password_env))
+
+
+# --- genesis -----------------------------------------------------------------------------
+
+def _read_proposal(path: Path) -> tuple[dict[str, Any], GenesisConfig]:
+    try:
+        proposal = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read proposal {path}: {exc}") from exc
+    if proposal.get("format") != PROPOSAL_FORMAT:
+        raise ConfigError(f"{path} is not a genesis proposal")
+    config = parse_genesis_config(proposal["config"])
+    expected = to_base58(genesis_tx_hash(config, build_genesis_content(config)))
+    if proposal.get("tx_hash") != expected:
+        raise ConfigError("proposal's transaction hash does not match its config (edited?)")
+    return proposal, config
+
+
+@genesis_app.command("propose")
+def genesis_propose(
+    config: Path = typer.Option(..., "--config", "-c", help="Ledger init TOML."),
+    out: Path = typer.Option(Path("genesis-proposal.json"), "--out", "-o"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Turn a ledger init config into a proposal that every founder signs."""
+    try:
+        text = config.read_text()
+        parsed = parse_genesis_config(text)
+    except OSError as exc:
+        _fail(ConfigError(f"cannot read {config}: {exc}"))
+        return
+    except JadechainError as error:
+        _fail(error)
+        return
+    tx_hash = to_base58(genesis_tx_hash(parsed, build_genesis_content(parsed)))
+    proposal = {
+        "format": PROPOSAL_FORMAT,
+        "ledger_name": parsed.ledger_name,
+        "config": text,
+        "tx_hash": tx_hash,
+        "founders": [{"name": f.name, "public_key": to_base58(f.public_key)} for f in parsed.founders],
+        "signatures": [],
+    }
+    out.write_text(json.dumps(proposal, indent=2))
+    if not _emit({"proposal": str(out), "tx_hash": tx_hash}, as_json):
+        console.print(f"proposal written to {out}; every founder now runs [bold]jadechain genesis sign {out}[/]")
+
+
+@genesis_app.command("sign")
+def genesis_sign(
+    proposal_path: Path = typer.Argument(..., help="The proposal file (updated in place)."),
+    key: str = typer.Option(..., "--key", "-k", help="Key name or keystore path of a founder."),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    password_env: str = typer.Option(PASSWORD_ENV),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Sign the proposal with a founder's key."""
+    try:
+        proposal, config = _read_proposal(proposal_path)
+        private = _load_private(key, key_dir, password_env)
+        pair = keypair_from_private(private)
+        signature = sign_genesis(config, pair.private, pair.public)
+    except JadechainError as error:
+        _fail(error)
+        return
+    entry = {"public_key": to_base58(signature.public_key), "signature": to_base58(signature.signature)}
+    proposal["signatures"] = [s for s in proposal["signatures"] if s["public_key"] != entry["public_key"]]
+    proposal["signatures"].append(entry)
+    proposal_path.write_text(json.dumps(proposal, indent=2))
+    signed = {s["public_key"] for s in proposal["signatures"]}
+    missing = [f["name"] for f in proposal["founders"] if f["public_key"] not in signed]
+    if not _emit({"signed_by": pair.public.base58, "missing": missing}, as_json):
+        console.print(f"signed; still missing: {', '.join(missing) or 'nobody'}")
+
+
+@genesis_app.command("assemble")
+def genesis_assemble(
+    proposal_path: Path = typer.Argument(...),
+    out: Path = typer.Option(Path("genesis.json"), "--out", "-o"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Build the genesis block once every founder has signed; prints the ledger hash."""
+    try:
+        proposal, config = _read_proposal(proposal_path)
+        signatures = [
+            EndpointSignature(from_base58(s["public_key"]), from_base58(s["signature"]))
+            for s in proposal["signatures"]
+        ]
+        block = assemble_genesis(config, signatures)
+    except JadechainError as error:
+        _fail(error)
+        return
+    ledger_hash = to_base58(genesis_ledger_hash(block, config))
+    out.write_text(json.dumps({"format": GENESIS_FORMAT, "ledger_hash": ledger_hash,
+                               "block": codec.encode(block).hex()}, indent=2))
+    if not _emit({"ledger_hash": ledger_hash, "genesis": str(out)}, as_json):
+        console.print(f"ledger hash [bold]{ledger_hash}[/]\ngenesis block written to {out}")
+
+
+def read_genesis_file(path: Path) -> Block:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read genesis file {path}: {exc}") from exc
+    if document.get("format") != GENESIS_FORMAT:
+        raise ConfigError(f"{path} is not a genesis file")
+    return codec.decode(Block, bytes.fromhex(document["block"]))
+
+
+@genesis_app.command("init")
+def genesis_init(
+    genesis: Path = typer.Option(..., "--genesis", "-g"),
+    data_dir: Path = typer.Option(..., "--data-dir", "-d"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create the ledger database of a node from the genesis file."""
+    from ledger.store.directory import create_ledger
+
+    try:
+        ledger = create_ledger(str(data_dir), read_genesis_file(genesis))
+    except JadechainError as error:
+        _fail(error)
+        return
+    info = {"ledger_hash": to_base58(ledger.ledger_hash), "data_dir": str(data_dir), "height": ledger.height}
+    ledger.close()
+    if not _emit(info, as_json):
+        console.print(f"ledger {info['ledger_hash']} created in {data_dir}")
+
+
+@genesis_app.command("dev")
+def genesis_dev(
+    directory: Path = typer.Option(Path(".jadechain"), "--dir"),
+    nodes: int = typer.Option(1, "--nodes", "-n", min=1, max=32),
+    crypto: str = typer.Option("classic", "--crypto", help="classic (Ed25519 + SHA-256) or sm (SM2 + SM3)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One-shot local ledger: founder keys, the whole ceremony, and a database per node."""
+    try:
+        info = create_dev_network(directory, nodes, crypto)
+    except JadechainError as error:
+        _fail(error)
+        return
+    if not _emit(info, as_json):
+        console.print(f"ledger [bold]{info['ledger_hash']}[/] ({crypto}, {nodes} founder(s))")
+        console.print(f"  keys      {info['key_dir']} (password in {info['password_file']})")
+        for node in info["nodes"]:
+            console.print(f"  {node['name']:9} {node['data_dir']}")
+
+
+def create_dev_network(directory: Path, nodes: int, crypto: str) -> dict[str, Any]:
+    if crypto not in ("classic", "sm"):
+        raise ConfigError("--crypto must be classic or sm")
+    algorithm = algorithm_by_name("SM2" if crypto == "sm" else "ED25519")
+    hash_name = "SM3" if crypto == "sm" else "SHA256"
+    key_dir = directory / "keys"
+    key_dir.mkdir(parents=True, exist_ok=True)
+    password_file = key_dir / "PASSWORD"
+    if password_file.exists():
+        password = password_file.read_text().strip()
+    else:
+        password = secrets.token_urlsafe(24)
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(password + "\n")
+    pairs = []
+    for index in range(nodes):
+        path = key_dir / f"node{index}.json"
+        if path.exists():
+            pairs.append(keypair_from_private(decrypt_private_key(load_keystore(path), password)))
+            continue
+        pair = generate_keypair(algorithm)
+        save_keystore(path, encrypt_private_key(pair.private, password))
+        pairs.append(pair)
+    participants = "\n".join(
+        f'[[participants]]\nname = "org{index}"\npublic_key = "{pair.public.base58}"\n'
+        for index, pair in enumerate(pairs)
+    )
+    config_text = (
+        f'[ledger]\nname = "dev"\nhash_algorithm = "{hash_name}"\n'
+        f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n\n'
+        f"{participants}"
+    )
+    (directory / "ledger.toml").write_text(config_text)
+    config = parse_genesis_config(config_text)
+    signatures = [sign_genesis(config, pair.private, pair.public) for pair in pairs]
+    block = assemble_genesis(config, signatures)
+    ledger_hash = to_base58(genesis_ledger_hash(block, config))
+    (directory / "genesis.json").write_text(json.dumps(
+        {"format": GENESIS_FORMAT, "ledger_hash": ledger_hash, "block": codec.encode(block).hex()}, indent=2
+    ))
+    from ledger.store.directory import create_ledger
+
+    node_info = []
+    for index in range(nodes):
+        data_dir = directory / f"node{index}"
+        create_ledger(str(data_dir), block).close()
+        node_info.append({"name": f"node{index}", "data_dir": str(data_dir), "key": str(key_dir / f"node{index}.json")})
+    return {
+        "ledger_hash": ledger_hash,
+        "crypto": crypto,
+        "key_dir": str(key_dir),
+        "password_file": str(password_file),
+        "genesis": str(directory / "genesis.json"),
+        "nodes": node_info,
+    }
+
+
+# --- ledgers ---------------------------------------------------------------------------------
+
+@ledger_app.command("info")
+def ledger_info(
+    data_dir: Path = typer.Option(..., "--data-dir", "-d"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Height, hash and roots of every ledger in a data directory."""
+    from ledger.store.directory import list_ledgers, open_ledger
+
+    rows = []
+    try:
+        for name in list_ledgers(str(data_dir)):
+            ledger = open_ledger(str(data_dir), name)
+            try:
+                rows.append({
+                    "ledger_hash": name,
+                    "height": ledger.height,
+                    "hash_algorithm": ledger.hash_algorithm.name,
+                    "state_root": ledger.roots.state_root.hex(),
+                    "accumulator_root": ledger.roots.accumulator_root.hex(),
+                    "transactions": ledger.roots.accumulator_size,
+                    "participants": [p.name for p in ledger.list_participants()],
+                })
+            finally:
+                ledger.close()
+    except JadechainError as error:
+        _fail(error)
+        return
+    if not _emit(rows, as_json):
+        table = Table("ledger", "height", "hash", "transactions", "participants")
+        for row in rows:
+            table.add_row(row["ledger_hash"], str(row["height"]), row["hash_algorithm"],
+                          str(row["transactions"]), ", ".join(row["participants"]))
+        console.print(table)
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+@app.command("verify")
+def verify_command(
+    bundle_path: Path = typer.Argument(..., help="A proof bundle (JSON)."),
+    validators: Optional[Path] = typer.Option(
+        None, "--validators", help="Trusted validator set: JSON {epoch, public_keys: [base58...]}."
+    ),
+    require_certificate: bool = typer.Option(
+        False, "--require-certificate", help="Fail when the header carries no commit certificate."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Check a proof bundle offline, with no node; say what it proves or which check failed."""
+    try:
+        bundle = json.loads(bundle_path.read_text())
+    except (OSError, ValueError) as exc:
+        _fail(ProofError(f"cannot read bundle {bundle_path}: {exc}"))
+        return
+    try:
+        trusted = None
+        if validators is not None:
+            trusted = validators_from_json(json.loads(validators.read_text()))
+        report = verify_bundle(bundle, trusted_validators=trusted,
+                               require_certificate=require_certificate or trusted is not None)
+    except (OSError, ValueError) as exc:
+        _fail(ProofError(f"cannot read validators file: {exc}"))
+        return
+    except JadechainError as error:
+        if as_json:
+            _emit({"valid": False, "code": error.code, "message": error.message}, True)
+            raise typer.Exit(1)
+        _fail(error)
+        return
+    result = {"valid": True, "kind": report.kind, "ledger_hash": report.ledger_hash,
+              "height": report.height, "certified": report.certified, "signers": report.signers,
+              "checks": report.checks, "warnings": report.warnings, "claim": report.claim}
+    if not _emit(result, as_json):
+        console.print(f"[bold green]VALID[/] {report.kind} proof on ledger {report.ledger_hash}")
+        for check in report.checks:
+            console.print(f"  [green]✓[/] {check}")
+        for warning in report.warnings:
+            console.print(f"  [yellow]![/] {warning}")
+        console.print(json.dumps(report.claim, indent=2, ensure_ascii=False))
+
+
+# --- up: the local job of `make up` -----------------------------------------------------------
+
+@app.command("up")
+def up_command(
+    directory: Path = typer.Option(Path(".jadechain"), "--dir"),
+    crypto: str = typer.Option("sm", "--crypto"),
+) -> None:
+    """Create a local dev ledger, commit a few certified blocks, and prove a value offline.
+
+    The networked node (consensus, gateway) plugs in here as it lands; until then
+    this runs the ledger in-process so a newcomer sees a real ledger, real
+    national-crypto signatures and a proof that `jadechain verify` checks.
+    """
+    from node.local import run_local_demo
+
+    try:
+        summary = run_local_demo(directory, crypto)
+    except JadechainError as error:
+        _fail(error)
+        return
+    console.print(f"[bold]Jadechain local ledger[/] ({crypto}) in {directory}")
+    for key, value in summary.items():
+        console.print(f"  {key:18} {value}")
+    console.print(f"\nverify offline:  jadechain verify {summary['bundle']} --validators {summary['validators']}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
