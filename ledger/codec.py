@@ -360,9 +360,9 @@ def encode(value: object, tp: Any = None) -> bytes:
     return msgpack.packb(plain, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode(tp: type[T] | Any, data: bytes) -> T:
+def decode(tp: type[T], data: bytes) -> T:
     """Strictly decode canonical bytes into a value of type ``tp``."""
-    return _decoder(tp)(_unpack_strict(data))  # type: ignore[no-any-return]
+    return _decoder(tp)(_unpack_strict(data))  # type: ignore[no-any-return, arg-type]
 
 
 def _unpack_strict(data: bytes) -> Any:

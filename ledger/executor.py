@@ -784,6 +784,7 @@ GOVERNED_SETTINGS = ("consensus", "signature_algorithms", "max_tx_bytes", "max_o
 def _op_update_ledger_settings(ctx: _TxContext, op: UpdateLedgerSettings) -> None:
     settings = current_settings(ctx.state, ctx.env)
     value = op.value
+    new: LedgerSettings
     if op.name == "genesis":
         if not ctx.env.genesis:
             raise PermissionDenied("genesis settings can only be set by the genesis block")

@@ -329,21 +329,6 @@ _Fold = tuple[list[bytes], list[int]]
 """A node's 31 binary slot hashes and kinds, laid out by :data:`_LEVEL_OFFSETS`."""
 
 
-def _combine_into(hash_fn: HashFn, hashes: list[bytes], kinds: list[int], left: int, target: int) -> None:
-    """Fold slots ``left`` and ``left + 1`` into slot ``target`` (leaf collapsing rules)."""
-    left_kind = kinds[left]
-    right_kind = kinds[left + 1]
-    if right_kind == _EMPTY and left_kind != _BRANCH:
-        hashes[target] = hashes[left]
-        kinds[target] = left_kind
-    elif left_kind == _EMPTY and right_kind == _LEAF:
-        hashes[target] = hashes[left + 1]
-        kinds[target] = _LEAF
-    else:
-        hashes[target] = hash_fn(INTERNAL_DOMAIN + hashes[left] + hashes[left + 1])
-        kinds[target] = _BRANCH
-
-
 def _set_child_slot(hashes: list[bytes], kinds: list[int], nibble: int, child: Child | None) -> None:
     if child is None:
         hashes[nibble] = SPARSE_MERKLE_PLACEHOLDER_HASH
@@ -353,18 +338,45 @@ def _set_child_slot(hashes: list[bytes], kinds: list[int], nibble: int, child: C
         kinds[nibble] = _LEAF if child[2] else _BRANCH
 
 
+def _fold_pairs(hash_fn: HashFn, hashes: list[bytes], kinds: list[int], level: int, pairs: Sequence[int]) -> None:
+    """Fold the slot pairs ``pairs`` of binary ``level`` into their parents on ``level + 1``.
+
+    The rules: empty+empty is empty, a lone leaf next to an empty slot moves up
+    unchanged (leaf collapsing), anything else is hashed as an internal node.
+    Written out in one loop because it runs for every rewritten node.
+    """
+    offset = _LEVEL_OFFSETS[level]
+    up = _LEVEL_OFFSETS[level + 1]
+    domain = INTERNAL_DOMAIN
+    for pair in pairs:
+        left = offset + 2 * pair
+        target = up + pair
+        left_kind = kinds[left]
+        right_kind = kinds[left + 1]
+        if right_kind == _EMPTY and left_kind != _BRANCH:
+            hashes[target] = hashes[left]
+            kinds[target] = left_kind
+        elif left_kind == _EMPTY and right_kind == _LEAF:
+            hashes[target] = hashes[left + 1]
+            kinds[target] = _LEAF
+        else:
+            hashes[target] = hash_fn(domain + hashes[left] + hashes[left + 1])
+            kinds[target] = _BRANCH
+
+
+_ALL_PAIRS = (range(8), range(4), range(2), range(1))
+
+
 def _fold(hash_fn: HashFn, children: Sequence[Child | None]) -> _Fold:
     """All 31 binary slots of a node; ``hashes[30]`` is the node's hash."""
     hashes = [SPARSE_MERKLE_PLACEHOLDER_HASH] * 31
     kinds = [_EMPTY] * 31
     for nibble, child in enumerate(children):
         if child is not None:
-            _set_child_slot(hashes, kinds, nibble, child)
+            hashes[nibble] = child[0]
+            kinds[nibble] = _LEAF if child[2] else _BRANCH
     for level in range(4):
-        offset = _LEVEL_OFFSETS[level]
-        up = _LEVEL_OFFSETS[level + 1]
-        for pair in range((16 >> level) // 2):
-            _combine_into(hash_fn, hashes, kinds, offset + 2 * pair, up + pair)
+        _fold_pairs(hash_fn, hashes, kinds, level, _ALL_PAIRS[level])
     return hashes, kinds
 
 
@@ -380,14 +392,12 @@ def _refold(hash_fn: HashFn, old: _Fold, children: Sequence[Child | None], chang
         _set_child_slot(hashes, kinds, nibble, children[nibble])
     positions = changed
     for level in range(4):
-        offset = _LEVEL_OFFSETS[level]
-        up = _LEVEL_OFFSETS[level + 1]
         parents: list[int] = []
         for position in positions:
             parent = position >> 1
             if not parents or parents[-1] != parent:
                 parents.append(parent)
-                _combine_into(hash_fn, hashes, kinds, offset + 2 * parent, up + parent)
+        _fold_pairs(hash_fn, hashes, kinds, level, parents)
         positions = parents
     return hashes, kinds
 
