@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, TypeVar
 
+import msgpack
+
 from ledger import codec
 from ledger.store import schema
 from ledger.types import (
@@ -71,7 +73,10 @@ class _Layer:
 
 def make_state_key(hash_fn: Callable[[bytes], bytes], namespace: str, first: str, second: str) -> bytes:
     """The state-tree key of an object: H(canonical [namespace, account, key])."""
-    return hash_fn(codec.pack_canonical([namespace, first, second]))
+    if type(first) is not str or type(second) is not str:
+        raise TypeError("state key parts must be strings")
+    # Three strings always pack canonically; skip the generic shape check on this hot path.
+    return hash_fn(msgpack.packb([namespace, first, second], use_bin_type=True))
 
 
 NS_ENTRY = "E"
