@@ -1,0 +1,229 @@
+"""Benchmark of the contract engine: sandboxed invocations per second against native Python.
+
+Usage: ``python bench/contracts.py [--quick] [--out FILE]``.
+
+Two workloads run on the in-memory test context (``tests/unit/contracts/fake_context.py``),
+each through the same ledger path (transaction wrapper, undo journal, typed values):
+
+* ``kv``: read a key's version and write a new value (the KV-write transaction);
+* ``trace``: a traceability capture: one event record, three index entries, one event;
+* ``compute``: a 200-iteration loop of arithmetic and dict updates, no storage (the
+  instrumentation's worst case: every statement, operator and iteration is metered).
+
+Each runs once as a sandboxed contract (``SandboxRuntime``) and once as the same logic
+written as native Python functions behind a ``ContractRuntime`` with no sandbox; the
+ratio is the sandbox's overhead. A third figure times a cold compile (validate +
+instrument + compile) against a warm, cached invocation. Writes JSON (default
+``bench/results/contracts.json``) and prints, as its very last line, one JSON object of
+headline figures. It measures; it never passes or fails on wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "unit" / "contracts"))
+
+from fake_context import FakeLedger  # noqa: E402
+
+from contracts import SandboxRuntime  # noqa: E402
+from ledger.contract_api import ContractCode, ContractContext, InvocationResult  # noqa: E402
+from ledger.values import TypedValue  # noqa: E402
+
+KV_SOURCE = '''
+from jadechain import contract, callable
+
+@contract
+class Store:
+    @callable
+    def put(self, account: str, key: str, value: str) -> int:
+        version = self.ctx.get_version(account, key)
+        return self.ctx.set(account, key, value, version)
+'''
+
+TRACE_SOURCE = '''
+from jadechain import contract, callable
+
+EVENTS = ["captured"]
+
+@contract
+class Trace:
+    @callable
+    def capture(self, account: str, event_id: str, epc: str, step: str, location: str, when: int) -> int:
+        record = {"id": event_id, "epc": epc, "step": step, "location": location, "time": when,
+                  "recorder": self.ctx.caller, "height": self.ctx.block_height}
+        self.ctx.set(account, "event:" + event_id, record, -1)
+        for index in ["epc:" + epc, "loc:" + location, "step:" + step]:
+            key = "idx:" + index + ":" + event_id
+            self.ctx.set(account, key, event_id, -1)
+        return self.ctx.emit("captured", {"id": event_id, "epc": epc})
+'''
+
+COMPUTE_SOURCE = '''
+from jadechain import contract, callable
+
+@contract
+class Score:
+    @callable
+    def score(self, values: list) -> int:
+        buckets = {}
+        total = 0
+        for v in values:
+            total += v * v % 97
+            key = v % 10
+            buckets[key] = buckets.get(key, 0) + 1
+        return total + len(buckets)
+'''
+
+
+def native_score(context: ContractContext, values: list[int]) -> object:
+    buckets: dict[int, int] = {}
+    total = 0
+    for v in values:
+        total += v * v % 97
+        key = v % 10
+        buckets[key] = buckets.get(key, 0) + 1
+    return total + len(buckets)
+
+
+def compute_args(i: int) -> list[object]:
+    return [list(range(i % 7, i % 7 + 200))]
+
+
+def native_put(context: ContractContext, account: str, key: str, value: str) -> object:
+    entry = context.get_entry(account, key)
+    version = -1 if entry is None else entry.version
+    return context.set_entry(account, key, TypedValue.text(value), version)
+
+
+def native_capture(
+    context: ContractContext, account: str, event_id: str, epc: str, step: str, location: str, when: int
+) -> object:
+    record = {"id": event_id, "epc": epc, "step": step, "location": location, "time": when,
+              "recorder": context.caller, "height": context.block_height}
+    context.set_entry(account, "event:" + event_id, TypedValue.json_(record), -1)
+    for index in ["epc:" + epc, "loc:" + location, "step:" + step]:
+        context.set_entry(account, "idx:" + index + ":" + event_id, TypedValue.text(event_id), -1)
+    return context.emit_event("captured", TypedValue.json_({"id": event_id, "epc": epc}))
+
+
+class NativeRuntime:
+    """The same logic as plain Python functions: the baseline the sandbox is compared to."""
+
+    def __init__(self, functions: dict[str, Callable[..., object]]) -> None:
+        self.functions = functions
+
+    def validate(self, source: str) -> None:
+        return None
+
+    def invoke(
+        self, code: ContractCode, method: str, args: Sequence[object], context: ContractContext, gas_limit: int
+    ) -> InvocationResult:
+        value = self.functions[method](context, *args)
+        assert isinstance(value, int)
+        return InvocationResult(TypedValue.int64(value), 0)
+
+
+def kv_args(i: int) -> list[object]:
+    return ["acct", f"key-{i}", f"value-{i}"]
+
+
+def trace_args(i: int) -> list[object]:
+    return ["trace", f"ev{i:08d}", f"urn:epc:id:sgtin:0614141.107346.{i}", "shipping", f"urn:epc:id:sgln:{i % 50}", 1_700_000_000_000 + i]
+
+
+def rate(ledger: FakeLedger, method: str, make_args: Callable[[int], list[object]], count: int) -> tuple[float, int]:
+    """Invocations per second over ``count`` fresh-key invocations, and gas of the last one."""
+    for i in range(min(200, count)):  # warm-up: compile cache, allocator
+        ledger.invoke("C", method, make_args(10_000_000 + i))
+    started = time.perf_counter()
+    gas = 0
+    for i in range(count):
+        gas = ledger.invoke("C", method, make_args(i)).gas_used
+    elapsed = time.perf_counter() - started
+    return count / elapsed, gas
+
+
+def workload(name: str, source: str, method: str, native: Callable[..., object], make_args: Callable[[int], list[object]], count: int) -> dict[str, object]:
+    sandboxed = FakeLedger(SandboxRuntime())
+    sandboxed.deploy("C", source)
+    sandbox_rate, gas = rate(sandboxed, method, make_args, count)
+    baseline = FakeLedger(NativeRuntime({method: native}))
+    baseline.deploy("C", source)
+    native_rate, _ = rate(baseline, method, make_args, count)
+    return {
+        "workload": name,
+        "invocations": count,
+        "sandbox_per_s": round(sandbox_rate, 1),
+        "native_per_s": round(native_rate, 1),
+        "overhead_ratio": round(native_rate / sandbox_rate, 2),
+        "gas_per_invocation": gas,
+    }
+
+
+def compile_cost(source: str, repeats: int) -> dict[str, float]:
+    """Cold compile (policy + instrumentation + compile) versus a cache hit."""
+    started = time.perf_counter()
+    for i in range(repeats):
+        runtime = SandboxRuntime()
+        runtime.compile(ContractCode("C", source, hashlib.sha256(f"{i}".encode()).digest(), 1))
+    cold = (time.perf_counter() - started) / repeats
+    runtime = SandboxRuntime()
+    code = ContractCode("C", source, b"h" * 32, 1)
+    runtime.compile(code)
+    started = time.perf_counter()
+    for _ in range(repeats * 10):
+        runtime.compile(code)
+    warm = (time.perf_counter() - started) / (repeats * 10)
+    return {"cold_compile_ms": round(cold * 1000, 3), "cached_lookup_us": round(warm * 1e6, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer invocations (a few seconds)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "contracts.json"))
+    options = parser.parse_args()
+    count = 2_000 if options.quick else 20_000
+    results = [
+        workload("kv", KV_SOURCE, "put", native_put, kv_args, count),
+        workload("trace", TRACE_SOURCE, "capture", native_capture, trace_args, count),
+        workload("compute", COMPUTE_SOURCE, "score", native_score, compute_args, count // 4),
+    ]
+    compile_figures = compile_cost(TRACE_SOURCE, 20 if options.quick else 100)
+    for row in results:
+        print(f"{row['workload']:>6}: sandbox {row['sandbox_per_s']:>9,.0f}/s  native {row['native_per_s']:>9,.0f}/s  "
+              f"overhead x{row['overhead_ratio']}  gas {row['gas_per_invocation']}")
+    print(f"compile: cold {compile_figures['cold_compile_ms']} ms, cached lookup {compile_figures['cached_lookup_us']} us")
+    report = {
+        "benchmark": "contracts",
+        "quick": options.quick,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "workloads": results,
+        "compile": compile_figures,
+    }
+    out = Path(options.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    headline = {
+        "kv_sandbox_per_s": results[0]["sandbox_per_s"],
+        "kv_overhead_ratio": results[0]["overhead_ratio"],
+        "trace_sandbox_per_s": results[1]["sandbox_per_s"],
+        "trace_overhead_ratio": results[1]["overhead_ratio"],
+        "compute_overhead_ratio": results[2]["overhead_ratio"],
+        **compile_figures,
+    }
+    print(json.dumps(headline))
+
+
+if __name__ == "__main__":
+    main()

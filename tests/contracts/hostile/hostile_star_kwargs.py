@@ -1,0 +1,10 @@
+# expect: reject no-star-args
+# ** unpacking calls keys() and __getitem__ on arbitrary objects.
+from jadechain import contract, callable
+
+
+@contract
+class Hostile:
+    @callable
+    def attack(self) -> int:
+        return len(dict(**self.ctx))
