@@ -38,8 +38,8 @@ always (re)written at ``NodeKey(v, "")``, even for an empty batch, so
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
+import struct
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union
 
@@ -184,7 +184,10 @@ NODE_TAG_NULL = 0x00
 NODE_TAG_INTERNAL = 0x01
 NODE_TAG_LEAF = 0x02
 
-_EMPTY_CHILDREN: tuple[Child | None, ...] = (None,) * 16
+_INTERNAL_HEADER = struct.Struct(">BHH")
+"""Internal node header: tag, existence bitmap, leaf bitmap."""
+_CHILD_ENTRY = struct.Struct(">Q32s")
+"""One present child of an internal node: version, hash."""
 
 
 def encode_node(node: Node) -> bytes:
@@ -217,13 +220,8 @@ def encode_node(node: Node) -> bytes:
         existence |= 1 << nibble
         if child.is_leaf:
             leaves |= 1 << nibble
-        parts.append(child.version.to_bytes(8, "big") + child.hash)
-    return (
-        bytes((NODE_TAG_INTERNAL,))
-        + existence.to_bytes(2, "big")
-        + leaves.to_bytes(2, "big")
-        + b"".join(parts)
-    )
+        parts.append(_CHILD_ENTRY.pack(child.version, child.hash))
+    return _INTERNAL_HEADER.pack(NODE_TAG_INTERNAL, existence, leaves) + b"".join(parts)
 
 
 def decode_node(data: bytes) -> Node:
@@ -259,12 +257,11 @@ def decode_node(data: bytes) -> Node:
         )
     children: list[Child | None] = [None] * 16
     offset = 5
+    unpack_entry = _CHILD_ENTRY.unpack_from
     for nibble in range(16):
         if existence >> nibble & 1:
-            version = int.from_bytes(data[offset : offset + 8], "big")
-            children[nibble] = Child(
-                data[offset + 8 : offset + entry], version, bool(leaves >> nibble & 1)
-            )
+            version, child_hash = unpack_entry(data, offset)
+            children[nibble] = Child(child_hash, version, bool(leaves >> nibble & 1))
             offset += entry
     return InternalNode(tuple(children))
 
@@ -322,87 +319,49 @@ def hash_internal_node(hash_fn: HashFn, node: InternalNode) -> bytes:
     return _hash_children(hash_fn, node.children)
 
 
-_LEVEL_OFFSETS = (0, 16, 24, 28, 30)
-"""Where each binary level starts in a flat fold: 16 child slots, then 8, 4, 2, 1."""
-
 _Fold = tuple[list[bytes], list[int]]
-"""A node's 31 binary slot hashes and kinds, laid out by :data:`_LEVEL_OFFSETS`."""
+"""A node's 31 binary slot hashes and kinds: 16 child slots, then 8, 4, 2 and 1."""
 
 
-def _set_child_slot(hashes: list[bytes], kinds: list[int], nibble: int, child: Child | None) -> None:
-    if child is None:
-        hashes[nibble] = SPARSE_MERKLE_PLACEHOLDER_HASH
-        kinds[nibble] = _EMPTY
-    else:
-        hashes[nibble] = child[0]
-        kinds[nibble] = _LEAF if child[2] else _BRANCH
+def _fold(hash_fn: HashFn, children: Sequence[Child | None]) -> _Fold:
+    """All 31 binary slots of a node; ``hashes[30]`` is the node's hash.
 
-
-def _fold_pairs(hash_fn: HashFn, hashes: list[bytes], kinds: list[int], level: int, pairs: Sequence[int]) -> None:
-    """Fold the slot pairs ``pairs`` of binary ``level`` into their parents on ``level + 1``.
-
-    The rules: empty+empty is empty, a lone leaf next to an empty slot moves up
-    unchanged (leaf collapsing), anything else is hashed as an internal node.
-    Written out in one loop because it runs for every rewritten node.
+    Pairs fold by these rules: empty+empty is empty, a lone leaf next to an empty
+    slot moves up unchanged (leaf collapsing), anything else is hashed as an
+    internal node. Slot ``16 + i`` is the parent of slots ``2i`` and ``2i + 1``.
+    Written as one flat loop because it runs for every rewritten node and
+    dominates put_batch.
     """
-    offset = _LEVEL_OFFSETS[level]
-    up = _LEVEL_OFFSETS[level + 1]
+    placeholder = SPARSE_MERKLE_PLACEHOLDER_HASH
     domain = INTERNAL_DOMAIN
-    for pair in pairs:
-        left = offset + 2 * pair
-        target = up + pair
+    hashes = [placeholder] * 31
+    kinds = [_EMPTY] * 31
+    nibble = 0
+    for child in children:
+        if child is not None:
+            hashes[nibble] = child[0]
+            kinds[nibble] = _LEAF if child[2] else _BRANCH
+        nibble += 1
+    left = 0
+    for target in range(16, 31):
         left_kind = kinds[left]
         right_kind = kinds[left + 1]
         if right_kind == _EMPTY and left_kind != _BRANCH:
-            hashes[target] = hashes[left]
-            kinds[target] = left_kind
+            if left_kind != _EMPTY:
+                hashes[target] = hashes[left]
+                kinds[target] = left_kind
         elif left_kind == _EMPTY and right_kind == _LEAF:
             hashes[target] = hashes[left + 1]
             kinds[target] = _LEAF
         else:
             hashes[target] = hash_fn(domain + hashes[left] + hashes[left + 1])
             kinds[target] = _BRANCH
-
-
-_ALL_PAIRS = (range(8), range(4), range(2), range(1))
-
-
-def _fold(hash_fn: HashFn, children: Sequence[Child | None]) -> _Fold:
-    """All 31 binary slots of a node; ``hashes[30]`` is the node's hash."""
-    hashes = [SPARSE_MERKLE_PLACEHOLDER_HASH] * 31
-    kinds = [_EMPTY] * 31
-    for nibble, child in enumerate(children):
-        if child is not None:
-            hashes[nibble] = child[0]
-            kinds[nibble] = _LEAF if child[2] else _BRANCH
-    for level in range(4):
-        _fold_pairs(hash_fn, hashes, kinds, level, _ALL_PAIRS[level])
-    return hashes, kinds
-
-
-def _refold(hash_fn: HashFn, old: _Fold, children: Sequence[Child | None], changed: list[int]) -> _Fold:
-    """The fold of ``children`` from an old fold that differs only at ``changed`` (sorted).
-
-    Re-hashes just the binary paths above the changed children: 4 hashes for one
-    changed child instead of up to 15.
-    """
-    hashes = old[0].copy()
-    kinds = old[1].copy()
-    for nibble in changed:
-        _set_child_slot(hashes, kinds, nibble, children[nibble])
-    positions = changed
-    for level in range(4):
-        parents: list[int] = []
-        for position in positions:
-            parent = position >> 1
-            if not parents or parents[-1] != parent:
-                parents.append(parent)
-        _fold_pairs(hash_fn, hashes, kinds, level, parents)
-        positions = parents
+        left += 2
     return hashes, kinds
 
 
 def _hash_children(hash_fn: HashFn, children: Sequence[Child | None]) -> bytes:
+    """Hash of an internal node with these 16 children."""
     return _fold(hash_fn, children)[0][30]
 
 
@@ -445,8 +404,11 @@ class SparseMerkleProof:
 
     For a non-membership proof this may be a *different* key sharing the path.
     """
-    siblings: tuple[bytes, ...] = field(default=())
-    """Sibling hashes from the leaf level up to the root (bottom-up)."""
+    siblings: Sequence[bytes] = field(default=())
+    """Sibling hashes from the leaf level up to the root (bottom-up).
+
+    Any sequence is accepted; it is stored as a tuple so the proof stays immutable.
+    """
 
     def __post_init__(self) -> None:
         if not isinstance(self.siblings, tuple):
@@ -608,25 +570,16 @@ def _group_by_nibble(items: Sequence[tuple[Any, ...]], depth: int) -> list[tuple
 class StateTree:
     """Reads, proofs and batched updates of the versioned state tree.
 
-    Every method names the version it works on, so one instance serves all
-    versions. The only state besides the injected ``hash_fn`` and ``get_node`` is
-    a bounded *fold cache*: the 31 binary slot hashes of recently written dense
-    internal nodes, keyed by the node's own hash. When put_batch rewrites a node
-    whose fold is cached it re-hashes only the paths above the changed children
-    (4 hashes per changed child instead of up to 15), which is most of the cost
-    of a batch. Being content-addressed, the cache can never serve a wrong fold
-    (not even after a discarded speculative batch), so results are the same with
-    or without it; ``fold_cache_size=0`` turns it off. Each entry is about 1.5 KB.
-    One instance must not run two put_batch calls at the same time.
+    Stateless apart from the injected ``hash_fn`` and ``get_node``: every method
+    names the version it works on, so one instance serves all versions (and
+    several threads may read proofs while another builds a batch).
     """
 
-    __slots__ = ("_hash_fn", "_get_node", "_folds", "_fold_cache_size")
+    __slots__ = ("_hash_fn", "_get_node")
 
-    def __init__(self, hash_fn: HashFn, get_node: GetStateNode, fold_cache_size: int = 16384) -> None:
+    def __init__(self, hash_fn: HashFn, get_node: GetStateNode) -> None:
         self._hash_fn = hash_fn
         self._get_node = get_node
-        self._folds: OrderedDict[bytes, _Fold] = OrderedDict()
-        self._fold_cache_size = fold_cache_size
 
     def _read(self, node_key: NodeKey) -> Node:
         try:
@@ -738,7 +691,7 @@ class StateTree:
                 raise ValueError(f"value hash must be {HASH_SIZE} bytes, got {len(value_hash)}")
             latest[key_hash] = value_hash
         ordered: list[_Update] = [(k.hex(), k, latest[k]) for k in sorted(latest)]
-        run = _BatchRun(self._hash_fn, self._read, version, self._folds, self._fold_cache_size)
+        run = _BatchRun(self._hash_fn, self._read, version)
 
         root_result: _Result
         if base_version is None:
@@ -776,21 +729,12 @@ def _check_key(key_hash: bytes) -> None:
 class _BatchRun:
     """The state of one put_batch pass: the nodes written and made stale so far."""
 
-    __slots__ = ("hash_fn", "read", "version", "new_nodes", "stale", "folds", "fold_cache_size")
+    __slots__ = ("hash_fn", "read", "version", "new_nodes", "stale")
 
-    def __init__(
-        self,
-        hash_fn: HashFn,
-        read: Callable[[NodeKey], Node],
-        version: int,
-        folds: OrderedDict[bytes, _Fold],
-        fold_cache_size: int,
-    ) -> None:
+    def __init__(self, hash_fn: HashFn, read: Callable[[NodeKey], Node], version: int) -> None:
         self.hash_fn = hash_fn
         self.read = read
         self.version = version
-        self.folds = folds
-        self.fold_cache_size = fold_cache_size
         self.new_nodes: dict[NodeKey, Node] = {}
         self.stale: list[NodeKey] = []
 
@@ -923,16 +867,4 @@ class _BatchRun:
         if old_key is not None:
             self.stale.append(old_key)
         self.new_nodes[NodeKey(version, path)] = InternalNode(new_children)
-        folds = self.folds
-        cached = None if old_pointer is None else folds.get(old_pointer.hash)
-        if cached is not None and old_children is not None:
-            changed = [n for n in range(16) if new_children[n] != old_children[n]]
-            fold = _refold(hash_fn, cached, new_children, changed)
-        else:
-            fold = _fold(hash_fn, new_children)
-        node_hash = fold[0][30]
-        if len(present) >= 3 and self.fold_cache_size > 0:
-            folds[node_hash] = fold
-            if len(folds) > self.fold_cache_size:
-                folds.popitem(last=False)
-        return Child(node_hash, version, False)
+        return Child(_hash_children(hash_fn, new_children), version, False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import pytest
 
@@ -80,7 +80,7 @@ class Ledger:
         self.models: dict[int, dict[bytes, bytes]] = {}
         self.model: dict[bytes, bytes] = {}
 
-    def commit(self, updates: list[tuple[bytes, bytes | None]], version: int | None = None) -> bytes:
+    def commit(self, updates: Sequence[tuple[bytes, bytes | None]], version: int | None = None) -> bytes:
         new_version = 0 if self.version is None else self.version + 1
         if version is not None:
             new_version = version
@@ -318,7 +318,7 @@ def test_tampered_proofs_fail() -> None:
             verify_sparse_merkle_proof(sha256, root, k, v, SparseMerkleProof(proof.leaf, proof.siblings[1:]))
         with pytest.raises(ProofError, match="expected root|more than 256"):
             verify_sparse_merkle_proof(
-                sha256, root, k, v, SparseMerkleProof(proof.leaf, proof.siblings + (SPARSE_MERKLE_PLACEHOLDER_HASH,))
+                sha256, root, k, v, SparseMerkleProof(proof.leaf, [*proof.siblings, SPARSE_MERKLE_PLACEHOLDER_HASH])
             )
 
 
@@ -415,7 +415,8 @@ def test_node_encoding_round_trips_and_is_strict() -> None:
         b"\x01" + (0x8001).to_bytes(2, "big") + (0x0001).to_bytes(2, "big")
         + (3).to_bytes(8, "big") + key(5) + (2**40).to_bytes(8, "big") + key(6)
     )
-    for node in [leaf, NullNode(), internal]:
+    nodes: list[Node] = [leaf, NullNode(), internal]
+    for node in nodes:
         assert decode_node(encode_node(node)) == node
     single_leaf: list[Child | None] = [None] * 16
     single_leaf[4] = Child(key(5), 1, True)
