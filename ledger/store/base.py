@@ -44,6 +44,34 @@ class KeyValueStore(Protocol):
     def close(self) -> None: ...
 
 
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with ``prefix``; None if unbounded."""
+    raw = bytearray(prefix)
+    while raw and raw[-1] == 0xFF:
+        raw.pop()
+    if not raw:
+        return None
+    raw[-1] += 1
+    return bytes(raw)
+
+
+def iteration_bounds(prefix: bytes, start: bytes | None, reverse: bool) -> tuple[bytes, bytes | None]:
+    """``[lower, upper)`` of an ``iterate`` call, shared by every store so they agree exactly.
+
+    Forward, ``start`` raises the lower bound; in reverse it is the first key to
+    yield (inclusive), so it lowers the upper bound to just past it.
+    """
+    lower = prefix
+    upper = prefix_end(prefix)
+    if start is not None:
+        if reverse:
+            just_past = start + b"\x00"
+            upper = just_past if upper is None else min(upper, just_past)
+        else:
+            lower = max(lower, start)
+    return lower, upper
+
+
 class OverlayBatch:
     """A write batch over any store: pending writes in a dict, flushed by ``apply``.
 

@@ -8,7 +8,7 @@ from typing import Iterator
 import plyvel
 
 from ledger.errors import LedgerCorrupted, StorageError
-from ledger.store.base import OverlayBatch
+from ledger.store.base import OverlayBatch, iteration_bounds
 
 
 class LevelDBStore:
@@ -47,15 +47,36 @@ class LevelDBStore:
     def iterate(
         self, prefix: bytes, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        if start is None:
-            iterator = self._db.iterator(prefix=prefix, reverse=reverse)
-        elif reverse:
-            iterator = self._db.iterator(prefix=prefix, reverse=True, stop=start + b"\x00")
-        else:
-            iterator = self._db.iterator(prefix=prefix, start=start)
-        with iterator as it:
-            for key, value in it:
-                yield key, value
+        lower, upper = iteration_bounds(prefix, start, reverse)
+        if upper is not None and upper <= lower:
+            return
+        # Explicit bounds rather than plyvel's ``prefix=``: it cannot be combined with
+        # ``start``, and the same bounds in every store keep them in exact agreement.
+        if not reverse:
+            with self._db.iterator(start=lower, stop=upper) as it:
+                for key, value in it:
+                    yield key, value
+            return
+        # plyvel's bounded reverse iterator skips keys in some cases (a single key just
+        # below ``stop``); seek and step back by hand instead.
+        raw = self._db.raw_iterator()
+        try:
+            if upper is None:
+                raw.seek_to_last()
+            else:
+                raw.seek(upper)
+                if raw.valid():
+                    raw.prev()
+                else:
+                    raw.seek_to_last()
+            while raw.valid():
+                key = raw.key()
+                if key < lower:
+                    break
+                yield key, raw.value()
+                raw.prev()
+        finally:
+            raw.close()
 
     def atomic_batch(self) -> "LevelDBBatch":
         return LevelDBBatch(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from typing import Iterator
 
-from ledger.store.base import OverlayBatch
+from ledger.store.base import OverlayBatch, iteration_bounds
 
 
 class MemoryStore:
@@ -33,14 +33,12 @@ class MemoryStore:
     def iterate(
         self, prefix: bytes, start: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]:
-        low = max(prefix, start) if (start is not None and not reverse) else prefix
-        lo = bisect.bisect_left(self._keys, low)
-        hi = bisect.bisect_left(self._keys, _prefix_end(prefix)) if prefix else len(self._keys)
-        keys = self._keys[lo:hi]
+        lower, upper = iteration_bounds(prefix, start, reverse)
+        lo = bisect.bisect_left(self._keys, lower)
+        hi = len(self._keys) if upper is None else bisect.bisect_left(self._keys, upper)
+        keys = self._keys[lo:max(lo, hi)]
         if reverse:
-            if start is not None:
-                keys = [k for k in keys if k <= start]
-            keys = list(reversed(keys))
+            keys.reverse()
         for key in keys:
             yield key, self._data[key]
 
@@ -63,13 +61,3 @@ class MemoryBatch(OverlayBatch):
             else:
                 self._memory.put(key, value)
 
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The smallest key greater than every key with ``prefix``."""
-    raw = bytearray(prefix)
-    while raw and raw[-1] == 0xFF:
-        raw.pop()
-    if not raw:
-        return b"\xff" * (len(prefix) + 64)
-    raw[-1] += 1
-    return bytes(raw)
