@@ -204,7 +204,11 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
 
 def events_hash(hash_fn: Callable[[bytes], bytes], events: Sequence[Event]) -> bytes:
     """Hash of a transaction's events (the encoded list); empty list hashes too."""
-    return hash_fn(codec.encode_list(events))
+    return hash_fn(codec.encode_list(events) if events else _EMPTY_ARRAY)
+
+
+_EMPTY_ARRAY = b"\x90"
+"""Canonical msgpack of an empty array."""
 
 
 def _write_set_hash(hash_fn: Callable[[bytes], bytes], changes: dict[bytes, bytes | None]) -> bytes:

@@ -231,6 +231,11 @@ class Ledger:
 
         Returns the transactions' hashes (computed on the way).
         """
+        return self._check_header(header, transactions)[0]
+
+    def _check_header(
+        self, header: BlockHeader, transactions: Sequence[Transaction]
+    ) -> tuple[list[bytes], list[bytes]]:
         if header.ledger_hash != self.ledger_hash:
             raise InvalidBlock("block is for another ledger")
         if header.height != self._height + 1:
@@ -245,12 +250,14 @@ class Ledger:
             raise RootMismatch("accumulator size differs from this replica's execution")
         if header.tx_count != len(transactions):
             raise InvalidBlock("transaction count does not match the header")
-        hashes = [self.tx_hash(tx) for tx in transactions]
+        contents = [codec.encode(tx.content) for tx in transactions]
+        prefix = self.hash_code.to_bytes(2, "big")
+        hashes = [prefix + self.hash_fn(content) for content in contents]
         if header.tx_root != compute_tx_root(self.hash_fn, hashes):
             raise InvalidBlock("transaction root does not match the block's transactions")
         if header.time < self._last_header.time:
             raise InvalidBlock("block time goes backwards")
-        return hashes
+        return hashes, contents
 
     def apply_block(
         self,
@@ -260,7 +267,7 @@ class Ledger:
         preverified: Callable[[bytes], bool] | None = None,
     ) -> BlockResult:
         """Validate and execute the next block and persist it atomically."""
-        hashes = self.check_header(block.header, block.transactions)
+        hashes, contents = self._check_header(block.header, block.transactions)
         env = ExecutionEnvironment(
             ledger_hash=self.ledger_hash,
             hash_fn=self.hash_fn,
@@ -272,7 +279,9 @@ class Ledger:
             tx_hashes=hashes,
         )
         batch = self.store.atomic_batch()
-        execution, roots = _persist_block(batch, block, env, self._roots, base_tree_version=self._height)
+        execution, roots = _persist_block(
+            batch, block, env, self._roots, base_tree_version=self._height, encoded_contents=contents
+        )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
         batch.commit()
@@ -482,6 +491,10 @@ class Ledger:
 
 # --- persistence of one block ---------------------------------------------------------------
 
+_TX_ARRAY_HEADER = b"\x92"
+"""msgpack fixarray header of a 2-element array (a Transaction's encoding starts with it)."""
+
+
 def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockHeader) -> bytes:
     """``code ‖ H(encode(header))``: the block hash (and, for genesis, the ledger hash)."""
     return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(header))
@@ -498,6 +511,7 @@ def _persist_block(
     roots: ExecutionRoots,
     *,
     base_tree_version: int | None,
+    encoded_contents: Sequence[bytes] | None = None,
 ) -> tuple[BlockExecution, ExecutionRoots]:
     """Execute ``block`` and put every resulting write into ``batch``; return the new roots."""
     height = block.header.height
@@ -544,7 +558,14 @@ def _persist_block(
     batch.put(schema.make_block_hash_key(header_hash), height.to_bytes(8, "big"))
     executed_hashes = [tx_hash for tx_hash, _, _ in execution.executed]
     batch.put(schema.make_block_txs_key(height), codec.pack_canonical(executed_hashes))
-    encoded_txs = [codec.encode(tx) for tx in block.transactions]
+    if encoded_contents is None:
+        encoded_txs = [codec.encode(tx) for tx in block.transactions]
+    else:
+        # A Transaction is the 2-array [content, signatures]; reuse the content bytes.
+        encoded_txs = [
+            _TX_ARRAY_HEADER + content + codec.encode_list(tx.signatures)
+            for content, tx in zip(encoded_contents, block.transactions)
+        ]
     batch.put(schema.make_block_body_key(height), codec.pack_canonical(encoded_txs))
     position_of: dict[bytes, int] = {}
     for position, tx_hash in enumerate(execution.tx_hashes):

@@ -96,6 +96,9 @@ class WorkingState:
         self._committed = committed
         self.hash_fn = hash_fn
         self._layers: list[_Layer] = [_Layer()]
+        # The committed view does not change while a block executes (its writes are
+        # applied to the store only after execution), so its reads can be cached.
+        self._committed_cache: dict[bytes, bytes | None] = {}
 
     # --- layers ---------------------------------------------------------------
 
@@ -134,12 +137,18 @@ class WorkingState:
 
     def get_raw(self, key: bytes) -> bytes | None:
         for layer in reversed(self._layers):
-            if key in layer.db:
-                return layer.db[key]
-        return self._committed.get(key)
+            db = layer.db
+            if key in db:
+                return db[key]
+        return self.get_committed_raw(key)
 
     def get_committed_raw(self, key: bytes) -> bytes | None:
-        return self._committed.get(key)
+        cache = self._committed_cache
+        if key in cache:
+            return cache[key]
+        value = self._committed.get(key)
+        cache[key] = value
+        return value
 
     def put_raw(self, key: bytes, value: bytes | None) -> None:
         self._layers[-1].db[key] = value
