@@ -169,6 +169,13 @@ class ProofError(JadechainError):
     http_status = 422
 
 
+class ProofPending(ProofError):
+    """The data is committed but no later header certifies its roots yet."""
+
+    code = "PROOF_PENDING"
+    http_status = 409
+
+
 # --- contracts -----------------------------------------------------------------
 
 class ContractError(JadechainError):

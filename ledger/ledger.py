@@ -104,7 +104,14 @@ def settings_from_genesis(block: Block) -> LedgerSettings:
 
 
 class Ledger:
-    """A ledger over a store. Not thread-safe: one writer (the node's commit path)."""
+    """A ledger over a store: one writer (the node's commit path), concurrent readers.
+
+    Readers on other threads see either the state before a block or after it,
+    never in between: the block's writes reach LevelDB in one atomic batch, and
+    ``height``, ``roots`` and ``last_header`` move only after that batch is written.
+    A reader that reads several keys may still see them from two different
+    blocks; readers that need one consistent view pin a height and read by it.
+    """
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ from ledger.crypto import (
     to_base58,
     verify,
 )
-from ledger.errors import CodecError, CryptoError, JadechainError, NotFound, ProofError
+from ledger.errors import CodecError, CryptoError, JadechainError, NotFound, ProofError, ProofPending
 from ledger.merkle.accumulator import leaf_hash, verify_consistency, verify_inclusion
 from ledger.merkle.state_tree import SparseMerkleProof, verify_sparse_merkle_proof
 from ledger.state import NS_ENTRY, make_state_key
@@ -36,13 +36,6 @@ from ledger.types import BlockHeader, EntryRecord, Event, Transaction, Transacti
 from ledger.values import TypedValue, ValueType
 
 BUNDLE_FORMAT = "jadechain-proof-bundle/1"
-
-
-class ProofPending(ProofError):
-    """The data is committed but no later header certifies its roots yet."""
-
-    code = "PROOF_PENDING"
-    http_status = 409
 
 
 # --- building ------------------------------------------------------------------------

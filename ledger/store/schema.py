@@ -95,11 +95,11 @@ def make_leaf_value_key(value_hash: bytes) -> bytes:
 # accounts and their data -----------------------------------------------------------------
 
 def make_account_key(address: str) -> bytes:
-    return SCHEMA_VERSION + b"C" + address.encode("ascii")
+    return SCHEMA_VERSION + b"C" + address.encode("utf-8")
 
 
 def make_account_kind_index_key(kind: int, address: str) -> bytes:
-    return SCHEMA_VERSION + b"K" + kind.to_bytes(1, "big") + address.encode("ascii")
+    return SCHEMA_VERSION + b"K" + kind.to_bytes(1, "big") + address.encode("utf-8")
 
 
 def make_account_kind_prefix(kind: int) -> bytes:
@@ -107,7 +107,7 @@ def make_account_kind_prefix(kind: int) -> bytes:
 
 
 def make_contract_key(address: str) -> bytes:
-    return SCHEMA_VERSION + b"X" + address.encode("ascii")
+    return SCHEMA_VERSION + b"X" + address.encode("utf-8")
 
 
 def make_contract_source_key(address: str, version: int) -> bytes:
@@ -173,11 +173,11 @@ ROLE_PREFIX = SCHEMA_VERSION + b"R"
 
 
 def make_user_roles_key(address: str) -> bytes:
-    return SCHEMA_VERSION + b"U" + address.encode("ascii")
+    return SCHEMA_VERSION + b"U" + address.encode("utf-8")
 
 
 def make_participant_key(address: str) -> bytes:
-    return SCHEMA_VERSION + b"P" + address.encode("ascii")
+    return SCHEMA_VERSION + b"P" + address.encode("utf-8")
 
 
 PARTICIPANT_PREFIX = SCHEMA_VERSION + b"P"
