@@ -1,0 +1,326 @@
+"""Output models of the gateway (``XPublic``) and the conversions from ledger records.
+
+JSON conventions: hashes, public keys, signatures and other binary fields are base58 strings;
+addresses are already base58; stored values are ``{type, value}`` exactly as in proof bundles
+(:func:`ledger.proofs.typed_value_to_json`), so a client compares a query and a proof directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from ledger.crypto import PublicKey, address_from_public_key, algorithm_by_code, to_base58
+from ledger.errors import CryptoError
+from ledger.proofs import typed_value_to_json
+from ledger.types import (
+    AccountRecord,
+    BlockHeader,
+    ContractRecord,
+    EntryRecord,
+    Event,
+    LedgerSettings,
+    ParticipantRecord,
+    RoleRecord,
+    Transaction,
+    TransactionInfo,
+)
+from ledger.values import TypedValue
+
+T = TypeVar("T")
+
+
+# --- models ----------------------------------------------------------------------------------
+
+class ErrorPublic(BaseModel):
+    code: str = Field(description="Stable error code (see ledger.errors).")
+    message: str
+
+
+class Page(BaseModel, Generic[T]):
+    total: int = Field(description="Number of items in the whole collection.")
+    offset: int
+    limit: int
+    items: list[T]
+
+
+class TypedValuePublic(BaseModel):
+    type: str
+    value: Any
+
+
+class LedgerSummaryPublic(BaseModel):
+    hash: str
+    height: int
+
+
+class SettingsPublic(BaseModel):
+    hash_algorithm: str
+    signature_algorithms: list[str]
+    consensus: Any
+    max_tx_bytes: int
+    max_ops_per_tx: int
+    default_gas_limit: int
+
+
+class LedgerPublic(BaseModel):
+    hash: str
+    height: int
+    latest_block_hash: str
+    transactions: int = Field(description="Transactions in the accumulator (every executed tx).")
+    state_root: str
+    accumulator_root: str
+    settings: SettingsPublic
+    validators: list[str]
+
+
+class ParticipantPublic(BaseModel):
+    address: str
+    name: str
+    public_key: str
+    state: str
+    registered_height: int
+
+
+class BlockPublic(BaseModel):
+    height: int
+    hash: str
+    ledger_hash: str
+    previous_hash: str
+    tx_root: str
+    tx_count: int
+    state_root: str = Field(description="State root after the previous block (pipelined).")
+    accumulator_root: str
+    accumulator_size: int
+    time: int
+    proposer: str
+    epoch: int
+    certified: bool
+
+
+class TxResultPublic(BaseModel):
+    tx_hash: str
+    status: str
+    height: int
+    index: int
+    gas_used: int
+
+
+class TxPublic(BaseModel):
+    hash: str
+    status: str
+    height: int
+    index: int
+    gas_used: int
+    accumulator_index: int
+    ledger_hash: str
+    time: int
+    nonce: str
+    expiry: int
+    signers: list[str]
+    operations: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+class SubmitResultPublic(BaseModel):
+    tx_hash: str | None
+    accepted: bool
+    error: ErrorPublic | None = None
+    committed: bool = False
+    result: TxResultPublic | None = None
+
+
+class AccountPublic(BaseModel):
+    address: str
+    kind: str
+    public_key: str
+    state: str
+    owners: list[str]
+    created_height: int
+    name: str
+    write_policy: str
+
+
+class ContractPublic(BaseModel):
+    address: str
+    code_hash: str
+    version: int
+    state: str
+    owners: list[str]
+    deployed_height: int
+    updated_height: int
+    source: str | None = None
+
+
+class EntryPublic(BaseModel):
+    account: str
+    key: str
+    version: int
+    value: TypedValuePublic
+    height: int
+    tx_hash: str
+
+
+class EntryKeyPublic(BaseModel):
+    key: str
+    latest_version: int
+
+
+class EventPublic(BaseModel):
+    account: str
+    topic: str
+    sequence: int
+    content: TypedValuePublic
+    tx_hash: str
+    height: int
+
+
+class TopicPublic(BaseModel):
+    topic: str
+    latest_sequence: int
+
+
+class RolePublic(BaseModel):
+    role: str
+    ledger_permissions: list[str]
+    tx_permissions: list[str]
+
+
+class UserRolesPublic(BaseModel):
+    user: str
+    roles: list[str]
+    policy: str
+
+
+class HealthPublic(BaseModel):
+    status: str
+    ledgers: dict[str, int]
+
+
+# --- conversions -----------------------------------------------------------------------------
+
+def to_json(value: Any) -> Any:
+    """Generic JSON form of a ledger record: bytes → base58, enums → names, values → {type, value}."""
+    if isinstance(value, TypedValue):
+        return typed_value_to_json(value)
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (bytes, bytearray)):
+        return to_base58(bytes(value)) if value else ""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    return value
+
+
+def operation_to_json(operation: Any) -> dict[str, Any]:
+    body = to_json(operation)
+    assert isinstance(body, dict)
+    return {"type": type(operation).__name__, **body}
+
+
+def algorithm_names(codes: tuple[int, ...]) -> list[str]:
+    names = []
+    for code in codes:
+        try:
+            names.append(algorithm_by_code(code).name)
+        except CryptoError:
+            names.append(str(code))
+    return names
+
+
+def settings_public(settings: LedgerSettings) -> SettingsPublic:
+    return SettingsPublic(
+        hash_algorithm=algorithm_by_code(settings.hash_algorithm).name,
+        signature_algorithms=algorithm_names(settings.signature_algorithms),
+        consensus=settings.consensus.to_python(),
+        max_tx_bytes=settings.max_tx_bytes,
+        max_ops_per_tx=settings.max_ops_per_tx,
+        default_gas_limit=settings.default_gas_limit,
+    )
+
+
+def block_public(header: BlockHeader, block_hash: bytes, certified: bool) -> BlockPublic:
+    return BlockPublic(
+        height=header.height, hash=to_base58(block_hash), ledger_hash=to_json(header.ledger_hash),
+        previous_hash=to_json(header.previous_hash), tx_root=to_json(header.tx_root),
+        tx_count=header.tx_count, state_root=to_json(header.state_root),
+        accumulator_root=to_json(header.accumulator_root), accumulator_size=header.accumulator_size,
+        time=header.time, proposer=to_json(header.proposer), epoch=header.epoch, certified=certified,
+    )
+
+
+def tx_result_public(info: TransactionInfo) -> TxResultPublic:
+    return TxResultPublic(
+        tx_hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
+        gas_used=info.gas_used,
+    )
+
+
+def signer_address(public_key: bytes) -> str:
+    try:
+        return address_from_public_key(PublicKey.from_encoded(public_key))
+    except CryptoError:
+        return ""
+
+
+def event_public(event: Event) -> EventPublic:
+    return EventPublic(
+        account=event.account, topic=event.topic, sequence=event.sequence,
+        content=TypedValuePublic(**typed_value_to_json(event.content)), tx_hash=to_base58(event.tx_hash),
+        height=event.height,
+    )
+
+
+def tx_public(tx: Transaction, info: TransactionInfo, accumulator_index: int, events: list[Event]) -> TxPublic:
+    return TxPublic(
+        hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
+        gas_used=info.gas_used, accumulator_index=accumulator_index,
+        ledger_hash=to_base58(tx.content.ledger_hash), time=tx.content.time,
+        nonce=tx.content.nonce.hex(), expiry=tx.content.expiry,
+        signers=[signer_address(s.public_key) for s in tx.signatures],
+        operations=[operation_to_json(op) for op in tx.content.operations],
+        events=[event_public(e).model_dump() for e in events],
+    )
+
+
+def account_public(record: AccountRecord) -> AccountPublic:
+    return AccountPublic(
+        address=record.address, kind=record.kind.name, public_key=to_json(record.public_key),
+        state=record.state.name, owners=list(record.owners), created_height=record.created_height,
+        name=record.name, write_policy=record.write_policy.name,
+    )
+
+
+def contract_public(record: ContractRecord, with_source: bool) -> ContractPublic:
+    return ContractPublic(
+        address=record.address, code_hash=to_json(record.code_hash), version=record.version,
+        state=record.state.name, owners=list(record.owners), deployed_height=record.deployed_height,
+        updated_height=record.updated_height, source=record.source if with_source else None,
+    )
+
+
+def entry_public(record: EntryRecord) -> EntryPublic:
+    return EntryPublic(
+        account=record.account, key=record.key, version=record.version,
+        value=TypedValuePublic(**typed_value_to_json(record.value)), height=record.height,
+        tx_hash=to_base58(record.tx_hash),
+    )
+
+
+def participant_public(record: ParticipantRecord) -> ParticipantPublic:
+    return ParticipantPublic(
+        address=record.address, name=record.name, public_key=to_base58(record.public_key),
+        state=record.state.name, registered_height=record.registered_height,
+    )
+
+
+def role_public(record: RoleRecord) -> RolePublic:
+    return RolePublic(
+        role=record.role, ledger_permissions=[p.name for p in record.ledger_permissions],
+        tx_permissions=[p.name for p in record.tx_permissions],
+    )

@@ -1,0 +1,30 @@
+"""Jadechain Python SDK: talk to one or several gateways, submit, query, verify proofs, subscribe.
+
+Example::
+
+    from node.sdk import JadechainClient
+
+    with JadechainClient(["http://127.0.0.1:8080", "http://127.0.0.1:8081"]) as client:
+        ledger = client.ledger()                      # the only ledger (or client.ledger(hash))
+        tx = ledger.builder().kv_set(account, "greeting", "hello").sign(my_key)
+        result = ledger.submit(tx)                    # waits for the commit by default
+        assert result.status == "SUCCESS"
+        entry = ledger.get_entry(account, "greeting")
+        bundle = ledger.entry_proof(account, "greeting")
+        report = ledger.verify(bundle, trusted_validators=my_trusted_set)   # offline
+        for message in ledger.subscribe(from_height=0):
+            print(message.id, message.kind, message.data)
+
+Failover: every request goes to the current gateway; on a connection error the client moves to
+the next one, cycling (with a short back-off) until ``retry_timeout`` — so a node restart is
+ridden out. Errors from a gateway are raised as :class:`ApiError` with its stable ``code``.
+:class:`AsyncJadechainClient` offers the same operations for asyncio applications.
+"""
+
+from node.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
+from node.sdk.client import ApiError, JadechainClient, LedgerClient, StreamMessage, TxResult
+
+__all__ = [
+    "ApiError", "AsyncJadechainClient", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
+    "TxResult",
+]
