@@ -1,0 +1,193 @@
+"""Round manager behaviours: catch-up by block fetch, execution-root check, empty-block policy,
+pacemaker backoff, leader election."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from consensus.interfaces import ValidatorSet
+from consensus.leader_election import FixedLeaderElection, ReputationElection, RoundRobinElection
+from consensus.pacemaker import PacemakerConfig, RoundState, observe_certificates, round_timeout_ms
+from consensus.round_manager import (
+    BlockRequestReceived,
+    BlocksFetched,
+    Broadcast,
+    CommitBlocks,
+    LocalTimeout,
+    PayloadReady,
+    ProposalReceived,
+    RequestBlocks,
+    RoundManager,
+    RoundManagerConfig,
+    ScheduleTimer,
+    SendTo,
+    Start,
+    event_for_message,
+)
+from consensus.safety_storage import InMemorySafetyStorage
+from consensus.simulation import (
+    Ed25519Verifier,
+    NetworkConfig,
+    SimExecutionEngine,
+    SimPayloadSource,
+    Simulator,
+    make_ed25519_validators,
+)
+from consensus.types import (
+    Author,
+    BlockRetrievalRequest,
+    BlockRetrievalResponse,
+    ConsensusMsg,
+    ProposalMsg,
+    VoteMsg,
+    make_genesis_block,
+)
+
+SIGNERS, VALIDATORS = make_ed25519_validators(4)
+GENESIS = make_genesis_block(1, VALIDATORS.fingerprint())
+
+
+class QueuePayloads:
+    """A mempool that is empty until told otherwise."""
+
+    def __init__(self) -> None:
+        self.batches: list[bytes] = []
+
+    def pull(self, max_txs: int, max_bytes: int, exclude: Sequence[bytes]) -> bytes:
+        return self.batches.pop(0) if self.batches else b""
+
+
+def replica(index: int, payloads: object | None = None, **config: object) -> RoundManager:
+    return RoundManager(
+        validators=VALIDATORS,
+        signer=SIGNERS[index],
+        verifier=Ed25519Verifier(),
+        safety_storage=InMemorySafetyStorage(epoch=1),
+        payload_source=payloads or SimPayloadSource(f"r{index}"),  # type: ignore[arg-type]
+        execution=SimExecutionEngine(GENESIS.id),
+        config=RoundManagerConfig(**config),  # type: ignore[arg-type]
+    )
+
+
+def test_leader_waits_for_payload_and_proposes_empty_only_when_needed() -> None:
+    payloads = QueuePayloads()
+    leader = replica(1, payloads)
+    actions = leader.on_event(Start())
+    assert [a for a in actions if isinstance(a, Broadcast)] == []  # nothing to order yet
+    assert any(isinstance(a, ScheduleTimer) and a.round == 1 for a in actions)
+    payloads.batches.append(b"tx-1")
+    proposals = [a.msg for a in leader.on_event(PayloadReady()) if isinstance(a, Broadcast)]
+    assert len(proposals) == 1 and isinstance(proposals[0], ProposalMsg)
+    assert proposals[0].block.payload == b"tx-1"
+    assert leader.on_event(PayloadReady()) == []  # one proposal per round
+
+
+def test_simulated_network_commits_with_ed25519() -> None:
+    sim = Simulator(seed=3, secure_crypto=True, network=NetworkConfig(max_delay_ms=30, drop_rate=0.05))
+    result = sim.run(until_commits=10)
+    assert result.violations == []
+    assert result.min_honest_commits >= 10
+    chains = list(result.chains.values())
+    shortest = min(len(c) for c in chains)
+    assert all(c[:shortest] == chains[0][:shortest] for c in chains)
+
+
+def test_replica_with_divergent_execution_refuses_to_vote_and_others_continue() -> None:
+    sim = Simulator(seed=5, divergent=("r3",))
+    result = sim.run(until_commits=8)
+    assert result.violations == []
+    assert result.counters["r3"]["execution_root_mismatch"] > 0
+    # r3's own proposals carry its divergent roots: the others refuse them.
+    assert result.counters["r0"].get("execution_root_mismatch", 0) > 0
+    assert result.min_honest_commits >= 8
+
+
+def drive_until_round(replicas: list[RoundManager], target: int) -> list[ProposalMsg]:
+    """Run the replicas with perfect, in-order delivery; fire every timer when idle."""
+    by_author = {r.author: r for r in replicas}
+    queue: list[tuple[Author, Author, ConsensusMsg]] = []
+    proposals: list[ProposalMsg] = []
+
+    def apply(source: RoundManager, actions: Sequence[object]) -> None:
+        for action in actions:
+            if isinstance(action, Broadcast):
+                if isinstance(action.msg, ProposalMsg):
+                    proposals.append(action.msg)
+                for other in replicas:
+                    if other is not source:
+                        queue.append((source.author, other.author, action.msg))
+            elif isinstance(action, SendTo) and action.author in by_author:
+                queue.append((source.author, action.author, action.msg))
+
+    for r in replicas:
+        apply(r, r.on_event(Start()))
+    while max(r.current_round for r in replicas) < target:
+        if not queue:
+            for r in replicas:
+                apply(r, r.on_event(LocalTimeout(r.current_round)))
+            continue
+        sender, receiver, msg = queue.pop(0)
+        target_replica = by_author[receiver]
+        apply(target_replica, target_replica.on_event(event_for_message(sender, msg)))
+    return proposals
+
+
+def test_lagging_replica_fetches_missing_blocks_then_votes() -> None:
+    online = [replica(i) for i in range(3)]
+    proposals = drive_until_round(online, 6)
+    latest = proposals[-1]
+    assert latest.block.round >= 5
+    late = replica(3)
+    late.on_event(Start())
+    actions = late.on_event(ProposalReceived(latest.block.author, latest))
+    requests = [a for a in actions if isinstance(a, RequestBlocks)]
+    assert len(requests) == 1 and requests[0].author == latest.block.author
+    assert not any(isinstance(a, SendTo) and isinstance(a.msg, VoteMsg) for a in actions)
+    # The peer serves the request from its tree and archive...
+    server = next(r for r in online if r.author == requests[0].author)
+    served = server.on_event(
+        BlockRequestReceived(late.author, BlockRetrievalRequest(requests[0].block_id, requests[0].count))
+    )
+    response = served[0]
+    assert isinstance(response, SendTo) and isinstance(response.msg, BlockRetrievalResponse)
+    # ...and the late replica links, executes and commits them, then votes on the buffered proposal.
+    actions = late.on_event(BlocksFetched(server.author, response.msg))
+    assert late.tree.contains(latest.block.id)
+    assert late.tree.root.round >= 1
+    commits = [b.round for a in actions if isinstance(a, CommitBlocks) for b in a.blocks]
+    assert commits == [1, 4]  # round 5 directly follows round 4: QC(5) commits 4 and its ancestors
+    assert late.counters["votes_sent"] == 1  # (it leads the next round, so the vote stays local)
+
+
+def test_unsolicited_or_broken_block_responses_are_dropped() -> None:
+    late = replica(3)
+    late.on_event(Start())
+    late.on_event(BlocksFetched(SIGNERS[0].author, BlockRetrievalResponse(GENESIS.id, ())))
+    assert late.counters["unsolicited_blocks"] == 1
+
+
+def test_pacemaker_advances_on_certificates_and_backs_off() -> None:
+    config = PacemakerConfig(base_ms=100, max_ms=10_000, backoff=2.0, grace_rounds=3)
+    state = RoundState()
+    assert round_timeout_ms(state, config) == 100
+    state = observe_certificates(state, qc_round=4)
+    assert state.current_round == 5
+    state = observe_certificates(state, tc_round=7)
+    assert state.current_round == 8
+    assert observe_certificates(state, qc_round=2) is state  # never goes back
+    assert round_timeout_ms(state, config) == 100 * 2**5
+    assert round_timeout_ms(observe_certificates(state, tc_round=40), config) == 10_000
+    assert round_timeout_ms(observe_certificates(state, commit_round=6), config) == 100
+
+
+def test_leader_election() -> None:
+    authors = tuple(Author(bytes([i]) * 32) for i in range(4))
+    validators = ValidatorSet(1, authors)
+    assert [RoundRobinElection(validators).leader(r) for r in range(5)] == [*authors, authors[0]]
+    fixed = FixedLeaderElection(validators, {1: authors[3]})
+    assert fixed.leader(1) == authors[3] and fixed.leader(2) == authors[2]
+    # authors[1] led rounds 1 and 5 without a committed block: it is skipped.
+    history = [(2, authors[2]), (3, authors[3]), (4, authors[0]), (6, authors[2])]
+    reputation = ReputationElection(validators, history)
+    assert authors[1] not in {reputation.leader(r) for r in range(12)}
+    assert ReputationElection(validators, []).leader(1) == authors[1]
