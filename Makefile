@@ -17,7 +17,7 @@ install: $(STAMP)
 up: install
 	$(VENV)/bin/jadechain up --dir .jadechain
 
-test: install
+test: install typecheck
 	$(PY) -m pytest -q
 
 typecheck: install
