@@ -55,7 +55,7 @@ are processed again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Callable, Literal, Sequence, Union
 
 from consensus.block_store import ConsensusStore, InMemoryConsensusStore
 from consensus.block_tree import BlockTree
@@ -289,8 +289,15 @@ class RoundManager:
         election: ProposerElection | None = None,
         config: RoundManagerConfig | None = None,
         store: ConsensusStore | None = None,
+        payload_validator: Callable[[Block, Sequence[bytes]], str | None] | None = None,
     ) -> None:
-        """Build the core; with a ``store`` that holds data, recover the block tree from it."""
+        """Build the core; with a ``store`` that holds data, recover the block tree from it.
+
+        ``payload_validator(block, ancestors)`` (optional) is asked before voting for a
+        proposal: ``ancestors`` are the payloads of the block's uncommitted ancestors,
+        oldest first. It returns None to accept, or the reason to refuse the vote (the
+        node checks decoding, size limits and the proposer's clock there).
+        """
         self.validators = validators
         self.author = signer.author
         self._signer = signer
@@ -298,6 +305,7 @@ class RoundManager:
         self._election = election or RoundRobinElection(validators)
         self._payloads = payload_source
         self._execution = execution
+        self._payload_validator = payload_validator
         self.genesis = make_genesis_block(validators.epoch, validators.fingerprint())
         genesis_qc = make_genesis_qc(self.genesis)
         self._verifier = MessageVerifier(validators, verifier, genesis_qc)
@@ -571,6 +579,13 @@ class RoundManager:
         if not self.tree.contains(block.parent_id):
             # Either a fork below our commit (drop) or a parent being fetched (wait).
             return block.parent_round <= self.tree.root.round
+        if self._payload_validator is not None and block.author != self.author:
+            ancestors = self.tree.uncommitted_payloads(block.parent_id)
+            reason = self._payload_validator(block, ancestors)
+            if reason is not None:
+                self._count("payload_rejected")
+                self._log("warning", f"not voting for round {block.round}: {reason}")
+                return True
         self._insert_block(block)
         self._vote_for(block)
         return True
