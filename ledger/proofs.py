@@ -32,7 +32,7 @@ from ledger.errors import CodecError, CryptoError, JadechainError, NotFound, Pro
 from ledger.merkle.accumulator import leaf_hash, verify_consistency, verify_inclusion
 from ledger.merkle.state_tree import SparseMerkleProof, verify_sparse_merkle_proof
 from ledger.state import NS_ENTRY, make_state_key
-from ledger.types import BlockHeader, EntryRecord, Event, Transaction, TransactionInfo
+from ledger.types import Block, BlockHeader, EntryRecord, Event, RegisterParticipant, Transaction, TransactionInfo
 from ledger.values import TypedValue, ValueType
 
 BUNDLE_FORMAT = "jadechain-proof-bundle/1"
@@ -99,7 +99,27 @@ def _base(ledger: Any, kind: str, proof_height: int) -> dict[str, Any]:
         "hash_algorithm": ledger.hash_algorithm.name,
         "header": _header_part(ledger, proof_height),
         "validators": validators_to_json(ledger.validator_set()),
+        # The genesis block binds the first validator set to the ledger hash itself, so an
+        # offline verifier that trusts only the ledger hash can check the certificate.
+        "genesis": codec.encode(ledger.get_block(0)).hex(),
     }
+
+
+def genesis_validator_set(genesis: Block, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes]) -> ValidatorSet:
+    """The epoch-0 validators named by a genesis block, after checking it is this ledger's."""
+    hash_code = int.from_bytes(ledger_hash[:2], "big")
+    if genesis.header.height != 0 or len(genesis.transactions) != 1:
+        raise ProofError("genesis: not a genesis block")
+    if hash_code.to_bytes(2, "big") + hash_fn(codec.encode(genesis.header)) != ledger_hash:
+        raise ProofError("genesis: its hash is not the ledger hash")
+    tx = genesis.transactions[0]
+    tx_hash = hash_code.to_bytes(2, "big") + hash_fn(codec.encode(tx.content))
+    if genesis.header.tx_root != hash_fn(codec.pack_canonical([tx_hash])):
+        raise ProofError("genesis: its transaction is not the one the header commits to")
+    keys = sorted(op.public_key for op in tx.content.operations if isinstance(op, RegisterParticipant))
+    if not keys:
+        raise ProofError("genesis: names no participants")
+    return ValidatorSet(0, tuple(keys))
 
 
 def typed_value_to_json(value: TypedValue) -> dict[str, Any]:
@@ -135,17 +155,33 @@ def build_entry_bundle(ledger: Any, account: str, key: str, version: int | None 
     if value_hash != ledger.hash_fn(codec.encode(record)):
         raise ProofError("internal: the state tree does not hold this entry version")
     bundle = _base(ledger, "entry", proof_height)
-    bundle["claim"] = {
-        "account": account,
-        "key": key,
+    bundle["claim"] = _entry_claim(record)
+    bundle["record"] = codec.encode(record).hex()
+    bundle["state_proof"] = {"key_hash": state_key.hex(), "tree_version": tree_version, "proof": proof.to_dict()}
+    return bundle
+
+
+def _entry_claim(record: EntryRecord) -> dict[str, Any]:
+    """The human-readable statement of an entry bundle, derived from the record alone."""
+    return {
+        "account": record.account,
+        "key": record.key,
         "version": record.version,
         "value": typed_value_to_json(record.value),
         "written_at_height": record.height,
         "tx_hash": to_base58(record.tx_hash),
     }
-    bundle["record"] = codec.encode(record).hex()
-    bundle["state_proof"] = {"key_hash": state_key.hex(), "tree_version": tree_version, "proof": proof.to_dict()}
-    return bundle
+
+
+def _event_claim(event: Event) -> dict[str, Any]:
+    return {
+        "account": event.account,
+        "topic": event.topic,
+        "sequence": event.sequence,
+        "content": typed_value_to_json(event.content),
+        "height": event.height,
+        "tx_hash": to_base58(event.tx_hash),
+    }
 
 
 def build_transaction_bundle(ledger: Any, tx_hash: bytes) -> dict[str, Any]:
@@ -193,14 +229,7 @@ def build_event_bundle(ledger: Any, account: str, topic: str, sequence: int) -> 
     tx_events = ledger.get_tx_events(event.tx_hash)
     bundle["kind"] = "event"
     bundle["transaction_claim"] = bundle.pop("claim")
-    bundle["claim"] = {
-        "account": account,
-        "topic": topic,
-        "sequence": sequence,
-        "content": typed_value_to_json(event.content),
-        "height": event.height,
-        "tx_hash": to_base58(event.tx_hash),
-    }
+    bundle["claim"] = _event_claim(event)
     bundle["event"] = codec.encode(event).hex()
     bundle["tx_events"] = codec.encode_list(tx_events).hex()
     return bundle
@@ -326,8 +355,23 @@ def _verify_header(
         raise ProofError("header: stated height differs from the header's")
     checks.append(f"header {header.height} hash recomputed and bound to the ledger")
     bundled = validators_from_json(bundle["validators"])
+    for key in bundled.public_keys:
+        try:
+            PublicKey.from_encoded(key)
+        except CryptoError as exc:
+            raise ProofError(f"validators: not a public key ({exc.message})") from exc
+    if len(set(bundled.public_keys)) != len(bundled.public_keys):
+        raise ProofError("validators: a key is listed twice")
     if trusted is not None and (bundled.epoch, set(bundled.public_keys)) != (trusted.epoch, set(trusted.public_keys)):
         raise ProofError("validators: the bundle's validator set differs from the trusted set")
+    source = "trusted"
+    if trusted is None and "genesis" in bundle:
+        genesis = _decode(Block, _hex(bundle["genesis"], "genesis"), "genesis")
+        from_genesis = genesis_validator_set(genesis, ledger_hash, hash_fn)
+        if bundled.epoch == 0:
+            if set(bundled.public_keys) != set(from_genesis.public_keys):
+                raise ProofError("validators: differ from the participants of the ledger's genesis block")
+            source = "derived from the genesis block, bound to the ledger hash"
     validators = trusted or bundled
     certificate_json = part.get("certificate")
     if certificate_json is None:
@@ -340,8 +384,8 @@ def _verify_header(
         certificate, ledger_hash=ledger_hash, height=header.height, header_hash=header_hash,
         validators=validators,
     )
-    source = "trusted" if trusted is not None else "bundled (not independently trusted)"
-    if trusted is None:
+    if source == "trusted" and trusted is None:
+        source = "bundled (not independently trusted)"
         warnings.append("validator set taken from the bundle; pass a trusted set to rely on it")
     checks.append(f"commit certificate: {signers} of {len(validators.public_keys)} validators signed ({source} set)")
     return header, header_hash, True, signers
@@ -350,11 +394,8 @@ def _verify_header(
 def _verify_entry(bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], checks: list[str]) -> None:
     encoded = _hex(bundle["record"], "record")
     record: EntryRecord = _decode(EntryRecord, encoded, "record")
-    claim = bundle["claim"]
-    if (claim["account"], claim["key"], claim["version"]) != (record.account, record.key, record.version):
-        raise ProofError("claim: account, key or version differs from the proven record")
-    if claim["value"] != typed_value_to_json(record.value):
-        raise ProofError("claim: value differs from the proven record")
+    if bundle["claim"] != _entry_claim(record):
+        raise ProofError("claim: differs from the proven record (account, key, version, value, height or tx)")
     state = bundle["state_proof"]
     key_hash = make_state_key(hash_fn, NS_ENTRY, record.account, record.key)
     if _hex(state["key_hash"], "state key") != key_hash:
@@ -417,11 +458,10 @@ def _verify_event(
     event: Event = _decode(Event, event_bytes, "event")
     if event not in events:
         raise ProofError("event: not among the transaction's events")
-    claim = bundle["claim"]
-    if (claim["account"], claim["topic"], claim["sequence"]) != (event.account, event.topic, event.sequence):
+    if event.tx_hash != info.tx_hash:
+        raise ProofError("event: belongs to another transaction")
+    if bundle["claim"] != _event_claim(event):
         raise ProofError("claim: differs from the proven event")
-    if claim["content"] != typed_value_to_json(event.content):
-        raise ProofError("claim: content differs from the proven event")
     checks.append(f"event {event.topic!r}#{event.sequence} is among the transaction's events")
 
 
@@ -434,6 +474,14 @@ def _verify_consistency(
         bundle["old_header"], bundle, ledger_hash, hash_fn, hash_code, trusted, require_certificate,
         checks, warnings,
     )
+    expected_claim = {
+        "old_height": old_header.height,
+        "new_height": header.height,
+        "old_size": old_header.accumulator_size,
+        "new_size": header.accumulator_size,
+    }
+    if bundle["claim"] != expected_claim:
+        raise ProofError("claim: differs from the proven headers")
     path = [_hex(node, "consistency path") for node in bundle["consistency_proof"]]
     verify_consistency(
         hash_fn, old_header.accumulator_size, header.accumulator_size,

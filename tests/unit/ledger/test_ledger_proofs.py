@@ -144,3 +144,31 @@ def test_uncertified_header_is_flagged_and_refused_when_required() -> None:
     report = verify_bundle(bundle)
     assert not report.certified and report.warnings
     assert "certificate" in _expect_rejected(bundle, require_certificate=True)
+
+
+def test_a_forged_validator_set_is_refused_even_without_a_trusted_set(chain: Chain) -> None:
+    """A forger re-signs the header with keys of their own and ships them as 'the validators'.
+
+    The bundle's genesis block binds the real validator set to the ledger hash, so the
+    verifier refuses the swap with nothing but the bundle in hand.
+    """
+    from ledger.certificate import encode_commit_statement
+    from ledger.crypto import from_base58
+    from ledger.proofs import certificate_to_json, validators_to_json
+
+    bundle = roundtrip(build_entry_bundle(chain.ledger, chain.account, "k"))
+    honest = verify_bundle(copy.deepcopy(bundle))
+    assert any("genesis" in check for check in honest.checks) and not honest.warnings
+
+    forgers = [seeded_keypair(f"forger{i}") for i in range(4)]
+    header = bundle["header"]
+    header_hash = from_base58(header["hash"])
+    statement = encode_commit_statement(chain.ledger.ledger_hash, header["height"], header_hash, 0)
+    from ledger.certificate import CommitCertificate, ValidatorSignature
+
+    forged = CommitCertificate(chain.ledger.ledger_hash, header["height"], header_hash, 0, tuple(
+        ValidatorSignature(p.public.encoded, sign(p.private, statement)) for p in forgers
+    ))
+    bundle["header"]["certificate"] = certificate_to_json(forged)
+    bundle["validators"] = validators_to_json(ValidatorSet(0, tuple(sorted(p.public.encoded for p in forgers))))
+    assert "genesis" in _expect_rejected(bundle)
