@@ -17,6 +17,7 @@ from ledger.crypto import PublicKey, verify
 from ledger.errors import CryptoError, ProofError
 
 COMMIT_STATEMENT_DOMAIN = "jadechain/commit/v1"
+EPOCH_CHANGE_DOMAIN = "jadechain/epoch-change/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +115,58 @@ def assemble_certificate(
 ) -> CommitCertificate:
     ordered = tuple(sorted(signatures, key=lambda s: s.public_key))
     return CommitCertificate(ledger_hash, height, header_hash, epoch, ordered)
+
+
+# --- epoch changes: how a light client follows the validator set --------------------------
+
+@dataclass(frozen=True, slots=True)
+class EpochChangeCertificate:
+    """The validators of epoch ``epoch - 1`` certify the set of epoch ``epoch``.
+
+    Starting from the genesis validators (bound to the ledger hash), a chain of
+    these lets an offline verifier learn the validators of any later epoch.
+    """
+
+    ledger_hash: bytes
+    epoch: int
+    """The new epoch."""
+    public_keys: tuple[bytes, ...]
+    """The new validators (sorted)."""
+    since_height: int
+    signatures: tuple[ValidatorSignature, ...]
+    """Signatures of the previous epoch's validators over the epoch-change statement."""
+
+
+def encode_epoch_change_statement(ledger_hash: bytes, epoch: int, public_keys: Sequence[bytes], since_height: int) -> bytes:
+    return codec.pack_canonical([EPOCH_CHANGE_DOMAIN, ledger_hash, epoch, list(public_keys), since_height])
+
+
+def verify_epoch_chain(
+    genesis_set: ValidatorSet, changes: Sequence[EpochChangeCertificate], *, ledger_hash: bytes
+) -> ValidatorSet:
+    """Walk epoch changes from the genesis set; return the last set. ProofError on any break."""
+    current = genesis_set
+    for change in changes:
+        if change.ledger_hash != ledger_hash:
+            raise ProofError(f"epoch change {change.epoch}: for another ledger")
+        if change.epoch != current.epoch + 1:
+            raise ProofError(f"epoch change {change.epoch}: expected epoch {current.epoch + 1}")
+        if list(change.public_keys) != sorted(set(change.public_keys)) or not change.public_keys:
+            raise ProofError(f"epoch change {change.epoch}: validator keys not sorted and distinct")
+        statement = encode_epoch_change_statement(ledger_hash, change.epoch, change.public_keys, change.since_height)
+        members = set(current.public_keys)
+        counted: set[bytes] = set()
+        for item in change.signatures:
+            if item.public_key not in members or item.public_key in counted:
+                raise ProofError(f"epoch change {change.epoch}: signer outside the previous set or repeated")
+            try:
+                key = PublicKey.from_encoded(item.public_key)
+            except CryptoError as exc:
+                raise ProofError(f"epoch change {change.epoch}: bad key ({exc.message})") from exc
+            if not verify(key, statement, item.signature):
+                raise ProofError(f"epoch change {change.epoch}: a signature does not verify")
+            counted.add(item.public_key)
+        if len(counted) < current.quorum:
+            raise ProofError(f"epoch change {change.epoch}: {len(counted)} signatures, quorum is {current.quorum}")
+        current = ValidatorSet(change.epoch, change.public_keys)
+    return current

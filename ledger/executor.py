@@ -82,6 +82,7 @@ from ledger.types import (
     UpdateParticipantState,
     UpgradeContract,
     UserRolesRecord,
+    ValidatorSetRecord,
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
@@ -727,27 +728,92 @@ def _replace_account_state(account: AccountRecord, new_state: AccountState) -> A
     )
 
 
+GOVERNANCE_POLICIES = ("majority", "quorum", "unanimous")
+"""How many current validators must sign a change of the validator set."""
+
+
+def _require_governance(ctx: _TxContext) -> None:
+    """Membership changes need the signatures of enough *current validators*, not one admin.
+
+    The policy comes from the ledger's consensus settings (``"governance"``; default
+    ``"majority"``): majority = more than half, quorum = 2f+1, unanimous = all.
+    """
+    record = ctx.state.get_validator_set()
+    if record is None:
+        raise InvalidOperation("this ledger has no validator set")
+    settings = current_settings(ctx.state, ctx.env).consensus.to_python()
+    policy = settings.get("governance", "majority") if isinstance(settings, dict) else "majority"
+    validators = {address_of_encoded_key(key) for key in record.public_keys}
+    approvals = len(validators.intersection(ctx.signers))
+    total = len(validators)
+    needed = {
+        "majority": total // 2 + 1,
+        "quorum": total - (total - 1) // 3,
+        "unanimous": total,
+    }.get(str(policy), total // 2 + 1)
+    if approvals < needed:
+        raise PermissionDenied(
+            f"a validator-set change needs {needed} of {total} validators' signatures ({policy}); got {approvals}"
+        )
+
+
+def _change_validator_set(ctx: _TxContext, public_key: bytes, joins: bool) -> None:
+    """Start a new epoch at the next height (several changes in one block share it)."""
+    record = ctx.state.get_validator_set()
+    keys = set(record.public_keys) if record is not None else set()
+    if joins:
+        keys.add(public_key)
+    else:
+        keys.discard(public_key)
+    if not keys:
+        raise InvalidOperation("the last validator cannot leave")
+    if ctx.env.genesis:
+        epoch, since = 0, 0
+    elif record is not None and record.since_height == ctx.height + 1:
+        epoch, since = record.epoch, record.since_height
+    else:
+        epoch, since = (record.epoch + 1 if record is not None else 0), ctx.height + 1
+    ctx.state.put_validator_set(ValidatorSetRecord(epoch, tuple(sorted(keys)), since))
+
+
 def _op_register_participant(ctx: _TxContext, op: RegisterParticipant) -> None:
     ctx.require(LedgerPermission.REGISTER_PARTICIPANT)
+    if not ctx.env.genesis:
+        _require_governance(ctx)
     _check_text("participant name", op.name, MAX_NAME_BYTES)
     address = _account_address(ctx, op.public_key)
     if ctx.state.get_participant(address) is not None:
         raise AccountExists(f"participant {address} is already registered")
     initial = ParticipantState.CONSENSUS if ctx.env.genesis else ParticipantState.READY
     ctx.state.put_participant(ParticipantRecord(address, op.name, op.public_key, initial, ctx.height))
+    if ctx.env.genesis:
+        _change_validator_set(ctx, op.public_key, joins=True)
+
+
+_ALLOWED_PARTICIPANT_CHANGES = {
+    (ParticipantState.READY, ParticipantState.CONSENSUS),
+    (ParticipantState.READY, ParticipantState.DEACTIVATED),
+    (ParticipantState.CONSENSUS, ParticipantState.DEACTIVATED),
+}
 
 
 def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) -> None:
+    """Activate a registered node as a validator, or deactivate one (a governed change)."""
     ctx.require(LedgerPermission.UPDATE_PARTICIPANT_STATE)
+    _require_governance(ctx)
     _check_address(op.address)
     record = ctx.state.get_participant(op.address)
     if record is None:
         raise AccountNotFound(f"no participant {op.address}")
-    if record.state == ParticipantState.DEACTIVATED:
-        raise InvalidOperation("a deactivated participant cannot change state")
+    if (record.state, op.state) not in _ALLOWED_PARTICIPANT_CHANGES:
+        raise InvalidOperation(f"a participant cannot go from {record.state.name} to {op.state.name}")
     ctx.state.put_participant(ParticipantRecord(
         record.address, record.name, record.public_key, op.state, record.registered_height,
     ))
+    if op.state == ParticipantState.CONSENSUS:
+        _change_validator_set(ctx, record.public_key, joins=True)
+    elif record.state == ParticipantState.CONSENSUS:
+        _change_validator_set(ctx, record.public_key, joins=False)
 
 
 def _op_configure_role(ctx: _TxContext, op: ConfigureRole) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 from ledger import codec
-from ledger.certificate import CommitCertificate, ValidatorSet
+from ledger.certificate import CommitCertificate, EpochChangeCertificate, ValidatorSet
 from ledger.contract_api import ContractRuntime
 from ledger.crypto import algorithm_by_code, hasher
 from ledger.errors import (
@@ -62,6 +62,7 @@ from ledger.types import (
     TransactionInfo,
     UpdateLedgerSettings,
     UserRolesRecord,
+    ValidatorSetRecord,
 )
 from ledger.values import ValueType
 
@@ -209,7 +210,7 @@ class Ledger:
         return transaction_hash(self.hash_fn, self.hash_code, tx)
 
     def next_header(
-        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes, epoch: int = 0
+        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes, epoch: int | None = None
     ) -> BlockHeader:
         """The header a proposer puts on the next block (carrying the current roots)."""
         hashes = [self.tx_hash(tx) for tx in transactions]
@@ -224,11 +225,11 @@ class Ledger:
             accumulator_size=self._roots.accumulator_size,
             time=max(time, self._last_header.time),
             proposer=proposer,
-            epoch=epoch,
+            epoch=self.current_epoch() if epoch is None else epoch,
         )
 
     def make_block(
-        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes = b"", epoch: int = 0
+        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes = b"", epoch: int | None = None
     ) -> Block:
         header = self.next_header(transactions, time=time, proposer=proposer, epoch=epoch)
         return Block(header, tuple(transactions))
@@ -264,6 +265,8 @@ class Ledger:
             raise InvalidBlock("transaction root does not match the block's transactions")
         if header.time < self._last_header.time:
             raise InvalidBlock("block time goes backwards")
+        if header.epoch != self.current_epoch():
+            raise InvalidBlock(f"block is for epoch {header.epoch}; the ledger is in epoch {self.current_epoch()}")
         return hashes, contents
 
     def apply_block(
@@ -465,10 +468,28 @@ class Ledger:
             for _, raw in self.store.iterate(schema.PARTICIPANT_PREFIX)
         ]
 
-    def validator_set(self, epoch: int = 0) -> ValidatorSet:
-        """The current validators: participants in the CONSENSUS state, by public key."""
-        keys = sorted(p.public_key for p in self.list_participants() if p.state == ParticipantState.CONSENSUS)
-        return ValidatorSet(epoch, tuple(keys))
+    def validator_set(self, epoch: int | None = None) -> ValidatorSet:
+        """The validators of ``epoch`` (default: the set in force now)."""
+        record = self.validator_set_record(epoch)
+        return ValidatorSet(record.epoch, record.public_keys)
+
+    def validator_set_record(self, epoch: int | None = None) -> ValidatorSetRecord:
+        key = schema.META_VALIDATORS if epoch is None else schema.make_epoch_key(epoch)
+        raw = self.store.get(key)
+        if raw is None:
+            raise NotFound(f"no validator set for epoch {epoch}")
+        return codec.decode(ValidatorSetRecord, raw)
+
+    def current_epoch(self) -> int:
+        return self.validator_set_record().epoch
+
+    def put_epoch_certificate(self, certificate: "EpochChangeCertificate") -> None:
+        """Keep the old validators' signatures over a change of validator set (for light clients)."""
+        self.store.put(schema.make_epoch_certificate_key(certificate.epoch), codec.encode(certificate))
+
+    def get_epoch_certificate(self, epoch: int) -> "EpochChangeCertificate | None":
+        raw = self.store.get(schema.make_epoch_certificate_key(epoch))
+        return None if raw is None else codec.decode(EpochChangeCertificate, raw)
 
     # --- state tree access (proofs) -------------------------------------------------------------
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ledger import codec
-from ledger.certificate import CommitCertificate, ValidatorSet, ValidatorSignature, verify_certificate
+from ledger.certificate import (
+    CommitCertificate,
+    EpochChangeCertificate,
+    ValidatorSet,
+    ValidatorSignature,
+    verify_certificate,
+    verify_epoch_chain,
+)
 from ledger.crypto import (
     PublicKey,
     address_from_public_key,
@@ -98,11 +105,23 @@ def _base(ledger: Any, kind: str, proof_height: int) -> dict[str, Any]:
         "ledger_hash": to_base58(ledger.ledger_hash),
         "hash_algorithm": ledger.hash_algorithm.name,
         "header": _header_part(ledger, proof_height),
-        "validators": validators_to_json(ledger.validator_set()),
+        "validators": validators_to_json(ledger.validator_set(ledger.get_header(proof_height).epoch)),
         # The genesis block binds the first validator set to the ledger hash itself, so an
-        # offline verifier that trusts only the ledger hash can check the certificate.
+        # offline verifier that trusts only the ledger hash can check the certificate; the
+        # epoch changes carry it forward to the validators of the header's epoch.
         "genesis": codec.encode(ledger.get_block(0)).hex(),
+        "epoch_changes": _epoch_changes(ledger, ledger.get_header(proof_height).epoch),
     }
+
+
+def _epoch_changes(ledger: Any, epoch: int) -> list[str]:
+    changes = []
+    for number in range(1, epoch + 1):
+        certificate = ledger.get_epoch_certificate(number)
+        if certificate is None:
+            raise ProofPending(f"the change to epoch {number} is not certified yet")
+        changes.append(codec.encode(certificate).hex())
+    return changes
 
 
 def genesis_validator_set(genesis: Block, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes]) -> ValidatorSet:
@@ -354,7 +373,10 @@ def _verify_header(
     if header.height != part["height"]:
         raise ProofError("header: stated height differs from the header's")
     checks.append(f"header {header.height} hash recomputed and bound to the ledger")
+    header_epoch = _decode(BlockHeader, _hex(part["encoded"], "header"), "header").epoch
     bundled = validators_from_json(bundle["validators"])
+    if bundled.epoch != header_epoch:
+        raise ProofError("validators: not the set of the header's epoch")
     for key in bundled.public_keys:
         try:
             PublicKey.from_encoded(key)
@@ -368,10 +390,16 @@ def _verify_header(
     if trusted is None and "genesis" in bundle:
         genesis = _decode(Block, _hex(bundle["genesis"], "genesis"), "genesis")
         from_genesis = genesis_validator_set(genesis, ledger_hash, hash_fn)
-        if bundled.epoch == 0:
-            if set(bundled.public_keys) != set(from_genesis.public_keys):
-                raise ProofError("validators: differ from the participants of the ledger's genesis block")
-            source = "derived from the genesis block, bound to the ledger hash"
+        changes = [
+            _decode(EpochChangeCertificate, _hex(item, "epoch change"), "epoch change")
+            for item in bundle.get("epoch_changes", [])
+        ]
+        followed = verify_epoch_chain(from_genesis, changes, ledger_hash=ledger_hash)
+        if (followed.epoch, set(followed.public_keys)) != (bundled.epoch, set(bundled.public_keys)):
+            raise ProofError("validators: differ from the set the genesis block and epoch changes lead to")
+        source = "derived from the genesis block (bound to the ledger hash)"
+        if changes:
+            source += f" through {len(changes)} certified epoch change(s)"
     validators = trusted or bundled
     certificate_json = part.get("certificate")
     if certificate_json is None:

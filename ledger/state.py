@@ -31,6 +31,7 @@ from ledger.types import (
     ParticipantRecord,
     RoleRecord,
     UserRolesRecord,
+    ValidatorSetRecord,
 )
 
 
@@ -87,6 +88,7 @@ NS_ROLE = "R"
 NS_USER_ROLES = "U"
 NS_PARTICIPANT = "P"
 NS_SETTINGS = "S"
+NS_VALIDATORS = "Q"
 
 
 class WorkingState:
@@ -256,6 +258,16 @@ class WorkingState:
         encoded = codec.encode(record)
         self.put_raw(schema.make_participant_key(record.address), encoded)
         self._put_state(self._state_key(NS_PARTICIPANT, record.address), encoded)
+
+    def get_validator_set(self) -> ValidatorSetRecord | None:
+        raw = self.get_raw(schema.META_VALIDATORS)
+        return None if raw is None else decode_record(ValidatorSetRecord, raw)
+
+    def put_validator_set(self, record: ValidatorSetRecord) -> None:
+        encoded = codec.encode(record)
+        self.put_raw(schema.META_VALIDATORS, encoded)
+        self.put_raw(schema.make_epoch_key(record.epoch), encoded)
+        self._put_state(self._state_key(NS_VALIDATORS, "validators"), encoded)
 
     def get_settings(self) -> LedgerSettings | None:
         raw = self.get_raw(schema.META_SETTINGS)

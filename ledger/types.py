@@ -446,6 +446,21 @@ class ParticipantRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ValidatorSetRecord:
+    """The validator set in force, kept in the state tree so that it is provable.
+
+    Changed only by governed participant transactions; each change starts a new epoch
+    at the next height.
+    """
+
+    epoch: int
+    public_keys: tuple[bytes, ...]
+    """Encoded public keys of the validators, sorted."""
+    since_height: int
+    """First block height decided by this set (0 for the genesis set)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerSettings:
     """Settings fixed at genesis and changed only by governed transactions."""
 
@@ -488,6 +503,7 @@ __all__ = [
     "RegisterEventAccount", "RegisterParticipant", "RegisterUser", "RoleRecord", "RolesPolicy",
     "Transaction", "TransactionContent", "TransactionInfo", "TransactionPermission",
     "TxStatus", "TypedValue", "UpdateAccountState", "UpdateLedgerSettings",
-    "UpdateParticipantState", "UpgradeContract", "UserRolesRecord", "ValueType", "WritePolicy",
+    "UpdateParticipantState", "UpgradeContract", "UserRolesRecord", "ValidatorSetRecord", "ValueType",
+    "WritePolicy",
     "APPEND_ANY", "typed_value",
 ]

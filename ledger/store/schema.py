@@ -38,6 +38,18 @@ META_ROOTS = make_meta_key("roots")
 """Execution roots after the last committed block (what the next header must carry)."""
 META_TREE_VERSION = make_meta_key("tree_version")
 META_COUNTS = make_meta_key("counts")
+META_VALIDATORS = make_meta_key("validators")
+"""The validator set in force (a ValidatorSetRecord)."""
+
+
+def make_epoch_key(epoch: int) -> bytes:
+    """The validator set of one epoch (history, for proofs of old blocks)."""
+    return SCHEMA_VERSION + b"O" + _u64(epoch)
+
+
+def make_epoch_certificate_key(epoch: int) -> bytes:
+    """The previous epoch's validators' certificate of the change to ``epoch``."""
+    return SCHEMA_VERSION + b"o" + _u64(epoch)
 
 
 # blocks and transactions ------------------------------------------------------------
