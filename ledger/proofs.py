@@ -390,9 +390,12 @@ def _verify_header(
     if trusted is None and "genesis" in bundle:
         genesis = _decode(Block, _hex(bundle["genesis"], "genesis"), "genesis")
         from_genesis = genesis_validator_set(genesis, ledger_hash, hash_fn)
+        raw_changes = bundle.get("epoch_changes", [])
+        if not isinstance(raw_changes, list):
+            raise ProofError("epoch changes: expected a list")
         changes = [
             _decode(EpochChangeCertificate, _hex(item, "epoch change"), "epoch change")
-            for item in bundle.get("epoch_changes", [])
+            for item in raw_changes
         ]
         followed = verify_epoch_chain(from_genesis, changes, ledger_hash=ledger_hash)
         if (followed.epoch, set(followed.public_keys)) != (bundled.epoch, set(bundled.public_keys)):
