@@ -1,0 +1,86 @@
+"""``python -m baas.apps.evidence --gateway URL --ledger HASH --key KEYSTORE --port P``.
+
+Serves the evidence app until SIGINT/SIGTERM (graceful shutdown). The key is an encrypted keystore
+(``jadechain keys``); its password comes from ``--password-file`` or the ``--password-env`` variable.
+Logs go to stderr, one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                 "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m baas.apps.evidence", description=__doc__.split("\n")[0])
+    parser.add_argument("--gateway", action="append", required=True, help="gateway base URL (repeat for failover)")
+    parser.add_argument("--ledger", required=True, help="ledger hash (base58)")
+    parser.add_argument("--key", required=True, help="keystore of the app's submitting key")
+    parser.add_argument("--password-file")
+    parser.add_argument("--password-env", default="JADECHAIN_KEY_PASSWORD")
+    parser.add_argument("--data-dir", default="./evidence-data")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8200)
+    parser.add_argument("--public-url", help="public base URL for the QR codes (default http://HOST:PORT)")
+    parser.add_argument("--network-name")
+    parser.add_argument("--external-tsa-url")
+    parser.add_argument("--external-tsa-ca")
+    args = parser.parse_args(argv)
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+
+    from baas.apps.evidence.server import _bound_socket, serve
+    from baas.apps.evidence.app import create_app
+    from baas.apps.evidence.service import EvidenceSettings
+
+    if args.password_file:
+        password = Path(args.password_file).read_text().strip()
+    else:
+        password = os.environ.get(args.password_env, "")
+    key = keypair_from_private(decrypt_private_key(load_keystore(args.key), password))
+    settings = EvidenceSettings(
+        gateways=args.gateway, ledger_hash=args.ledger, key=key, data_dir=args.data_dir,
+        public_url=args.public_url or f"http://{args.host}:{args.port}", network_name=args.network_name,
+        external_tsa_url=args.external_tsa_url, external_tsa_ca_file=args.external_tsa_ca,
+    )
+    app = create_app(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        sock = _bound_socket(args.host, args.port)
+        logging.getLogger("jadechain.evidence").info("evidence app serving on http://%s:%d", args.host, sock.getsockname()[1])
+        try:
+            await serve(app, sock, stop)
+        finally:
+            sock.close()
+            app.state.evidence.service.close()
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
