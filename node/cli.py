@@ -11,6 +11,7 @@ import os
 import secrets
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -407,7 +408,7 @@ def ledger_info(
 
 @app.command("verify")
 def verify_command(
-    bundle_path: Path = typer.Argument(..., help="A proof bundle (JSON)."),
+    bundle_path: Path = typer.Argument(..., help="A proof bundle (JSON), or a zip holding proof/*.json (e.g. an evidence bundle)."),
     validators: Optional[Path] = typer.Option(
         None, "--validators", help="Trusted validator set: JSON {epoch, public_keys: [base58...]}."
     ),
@@ -416,37 +417,67 @@ def verify_command(
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Check a proof bundle offline, with no node; say what it proves or which check failed."""
+    """Check a proof bundle offline, with no node; say what it proves or which check failed.
+
+    Without --validators, the validator set is derived from the bundle's genesis block, which
+    is bound to the ledger hash: the ledger hash is then all you trust.
+    """
     try:
-        bundle = json.loads(bundle_path.read_text())
-    except (OSError, ValueError) as exc:
-        _fail(ProofError(f"cannot read bundle {bundle_path}: {exc}"))
-        return
-    try:
+        bundles = _read_bundles(bundle_path)
         trusted = None
         if validators is not None:
             trusted = validators_from_json(json.loads(validators.read_text()))
-        report = verify_bundle(bundle, trusted_validators=trusted,
-                               require_certificate=require_certificate or trusted is not None)
-    except (OSError, ValueError) as exc:
-        _fail(ProofError(f"cannot read validators file: {exc}"))
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        _fail(ProofError(f"cannot read {bundle_path}: {exc}"))
         return
     except JadechainError as error:
-        if as_json:
-            _emit({"valid": False, "code": error.code, "message": error.message}, True)
-            raise typer.Exit(1)
         _fail(error)
         return
-    result = {"valid": True, "kind": report.kind, "ledger_hash": report.ledger_hash,
-              "height": report.height, "certified": report.certified, "signers": report.signers,
-              "checks": report.checks, "warnings": report.warnings, "claim": report.claim}
-    if not _emit(result, as_json):
-        console.print(f"[bold green]VALID[/] {report.kind} proof on ledger {report.ledger_hash}")
-        for check in report.checks:
+    results = []
+    failed: JadechainError | None = None
+    for name, bundle in bundles:
+        try:
+            report = verify_bundle(bundle, trusted_validators=trusted,
+                                   require_certificate=require_certificate or trusted is not None)
+        except JadechainError as error:
+            failed = error
+            results.append({"file": name, "valid": False, "code": error.code, "message": error.message})
+            break
+        results.append({"file": name, "valid": True, "kind": report.kind, "ledger_hash": report.ledger_hash,
+                        "height": report.height, "certified": report.certified, "signers": report.signers,
+                        "checks": report.checks, "warnings": report.warnings, "claim": report.claim})
+    if as_json:
+        document: Any = results[0] if len(results) == 1 and not bundle_path.suffix == ".zip" else {
+            "valid": failed is None, "bundles": results}
+        if failed is not None and "code" not in document:
+            document["code"], document["message"] = failed.code, failed.message
+        _emit(document, True)
+        if failed is not None:
+            raise typer.Exit(1)
+        return
+    for result in results:
+        if not result["valid"]:
+            continue
+        label = f" ({result['file']})" if len(bundles) > 1 or bundle_path.suffix == ".zip" else ""
+        console.print(f"[bold green]VALID[/] {result['kind']} proof on ledger {result['ledger_hash']}{label}")
+        for check in result["checks"]:
             console.print(f"  [green]✓[/] {check}")
-        for warning in report.warnings:
+        for warning in result["warnings"]:
             console.print(f"  [yellow]![/] {warning}")
-        console.print(json.dumps(report.claim, indent=2, ensure_ascii=False))
+        console.print(json.dumps(result["claim"], indent=2, ensure_ascii=False))
+    if failed is not None:
+        _fail(failed)
+
+
+def _read_bundles(path: Path) -> list[tuple[str, Any]]:
+    """One bundle from a JSON file, or every proof/*.json of a zip (in name order)."""
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(n for n in archive.namelist() if n.startswith("proof/") and n.endswith(".json"))
+            if not names:
+                raise ProofError(f"{path} holds no proof/*.json")
+            return [(name, json.loads(archive.read(name))) for name in names]
+    return [(path.name, json.loads(path.read_text()))]
 
 
 # --- up: the local job of `make up` -----------------------------------------------------------

@@ -91,3 +91,25 @@ def test_up_then_verify_offline_and_tampering_fails(tmp_path: Path, crypto: str)
     result = run("verify", str(forged), "--validators", str(validators), "--json", check=False)
     assert result.returncode == 1
     assert json.loads(result.stdout)["code"] == "PROOF_INVALID"
+
+
+def test_verify_checks_every_proof_in_a_zip_trusting_only_the_ledger_hash(tmp_path: Path) -> None:
+    import zipfile
+
+    directory = tmp_path / "local"
+    run("up", "--dir", str(directory), "--crypto", "classic")
+    bundle = json.loads((directory / "proof-product.json").read_text())
+    archive = tmp_path / "evidence.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("proof/a.json", json.dumps(bundle))
+        handle.writestr("proof/b.json", json.dumps(bundle))
+        handle.writestr("README.txt", "not a proof")
+    report = json.loads(run("verify", str(archive), "--json").stdout)
+    assert report["valid"] and [b["file"] for b in report["bundles"]] == ["proof/a.json", "proof/b.json"]
+    assert any("genesis" in check for check in report["bundles"][0]["checks"])
+
+    bundle["claim"]["version"] = 7
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("proof/a.json", json.dumps(bundle))
+    result = run("verify", str(archive), "--json", check=False)
+    assert result.returncode == 1 and json.loads(result.stdout)["code"] == "PROOF_INVALID"
