@@ -44,6 +44,7 @@ from ledger.genesis import (
 )
 from ledger.proofs import validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
+from node.cli_tx import query_app, tx_app
 
 app = typer.Typer(help="Jadechain: a consortium blockchain with national cryptography.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and inspect encrypted key files.", no_args_is_help=True)
@@ -52,11 +53,13 @@ ledger_app = typer.Typer(help="Inspect ledgers in a data directory.", no_args_is
 app.add_typer(keys_app, name="keys")
 app.add_typer(genesis_app, name="genesis")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(tx_app, name="tx")
+app.add_typer(query_app, name="query")
 
 console = Console()
 error_console = Console(stderr=True)
 
-DEFAULT_KEY_DIR = os.path.join(os.path.expanduser("~"), ".jadechain", "keys")
+DEFAULT_KEY_DIR = os.environ.get("JADECHAIN_KEY_DIR") or os.path.join(os.path.expanduser("~"), ".jadechain", "keys")
 PASSWORD_ENV = "JADECHAIN_KEY_PASSWORD"
 PROPOSAL_FORMAT = "jadechain-genesis-proposal/1"
 GENESIS_FORMAT = "jadechain-genesis/1"
@@ -95,7 +98,7 @@ def _key_path(name_or_path: str, key_dir: str) -> Path:
 def keys_new(
     name: str = typer.Argument(..., help="Name of the key file (NAME.json in the key directory)."),
     algorithm: str = typer.Option("ed25519", "--algorithm", "-a", help="ed25519, sm2 or ecdsa."),
-    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", help="Key directory."),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", "--key-dir", help="Key directory (env JADECHAIN_KEY_DIR)."),
     password_env: str = typer.Option(PASSWORD_ENV, help="Environment variable holding the password."),
     cipher: str = typer.Option("SM4-GCM", help="SM4-GCM or AES-GCM."),
     as_json: bool = typer.Option(False, "--json"),
@@ -122,7 +125,7 @@ def keys_new(
 @keys_app.command("show")
 def keys_show(
     name: str,
-    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", "--key-dir", help="Key directory (env JADECHAIN_KEY_DIR)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show a key's public half (never the private key)."""
@@ -139,7 +142,7 @@ def keys_show(
 
 @keys_app.command("list")
 def keys_list(
-    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", "--key-dir", help="Key directory (env JADECHAIN_KEY_DIR)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List the key files of a directory."""
@@ -212,7 +215,7 @@ def genesis_propose(
 def genesis_sign(
     proposal_path: Path = typer.Argument(..., help="The proposal file (updated in place)."),
     key: str = typer.Option(..., "--key", "-k", help="Key name or keystore path of a founder."),
-    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir"),
+    key_dir: str = typer.Option(DEFAULT_KEY_DIR, "--dir", "--key-dir", help="Key directory (env JADECHAIN_KEY_DIR)."),
     password_env: str = typer.Option(PASSWORD_ENV),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
