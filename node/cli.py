@@ -6,6 +6,7 @@ Every command that prints a result accepts ``--json`` for scripts; errors print
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import secrets
@@ -56,8 +57,25 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 
+
+def _mount_plugins() -> None:
+    """Mount sub-commands that packages to the right of ``node`` register (``jadechain.cli``).
+
+    ``node`` never imports the control plane; the control plane registers its Typer app as
+    an entry point instead, so ``jadechain baas ...`` appears once it is installed.
+    """
+    for entry in importlib.metadata.entry_points(group="jadechain.cli"):
+        try:
+            sub_app = entry.load()
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            error_console.print(f"[yellow]warning[/]: cannot load the '{entry.name}' commands: {exc}")
+            continue
+        app.add_typer(sub_app, name=entry.name)
+
+
 console = Console()
 error_console = Console(stderr=True)
+_mount_plugins()
 
 DEFAULT_KEY_DIR = os.environ.get("JADECHAIN_KEY_DIR") or os.path.join(os.path.expanduser("~"), ".jadechain", "keys")
 PASSWORD_ENV = "JADECHAIN_KEY_PASSWORD"

@@ -1,0 +1,350 @@
+"""HTTP API and consumer portal of the traceability app (FastAPI).
+
+* ``POST /traceability/capture`` – an EPCIS 2.0 ``EPCISDocument`` (JSON-LD); ``Authorization: Bearer
+  <organisation token>``; 201 with ``captureID`` and ``txHashes``; errors ``{code, message, details}``.
+* ``GET /traceability/capture/{captureID}`` – the capture's status on chain.
+* ``GET /traceability/events`` – EPCIS SimpleEventQuery parameters → ``EPCISQueryDocument``; paging by
+  ``perPage`` and ``nextPageToken`` (also announced in a ``Link: rel="next"`` header).
+* ``GET /traceability/events/{eventID}/proof`` – the proof bundle of the event's on-chain record
+  (download; ``jadechain verify`` checks it offline).
+* ``GET /traceability/items/{id}/history`` – genealogy (aggregation + transformation) of an item.
+* ``GET /traceability/items/{id}/qr.png|.svg`` – QR code of the item's portal URL.
+* ``GET /t/{GS1 Digital Link path}`` – the consumer page (what the QR code points to).
+* ``POST /traceability/admin/brands`` / ``/partners`` / ``/organisations`` – governance (admin token;
+  partners also by the brand's own token).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from baas.apps.traceability import cbv
+from baas.apps.traceability.eventhash import EventHashError
+from baas.apps.traceability.identifiers import DL_ROOT, IdentifierError, dl_path, normalise, to_urn
+from baas.apps.traceability.service import EPC_CONTEXT, CaptureError, TraceabilityService, TraceabilitySettings
+from baas.apps.traceability.store import EventRow
+from ledger.crypto import PublicKey
+
+MAX_PER_PAGE = 1000
+
+
+def _error(code: str, message: str, status: int, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def _event_json(row: EventRow) -> dict[str, Any]:
+    """The event as captured (with its eventID, and its inline @context if it uses extensions), so that
+    sha-256 of its canonical JSON is the digest recorded on chain; plus its errorDeclaration, if any."""
+    event = dict(row.event)
+    if row.error is not None:
+        event["errorDeclaration"] = row.error
+    return event
+
+
+def _iso(millis: int) -> str:
+    return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def query_document(rows: list[EventRow]) -> dict[str, Any]:
+    return {
+        "@context": [EPC_CONTEXT],
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": _iso(int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)),
+        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
+                                       "resultsBody": {"eventList": [_event_json(row) for row in rows]}}},
+    }
+
+
+def _token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def _seq(token: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if not text.startswith("s"):
+            raise ValueError
+        return int(text[1:])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CaptureError("INVALID_PARAMETER", "nextPageToken is not one this server issued", 400) from exc
+
+
+def create_app(settings: TraceabilitySettings, service: TraceabilityService | None = None) -> FastAPI:
+    """The traceability app; ``service`` (started) may be given, else one is made and started on startup."""
+    owned = service is None
+    svc = service or TraceabilityService(settings)
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        if owned:
+            await run_in_threadpool(svc.start)
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(svc.stop)
+
+    app = FastAPI(title="Jadechain traceability (EPCIS 2.0)", lifespan=lifespan)
+    app.state.service = svc
+
+    @app.exception_handler(CaptureError)
+    async def capture_error(request: Request, exc: CaptureError) -> JSONResponse:
+        return _error(exc.code, exc.message, exc.status, exc.details)
+
+    @app.exception_handler(EventHashError)
+    async def time_error(request: Request, exc: EventHashError) -> JSONResponse:
+        return _error("INVALID_PARAMETER", str(exc), 400)
+
+    @app.exception_handler(IdentifierError)
+    async def identifier_error(request: Request, exc: IdentifierError) -> JSONResponse:
+        return _error("INVALID_IDENTIFIER", str(exc), 400)
+
+    def _bearer(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+    def _require_admin(request: Request) -> None:
+        if settings.admin_token is None or _bearer(request) != settings.admin_token:
+            raise CaptureError("UNAUTHORIZED", "admin token required", 401)
+
+    # --- capture ---------------------------------------------------------------------------------
+
+    @app.post("/traceability/capture", status_code=201, summary="Capture an EPCIS 2.0 document (all or nothing)")
+    async def capture(request: Request) -> JSONResponse:
+        token = _bearer(request)
+        org_key = settings.organisations.get(token or "")
+        if org_key is None:
+            return _error("UNAUTHORIZED", "a valid organisation token is required (Authorization: Bearer ...)", 401)
+        try:
+            document = json.loads(await request.body())
+        except ValueError:
+            return _error("INVALID_JSON", "the body is not JSON", 400)
+        result = await run_in_threadpool(svc.capture, document, org_key)
+        return JSONResponse(result, status_code=201, headers={"Location": f"/traceability/capture/{result['captureID']}"})
+
+    @app.get("/traceability/capture/{capture_id}")
+    def capture_status(capture_id: str) -> dict[str, Any]:
+        return svc.capture_status(capture_id)
+
+    # --- governance --------------------------------------------------------------------------------
+
+    @app.post("/traceability/admin/organisations", status_code=201)
+    async def register_organisation(request: Request) -> dict[str, Any]:
+        _require_admin(request)
+        body = await request.json()
+        key = PublicKey.from_base58(body["publicKey"])
+        address = await run_in_threadpool(svc.register_organisation, key, body.get("name", ""))
+        return {"address": address}
+
+    @app.post("/traceability/admin/brands", status_code=201)
+    async def register_brand(request: Request) -> dict[str, Any]:
+        _require_admin(request)
+        body = await request.json()
+        return await run_in_threadpool(svc.register_brand, str(body["prefix"]), body["brand"], body.get("name", ""))
+
+    @app.post("/traceability/partners", status_code=201)
+    async def set_partner(request: Request) -> dict[str, Any]:
+        token = _bearer(request)
+        signer = settings.organisations.get(token or "")
+        if signer is None and token is not None and token == settings.admin_token:
+            signer = settings.admin_key
+        if signer is None:
+            raise CaptureError("UNAUTHORIZED", "the brand's token (or the admin token) is required", 401)
+        body = await request.json()
+        return await run_in_threadpool(svc.set_partner, signer, str(body["prefix"]), body["partner"],
+                                       bool(body.get("authorised", True)))
+
+    @app.get("/traceability/brands")
+    def brands() -> list[dict[str, Any]]:
+        return [{"prefix": p, "brand": b, "name": n, "partners": svc.store.partners(p)}
+                for p, (b, n) in sorted(svc.store.brands().items())]
+
+    # --- queries -------------------------------------------------------------------------------------
+
+    # The two query endpoints run on the event loop: they are a few SQLite index look-ups (sub-ms),
+    # cheaper than a hop to the thread pool, which dominates their latency otherwise.
+    @app.get("/traceability/events", summary="EPCIS 2.0 SimpleEventQuery → EPCISQueryDocument")
+    async def events(request: Request) -> JSONResponse:
+        params: dict[str, list[str]] = {}
+        for name, value in request.query_params.multi_items():
+            params.setdefault(name, []).append(value)
+        try:
+            per_page = int((params.pop("perPage", None) or ["30"])[0])
+        except ValueError as exc:
+            raise CaptureError("INVALID_PARAMETER", "perPage must be an integer", 400) from exc
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise CaptureError("INVALID_PARAMETER", f"perPage must be 1..{MAX_PER_PAGE}", 400)
+        token = (params.pop("nextPageToken", None) or [""])[0]
+        after = _seq(token) if token else 0
+        rows, more = svc.query(params, per_page, after)
+        body = query_document(rows)
+        headers = {}
+        if more and rows:
+            next_token = _token(rows[-1].seq)
+            body["nextPageToken"] = next_token
+            query = "&".join(f"{quote(k)}={quote(v)}" for k, vs in params.items() for v in vs)
+            headers["Link"] = (f'<{request.scope.get("root_path", "")}/traceability/events?{query}{"&" if query else ""}perPage={per_page}'
+                               f'&nextPageToken={next_token}>; rel="next"')
+        return JSONResponse(body, headers=headers)
+
+    @app.get("/traceability/events/{event_id:path}/proof", summary="Proof bundle of the event's on-chain record")
+    def event_proof(event_id: str) -> Response:
+        bundle = svc.proof(event_id)
+        name = event_id.split(";")[-1].split("?")[0][:16]
+        return Response(json.dumps(bundle, indent=1), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="event-{name}.proof.json"'})
+
+    @app.get("/traceability/items/{item_id:path}/history", summary="Genealogy of an item")
+    async def item_history(item_id: str) -> JSONResponse:
+        history = svc.history(item_id)
+        return JSONResponse({
+            "item": history["item"], "urn": history["urn"], "links": history["links"],
+            "events": [{"via": via, "eventHash": row.hash, "org": row.org, "txHash": row.tx_hash,
+                        "height": row.height, "event": _event_json(row)} for row, via in history["events"]],
+        })
+
+    def _portal_url(item: str) -> str:
+        return settings.public_url.rstrip("/") + "/t" + dl_path(normalise(item))
+
+    @app.get("/traceability/items/{item_id:path}/qr.png", summary="QR code (PNG) of the item's portal URL")
+    def qr_png(item_id: str) -> Response:
+        import segno
+
+        buffer = io.BytesIO()
+        segno.make(_portal_url(item_id), error="m").save(buffer, kind="png", scale=6, border=2)
+        return Response(buffer.getvalue(), media_type="image/png")
+
+    @app.get("/traceability/items/{item_id:path}/qr.svg", summary="QR code (SVG) of the item's portal URL")
+    def qr_svg(item_id: str) -> Response:
+        import segno
+
+        buffer = io.BytesIO()
+        segno.make(_portal_url(item_id), error="m").save(buffer, kind="svg", scale=6, border=2)
+        return Response(buffer.getvalue(), media_type="image/svg+xml")
+
+    # --- consumer portal ---------------------------------------------------------------------------------
+
+    @app.get("/t/{dl:path}", response_class=HTMLResponse, summary="Consumer page (GS1 Digital Link resolver)")
+    def portal(dl: str, request: Request) -> HTMLResponse:
+        item = normalise(DL_ROOT + "/" + dl.strip("/"))
+        history = svc.history(item)
+        scans = svc.store.count_scan(item)
+        verified: dict[str, bool] = {}
+        for row, _ in history["events"]:
+            try:
+                svc.proof(row.hash, wait=2.0)
+                verified[row.hash] = True
+            except (CaptureError, Exception):  # an unverifiable record shows without the badge
+                verified[row.hash] = False
+        names = {row.org: svc.organisation_name(row.org) for row, _ in history["events"]}
+        root = request.scope.get("root_path", "")  # mounted under a prefix by the BaaS control plane
+        return HTMLResponse(render_portal(item, history, scans, names, verified, root))
+
+    return app
+
+
+def _display_time(value: str) -> str:
+    """``2026-03-02 09:00 (UTC+08:00)``: the local time where the event happened."""
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    offset = moment.strftime("%z")
+    return moment.strftime("%Y-%m-%d %H:%M") + (f" (UTC{offset[:3]}:{offset[3:]})" if offset else "")
+
+
+def _place(event: dict[str, Any]) -> str:
+    place = (event.get("bizLocation") or event.get("readPoint") or {}).get("id")
+    if not place:
+        return ""
+    urn = to_urn(place) if place.startswith(DL_ROOT) else None
+    return urn or place
+
+
+def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[str, str],
+                  verified: dict[str, bool], root: str = "") -> str:
+    rows = history["events"]
+    all_verified = bool(rows) and all(verified.get(row.hash) for row, _ in rows)
+    entries = []
+    for row, via in rows:
+        event = row.event
+        step = cbv.step_label(event.get("bizStep"))
+        when = event.get("eventTime", "")
+        place = _place(event)
+        org = names.get(row.org, row.org)
+        certificates = event.get("certificationInfo")
+        certificates = certificates if isinstance(certificates, list) else [certificates] if certificates else []
+        relation = {"parent": "container", "input": "ingredient", "lot": "lot"}.get(via.split(":", 1)[0], "")
+        note = "" if via == "item" else (
+            f"<div class='via'>via {relation} {html.escape(via.split(':', 1)[1][len(DL_ROOT):])}</div>")
+        error = ""
+        if row.error is not None:
+            reason = cbv.short("errorReason", str(row.error.get("reason", ""))) or "declared erroneous"
+            error = f"<div class='error'>Corrected: {html.escape(reason)}</div>"
+        badge = (f"<a class='badge ok' data-testid='event-verified' href='{root}/traceability/events/{quote(row.hash, safe='')}/proof'"
+                 f" download>✔ on chain</a>" if verified.get(row.hash) else "<span class='badge'>pending</span>")
+        certs = "".join(f"<div class='cert'>Certificate: <a href='{html.escape(c)}'>{html.escape(c)}</a></div>"
+                        for c in certificates)
+        entries.append(
+            f"<li class='step{' struck' if row.error else ''}' data-testid='timeline-step'>"
+            f"<div class='title'>{html.escape(step)}</div>"
+            f"<div class='meta'><time datetime='{html.escape(when)}'>{html.escape(_display_time(when))}</time></div>"
+            f"<div class='meta'><span class='label'>Where</span> {html.escape(place)}</div>"
+            f"<div class='meta'><span class='label'>Who</span> {html.escape(org)}</div>{certs}{note}{error}"
+            f"<div class='meta'>{badge} <span class='hash'>block {row.height}</span></div></li>")
+    header_badge = (
+        "<div class='verified' data-testid='verified-badge'>✔ Verified on chain</div>" if all_verified else
+        "<div class='unverified' data-testid='unverified-badge'>Not yet verified</div>")
+    download = ""
+    if rows:
+        latest = rows[-1][0].hash
+        download = (f"<a class='download' data-testid='proof-download' href='{root}/traceability/events/"
+                    f"{quote(latest, safe='')}/proof' download>Download proof (jadechain verify)</a>")
+    urn = history.get("urn") or ""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Product history – {html.escape(item)}</title>
+<style>
+body{{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}}
+header{{background:#0b6e4f;color:#fff;padding:16px}}
+header h1{{font-size:1.2rem;margin:0 0 4px}} header .id{{font-size:.8rem;word-break:break-all;opacity:.9}}
+.verified{{display:inline-block;margin-top:8px;background:#fff;color:#0b6e4f;border-radius:14px;padding:4px 10px;font-weight:600}}
+.unverified{{display:inline-block;margin-top:8px;background:#ffe8b3;color:#6b4e00;border-radius:14px;padding:4px 10px}}
+main{{padding:12px;max-width:640px;margin:auto}}
+ol{{list-style:none;padding:0;margin:0;border-left:3px solid #0b6e4f}}
+li.step{{background:#fff;margin:0 0 12px 12px;padding:10px 12px;border-radius:8px;box-shadow:0 1px 2px #0002;position:relative}}
+li.step:before{{content:'';position:absolute;left:-20px;top:14px;width:11px;height:11px;border-radius:50%;background:#0b6e4f}}
+li.struck .title{{text-decoration:line-through}}
+.label{{display:inline-block;min-width:3.2em;font-size:.7rem;text-transform:uppercase;color:#8a949e}}
+.title{{font-weight:600}} .meta{{font-size:.85rem;color:#4a5561;margin-top:2px;word-break:break-all}}
+.via{{font-size:.8rem;color:#7a5c00}} .error{{color:#a1001c;font-size:.85rem}} .cert{{font-size:.8rem}}
+.badge{{font-size:.75rem;border-radius:10px;padding:1px 8px;background:#eee;color:#555;text-decoration:none}}
+.badge.ok{{background:#d7f5e8;color:#0b6e4f}} .hash{{font-size:.75rem;color:#8a949e}}
+.download{{display:block;margin:16px 0;text-align:center}} footer{{text-align:center;font-size:.8rem;color:#6b7580;padding:12px}}
+</style></head>
+<body><header><h1>Product history</h1><div class="id">{html.escape(item)}<br>{html.escape(urn)}</div>
+{header_badge}</header>
+<main><ol data-testid="timeline">{''.join(entries) or '<li class="step">No events recorded yet.</li>'}</ol>
+{download}</main>
+<footer>Scanned <span data-testid="scan-count">{scans}</span> time{'s' if scans != 1 else ''} · records on Jadechain</footer>
+</body></html>"""
+
+
+__all__ = ["create_app", "query_document", "render_portal"]

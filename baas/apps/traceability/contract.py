@@ -1,0 +1,153 @@
+"""The traceability contract (source for ``contracts.SandboxRuntime``) and how to call it.
+
+State, in the contract's own account:
+
+* ``admin`` → address of the platform admin (set once by ``init``, in the deploy transaction);
+* ``prefix:<GS1 company prefix>`` → ``{"brand", "name", "partners": [addresses]}``;
+* ``e:<sha-256 hex of the event hash>`` → ``{"d": sha-256 of the event's canonical JSON, "o": capturing org}``,
+  written with expected version -1, so a second capture of the same event fails the whole transaction;
+* ``x:<hex>`` → ``{"d", "o", "r": reason}``: the error declaration of that event (at most one).
+
+The sandbox has no hash function, so the contract cannot recompute an event hash; it checks the
+hash's form, the capturer's right to every GS1 key the event carries (the company prefix rule below,
+applied on chain), uniqueness, and that an error declaration names an event already on chain and
+comes from an organisation authorised for its keys. The canonical event JSON travels in the same invocation's
+arguments (so it is on chain, in the transaction body) and every indexer recomputes hash and digest
+from it and refuses a record that does not match.
+"""
+
+from __future__ import annotations
+
+CONTRACT_SOURCE = '''
+from jadechain import contract, callable, event
+
+EVENTS = ["captured", "brand_registered", "partner_changed"]
+
+COMPANY_KEY_SKIP = {"01": 1, "00": 1, "8003": 1, "414": 0, "417": 0, "8004": 0, "253": 0, "255": 0,
+                    "401": 0, "402": 0, "8010": 0, "8017": 0, "8018": 0}
+HEX = "0123456789abcdef"
+
+
+@contract
+class Traceability:
+    @event
+    def captured(self, org: str, count: int, corrections: int): ...
+
+    @event
+    def brand_registered(self, prefix: str, brand: str, name: str): ...
+
+    @event
+    def partner_changed(self, prefix: str, partner: str, authorised: bool): ...
+
+    @callable
+    def init(self, admin: str) -> str:
+        self.ctx.set(self.ctx.address, "admin", admin, -1)
+        return admin
+
+    def require_admin(self):
+        if self.ctx.caller != self.ctx.get(self.ctx.address, "admin"):
+            self.ctx.revert("only the platform admin may register brands")
+
+    @callable
+    def register_brand(self, prefix: str, brand: str, name: str) -> int:
+        self.require_admin()
+        if not prefix.isdigit() or len(prefix) < 4 or len(prefix) > 12:
+            self.ctx.revert("a GS1 company prefix has 4 to 12 digits")
+        me = self.ctx.address
+        key = "prefix:" + prefix
+        old = self.ctx.get(me, key)
+        partners = [] if old is None else old["partners"]
+        version = self.ctx.set(me, key, {"brand": brand, "name": name, "partners": partners},
+                               self.ctx.get_version(me, key))
+        self.brand_registered(prefix=prefix, brand=brand, name=name)
+        return version
+
+    @callable
+    def set_partner(self, prefix: str, partner: str, authorised: bool) -> int:
+        me = self.ctx.address
+        key = "prefix:" + prefix
+        record = self.ctx.get(me, key)
+        if record is None:
+            self.ctx.revert("unknown company prefix " + prefix)
+        caller = self.ctx.caller
+        if caller != record["brand"] and caller != self.ctx.get(me, "admin"):
+            self.ctx.revert("only the brand or the admin may change partners of " + prefix)
+        partners = [p for p in record["partners"] if p != partner]
+        if authorised:
+            partners.append(partner)
+        record["partners"] = partners
+        version = self.ctx.set(me, key, record, self.ctx.get_version(me, key))
+        self.partner_changed(prefix=prefix, partner=partner, authorised=authorised)
+        return version
+
+    def company_digits(self, uri: str) -> str:
+        root = "https://id.gs1.org/"
+        if not uri.startswith(root):
+            return ""
+        parts = uri[len(root):].split("/")
+        if len(parts) < 2 or parts[0] not in COMPANY_KEY_SKIP:
+            return ""
+        return parts[1][COMPANY_KEY_SKIP[parts[0]]:]
+
+    def check_key(self, uri: str, org: str, cache: dict) -> None:
+        digits = self.company_digits(uri)
+        if digits == "":
+            return
+        for length in range(12, 3, -1):
+            prefix = digits[:length]
+            if len(prefix) < length:
+                continue
+            if prefix not in cache:
+                cache[prefix] = self.ctx.get(self.ctx.address, "prefix:" + prefix)
+            record = cache[prefix]
+            if record is not None:
+                if org == record["brand"] or org in record["partners"]:
+                    return
+                self.ctx.revert("not authorised for company prefix " + prefix + ": " + uri)
+        self.ctx.revert("no registered brand owns " + uri)
+
+    def check_hash(self, h: str) -> None:
+        if len(h) != 64:
+            self.ctx.revert("event hash must be 64 hex digits")
+        for c in h:
+            if c not in HEX:
+                self.ctx.revert("event hash must be 64 hex digits")
+
+    @callable
+    def capture(self, events: list) -> int:
+        # events: [[hash hex, digest hex, [GS1 keys as canonical DL], canonical JSON, is declaration, reason]]
+        me = self.ctx.address
+        org = self.ctx.caller
+        cache = {}
+        corrections = 0
+        for item in events:
+            h = item[0]
+            digest = item[1]
+            self.check_hash(h)
+            for uri in item[2]:
+                self.check_key(uri, org, cache)
+            if item[4]:
+                original = self.ctx.get(me, "e:" + h)
+                if original is None:
+                    self.ctx.revert("error declaration for an event not on chain: " + h)
+                if self.ctx.get_version(me, "x:" + h) >= 0:
+                    self.ctx.revert("event already declared erroneous: " + h)
+                self.ctx.set(me, "x:" + h, {"d": digest, "o": org, "r": item[5]}, -1)
+                corrections += 1
+            else:
+                if self.ctx.get_version(me, "e:" + h) >= 0:
+                    self.ctx.revert("duplicate event: " + h)
+                self.ctx.set(me, "e:" + h, {"d": digest, "o": org}, -1)
+        self.captured(org=org, count=len(events), corrections=corrections)
+        return len(events)
+'''
+
+CONTRACT_VERSION = 1
+GAS_PER_EVENT = 12_000
+GAS_BASE = 200_000
+
+
+def capture_gas(events: list[list[object]]) -> int:
+    """A gas limit comfortably above what ``capture`` of these events uses."""
+    arg_bytes = sum(len(str(item[3])) for item in events)
+    return GAS_BASE + GAS_PER_EVENT * len(events) + 2 * arg_bytes

@@ -1,0 +1,601 @@
+"""Capture, chain follower, queries and genealogy: everything the HTTP layer calls.
+
+``TraceabilityService`` holds a gateway client, the contract address and the index
+(:class:`~baas.apps.traceability.store.TraceStore`). Capture prepares every event of a document
+(event hash, canonical JSON and its digest, identifiers), pre-checks it against the index (clear
+errors for duplicates and prefixes), then submits ONE transaction invoking ``capture`` – the chain
+accepts the whole document or nothing – and indexes it once committed. The follower thread reads
+the gateway's SSE stream (resumable through ``Last-Event-ID``, cursor kept in the index), so events
+captured through any instance of the app, or replayed from height 0, land in the same index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import quote
+
+from baas.apps.traceability import cbv
+from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas
+from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, time_millis
+from baas.apps.traceability.identifiers import (
+    IdentifierError, class_of, company_digits, gs1_key, normalise, to_urn,
+)
+from baas.apps.traceability.schema import schema_errors
+from baas.apps.traceability.store import (
+    ROLE_CHILD, ROLE_CLASS, ROLE_EPC, ROLE_INPUT, ROLE_INPUT_CLASS, ROLE_OUTPUT, ROLE_OUTPUT_CLASS, ROLE_PARENT,
+    EventRow, IndexedEvent, TraceStore,
+)
+from ledger import codec
+from ledger.crypto import ED25519, KeyPair, address_from_public_key, from_base58, generate_keypair
+from ledger.proofs import verify_bundle
+from node.sdk import JadechainClient
+from node.sdk.client import ApiError, LedgerClient
+
+log = logging.getLogger("jadechain.traceability")
+
+ALL_ROLES = (ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT, ROLE_CLASS, ROLE_INPUT_CLASS,
+             ROLE_OUTPUT_CLASS)
+EPC_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+MAX_HISTORY_EVENTS = 2000
+
+
+class CaptureError(Exception):
+    """A refused capture: a stable ``code``, an HTTP ``status`` and details for the client."""
+
+    def __init__(self, code: str, message: str, status: int, details: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    hash_id: str
+    digest: str
+    canonical: str
+    gs1_keys: tuple[str, ...]
+    """The canonical DL URIs of the event's 'what' identifiers: what the contract checks prefixes of."""
+    declaration: dict[str, Any] | None
+    indexed: IndexedEvent
+
+    def chain_item(self) -> list[Any]:
+        """The contract's argument for this event: [hash hex, digest, GS1 keys, canonical JSON, declaration?, reason]."""
+        reason = "" if self.declaration is None else str(self.declaration.get("reason", ""))
+        return [hash_hex(self.hash_id), self.digest, list(self.gs1_keys), self.canonical,
+                self.declaration is not None, reason]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _keys_of(event: Mapping[str, Any]) -> list[tuple[str, int]]:
+    keys: list[tuple[str, int]] = []
+    for name, role in (("epcList", ROLE_EPC), ("childEPCs", ROLE_CHILD), ("inputEPCList", ROLE_INPUT),
+                       ("outputEPCList", ROLE_OUTPUT)):
+        keys.extend((normalise(epc), role) for epc in event.get(name) or [])
+    if event.get("parentID"):
+        keys.append((normalise(event["parentID"]), ROLE_PARENT))
+    for name, role in (("quantityList", ROLE_CLASS), ("childQuantityList", ROLE_CLASS),
+                       ("inputQuantityList", ROLE_INPUT_CLASS), ("outputQuantityList", ROLE_OUTPUT_CLASS)):
+        keys.extend((normalise(q["epcClass"]), role) for q in event.get(name) or [])
+    return list(dict.fromkeys(keys))
+
+
+def prepare_event(event: Mapping[str, Any], document_context: Any = None) -> PreparedEvent:
+    """Hash, canonicalise and index one event (raises EventHashError / IdentifierError)."""
+    body = dict(event)
+    if "@context" not in body and isinstance(document_context, list) and any(
+            isinstance(item, dict) for item in document_context):
+        body["@context"] = document_context  # inline namespaces travel with the event: re-hashable alone
+    hash_id = event_hash(body, document_context)
+    declaration = body.get("errorDeclaration")
+    body.setdefault("eventID", hash_id)
+    canonical = canonical_json(body)
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    keys = _keys_of(body)
+    gs1_keys = tuple(dict.fromkeys(key for key, _ in keys if gs1_key(key) is not None))
+    read_point = (body.get("readPoint") or {}).get("id")
+    biz_location = (body.get("bizLocation") or {}).get("id")
+    indexed = IndexedEvent(
+        hash=hash_id,
+        event_type=str(body.get("type")),
+        event_time=time_millis(str(body["eventTime"])),
+        action=body.get("action"),
+        biz_step=cbv.full_uri("bizStep", body["bizStep"]) if body.get("bizStep") else None,
+        disposition=cbv.full_uri("disposition", body["disposition"]) if body.get("disposition") else None,
+        read_point=normalise(read_point) if read_point else None,
+        biz_location=normalise(biz_location) if biz_location else None,
+        transformation_id=body.get("transformationID"),
+        digest=digest,
+        json=canonical,
+        keys=tuple(keys),
+        error_json=canonical_json(declaration) if declaration is not None else None,
+    )
+    return PreparedEvent(hash_id, digest, canonical, gs1_keys, declaration, indexed)
+
+
+def prepared_from_chain_item(item: Sequence[Any]) -> PreparedEvent:
+    """Rebuild an event from the arguments recorded on chain, checking hash and digest."""
+    event = json.loads(item[3])
+    prepared = prepare_event(event)
+    if hash_hex(prepared.hash_id) != item[0]:
+        raise EventHashError(f"event hash on chain {item[0]} does not match the recorded event")
+    if prepared.digest != item[1]:
+        raise EventHashError(f"digest on chain {item[1]} does not match the recorded event")
+    return prepared
+
+
+@dataclass
+class TraceabilitySettings:
+    """How the app reaches the chain and what it may sign with."""
+
+    gateway_urls: list[str]
+    ledger_hash: str
+    admin_key: KeyPair
+    """The platform admin: deploys the contract, registers organisations and brands' prefixes."""
+    db_path: str
+    contract_address: str | None = None
+    """None: read it from the index, or deploy a new contract."""
+    public_url: str = "http://127.0.0.1:8200"
+    """Base URL the QR codes point to (the consumer portal's host)."""
+    organisations: dict[str, KeyPair] = field(default_factory=dict)
+    """API token → the organisation's signing key (keys held in custody by the app)."""
+    admin_token: str | None = None
+    follow: bool = True
+    """Run the chain follower thread (the index then also learns captures made elsewhere)."""
+    trusted_validators: Any = None
+    """Pinned ValidatorSet for proof checks; None: fetched from the gateway once at start."""
+
+
+class TraceabilityService:
+    def __init__(self, settings: TraceabilitySettings) -> None:
+        self.settings = settings
+        self.store = TraceStore(settings.db_path)
+        self.client = JadechainClient(settings.gateway_urls)
+        self.ledger: LedgerClient = self.client.ledger(settings.ledger_hash)
+        self.contract_address = settings.contract_address or self.store.get_meta("contract")
+        self._validators = settings.trusted_validators
+        self._follower: threading.Thread | None = None
+        self._follow_client: JadechainClient | None = None
+        self._stopping = threading.Event()
+        self._registered_users: set[str] = set()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> "TraceabilityService":
+        if self.contract_address is None:
+            self.contract_address = self.deploy_contract()
+        self.store.set_meta("contract", self.contract_address)
+        if self._validators is None:
+            self._validators = self.ledger.validators()
+        if self.settings.follow:
+            self._stopping.clear()
+            self._follower = threading.Thread(target=self._follow, name="trace-follower", daemon=True)
+            self._follower.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._follow_client is not None:
+            self._follow_client.close()
+        if self._follower is not None:
+            self._follower.join(10)
+            self._follower = None
+        self.client.close()
+        self.store.close()
+
+    # --- governance -------------------------------------------------------------------------------
+
+    def _submit(self, tx: Any, what: str) -> Any:
+        result = self.ledger.submit(tx, wait=True, timeout=60)
+        if not result.committed or result.status != "SUCCESS":
+            raise CaptureError(result.status or "NOT_COMMITTED", f"{what} failed on chain: {result.status}", 409)
+        return result
+
+    def deploy_contract(self) -> str:
+        """Deploy the contract and make the admin its admin, in one transaction."""
+        contract_key = generate_keypair(ED25519)
+        address = address_from_public_key(contract_key.public)
+        admin = address_from_public_key(self.settings.admin_key.public)
+        tx = (self.ledger.builder().deploy_contract(contract_key.public.encoded, CONTRACT_SOURCE, CONTRACT_VERSION)
+              .invoke(address, "init", admin).sign(self.settings.admin_key))
+        self._submit(tx, "contract deployment")
+        return address
+
+    def register_organisation(self, public_key: Any, name: str) -> str:
+        """Register an organisation's key as a ledger user (admin-signed); returns its address."""
+        address = address_from_public_key(public_key)
+        if address in self._registered_users:
+            return address
+        try:
+            self.ledger.get_account(address)
+        except ApiError as error:
+            if error.code != "NOT_FOUND":
+                raise
+            self._submit(self.ledger.builder().register_user(public_key.encoded, name).sign(self.settings.admin_key),
+                         "organisation registration")
+        self._registered_users.add(address)
+        self.store.set_organisation(address, name)
+        return address
+
+    def organisation_name(self, address: str) -> str:
+        """Display name of an organisation: its brand name, else its ledger user name (cached)."""
+        for brand, brand_name in self.store.brands().values():
+            if brand == address and brand_name:
+                return brand_name
+        name = self.store.organisation(address)
+        if name is None:
+            try:
+                name = str(self.ledger.get_account(address).get("name") or "")
+            except ApiError:
+                name = ""
+            self.store.set_organisation(address, name)
+        return name or address[:10] + "…"
+
+    def register_brand(self, prefix: str, brand_address: str, name: str) -> dict[str, Any]:
+        """Governed registration of a GS1 company prefix to a brand (signed by the platform admin)."""
+        tx = self.ledger.builder().invoke(self._contract(), "register_brand", prefix, brand_address, name).sign(
+            self.settings.admin_key)
+        result = self._submit(tx, "brand registration")
+        self.store.set_brand(prefix, brand_address, name)
+        return {"prefix": prefix, "brand": brand_address, "name": name, "txHash": result.tx_hash}
+
+    def set_partner(self, signer: KeyPair, prefix: str, partner: str, authorised: bool) -> dict[str, Any]:
+        tx = self.ledger.builder().invoke(self._contract(), "set_partner", prefix, partner, authorised).sign(signer)
+        result = self._submit(tx, "partner change")
+        self.store.set_partner(prefix, partner, authorised)
+        return {"prefix": prefix, "partner": partner, "authorised": authorised, "txHash": result.tx_hash}
+
+    def _contract(self) -> str:
+        if self.contract_address is None:
+            raise RuntimeError("the traceability service is not started")
+        return self.contract_address
+
+    # --- capture ---------------------------------------------------------------------------------
+
+    def prepare_document(self, document: Any) -> list[PreparedEvent]:
+        errors = schema_errors(document)
+        if errors:
+            raise CaptureError("SCHEMA_INVALID", "the document is not a valid EPCIS 2.0 EPCISDocument", 400, errors)
+        context = document.get("@context")
+        prepared = []
+        for index, event in enumerate(document["epcisBody"]["eventList"]):
+            try:
+                prepared.append(prepare_event(event, context))
+            except (EventHashError, IdentifierError) as exc:
+                raise CaptureError("EVENT_INVALID", f"event {index}: {exc}", 400) from exc
+        seen: dict[tuple[str, bool], int] = {}
+        for index, event in enumerate(prepared):
+            marker = (event.hash_id, event.declaration is not None)
+            if marker in seen:
+                raise CaptureError("DUPLICATE_EVENT", f"events {seen[marker]} and {index} are the same event", 409,
+                                   [event.hash_id])
+            seen[marker] = index
+        return prepared
+
+    def check_permissions(self, org: str, prepared: Sequence[PreparedEvent]) -> None:
+        """The contract's prefix rule, applied to the mirrored registrations for a clear early error."""
+        brands = self.store.brands()
+        for event in prepared:
+            for key in event.gs1_keys:
+                digits = company_digits(key)
+                if not digits:
+                    continue
+                owner = next((digits[:n] for n in range(12, 3, -1) if digits[:n] in brands and len(digits) >= n),
+                             None)
+                if owner is None:
+                    raise CaptureError("PREFIX_NOT_REGISTERED", f"no registered brand owns {key}", 403, [key])
+                if org != brands[owner][0] and org not in self.store.partners(owner):
+                    raise CaptureError("PREFIX_NOT_AUTHORISED",
+                                       f"organisation {org} may not capture events for prefix {owner} ({key})", 403,
+                                       [key])
+
+    def capture(self, document: Any, org_key: KeyPair) -> dict[str, Any]:
+        """Capture one EPCIS document in one transaction (all events or none)."""
+        prepared = self.prepare_document(document)
+        org = address_from_public_key(org_key.public)
+        known = self.store.known_hashes(event.hash_id for event in prepared)
+        duplicates = [e.hash_id for e in prepared if e.declaration is None and e.hash_id in known]
+        if duplicates:
+            raise CaptureError("DUPLICATE_EVENT", f"{len(duplicates)} event(s) already captured", 409, duplicates)
+        unknown = [e.hash_id for e in prepared if e.declaration is not None and e.hash_id not in known
+                   and e.hash_id not in {p.hash_id for p in prepared if p.declaration is None}]
+        if unknown:
+            raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured", 409,
+                               unknown)
+        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id)]
+        if redeclared:
+            raise CaptureError("ALREADY_DECLARED", "event(s) already declared erroneous", 409, redeclared)
+        self.check_permissions(org, prepared)
+        items = [event.chain_item() for event in prepared]
+        tx = self.ledger.builder().invoke(self._contract(), "capture", items, gas_limit=capture_gas(items)).sign(org_key)
+        size = len(codec.encode(tx))
+        if size > 1 << 20:
+            raise CaptureError("DOCUMENT_TOO_LARGE", f"the capture transaction would be {size} bytes; split the "
+                               "document (at most ~1 MiB of events per capture)", 413)
+        try:
+            result = self.ledger.submit(tx, wait=True, timeout=60)
+        except ApiError as error:
+            raise CaptureError(error.code, error.message, error.http_status) from error
+        if not result.committed:
+            raise CaptureError("NOT_COMMITTED", "the capture transaction did not commit in time", 504,
+                               {"txHash": result.tx_hash})
+        if result.status != "SUCCESS":
+            raise CaptureError("REJECTED_ON_CHAIN", f"the chain rejected the capture: {result.status}", 409,
+                               {"txHash": result.tx_hash, "status": result.status})
+        assert result.height is not None
+        self.store.add_events([e.indexed for e in prepared], org, result.tx_hash, result.height)
+        return {
+            "captureID": result.tx_hash, "txHashes": [result.tx_hash], "height": result.height,
+            "eventCount": len(prepared), "eventHashes": [e.hash_id for e in prepared],
+            "errorDeclarations": sum(1 for e in prepared if e.declaration is not None),
+        }
+
+    def capture_status(self, capture_id: str) -> dict[str, Any]:
+        tx = self.ledger.get_tx(capture_id)
+        return {"captureID": capture_id, "running": False, "success": tx["status"] == "SUCCESS",
+                "status": tx["status"], "height": tx["height"], "txHashes": [capture_id]}
+
+    # --- following the chain -------------------------------------------------------------------
+
+    def index_transaction(self, tx_hash: str) -> int:
+        """Index the capture transaction ``tx_hash`` from the chain (used by the follower and rebuilds)."""
+        tx = self.ledger.get_tx(tx_hash)
+        if tx["status"] != "SUCCESS" or not tx["signers"]:
+            return 0
+        added = 0
+        for operation in tx["operations"]:
+            if operation.get("type") != "InvokeContract" or operation.get("address") != self.contract_address \
+                    or operation.get("method") != "capture":
+                continue
+            arguments = codec.unpack_canonical(from_base58(operation["args"]))
+            events = []
+            for item in arguments[0]:
+                try:
+                    events.append(prepared_from_chain_item(item).indexed)
+                except (EventHashError, IdentifierError, ValueError, KeyError) as exc:
+                    log.warning("skipping an event of tx %s that does not verify: %s", tx_hash, exc)
+            added += self.store.add_events(events, tx["signers"][0], tx_hash, tx["height"])
+        return added
+
+    def _follow(self) -> None:
+        client = self._follow_client = JadechainClient(self.settings.gateway_urls, retry_timeout=3600)
+        ledger = client.ledger(self.settings.ledger_hash)
+        while not self._stopping.is_set():
+            cursor = self.store.get_meta("cursor")
+            try:
+                for message in ledger.subscribe(from_height=0 if cursor is None else None, last_event_id=cursor,
+                                                kinds=("event",)):
+                    if self._stopping.is_set():
+                        return
+                    self._on_event(message.data)
+                    self.store.set_meta("cursor", message.id)
+            except Exception:  # a closed client while stopping, or a gateway problem: retry
+                if self._stopping.is_set():
+                    return
+                log.warning("chain follower interrupted; resuming", exc_info=True)
+                self._stopping.wait(1.0)
+
+    def _on_event(self, data: Mapping[str, Any]) -> None:
+        if data.get("account") != self.contract_address:
+            return
+        topic = data.get("topic")
+        content = (data.get("content") or {}).get("value") or {}
+        if topic == "captured":
+            self.index_transaction(data["tx_hash"])
+        elif topic == "brand_registered":
+            self.store.set_brand(content["prefix"], content["brand"], content["name"])
+        elif topic == "partner_changed":
+            self.store.set_partner(content["prefix"], content["partner"], bool(content["authorised"]))
+
+    def wait_indexed(self, height: int, timeout: float = 10.0) -> bool:
+        """Wait until the follower has processed blocks up to ``height`` (tests, rebuilds)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor = self.store.get_meta("cursor")
+            if cursor is not None and int(cursor.split(":")[0]) >= height:
+                return True
+            time.sleep(0.02)
+        return False
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def query(self, params: Mapping[str, list[str]], per_page: int, after_seq: int) -> tuple[list[EventRow], bool]:
+        where: list[str] = []
+        values: list[Any] = []
+
+        def any_of(column: str, items: Iterable[str]) -> None:
+            items = list(items)
+            where.append(f"{column} IN ({','.join('?' * len(items))})")
+            values.extend(items)
+
+        for name, raw in params.items():
+            items = [v for value in raw for v in value.split("|") if v]
+            if not items:
+                continue
+            if name == "eventType":
+                any_of("e.event_type", items)
+            elif name == "GE_eventTime":
+                where.append("e.event_time >= ?")
+                values.append(time_millis(items[0]))
+            elif name == "LT_eventTime":
+                where.append("e.event_time < ?")
+                values.append(time_millis(items[0]))
+            elif name == "EQ_bizStep":
+                any_of("e.biz_step", [cbv.full_uri("bizStep", v) for v in items])
+            elif name == "EQ_disposition":
+                any_of("e.disposition", [cbv.full_uri("disposition", v) for v in items])
+            elif name == "EQ_readPoint":
+                any_of("e.read_point", [normalise(v) for v in items])
+            elif name == "EQ_bizLocation":
+                any_of("e.biz_location", [normalise(v) for v in items])
+            elif name == "EQ_action":
+                any_of("e.action", items)
+            elif name in MATCH_ROLES:
+                clauses = []
+                roles = MATCH_ROLES[name]
+                marks = ",".join("?" * len(roles))
+                for item in items:
+                    key = normalise(item)
+                    if _is_class_pattern(key):
+                        clauses.append(f"(k.key = ? OR (k.key >= ? AND k.key < ?)) AND k.role IN ({marks})")
+                        values.extend([key, key + "/", key + "0", *roles])
+                    else:
+                        clauses.append(f"k.key = ? AND k.role IN ({marks})")
+                        values.extend([key, *roles])
+                where.append("e.seq IN (SELECT k.seq FROM keys k WHERE " + " OR ".join(f"({c})" for c in clauses) + ")")
+            elif name == "EQ_eventID":
+                any_of("e.hash", items)
+            else:
+                raise CaptureError("INVALID_PARAMETER", f"unsupported query parameter {name!r}; supported: "
+                                   + ", ".join(QUERY_PARAMETERS), 400)
+        rows = self.store.query(where, values, after_seq, per_page + 1)
+        return rows[:per_page], len(rows) > per_page
+
+    def history(self, item: str) -> dict[str, Any]:
+        """The full genealogy of an item: its own events, its containers' events while it was inside
+        them (aggregation), and the history of what it was made from (transformation inputs)."""
+        root = normalise(item)
+        found: dict[int, tuple[EventRow, str]] = {}
+        visited: set[str] = set()
+        queue: list[tuple[str, int | None, int | None, str, int]] = [(root, None, None, "item", 0)]
+        links: list[dict[str, Any]] = []
+        while queue and len(found) < MAX_HISTORY_EVENTS:
+            key, start, end, via, depth = queue.pop(0)
+            if key in visited or depth > 8:
+                continue
+            visited.add(key)
+            for row in self.store.events_by_key(key, ALL_ROLES, prefix=_is_class_pattern(key)):
+                if (start is not None and row.event_time < start) or (end is not None and row.event_time > end):
+                    continue
+                if row.seq not in found:
+                    found[row.seq] = (row, via)
+                event = row.event
+                if row.event_type == "AggregationEvent" and event.get("parentID") and event.get("action") in (
+                        "ADD", "OBSERVE") and key in {normalise(c) for c in event.get("childEPCs") or []}:
+                    parent = normalise(event["parentID"])
+                    until = self._disaggregated_at(parent, key, row.event_time)
+                    links.append({"type": "aggregation", "child": key, "parent": parent,
+                                  "from": row.event_time, "until": until})
+                    queue.append((parent, row.event_time, until if end is None else min(end, until or end),
+                                  f"parent:{parent}", depth + 1))
+                if row.event_type == "TransformationEvent":
+                    self._queue_inputs(row, key, queue, links, depth)
+                lot = _lot_of(key, event)
+                if lot is not None and lot not in visited:
+                    links.append({"type": "lot", "item": key, "lot": lot})
+                    queue.append((lot, None, None, f"lot:{lot}", depth + 1))
+        rows = sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].seq))
+        return {"item": root, "urn": to_urn(root, self.store.brands()), "events": rows, "links": links}
+
+    def _disaggregated_at(self, parent: str, child: str, after: int) -> int | None:
+        for row in self.store.events_by_key(child, (ROLE_CHILD,)):
+            event = row.event
+            if row.event_type == "AggregationEvent" and event.get("action") == "DELETE" and row.event_time >= after \
+                    and normalise(event.get("parentID", "")) == parent:
+                return row.event_time
+        return None
+
+    def _queue_inputs(self, row: EventRow, key: str, queue: list[Any], links: list[dict[str, Any]], depth: int) -> None:
+        events = [row]
+        transformation_id = row.event.get("transformationID")
+        if transformation_id:
+            events = self.store.events_by_transformation(transformation_id) or [row]
+        outputs = {k for r in events for k, role in self.store.key_roles(r.seq) if role in (ROLE_OUTPUT, ROLE_OUTPUT_CLASS)}
+        if key not in outputs and not any(_covers(key, output) for output in outputs):
+            return
+        for source in events:
+            for input_key, role in self.store.key_roles(source.seq):
+                if role in (ROLE_INPUT, ROLE_INPUT_CLASS):
+                    links.append({"type": "transformation", "output": key, "input": input_key,
+                                  "at": source.event_time, "transformationID": transformation_id})
+                    queue.append((input_key, None, source.event_time, f"input:{input_key}", depth + 1))
+
+    # --- proofs -------------------------------------------------------------------------------------
+
+    def proof(self, event_hash_id: str, wait: float = 5.0) -> dict[str, Any]:
+        """The event's on-chain record with a proof bundle, verified against the pinned validators."""
+        cached = self.store.get_proof(event_hash_id)
+        if cached is not None:
+            return cached
+        row = self.store.get_event(event_hash_id)
+        if row is None:
+            raise CaptureError("NOT_FOUND", "no such event", 404)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                bundle = self.ledger.entry_proof(self._contract(), "e:" + hash_hex(event_hash_id))
+                break
+            except ApiError as error:
+                if error.code != "PROOF_PENDING" or time.monotonic() > deadline:
+                    raise CaptureError(error.code, error.message, 503 if error.code == "PROOF_PENDING" else 502)
+                time.sleep(0.05)
+        report = verify_bundle(bundle, trusted_validators=self._validators, require_certificate=True)
+        record = (report.claim.get("value") or {}).get("value") or {}
+        if record.get("d") != row.digest:
+            raise CaptureError("PROOF_MISMATCH", "the on-chain digest differs from the indexed event", 502)
+        self.store.save_proof(event_hash_id, bundle)
+        return bundle
+
+    def validators_json(self) -> Any:
+        return self.ledger.client.request("GET", f"{self.ledger.base}/validators")
+
+
+QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "EQ_bizStep", "EQ_disposition", "EQ_readPoint",
+                    "EQ_bizLocation", "EQ_action", "EQ_eventID", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID",
+                    "MATCH_inputEPC", "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass",
+                    "MATCH_outputEPCClass", "MATCH_anyEPCClass", "perPage", "nextPageToken")
+
+MATCH_ROLES = {
+    "MATCH_epc": (ROLE_EPC, ROLE_CHILD),
+    "MATCH_anyEPC": (ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT),
+    "MATCH_parentID": (ROLE_PARENT,),
+    "MATCH_inputEPC": (ROLE_INPUT,),
+    "MATCH_outputEPC": (ROLE_OUTPUT,),
+    "MATCH_epcClass": (ROLE_CLASS,),
+    "MATCH_inputEPCClass": (ROLE_INPUT_CLASS,),
+    "MATCH_outputEPCClass": (ROLE_OUTPUT_CLASS,),
+    "MATCH_anyEPCClass": (ROLE_CLASS, ROLE_INPUT_CLASS, ROLE_OUTPUT_CLASS),
+}
+
+
+def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:
+    """The lot (LGTIN DL) an event's ILMD assigns to the serialised item ``key`` it creates, if any."""
+    ilmd = event.get("ilmd")
+    if not isinstance(ilmd, Mapping) or "/21/" not in key or class_of(key) is None:
+        return None
+    created = {normalise(epc) for name in ("epcList", "outputEPCList") for epc in event.get(name) or []}
+    if key not in created:
+        return None
+    for name, value in ilmd.items():
+        if (name == "lotNumber" or name.endswith(":lotNumber")) and isinstance(value, str) and value:
+            try:
+                return normalise(f"{class_of(key)}/10/{quote(value, safe='')}")
+            except IdentifierError:
+                return None
+    return None
+
+
+def _is_class_pattern(key: str) -> bool:
+    """A GTIN-level DL (``…/01/{gtin}``) stands for every lot and serial of that GTIN."""
+    return class_of(key) == key
+
+
+def _covers(item: str, output: str) -> bool:
+    """An output given at class level (GTIN or lot) covers the serialised items of that class."""
+    if _is_class_pattern(output):
+        return item.startswith(output + "/")
+    return False
+
+
+__all__ = ["CaptureError", "PreparedEvent", "TraceabilityService", "TraceabilitySettings", "canonical_json",
+           "prepare_event"]

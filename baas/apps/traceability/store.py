@@ -1,0 +1,283 @@
+"""The app's own index of captured events (SQLite, stdlib), rebuildable from the chain.
+
+One row per event (its canonical JSON, the fields queries filter on, where it is on chain) and one
+row per (identifier, role, event) in ``keys`` – a covering B-tree, so "every event of this item" is
+one index range scan however many events are stored. Error declarations are kept beside the event
+they correct. The stream cursor (``meta.cursor``) makes the chain follower resumable; deleting the
+file and replaying the chain from height 0 rebuilds everything.
+
+Connections are per thread (the API serves from a thread pool; the follower writes from its own
+thread); WAL mode lets readers proceed while the follower writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT = 1, 2, 3, 4, 5
+ROLE_CLASS, ROLE_INPUT_CLASS, ROLE_OUTPUT_CLASS = 6, 7, 8
+ROLE_NAMES = {ROLE_EPC: "epc", ROLE_CHILD: "child", ROLE_PARENT: "parent", ROLE_INPUT: "input",
+              ROLE_OUTPUT: "output", ROLE_CLASS: "class", ROLE_INPUT_CLASS: "input_class",
+              ROLE_OUTPUT_CLASS: "output_class"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    event_time INTEGER NOT NULL,
+    action TEXT,
+    biz_step TEXT,
+    disposition TEXT,
+    read_point TEXT,
+    biz_location TEXT,
+    transformation_id TEXT,
+    org TEXT NOT NULL,
+    tx_hash TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    json TEXT NOT NULL,
+    error_json TEXT
+);
+CREATE INDEX IF NOT EXISTS events_time ON events(event_time);
+CREATE INDEX IF NOT EXISTS events_step ON events(biz_step, event_time);
+CREATE INDEX IF NOT EXISTS events_read_point ON events(read_point, event_time);
+CREATE INDEX IF NOT EXISTS events_location ON events(biz_location, event_time);
+CREATE INDEX IF NOT EXISTS events_transformation ON events(transformation_id) WHERE transformation_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS keys (
+    key TEXT NOT NULL,
+    role INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (key, role, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS brands (prefix TEXT PRIMARY KEY, brand TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS partners (prefix TEXT NOT NULL, partner TEXT NOT NULL, PRIMARY KEY (prefix, partner));
+CREATE TABLE IF NOT EXISTS organisations (address TEXT PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scans (key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS proofs (hash TEXT PRIMARY KEY, bundle TEXT NOT NULL, verified_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedEvent:
+    """One event ready for the index (see ``service.PreparedEvent.indexed``)."""
+
+    hash: str
+    event_type: str
+    event_time: int
+    action: str | None
+    biz_step: str | None
+    disposition: str | None
+    read_point: str | None
+    biz_location: str | None
+    transformation_id: str | None
+    digest: str
+    json: str
+    keys: tuple[tuple[str, int], ...]
+    error_json: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    seq: int
+    hash: str
+    event_type: str
+    event_time: int
+    org: str
+    tx_hash: str
+    height: int
+    digest: str
+    event: dict[str, Any]
+    error: dict[str, Any] | None
+
+
+class TraceStore:
+    """SQLite index; every method is safe to call from any thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._connection() as connection:
+            connection.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA cache_size=-65536")
+            self._local.connection = connection
+            self._all_connections().append(connection)
+        return connection
+
+    def _all_connections(self) -> list[sqlite3.Connection]:
+        if not hasattr(self, "_connections"):
+            self._connections: list[sqlite3.Connection] = []
+        return self._connections
+
+    def close(self) -> None:
+        for connection in self._all_connections():
+            try:
+                connection.close()
+            except sqlite3.ProgrammingError:
+                pass
+        self._connections = []
+        self._local = threading.local()
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[IndexedEvent], org: str, tx_hash: str, height: int) -> int:
+        """Index a committed capture (idempotent: events already indexed are skipped)."""
+        added = 0
+        with self._write_lock:
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                for event in events:
+                    if event.error_json is not None:
+                        connection.execute("UPDATE events SET error_json = ? WHERE hash = ?",
+                                           (event.error_json, event.hash))
+                        continue
+                    cursor = connection.execute(
+                        "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
+                        " read_point, biz_location, transformation_id, org, tx_hash, height, digest, json)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (event.hash, event.event_type, event.event_time, event.action, event.biz_step,
+                         event.disposition, event.read_point, event.biz_location, event.transformation_id,
+                         org, tx_hash, height, event.digest, event.json),
+                    )
+                    if cursor.rowcount == 0:
+                        continue
+                    seq = cursor.lastrowid
+                    connection.executemany("INSERT OR IGNORE INTO keys (key, role, seq) VALUES (?, ?, ?)",
+                                           [(key, role, seq) for key, role in event.keys])
+                    added += 1
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        return added
+
+    def set_brand(self, prefix: str, brand: str, name: str) -> None:
+        with self._write_lock:
+            self._connection().execute("INSERT OR REPLACE INTO brands VALUES (?, ?, ?)", (prefix, brand, name))
+
+    def set_partner(self, prefix: str, partner: str, authorised: bool) -> None:
+        with self._write_lock:
+            if authorised:
+                self._connection().execute("INSERT OR IGNORE INTO partners VALUES (?, ?)", (prefix, partner))
+            else:
+                self._connection().execute("DELETE FROM partners WHERE prefix = ? AND partner = ?", (prefix, partner))
+
+    def set_organisation(self, address: str, name: str) -> None:
+        with self._write_lock:
+            self._connection().execute("INSERT OR REPLACE INTO organisations VALUES (?, ?)", (address, name))
+
+    def organisation(self, address: str) -> str | None:
+        row = self._connection().execute("SELECT name FROM organisations WHERE address = ?", (address,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write_lock:
+            self._connection().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._connection().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def count_scan(self, key: str) -> int:
+        with self._write_lock:
+            connection = self._connection()
+            connection.execute("INSERT INTO scans VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET count = count + 1",
+                               (key,))
+            row = connection.execute("SELECT count FROM scans WHERE key = ?", (key,)).fetchone()
+        return int(row[0])
+
+    def save_proof(self, event_hash: str, bundle: dict[str, Any]) -> None:
+        with self._write_lock:
+            self._connection().execute("INSERT OR REPLACE INTO proofs VALUES (?, ?, ?)",
+                                       (event_hash, json.dumps(bundle), int(time.time())))
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def get_proof(self, event_hash: str) -> dict[str, Any] | None:
+        row = self._connection().execute("SELECT bundle FROM proofs WHERE hash = ?", (event_hash,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def brands(self) -> dict[str, tuple[str, str]]:
+        rows = self._connection().execute("SELECT prefix, brand, name FROM brands").fetchall()
+        return {prefix: (brand, name) for prefix, brand, name in rows}
+
+    def partners(self, prefix: str) -> list[str]:
+        rows = self._connection().execute("SELECT partner FROM partners WHERE prefix = ?", (prefix,)).fetchall()
+        return [row[0] for row in rows]
+
+    def known_hashes(self, hashes: Iterable[str]) -> dict[str, bool]:
+        """hash → has an error declaration, for the hashes already indexed."""
+        found: dict[str, bool] = {}
+        connection = self._connection()
+        for event_hash in hashes:
+            row = connection.execute("SELECT error_json IS NOT NULL FROM events WHERE hash = ?",
+                                     (event_hash,)).fetchone()
+            if row is not None:
+                found[event_hash] = bool(row[0])
+        return found
+
+    def count_events(self) -> int:
+        return int(self._connection().execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def query(self, where: list[str], params: list[Any], after_seq: int, limit: int) -> list[EventRow]:
+        sql = ("SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
+               " FROM events e WHERE e.seq > ?")
+        if where:
+            sql += " AND " + " AND ".join(where)
+        sql += " ORDER BY e.seq LIMIT ?"
+        rows = self._connection().execute(sql, [after_seq, *params, limit]).fetchall()
+        return [_row(row) for row in rows]
+
+    def events_by_key(self, key: str, roles: Sequence[int], prefix: bool = False) -> list[EventRow]:
+        """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN)."""
+        marks = ",".join("?" * len(roles))
+        if prefix:
+            condition = f"(k.key = ? OR (k.key >= ? AND k.key < ?)) AND k.role IN ({marks})"
+            params: list[Any] = [key, key + "/", key + "0", *roles]
+        else:
+            condition = f"k.key = ? AND k.role IN ({marks})"
+            params = [key, *roles]
+        rows = self._connection().execute(
+            "SELECT DISTINCT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
+            f" e.json, e.error_json FROM keys k JOIN events e ON e.seq = k.seq WHERE {condition} ORDER BY e.seq",
+            params,
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def key_roles(self, seq: int) -> list[tuple[str, int]]:
+        return [(k, r) for k, r in self._connection().execute(
+            "SELECT key, role FROM keys WHERE seq = ?", (seq,)).fetchall()]
+
+    def events_by_transformation(self, transformation_id: str) -> list[EventRow]:
+        rows = self._connection().execute(
+            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
+            " FROM events WHERE transformation_id = ? ORDER BY seq", (transformation_id,)).fetchall()
+        return [_row(row) for row in rows]
+
+    def get_event(self, event_hash: str) -> EventRow | None:
+        row = self._connection().execute(
+            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
+            " FROM events WHERE hash = ?", (event_hash,)).fetchone()
+        return None if row is None else _row(row)
+
+
+def _row(row: tuple[Any, ...]) -> EventRow:
+    return EventRow(
+        seq=row[0], hash=row[1], event_type=row[2], event_time=row[3], org=row[4], tx_hash=row[5], height=row[6],
+        digest=row[7], event=json.loads(row[8]), error=None if row[9] is None else json.loads(row[9]),
+    )

@@ -1,0 +1,76 @@
+"""Errors of the control plane: ``{code, message}`` bodies with stable codes, like the gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class BaasError(Exception):
+    code = "BAAS_ERROR"
+    http_status = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class Unauthenticated(BaasError):
+    code, http_status = "UNAUTHENTICATED", 401
+
+
+class Forbidden(BaasError):
+    code, http_status = "FORBIDDEN", 403
+
+
+class NotFoundError(BaasError):
+    code, http_status = "NOT_FOUND", 404
+
+
+class Conflict(BaasError):
+    code, http_status = "CONFLICT", 409
+
+
+class InvalidRequest(BaasError):
+    code, http_status = "INVALID_REQUEST", 400
+
+
+class TooManyAttempts(BaasError):
+    code, http_status = "TOO_MANY_ATTEMPTS", 429
+
+
+class UpstreamError(BaasError):
+    """A node gateway refused or could not be reached."""
+    code, http_status = "NODE_ERROR", 502
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BaasError)
+    async def _baas_error(request: Request, error: BaasError) -> JSONResponse:
+        headers = {"Retry-After": "60"} if isinstance(error, TooManyAttempts) else None
+        return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
+        return JSONResponse({"code": "INVALID_REQUEST", "message": "request does not validate",
+                             "details": {"errors": problems}}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        import logging
+
+        logging.getLogger("jadechain.baas").error("unexpected error on %s %s", request.method, request.url.path,
+                                                  exc_info=error)
+        return JSONResponse({"code": "INTERNAL_ERROR", "message": "unexpected error; see the control plane's log"},
+                            status_code=500)

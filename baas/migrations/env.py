@@ -1,0 +1,29 @@
+"""Alembic environment: runs on the connection the service hands over (``config.attributes``),
+or on ``sqlalchemy.url`` when invoked from the alembic command line."""
+
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+from baas import models  # noqa: F401  (registers the tables on Base.metadata)
+from baas.db import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.",
+                                poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run_migrations_online()

@@ -1,0 +1,1 @@
+"""Provisioners: where the nodes of a network run (``local`` processes, ``kubernetes``)."""
