@@ -785,7 +785,9 @@ def _op_register_participant(ctx: _TxContext, op: RegisterParticipant) -> None:
     if ctx.state.get_participant(address) is not None:
         raise AccountExists(f"participant {address} is already registered")
     initial = ParticipantState.CONSENSUS if ctx.env.genesis else ParticipantState.READY
-    ctx.state.put_participant(ParticipantRecord(address, op.name, op.public_key, initial, ctx.height))
+    if len(op.address) > MAX_NAME_BYTES:
+        raise InvalidOperation("participant network address too long")
+    ctx.state.put_participant(ParticipantRecord(address, op.name, op.public_key, initial, ctx.height, op.address))
     if ctx.env.genesis:
         _change_validator_set(ctx, op.public_key, joins=True)
 
@@ -809,6 +811,7 @@ def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) ->
         raise InvalidOperation(f"a participant cannot go from {record.state.name} to {op.state.name}")
     ctx.state.put_participant(ParticipantRecord(
         record.address, record.name, record.public_key, op.state, record.registered_height,
+        record.network_address,
     ))
     if op.state == ParticipantState.CONSENSUS:
         _change_validator_set(ctx, record.public_key, joins=True)

@@ -82,6 +82,8 @@ class Founder:
     name: str
     public_key: bytes
     """Encoded consensus key of the founding node; also registered as an admin user."""
+    address: str = ""
+    """``host:port`` of the founding node's consensus endpoint (optional)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,10 @@ def parse_genesis_config(text: str) -> GenesisConfig:
             raise ConfigError(f"participants[{position}].public_key: {exc.message}") from exc
         if key.algorithm not in signature_algorithms:
             raise ConfigError(f"participants[{position}] key algorithm is not accepted by the ledger")
-        founders.append(Founder(item["name"], key.encoded))
+        address = item.get("address", "")
+        if not isinstance(address, str):
+            raise ConfigError(f"participants[{position}].address must be a string host:port")
+        founders.append(Founder(item["name"], key.encoded, address))
     if len({f.public_key for f in founders}) != len(founders):
         raise ConfigError("two participants share a public key")
     roles = dict(DEFAULT_ROLE_PERMISSIONS)
@@ -196,7 +201,7 @@ def build_genesis_content(config: GenesisConfig) -> TransactionContent:
         operations.append(ConfigureRole(role, ledger_permissions, (), tx_permissions, ()))
     admins: list[str] = []
     for founder in config.founders:
-        operations.append(RegisterParticipant(founder.name, founder.public_key))
+        operations.append(RegisterParticipant(founder.name, founder.public_key, founder.address))
         operations.append(RegisterUser(founder.public_key, founder.name))
         admins.append(address_from_public_key(PublicKey.from_encoded(founder.public_key)))
     operations.append(AuthorizeUserRoles(tuple(admins), (ADMIN_ROLE,), (), RolesPolicy.UNION))

@@ -201,6 +201,8 @@ class RegisterParticipant:
     name: str
     public_key: bytes
     """The node's consensus key (encoded)."""
+    address: str = ""
+    """Where peers reach the node's consensus port (``host:port``); empty if not published."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +445,8 @@ class ParticipantRecord:
     public_key: bytes
     state: ParticipantState
     registered_height: int
+    network_address: str = ""
+    """``host:port`` of the node's consensus endpoint, as registered (JD Chain keeps it on chain too)."""
 
 
 @dataclass(frozen=True, slots=True)

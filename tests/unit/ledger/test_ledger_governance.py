@@ -128,3 +128,12 @@ def test_a_light_client_follows_epoch_changes_from_the_ledger_hash_alone() -> No
     )).hex()
     with pytest.raises(ProofError):
         verify_bundle(forged)
+
+
+def test_participants_publish_their_network_address_on_chain() -> None:
+    chain = make_chain(4)
+    node = seeded_keypair("node5")
+    op = RegisterParticipant("node5", node.public.encoded, "127.0.0.1:7105")
+    assert chain.statuses(chain.tx(lambda b: b.add(op), *chain.founders[:3])) == ["SUCCESS"]
+    record = next(p for p in chain.ledger.list_participants() if p.name == "node5")
+    assert record.network_address == "127.0.0.1:7105" and record.state == ParticipantState.READY
