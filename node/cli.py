@@ -45,6 +45,7 @@ from ledger.genesis import (
 )
 from ledger.proofs import validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
+from node.cli_net import net_app, node_app
 from node.cli_tx import query_app, tx_app
 
 app = typer.Typer(help="Jadechain: a consortium blockchain with national cryptography.", no_args_is_help=True)
@@ -56,6 +57,8 @@ app.add_typer(genesis_app, name="genesis")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
+app.add_typer(net_app, name="net")
+app.add_typer(node_app, name="node")
 
 
 def _mount_plugins() -> None:

@@ -1,0 +1,142 @@
+"""CLI for local networks and node processes: ``jadechain net up|status|down`` and ``jadechain node start``.
+
+The lead mounts them in :mod:`node.cli`::
+
+    from node.cli_net import net_app, node_app
+    app.add_typer(net_app, name="net")
+    app.add_typer(node_app, name="node")
+
+Standalone: ``python -m node.cli_net net up --nodes 4``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.errors import JadechainError
+
+__all__ = ["net_app", "node_app"]
+
+net_app = typer.Typer(help="A local network of validator processes on 127.0.0.1.", no_args_is_help=True)
+node_app = typer.Typer(help="Run a validator node.", no_args_is_help=True)
+console = Console()
+
+DEFAULT_DIR = Path(".jadechain/net")
+
+
+def _fail(message: str, code: str = "ERROR") -> None:
+    console.print(f"[red]{code}[/red]: {message}")
+    raise typer.Exit(1)
+
+
+@net_app.command("up")
+def up(
+    nodes: int = typer.Option(4, "--nodes", "-n", min=1, help="Validators (founding organisations)."),
+    crypto: str = typer.Option("classic", "--crypto", help="classic (Ed25519 + SHA-256) or sm (SM2 + SM3)."),
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d", help="Where keys, data, configs and logs go."),
+    base_port: int = typer.Option(None, "--base-port", help="gRPC ports from P, HTTP ports after them (default: free ports)."),
+    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for the first commit."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create keys, run the genesis ceremony, write configs, start the nodes and wait until they commit."""
+    from node.net import net_up
+
+    if crypto not in ("classic", "sm"):
+        _fail("--crypto must be classic or sm", "CONFIG_ERROR")
+    try:
+        with console.status(f"starting {nodes} validators…") if not as_json else _null():
+            layout = net_up(directory, nodes, crypto, base_port, timeout)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    except (TimeoutError, RuntimeError) as exc:
+        _fail(str(exc), "NETWORK_NOT_READY")
+    if as_json:
+        print(json.dumps({
+            "directory": layout.directory, "ledger_hash": layout.ledger_hash, "crypto": layout.crypto,
+            "keys": layout.key_dir, "password_file": layout.password_file,
+            "nodes": [{"name": n.name, "url": n.url, "grpc": n.grpc_address, "config": n.config, "log": n.log}
+                      for n in layout.nodes],
+        }))
+        return
+    table = Table(title=f"Jadechain network — ledger {layout.ledger_hash}")
+    for column in ("node", "gateway", "gRPC", "config", "log"):
+        table.add_column(column)
+    for node in layout.nodes:
+        table.add_row(node.name, node.url, node.grpc_address, node.config, node.log)
+    console.print(table)
+    console.print(f"keys: {layout.key_dir} (password in {layout.password_file})")
+    console.print(f"stop with: jadechain net down --dir {directory}")
+
+
+@net_app.command("status")
+def status(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Height, round, peers and process state of every node."""
+    from node.net import network_status
+
+    try:
+        result = network_status(directory)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title=f"ledger {result['ledger_hash']}")
+    for column in ("node", "pid", "alive", "height", "round", "peers", "gateway"):
+        table.add_column(column)
+    for node in result["nodes"]:
+        table.add_row(
+            node["name"], str(node["pid"] or "-"), "yes" if node["alive"] else "[red]no[/red]",
+            str(node["height"] if node["height"] is not None else "-"),
+            str(node["round"] if node["round"] is not None else "-"),
+            str(node["peers_connected"] if node["peers_connected"] is not None else "-"), node["url"],
+        )
+    console.print(table)
+
+
+@net_app.command("down")
+def down(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d"),
+    timeout: float = typer.Option(20.0, "--timeout", help="Seconds before SIGKILL."),
+) -> None:
+    """Stop every node: SIGTERM, then SIGKILL after the timeout."""
+    from node.net import net_down
+
+    try:
+        result = net_down(directory, timeout)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    for name, graceful in result.items():
+        console.print(f"{name}: {'stopped' if graceful else '[yellow]killed after timeout[/yellow]'}")
+
+
+@node_app.command("start")
+def start(config: Path = typer.Option(..., "--config", "-c", help="node.toml")) -> None:
+    """Run a validator node in the foreground (SIGTERM/Ctrl-C stops it gracefully)."""
+    from node.server import main
+
+    raise typer.Exit(main(["--config", str(config)]))
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+_cli = typer.Typer(no_args_is_help=True)
+_cli.add_typer(net_app, name="net")
+_cli.add_typer(node_app, name="node")
+
+if __name__ == "__main__":
+    sys.exit(_cli())

@@ -1,0 +1,405 @@
+"""A local network of validator processes on 127.0.0.1: create, start, watch, stop.
+
+``create_network(dir, nodes, crypto)`` lays out a network in ``dir``::
+
+    dir/network.json          the layout (what the other functions read)
+    dir/keys/nodeN.json       encrypted consensus keys; dir/keys/PASSWORD (0600)
+    dir/ledger.toml           the genesis configuration; dir/genesis.json the assembled genesis
+    dir/nodeN/                data directory (ledgers/<hash>/, consensus/<hash>/)
+    dir/nodeN.toml            the node's configuration (see node.config)
+    dir/logs/nodeN.log        the node's JSON log; dir/run/nodeN.pid its process id
+
+``start_node`` launches ``python -m node.server --config dir/nodeN.toml`` detached (its own
+session, so it outlives the CLI); ``stop_node`` sends SIGTERM and SIGKILLs after a timeout.
+The control plane reuses these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.errors import ConfigError
+
+__all__ = [
+    "NetworkLayout",
+    "NodeLayout",
+    "create_network",
+    "load_layout",
+    "net_down",
+    "net_up",
+    "network_status",
+    "node_alive",
+    "start_node",
+    "stop_node",
+    "wait_for_height",
+    "write_node_config",
+]
+
+LAYOUT_FILE = "network.json"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class NodeLayout:
+    name: str
+    data_dir: str
+    key_file: str
+    public_key: str
+    grpc_port: int
+    http_port: int
+    config: str
+    log: str
+    pid_file: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_address(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+
+@dataclass
+class NetworkLayout:
+    directory: str
+    ledger_hash: str
+    crypto: str
+    password_file: str
+    key_dir: str
+    nodes: list[NodeLayout] = field(default_factory=list)
+    consensus: dict[str, Any] = field(default_factory=dict)
+
+    def node(self, name: str) -> NodeLayout:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise ConfigError(f"no node {name} in the network at {self.directory}")
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def save(self) -> None:
+        Path(self.directory, LAYOUT_FILE).write_text(json.dumps(asdict(self), indent=2))
+
+
+def load_layout(directory: str | os.PathLike[str]) -> NetworkLayout:
+    path = Path(directory, LAYOUT_FILE)
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"no network in {directory} (missing {LAYOUT_FILE}); run `jadechain net up` first") from exc
+    nodes = [NodeLayout(**item) for item in raw.pop("nodes")]
+    return NetworkLayout(nodes=nodes, **raw)
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)
+
+
+def write_node_config(
+    layout: NetworkLayout, name: str, peer_addresses: dict[str, str] | None = None,
+    consensus: dict[str, Any] | None = None,
+) -> str:
+    """(Re)write ``nodeN.toml``; ``peer_addresses`` overrides where peers are reached (e.g. proxies)."""
+    node = layout.node(name)
+    overrides = peer_addresses or {}
+    settings = {**layout.consensus, **(consensus or {})}
+    lines = [
+        "[node]",
+        f"name = {_toml_string(node.name)}",
+        f"data_dir = {_toml_string(node.data_dir)}",
+        f"key_file = {_toml_string(node.key_file)}",
+        f"password_file = {_toml_string(layout.password_file)}",
+        "",
+        "[network]",
+        'grpc_host = "127.0.0.1"',
+        f"grpc_port = {node.grpc_port}",
+        "",
+        "[gateway]",
+        'host = "127.0.0.1"',
+        f"port = {node.http_port}",
+        "",
+    ]
+    if settings:
+        lines.append("[consensus]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in sorted(settings.items())]
+        lines.append("")
+    lines += ["[[ledgers]]", f"hash = {_toml_string(layout.ledger_hash)}", ""]
+    for peer in layout.nodes:
+        if peer.name == name:
+            continue
+        lines += [
+            "[[peers]]",
+            f"name = {_toml_string(peer.name)}",
+            f"public_key = {_toml_string(peer.public_key)}",
+            f"address = {_toml_string(overrides.get(peer.name, peer.grpc_address))}",
+            "",
+        ]
+    Path(node.config).write_text("\n".join(lines))
+    return node.config
+
+
+def create_network(
+    directory: str | os.PathLike[str], nodes: int, crypto: str = "classic", base_port: int | None = None,
+    consensus: dict[str, Any] | None = None,
+) -> NetworkLayout:
+    """Keys, genesis ceremony for ``nodes`` founding organisations, data dirs and node configs."""
+    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+    from node.cli import create_dev_network
+
+    if nodes < 1:
+        raise ConfigError("a network needs at least one node")
+    root = Path(directory).resolve()
+    if (root / LAYOUT_FILE).exists():
+        raise ConfigError(f"{root} already holds a network; use `jadechain net down` and another --dir")
+    root.mkdir(parents=True, exist_ok=True)
+    info = create_dev_network(root, nodes, crypto)
+    password = Path(info["password_file"]).read_text().strip()
+    if base_port is not None:
+        ports = [base_port + i for i in range(2 * nodes)]
+    else:
+        ports = _free_ports(2 * nodes)
+    (root / "logs").mkdir(exist_ok=True)
+    (root / "run").mkdir(exist_ok=True)
+    layout = NetworkLayout(
+        directory=str(root), ledger_hash=info["ledger_hash"], crypto=crypto,
+        password_file=info["password_file"], key_dir=info["key_dir"], consensus=dict(consensus or {}),
+    )
+    for index, item in enumerate(info["nodes"]):
+        pair = keypair_from_private(decrypt_private_key(load_keystore(item["key"]), password))
+        name = item["name"]
+        layout.nodes.append(NodeLayout(
+            name=name, data_dir=item["data_dir"], key_file=item["key"], public_key=pair.public.base58,
+            grpc_port=ports[index], http_port=ports[nodes + index],
+            config=str(root / f"{name}.toml"), log=str(root / "logs" / f"{name}.log"),
+            pid_file=str(root / "run" / f"{name}.pid"),
+        ))
+    for node in layout.nodes:
+        write_node_config(layout, node.name)
+    layout.save()
+    return layout
+
+
+# --- processes -----------------------------------------------------------------------------
+
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def _read_pid(node: NodeLayout) -> int | None:
+    try:
+        return int(Path(node.pid_file).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    child = _children.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+
+def node_alive(node: NodeLayout) -> bool:
+    pid = _read_pid(node)
+    return pid is not None and _pid_alive(pid)
+
+
+def start_node(layout: NetworkLayout, name: str) -> int:
+    """Start one node process detached; return its pid (the running one if already up)."""
+    node = layout.node(name)
+    pid = _read_pid(node)
+    if pid is not None and _pid_alive(pid):
+        return pid
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    with open(node.log, "ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "node.server", "--config", node.config],
+            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=str(REPO_ROOT), env=env,
+        )
+    _children[process.pid] = process
+    Path(node.pid_file).write_text(str(process.pid))
+    return process.pid
+
+
+def stop_node(layout: NetworkLayout, name: str, timeout: float = 20.0) -> bool:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL. True if it stopped gracefully (or was down)."""
+    node = layout.node(name)
+    pid = _read_pid(node)
+    if pid is None or not _pid_alive(pid):
+        _forget(node, pid)
+        return True
+    with _suppress_lookup():
+        os.kill(pid, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _pid_alive(pid):
+            _forget(node, pid)
+            return True
+        time.sleep(0.05)
+    with _suppress_lookup():
+        os.kill(pid, signal.SIGKILL)
+    while _pid_alive(pid):
+        time.sleep(0.05)
+    _forget(node, pid)
+    return False
+
+
+def kill_node(layout: NetworkLayout, name: str, sig: int = signal.SIGKILL) -> None:
+    """Send a signal to a node (fault injection: SIGKILL, SIGSTOP, SIGCONT)."""
+    pid = _read_pid(layout.node(name))
+    if pid is not None:
+        with _suppress_lookup():
+            os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            while _pid_alive(pid):
+                time.sleep(0.02)
+            _forget(layout.node(name), pid)
+
+
+class _suppress_lookup:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
+        return kind is ProcessLookupError
+
+
+def _forget(node: NodeLayout, pid: int | None) -> None:
+    if pid is not None:
+        child = _children.pop(pid, None)
+        if child is not None:
+            child.poll()
+    try:
+        os.unlink(node.pid_file)
+    except OSError:
+        pass
+
+
+# --- watching --------------------------------------------------------------------------
+
+def _get_json(url: str, timeout: float = 2.0) -> Any:
+    response = httpx.get(url, timeout=timeout)
+    response.raise_for_status()
+    return response.json()
+
+
+def node_height(node: NodeLayout, ledger_hash: str) -> int | None:
+    try:
+        heights = _get_json(f"{node.url}/health", 1.0)["ledgers"]
+        return int(heights.get(ledger_hash, -1))
+    except Exception:
+        return None
+
+
+def wait_for_height(layout: NetworkLayout, height: int, timeout: float = 60.0, names: list[str] | None = None) -> None:
+    """Wait until every (named) node's gateway reports at least ``height``; raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    wanted = [layout.node(n) for n in names] if names else layout.nodes
+    while True:
+        lagging = []
+        for node in wanted:
+            reached = node_height(node, layout.ledger_hash)
+            if reached is None or reached < height:
+                lagging.append(f"{node.name}={reached}")
+        if not lagging:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nodes did not reach height {height}: {', '.join(lagging)}")
+        for node in wanted:
+            if not node_alive(node):
+                tail = _tail(node.log)
+                raise RuntimeError(f"{node.name} exited; last log lines:\n{tail}")
+        time.sleep(0.2)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def network_status(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Per node: pid alive, height, round, connected peers (from its status endpoint)."""
+    layout = load_layout(directory)
+    nodes = []
+    for node in layout.nodes:
+        pid = _read_pid(node)
+        item: dict[str, Any] = {
+            "name": node.name, "pid": pid, "alive": pid is not None and _pid_alive(pid), "url": node.url,
+            "grpc": node.grpc_address, "height": None, "round": None, "peers_connected": None, "halted": None,
+        }
+        if item["alive"]:
+            try:
+                status = _get_json(f"{node.url}/api/v1/node/status", 2.0)
+                replica = status["ledgers"][layout.ledger_hash]
+                item.update(height=replica["height"], round=replica["round"],
+                            peers_connected=replica["peers_connected"], halted=replica["halted"],
+                            mempool=replica["mempool"])
+            except Exception as exc:
+                item["error"] = f"status unavailable: {type(exc).__name__}"
+        nodes.append(item)
+    return {"directory": layout.directory, "ledger_hash": layout.ledger_hash, "crypto": layout.crypto, "nodes": nodes}
+
+
+def net_up(
+    directory: str | os.PathLike[str], nodes: int = 4, crypto: str = "classic", base_port: int | None = None,
+    timeout: float = 60.0, consensus: dict[str, Any] | None = None,
+) -> NetworkLayout:
+    """Create the network if ``directory`` has none, start every node, wait until all commit (height ≥ 1)."""
+    if Path(directory, LAYOUT_FILE).exists():
+        layout = load_layout(directory)
+    else:
+        layout = create_network(directory, nodes, crypto, base_port, consensus)
+    for node in layout.nodes:
+        start_node(layout, node.name)
+    try:
+        wait_for_height(layout, 1, timeout)
+    except (TimeoutError, RuntimeError):
+        net_down(layout.directory, timeout=5.0)
+        raise
+    return layout
+
+
+def net_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> dict[str, bool]:
+    """Stop every node (SIGTERM, SIGKILL after ``timeout``); name → stopped gracefully."""
+    layout = load_layout(directory)
+    return {node.name: stop_node(layout, node.name, timeout) for node in layout.nodes}

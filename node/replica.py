@@ -1,0 +1,1009 @@
+"""One ledger's validator replica: the consensus core wired to the ledger, mempool and network.
+
+A :class:`Replica` drives a :class:`consensus.round_manager.RoundManager` from the event loop
+(one thread, so the core stays single-threaded) and carries out its actions:
+
+- network messages in → events; ``Broadcast``/``SendTo``/``RequestBlocks`` → the transport;
+  ``ScheduleTimer`` → ``loop.call_later``;
+- ``CommitBlocks`` → the *applier*: committed blocks that are ledger blocks (see
+  :mod:`node.replica_parts` for the payload shapes) are made into ledger blocks,
+  deterministically, and applied in order in a worker thread (``preverified`` = what this
+  node's ingress verified; the executor verifies the rest in parallel). The order comes from
+  the durable commit log of :class:`consensus.persistent_store.LevelDBConsensusStore`, so
+  a crash between "committed" and "applied" replays, never skips; heights the ledger already
+  has are skipped.
+- after applying ledger block h, the replica signs the ledger's commit statement for h and
+  broadcasts it (a *commit attestation*); 2f+1 matching attestations make the block's
+  :class:`ledger.certificate.CommitCertificate`. If a quorum attests a header hash different
+  from ours, this replica has diverged: it logs an error, raises the ``divergence`` metric and
+  stops taking part in consensus (never silently).
+- catch-up: a periodic task asks peers for their height (``GetLedgerBlocks``); when behind, it
+  fetches certified ledger blocks, checks each certificate against the validator set (so the
+  endpoint signatures it covers are not verified again) and applies them; it also fetches
+  certificates this node missed. Consensus itself resumes through sync info and block
+  retrieval.
+
+To the gateway a replica looks like the solo committer (``notify``, ``wait_for``,
+``subscribe``, ``on_commit``), so POST /txs?wait=commit, the SSE stream and /metrics work
+unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import msgpack
+
+from consensus.interfaces import ValidatorSet as ConsensusValidatorSet
+from consensus.pacemaker import PacemakerConfig
+from consensus.persistent_store import LevelDBConsensusStore
+from consensus.round_manager import (
+    Action,
+    Broadcast,
+    CommitBlocks,
+    Event,
+    LocalTimeout,
+    Log,
+    PayloadReady,
+    RequestBlocks,
+    RoundManager,
+    RoundManagerConfig,
+    ScheduleTimer,
+    SendTo,
+    Start,
+    event_for_message,
+)
+from consensus.safety_storage import FileSafetyStorage
+from consensus.errors import InvalidMessage
+from consensus.types import (
+    Author,
+    Block,
+    BlockId,
+    BlockRetrievalRequest,
+    ConsensusMsg,
+    decode_block,
+    decode_message,
+    decode_quorum_certificate,
+    encode_block,
+    encode_message,
+    encode_quorum_certificate,
+    make_genesis_block,
+    make_genesis_qc,
+)
+from consensus.verification import MessageVerifier
+from ledger import codec
+from ledger.certificate import (
+    CommitCertificate,
+    ValidatorSignature,
+    assemble_certificate,
+    encode_commit_statement,
+    verify_certificate,
+)
+from ledger.crypto import KeyPair, PublicKey, sign, to_base58, verify
+from ledger.errors import CryptoError, JadechainError, NotFound, ProofError
+from ledger.ledger import BlockResult, Ledger
+from ledger.types import Block as LedgerBlock
+from ledger.types import Transaction, TransactionInfo
+from node.config import ConsensusSection
+from node.replica_parts import (
+    KIND_HEARTBEAT,
+    KIND_SEAL,
+    KIND_TXS,
+    ChainExecution,
+    ExecutionRecord,
+    ReplicaMempool,
+    StageTimers,
+    decode_payload,
+    encode_payload,
+)
+from node.solo import CommittedBlock, Subscription
+
+__all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_TXS", "Replica", "Transport"]
+
+log = logging.getLogger("jadechain.replica")
+
+CONSENSUS_EPOCH = 1
+"""Consensus epoch of the founding validator set (the ledger's epoch for it is 0)."""
+LEDGER_EPOCH = 0
+
+MSG_CONSENSUS = 0
+MSG_ATTESTATION = 1
+MSG_TXS = 2
+
+SYNC_BATCH = 64
+"""Ledger blocks asked for in one GetLedgerBlocks call."""
+MAX_APPLY_BACKLOG = 4
+"""Committed ledger blocks waiting to be applied beyond which a leader proposes no new transactions."""
+SYNC_LAG = 32
+"""A peer this many ledger blocks ahead makes the replica fetch certified blocks from it."""
+
+
+class Transport(Protocol):
+    """What a replica needs from the node's network layer."""
+
+    def send(self, author: bytes, message: bytes) -> None: ...
+
+    def broadcast(self, message: bytes) -> None: ...
+
+    def peer_authors(self) -> list[bytes]: ...
+
+    async def get_ledger_blocks(self, author: bytes, request: bytes) -> bytes: ...
+
+    async def get_consensus_root(self, author: bytes, request: bytes) -> bytes: ...
+
+    def connected_peers(self) -> int: ...
+
+
+def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
+    packed = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
+    assert isinstance(packed, bytes)
+    return packed
+
+
+@dataclass(slots=True)
+class _PendingApply:
+    block: Block
+    height: int
+    time_ms: int
+    txs: tuple[bytes, ...]
+    committed_at: float
+    tx_hashes: list[bytes]
+
+
+class _KeySigner:
+    def __init__(self, pair: KeyPair) -> None:
+        self._pair = pair
+        self._author = Author(pair.public.encoded)
+
+    @property
+    def author(self) -> Author:
+        return self._author
+
+    def sign(self, msg: bytes) -> bytes:
+        return sign(self._pair.private, msg)
+
+
+class _KeyVerifier:
+    def __init__(self) -> None:
+        self._keys: dict[bytes, PublicKey | None] = {}
+
+    def key(self, author: bytes) -> PublicKey | None:
+        if author not in self._keys:
+            try:
+                self._keys[author] = PublicKey.from_encoded(author)
+            except (CryptoError, ValueError):
+                self._keys[author] = None
+        return self._keys[author]
+
+    def verify(self, author: Author, msg: bytes, sig: bytes) -> bool:
+        key = self.key(author)
+        if key is None:
+            return False
+        try:
+            return verify(key, msg, sig)
+        except (CryptoError, ValueError):
+            return False
+
+
+class Replica:
+    """One ledger's consensus replica. ``async with Replica(...)`` starts and stops it."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        data_dir: str,
+        keypair: KeyPair,
+        transport: Transport,
+        settings: ConsensusSection,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.ledger = ledger
+        self.ledger_hash = ledger.ledger_hash
+        self.name = to_base58(ledger.ledger_hash)
+        self.keypair = keypair
+        self.author = keypair.public.encoded
+        self.transport = transport
+        self.settings = settings
+        self.clock_ms = clock_ms
+        self.timers = StageTimers()
+        self.mempool = ReplicaMempool(
+            ledger.ledger_hash, ledger.hash_code, ledger.settings.signature_algorithms,
+            max_size=settings.mempool_size, max_tx_bytes=ledger.settings.max_tx_bytes,
+            is_committed=self._is_committed,
+        )
+        self.ledger_validators = ledger.validator_set(LEDGER_EPOCH)
+        if self.author not in self.ledger_validators.public_keys:
+            raise JadechainError(f"this node's key is not a validator of ledger {self.name}")
+        self.validators = ConsensusValidatorSet(CONSENSUS_EPOCH, tuple(Author(k) for k in self.ledger_validators.public_keys))
+        consensus_dir = os.path.join(data_dir, "consensus", self.name)
+        os.makedirs(consensus_dir, exist_ok=True)
+        self.store = LevelDBConsensusStore(os.path.join(consensus_dir, "blocks"))
+        self.safety_storage = FileSafetyStorage(os.path.join(consensus_dir, "safety.bin"), CONSENSUS_EPOCH)
+        genesis = make_genesis_block(CONSENSUS_EPOCH, self.validators.fingerprint())
+        self.execution = ChainExecution(self.store, genesis.id, self.ledger_hash)
+        self.execution.on_execute = self._note_block_txs
+        self._verifier = _KeyVerifier()
+        self._genesis = genesis
+        # commit pipeline
+        self._apply_queue: asyncio.Queue[_PendingApply | None] | None = None
+        self._block_txs: dict[BlockId, list[bytes]] = {}
+        """Tx hashes of the blocks in the tree (what a proposal must not repeat)."""
+        self._unapplied_txs: dict[bytes, int] = {}
+        """Tx hashes of committed blocks not applied yet (count of blocks holding each)."""
+        self._writer = asyncio.Lock()
+        # attestations: height -> header hash -> validator key -> signature
+        self._attestations: dict[int, dict[bytes, dict[bytes, bytes]]] = {}
+        self._uncertified: dict[int, float] = {}
+        # committer interface
+        self._subscribers: set[Subscription] = set()
+        self._waiters: dict[bytes, list[asyncio.Future[TransactionInfo]]] = {}
+        self.on_commit: Callable[[BlockResult, float, list[float]], None] | None = None
+        # state
+        self.halted = False
+        self.divergence: str | None = None
+        self.counters: dict[str, int] = {}
+        self.peer_heights: dict[bytes, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._payload_timer: asyncio.TimerHandle | None = None
+        self._gossip_scheduled = False
+        self._stopping = False
+        self._closed = False
+        self._gap = False
+        self._started = False
+        self._sync_wakeup = asyncio.Event()
+        self.last_commit_time = 0.0
+        self.core = self._make_core()
+
+    def _make_core(self) -> RoundManager:
+        """The consensus core, recovered from the durable store (also after a fast-forward)."""
+        base = self.settings.round_timeout_ms
+        return RoundManager(
+            validators=self.validators,
+            signer=_KeySigner(self.keypair),
+            verifier=self._verifier,
+            safety_storage=self.safety_storage,
+            payload_source=self,
+            execution=self.execution,
+            config=RoundManagerConfig(
+                pacemaker=PacemakerConfig(base_ms=base, max_ms=max(base, self.settings.max_round_timeout_ms)),
+                max_block_txs=self.settings.max_block_txs,
+                max_block_bytes=self.settings.max_block_bytes,
+                fetch_count=256,
+                max_buffered=1024,
+            ),
+            store=self.store,
+            payload_validator=self._validate_payload,
+        )
+
+    # --- small helpers -------------------------------------------------------------------
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+    def _is_committed(self, tx_hash: bytes) -> bool:
+        try:
+            self.ledger.get_transaction(tx_hash)
+        except NotFound:
+            return False
+        return True
+
+    @property
+    def round(self) -> int:
+        current: int = self.core.current_round
+        return current
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._apply_queue = asyncio.Queue()
+        self.mempool.on_accepted = self._on_accepted_threadsafe
+        self._tasks.append(asyncio.create_task(self._applier(), name=f"applier-{self.name[:8]}"))
+        # Committed blocks the ledger does not have yet (a crash between commit and apply).
+        for block in self._unapplied_committed_blocks():
+            self._enqueue_committed(block)
+        await self._initial_sync()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._maybe_fast_forward(), 15.0)
+        self._started = True
+        self._feed(Start())
+        self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sync-{self.name[:8]}"))
+        log.info("replica started", extra={"ledger": self.name, "height": self.ledger.height,
+                                            "round": self.core.current_round})
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish applying committed blocks (bounded by ``timeout``), then stop tasks and close the store."""
+        self._stopping = True
+        if self._payload_timer is not None:
+            self._payload_timer.cancel()
+        if self._apply_queue is not None:
+            self._apply_queue.put_nowait(None)
+        applier = self._tasks[0] if self._tasks else None
+        if applier is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(applier), timeout)
+            except asyncio.TimeoutError:
+                log.warning("applier did not finish within %.1fs", timeout)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        async with self._writer:
+            self._closed = True
+            self.store.close()
+        for subscription in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscription.queue.put_nowait(None)
+        self._subscribers.clear()
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self._waiters.clear()
+
+    async def __aenter__(self) -> "Replica":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- driving the core ------------------------------------------------------------------
+
+    def _feed(self, event: Event) -> None:
+        if self.halted or self._stopping or not self._started:
+            return
+        started = time.perf_counter()
+        actions = self.core.on_event(event)
+        self.timers.add("consensus", time.perf_counter() - started)
+        self._perform(actions)
+
+    def _perform(self, actions: Sequence[Action]) -> None:
+        assert self._loop is not None
+        for action in actions:
+            if isinstance(action, Broadcast):
+                self.transport.broadcast(self._consensus_message(action.msg))
+            elif isinstance(action, SendTo):
+                self._send_consensus(action.author, action.msg)
+            elif isinstance(action, ScheduleTimer):
+                self._loop.call_later(action.delay_ms / 1000, self._feed, LocalTimeout(action.round))
+            elif isinstance(action, CommitBlocks):
+                self._on_commit_blocks(action.blocks)
+            elif isinstance(action, RequestBlocks):
+                self._send_consensus(action.author, BlockRetrievalRequest(action.block_id, action.count))
+            elif isinstance(action, Log):
+                level = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                         "error": logging.ERROR}[action.level]
+                log.log(level, action.message, extra={"ledger": self.name})
+
+    def _consensus_message(self, msg: ConsensusMsg) -> bytes:
+        return pack_message(self.ledger_hash, MSG_CONSENSUS, encode_message(msg))
+
+    def _send_consensus(self, author: bytes, msg: ConsensusMsg) -> None:
+        if author == self.author:
+            assert self._loop is not None
+            self._loop.call_soon(self._feed, event_for_message(Author(author), msg))
+            return
+        self.transport.send(author, self._consensus_message(msg))
+
+    def on_message(self, sender: bytes, kind: int, body: bytes) -> None:
+        """A message for this ledger from an authenticated peer (called on the event loop)."""
+        if kind == MSG_CONSENSUS:
+            try:
+                msg = decode_message(body)
+            except Exception:
+                self._count("invalid_messages")
+                log.warning("malformed consensus message", extra={"ledger": self.name, "peer": to_base58(sender)})
+                return
+            self._feed(event_for_message(Author(sender), msg))
+        elif kind == MSG_ATTESTATION:
+            self._on_attestation(sender, body)
+        elif kind == MSG_TXS:
+            if self._loop is not None:
+                self._loop.create_task(self._admit_from_peer(body))
+        else:
+            self._count("invalid_messages")
+
+    # --- payloads: the proposer's and the voter's side -------------------------------------------
+
+    def pull(self, max_txs: int, max_bytes: int, exclude: Sequence[bytes]) -> bytes:
+        """:class:`~consensus.interfaces.PayloadSource`: the next block's payload (see module docs)."""
+        parent = self.execution.record(self.core.tree.highest_qc.block_id)
+        parent_time = parent.time_ms if parent is not None else 0
+        now = max(self.clock_ms(), parent_time)
+        # Back-pressure: while the ledger is several committed blocks behind, order no more
+        # transactions (the applier wakes us when it catches up).
+        backlog = self._apply_queue.qsize() if self._apply_queue is not None else 0
+        txs: list[bytes] = []
+        if backlog < MAX_APPLY_BACKLOG:
+            path = self.core.tree.path_from_root(self.core.tree.highest_qc.block_id) or []
+            exclude_hashes: set[bytes] = set(self._unapplied_txs)
+            for ancestor in path:
+                exclude_hashes.update(self._block_txs.get(ancestor.id, ()))
+            txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
+        if backlog >= MAX_APPLY_BACKLOG:
+            self._count("proposals_throttled")
+        if txs:
+            return encode_payload(now, txs)
+        if parent is None:
+            return b""
+        if parent.unsealed:
+            return encode_payload(now, [])
+        if parent.kind == KIND_SEAL:
+            return encode_payload(now, None)
+        return b""
+
+    def _validate_payload(self, block: Block, ancestors: Sequence[bytes]) -> str | None:
+        if len(block.payload) > self.settings.max_block_bytes + (1 << 16):
+            return "payload exceeds the block size limit"
+        try:
+            decoded = decode_payload(block.payload, self.settings.max_block_txs)
+        except ValueError as exc:
+            return str(exc)
+        if not block.payload:
+            return None
+        parent = self.execution.record(block.parent_id)
+        if parent is not None and decoded.time_ms < parent.time_ms:
+            return "proposer time goes backwards"
+        if decoded.time_ms > self.clock_ms() + self.settings.max_clock_drift_ms:
+            return "proposer time is too far ahead of this node's clock"
+        return None
+
+    def notify(self) -> None:
+        """Transactions arrived (called on the loop by the gateway): propose soon."""
+        if self._loop is None or self._stopping:
+            return
+        self._schedule_gossip()
+        if self.mempool.size() >= self.settings.max_block_txs:
+            if self._payload_timer is not None:
+                self._payload_timer.cancel()
+                self._payload_timer = None
+            self._feed(PayloadReady())
+        elif self._payload_timer is None:
+            self._payload_timer = self._loop.call_later(self.settings.idle_block_ms / 1000, self._payload_due)
+
+    def _payload_due(self) -> None:
+        self._payload_timer = None
+        self._feed(PayloadReady())
+
+    def _on_accepted_threadsafe(self) -> None:
+        if self._loop is not None and not self._stopping:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.notify)
+
+    def _schedule_gossip(self) -> None:
+        if self._gossip_scheduled or self._loop is None:
+            return
+        self._gossip_scheduled = True
+        self._loop.call_later(0.002, self._flush_gossip)
+
+    def _flush_gossip(self) -> None:
+        self._gossip_scheduled = False
+        outbox = self.mempool.take_outbox()
+        for start in range(0, len(outbox), 1000):
+            chunk = msgpack.packb(outbox[start:start + 1000], use_bin_type=True)
+            self.transport.broadcast(pack_message(self.ledger_hash, MSG_TXS, chunk))
+
+    async def _admit_from_peer(self, body: bytes) -> None:
+        try:
+            raws = msgpack.unpackb(body, raw=True, max_bin_len=len(body))
+        except Exception:
+            self._count("invalid_messages")
+            return
+        if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
+            self._count("invalid_messages")
+            return
+        await asyncio.to_thread(self.mempool.submit_many, raws, now_ms=self.clock_ms(), from_peer=True)
+
+    # --- commit: consensus blocks to ledger blocks ---------------------------------------------------
+
+    def _on_commit_blocks(self, blocks: Sequence[Block]) -> None:
+        for block in blocks:
+            self._enqueue_committed(block)
+        # Blocks of abandoned forks: their transactions may be proposed again.
+        for block_id in [b for b in self._block_txs if not self.core.tree.contains(b)]:
+            del self._block_txs[block_id]
+        self.execution.forget(set(self._block_txs) | {self.core.tree.root.id})
+
+    def _unapplied_committed_blocks(self) -> list[Block]:
+        """Committed blocks whose ledger block is not applied yet, oldest first (walks the log back)."""
+        found: list[Block] = []
+        for _, block in self.store.iterate_log_reverse():
+            record = self.execution.record(block.id)
+            if record is not None and record.height <= self.ledger.height and record.kind in (KIND_SEAL, KIND_TXS):
+                break
+            found.append(block)
+        found.reverse()
+        return found
+
+    def _enqueue_committed(self, block: Block) -> None:
+        hashes = self._block_txs.pop(block.id, None)
+        record = self.execution.record(block.id)
+        if record is None or record.kind not in (KIND_SEAL, KIND_TXS):
+            return
+        if record.height <= self.ledger.height:
+            return
+        decoded = decode_payload(block.payload)
+        if hashes is None:
+            hashes = self._tx_hashes(decoded.txs)
+        for tx_hash in hashes:
+            self._unapplied_txs[tx_hash] = self._unapplied_txs.get(tx_hash, 0) + 1
+        assert self._apply_queue is not None
+        self._apply_queue.put_nowait(
+            _PendingApply(block, record.height, decoded.time_ms, decoded.txs, time.monotonic(), hashes)
+        )
+
+    def _tx_hashes(self, raws: Sequence[bytes]) -> list[bytes]:
+        hashes = []
+        for raw in raws:
+            found = self.mempool.decode_raw(raw, self.ledger.tx_hash)
+            if found is not None:
+                hashes.append(found[1])
+        return hashes
+
+    def _note_block_txs(self, block_id: BlockId, payload: bytes) -> None:
+        """A block entered the tree: proposals extending it must not repeat its transactions.
+
+        Nothing is taken out of the mempool: if the block is abandoned (its round times out,
+        another fork commits) the transactions are simply proposed again.
+        """
+        try:
+            decoded = decode_payload(payload)
+        except ValueError:
+            return
+        if decoded.txs:
+            self._block_txs[block_id] = self._tx_hashes(decoded.txs)
+
+    async def _applier(self) -> None:
+        assert self._apply_queue is not None
+        while True:
+            item = await self._apply_queue.get()
+            if item is None:
+                return
+            try:
+                await self._apply_item(item)
+            finally:
+                for tx_hash in item.tx_hashes:
+                    left = self._unapplied_txs.get(tx_hash, 0) - 1
+                    if left > 0:
+                        self._unapplied_txs[tx_hash] = left
+                    else:
+                        self._unapplied_txs.pop(tx_hash, None)
+            if self.halted:
+                return
+
+    async def _apply_item(self, item: _PendingApply) -> None:
+        """Apply one committed ledger block (waiting for ledger sync across a gap)."""
+        while True:
+            try:
+                async with self._writer:
+                    if item.height <= self.ledger.height:
+                        break
+                    if item.height > self.ledger.height + 1:
+                        gap = True
+                    else:
+                        gap = False
+                        result, seconds = await asyncio.to_thread(self._apply_committed, item)
+                if gap:
+                    # Blocks in between come from a peer (ledger sync); wait for them.
+                    self._gap = True
+                    self._sync_wakeup.set()
+                    await asyncio.sleep(0.2)
+                    continue
+                self._gap = False
+            except Exception as exc:
+                self._halt(f"applying committed block at height {item.height} failed: {exc!r}")
+                return
+            self._after_apply(result, seconds, item)
+            break
+
+    def _apply_committed(self, item: _PendingApply) -> tuple[BlockResult, float]:
+        """Make the ledger block every replica makes from this consensus block; apply it (worker thread)."""
+        started = time.perf_counter()
+        txs: list[Transaction] = []
+        for raw in item.txs:
+            found = self.mempool.decode_raw(raw, self.ledger.tx_hash)
+            if found is not None:
+                txs.append(found[0])
+        ledger_block = self.ledger.make_block(
+            txs, time=item.time_ms, proposer=bytes(item.block.author), epoch=LEDGER_EPOCH
+        )
+        result = self.ledger.apply_block(ledger_block, preverified=self.mempool.is_verified)
+        seconds = time.perf_counter() - started
+        self.timers.add("execution", seconds, len(txs))
+        return result, seconds
+
+    def _after_apply(self, result: BlockResult, seconds: float, item: _PendingApply | None) -> None:
+        admitted = self.mempool.remove_committed(
+            [info.tx_hash for info in result.tx_infos] + list(result.skipped_duplicates)
+        )
+        now = time.monotonic()
+        self.last_commit_time = time.time()
+        if item is not None:
+            self._attest(result)
+        if self.on_commit is not None:
+            self.on_commit(result, seconds, [now - at for at in admitted])
+        self._publish(result)
+        if self.mempool.size() and self._apply_queue is not None and self._apply_queue.qsize() < MAX_APPLY_BACKLOG:
+            self.notify()
+
+    # --- commit attestations -> certificates ----------------------------------------------------
+
+    def _attest(self, result: BlockResult) -> None:
+        height = result.header.height
+        statement = encode_commit_statement(self.ledger_hash, height, result.block_hash, LEDGER_EPOCH)
+        started = time.perf_counter()
+        signature = sign(self.keypair.private, statement)
+        self.timers.add("attestation", time.perf_counter() - started)
+        body = msgpack.packb([height, result.block_hash, LEDGER_EPOCH, signature], use_bin_type=True)
+        self.transport.broadcast(pack_message(self.ledger_hash, MSG_ATTESTATION, body))
+        self._uncertified[height] = time.monotonic()
+        self._record_attestation(self.author, height, result.block_hash, signature)
+
+    def _on_attestation(self, sender: bytes, body: bytes) -> None:
+        try:
+            height, header_hash, epoch, signature = msgpack.unpackb(body, raw=True)
+            assert isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(signature, bytes)
+        except Exception:
+            self._count("invalid_messages")
+            return
+        if sender not in self.ledger_validators.public_keys or epoch != LEDGER_EPOCH:
+            self._count("invalid_messages")
+            return
+        if height <= 0 or height > self.ledger.height + 100_000:
+            return
+        if height <= self.ledger.height and self.ledger.get_certificate(height) is not None:
+            return
+        statement = encode_commit_statement(self.ledger_hash, height, header_hash, epoch)
+        if not self._verifier.verify(Author(sender), statement, signature):
+            self._count("invalid_messages")
+            log.warning("bad commit attestation signature", extra={"ledger": self.name, "peer": to_base58(sender)})
+            return
+        self._record_attestation(sender, height, header_hash, signature)
+
+    def _record_attestation(self, sender: bytes, height: int, header_hash: bytes, signature: bytes) -> None:
+        by_hash = self._attestations.setdefault(height, {})
+        by_hash.setdefault(header_hash, {})[sender] = signature
+        self._check_quorum(height)
+
+    def _check_quorum(self, height: int) -> None:
+        if height > self.ledger.height:
+            return  # evaluated once we applied the block
+        by_hash = self._attestations.get(height)
+        if not by_hash:
+            return
+        ours = self.ledger.hash_header(self.ledger.get_header(height))
+        quorum = self.ledger_validators.quorum
+        for header_hash, signatures in by_hash.items():
+            if len(signatures) < quorum:
+                continue
+            if header_hash != ours:
+                self._halt(
+                    f"divergence at height {height}: a quorum certifies header {to_base58(header_hash)}, "
+                    f"this replica made {to_base58(ours)}"
+                )
+                return
+            certificate = assemble_certificate(
+                self.ledger_hash, height, header_hash, LEDGER_EPOCH,
+                [ValidatorSignature(k, s) for k, s in signatures.items()],
+            )
+            del self._attestations[height]
+            self._uncertified.pop(height, None)
+            assert self._loop is not None
+            self._loop.create_task(self._store_certificate(certificate))
+            return
+
+    async def _store_certificate(self, certificate: CommitCertificate) -> None:
+        async with self._writer:
+            if self._closed:
+                return
+            if self.ledger.get_certificate(certificate.height) is None:
+                await asyncio.to_thread(self.ledger.put_certificate, certificate)
+                self._count("certificates")
+
+    def _halt(self, reason: str) -> None:
+        if self.halted:
+            return
+        self.halted = True
+        self.divergence = reason
+        log.error("replica halted: %s", reason, extra={"ledger": self.name})
+
+    # --- catch-up from peers ---------------------------------------------------------------
+
+    async def _initial_sync(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._sync_once(threshold=1), 10.0)
+
+    async def _sync_loop(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._sync_wakeup.wait(), 1.0)
+            self._sync_wakeup.clear()
+            try:
+                # Normally the commit path keeps up; fetching from peers is for real lag.
+                await self._sync_once(threshold=1 if self._gap else SYNC_LAG)
+                await self._backfill_certificates()
+                await self._maybe_fast_forward()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("catch-up failed", extra={"ledger": self.name})
+            # attestations of heights long certified are dropped
+            floor = self.ledger.height - 1000
+            for height in [h for h in self._attestations if h < floor]:
+                del self._attestations[height]
+
+    def _sync_request(self, start: int, count: int) -> bytes:
+        packed = msgpack.packb([self.ledger_hash, start, count], use_bin_type=True)
+        assert isinstance(packed, bytes)
+        return packed
+
+    async def _ask(self, author: bytes, start: int, count: int) -> tuple[int, list[tuple[LedgerBlock, CommitCertificate | None]]] | None:
+        try:
+            raw = await asyncio.wait_for(
+                self.transport.get_ledger_blocks(author, self._sync_request(start, count)), 10.0
+            )
+            height, items = msgpack.unpackb(raw, raw=True)
+            blocks = []
+            for block_raw, cert_raw in items:
+                block = codec.decode(LedgerBlock, block_raw)
+                cert = codec.decode(CommitCertificate, cert_raw) if cert_raw is not None else None
+                blocks.append((block, cert))
+            self.peer_heights[author] = height
+            return int(height), blocks
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return None
+
+    async def _sync_once(self, threshold: int) -> None:
+        """If a peer is ``threshold`` blocks ahead, fetch and apply its certified blocks."""
+        peers = self.transport.peer_authors()
+        random.shuffle(peers)
+        for author in peers:
+            while not self._stopping:
+                start = self.ledger.height + 1
+                answer = await self._ask(author, start, SYNC_BATCH)
+                if answer is None:
+                    break
+                peer_height, blocks = answer
+                if peer_height < start - 1 + threshold or not blocks:
+                    break
+                applied = await self._apply_synced(blocks)
+                if applied == 0:
+                    break
+
+    async def _apply_synced(self, blocks: list[tuple[LedgerBlock, CommitCertificate | None]]) -> int:
+        applied = 0
+        for block, certificate in blocks:
+            if certificate is None:
+                return applied
+            async with self._writer:
+                if self._stopping:
+                    return applied
+                height = block.header.height
+                if height <= self.ledger.height:
+                    continue
+                if height != self.ledger.height + 1:
+                    return applied
+                header_hash = self.ledger.hash_header(block.header)
+                try:
+                    verify_certificate(
+                        certificate, ledger_hash=self.ledger_hash, height=height, header_hash=header_hash,
+                        validators=self.ledger_validators,
+                    )
+                except ProofError as exc:
+                    self._count("invalid_sync_blocks")
+                    log.warning("synced block %d refused: %s", height, exc.message, extra={"ledger": self.name})
+                    return applied
+                started = time.perf_counter()
+                # The certificate covers the endpoint signatures: 2f+1 validators executed them.
+                result = await asyncio.to_thread(
+                    self.ledger.apply_block, block, certificate=certificate, preverified=_always
+                )
+                seconds = time.perf_counter() - started
+                self.timers.add("sync_apply", seconds, len(block.transactions))
+            self._count("synced_blocks")
+            self._after_apply(result, seconds, None)
+            applied += 1
+        return applied
+
+    async def _backfill_certificates(self) -> None:
+        now = time.monotonic()
+        stale = sorted(h for h, at in self._uncertified.items() if now - at > 3.0)
+        if not stale:
+            return
+        peers = self.transport.peer_authors()
+        random.shuffle(peers)
+        for author in peers:
+            height = stale[0]
+            answer = await self._ask(author, height, min(SYNC_BATCH, stale[-1] - height + 1))
+            if answer is None:
+                continue
+            for block, certificate in answer[1]:
+                h = block.header.height
+                if certificate is None or h not in self._uncertified or h > self.ledger.height:
+                    continue
+                ours = self.ledger.hash_header(self.ledger.get_header(h))
+                try:
+                    verify_certificate(certificate, ledger_hash=self.ledger_hash, height=h, header_hash=ours,
+                                       validators=self.ledger_validators)
+                except ProofError:
+                    continue
+                await self._store_certificate(certificate)
+                self._uncertified.pop(h, None)
+            if not any(now - at > 3.0 for at in self._uncertified.values()):
+                return
+
+    def serve_consensus_root(self) -> bytes:
+        """Answer GetConsensusRoot: ``[root block, root QC, commit QC, execution record]`` or empty."""
+        snapshot = self.store.root_snapshot()
+        if snapshot is None:
+            return b""
+        root, root_qc, commit_qc = snapshot
+        record = self.execution.record(root.id)
+        if record is None:
+            return b""
+        packed = msgpack.packb(
+            [encode_block(root), encode_quorum_certificate(root_qc), encode_quorum_certificate(commit_qc), record.encode()],
+            use_bin_type=True,
+        )
+        assert isinstance(packed, bytes)
+        return packed
+
+    async def _maybe_fast_forward(self) -> None:
+        """Far behind a peer's committed round (a long outage, a wiped disk): sync the ledger to the
+        peer's root, then restart the core from that root instead of fetching every block."""
+        if self.halted or self._stopping:
+            return
+        peers = self.transport.peer_authors()
+        random.shuffle(peers)
+        request = msgpack.packb([self.ledger_hash], use_bin_type=True)
+        for author in peers:
+            try:
+                raw = await asyncio.wait_for(self.transport.get_consensus_root(author, request), 5.0)
+                if not raw:
+                    continue
+                block_raw, root_qc_raw, commit_qc_raw, record_raw = msgpack.unpackb(raw, raw=True)
+                root = decode_block(block_raw)
+                root_qc = decode_quorum_certificate(root_qc_raw)
+                commit_qc = decode_quorum_certificate(commit_qc_raw)
+                record = ExecutionRecord.decode(record_raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                continue
+            if root.round <= self.core.tree.root.round + self.settings.fast_forward_rounds:
+                return  # close enough: block retrieval catches up
+            checker = MessageVerifier(self.validators, self._verifier, make_genesis_qc(self._genesis))
+            try:
+                if root_qc.block_id != root.id or root.epoch != self.validators.epoch:
+                    raise InvalidMessage("root certificate does not certify the root")
+                checker.verify_qc(root_qc)
+                checker.verify_qc(commit_qc)
+            except InvalidMessage as exc:
+                self._count("invalid_sync_blocks")
+                log.warning("consensus root from a peer refused: %s", exc.message, extra={"ledger": self.name})
+                continue
+            if record.height > self.ledger.height:
+                await self._sync_once(threshold=1)
+            if record.height > self.ledger.height:
+                return  # its ledger blocks are not certified yet; next time
+            self._fast_forward(root, root_qc, commit_qc, record)
+            return
+
+    def _fast_forward(self, root: Block, root_qc: Any, commit_qc: Any, record: ExecutionRecord) -> None:
+        old = self.core.tree.root.round
+        running, self._started = self._started, False
+        self._block_txs.clear()
+        self.store.fast_forward(root, root_qc, commit_qc)
+        self.store.put_execution_record(root.id, record.encode())
+        self.execution.forget(set())
+        self.core = self._make_core()
+        self._count("fast_forwards")
+        log.warning("fast-forwarded consensus from round %d to committed round %d (ledger height %d)",
+                    old, root.round, record.height, extra={"ledger": self.name})
+        if running:
+            self._started = True
+            self._feed(Start())
+
+    def serve_ledger_blocks(self, start: int, count: int) -> bytes:
+        """Answer GetLedgerBlocks (runs in a worker thread): ``[height, [[block, cert|nil], ...]]``."""
+        height = self.ledger.height
+        items = []
+        size = 0
+        for h in range(max(1, start), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
+            block_raw = codec.encode(self.ledger.get_block(h))
+            certificate = self.ledger.get_certificate(h)
+            items.append([block_raw, codec.encode(certificate) if certificate is not None else None])
+            size += len(block_raw)
+            if size > 32 << 20:
+                break
+        packed = msgpack.packb([height, items], use_bin_type=True)
+        assert isinstance(packed, bytes)
+        return packed
+
+    # --- committer interface (gateway) --------------------------------------------------------
+
+    def _publish(self, result: BlockResult) -> None:
+        committed = CommittedBlock(
+            result.header.height, result.block_hash, result.header, result.tx_infos, result.events
+        )
+        for info in result.tx_infos:
+            for future in self._waiters.pop(info.tx_hash, []):
+                if not future.done():
+                    future.set_result(info)
+        for subscription in list(self._subscribers):
+            subscription.push(committed)
+
+    def subscribe(self, max_queue: int = 1024) -> Subscription:
+        subscription = Subscription(self, max_queue)  # type: ignore[arg-type]
+        self._subscribers.add(subscription)
+        return subscription
+
+    async def wait_for(self, tx_hashes: Sequence[bytes], timeout: float) -> dict[bytes, TransactionInfo]:
+        """Wait until the transactions commit at this node (or ``timeout``); the infos of those that did."""
+        loop = asyncio.get_running_loop()
+        done: dict[bytes, TransactionInfo] = {}
+        futures: dict[bytes, asyncio.Future[TransactionInfo]] = {}
+        for tx_hash in tx_hashes:
+            try:
+                done[tx_hash] = self.ledger.get_transaction(tx_hash).info
+                continue
+            except NotFound:
+                pass
+            future: asyncio.Future[TransactionInfo] = loop.create_future()
+            self._waiters.setdefault(tx_hash, []).append(future)
+            futures[tx_hash] = future
+        if futures:
+            await asyncio.wait(list(futures.values()), timeout=timeout)
+        for tx_hash, future in futures.items():
+            if future.done() and not future.cancelled():
+                done[tx_hash] = future.result()
+            else:
+                future.cancel()
+                waiting = self._waiters.get(tx_hash)
+                if waiting is not None and future in waiting:
+                    waiting.remove(future)
+                    if not waiting:
+                        del self._waiters[tx_hash]
+        return done
+
+    # --- status -----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        stats = self.mempool.stats()
+        core = self.core.counters
+        return {
+            "ledger": self.name,
+            "height": self.ledger.height,
+            "round": self.core.current_round,
+            "committed_round": self.core.tree.root.round,
+            "mempool": stats.pending,
+            "in_flight": stats.in_flight,
+            "verify_queue": stats.verifying,
+            "peers_connected": self.transport.connected_peers(),
+            "halted": self.halted,
+            "divergence": self.divergence,
+            "invalid_messages": self.counters.get("invalid_messages", 0)
+            + core.get("dropped_invalid", 0) + core.get("dropped_malformed", 0),
+            "consensus": dict(core),
+            "replica": dict(self.counters),
+            "stages_seconds": {**self.timers.snapshot(), "ingress_verify": self.mempool.verify_seconds},
+            "stage_counts": dict(self.timers.counts),
+        }
+
+
+def _always(tx_hash: bytes) -> bool:
+    return True
+

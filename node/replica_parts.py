@@ -1,0 +1,355 @@
+"""Pieces of a replica that need no event loop: payload codec, execution records, mempool adapter.
+
+Payload. A consensus block's payload is one of
+
+- ``b""`` — an empty block, proposed by the core only when needed for progress; it makes
+  no ledger block;
+- canonical msgpack ``[proposer_time_ms, [encoded tx, ...]]`` — a *ledger block* (possibly
+  with no transaction: a *seal*, which certifies the roots of the block before it, since a
+  header carries the previous block's roots);
+- canonical msgpack ``[proposer_time_ms, nil]`` — a *heartbeat*: no ledger block, but a
+  non-empty payload, so the core proposes one more (empty) block on top of it; that is what
+  spreads the certificate committing the seal to every replica on a quiet network.
+
+After the last transaction block the leaders propose: seal, heartbeat, empty — then stop
+until transactions arrive. Every replica turns the same committed chain into the same
+ledger blocks: ``ledger.make_block(txs, time=proposer_time_ms, proposer=author, epoch=0)``.
+
+Execution record. The core wants an execution root per block; execution itself happens
+at commit (consensus safety does not need state roots; divergence is caught by the commit
+attestations). The root is the chain digest ``H(parent root ‖ H(payload))``; next to it the
+record keeps the ledger height the block leads to, the chain's proposer time and whether the
+last ledger block still needs a seal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Collection, Sequence
+
+import msgpack
+
+from consensus.persistent_store import LevelDBConsensusStore
+from consensus.types import BlockId
+from ledger import codec
+from ledger.types import Transaction
+from node.mempool import Mempool, SubmitResult
+
+__all__ = [
+    "KIND_EMPTY",
+    "KIND_HEARTBEAT",
+    "KIND_SEAL",
+    "KIND_TXS",
+    "ChainExecution",
+    "DecodedPayload",
+    "ExecutionRecord",
+    "ReplicaMempool",
+    "decode_payload",
+    "encode_payload",
+]
+
+KIND_EMPTY = 0
+KIND_HEARTBEAT = 1
+KIND_SEAL = 2
+KIND_TXS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPayload:
+    kind: int
+    time_ms: int
+    txs: tuple[bytes, ...]
+
+
+_EMPTY = DecodedPayload(KIND_EMPTY, 0, ())
+
+
+def encode_payload(time_ms: int, txs: Sequence[bytes] | None) -> bytes:
+    packed = msgpack.packb([time_ms, None if txs is None else list(txs)], use_bin_type=True)
+    assert isinstance(packed, bytes)
+    return packed
+
+
+def decode_payload(payload: bytes, max_txs: int | None = None) -> DecodedPayload:
+    """Decode a payload; ``ValueError`` if it is not one of the three shapes."""
+    if not payload:
+        return _EMPTY
+    try:
+        items = msgpack.unpackb(payload, raw=True, max_bin_len=len(payload))
+    except Exception as exc:
+        raise ValueError(f"payload is not msgpack: {type(exc).__name__}") from exc
+    if not isinstance(items, list) or len(items) != 2:
+        raise ValueError("payload is not [time, txs]")
+    time_ms, txs = items
+    if not isinstance(time_ms, int) or isinstance(time_ms, bool) or not 0 <= time_ms < 1 << 62:
+        raise ValueError("payload time is not a non-negative integer")
+    if txs is None:
+        return DecodedPayload(KIND_HEARTBEAT, time_ms, ())
+    if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
+        raise ValueError("payload transactions are not a list of byte strings")
+    if max_txs is not None and len(txs) > max_txs:
+        raise ValueError(f"payload carries {len(txs)} transactions, the limit is {max_txs}")
+    return DecodedPayload(KIND_TXS if txs else KIND_SEAL, time_ms, tuple(txs))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRecord:
+    root: bytes
+    """Chain digest ``H(parent root ‖ H(payload))``."""
+    height: int
+    """Ledger height after this block."""
+    time_ms: int
+    """Latest proposer time on the chain up to this block."""
+    unsealed: bool
+    """The chain's last ledger block carries transactions (or is genesis): a seal is due."""
+    kind: int
+    """What this block's own payload is (KIND_*)."""
+
+    def encode(self) -> bytes:
+        packed = msgpack.packb(
+            [self.root, self.height, self.time_ms, self.unsealed, self.kind], use_bin_type=True
+        )
+        assert isinstance(packed, bytes)
+        return packed
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "ExecutionRecord":
+        root, height, time_ms, unsealed, kind = msgpack.unpackb(raw, raw=True)
+        return cls(root, height, time_ms, unsealed, kind)
+
+
+class ChainExecution:
+    """The core's :class:`~consensus.interfaces.ExecutionEngine`: chain digests and ledger heights.
+
+    Records are kept in memory for the uncommitted tree and persisted in the consensus
+    store, so the committed root's record survives a restart.
+    """
+
+    def __init__(self, store: LevelDBConsensusStore, genesis_id: BlockId, ledger_hash: bytes) -> None:
+        self._store = store
+        self._records: dict[BlockId, ExecutionRecord] = {}
+        genesis = ExecutionRecord(
+            hashlib.sha256(b"JADECHAIN/CHAIN/GENESIS\x00" + ledger_hash).digest(), 0, 0, True, KIND_EMPTY
+        )
+        self._records[genesis_id] = genesis
+        self.genesis_id = genesis_id
+        self.on_execute: Callable[[BlockId, bytes], None] | None = None
+        """Told about every block entering the tree (the node claims its transactions)."""
+
+    def record(self, block_id: BlockId) -> ExecutionRecord | None:
+        found = self._records.get(block_id)
+        if found is None:
+            raw = self._store.get_execution_record(block_id)
+            if raw is not None:
+                found = ExecutionRecord.decode(raw)
+                self._records[block_id] = found
+        return found
+
+    def execute(self, block_id: BlockId, parent_id: BlockId, payload: bytes) -> bytes:
+        parent = self.record(parent_id)
+        if parent is None:
+            raise RuntimeError("executing a block whose parent was never executed")
+        try:
+            decoded = decode_payload(payload)
+        except ValueError:
+            decoded = _EMPTY  # deterministic on every replica: an undecodable payload makes nothing
+        root = hashlib.sha256(parent.root + hashlib.sha256(payload).digest()).digest()
+        if decoded.kind in (KIND_SEAL, KIND_TXS):
+            record = ExecutionRecord(
+                root, parent.height + 1, max(parent.time_ms, decoded.time_ms), decoded.kind == KIND_TXS,
+                decoded.kind,
+            )
+        else:
+            time_ms = max(parent.time_ms, decoded.time_ms)
+            record = ExecutionRecord(root, parent.height, time_ms, parent.unsealed, decoded.kind)
+        self._records[block_id] = record
+        self._store.put_execution_record(block_id, record.encode())
+        if self.on_execute is not None and decoded.kind == KIND_TXS:
+            self.on_execute(block_id, payload)
+        return root
+
+    def commit(self, block_ids: Sequence[BlockId]) -> None:
+        # The newest committed block stays (it is the tree root); older records live on disk.
+        for block_id in block_ids[:-1]:
+            if block_id != self.genesis_id:
+                self._records.pop(block_id, None)
+
+    def forget(self, keep: Collection[BlockId]) -> None:
+        """Drop in-memory records of blocks no longer in the tree."""
+        for block_id in list(self._records):
+            if block_id not in keep and block_id != self.genesis_id:
+                del self._records[block_id]
+
+    def state_root_for(self, block_id: BlockId) -> bytes | None:
+        record = self.record(block_id)
+        return None if record is None else record.root
+
+
+class ReplicaMempool(Mempool):
+    """The node's mempool plus what a replica needs around it.
+
+    - a cache of encoded transactions, so payloads are built and read without re-encoding
+      or re-decoding what ingress already handled;
+    - an outbox of transactions accepted from clients, gossiped to the other validators
+      (transactions from peers are not gossiped again);
+    - :meth:`peek_raw`: proposals take transactions without removing them (the replica
+      excludes those of the uncommitted ancestors), so a proposal that is never certified
+      loses nothing; :meth:`remove_committed` is O(1) per transaction.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._raw_by_hash: dict[bytes, bytes] = {}
+        self._decoded: dict[bytes, tuple[Transaction, bytes]] = {}
+        self._outbox: list[bytes] = []
+        self.on_accepted: Any = None
+        """Called (from any thread) after a submission admitted transactions."""
+        self.verify_seconds = 0.0
+
+    def submit_many(
+        self, items: Sequence[bytes | Transaction], *, now_ms: int | None = None, from_peer: bool = False
+    ) -> list[SubmitResult]:
+        import time as _time
+
+        started = _time.perf_counter()
+        results = super().submit_many(items, now_ms=now_ms)
+        elapsed = _time.perf_counter() - started
+        accepted = 0
+        with self._lock:
+            self.verify_seconds += elapsed
+            for item, result in zip(items, results):
+                if not result.accepted or result.tx_hash is None:
+                    continue
+                entry = self._pending.get(result.tx_hash)
+                if entry is None:
+                    continue
+                raw = bytes(item) if not isinstance(item, Transaction) else codec.encode(item)
+                self._raw_by_hash[result.tx_hash] = raw
+                self._decoded[raw] = (entry.tx, result.tx_hash)
+                if not from_peer:
+                    self._outbox.append(raw)
+                accepted += 1
+        if accepted and self.on_accepted is not None:
+            self.on_accepted()
+        return results
+
+    def take_outbox(self) -> list[bytes]:
+        with self._lock:
+            outbox, self._outbox = self._outbox, []
+        return outbox
+
+    def raw_of(self, tx: Transaction, tx_hash: bytes) -> bytes:
+        raw = self._raw_by_hash.get(tx_hash)
+        return raw if raw is not None else codec.encode(tx)
+
+    def peek_raw(self, max_txs: int, max_bytes: int, exclude: Collection[bytes]) -> list[bytes]:
+        """Up to ``max_txs`` waiting transactions (``max_bytes`` encoded) not in ``exclude``, round-robin
+        across signers, each signer's in submission order, as encoded transactions.
+
+        Nothing leaves the pool: a transaction stays until a committed block holds it, so a
+        proposal that is never certified costs nothing (the next leader proposes it again).
+        Queue slots of committed transactions are dropped here, lazily.
+        """
+        taken: list[bytes] = []
+        total = 0
+        with self._lock:
+            cursors: list[tuple[bytes, deque[Any], int]] = []
+            for signer in list(self._signer_order):
+                queue = self._queues[signer]
+                while queue and self._pending.get(queue[0].tx_hash) is not queue[0]:
+                    queue.popleft()  # committed (or replaced) while queued
+                if not queue:
+                    del self._queues[signer]
+                    self._signer_order.remove(signer)
+                    continue
+                cursors.append((signer, queue, 0))
+            while cursors and len(taken) < max_txs:
+                next_round: list[tuple[bytes, deque[Any], int]] = []
+                for signer, queue, position in cursors:
+                    if len(taken) >= max_txs:
+                        break
+                    while position < len(queue):
+                        entry = queue[position]
+                        position += 1
+                        if self._pending.get(entry.tx_hash) is not entry or entry.tx_hash in exclude:
+                            continue
+                        if taken and total + entry.size > max_bytes:
+                            return taken
+                        raw = self._raw_by_hash.get(entry.tx_hash)
+                        taken.append(raw if raw is not None else codec.encode(entry.tx))
+                        total += entry.size
+                        break
+                    if position < len(queue):
+                        next_round.append((signer, queue, position))
+                cursors = next_round
+        return taken
+
+    def pull_raw(self, max_txs: int, max_bytes: int) -> list[bytes]:
+        """Like :meth:`peek_raw` with nothing excluded."""
+        return self.peek_raw(max_txs, max_bytes, ())
+
+    def pull(self, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
+        raws = self.pull_raw(max_txs, max_bytes)
+        return [codec.decode(Transaction, raw) for raw in raws]
+
+    def decode_raw(self, raw: bytes, tx_hash_of: Any) -> tuple[Transaction, bytes] | None:
+        """The transaction and its hash for encoded bytes; None if they do not decode."""
+        cached = self._decoded.get(raw)
+        if cached is not None:
+            return cached
+        try:
+            tx = codec.decode(Transaction, raw)
+        except Exception:
+            return None
+        return tx, tx_hash_of(tx)
+
+    def remove_committed(self, tx_hashes: Collection[bytes]) -> list[float]:
+        """Forget committed transactions (O(1) each; queue slots are cleaned lazily by pull_raw)."""
+        admitted: list[float] = []
+        with self._lock:
+            for tx_hash in tx_hashes:
+                self._verified.discard(tx_hash)
+                entry = self._in_flight.pop(tx_hash, None)
+                if entry is None:
+                    entry = self._pending.pop(tx_hash, None)
+                if entry is not None:
+                    admitted.append(entry.admitted)
+                raw = self._raw_by_hash.pop(tx_hash, None)
+                if raw is not None:
+                    self._decoded.pop(raw, None)
+        return admitted
+
+    def requeue(self, tx_hashes: Collection[bytes]) -> None:
+        """Put in-flight transactions back, ahead of newer ones (a stale slot may remain; it is skipped)."""
+        with self._lock:
+            for tx_hash in reversed(list(tx_hashes)):
+                entry = self._in_flight.pop(tx_hash, None)
+                if entry is None:
+                    continue
+                queue = self._queues.get(entry.signer)
+                if queue is None:
+                    queue = self._queues[entry.signer] = deque()
+                    self._signer_order.appendleft(entry.signer)
+                queue.appendleft(entry)
+                self._pending[entry.tx_hash] = entry
+
+
+class StageTimers:
+    """Seconds spent per stage of the replica (for /metrics and the benchmark's profile)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stage: str, seconds: float, count: int = 1) -> None:
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+            self.counts[stage] = self.counts.get(stage, 0) + count
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.seconds)

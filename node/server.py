@@ -1,0 +1,357 @@
+"""The validator node process: ``python -m node.server --config node.toml``.
+
+:func:`run_node` hosts every ledger of the configuration, each with its :class:`node.replica.Replica`
+(consensus instance, mempool, LevelDB), one gRPC server for peers and high-rate clients
+(:mod:`consensus.network`) and the HTTP gateway (:mod:`node.gateway`, with /metrics).
+
+Lifecycle: startup (open ledgers, bind ports, catch up from peers, start consensus) → serve
+→ on SIGTERM/SIGINT: stop accepting HTTP, stop consensus, finish applying the committed
+blocks in flight, close stores and ledgers. A restart resumes from the data directory.
+
+Logs go to stderr, one JSON object per line (``ts``, ``level``, ``logger``, ``msg`` and any
+extra fields such as ``ledger`` or ``peer``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import grpc
+import msgpack
+from fastapi import Request
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from consensus.network import (
+    GET_CONSENSUS_ROOT_METHOD,
+    GET_LEDGER_BLOCKS_METHOD,
+    GRPC_OPTIONS,
+    NetworkServer,
+    PeerSender,
+    call_unary,
+)
+from ledger.crypto import KeyPair, PublicKey, sign, to_base58
+from ledger.errors import ConfigError, JadechainError
+from ledger.ledger import Ledger
+from node.config import NodeConfig, load_node_config
+from node.replica import Replica
+from node.solo import LedgerRuntime, _bound_socket, default_contract_runtime, load_key, serve_app
+
+__all__ = ["NodeTransport", "main", "run_node", "setup_json_logging"]
+
+log = logging.getLogger("jadechain.node")
+
+_STANDARD_LOG_FIELDS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_LOG_FIELDS and not key.startswith("_"):
+                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def setup_json_logging(level: int = logging.INFO, node: str | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    if node is not None:
+        factory = logging.getLogRecordFactory()
+
+        def with_node(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = factory(*args, **kwargs)
+            record.node = node
+            return record
+
+        logging.setLogRecordFactory(with_node)
+    for noisy in ("uvicorn", "uvicorn.error", "grpc", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class NodeTransport:
+    """The replicas' view of the network: one :class:`PeerSender` and one sync channel per peer."""
+
+    def __init__(self, config: NodeConfig, keypair: KeyPair) -> None:
+        self.keypair = keypair
+
+        def sign_envelope(message: bytes) -> bytes:
+            return sign(keypair.private, message)
+
+        self.senders: dict[bytes, PeerSender] = {}
+        self.addresses: dict[bytes, str] = {}
+        self.names: dict[bytes, str] = {}
+        for peer in config.peers:
+            author = peer.public_key_bytes
+            self.senders[author] = PeerSender(peer.name, peer.address, keypair.public.encoded, sign_envelope)
+            self.addresses[author] = peer.address
+            self.names[author] = peer.name
+        self._channels: dict[bytes, Any] = {}
+
+    def start(self) -> None:
+        for sender in self.senders.values():
+            sender.start()
+
+    async def stop(self) -> None:
+        for sender in self.senders.values():
+            await sender.stop()
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    def send(self, author: bytes, message: bytes) -> None:
+        sender = self.senders.get(author)
+        if sender is not None:
+            sender.send(message)
+
+    def broadcast(self, message: bytes) -> None:
+        for sender in self.senders.values():
+            sender.send(message)
+
+    def peer_authors(self) -> list[bytes]:
+        return list(self.senders)
+
+    def connected_peers(self) -> int:
+        return sum(1 for sender in self.senders.values() if sender.connected)
+
+    def _channel(self, author: bytes) -> Any:
+        channel = self._channels.get(author)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(self.addresses[author], options=GRPC_OPTIONS)
+            self._channels[author] = channel
+        return channel
+
+    async def get_ledger_blocks(self, author: bytes, request: bytes) -> bytes:
+        return await call_unary(self._channel(author), GET_LEDGER_BLOCKS_METHOD, request, timeout=10.0)
+
+    async def get_consensus_root(self, author: bytes, request: bytes) -> bytes:
+        return await call_unary(self._channel(author), GET_CONSENSUS_ROOT_METHOD, request, timeout=5.0)
+
+
+class _NodeCollector(Collector):
+    """Consensus gauges and counters read at scrape time."""
+
+    def __init__(self, replicas: dict[str, Replica], server: NetworkServer, transport: NodeTransport) -> None:
+        self.replicas = replicas
+        self.server = server
+        self.transport = transport
+
+    def collect(self) -> Any:
+        round_ = GaugeMetricFamily("jadechain_consensus_round", "Current consensus round", labels=["ledger"])
+        committed_round = GaugeMetricFamily("jadechain_consensus_committed_round", "Round of the last committed consensus block", labels=["ledger"])
+        peers = GaugeMetricFamily("jadechain_peers_connected", "Peers whose last send succeeded")
+        halted = GaugeMetricFamily("jadechain_divergence", "1 if this replica detected divergence and stopped voting", labels=["ledger"])
+        invalid = CounterMetricFamily("jadechain_invalid_messages", "Messages dropped at ingress (bad envelope, malformed or invalid)", labels=["ledger"])
+        events = CounterMetricFamily("jadechain_consensus_events", "Consensus core counters", labels=["ledger", "counter"])
+        stages = CounterMetricFamily("jadechain_stage_seconds", "Seconds spent per replica stage", labels=["ledger", "stage"])
+        peers.add_metric([], self.transport.connected_peers())
+        envelope_invalid = self.server.counters.get("invalid_envelopes", 0)
+        for name, replica in self.replicas.items():
+            round_.add_metric([name], replica.core.current_round)
+            committed_round.add_metric([name], replica.core.tree.root.round)
+            halted.add_metric([name], 1 if replica.halted else 0)
+            core = replica.core.counters
+            invalid.add_metric([name], envelope_invalid + replica.counters.get("invalid_messages", 0)
+                               + core.get("dropped_invalid", 0) + core.get("dropped_malformed", 0))
+            for counter, value in sorted(core.items()):
+                events.add_metric([name, counter], value)
+            stage_seconds = replica.timers.snapshot()
+            stage_seconds["ingress_verify"] = replica.mempool.verify_seconds
+            for stage, seconds in sorted(stage_seconds.items()):
+                stages.add_metric([name, stage], seconds)
+        yield from (round_, committed_round, peers, halted, invalid, events, stages)
+
+
+async def run_node(
+    config: NodeConfig,
+    *,
+    stop_event: asyncio.Event | None = None,
+    ready: Callable[[dict[str, Any]], None] | None = None,
+    install_signals: bool = True,
+    shutdown_timeout: float = 15.0,
+) -> None:
+    """Run the node until SIGTERM/SIGINT (or ``stop_event``); see the module docstring."""
+    from ledger.store.directory import open_ledger
+    from node.gateway.app import GatewaySettings, create_app
+
+    stop = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if install_signals and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+            installed.append(int(signum))
+    keypair = load_key(config.node.key_file, config.read_password())
+    transport = NodeTransport(config, keypair)
+    peer_keys = {author: PublicKey.from_encoded(author) for author in transport.senders}
+    ledgers: dict[str, Ledger] = {}
+    replicas: dict[str, Replica] = {}
+
+    def on_messages(sender: bytes, messages: list[bytes]) -> None:
+        for raw in messages:
+            try:
+                ledger_hash, kind, body = msgpack.unpackb(raw, raw=True)
+                replica = replicas.get(to_base58(ledger_hash))
+            except Exception:
+                server.counters["invalid_envelopes"] = server.counters.get("invalid_envelopes", 0) + 1
+                continue
+            if replica is not None:
+                replica.on_message(sender, kind, body)
+
+    async def get_ledger_blocks(request: bytes) -> bytes:
+        try:
+            ledger_hash, start, count = msgpack.unpackb(request, raw=True)
+            replica = replicas[to_base58(ledger_hash)]
+        except Exception:
+            packed = msgpack.packb([0, []])
+            assert isinstance(packed, bytes)
+            return packed
+        return await asyncio.to_thread(replica.serve_ledger_blocks, int(start), int(count))
+
+    async def get_consensus_root(request: bytes) -> bytes:
+        try:
+            (ledger_hash,) = msgpack.unpackb(request, raw=True)
+            replica = replicas[to_base58(ledger_hash)]
+        except Exception:
+            return b""
+        return await asyncio.to_thread(replica.serve_consensus_root)
+
+    async def submit(request: bytes) -> bytes:
+        """``[ledger hash, [encoded tx, ...]]`` → ``[[tx hash | nil, error code | nil, message], ...]``."""
+        try:
+            ledger_hash, raws = msgpack.unpackb(request, raw=True)
+            replica = replicas[to_base58(ledger_hash)]
+            assert isinstance(raws, list)
+        except Exception:
+            packed = msgpack.packb([[None, "MALFORMED_ENCODING", "expected [ledger hash, [tx, ...]] for a hosted ledger"]])
+            assert isinstance(packed, bytes)
+            return packed
+        results = await asyncio.to_thread(replica.mempool.submit_many, raws, now_ms=int(time.time() * 1000))
+        replica.notify()
+        packed = msgpack.packb([
+            [r.tx_hash, None if r.error is None else r.error.code, None if r.error is None else r.error.message]
+            for r in results
+        ], use_bin_type=True)
+        assert isinstance(packed, bytes)
+        return packed
+
+    server = NetworkServer(
+        config.network.grpc_host, config.network.grpc_port, keys=peer_keys,
+        on_messages=on_messages, get_ledger_blocks=get_ledger_blocks, submit=submit,
+        get_consensus_root=get_consensus_root,
+    )
+    try:
+        runtime = default_contract_runtime()
+        for item in config.ledgers:
+            ledgers[item.hash] = open_ledger(config.node.data_dir, item.hash, runtime=runtime)
+        for name, ledger in ledgers.items():
+            replicas[name] = Replica(
+                ledger, data_dir=config.node.data_dir, keypair=keypair, transport=transport,
+                settings=config.consensus,
+            )
+        await server.start()
+        transport.start()
+        for replica in replicas.values():
+            await replica.start()
+        runtimes = {name: LedgerRuntime(replica.ledger, replica.mempool, replica) for name, replica in replicas.items()}  # type: ignore[arg-type]
+        settings = GatewaySettings(admin_token=config.read_admin_token() or os.environ.get("JADECHAIN_ADMIN_TOKEN") or None,
+                                   post_rate=0)
+        app = create_app(runtimes, settings)
+        app.state.metrics.registry.register(_NodeCollector(replicas, server, transport))
+        app.state.node_status = lambda: node_status(config, replicas, transport)
+        _add_status_route(app)
+        sock = _bound_socket(config.gateway.host, config.gateway.port)
+        http_port = sock.getsockname()[1]
+        log.info("node started", extra={
+            "grpc": f"{config.network.grpc_host}:{server.port}", "http": f"http://{config.gateway.host}:{http_port}",
+            "ledgers": ",".join(replicas),
+        })
+
+        def on_ready() -> None:
+            if ready is not None:
+                ready({"grpc_port": server.port, "http_port": http_port})
+
+        try:
+            await serve_app(app, sock, stop, on_ready)
+        finally:
+            sock.close()
+    finally:
+        log.info("node stopping")
+        with contextlib.suppress(Exception):
+            await server.stop(0.5)
+        for replica in replicas.values():
+            with contextlib.suppress(Exception):
+                await replica.stop(shutdown_timeout)
+        with contextlib.suppress(Exception):
+            await transport.stop()
+        for ledger in ledgers.values():
+            ledger.close()
+        for number in installed:
+            loop.remove_signal_handler(number)
+        log.info("node stopped")
+
+
+def node_status(config: NodeConfig, replicas: dict[str, Replica], transport: NodeTransport) -> dict[str, Any]:
+    return {
+        "node": config.node.name,
+        "pid": os.getpid(),
+        "peers": {
+            transport.names[author]: {"connected": sender.connected, "queued": sender.queued}
+            for author, sender in transport.senders.items()
+        },
+        "ledgers": {name: replica.status() for name, replica in replicas.items()},
+    }
+
+
+def _add_status_route(app: Any) -> None:
+    @app.get("/api/v1/node/status", tags=["system"], summary="Consensus status of this node")  # type: ignore[untyped-decorator]
+    def status(request: Request) -> dict[str, Any]:
+        result: dict[str, Any] = request.app.state.node_status()
+        return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m node.server", description="Run a Jadechain validator node.")
+    parser.add_argument("--config", required=True, help="path of node.toml")
+    parser.add_argument("--log-level", default=os.environ.get("JADECHAIN_LOG_LEVEL", "info"))
+    args = parser.parse_args(argv)
+    try:
+        config = load_node_config(args.config)
+    except ConfigError as exc:
+        print(json.dumps({"level": "error", "code": exc.code, "msg": exc.message}), file=sys.stderr)
+        return 2
+    setup_json_logging(getattr(logging, args.log_level.upper(), logging.INFO), config.node.name)
+    try:
+        asyncio.run(run_node(config))
+    except JadechainError as exc:
+        log.error("node failed: %s", exc.message, extra={"code": exc.code})
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
