@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test typecheck bench clean
+.PHONY: install up down test typecheck bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 up: install
 	$(VENV)/bin/jadechain up --dir .jadechain
+
+down:
+	$(VENV)/bin/jadechain down --dir .jadechain
 
 test: install typecheck
 	$(PY) -m pytest -q

@@ -504,19 +504,68 @@ def _read_bundles(path: Path) -> list[tuple[str, Any]]:
     return [(path.name, json.loads(path.read_text()))]
 
 
-# --- up: the local job of `make up` -----------------------------------------------------------
+# --- up / down: the local job of `make up` ------------------------------------------------------
 
 @app.command("up")
 def up_command(
     directory: Path = typer.Option(Path(".jadechain"), "--dir"),
+    nodes: int = typer.Option(4, "--nodes", "-n", min=1, max=16),
+    crypto: str = typer.Option("sm", "--crypto", help="sm (SM2 + SM3) or classic (Ed25519 + SHA-256)."),
+    apps: bool = typer.Option(True, "--apps/--no-apps", help="Also start the control plane and the apps."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Start a local network, the control plane and the apps; prove one transaction end to end.
+
+    Everything runs in the background on 127.0.0.1 until `jadechain down --dir DIR`.
+    """
+    from node.up import up
+
+    try:
+        summary = up(directory, nodes=nodes, crypto=crypto, with_apps=apps)
+    except JadechainError as error:
+        _fail(error)
+        return
+    if _emit(summary, as_json):
+        return
+    console.print(f"[bold]Jadechain is up[/] in {directory.resolve()} ({summary['crypto']}, {len(summary['gateways'])} validators)")
+    console.print(f"  ledger             {summary['ledger_hash']}")
+    for index, url in enumerate(summary["gateways"]):
+        console.print(f"  node{index} gateway      {url}  (API docs {url}/docs)")
+    for name, url in summary.get("services", {}).items():
+        label = {"baas": "control plane", "evidence": "evidence app", "traceability": "traceability"}.get(name, name)
+        suffix = "/ui/" if name == "baas" else "/docs"
+        console.print(f"  {label:18} {url}{suffix}")
+    if "control_plane_admin" in summary:
+        console.print(f"  [bold yellow]console login[/]      {summary['control_plane_admin']}")
+    console.print(f"  keys               {summary['keys']} (password in {summary['password_file']})")
+    console.print(f"  proof              {summary['bundle']} ({summary['verified']})")
+    console.print(f"\nverify offline:  jadechain verify {summary['bundle']}")
+    console.print(f"stop everything: jadechain down --dir {directory}")
+
+
+@app.command("down")
+def down_command(
+    directory: Path = typer.Option(Path(".jadechain"), "--dir"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Stop what `jadechain up` started (apps, control plane, nodes); data stays for the next `up`."""
+    from node.up import down
+
+    try:
+        stopped = down(directory)
+    except JadechainError as error:
+        _fail(error)
+        return
+    if not _emit(stopped, as_json):
+        console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command("demo")
+def demo_command(
+    directory: Path = typer.Option(Path(".jadechain-demo"), "--dir"),
     crypto: str = typer.Option("sm", "--crypto"),
 ) -> None:
-    """Create a local dev ledger, commit a few certified blocks, and prove a value offline.
-
-    The networked node (consensus, gateway) plugs in here as it lands; until then
-    this runs the ledger in-process so a newcomer sees a real ledger, real
-    national-crypto signatures and a proof that `jadechain verify` checks.
-    """
+    """In-process tour of the ledger alone: a dev ledger, certified blocks, a proof checked offline."""
     from node.local import run_local_demo
 
     try:
@@ -524,7 +573,7 @@ def up_command(
     except JadechainError as error:
         _fail(error)
         return
-    console.print(f"[bold]Jadechain local ledger[/] ({crypto}) in {directory}")
+    console.print(f"[bold]Jadechain ledger demo[/] ({crypto}) in {directory}")
     for key, value in summary.items():
         console.print(f"  {key:18} {value}")
     console.print(f"\nverify offline:  jadechain verify {summary['bundle']} --validators {summary['validators']}")

@@ -75,9 +75,9 @@ def test_three_founders_run_the_ceremony_and_agree_on_one_ledger_hash(tmp_path: 
 
 
 @pytest.mark.parametrize("crypto", ["sm", "classic"])
-def test_up_then_verify_offline_and_tampering_fails(tmp_path: Path, crypto: str) -> None:
+def test_demo_then_verify_offline_and_tampering_fails(tmp_path: Path, crypto: str) -> None:
     directory = tmp_path / "local"
-    run("up", "--dir", str(directory), "--crypto", crypto)
+    run("demo", "--dir", str(directory), "--crypto", crypto)
     bundle = directory / "proof-product.json"
     validators = directory / "validators.json"
     report = json.loads(run("verify", str(bundle), "--validators", str(validators), "--json").stdout)
@@ -97,7 +97,7 @@ def test_verify_checks_every_proof_in_a_zip_trusting_only_the_ledger_hash(tmp_pa
     import zipfile
 
     directory = tmp_path / "local"
-    run("up", "--dir", str(directory), "--crypto", "classic")
+    run("demo", "--dir", str(directory), "--crypto", "classic")
     bundle = json.loads((directory / "proof-product.json").read_text())
     archive = tmp_path / "evidence.zip"
     with zipfile.ZipFile(archive, "w") as handle:

@@ -1,0 +1,211 @@
+"""`jadechain up` / `jadechain down`: the whole local job a newcomer starts with `make up`.
+
+`up` starts, each as its own background process on 127.0.0.1:
+
+* a network of validator nodes (`node.net`: keys, genesis ceremony, configs, processes);
+* the BaaS control plane (`python -m baas serve`, run as a process: `node` never imports `baas`);
+* the apps that are installed (evidence preservation, traceability), pointed at the network;
+
+then submits one transaction, fetches its certified proof bundle, verifies it, and prints
+every URL, where the keys are, and where the control plane's first admin password is.
+`down` stops all of it. State lives under one directory, so `up` after `down` resumes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+from ledger.errors import ConfigError
+from ledger.certificate import ValidatorSet
+from ledger.crypto import address_from_public_key, generate_keypair
+from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
+from node import net
+from node.sdk import JadechainClient
+
+PREFERRED_PORTS = {"baas": 8700, "evidence": 8200, "traceability": 8300}
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    pid: int
+    log: str
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(preferred: int) -> int:
+    if _port_free(preferred):
+        return preferred
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _run_dir(directory: Path) -> Path:
+    path = directory / "run"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_path: str, timeout: float) -> Service:
+    record_path = _run_dir(directory) / f"{name}.json"
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        if _alive(record["pid"]):
+            return Service(name, record["url"], record["pid"], record["log"])
+    logs = directory / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=str(directory))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ConfigError(f"{name} exited at start; see {log_path}")
+        try:
+            if httpx.get(url + ready_path, timeout=2.0).status_code < 500:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    else:
+        process.terminate()
+        raise ConfigError(f"{name} did not come up within {timeout:.0f} s; see {log_path}")
+    service = Service(name, url, process.pid, str(log_path))
+    record_path.write_text(json.dumps(service.__dict__))
+    return service
+
+
+def _app_argv(module: str, layout: net.NetworkLayout, port: int, data_dir: Path) -> list[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    storage = (["--db", str(data_dir / "index.db")] if module.endswith("traceability")
+               else ["--data-dir", str(data_dir)])
+    argv = [sys.executable, "-m", module, "--ledger", layout.ledger_hash,
+            "--key", layout.nodes[0].key_file, "--password-file", layout.password_file,
+            *storage, "--port", str(port)]
+    for url in layout.urls:
+        argv += ["--gateway", url]
+    return argv
+
+
+def _demo_proof(directory: Path, layout: net.NetworkLayout) -> dict[str, str]:
+    """One transaction end to end: submit, wait for commit, fetch the certified proof, verify it."""
+    password = Path(layout.password_file).read_text().strip()
+    admin = keypair_from_private(decrypt_private_key(load_keystore(layout.nodes[0].key_file), password))
+    with JadechainClient(layout.urls) as client:
+        ledger = client.ledger(layout.ledger_hash)
+        account = generate_keypair(admin.public.algorithm)
+        address = address_from_public_key(account.public)
+        ledger.submit(ledger.builder().register_data_account(account.public.encoded).sign(admin), wait=True)
+        ledger.submit(ledger.builder().kv_set(address, "product/6901234567892",
+                                              {"name": "green tea", "lot": "L2026-11"}, -1).sign(admin), wait=True)
+        bundle: dict[str, Any] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                bundle = ledger.entry_proof(address, "product/6901234567892")
+                if bundle["header"].get("certificate"):
+                    break
+            except Exception:  # PROOF_PENDING until the next block certifies the roots
+                pass
+            time.sleep(0.3)
+        report = verify_bundle(bundle, require_certificate=True)
+    bundle_path = directory / "proof-product.json"
+    validators_path = directory / "validators.json"
+    bundle_path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False))
+    validators_path.write_text(json.dumps(validators_to_json(report_validators(bundle)), indent=2))
+    return {"bundle": str(bundle_path), "validators": str(validators_path),
+            "verified": f"{report.signers} validators signed; {len(report.checks)} checks passed"}
+
+
+def report_validators(bundle: dict[str, Any]) -> ValidatorSet:
+    return validators_from_json(bundle["validators"])
+
+
+def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = True) -> dict[str, Any]:
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    layout = net.net_up(str(directory / "network"), nodes=nodes, crypto=crypto, timeout=120.0)
+    summary: dict[str, Any] = {
+        "ledger_hash": layout.ledger_hash,
+        "crypto": layout.crypto,
+        "gateways": layout.urls,
+        "keys": layout.key_dir,
+        "password_file": layout.password_file,
+    }
+    services: list[Service] = []
+    if with_apps and importlib.util.find_spec("baas") is not None:
+        port = _pick_port(PREFERRED_PORTS["baas"])
+        baas_dir = directory / "baas"
+        services.append(_start_service(
+            directory, "baas",
+            [sys.executable, "-m", "baas", "serve", "--data-dir", str(baas_dir), "--port", str(port)],
+            f"http://127.0.0.1:{port}", "/openapi.json", 120.0,
+        ))
+        admin_file = baas_dir / "initial-admin-password"
+        if admin_file.exists():
+            # The path, not the secret: terminals and CI logs keep what is printed.
+            summary["control_plane_admin"] = f"user 'admin', password in {admin_file} (mode 0600)"
+        for app, module in (("evidence", "baas.apps.evidence"), ("traceability", "baas.apps.traceability")):
+            if importlib.util.find_spec(module) is None or importlib.util.find_spec(module + ".__main__") is None:
+                continue
+            port = _pick_port(PREFERRED_PORTS[app])
+            services.append(_start_service(
+                directory, app, _app_argv(module, layout, port, directory / app),
+                f"http://127.0.0.1:{port}", "/openapi.json", 90.0,
+            ))
+    summary["services"] = {s.name: s.url for s in services}
+    summary.update(_demo_proof(directory, layout))
+    return summary
+
+
+def down(directory: Path, timeout: float = 20.0) -> dict[str, Any]:
+    directory = directory.resolve()
+    stopped: dict[str, Any] = {}
+    run = directory / "run"
+    for record_path in sorted(run.glob("*.json")) if run.exists() else []:
+        record = json.loads(record_path.read_text())
+        pid = int(record["pid"])
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        stopped[record["name"]] = True
+        record_path.unlink()
+    if (directory / "network" / net.LAYOUT_FILE).exists():
+        stopped.update(net.net_down(str(directory / "network"), timeout=timeout))
+    return stopped
