@@ -1,0 +1,88 @@
+"""The traceability contract's rules, executed by the ledger's executor (no node, no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
+from baas.apps.traceability.service import prepare_event
+from ledger.crypto import address_from_public_key
+from ledger.errors import NotFound
+
+from tests.unit.ledger.ledger_testkit import Chain, make_chain, seeded_keypair
+
+contracts = pytest.importorskip("contracts")
+EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "epcis_examples"
+
+
+@pytest.fixture
+def chain() -> Chain:
+    return make_chain(1, runtime=contracts.SandboxRuntime())
+
+
+def items(name: str, index: int | None = None) -> list[list[object]]:
+    document = json.loads((EXAMPLES / f"{name}.jsonld").read_text())
+    events = document["epcisBody"]["eventList"]
+    chosen = events if index is None else [events[index]]
+    return [prepare_event(e, document["@context"]).chain_item() for e in chosen]
+
+
+def deploy(chain: Chain) -> str:
+    pair = seeded_keypair("trace-contract")
+    address = address_from_public_key(pair.public)
+    admin = address_from_public_key(chain.admin.public)
+    statuses = chain.statuses(chain.tx(lambda b: b.deploy_contract(pair.public.encoded, CONTRACT_SOURCE, 1)
+                                       .invoke(address, "init", admin)))
+    assert statuses == ["SUCCESS"]
+    return address
+
+
+def test_capture_rules_on_chain(chain: Chain) -> None:
+    contract = deploy(chain)
+    brand, partner, rogue = chain.new_user("brand"), chain.new_user("partner"), chain.new_user("rogue")
+    brand_address = address_from_public_key(brand.public)
+
+    def invoke(signer, method, *args, gas=2_000_000):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, method, *args, gas_limit=gas), signer))[0]
+
+    # only the admin registers brands, and init cannot be called twice
+    assert invoke(rogue, "register_brand", "9521234", address_from_public_key(rogue.public), "x") != "SUCCESS"
+    assert invoke(rogue, "init", address_from_public_key(rogue.public)) != "SUCCESS"
+    assert invoke(chain.admin, "register_brand", "9521234", brand_address, "Jade Tea Co") == "SUCCESS"
+    assert invoke(chain.admin, "register_brand", "12", brand_address, "too short") != "SUCCESS"
+
+    production = items("01_brand_production")
+    assert invoke(rogue, "capture", production, gas=capture_gas(production)) != "SUCCESS"
+    assert invoke(partner, "capture", production, gas=capture_gas(production)) != "SUCCESS"  # not yet a partner
+    assert invoke(brand, "capture", production, gas=capture_gas(production)) == "SUCCESS"
+    record = chain.ledger.get_entry(contract, "e:" + production[0][0]).value.to_python()
+    assert record == {"d": production[0][1], "o": brand_address}
+    # duplicates are refused, also when hidden in a larger capture: nothing of that capture is written
+    logistics = items("02_partner_logistics")
+    assert invoke(brand, "capture", logistics + production[:1]) != "SUCCESS"
+    with pytest.raises(NotFound):
+        chain.ledger.get_entry(contract, "e:" + logistics[0][0])
+    # a partner, once authorised by the brand (only the brand or admin may do that)
+    partner_address = address_from_public_key(partner.public)
+    assert invoke(rogue, "set_partner", "9521234", partner_address, True) != "SUCCESS"
+    assert invoke(brand, "set_partner", "9521234", partner_address, True) == "SUCCESS"
+    assert invoke(partner, "capture", logistics) == "SUCCESS"
+    # error declarations: only for an event on chain, only once, by someone entitled to its keys
+    declaration = list(logistics[2])
+    declaration[4], declaration[5] = True, "incorrect_data"
+    assert invoke(rogue, "capture", [declaration]) != "SUCCESS"
+    assert invoke(partner, "capture", [declaration]) == "SUCCESS"
+    assert invoke(partner, "capture", [declaration]) != "SUCCESS"
+    unknown = list(items("03_unauthorised_capture")[0])
+    unknown[4] = True
+    assert invoke(brand, "capture", [unknown]) != "SUCCESS"
+    # a partner whose authorisation is revoked can no longer capture
+    assert invoke(brand, "set_partner", "9521234", partner_address, False) == "SUCCESS"
+    assert invoke(partner, "capture", items("03_unauthorised_capture")) != "SUCCESS"
+    # malformed hashes are refused
+    bad = list(items("03_unauthorised_capture")[0])
+    bad[0] = "zz" * 32
+    assert invoke(brand, "capture", [bad]) != "SUCCESS"
