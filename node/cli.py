@@ -45,6 +45,7 @@ from ledger.genesis import (
 )
 from ledger.proofs import validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
+from node.cli_bench import bench_app
 from node.cli_net import net_app, node_app
 from node.cli_tx import query_app, tx_app
 
@@ -59,6 +60,7 @@ app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 app.add_typer(net_app, name="net")
 app.add_typer(node_app, name="node")
+app.add_typer(bench_app, name="bench")
 
 
 def _mount_plugins() -> None:
