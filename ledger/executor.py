@@ -99,7 +99,90 @@ MAX_CONTRACT_SOURCE_BYTES = 256 * 1024
 
 def transaction_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, tx: Transaction) -> bytes:
     """The transaction hash: ``code ‖ H(encode(content))``; what endpoints sign."""
-    return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(tx.content))
+    return hash_and_content(hash_fn, hash_code, tx)[0]
+
+
+# --- encodings carried from ingress ---------------------------------------------------
+#
+# Ingress decodes each transaction once from its wire bytes (strictly: canonical form is
+# checked), so it holds the canonical bytes of the content and of the signatures, and the
+# transaction hash, which is ``code ‖ H(content bytes)``. It registers them here against
+# the decoded object; the block header check, the executor and the block's persistence
+# then reuse them instead of re-encoding and re-hashing the content. An entry is found
+# only for that very object (identity, and the entry holds it so its id is not reused),
+# so a lookup either returns exactly what encoding would or falls back to encoding.
+
+_Encoding = tuple[Transaction, bytes, bytes | None, int, bytes | None]
+"""(transaction, content bytes, signatures bytes or None, hash code, tx hash or None)."""
+
+_ENCODINGS: dict[int, _Encoding] = {}
+ENCODINGS_LIMIT = 300_000
+"""Bound on registered transactions (a safety net: ingress forgets them at commit)."""
+
+
+def remember_encoding(
+    tx: Transaction,
+    content: bytes,
+    signatures: bytes | None = None,
+    hash_code: int = -1,
+    tx_hash: bytes | None = None,
+) -> None:
+    """Register the canonical bytes (and, if known, the hash) of a decoded transaction.
+
+    The caller vouches that ``content`` is ``codec.encode(tx.content)`` (and ``signatures``
+    the encoding of ``tx.signatures``), e.g. because both were cut from the strictly
+    decoded wire bytes (:func:`decode_transaction`).
+    """
+    if len(_ENCODINGS) >= ENCODINGS_LIMIT:
+        _ENCODINGS.clear()
+    _ENCODINGS[id(tx)] = (tx, content, signatures, hash_code, tx_hash)
+
+
+def forget_encoding(tx: Transaction) -> None:
+    """Drop a registration (ingress calls it when the transaction leaves the pool)."""
+    entry = _ENCODINGS.get(id(tx))
+    if entry is not None and entry[0] is tx:
+        _ENCODINGS.pop(id(tx), None)
+
+
+def decode_transaction(data: bytes) -> tuple[Transaction, bytes, bytes]:
+    """Strictly decode a transaction; also return its content bytes and signatures bytes.
+
+    As strict as ``codec.decode(Transaction, data)``; the two byte strings are the fields'
+    canonical encodings, cut from ``data`` by the canonical-form check itself.
+    """
+    tx, parts = codec.decode_split(Transaction, data)
+    return tx, parts[0], parts[1]
+
+
+def hash_and_content(hash_fn: Callable[[bytes], bytes], hash_code: int, tx: Transaction) -> tuple[bytes, bytes]:
+    """``(tx hash, content bytes)``, from the registered encoding when there is one."""
+    entry = _ENCODINGS.get(id(tx))
+    if entry is not None and entry[0] is tx:
+        if entry[3] == hash_code and entry[4] is not None:
+            return entry[4], entry[1]
+        content = entry[1]
+    else:
+        content = codec.encode(tx.content)
+    return hash_code.to_bytes(2, "big") + hash_fn(content), content
+
+
+def encoded_transaction(tx: Transaction, content: bytes | None = None) -> bytes:
+    """Canonical bytes of ``tx`` (``[content, signatures]``), reusing registered parts."""
+    entry = _ENCODINGS.get(id(tx))
+    signatures: bytes | None = None
+    if entry is not None and entry[0] is tx:
+        content = entry[1]
+        signatures = entry[2]
+    if content is None:
+        content = codec.encode(tx.content)
+    if signatures is None:
+        signatures = codec.encode_list(tx.signatures)
+    return _TX_ARRAY_HEADER + content + signatures
+
+
+_TX_ARRAY_HEADER = b"\x92"
+"""msgpack fixarray header of a 2-element array (a Transaction is ``[content, signatures]``)."""
 
 
 SignatureCheck = Callable[[Sequence[tuple[bytes, bytes, bytes]]], list[bool]]
@@ -160,6 +243,8 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
     ]
     result.tx_hashes = hashes
     signature_ok = _check_block_signatures(block.transactions, hashes, env)
+    authority = BlockAuthority(state, env)
+    empty_events_hash = events_hash(env.hash_fn, ())
     seen_in_block: set[bytes] = set()
     index = 0
     for tx, tx_hash, sig_ok in zip(block.transactions, hashes, signature_ok):
@@ -172,8 +257,8 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
         gas = _GasCounter()
         try:
             signers = _signer_addresses(tx)
-            _check_transaction(state, tx, signers, sig_ok, block, env)
-            context = _TxContext(state, env, block, tx_hash, signers, events, gas)
+            _check_transaction(state, tx, signers, sig_ok, block, env, authority)
+            context = _TxContext(state, env, block, tx_hash, signers, events, gas, authority)
             for operation in tx.content.operations:
                 _apply_operation(context, operation)
             status = SUCCESS
@@ -191,7 +276,7 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             index=index,
             status=status,
             write_set_hash=_write_set_hash(env.hash_fn, changes),
-            events_hash=events_hash(env.hash_fn, events),
+            events_hash=events_hash(env.hash_fn, events) if events else empty_events_hash,
             gas_used=gas.used,
         )
         index += 1
@@ -214,7 +299,7 @@ _EMPTY_ARRAY = b"\x90"
 
 def _write_set_hash(hash_fn: Callable[[bytes], bytes], changes: dict[bytes, bytes | None]) -> bytes:
     items = [[key, changes[key] or b""] for key in sorted(changes)]
-    return hash_fn(codec.pack_canonical(items))
+    return hash_fn(codec.pack_byte_rows(items))
 
 
 def _details_gas(error: JadechainError) -> int:
@@ -261,9 +346,12 @@ def _check_transaction(
     signatures_ok: bool,
     block: Block,
     env: ExecutionEnvironment,
+    authority: "BlockAuthority | None" = None,
 ) -> None:
+    if authority is None:
+        authority = BlockAuthority(state, env)
     content = tx.content
-    settings = current_settings(state, env)
+    settings = authority.settings()
     if not env.genesis and content.ledger_hash != env.ledger_hash:
         raise LedgerMismatch("transaction is for another ledger")
     if not content.operations:
@@ -283,7 +371,7 @@ def _check_transaction(
     if env.genesis:
         return
     for address in signers:
-        account = state.get_account(address)
+        account = authority.account(address)
         if account is None or account.kind != AccountKind.USER:
             raise PermissionDenied(f"signer {address} is not a registered user")
         _require_normal(account.state, address)
@@ -292,7 +380,7 @@ def _check_transaction(
         if all(isinstance(op, InvokeContract) for op in content.operations)
         else TransactionPermission.DIRECT_OPERATION
     )
-    if not any(_has_tx_permission(state, address, needed) for address in signers):
+    if not any(authority.has_tx_permission(address, needed) for address in signers):
         raise PermissionDenied(f"no signer holds the {needed.name} transaction permission")
 
 
@@ -352,6 +440,69 @@ def _has_tx_permission(state: WorkingState, user: str, permission: TransactionPe
     return all(grants) if policy == RolesPolicy.INTERSECT else any(grants)
 
 
+class BlockAuthority:
+    """What the checks of a block's transactions read, cached for the block.
+
+    Every transaction re-reads its signers' accounts, their roles and the settings; in a
+    block of ordinary transactions none of these change, so each is read and evaluated
+    once. The cache is dropped whenever the working state's ``authority_generation``
+    moves: any write of an account, role, user's roles, participant, validator set or
+    settings (by this block's earlier transactions, or the current one), and any discarded
+    layer. So a check always sees exactly what an uncached read would.
+    """
+
+    __slots__ = ("_state", "_env", "_generation", "_settings", "_accounts", "_ledger", "_tx")
+
+    def __init__(self, state: WorkingState, env: ExecutionEnvironment) -> None:
+        self._state = state
+        self._env = env
+        self._generation = -1
+        self._settings: LedgerSettings | None = None
+        self._accounts: dict[str, AccountRecord | None] = {}
+        self._ledger: dict[tuple[str, LedgerPermission], bool] = {}
+        self._tx: dict[tuple[str, TransactionPermission], bool] = {}
+
+    def _fresh(self) -> None:
+        generation = self._state.authority_generation
+        if generation != self._generation:
+            self._generation = generation
+            self._settings = None
+            self._accounts.clear()
+            self._ledger.clear()
+            self._tx.clear()
+
+    def settings(self) -> LedgerSettings:
+        """The settings as of now in the block (see :func:`current_settings`)."""
+        self._fresh()
+        if self._settings is None:
+            self._settings = current_settings(self._state, self._env)
+        return self._settings
+
+    def account(self, address: str) -> AccountRecord | None:
+        self._fresh()
+        accounts = self._accounts
+        if address in accounts:
+            return accounts[address]
+        record = accounts[address] = self._state.get_account(address)
+        return record
+
+    def has_ledger_permission(self, user: str, permission: LedgerPermission) -> bool:
+        self._fresh()
+        key = (user, permission)
+        found = self._ledger.get(key)
+        if found is None:
+            found = self._ledger[key] = _has_ledger_permission(self._state, user, permission)
+        return found
+
+    def has_tx_permission(self, user: str, permission: TransactionPermission) -> bool:
+        self._fresh()
+        key = (user, permission)
+        found = self._tx.get(key)
+        if found is None:
+            found = self._tx[key] = _has_tx_permission(self._state, user, permission)
+        return found
+
+
 # --- operation context ---------------------------------------------------------------------
 
 class _TxContext:
@@ -366,6 +517,7 @@ class _TxContext:
         signers: tuple[str, ...],
         events: list[Event],
         gas: _GasCounter,
+        authority: BlockAuthority | None = None,
     ) -> None:
         self.state = state
         self.env = env
@@ -374,6 +526,7 @@ class _TxContext:
         self.signers = signers
         self.events = events
         self.gas = gas
+        self.authority = authority if authority is not None else BlockAuthority(state, env)
 
     @property
     def height(self) -> int:
@@ -383,7 +536,7 @@ class _TxContext:
         """At least one endpoint signer must hold ``permission`` (JD Chain's AT_LEAST_ONE)."""
         if self.env.genesis:
             return
-        if not any(_has_ledger_permission(self.state, s, permission) for s in self.signers):
+        if not any(self.authority.has_ledger_permission(s, permission) for s in self.signers):
             raise PermissionDenied(f"no signer holds the {permission.name} permission")
 
 
@@ -460,7 +613,7 @@ def _op_register_event_account(ctx: _TxContext, op: RegisterEventAccount) -> Non
 
 def _writable_account(ctx: _TxContext, address: str, kind: AccountKind, writers: Iterable[str]) -> AccountRecord:
     _check_address(address)
-    account = ctx.state.get_account(address)
+    account = ctx.authority.account(address)
     if account is None or account.kind != kind:
         raise AccountNotFound(f"no {kind.name.lower()} account {address}")
     _require_normal(account.state, address)

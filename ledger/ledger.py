@@ -27,8 +27,9 @@ from ledger.executor import (
     BlockExecution,
     ExecutionEnvironment,
     SignatureCheck,
+    encoded_transaction,
     execute_block,
-    transaction_hash,
+    hash_and_content,
     verify_signatures,
 )
 from ledger.merkle.accumulator import MerkleAccumulator, empty_root
@@ -137,6 +138,15 @@ class Ledger:
         self._height = int.from_bytes(height_raw, "big")
         self._roots = codec.decode(ExecutionRoots, roots_raw)
         self._last_header = self.get_header(self._height)
+        self._last_header_hash = self.hash_header(self._last_header)
+        # (tx hash, content bytes) of the transactions of the last block this ledger made,
+        # by object identity (the entry holds the transaction), so that applying that block
+        # does not encode and hash its transactions a second time.
+        self._made: dict[int, tuple[Transaction, bytes, bytes]] = {}
+        # Decoded state-tree nodes by store key. Nodes are immutable once their block is
+        # committed, and each block reads the upper nodes the previous one wrote; only
+        # committed nodes enter (after the batch is written), so a failed block leaves none.
+        self._tree_nodes: dict[bytes, Node] = {}
 
     def _load_settings(self, settings: LedgerSettings) -> None:
         self.settings = settings
@@ -181,7 +191,7 @@ class Ledger:
         )
         batch = store.atomic_batch()
         batch.put(schema.META_LEDGER_HASH, ledger_hash)
-        execution, _ = _persist_block(batch, genesis, env, empty, base_tree_version=None)
+        execution, _, _ = _persist_block(batch, genesis, env, empty, base_tree_version=None)
         failed = [info.status for info in execution.tx_infos if info.status != "SUCCESS"]
         if failed or len(execution.tx_infos) != 1:
             raise InvalidBlock(f"the genesis transaction failed: {', '.join(failed) or 'not executed'}")
@@ -207,17 +217,29 @@ class Ledger:
         return block_hash(self.hash_fn, self.hash_code, header)
 
     def tx_hash(self, tx: Transaction) -> bytes:
-        return transaction_hash(self.hash_fn, self.hash_code, tx)
+        return self._hash_and_content(tx)[0]
+
+    def _hash_and_content(self, tx: Transaction) -> tuple[bytes, bytes]:
+        made = self._made.get(id(tx))
+        if made is not None and made[0] is tx:
+            return made[1], made[2]
+        return hash_and_content(self.hash_fn, self.hash_code, tx)
 
     def next_header(
         self, transactions: Sequence[Transaction], *, time: int, proposer: bytes, epoch: int | None = None
     ) -> BlockHeader:
         """The header a proposer puts on the next block (carrying the current roots)."""
-        hashes = [self.tx_hash(tx) for tx in transactions]
+        made: dict[int, tuple[Transaction, bytes, bytes]] = {}
+        hashes = []
+        for tx in transactions:
+            tx_hash, content = self._hash_and_content(tx)
+            made[id(tx)] = (tx, tx_hash, content)
+            hashes.append(tx_hash)
+        self._made = made
         return BlockHeader(
             ledger_hash=self.ledger_hash,
             height=self._height + 1,
-            previous_hash=self.hash_header(self._last_header),
+            previous_hash=self._last_header_hash,
             tx_root=compute_tx_root(self.hash_fn, hashes),
             tx_count=len(transactions),
             state_root=self._roots.state_root,
@@ -248,7 +270,7 @@ class Ledger:
             raise InvalidBlock("block is for another ledger")
         if header.height != self._height + 1:
             raise InvalidBlock(f"expected height {self._height + 1}, got {header.height}")
-        if header.previous_hash != self.hash_header(self._last_header):
+        if header.previous_hash != self._last_header_hash:
             raise InvalidBlock("previous hash does not match the last committed block")
         if header.state_root != self._roots.state_root:
             raise RootMismatch("state root differs from this replica's execution")
@@ -258,9 +280,12 @@ class Ledger:
             raise RootMismatch("accumulator size differs from this replica's execution")
         if header.tx_count != len(transactions):
             raise InvalidBlock("transaction count does not match the header")
-        contents = [codec.encode(tx.content) for tx in transactions]
-        prefix = self.hash_code.to_bytes(2, "big")
-        hashes = [prefix + self.hash_fn(content) for content in contents]
+        hashes = []
+        contents = []
+        for tx in transactions:
+            tx_hash, content = self._hash_and_content(tx)
+            hashes.append(tx_hash)
+            contents.append(content)
         if header.tx_root != compute_tx_root(self.hash_fn, hashes):
             raise InvalidBlock("transaction root does not match the block's transactions")
         if header.time < self._last_header.time:
@@ -289,21 +314,28 @@ class Ledger:
             tx_hashes=hashes,
         )
         batch = self.store.atomic_batch()
-        execution, roots = _persist_block(
-            batch, block, env, self._roots, base_tree_version=self._height, encoded_contents=contents
+        new_tree_nodes: dict[bytes, Node] = {}
+        execution, roots, header_hash = _persist_block(
+            batch, block, env, self._roots, base_tree_version=self._height, encoded_contents=contents,
+            node_cache=self._tree_nodes, tree_nodes_out=new_tree_nodes,
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
         batch.commit()
+        if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
+            self._tree_nodes.clear()
+        self._tree_nodes.update(new_tree_nodes)
         self._height = block.header.height
         self._roots = roots
         self._last_header = block.header
+        self._last_header_hash = header_hash
+        self._made = {}
         new_settings = self.store.get(schema.META_SETTINGS)
         if new_settings is not None:
             self._load_settings(codec.decode(LedgerSettings, new_settings))
         return BlockResult(
             header=block.header,
-            block_hash=self.hash_header(block.header),
+            block_hash=header_hash,
             roots=roots,
             tx_infos=tuple(execution.tx_infos),
             events=tuple(execution.events),
@@ -358,6 +390,10 @@ class Ledger:
         return StoredTransaction(
             codec.decode(Transaction, tx_raw), codec.decode(TransactionInfo, info_raw), index
         )
+
+    def has_transaction(self, tx_hash: bytes) -> bool:
+        """Whether a committed block holds this transaction (one key lookup, nothing decoded)."""
+        return self.store.get(schema.make_tx_key(tx_hash)) is not None
 
     def get_tx_events(self, tx_hash: bytes) -> list[Event]:
         raw = self.store.get(schema.make_tx_events_key(tx_hash))
@@ -519,10 +555,6 @@ class Ledger:
 
 # --- persistence of one block ---------------------------------------------------------------
 
-_TX_ARRAY_HEADER = b"\x92"
-"""msgpack fixarray header of a 2-element array (a Transaction's encoding starts with it)."""
-
-
 def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockHeader) -> bytes:
     """``code ‖ H(encode(header))``: the block hash (and, for genesis, the ledger hash)."""
     return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(header))
@@ -530,6 +562,10 @@ def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockH
 
 def _empty_state_root(hash_fn: Callable[[bytes], bytes]) -> bytes:
     return SPARSE_MERKLE_PLACEHOLDER_HASH
+
+
+TREE_NODE_CACHE_LIMIT = 50_000
+"""Most decoded state-tree nodes a ledger keeps between blocks (dropped all at once)."""
 
 
 def _persist_block(
@@ -540,8 +576,15 @@ def _persist_block(
     *,
     base_tree_version: int | None,
     encoded_contents: Sequence[bytes] | None = None,
-) -> tuple[BlockExecution, ExecutionRoots]:
-    """Execute ``block`` and put every resulting write into ``batch``; return the new roots."""
+    node_cache: dict[bytes, Node] | None = None,
+    tree_nodes_out: dict[bytes, Node] | None = None,
+) -> tuple[BlockExecution, ExecutionRoots, bytes]:
+    """Execute ``block`` and put every resulting write into ``batch``.
+
+    Returns the execution, the new roots and the block's hash. ``node_cache`` holds
+    committed state-tree nodes by store key (read through, never written here);
+    ``tree_nodes_out`` receives this block's tree nodes, for the caller to cache once committed.
+    """
     height = block.header.height
     hash_fn = env.hash_fn
     state = WorkingState(batch, hash_fn)
@@ -560,15 +603,25 @@ def _persist_block(
         batch.put(schema.make_leaf_value_key(value_hash), encoded)
 
     # State tree: one new version per block.
+    cache: dict[bytes, Node] = {} if node_cache is None else node_cache
+
     def read_node(node_key: NodeKey) -> Node | None:
-        raw = batch.get(schema.make_state_node_key(encode_node_key(node_key)))
+        # The tree reads only nodes of committed versions (never this block's own).
+        store_key = schema.make_state_node_key(encode_node_key(node_key))
+        node = cache.get(store_key)
+        if node is not None:
+            return node
+        raw = batch.get(store_key)
         return None if raw is None else decode_node(raw)
 
     tree = StateTree(hash_fn, read_node)
     updates = sorted(layer.state.items())
     tree_batch = tree.put_batch(height, base_tree_version, updates)
     for node_key, node in tree_batch.new_nodes.items():
-        batch.put(schema.make_state_node_key(encode_node_key(node_key)), encode_node(node))
+        store_key = schema.make_state_node_key(encode_node_key(node_key))
+        batch.put(store_key, encode_node(node))
+        if tree_nodes_out is not None:
+            tree_nodes_out[store_key] = node
 
     # Transaction accumulator.
     accumulator = MerkleAccumulator(
@@ -587,12 +640,11 @@ def _persist_block(
     executed_hashes = [tx_hash for tx_hash, _, _ in execution.executed]
     batch.put(schema.make_block_txs_key(height), codec.pack_canonical(executed_hashes))
     if encoded_contents is None:
-        encoded_txs = [codec.encode(tx) for tx in block.transactions]
+        encoded_txs = [encoded_transaction(tx) for tx in block.transactions]
     else:
-        # A Transaction is the 2-array [content, signatures]; reuse the content bytes.
+        # Reuse the content bytes that hashing the transactions produced.
         encoded_txs = [
-            _TX_ARRAY_HEADER + content + codec.encode_list(tx.signatures)
-            for content, tx in zip(encoded_contents, block.transactions)
+            encoded_transaction(tx, content) for content, tx in zip(encoded_contents, block.transactions)
         ]
     batch.put(schema.make_block_body_key(height), codec.pack_canonical(encoded_txs))
     position_of: dict[bytes, int] = {}
@@ -610,5 +662,5 @@ def _persist_block(
     batch.put(schema.make_height_roots_key(height), encoded_roots)
     batch.put(schema.META_ROOTS, encoded_roots)
     batch.put(schema.META_HEIGHT, height.to_bytes(8, "big"))
-    return execution, new_roots
+    return execution, new_roots, header_hash
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Callable, Protocol, TypeVar
 
-import msgpack
-
 from ledger import codec
 from ledger.store import schema
 from ledger.types import (
@@ -77,7 +75,7 @@ def make_state_key(hash_fn: Callable[[bytes], bytes], namespace: str, first: str
     if type(first) is not str or type(second) is not str:
         raise TypeError("state key parts must be strings")
     # Three strings always pack canonically; skip the generic shape check on this hot path.
-    return hash_fn(msgpack.packb([namespace, first, second], use_bin_type=True))
+    return hash_fn(codec.pack_unchecked([namespace, first, second]))
 
 
 NS_ENTRY = "E"
@@ -98,9 +96,16 @@ class WorkingState:
         self._committed = committed
         self.hash_fn = hash_fn
         self._layers: list[_Layer] = [_Layer()]
+        self.authority_generation = 0
+        """Moves whenever what permission checks read may have changed: a write of an
+        account, role, user's roles, participant, validator set or the settings, and every
+        discarded layer (its writes vanish). Caches of those checks (the executor's
+        per-block cache) are valid only while it stays the same."""
         # The committed view does not change while a block executes (its writes are
         # applied to the store only after execution), so its reads can be cached.
         self._committed_cache: dict[bytes, bytes | None] = {}
+        # A write reads the key's latest version, then moves it: build that key once.
+        self._latest_version_keys: dict[tuple[str, str], bytes] = {}
 
     # --- layers ---------------------------------------------------------------
 
@@ -111,6 +116,7 @@ class WorkingState:
         if len(self._layers) == 1:
             raise RuntimeError("cannot discard the block layer")
         self._layers.pop()
+        self.authority_generation += 1
 
     def merge(self) -> _Layer:
         """Merge the top layer into the one below; return the merged layer's content."""
@@ -174,6 +180,7 @@ class WorkingState:
         return None if raw is None else decode_record(AccountRecord, raw)
 
     def put_account(self, record: AccountRecord, *, new: bool) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(record)
         self.put_raw(schema.make_account_key(record.address), encoded)
         if new:
@@ -193,8 +200,14 @@ class WorkingState:
         )
         self._put_state(self._state_key(NS_CONTRACT, record.address), encoded)
 
+    def _latest_version_key(self, account: str, key: str) -> bytes:
+        found = self._latest_version_keys.get((account, key))
+        if found is None:
+            found = self._latest_version_keys[(account, key)] = schema.make_latest_version_key(account, key)
+        return found
+
     def get_latest_version(self, account: str, key: str, committed: bool = False) -> int:
-        db_key = schema.make_latest_version_key(account, key)
+        db_key = self._latest_version_key(account, key)
         raw = self.get_committed_raw(db_key) if committed else self.get_raw(db_key)
         return -1 if raw is None else int.from_bytes(raw, "big", signed=True)
 
@@ -209,7 +222,7 @@ class WorkingState:
         encoded = codec.encode(record)
         self.put_raw(schema.make_entry_key(record.account, record.key, record.version), encoded)
         self.put_raw(
-            schema.make_latest_version_key(record.account, record.key),
+            self._latest_version_key(record.account, record.key),
             record.version.to_bytes(8, "big", signed=True),
         )
         # The entry record itself is the leaf value; it is stored under its entry key,
@@ -237,6 +250,7 @@ class WorkingState:
         return None if raw is None else decode_record(RoleRecord, raw)
 
     def put_role(self, record: RoleRecord) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(record)
         self.put_raw(schema.make_role_key(record.role), encoded)
         self._put_state(self._state_key(NS_ROLE, record.role), encoded)
@@ -246,6 +260,7 @@ class WorkingState:
         return None if raw is None else decode_record(UserRolesRecord, raw)
 
     def put_user_roles(self, record: UserRolesRecord) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(record)
         self.put_raw(schema.make_user_roles_key(record.user), encoded)
         self._put_state(self._state_key(NS_USER_ROLES, record.user), encoded)
@@ -255,6 +270,7 @@ class WorkingState:
         return None if raw is None else decode_record(ParticipantRecord, raw)
 
     def put_participant(self, record: ParticipantRecord) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(record)
         self.put_raw(schema.make_participant_key(record.address), encoded)
         self._put_state(self._state_key(NS_PARTICIPANT, record.address), encoded)
@@ -264,6 +280,7 @@ class WorkingState:
         return None if raw is None else decode_record(ValidatorSetRecord, raw)
 
     def put_validator_set(self, record: ValidatorSetRecord) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(record)
         self.put_raw(schema.META_VALIDATORS, encoded)
         self.put_raw(schema.make_epoch_key(record.epoch), encoded)
@@ -274,6 +291,7 @@ class WorkingState:
         return None if raw is None else decode_record(LedgerSettings, raw)
 
     def put_settings(self, settings: LedgerSettings) -> None:
+        self.authority_generation += 1
         encoded = codec.encode(settings)
         self.put_raw(schema.META_SETTINGS, encoded)
         self._put_state(self._state_key(NS_SETTINGS, "settings"), encoded)

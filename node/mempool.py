@@ -30,6 +30,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Collection, Sequence
 
 from ledger import codec
@@ -44,13 +45,19 @@ from ledger.errors import (
     JadechainError,
     LedgerMismatch,
     MempoolFull,
-    NotFound,
     TransactionExpired,
 )
+from ledger.executor import decode_transaction, forget_encoding, remember_encoding
 from ledger.ledger import Ledger
 from ledger.types import Transaction
 
 __all__ = ["Mempool", "SubmitResult", "TransactionTooLarge", "MempoolStats"]
+
+
+@lru_cache(maxsize=65536)
+def _parse_public_key(encoded: bytes) -> PublicKey:
+    """An endpoint key, parsed once per distinct key (clients sign many transactions each)."""
+    return PublicKey.from_encoded(encoded)
 
 
 class TransactionTooLarge(InvalidTransaction):
@@ -91,6 +98,10 @@ class _Entry:
     signer: bytes
     admitted: float
     keys: tuple[PublicKey, ...]
+    content: bytes = b""
+    """Canonical bytes of the content (the tx hash is ``code ‖ H(content)``)."""
+    signatures: bytes | None = None
+    """Canonical bytes of the signatures, when the transaction arrived encoded."""
 
 
 class Mempool:
@@ -131,17 +142,10 @@ class Mempool:
     def for_ledger(cls, ledger: Ledger, **options: Any) -> "Mempool":
         """A mempool with the ledger's hash, algorithms and size limit, that knows its committed txs."""
 
-        def committed(tx_hash: bytes) -> bool:
-            try:
-                ledger.get_transaction(tx_hash)
-            except NotFound:
-                return False
-            return True
-
         options.setdefault("max_tx_bytes", ledger.settings.max_tx_bytes)
         return cls(
             ledger.ledger_hash, ledger.hash_code, ledger.settings.signature_algorithms,
-            is_committed=committed, **options,
+            is_committed=ledger.has_transaction, **options,
         )
 
     # --- ingress ---------------------------------------------------------------------
@@ -163,8 +167,8 @@ class Mempool:
         for position, item in enumerate(items):
             tx_hash: bytes | None = None
             try:
-                tx, size = self._decode(item)
-                tx_hash = self.hash_code.to_bytes(2, "big") + self.hash_fn(codec.encode(tx.content))
+                tx, size, content, signatures = self._decode(item)
+                tx_hash = self.hash_code.to_bytes(2, "big") + self.hash_fn(content)
                 keys = self._check(tx, now_ms)
                 if tx_hash in seen or self._known(tx_hash):
                     raise DuplicateTransaction("transaction already submitted")
@@ -172,7 +176,9 @@ class Mempool:
                 results[position] = SubmitResult(tx_hash, error)
                 continue
             seen.add(tx_hash)
-            candidates.append((position, _Entry(tx, tx_hash, size, tx.signatures[0].public_key, time.monotonic(), keys)))
+            candidates.append((position, _Entry(
+                tx, tx_hash, size, tx.signatures[0].public_key, time.monotonic(), keys, content, signatures,
+            )))
 
         verified = self._verify(candidates)
         with self._lock:
@@ -198,20 +204,27 @@ class Mempool:
         assert len(final) == len(items)
         return final
 
-    def _decode(self, item: bytes | Transaction) -> tuple[Transaction, int]:
-        """The transaction and its encoded size; size first, so an oversized body is never decoded."""
+    def _decode(self, item: bytes | Transaction) -> tuple[Transaction, int, bytes, bytes | None]:
+        """The transaction, its encoded size, and the canonical bytes of its content and signatures.
+
+        Size first, so an oversized body is never decoded. Bytes are decoded once, strictly;
+        the content bytes (what the tx hash covers) are cut from them, not re-encoded.
+        """
         if isinstance(item, Transaction):
-            size = len(codec.encode(item))
+            content = codec.encode(item.content)
+            signatures = codec.encode_list(item.signatures)
+            size = 1 + len(content) + len(signatures)
             if size > self.max_tx_bytes:
                 raise TransactionTooLarge(f"transaction of {size} bytes exceeds {self.max_tx_bytes}")
-            return item, size
+            return item, size, content, signatures
         if not isinstance(item, (bytes, bytearray, memoryview)):
             raise CodecError("expected encoded transaction bytes")
         size = len(item)
         if size > self.max_tx_bytes:
             raise TransactionTooLarge(f"transaction of {size} bytes exceeds {self.max_tx_bytes}")
         try:
-            return codec.decode(Transaction, bytes(item)), size
+            tx, content, signatures = decode_transaction(bytes(item))
+            return tx, size, content, signatures
         except CodecError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
@@ -234,7 +247,7 @@ class Mempool:
             if code not in self.accepted_algorithms:
                 raise AlgorithmNotAccepted("signature algorithm not accepted by this ledger")
             try:
-                keys.append(PublicKey.from_encoded(signature.public_key))
+                keys.append(_parse_public_key(signature.public_key))
             except CryptoError as exc:
                 raise InvalidSignature(f"invalid endpoint public key: {exc.message}") from exc
         return tuple(keys)
@@ -273,6 +286,8 @@ class Mempool:
         queue.append(entry)
         self._pending[entry.tx_hash] = entry
         self._verified.add(entry.tx_hash)
+        # The executor reuses these bytes and this hash when a block carries this object.
+        remember_encoding(entry.tx, entry.content, entry.signatures, self.hash_code, entry.tx_hash)
 
     # --- the proposer's side ------------------------------------------------------------
 
@@ -315,10 +330,12 @@ class Mempool:
                 flying = self._in_flight.pop(tx_hash, None)
                 if flying is not None:
                     admitted.append(flying.admitted)
+                    forget_encoding(flying.tx)
                     continue
                 entry = self._pending.pop(tx_hash, None)
                 if entry is not None:
                     admitted.append(entry.admitted)
+                    forget_encoding(entry.tx)
                     queue = self._queues[entry.signer]
                     queue.remove(entry)
                     if not queue:

@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import struct
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, NamedTuple, Union
 
 from ledger.errors import CodecError, ProofError
@@ -101,9 +102,16 @@ def encode_node_key(node_key: NodeKey) -> bytes:
     nibble. Version first makes all nodes of one version contiguous (pruning by
     version is a range delete).
     """
-    path = node_key.nibble_path
     if not 0 <= node_key.version < 1 << 64:
         raise CodecError(f"node key version {node_key.version} does not fit in u64")
+    return node_key.version.to_bytes(8, "big") + _encode_nibble_path(node_key.nibble_path)
+
+
+@lru_cache(maxsize=1 << 16)
+def _encode_nibble_path(path: str) -> bytes:
+    """Nibble count ‖ packed nibbles of a path (cached: the upper paths recur every version)."""
+    if type(path) is not str:
+        raise CodecError("nibble path must be a string")
     if len(path) > MAX_NIBBLES:
         raise CodecError(f"nibble path of {len(path)} nibbles exceeds {MAX_NIBBLES}")
     packed = path + "0" if len(path) & 1 else path
@@ -113,7 +121,7 @@ def encode_node_key(node_key: NodeKey) -> bytes:
         raise CodecError(f"nibble path {path!r} is not hex") from None
     if packed != body.hex():
         raise CodecError(f"nibble path {path!r} is not lowercase hex")
-    return node_key.version.to_bytes(8, "big") + bytes((len(path),)) + body
+    return bytes((len(path),)) + body
 
 
 def decode_node_key(data: bytes) -> NodeKey:
