@@ -66,6 +66,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"code": "INVALID_REQUEST", "message": "request does not validate",
                              "details": {"errors": problems}}, status_code=422)
 
+    @app.exception_handler(OverflowError)
+    async def _id_out_of_range(request: Request, error: OverflowError) -> JSONResponse:
+        # An id beyond the database's 64-bit integers names nothing that can exist.
+        return JSONResponse({"code": "NOT_FOUND", "message": "no such resource (id out of range)"}, status_code=404)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
         import logging
