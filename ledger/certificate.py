@@ -47,8 +47,13 @@ class ValidatorSet:
 
     @property
     def quorum(self) -> int:
-        faulty = (len(self.public_keys) - 1) // 3
-        return 2 * faulty + 1
+        """n - f signatures: any two quorums then share at least f + 1 validators, one of them honest.
+
+        (2f + 1 is the same number only when n = 3f + 1; for n = 5 it would be 3, and two
+        certificates of 3 could overlap in a single, possibly faulty, validator.)
+        """
+        count = len(self.public_keys)
+        return count - (count - 1) // 3
 
     def fingerprint(self, hash_fn: Callable[[bytes], bytes]) -> bytes:
         return hash_fn(codec.encode(self))

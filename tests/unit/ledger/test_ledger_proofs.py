@@ -172,3 +172,11 @@ def test_a_forged_validator_set_is_refused_even_without_a_trusted_set(chain: Cha
     bundle["header"]["certificate"] = certificate_to_json(forged)
     bundle["validators"] = validators_to_json(ValidatorSet(0, tuple(sorted(p.public.encoded for p in forgers))))
     assert "genesis" in _expect_rejected(bundle)
+
+
+def test_quorum_is_n_minus_f_so_any_two_quorums_share_an_honest_validator() -> None:
+    for n in range(1, 23):
+        faulty = (n - 1) // 3
+        quorum = ValidatorSet(0, tuple(bytes([i]) for i in range(n))).quorum
+        assert quorum == n - faulty
+        assert 2 * quorum - n >= faulty + 1  # overlap of two quorums exceeds the faulty count
