@@ -144,11 +144,17 @@ def register_org_admins_tx(ledger_hash: str, organizations: list[tuple[str, Publ
     return builder.sign(*signers)
 
 
-def register_participant_tx(ledger_hash: str, name: str, public: PublicKey, signers: list[Any]) -> Any:
+def register_participant_tx(
+    ledger_hash: str, name: str, public: PublicKey, signers: list[Any], address: str = ""
+) -> Any:
     from ledger.crypto import from_base58
 
     builder = TransactionBuilder(from_base58(ledger_hash), time_ms=int(time.time() * 1000))
-    builder.add(RegisterParticipant(name, public.encoded))
+    # The node's key is also registered as a ledger user: once a validator, it co-signs later
+    # membership changes, and every endpoint signer must be a registered user.
+    builder.register_user(public.encoded, name)
+    # The consensus address goes on chain so every validator can reach the new node.
+    builder.add(RegisterParticipant(name, public.encoded, address))
     return builder.sign(*signers)
 
 

@@ -90,12 +90,14 @@ def status(
         print(json.dumps(result))
         return
     table = Table(title=f"ledger {result['ledger_hash']}")
-    for column in ("node", "pid", "alive", "height", "round", "peers", "gateway"):
+    for column in ("node", "pid", "alive", "height", "epoch", "role", "round", "peers", "gateway"):
         table.add_column(column)
     for node in result["nodes"]:
         table.add_row(
             node["name"], str(node["pid"] or "-"), "yes" if node["alive"] else "[red]no[/red]",
             str(node["height"] if node["height"] is not None else "-"),
+            str(node.get("epoch") if node.get("epoch") is not None else "-"),
+            {True: "validator", False: "follower"}.get(node.get("validator"), "-"),  # type: ignore[call-overload]
             str(node["round"] if node["round"] is not None else "-"),
             str(node["peers_connected"] if node["peers_connected"] is not None else "-"), node["url"],
         )
@@ -116,6 +118,61 @@ def down(
         _fail(exc.message, exc.code)
     for name, graceful in result.items():
         console.print(f"{name}: {'stopped' if graceful else '[yellow]killed after timeout[/yellow]'}")
+
+
+@net_app.command("add-node")
+def add_node_command(
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d"),
+    name: str = typer.Option(None, "--name", help="Node name (default: the next free nodeN)."),
+    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for each step."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Add a validator; it syncs by itself and votes from the new epoch.
+
+    Creates the key and config, registers and activates the node on chain (signed by a majority
+    of the validators' keys in DIR/keys) and starts it.
+    """
+    from node.net import add_node
+
+    try:
+        with console.status("adding a validator…") if not as_json else _null():
+            result = add_node(directory, name, timeout)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    except (TimeoutError, RuntimeError) as exc:
+        _fail(str(exc), "NETWORK_NOT_READY")
+    if as_json:
+        print(json.dumps(result))
+        return
+    node = result["node"]
+    console.print(f"[green]{node['name']}[/green] joined: gateway {result['url']}, gRPC 127.0.0.1:{node['grpc_port']}")
+    console.print(f"  registered at height {result['registered']['height']}, activated at height "
+                  f"{result['activated']['height']}; votes from epoch {result['epoch']}")
+    console.print(f"  key {node['key_file']}, config {node['config']}, log {node['log']}")
+
+
+@net_app.command("remove-node")
+def remove_node_command(
+    name: str = typer.Argument(..., help="The node to remove (e.g. node3)."),
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d"),
+    timeout: float = typer.Option(90.0, "--timeout"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Deactivate a validator by governance transaction (a new epoch starts without it), then stop it."""
+    from node.net import remove_node
+
+    try:
+        with console.status(f"removing {name}…") if not as_json else _null():
+            result = remove_node(directory, name, timeout)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    except (TimeoutError, RuntimeError) as exc:
+        _fail(str(exc), "NETWORK_NOT_READY")
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"{name} deactivated at height {result['deactivated']['height']}; the network is in epoch "
+                  f"{result['epoch']}; process {'stopped' if result['stopped_gracefully'] else 'killed'}")
 
 
 @node_app.command("start")

@@ -9,6 +9,11 @@
     dir/nodeN.toml            the node's configuration (see node.config)
     dir/logs/nodeN.log        the node's JSON log; dir/run/nodeN.pid its process id
 
+``add_node`` / ``remove_node`` change the validator set of a running network by governance
+transactions signed by a majority of the current validators (their keys are in ``dir/keys``):
+the new node starts as a follower, syncs by itself, and votes from the epoch its activation
+opens; a removed node is deactivated on chain, then stopped.
+
 ``start_node`` launches ``python -m node.server --config dir/nodeN.toml`` detached (its own
 session, so it outlives the CLI); ``stop_node`` sends SIGTERM and SIGKILLs after a timeout.
 The control plane reuses these functions.
@@ -33,6 +38,8 @@ from ledger.errors import ConfigError
 
 __all__ = [
     "NetworkLayout",
+    "add_node",
+    "remove_node",
     "NodeLayout",
     "create_network",
     "load_layout",
@@ -373,7 +380,7 @@ def network_status(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 replica = status["ledgers"][layout.ledger_hash]
                 item.update(height=replica["height"], round=replica["round"],
                             peers_connected=replica["peers_connected"], halted=replica["halted"],
-                            mempool=replica["mempool"])
+                            mempool=replica["mempool"], epoch=replica.get("epoch"), validator=replica.get("validator"))
             except Exception as exc:
                 item["error"] = f"status unavailable: {type(exc).__name__}"
         nodes.append(item)
@@ -403,3 +410,187 @@ def net_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> dict[s
     """Stop every node (SIGTERM, SIGKILL after ``timeout``); name → stopped gracefully."""
     layout = load_layout(directory)
     return {node.name: stop_node(layout, node.name, timeout) for node in layout.nodes}
+
+
+# --- membership: add / remove a validator by governance ------------------------------------------
+
+def _validator_keys(layout: NetworkLayout, validators: set[bytes]) -> list[Any]:
+    """The key pairs in ``dir/keys`` that belong to current validators."""
+    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+
+    password = Path(layout.password_file).read_text().strip()
+    pairs = []
+    for path in sorted(Path(layout.key_dir).glob("*.json")):
+        try:
+            pair = keypair_from_private(decrypt_private_key(load_keystore(path), password))
+        except Exception:
+            continue
+        if pair.public.encoded in validators:
+            pairs.append(pair)
+    return pairs
+
+
+def _node_status(node: NodeLayout, ledger_hash: str) -> dict[str, Any] | None:
+    try:
+        status: dict[str, Any] = _get_json(f"{node.url}/api/v1/node/status", 2.0)["ledgers"][ledger_hash]
+        return status
+    except Exception:
+        return None
+
+
+def _governance_submit(layout: NetworkLayout, urls: list[str], operations: list[Any], exclude: bytes | None,
+                       timeout: float) -> dict[str, Any]:
+    """Sign ``operations`` with the current validators' keys (all but ``exclude``) and wait for the commit."""
+    from ledger.crypto import address_from_public_key
+    from node.sdk import JadechainClient
+
+    with JadechainClient(urls, retry_timeout=timeout, timeout=10) as client:
+        ledger = client.ledger(layout.ledger_hash)
+        validators = set(ledger.validators().public_keys)
+        signers = []
+        for pair in _validator_keys(layout, validators):
+            if pair.public.encoded == exclude:
+                continue
+            try:  # an endpoint signer must be a registered user (JD Chain rule)
+                account = ledger.get_account(str(address_from_public_key(pair.public)))
+            except Exception:
+                continue
+            if str(account.get("kind", "")).upper() == "USER" and str(account.get("state", "")).upper() == "NORMAL":
+                signers.append(pair)
+        needed = len(validators) // 2 + 1
+        if len(signers) < needed:
+            raise ConfigError(
+                f"a validator-set change needs {needed} of {len(validators)} validators' signatures; "
+                f"{layout.key_dir} holds {len(signers)} usable validator key(s)"
+            )
+        builder = ledger.builder()
+        for operation in operations:
+            builder.add(operation)
+        tx = builder.sign(*signers)
+        result = ledger.submit(tx, wait=True, timeout=timeout)
+    if not result.committed:
+        raise TimeoutError(f"governance transaction {result.tx_hash} did not commit within {timeout:.0f}s")
+    if result.status != "SUCCESS":
+        raise ConfigError(f"governance transaction {result.tx_hash} failed on chain: {result.status}")
+    return {"tx_hash": result.tx_hash, "height": result.height}
+
+
+def _wait_epoch(layout: NetworkLayout, names: list[str], epoch: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = [n for n in names if ((_node_status(layout.node(n), layout.ledger_hash) or {}).get("epoch", -1)) < epoch]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nodes did not enter epoch {epoch}: {', '.join(behind)}")
+        time.sleep(0.2)
+
+
+def add_node(
+    directory: str | os.PathLike[str], name: str | None = None, timeout: float = 90.0, activate: bool = True,
+) -> dict[str, Any]:
+    """Add a validator to a running network.
+
+    Creates the node's key (``dir/keys/NAME.json``), data directory and ``NAME.toml``; registers it
+    on chain with its gRPC address (RegisterParticipant, signed by a majority of the validators);
+    starts it — it runs as a follower and syncs certified blocks by itself; once it has caught up,
+    activates it (UpdateParticipantState CONSENSUS): the next block opens a new epoch in which it
+    votes. Returns what happened (heights, epoch, node).
+    """
+    from ledger.crypto import ED25519, SM2, address_from_public_key, encrypt_private_key, generate_keypair, save_keystore
+    from ledger.store.directory import create_ledger
+    from ledger.types import Block as LedgerBlock
+    from ledger import codec
+    from ledger.types import ParticipantState, RegisterParticipant, RegisterUser, UpdateParticipantState
+
+    layout = load_layout(directory)
+    root = Path(layout.directory)
+    taken = {node.name for node in layout.nodes} | {p.stem for p in Path(layout.key_dir).glob("*.json")}
+    if name is None:
+        index = 0
+        while f"node{index}" in taken:
+            index += 1
+        name = f"node{index}"
+    elif name in taken or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"node name {name!r} is taken or not a simple name")
+    live = [node.url for node in layout.nodes if node_alive(node)]
+    if not live:
+        raise ConfigError(f"no node of the network in {layout.directory} is running; `jadechain net up` first")
+    password = Path(layout.password_file).read_text().strip()
+    pair = generate_keypair(SM2 if layout.crypto == "sm" else ED25519)
+    key_file = Path(layout.key_dir) / f"{name}.json"
+    save_keystore(key_file, encrypt_private_key(pair.private, password))
+    genesis = json.loads((root / "genesis.json").read_text())
+    data_dir = root / name
+    create_ledger(str(data_dir), codec.decode(LedgerBlock, bytes.fromhex(genesis["block"]))).close()
+    grpc_port, http_port = _free_ports(2)
+    node = NodeLayout(
+        name=name, data_dir=str(data_dir), key_file=str(key_file), public_key=pair.public.base58,
+        grpc_port=grpc_port, http_port=http_port, config=str(root / f"{name}.toml"),
+        log=str(root / "logs" / f"{name}.log"), pid_file=str(root / "run" / f"{name}.pid"),
+    )
+    layout.nodes.append(node)
+    write_node_config(layout, name)
+    try:
+        # The node's key also becomes a ledger user, so that it can co-sign later governance changes.
+        registered = _governance_submit(
+            layout, live,
+            [RegisterUser(pair.public.encoded, name), RegisterParticipant(name, pair.public.encoded, node.grpc_address)],
+            None, timeout,
+        )
+    except BaseException:
+        # nothing happened on chain: leave no half-made node behind
+        import shutil
+
+        shutil.rmtree(data_dir, ignore_errors=True)
+        for leftover in (key_file, Path(node.config)):
+            leftover.unlink(missing_ok=True)
+        raise
+    layout.save()
+    start_node(layout, name)
+    # it follows the chain first: activation waits until it has caught up with the registration
+    wait_for_height(layout, int(registered["height"]), timeout, names=[name])
+    result: dict[str, Any] = {"node": asdict(node), "url": node.url, "registered": registered}
+    if activate:
+        address = str(address_from_public_key(pair.public))
+        activated = _governance_submit(layout, live, [UpdateParticipantState(address, ParticipantState.CONSENSUS)],
+                                       None, timeout)
+        result["activated"] = activated
+        epochs = [(_node_status(n, layout.ledger_hash) or {}).get("epoch") for n in layout.nodes if n.name != name]
+        known = [int(e) for e in epochs if e is not None]
+        result["epoch"] = max(known) if known else None
+        if result["epoch"] is not None:
+            _wait_epoch(layout, [name], result["epoch"], timeout)
+    return result
+
+
+def remove_node(directory: str | os.PathLike[str], name: str, timeout: float = 90.0) -> dict[str, Any]:
+    """Deactivate a validator by governance transaction (signed by a majority of the validators,
+    the leaving one excepted), wait until the others are in the new epoch, then stop the process.
+    The node leaves the layout; its data directory and key stay."""
+    from ledger.crypto import PublicKey, address_from_public_key, from_base58
+    from ledger.types import ParticipantState, UpdateParticipantState
+
+    layout = load_layout(directory)
+    node = layout.node(name)
+    others = [n for n in layout.nodes if n.name != name]
+    live = [n.url for n in others if node_alive(n)]
+    if not live:
+        raise ConfigError("no other running node to submit the change through")
+    public = PublicKey.from_encoded(from_base58(node.public_key))
+    address = str(address_from_public_key(public))
+    deactivated = _governance_submit(
+        layout, live, [UpdateParticipantState(address, ParticipantState.DEACTIVATED)], public.encoded, timeout,
+    )
+    epoch = None
+    for other in others:
+        status = _node_status(other, layout.ledger_hash)
+        if status is not None:
+            epoch = int(status["epoch"])
+            break
+    if epoch is not None:
+        _wait_epoch(layout, [n.name for n in others if node_alive(n)], epoch, timeout)
+    graceful = stop_node(layout, name)
+    layout.nodes = others
+    layout.save()
+    return {"node": name, "deactivated": deactivated, "epoch": epoch, "stopped_gracefully": graceful}

@@ -23,6 +23,20 @@ A :class:`Replica` drives a :class:`consensus.round_manager.RoundManager` from t
   certificates this node missed. Consensus itself resumes through sync info and block
   retrieval.
 
+Epochs (DiemBFT style). A committed governed change of the validator set (RegisterParticipant +
+UpdateParticipantState) makes its ledger block the last one of the epoch: after applying it the
+replica stops its consensus instance (blocks it committed beyond that one are abandoned, their
+transactions stay in the mempool), signs the epoch-change statement as an old validator and
+gathers 2f+1 of them into the ledger's :class:`ledger.certificate.EpochChangeCertificate` (what
+lets a light client follow the validator set from genesis), then starts a fresh instance for the
+new set: consensus epoch = ledger epoch + 1, its own genesis block, block store and safety data
+(``consensus/<ledger>/epoch-N/``; epoch 0 keeps the top directory), so no vote of one epoch can
+collide with another's. Attestations and synced certificates are checked against the validators
+of the header's epoch. A node whose key is not in the set *follows*: it syncs certified blocks
+and serves its gateway, and votes from the epoch that makes it a validator. The transport is
+told the ledger's participants (registered network addresses), so new members are connected
+and deactivated ones dropped.
+
 To the gateway a replica looks like the solo committer (``notify``, ``wait_for``,
 ``subscribe``, ``on_commit``), so POST /txs?wait=commit, the SSE stream and /metrics work
 unchanged.
@@ -81,16 +95,20 @@ from consensus.verification import MessageVerifier
 from ledger import codec
 from ledger.certificate import (
     CommitCertificate,
+    EpochChangeCertificate,
+    ValidatorSet,
     ValidatorSignature,
     assemble_certificate,
     encode_commit_statement,
+    encode_epoch_change_statement,
     verify_certificate,
+    verify_epoch_chain,
 )
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58, verify
-from ledger.errors import CryptoError, JadechainError, NotFound, ProofError
+from ledger.errors import CryptoError, NotFound, ProofError
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block as LedgerBlock
-from ledger.types import Transaction, TransactionInfo
+from ledger.types import ParticipantState, Transaction, TransactionInfo
 from node.config import ConsensusSection
 from node.replica_parts import (
     KIND_HEARTBEAT,
@@ -105,17 +123,25 @@ from node.replica_parts import (
 )
 from node.solo import CommittedBlock, Subscription
 
-__all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_TXS", "Replica", "Transport"]
+__all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHANGE", "MSG_TXS", "Replica", "Transport",
+           "consensus_epoch"]
 
 log = logging.getLogger("jadechain.replica")
 
 CONSENSUS_EPOCH = 1
 """Consensus epoch of the founding validator set (the ledger's epoch for it is 0)."""
-LEDGER_EPOCH = 0
+
+
+def consensus_epoch(ledger_epoch: int) -> int:
+    """The consensus core's epoch number for a ledger epoch (the core reserves 0)."""
+    return ledger_epoch + CONSENSUS_EPOCH
+
 
 MSG_CONSENSUS = 0
 MSG_ATTESTATION = 1
 MSG_TXS = 2
+MSG_EPOCH_CHANGE = 3
+"""``[new epoch, signature]``: an old validator's signature over the epoch-change statement."""
 
 SYNC_BATCH = 64
 """Ledger blocks asked for in one GetLedgerBlocks call."""
@@ -141,6 +167,20 @@ class Transport(Protocol):
     def connected_peers(self) -> int: ...
 
 
+class PeerDirectory(Protocol):
+    """A transport that can follow the validator set (optional; :class:`node.server.NodeTransport`)."""
+
+    def set_ledger_peers(self, ledger: str, peers: dict[bytes, tuple[str, str] | None]) -> None: ...
+
+
+def certificate_quorum(validators: ValidatorSet) -> int:
+    """Signatures this replica gathers before it assembles a certificate: n - f, as consensus
+    quorums (for n = 3f + 1 that is 2f + 1; for other sizes 2f + 1 would be too few for two
+    certificates to share an honest signer)."""
+    size = len(validators.public_keys)
+    return size - (size - 1) // 3
+
+
 def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
     packed = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
     assert isinstance(packed, bytes)
@@ -155,6 +195,8 @@ class _PendingApply:
     txs: tuple[bytes, ...]
     committed_at: float
     tx_hashes: list[bytes]
+    epoch: int
+    """Ledger epoch of the consensus instance that committed it (dropped once the ledger left it)."""
 
 
 class _KeySigner:
@@ -219,19 +261,15 @@ class Replica:
             max_size=settings.mempool_size, max_tx_bytes=ledger.settings.max_tx_bytes,
             is_committed=self._is_committed,
         )
-        self.ledger_validators = ledger.validator_set(LEDGER_EPOCH)
-        if self.author not in self.ledger_validators.public_keys:
-            raise JadechainError(f"this node's key is not a validator of ledger {self.name}")
-        self.validators = ConsensusValidatorSet(CONSENSUS_EPOCH, tuple(Author(k) for k in self.ledger_validators.public_keys))
-        consensus_dir = os.path.join(data_dir, "consensus", self.name)
-        os.makedirs(consensus_dir, exist_ok=True)
-        self.store = LevelDBConsensusStore(os.path.join(consensus_dir, "blocks"))
-        self.safety_storage = FileSafetyStorage(os.path.join(consensus_dir, "safety.bin"), CONSENSUS_EPOCH)
-        genesis = make_genesis_block(CONSENSUS_EPOCH, self.validators.fingerprint())
-        self.execution = ChainExecution(self.store, genesis.id, self.ledger_hash)
-        self.execution.on_execute = self._note_block_txs
+        self._consensus_dir = os.path.join(data_dir, "consensus", self.name)
         self._verifier = _KeyVerifier()
-        self._genesis = genesis
+        self._retired_stores: list[LevelDBConsensusStore] = []
+        # epoch-change signatures: new epoch -> old validator key -> signature (checked at quorum time)
+        self._epoch_signatures: dict[int, dict[bytes, bytes]] = {}
+        self._future_attestations: list[tuple[bytes, bytes]] = []
+        self._peer_view: dict[bytes, tuple[str, str] | None] | None = None
+        self._pending_epoch_certificates: list[Any] = []
+        self._open_epoch()
         # commit pipeline
         self._apply_queue: asyncio.Queue[_PendingApply | None] | None = None
         self._block_txs: dict[BlockId, list[bytes]] = {}
@@ -239,8 +277,8 @@ class Replica:
         self._unapplied_txs: dict[bytes, int] = {}
         """Tx hashes of committed blocks not applied yet (count of blocks holding each)."""
         self._writer = asyncio.Lock()
-        # attestations: height -> header hash -> validator key -> signature
-        self._attestations: dict[int, dict[bytes, dict[bytes, bytes]]] = {}
+        # attestations: height -> header hash -> validator key -> (epoch, signature)
+        self._attestations: dict[int, dict[bytes, dict[bytes, tuple[int, bytes]]]] = {}
         self._uncertified: dict[int, float] = {}
         # committer interface
         self._subscribers: set[Subscription] = set()
@@ -262,6 +300,34 @@ class Replica:
         self._sync_wakeup = asyncio.Event()
         self.last_commit_time = 0.0
         self.core = self._make_core()
+
+    def _open_epoch(self) -> None:
+        """Consensus state for the ledger's current epoch: its validator set, its own block store and
+        safety data (so a vote of one epoch never collides with another's), its own genesis block.
+
+        A node whose key is not in the set is a *follower*: it keeps the ledger in step with
+        certified blocks from peers and serves its gateway, but takes no part in consensus.
+        """
+        record = self.ledger.validator_set_record()
+        self.ledger_epoch = record.epoch
+        self.ledger_validators = ValidatorSet(record.epoch, record.public_keys)
+        self.is_validator = self.author in record.public_keys
+        self.validators = ConsensusValidatorSet(
+            consensus_epoch(record.epoch), tuple(Author(k) for k in record.public_keys)
+        )
+        # Epoch 0 keeps the layout of the first release (data written before epochs existed).
+        directory = self._consensus_dir if record.epoch == 0 else os.path.join(self._consensus_dir, f"epoch-{record.epoch}")
+        os.makedirs(directory, exist_ok=True)
+        self.store = LevelDBConsensusStore(os.path.join(directory, "blocks"))
+        self.safety_storage = FileSafetyStorage(os.path.join(directory, "safety.bin"), self.validators.epoch)
+        genesis = make_genesis_block(self.validators.epoch, self.validators.fingerprint())
+        start_height = max(0, record.since_height - 1)
+        start_time = self.ledger.get_header(start_height).time if record.epoch else 0
+        self.execution = ChainExecution(
+            self.store, genesis.id, self.ledger_hash, epoch=record.epoch, height=start_height, time_ms=start_time,
+        )
+        self.execution.on_execute = self._note_block_txs
+        self._genesis = genesis
 
     def _make_core(self) -> RoundManager:
         """The consensus core, recovered from the durable store (also after a fast-forward)."""
@@ -308,17 +374,172 @@ class Replica:
         self._apply_queue = asyncio.Queue()
         self.mempool.on_accepted = self._on_accepted_threadsafe
         self._tasks.append(asyncio.create_task(self._applier(), name=f"applier-{self.name[:8]}"))
+        self._update_peers()
         # Committed blocks the ledger does not have yet (a crash between commit and apply).
         for block in self._unapplied_committed_blocks():
             self._enqueue_committed(block)
         await self._initial_sync()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._maybe_fast_forward(), 15.0)
+        if self.is_validator:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._maybe_fast_forward(), 15.0)
         self._started = True
         self._feed(Start())
         self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sync-{self.name[:8]}"))
         log.info("replica started", extra={"ledger": self.name, "height": self.ledger.height,
-                                            "round": self.core.current_round})
+                                            "round": self.core.current_round, "epoch": self.ledger_epoch,
+                                            "validator": self.is_validator})
+
+    # --- epochs ------------------------------------------------------------------------------
+
+    def _maybe_enter_epoch(self) -> None:
+        """After a ledger block: if it changed the validator set, end this consensus epoch.
+
+        The block that changes the set is the last one the old validators decide. Their
+        consensus instance stops here (blocks it committed beyond this one are abandoned; their
+        transactions stay in the mempool), they sign the epoch change for light clients, and a
+        fresh instance starts for the new set (this node follows if it is no longer a member).
+        """
+        epoch = self.ledger.current_epoch()
+        while epoch > self.ledger_epoch and not self._closed:
+            self._sign_epoch_change(self.ledger_epoch + 1)
+            running = self._started
+            self._started = False
+            if self._payload_timer is not None:
+                self._payload_timer.cancel()
+                self._payload_timer = None
+            previous_epoch, old_store, was_validator = self.ledger_epoch, self.store, self.is_validator
+            self._block_txs.clear()
+            self._open_epoch()
+            self._retired_stores.append(old_store)
+            self.core = self._make_core()
+            self._count("epoch_changes")
+            log.info("entered epoch %d (was %d): %d validators, this node %s", self.ledger_epoch, previous_epoch,
+                     len(self.ledger_validators.public_keys), "votes" if self.is_validator else "follows",
+                     extra={"ledger": self.name, "height": self.ledger.height, "was_validator": was_validator})
+            self._update_peers()
+            for epoch_number in list(self._epoch_signatures):
+                self._check_epoch_quorum(epoch_number)
+            future, self._future_attestations = self._future_attestations, []
+            for sender, body in future:
+                self._on_attestation(sender, body)
+            if running:
+                self._started = True
+                self._feed(Start())
+                if self.mempool.size():
+                    self.notify()
+            if self._loop is not None and len(self._retired_stores) > 1:
+                # close stores of epochs long gone (a worker thread may still read the last one)
+                stale = self._retired_stores.pop(0)
+                self._loop.call_later(10.0, stale.close)
+
+    def _epoch_statement(self, epoch: int) -> tuple[bytes, ValidatorSet, ValidatorSet, int] | None:
+        """(statement, old set, new set, since height) of the change to ``epoch``; None if not reached."""
+        try:
+            record = self.ledger.validator_set_record(epoch)
+            old = self.ledger.validator_set(epoch - 1)
+        except NotFound:
+            return None
+        statement = encode_epoch_change_statement(self.ledger_hash, epoch, record.public_keys, record.since_height)
+        return statement, old, ValidatorSet(record.epoch, record.public_keys), record.since_height
+
+    def _sign_epoch_change(self, epoch: int) -> None:
+        """As a validator of ``epoch - 1``, sign the change to ``epoch`` and send it to everyone."""
+        found = self._epoch_statement(epoch)
+        if found is None or self.author not in found[1].public_keys:
+            return
+        if self.ledger.get_epoch_certificate(epoch) is not None:
+            return
+        signature = sign(self.keypair.private, found[0])
+        body = msgpack.packb([epoch, signature], use_bin_type=True)
+        self.transport.broadcast(pack_message(self.ledger_hash, MSG_EPOCH_CHANGE, body))
+        self._epoch_signatures.setdefault(epoch, {})[self.author] = signature
+        self._check_epoch_quorum(epoch)
+
+    def _on_epoch_signature(self, sender: bytes, body: bytes) -> None:
+        try:
+            epoch, signature = msgpack.unpackb(body, raw=True)
+            assert isinstance(epoch, int) and isinstance(signature, bytes)
+        except Exception:
+            self._count("invalid_messages")
+            return
+        if epoch <= 0 or epoch > self.ledger_epoch + 16:
+            return
+        signatures = self._epoch_signatures.setdefault(epoch, {})
+        if len(signatures) < 1024:
+            signatures[sender] = signature
+        self._check_epoch_quorum(epoch)
+
+    def _check_epoch_quorum(self, epoch: int) -> None:
+        """With 2f+1 valid old-validator signatures, keep the epoch-change certificate."""
+        if self.ledger.get_epoch_certificate(epoch) is not None:
+            self._epoch_signatures.pop(epoch, None)
+            return
+        found = self._epoch_statement(epoch)
+        if found is None:
+            return  # the ledger has not reached that epoch yet; checked when it does
+        statement, old, new, since = found
+        signatures = self._epoch_signatures.get(epoch, {})
+        valid = {key: sig for key, sig in signatures.items()
+                 if key in old.public_keys and self._verifier.verify(Author(key), statement, sig)}
+        self._epoch_signatures[epoch] = valid
+        if len(valid) < certificate_quorum(old):
+            return
+        certificate = EpochChangeCertificate(
+            self.ledger_hash, epoch, new.public_keys, since,
+            tuple(ValidatorSignature(key, valid[key]) for key in sorted(valid)),
+        )
+        self._epoch_signatures.pop(epoch, None)
+        assert self._loop is not None
+        self._loop.create_task(self._store_epoch_certificate(certificate))
+
+    async def _store_epoch_certificate(self, certificate: EpochChangeCertificate) -> None:
+        async with self._writer:
+            if self._closed or self.ledger.get_epoch_certificate(certificate.epoch) is not None:
+                return
+            await asyncio.to_thread(self.ledger.put_epoch_certificate, certificate)
+        self._count("epoch_certificates")
+        log.info("epoch %d certified by %d validators of epoch %d", certificate.epoch, len(certificate.signatures),
+                 certificate.epoch - 1, extra={"ledger": self.name})
+
+    async def _accept_epoch_certificates(self, raws: Sequence[bytes]) -> None:
+        """Epoch-change certificates from a peer: kept if they check out against this ledger's sets."""
+        for raw in raws:
+            try:
+                certificate = codec.decode(EpochChangeCertificate, raw)
+            except Exception:
+                continue
+            if self.ledger.get_epoch_certificate(certificate.epoch) is not None:
+                continue
+            found = self._epoch_statement(certificate.epoch)
+            if found is None:
+                continue
+            _, old, new, since = found
+            try:
+                verify_epoch_chain(old, [certificate], ledger_hash=self.ledger_hash)
+            except ProofError:
+                self._count("invalid_sync_blocks")
+                continue
+            if certificate.public_keys != new.public_keys or certificate.since_height != since:
+                continue
+            await self._store_epoch_certificate(certificate)
+
+    def _update_peers(self) -> None:
+        """Tell the transport who the peers are: the ledger's participants (validators and nodes
+        waiting to join, at their registered addresses), without deactivated ones."""
+        set_peers = getattr(self.transport, "set_ledger_peers", None)
+        if set_peers is None:
+            return
+        view: dict[bytes, tuple[str, str] | None] = {}
+        for participant in self.ledger.list_participants():
+            if participant.public_key == self.author:
+                continue
+            if participant.state == ParticipantState.DEACTIVATED:
+                view[participant.public_key] = None
+            else:
+                view[participant.public_key] = (participant.name, participant.network_address)
+        if view != self._peer_view:
+            self._peer_view = view
+            set_peers(self.name, view)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish applying committed blocks (bounded by ``timeout``), then stop tasks and close the store."""
@@ -342,6 +563,10 @@ class Replica:
         async with self._writer:
             self._closed = True
             self.store.close()
+            for store in self._retired_stores:
+                with contextlib.suppress(Exception):
+                    store.close()
+            self._retired_stores.clear()
         for subscription in list(self._subscribers):
             with contextlib.suppress(asyncio.QueueFull):
                 subscription.queue.put_nowait(None)
@@ -361,7 +586,7 @@ class Replica:
     # --- driving the core ------------------------------------------------------------------
 
     def _feed(self, event: Event) -> None:
-        if self.halted or self._stopping or not self._started:
+        if self.halted or self._stopping or not self._started or not self.is_validator:
             return
         started = time.perf_counter()
         actions = self.core.on_event(event)
@@ -376,7 +601,7 @@ class Replica:
             elif isinstance(action, SendTo):
                 self._send_consensus(action.author, action.msg)
             elif isinstance(action, ScheduleTimer):
-                self._loop.call_later(action.delay_ms / 1000, self._feed, LocalTimeout(action.round))
+                self._loop.call_later(action.delay_ms / 1000, self._on_timer, self.core, action.round)
             elif isinstance(action, CommitBlocks):
                 self._on_commit_blocks(action.blocks)
             elif isinstance(action, RequestBlocks):
@@ -385,6 +610,10 @@ class Replica:
                 level = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
                          "error": logging.ERROR}[action.level]
                 log.log(level, action.message, extra={"ledger": self.name})
+
+    def _on_timer(self, core: RoundManager, round_: int) -> None:
+        if core is self.core:  # a timer of an epoch that ended is void
+            self._feed(LocalTimeout(round_))
 
     def _consensus_message(self, msg: ConsensusMsg) -> bytes:
         return pack_message(self.ledger_hash, MSG_CONSENSUS, encode_message(msg))
@@ -411,6 +640,8 @@ class Replica:
         elif kind == MSG_TXS:
             if self._loop is not None:
                 self._loop.create_task(self._admit_from_peer(body))
+        elif kind == MSG_EPOCH_CHANGE:
+            self._on_epoch_signature(sender, body)
         else:
             self._count("invalid_messages")
 
@@ -540,7 +771,7 @@ class Replica:
             self._unapplied_txs[tx_hash] = self._unapplied_txs.get(tx_hash, 0) + 1
         assert self._apply_queue is not None
         self._apply_queue.put_nowait(
-            _PendingApply(block, record.height, decoded.time_ms, decoded.txs, time.monotonic(), hashes)
+            _PendingApply(block, record.height, decoded.time_ms, decoded.txs, time.monotonic(), hashes, self.ledger_epoch)
         )
 
     def _tx_hashes(self, raws: Sequence[bytes]) -> list[bytes]:
@@ -589,6 +820,10 @@ class Replica:
                 async with self._writer:
                     if item.height <= self.ledger.height:
                         break
+                    if item.epoch != self.ledger.current_epoch():
+                        # decided by validators whose epoch ended before it: abandoned
+                        self._count("abandoned_blocks")
+                        break
                     if item.height > self.ledger.height + 1:
                         gap = True
                     else:
@@ -616,7 +851,7 @@ class Replica:
             if found is not None:
                 txs.append(found[0])
         ledger_block = self.ledger.make_block(
-            txs, time=item.time_ms, proposer=bytes(item.block.author), epoch=LEDGER_EPOCH
+            txs, time=item.time_ms, proposer=bytes(item.block.author), epoch=item.epoch
         )
         result = self.ledger.apply_block(ledger_block, preverified=self.mempool.is_verified)
         seconds = time.perf_counter() - started
@@ -634,33 +869,54 @@ class Replica:
         if self.on_commit is not None:
             self.on_commit(result, seconds, [now - at for at in admitted])
         self._publish(result)
+        self._maybe_enter_epoch()
         if self.mempool.size() and self._apply_queue is not None and self._apply_queue.qsize() < MAX_APPLY_BACKLOG:
             self.notify()
 
     # --- commit attestations -> certificates ----------------------------------------------------
 
+    def _validators_of(self, epoch: int) -> ValidatorSet | None:
+        if epoch == self.ledger_epoch:
+            return self.ledger_validators
+        try:
+            return self.ledger.validator_set(epoch)
+        except NotFound:
+            return None
+
     def _attest(self, result: BlockResult) -> None:
+        """Sign the commit statement of a block this node decided (as a validator of its epoch)."""
         height = result.header.height
-        statement = encode_commit_statement(self.ledger_hash, height, result.block_hash, LEDGER_EPOCH)
+        epoch = result.header.epoch
+        validators = self._validators_of(epoch)
+        if validators is None or self.author not in validators.public_keys:
+            return
+        statement = encode_commit_statement(self.ledger_hash, height, result.block_hash, epoch)
         started = time.perf_counter()
         signature = sign(self.keypair.private, statement)
         self.timers.add("attestation", time.perf_counter() - started)
-        body = msgpack.packb([height, result.block_hash, LEDGER_EPOCH, signature], use_bin_type=True)
+        body = msgpack.packb([height, result.block_hash, epoch, signature], use_bin_type=True)
         self.transport.broadcast(pack_message(self.ledger_hash, MSG_ATTESTATION, body))
         self._uncertified[height] = time.monotonic()
-        self._record_attestation(self.author, height, result.block_hash, signature)
+        self._record_attestation(self.author, height, result.block_hash, epoch, signature)
 
     def _on_attestation(self, sender: bytes, body: bytes) -> None:
         try:
             height, header_hash, epoch, signature = msgpack.unpackb(body, raw=True)
             assert isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(signature, bytes)
+            assert isinstance(epoch, int)
         except Exception:
             self._count("invalid_messages")
             return
-        if sender not in self.ledger_validators.public_keys or epoch != LEDGER_EPOCH:
-            self._count("invalid_messages")
-            return
         if height <= 0 or height > self.ledger.height + 100_000:
+            return
+        validators = self._validators_of(epoch)
+        if validators is None:
+            # an epoch this node has not reached yet: looked at again when it does
+            if epoch <= self.ledger_epoch + 2 and len(self._future_attestations) < 10_000:
+                self._future_attestations.append((sender, body))
+            return
+        if sender not in validators.public_keys:
+            self._count("invalid_messages")
             return
         if height <= self.ledger.height and self.ledger.get_certificate(height) is not None:
             return
@@ -669,11 +925,11 @@ class Replica:
             self._count("invalid_messages")
             log.warning("bad commit attestation signature", extra={"ledger": self.name, "peer": to_base58(sender)})
             return
-        self._record_attestation(sender, height, header_hash, signature)
+        self._record_attestation(sender, height, header_hash, epoch, signature)
 
-    def _record_attestation(self, sender: bytes, height: int, header_hash: bytes, signature: bytes) -> None:
+    def _record_attestation(self, sender: bytes, height: int, header_hash: bytes, epoch: int, signature: bytes) -> None:
         by_hash = self._attestations.setdefault(height, {})
-        by_hash.setdefault(header_hash, {})[sender] = signature
+        by_hash.setdefault(header_hash, {})[sender] = (epoch, signature)
         self._check_quorum(height)
 
     def _check_quorum(self, height: int) -> None:
@@ -682,9 +938,15 @@ class Replica:
         by_hash = self._attestations.get(height)
         if not by_hash:
             return
-        ours = self.ledger.hash_header(self.ledger.get_header(height))
-        quorum = self.ledger_validators.quorum
-        for header_hash, signatures in by_hash.items():
+        header = self.ledger.get_header(height)
+        ours = self.ledger.hash_header(header)
+        validators = self._validators_of(header.epoch)
+        if validators is None:
+            return
+        quorum = certificate_quorum(validators)
+        for header_hash, attested in by_hash.items():
+            # a signature counts for the epoch of our header (a different epoch is a different statement)
+            signatures = {key: sig for key, (epoch, sig) in attested.items() if epoch == header.epoch}
             if len(signatures) < quorum:
                 continue
             if header_hash != ours:
@@ -694,7 +956,7 @@ class Replica:
                 )
                 return
             certificate = assemble_certificate(
-                self.ledger_hash, height, header_hash, LEDGER_EPOCH,
+                self.ledger_hash, height, header_hash, header.epoch,
                 [ValidatorSignature(k, s) for k, s in signatures.items()],
             )
             del self._attestations[height]
@@ -730,10 +992,18 @@ class Replica:
                 await asyncio.wait_for(self._sync_wakeup.wait(), 1.0)
             self._sync_wakeup.clear()
             try:
-                # Normally the commit path keeps up; fetching from peers is for real lag.
-                await self._sync_once(threshold=1 if self._gap else SYNC_LAG)
+                # Normally the commit path keeps up; fetching from peers is for real lag (or
+                # the only way forward: a follower, or a validator left behind in an ended epoch).
+                quiet = time.time() - self.last_commit_time > 3.0
+                urgent = self._gap or not self.is_validator or quiet
+                await self._sync_once(threshold=1 if urgent else SYNC_LAG)
                 await self._backfill_certificates()
-                await self._maybe_fast_forward()
+                if self.is_validator:
+                    await self._maybe_fast_forward()
+                self._update_peers()
+                if self.ledger_epoch > 0 and self.ledger.get_epoch_certificate(self.ledger_epoch) is None:
+                    # the signatures may have been lost; send ours again until the certificate exists
+                    self._sign_epoch_change(self.ledger_epoch)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -753,13 +1023,17 @@ class Replica:
             raw = await asyncio.wait_for(
                 self.transport.get_ledger_blocks(author, self._sync_request(start, count)), 10.0
             )
-            height, items = msgpack.unpackb(raw, raw=True)
+            answer = msgpack.unpackb(raw, raw=True)
+            height, items = answer[0], answer[1]
+            epoch_certificates = answer[2] if len(answer) > 2 else []
             blocks = []
             for block_raw, cert_raw in items:
                 block = codec.decode(LedgerBlock, block_raw)
                 cert = codec.decode(CommitCertificate, cert_raw) if cert_raw is not None else None
                 blocks.append((block, cert))
             self.peer_heights[author] = height
+            if epoch_certificates:
+                self._pending_epoch_certificates = list(epoch_certificates)
             return int(height), blocks
         except asyncio.CancelledError:
             raise
@@ -777,11 +1051,20 @@ class Replica:
                 if answer is None:
                     break
                 peer_height, blocks = answer
+                await self._take_epoch_certificates()
                 if peer_height < start - 1 + threshold or not blocks:
                     break
                 applied = await self._apply_synced(blocks)
+                await self._take_epoch_certificates()
                 if applied == 0:
                     break
+
+    async def _take_epoch_certificates(self) -> None:
+        pending, self._pending_epoch_certificates = self._pending_epoch_certificates, []
+        wanted = [raw for raw in pending if isinstance(raw, bytes)]
+        missing = any(self.ledger.get_epoch_certificate(e) is None for e in range(1, self.ledger_epoch + 1))
+        if wanted and missing:
+            await self._accept_epoch_certificates(wanted)
 
     async def _apply_synced(self, blocks: list[tuple[LedgerBlock, CommitCertificate | None]]) -> int:
         applied = 0
@@ -798,9 +1081,12 @@ class Replica:
                     return applied
                 header_hash = self.ledger.hash_header(block.header)
                 try:
+                    validators = self._validators_of(block.header.epoch)
+                    if validators is None:
+                        raise ProofError(f"block of epoch {block.header.epoch}; the ledger is in epoch {self.ledger_epoch}")
                     verify_certificate(
                         certificate, ledger_hash=self.ledger_hash, height=height, header_hash=header_hash,
-                        validators=self.ledger_validators,
+                        validators=validators,
                     )
                 except ProofError as exc:
                     self._count("invalid_sync_blocks")
@@ -834,10 +1120,14 @@ class Replica:
                 h = block.header.height
                 if certificate is None or h not in self._uncertified or h > self.ledger.height:
                     continue
-                ours = self.ledger.hash_header(self.ledger.get_header(h))
+                header = self.ledger.get_header(h)
+                ours = self.ledger.hash_header(header)
+                validators = self._validators_of(header.epoch)
+                if validators is None:
+                    continue
                 try:
                     verify_certificate(certificate, ledger_hash=self.ledger_hash, height=h, header_hash=ours,
-                                       validators=self.ledger_validators)
+                                       validators=validators)
                 except ProofError:
                     continue
                 await self._store_certificate(certificate)
@@ -883,6 +1173,8 @@ class Replica:
                 raise
             except Exception:
                 continue
+            if root.epoch != self.validators.epoch:
+                continue  # a peer in another epoch: ledger sync brings this node there
             if root.round <= self.core.tree.root.round + self.settings.fast_forward_rounds:
                 return  # close enough: block retrieval catches up
             checker = MessageVerifier(self.validators, self._verifier, make_genesis_qc(self._genesis))
@@ -918,7 +1210,8 @@ class Replica:
             self._feed(Start())
 
     def serve_ledger_blocks(self, start: int, count: int) -> bytes:
-        """Answer GetLedgerBlocks (runs in a worker thread): ``[height, [[block, cert|nil], ...]]``."""
+        """Answer GetLedgerBlocks (runs in a worker thread):
+        ``[height, [[block, cert|nil], ...], [epoch-change certificate, ...]]``."""
         height = self.ledger.height
         items = []
         size = 0
@@ -929,7 +1222,12 @@ class Replica:
             size += len(block_raw)
             if size > 32 << 20:
                 break
-        packed = msgpack.packb([height, items], use_bin_type=True)
+        epoch_certificates = []
+        for epoch in range(1, self.ledger_epoch + 1):
+            change = self.ledger.get_epoch_certificate(epoch)
+            if change is not None:
+                epoch_certificates.append(codec.encode(change))
+        packed = msgpack.packb([height, items, epoch_certificates], use_bin_type=True)
         assert isinstance(packed, bytes)
         return packed
 
@@ -987,6 +1285,9 @@ class Replica:
         return {
             "ledger": self.name,
             "height": self.ledger.height,
+            "epoch": self.ledger_epoch,
+            "validator": self.is_validator,
+            "validators": len(self.ledger_validators.public_keys),
             "round": self.core.current_round,
             "committed_round": self.core.tree.root.round,
             "mempool": stats.pending,

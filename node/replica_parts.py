@@ -13,7 +13,8 @@ Payload. A consensus block's payload is one of
 
 After the last transaction block the leaders propose: seal, heartbeat, empty — then stop
 until transactions arrive. Every replica turns the same committed chain into the same
-ledger blocks: ``ledger.make_block(txs, time=proposer_time_ms, proposer=author, epoch=0)``.
+ledger blocks: ``ledger.make_block(txs, time=proposer_time_ms, proposer=author)`` (in the
+ledger's current epoch; each epoch has its own consensus instance, see :mod:`node.replica`).
 
 Execution record. The core wants an execution root per block; execution itself happens
 at commit (consensus safety does not need state roots; divergence is caught by the commit
@@ -35,6 +36,7 @@ import msgpack
 from consensus.persistent_store import LevelDBConsensusStore
 from consensus.types import BlockId
 from ledger import codec
+from ledger.executor import forget_encoding
 from ledger.types import Transaction
 from node.mempool import Mempool, SubmitResult
 
@@ -128,12 +130,18 @@ class ChainExecution:
     store, so the committed root's record survives a restart.
     """
 
-    def __init__(self, store: LevelDBConsensusStore, genesis_id: BlockId, ledger_hash: bytes) -> None:
+    def __init__(
+        self, store: LevelDBConsensusStore, genesis_id: BlockId, ledger_hash: bytes, *,
+        epoch: int = 0, height: int = 0, time_ms: int = 0,
+    ) -> None:
+        """``epoch``/``height``/``time_ms``: the ledger epoch this consensus instance decides, the
+        ledger height it starts from (the block that ended the previous epoch) and that block's time."""
         self._store = store
         self._records: dict[BlockId, ExecutionRecord] = {}
-        genesis = ExecutionRecord(
-            hashlib.sha256(b"JADECHAIN/CHAIN/GENESIS\x00" + ledger_hash).digest(), 0, 0, True, KIND_EMPTY
-        )
+        seed = b"JADECHAIN/CHAIN/GENESIS\x00" + ledger_hash
+        if epoch:
+            seed += epoch.to_bytes(8, "big")
+        genesis = ExecutionRecord(hashlib.sha256(seed).digest(), height, time_ms, True, KIND_EMPTY)
         self._records[genesis_id] = genesis
         self.genesis_id = genesis_id
         self.on_execute: Callable[[BlockId, bytes], None] | None = None
@@ -293,7 +301,11 @@ class ReplicaMempool(Mempool):
 
     def pull(self, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
         raws = self.pull_raw(max_txs, max_bytes)
-        return [codec.decode(Transaction, raw) for raw in raws]
+        taken = []
+        for raw in raws:
+            cached = self._decoded.get(raw)  # decoded at ingress: reuse that object (and its encoding)
+            taken.append(cached[0] if cached is not None else codec.decode(Transaction, raw))
+        return taken
 
     def decode_raw(self, raw: bytes, tx_hash_of: Any) -> tuple[Transaction, bytes] | None:
         """The transaction and its hash for encoded bytes; None if they do not decode."""
@@ -317,6 +329,7 @@ class ReplicaMempool(Mempool):
                     entry = self._pending.pop(tx_hash, None)
                 if entry is not None:
                     admitted.append(entry.admitted)
+                    forget_encoding(entry.tx)
                 raw = self._raw_by_hash.pop(tx_hash, None)
                 if raw is not None:
                     self._decoded.pop(raw, None)

@@ -92,31 +92,120 @@ def setup_json_logging(level: int = logging.INFO, node: str | None = None) -> No
 
 
 class NodeTransport:
-    """The replicas' view of the network: one :class:`PeerSender` and one sync channel per peer."""
+    """The replicas' view of the network: one :class:`PeerSender` and one sync channel per peer.
+
+    The peers follow the ledgers: each replica reports its ledger's participants
+    (:meth:`set_ledger_peers`); the transport connects to new ones (validators and nodes waiting to
+    join) and drops deactivated ones. Addresses come from the ``[[peers]]`` of the configuration
+    when it names the key (an operator's override: proxies, NAT), else from the address registered
+    on chain. ``on_change(keys)`` tells the gRPC server which senders to accept.
+    """
 
     def __init__(self, config: NodeConfig, keypair: KeyPair) -> None:
         self.keypair = keypair
-
-        def sign_envelope(message: bytes) -> bytes:
-            return sign(keypair.private, message)
-
         self.senders: dict[bytes, PeerSender] = {}
         self.addresses: dict[bytes, str] = {}
         self.names: dict[bytes, str] = {}
+        self._configured: dict[bytes, tuple[str, str]] = {}
+        self._ledger_peers: dict[str, dict[bytes, tuple[str, str] | None]] = {}
+        self._started = False
+        self._accepted: set[bytes] = set()
+        self._stopping_senders: set[asyncio.Task[None]] = set()
+        self.on_change: Callable[[dict[bytes, PublicKey]], None] | None = None
         for peer in config.peers:
             author = peer.public_key_bytes
-            self.senders[author] = PeerSender(peer.name, peer.address, keypair.public.encoded, sign_envelope)
-            self.addresses[author] = peer.address
-            self.names[author] = peer.name
+            self._configured[author] = (peer.name, peer.address)
+            self._add(author, peer.name, peer.address)
         self._channels: dict[bytes, Any] = {}
 
+    def _sign_envelope(self, message: bytes) -> bytes:
+        return sign(self.keypair.private, message)
+
+    def _add(self, author: bytes, name: str, address: str) -> None:
+        sender = PeerSender(name, address, self.keypair.public.encoded, self._sign_envelope)
+        self.senders[author] = sender
+        self.addresses[author] = address
+        self.names[author] = name
+        if self._started:
+            sender.start()
+
+    def _drop(self, author: bytes) -> None:
+        sender = self.senders.pop(author, None)
+        self.addresses.pop(author, None)
+        self.names.pop(author, None)
+        channel = self._channels.pop(author, None)
+        if self._started and (sender is not None or channel is not None):
+            task = asyncio.get_running_loop().create_task(self._close(sender, channel))
+            self._stopping_senders.add(task)
+            task.add_done_callback(self._stopping_senders.discard)
+
+    @staticmethod
+    async def _close(sender: PeerSender | None, channel: Any) -> None:
+        with contextlib.suppress(Exception):
+            if sender is not None:
+                await sender.stop()
+            if channel is not None:
+                await channel.close()
+
+    def set_ledger_peers(self, ledger: str, peers: dict[bytes, tuple[str, str] | None]) -> None:
+        """``peers``: participant key → (name, registered address) or None if deactivated."""
+        self._ledger_peers[ledger] = dict(peers)
+        wanted: dict[bytes, tuple[str, str]] = {}
+        deactivated: set[bytes] = set()
+        accepted: set[bytes] = set()
+        for view in self._ledger_peers.values():
+            for author, item in view.items():
+                if item is None:
+                    deactivated.add(author)
+                    continue
+                accepted.add(author)  # a participant without a published address may still send to us
+                name, address = item
+                configured = self._configured.get(author)
+                address = configured[1] if configured is not None else address
+                if address:
+                    wanted[author] = (name, address)
+        known = {author for view in self._ledger_peers.values() for author in view}
+        for author, (name, address) in self._configured.items():
+            if author not in known:
+                wanted[author] = (name, address)  # not a participant of any hosted ledger: keep as configured
+        for author in deactivated:
+            if not any(view.get(author) is not None for view in self._ledger_peers.values()):
+                wanted.pop(author, None)
+        changed = False
+        for author in list(self.senders):
+            if author not in wanted or self.addresses.get(author) != wanted[author][1]:
+                self._drop(author)
+                changed = True
+                log.info("peer dropped", extra={"peer": to_base58(author)})
+        for author, (name, address) in wanted.items():
+            if author not in self.senders:
+                self._add(author, name, address)
+                changed = True
+                log.info("peer added", extra={"peer": to_base58(author), "peer_name": name, "address": address})
+        accepted |= set(self.senders)
+        if (changed or accepted != self._accepted) and self.on_change is not None:
+            self._accepted = accepted
+            self.on_change(self.peer_keys())
+
+    def peer_keys(self) -> dict[bytes, PublicKey]:
+        """The keys whose envelopes the gRPC server accepts: peers and the ledgers' active participants."""
+        keys = {}
+        for author in self._accepted | set(self.senders):
+            with contextlib.suppress(Exception):
+                keys[author] = PublicKey.from_encoded(author)
+        return keys
+
     def start(self) -> None:
+        self._started = True
         for sender in self.senders.values():
             sender.start()
 
     async def stop(self) -> None:
         for sender in self.senders.values():
             await sender.stop()
+        for task in list(self._stopping_senders):
+            with contextlib.suppress(Exception):
+                await task
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
@@ -205,7 +294,7 @@ async def run_node(
             installed.append(int(signum))
     keypair = load_key(config.node.key_file, config.read_password())
     transport = NodeTransport(config, keypair)
-    peer_keys = {author: PublicKey.from_encoded(author) for author in transport.senders}
+    peer_keys = transport.peer_keys()
     ledgers: dict[str, Ledger] = {}
     replicas: dict[str, Replica] = {}
 
@@ -262,6 +351,11 @@ async def run_node(
         on_messages=on_messages, get_ledger_blocks=get_ledger_blocks, submit=submit,
         get_consensus_root=get_consensus_root,
     )
+
+    def on_peers_changed(keys: dict[bytes, PublicKey]) -> None:
+        server.keys = keys
+
+    transport.on_change = on_peers_changed
     try:
         runtime = default_contract_runtime()
         for item in config.ledgers:
@@ -318,8 +412,8 @@ def node_status(config: NodeConfig, replicas: dict[str, Replica], transport: Nod
         "node": config.node.name,
         "pid": os.getpid(),
         "peers": {
-            transport.names[author]: {"connected": sender.connected, "queued": sender.queued}
-            for author, sender in transport.senders.items()
+            transport.names.get(author, to_base58(author)): {"connected": sender.connected, "queued": sender.queued}
+            for author, sender in list(transport.senders.items())
         },
         "ledgers": {name: replica.status() for name, replica in replicas.items()},
     }

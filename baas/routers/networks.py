@@ -452,7 +452,8 @@ def add_node(network_id: int, body: NodeCreate, request: Request, session: Sessi
         signers = [state.custody.keypair(org_key(session, org))] + validator_signers(session, state.custody, network, node)
         public = PublicKey.from_base58(key.public_key)
         for ledger in network.ledgers:
-            result = submit(network, ledger.ledger_hash, register_participant_tx(ledger.ledger_hash, name, public, signers))
+            result = submit(network, ledger.ledger_hash, register_participant_tx(ledger.ledger_hash, name, public, signers,
+                                                                          address=f"127.0.0.1:{node.grpc_port}"))
             if result["status"] != "SUCCESS":
                 session.rollback()
                 raise Conflict(f"the ledger refused the new participant: {result['status']}", **result)
