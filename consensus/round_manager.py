@@ -334,6 +334,8 @@ class RoundManager:
             commit_round=self.tree.root.round,
         )
         self._proposed_round = 0
+        self._proposing = False
+        self._propose_again = False
         self._timed_out_round = 0
         self._votes: dict[int, dict[Author, Vote]] = {}
         self._timeouts: dict[int, dict[Author, TimeoutMsg]] = {}
@@ -518,6 +520,26 @@ class RoundManager:
     # --- proposals ---------------------------------------------------------------------
 
     def _maybe_propose(self) -> None:
+        """Propose if we lead the current round — iteratively, never recursively.
+
+        With a single validator (or whenever we lead consecutive rounds) our own vote forms
+        the QC that moves us to the next round we lead, which asks to propose again from
+        inside the first proposal. A nested call only flags that another attempt is due;
+        the outermost call loops, so the call depth stays constant however long the chain.
+        """
+        if self._proposing:
+            self._propose_again = True
+            return
+        self._proposing = True
+        try:
+            self._propose_again = True
+            while self._propose_again:
+                self._propose_again = False
+                self._propose_once()
+        finally:
+            self._proposing = False
+
+    def _propose_once(self) -> None:
         round = self.current_round
         if self._leader(round) != self.author or self._proposed_round >= round:
             return

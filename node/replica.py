@@ -657,10 +657,14 @@ class Replica:
         backlog = self._apply_queue.qsize() if self._apply_queue is not None else 0
         txs: list[bytes] = []
         if backlog < MAX_APPLY_BACKLOG:
-            path = self.core.tree.path_from_root(self.core.tree.highest_qc.block_id) or []
+            # Exclude every transaction already in a block we track: uncommitted ancestors, and
+            # blocks the core committed within this very event (pruned from the tree but not yet
+            # queued for apply). Looking only at the tree path re-proposed the latter — wasted
+            # block slots, and an endless proposal loop with a single validator. Blocks of
+            # abandoned forks leave `_block_txs` at the next commit, so nothing stays stuck.
             exclude_hashes: set[bytes] = set(self._unapplied_txs)
-            for ancestor in path:
-                exclude_hashes.update(self._block_txs.get(ancestor.id, ()))
+            for hashes in self._block_txs.values():
+                exclude_hashes.update(hashes)
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
         if backlog >= MAX_APPLY_BACKLOG:
             self._count("proposals_throttled")
