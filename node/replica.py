@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 import msgpack
+import plyvel
 
 from consensus.interfaces import ValidatorSet as ConsensusValidatorSet
 from consensus.pacemaker import PacemakerConfig
@@ -105,7 +106,7 @@ from ledger.certificate import (
     verify_epoch_chain,
 )
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58, verify
-from ledger.errors import CryptoError, NotFound, ProofError
+from ledger.errors import CryptoError, NotFound, ProofError, StorageError
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block as LedgerBlock
 from ledger.types import ParticipantState, Transaction, TransactionInfo
@@ -126,6 +127,9 @@ from node.solo import CommittedBlock, Subscription
 __all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHANGE", "MSG_TXS", "Replica", "Transport",
            "consensus_epoch"]
 
+
+STORAGE_FAILURES = (OSError, StorageError, plyvel.Error)
+"""Write failures of the disk under the ledger or the consensus store: fail-stop, never vote on."""
 log = logging.getLogger("jadechain.replica")
 
 CONSENSUS_EPOCH = 1
@@ -286,6 +290,8 @@ class Replica:
         self.on_commit: Callable[[BlockResult, float, list[float]], None] | None = None
         # state
         self.halted = False
+        self.on_fatal: Callable[[str], None] | None = None
+        """Called once when the replica fail-stops on a storage error (the node then exits)."""
         self.divergence: str | None = None
         self.counters: dict[str, int] = {}
         self.peer_heights: dict[bytes, int] = {}
@@ -589,7 +595,11 @@ class Replica:
         if self.halted or self._stopping or not self._started or not self.is_validator:
             return
         started = time.perf_counter()
-        actions = self.core.on_event(event)
+        try:
+            actions = self.core.on_event(event)
+        except STORAGE_FAILURES as exc:
+            self._fail_stop(f"consensus storage failed: {exc!r}")
+            return
         self.timers.add("consensus", time.perf_counter() - started)
         self._perform(actions)
 
@@ -840,6 +850,9 @@ class Replica:
                     await asyncio.sleep(0.2)
                     continue
                 self._gap = False
+            except STORAGE_FAILURES as exc:
+                self._fail_stop(f"storing committed block at height {item.height} failed: {exc!r}")
+                return
             except Exception as exc:
                 self._halt(f"applying committed block at height {item.height} failed: {exc!r}")
                 return
@@ -976,6 +989,18 @@ class Replica:
             if self.ledger.get_certificate(certificate.height) is None:
                 await asyncio.to_thread(self.ledger.put_certificate, certificate)
                 self._count("certificates")
+
+    def _fail_stop(self, reason: str) -> None:
+        """A disk that failed a write (full, I/O error) leaves this replica's state unknown.
+
+        Voting on would make it a silent extra faulty node; instead it stops and the node
+        process exits (code 75), so that its supervisor restarts it once the disk is fixed,
+        and catch-up brings it back. Found by the chaos suite's disk-full fault.
+        """
+        self._halt(reason)
+        if self.on_fatal is not None:
+            callback, self.on_fatal = self.on_fatal, None
+            callback(reason)
 
     def _halt(self, reason: str) -> None:
         if self.halted:

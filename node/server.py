@@ -41,7 +41,7 @@ from consensus.network import (
     call_unary,
 )
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58
-from ledger.errors import ConfigError, JadechainError
+from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
 from node.config import NodeConfig, load_node_config
 from node.replica import Replica
@@ -297,6 +297,7 @@ async def run_node(
     peer_keys = transport.peer_keys()
     ledgers: dict[str, Ledger] = {}
     replicas: dict[str, Replica] = {}
+    fatal: list[str] = []
 
     def on_messages(sender: bytes, messages: list[bytes]) -> None:
         for raw in messages:
@@ -365,6 +366,7 @@ async def run_node(
                 ledger, data_dir=config.node.data_dir, keypair=keypair, transport=transport,
                 settings=config.consensus,
             )
+            replicas[name].on_fatal = lambda reason: (fatal.append(reason), stop.set())
         await server.start()
         transport.start()
         for replica in replicas.values():
@@ -405,6 +407,8 @@ async def run_node(
         for number in installed:
             loop.remove_signal_handler(number)
         log.info("node stopped")
+    if fatal:
+        raise StorageError(f"stopped after a storage failure: {fatal[0]}")
 
 
 def node_status(config: NodeConfig, replicas: dict[str, Replica], transport: NodeTransport) -> dict[str, Any]:
@@ -426,6 +430,10 @@ def _add_status_route(app: Any) -> None:
         return result
 
 
+EXIT_STORAGE_FAILURE = 75
+"""EX_TEMPFAIL: the disk failed under the node; restart it once the disk is fixed."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m node.server", description="Run a Jadechain validator node.")
     parser.add_argument("--config", required=True, help="path of node.toml")
@@ -439,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_json_logging(getattr(logging, args.log_level.upper(), logging.INFO), config.node.name)
     try:
         asyncio.run(run_node(config))
+    except StorageError as exc:
+        log.error("node failed: %s", exc.message, extra={"code": exc.code})
+        return EXIT_STORAGE_FAILURE
     except JadechainError as exc:
         log.error("node failed: %s", exc.message, extra={"code": exc.code})
         return 1
