@@ -128,6 +128,9 @@ __all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHA
            "consensus_epoch"]
 
 
+GOSSIP_MUTE_MAX_S = 120.0
+"""Longest time a peer that gossiped invalid transactions is ignored (back-off doubles per strike)."""
+
 STORAGE_FAILURES = (OSError, StorageError, plyvel.Error)
 """Write failures of the disk under the ledger or the consensus store: fail-stop, never vote on."""
 log = logging.getLogger("jadechain.replica")
@@ -294,6 +297,8 @@ class Replica:
         """Called once when the replica fail-stops on a storage error (the node then exits)."""
         self.divergence: str | None = None
         self.counters: dict[str, int] = {}
+        self._gossip_muted_until: dict[bytes, float] = {}
+        self._gossip_strikes: dict[bytes, int] = {}
         self.peer_heights: dict[bytes, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -649,7 +654,10 @@ class Replica:
             self._on_attestation(sender, body)
         elif kind == MSG_TXS:
             if self._loop is not None:
-                self._loop.create_task(self._admit_from_peer(body))
+                if time.monotonic() < self._gossip_muted_until.get(sender, 0.0):
+                    self._count("peer_txs_muted")  # this peer gossiped invalid transactions lately
+                else:
+                    self._loop.create_task(self._admit_from_peer(sender, body))
         elif kind == MSG_EPOCH_CHANGE:
             self._on_epoch_signature(sender, body)
         else:
@@ -739,7 +747,7 @@ class Replica:
             chunk = msgpack.packb(outbox[start:start + 1000], use_bin_type=True)
             self.transport.broadcast(pack_message(self.ledger_hash, MSG_TXS, chunk))
 
-    async def _admit_from_peer(self, body: bytes) -> None:
+    async def _admit_from_peer(self, sender: bytes, body: bytes) -> None:
         try:
             raws = msgpack.unpackb(body, raw=True, max_bin_len=len(body))
         except Exception:
@@ -748,7 +756,18 @@ class Replica:
         if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
             self._count("invalid_messages")
             return
-        await asyncio.to_thread(self.mempool.submit_many, raws, now_ms=self.clock_ms(), from_peer=True)
+        results = await asyncio.to_thread(self.mempool.submit_many, raws, now_ms=self.clock_ms(), from_peer=True)
+        # Duplicates are the normal echo of gossip; anything else a peer sent us is invalid
+        # (bad signature, wrong ledger, malformed...) and is counted, so a flood is visible.
+        rejected = sum(1 for r in results if r.error is not None and r.error.code != "DUPLICATE_TRANSACTION")
+        if rejected:
+            self._count("peer_txs_rejected", rejected)
+            # A validator only gossips what its own ingress verified, so invalid transactions
+            # mean a faulty or hostile peer: ignore its gossip for a growing while (its valid
+            # transactions still reach us inside proposals), so a flood cannot eat our CPU.
+            strikes = self._gossip_strikes.get(sender, 0) + 1
+            self._gossip_strikes[sender] = strikes
+            self._gossip_muted_until[sender] = time.monotonic() + min(GOSSIP_MUTE_MAX_S, 2.0 ** strikes)
 
     # --- commit: consensus blocks to ledger blocks ---------------------------------------------------
 

@@ -159,7 +159,7 @@ def install(modes: set[str]) -> None:
             raws.append(os.urandom(rng.randrange(1, 200)))
         pair = generate_keypair(self.keypair.public.algorithm)
         for index in range(100):
-            tx = TransactionBuilder(bytes(self.ledger_hash), time_ms=index).register_user(pair.public.encoded).sign(pair)
+            tx = TransactionBuilder(bytes(self.ledger_hash), time_ms=index).register_user(pair.public.encoded, "flood").sign(pair)
             raw = bytearray(codec.encode(tx))
             raw[-5] ^= 0xFF  # inside the last signature
             raws.append(bytes(raw))
