@@ -122,7 +122,7 @@ from node.replica_parts import (
     decode_payload,
     encode_payload,
 )
-from node.solo import CommittedBlock, Subscription
+from node.solo import CommittedBlock, Subscription, wait_for_commits
 
 __all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHANGE", "MSG_TXS", "Replica", "Transport",
            "consensus_epoch"]
@@ -1299,31 +1299,7 @@ class Replica:
 
     async def wait_for(self, tx_hashes: Sequence[bytes], timeout: float) -> dict[bytes, TransactionInfo]:
         """Wait until the transactions commit at this node (or ``timeout``); the infos of those that did."""
-        loop = asyncio.get_running_loop()
-        done: dict[bytes, TransactionInfo] = {}
-        futures: dict[bytes, asyncio.Future[TransactionInfo]] = {}
-        for tx_hash in tx_hashes:
-            try:
-                done[tx_hash] = self.ledger.get_transaction(tx_hash).info
-                continue
-            except NotFound:
-                pass
-            future: asyncio.Future[TransactionInfo] = loop.create_future()
-            self._waiters.setdefault(tx_hash, []).append(future)
-            futures[tx_hash] = future
-        if futures:
-            await asyncio.wait(list(futures.values()), timeout=timeout)
-        for tx_hash, future in futures.items():
-            if future.done() and not future.cancelled():
-                done[tx_hash] = future.result()
-            else:
-                future.cancel()
-                waiting = self._waiters.get(tx_hash)
-                if waiting is not None and future in waiting:
-                    waiting.remove(future)
-                    if not waiting:
-                        del self._waiters[tx_hash]
-        return done
+        return await wait_for_commits(self.ledger, self._waiters, tx_hashes, timeout)
 
     # --- status -----------------------------------------------------------------------------
 

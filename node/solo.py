@@ -246,31 +246,7 @@ class SoloCommitter:
         Registration and the check against the ledger happen in one step of the event loop, and
         blocks are published from the loop, so a commit can never slip in between.
         """
-        loop = asyncio.get_running_loop()
-        done: dict[bytes, TransactionInfo] = {}
-        futures: dict[bytes, asyncio.Future[TransactionInfo]] = {}
-        for tx_hash in tx_hashes:
-            try:
-                done[tx_hash] = self.ledger.get_transaction(tx_hash).info
-                continue
-            except NotFound:
-                pass
-            future: asyncio.Future[TransactionInfo] = loop.create_future()
-            self._waiters.setdefault(tx_hash, []).append(future)
-            futures[tx_hash] = future
-        if futures:
-            await asyncio.wait(list(futures.values()), timeout=timeout)
-        for tx_hash, future in futures.items():
-            if future.done() and not future.cancelled():
-                done[tx_hash] = future.result()
-            else:
-                future.cancel()
-                waiting = self._waiters.get(tx_hash)
-                if waiting is not None and future in waiting:
-                    waiting.remove(future)
-                    if not waiting:
-                        del self._waiters[tx_hash]
-        return done
+        return await wait_for_commits(self.ledger, self._waiters, tx_hashes, timeout)
 
 
 def _sign_with(pair: KeyPair, message: bytes) -> bytes:
@@ -503,3 +479,41 @@ def create_dev_solo(directory: str, crypto: str = "classic") -> DevSolo:
     password = Path(info["password_file"]).read_text().strip()
     node = info["nodes"][0]
     return DevSolo(node["data_dir"], info["ledger_hash"], load_key(node["key"], password), node["key"], password)
+
+
+async def wait_for_commits(
+    ledger: Ledger,
+    waiters: dict[bytes, list[asyncio.Future[TransactionInfo]]],
+    tx_hashes: Sequence[bytes],
+    timeout: float,
+) -> dict[bytes, TransactionInfo]:
+    """Wait until the transactions commit (or ``timeout``); return the infos of those that did.
+
+    Shared by the solo committer and the replica: both resolve the futures registered in
+    ``waiters`` from the event loop when a block commits, so a commit cannot slip in between.
+    """
+    loop = asyncio.get_running_loop()
+    done: dict[bytes, TransactionInfo] = {}
+    futures: dict[bytes, asyncio.Future[TransactionInfo]] = {}
+    for tx_hash in tx_hashes:
+        try:
+            done[tx_hash] = ledger.get_transaction(tx_hash).info
+            continue
+        except NotFound:
+            pass
+        future: asyncio.Future[TransactionInfo] = loop.create_future()
+        waiters.setdefault(tx_hash, []).append(future)
+        futures[tx_hash] = future
+    if futures:
+        await asyncio.wait(list(futures.values()), timeout=timeout)
+    for tx_hash, future in futures.items():
+        if future.done() and not future.cancelled():
+            done[tx_hash] = future.result()
+        else:
+            future.cancel()
+            waiting = waiters.get(tx_hash)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)
+                if not waiting:
+                    del waiters[tx_hash]
+    return done
