@@ -176,6 +176,13 @@ class ProofPending(ProofError):
     http_status = 409
 
 
+class TrustAnchorRequired(ProofError):
+    """A proof was checked with nothing pinned: the ledger hash or validator set must come from the user."""
+
+    code = "TRUST_ANCHOR_REQUIRED"
+    http_status = 400
+
+
 # --- contracts -----------------------------------------------------------------
 
 class ContractError(JadechainError):

@@ -35,7 +35,15 @@ from ledger.crypto import (
     to_base58,
     verify,
 )
-from ledger.errors import CodecError, CryptoError, JadechainError, NotFound, ProofError, ProofPending
+from ledger.errors import (
+    CodecError,
+    CryptoError,
+    JadechainError,
+    NotFound,
+    ProofError,
+    ProofPending,
+    TrustAnchorRequired,
+)
 from ledger.merkle.accumulator import leaf_hash, verify_consistency, verify_inclusion
 from ledger.merkle.state_tree import SparseMerkleProof, verify_sparse_merkle_proof
 from ledger.state import NS_ENTRY, make_state_key
@@ -124,6 +132,21 @@ def _epoch_changes(ledger: Any, epoch: int) -> list[str]:
     return changes
 
 
+def latest_certified_height(ledger: Any, lowest: int, highest: int | None = None) -> int:
+    """The highest height in [lowest, highest] whose header carries a commit certificate.
+
+    Proofs are built against certified headers only: a verifier refuses any other header
+    but genesis, so proving against the newest (not yet certified) one would only fail.
+    """
+    top = ledger.height if highest is None else min(highest, ledger.height)
+    for height in range(top, max(lowest, 1) - 1, -1):
+        if ledger.get_certificate(height) is not None:
+            return height
+    raise ProofPending(
+        f"no certified header between heights {lowest} and {top} yet; retry once a later block is certified"
+    )
+
+
 def genesis_validator_set(genesis: Block, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes]) -> ValidatorSet:
     """The epoch-0 validators named by a genesis block, after checking it is this ledger's."""
     hash_code = int.from_bytes(ledger_hash[:2], "big")
@@ -163,11 +186,13 @@ def build_entry_bundle(ledger: Any, account: str, key: str, version: int | None 
         raise ProofError(
             f"version {record.version} was overwritten in the same block; only block-final values are proven"
         )
-    proof_height = next_height if next_height is not None else ledger.height
-    if proof_height < record.height + 1:
+    # The version is the state at every tree version from record.height to (next_height - 1),
+    # so any certified header from record.height + 1 to next_height proves it.
+    if ledger.height < record.height + 1:
         raise ProofPending(
             f"entry written at height {record.height}; its proof needs block {record.height + 1}"
         )
+    proof_height = latest_certified_height(ledger, record.height + 1, next_height)
     tree_version = proof_height - 1
     state_key = ledger.entry_state_key(account, key)
     value_hash, proof = ledger.state_tree().get_with_proof(state_key, tree_version)
@@ -208,7 +233,7 @@ def build_transaction_bundle(ledger: Any, tx_hash: bytes) -> dict[str, Any]:
     height = stored.info.height
     if ledger.height < height + 1:
         raise ProofPending(f"transaction in block {height}; its proof needs block {height + 1}")
-    proof_height = height + 1
+    proof_height = _first_certified_height(ledger, height + 1)
     header: BlockHeader = ledger.get_header(proof_height)
     path = ledger.accumulator(header.accumulator_size).inclusion_proof(
         stored.accumulator_index, header.accumulator_size
@@ -223,6 +248,14 @@ def build_transaction_bundle(ledger: Any, tx_hash: bytes) -> dict[str, Any]:
         "path": [node.hex() for node in path],
     }
     return bundle
+
+
+def _first_certified_height(ledger: Any, lowest: int) -> int:
+    """The first certified header at or above ``lowest`` (stable: the same bundle every time)."""
+    for height in range(lowest, ledger.height + 1):
+        if ledger.get_certificate(height) is not None:
+            return height
+    raise ProofPending(f"no certified header at or above height {lowest} yet; retry once one is certified")
 
 
 def _transaction_claim(tx: Transaction, info: TransactionInfo) -> dict[str, Any]:
@@ -256,9 +289,12 @@ def build_event_bundle(ledger: Any, account: str, topic: str, sequence: int) -> 
 
 def build_consistency_bundle(ledger: Any, old_height: int, new_height: int | None = None) -> dict[str, Any]:
     """Prove that the transaction log at ``new_height`` extends the one at ``old_height`` (RFC 9162)."""
-    new = ledger.height if new_height is None else new_height
-    if not 0 <= old_height <= new <= ledger.height:
+    if not 0 <= old_height <= ledger.height or (new_height is not None and not old_height <= new_height <= ledger.height):
         raise ProofError("heights must satisfy 0 <= old <= new <= latest")
+    new = latest_certified_height(ledger, old_height) if new_height is None else new_height
+    for height in (old_height, new):
+        if height > 0 and ledger.get_certificate(height) is None:
+            raise ProofPending(f"header {height} is not certified yet")
     old_header: BlockHeader = ledger.get_header(old_height)
     new_header: BlockHeader = ledger.get_header(new)
     path = ledger.accumulator(new_header.accumulator_size).consistency_proof(
@@ -288,6 +324,8 @@ class VerificationReport:
     checks: list[str] = field(default_factory=list)
     claim: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    anchor: str = ""
+    """What the verifier trusted: the pinned ledger hash, the pinned validator set, or nothing."""
 
 
 def _hex(value: Any, label: str) -> bytes:
@@ -306,15 +344,39 @@ def _decode(tp: Any, data: bytes, label: str) -> Any:
         raise ProofError(f"{label}: {exc.message}") from exc
 
 
+def parse_ledger_hash(value: bytes | str) -> bytes:
+    """A pinned ledger hash given as base58 text or raw bytes."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return from_base58(value.strip())
+    except (CryptoError, ValueError) as exc:
+        raise TrustAnchorRequired(f"the pinned ledger hash {value!r} is not base58") from exc
+
+
 def verify_bundle(
     bundle: Any,
     *,
+    ledger_hash: bytes | str | None = None,
     trusted_validators: ValidatorSet | None = None,
-    require_certificate: bool = False,
+    require_certificate: bool = True,
 ) -> VerificationReport:
-    """Check a bundle completely; raise ProofError naming the first check that fails."""
+    """Check a bundle completely; raise ProofError naming the first check that fails.
+
+    Trust: every header but genesis must carry a commit certificate of 2f+1 validators of its
+    epoch. Those validators come from ``trusted_validators`` when given; otherwise from the
+    bundle's genesis block, which is bound to the ledger hash, and its certified epoch changes.
+    So the ledger hash is the anchor: pin it with ``ledger_hash`` (the hash you expect) or the
+    bundle only proves that *some* ledger holds the record. Without either anchor the report
+    says ``anchor="none"`` and carries a warning; user-facing tools (CLI, SDK) refuse instead.
+
+    ``require_certificate`` is accepted for older callers and has no effect: a header
+    without a valid certificate is always refused.
+    """
+    del require_certificate
+    pinned = None if ledger_hash is None else parse_ledger_hash(ledger_hash)
     try:
-        return _verify(bundle, trusted_validators, require_certificate)
+        return _verify(bundle, pinned, trusted_validators)
     except ProofError:
         raise
     except JadechainError as exc:
@@ -323,9 +385,18 @@ def verify_bundle(
         raise ProofError(f"bundle: malformed ({type(exc).__name__}: {exc})") from exc
 
 
-def _verify(
-    bundle: Any, trusted: ValidatorSet | None, require_certificate: bool
-) -> VerificationReport:
+@dataclass(frozen=True)
+class _Trust:
+    """What one bundle is checked against: its ledger and the validators of each epoch it may use."""
+
+    ledger_hash: bytes
+    hash_fn: Callable[[bytes], bytes]
+    hash_code: int
+    validators: dict[int, ValidatorSet]
+    source: str
+
+
+def _verify(bundle: Any, pinned: bytes | None, trusted: ValidatorSet | None) -> VerificationReport:
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         raise ProofError(f"format: not a {BUNDLE_FORMAT} document")
     kind = bundle.get("kind")
@@ -336,15 +407,34 @@ def _verify(
         raise ProofError("ledger hash: algorithm code differs from the bundle's hash algorithm")
     checks: list[str] = []
     warnings: list[str] = []
+    if pinned is not None:
+        if ledger_hash != pinned:
+            raise ProofError(
+                f"ledger: the bundle is for ledger {bundle['ledger_hash']}, not the pinned ledger {to_base58(pinned)}"
+            )
+        checks.append("ledger hash equals the pinned ledger hash")
+        anchor = "pinned ledger hash"
+    elif trusted is not None:
+        anchor = "pinned validator set"
+    else:
+        anchor = "none"
+        warnings.append(
+            "nothing pinned: this proves the record is on *a* ledger with this hash; "
+            "compare the ledger hash with the one you expect"
+        )
+    trust = _resolve_trust(bundle, ledger_hash, hash_fn, algorithm.code, trusted, checks)
 
-    header, header_hash, certified, signers = _verify_header(
-        bundle["header"], bundle, ledger_hash, hash_fn, algorithm.code, trusted, require_certificate,
-        checks, warnings,
-    )
+    header, _ = _verify_header(bundle["header"], trust, checks)
+    bundled = validators_from_json(bundle["validators"])
+    expected = trust.validators.get(header.epoch)
+    if expected is None or (bundled.epoch, set(bundled.public_keys)) != (expected.epoch, set(expected.public_keys)):
+        raise ProofError("validators: the bundle's validator set is not the set of the header's epoch")
+    certificate_json = bundle["header"].get("certificate")
+    signers = 0 if certificate_json is None else len(certificate_json["signatures"])
     report = VerificationReport(
         kind=str(kind), ledger_hash=bundle["ledger_hash"], height=header.height,
-        certified=certified, signers=signers, checks=checks, warnings=warnings,
-        claim=dict(bundle.get("claim") or {}),
+        certified=True, signers=signers, checks=checks, warnings=warnings,
+        claim=dict(bundle.get("claim") or {}), anchor=anchor,
     )
     if kind == "entry":
         _verify_entry(bundle, header, hash_fn, checks)
@@ -353,73 +443,80 @@ def _verify(
     elif kind == "event":
         _verify_event(bundle, header, hash_fn, algorithm.code, ledger_hash, checks)
     elif kind == "consistency":
-        _verify_consistency(bundle, header, hash_fn, algorithm.code, ledger_hash, trusted, require_certificate, checks, warnings)
+        _verify_consistency(bundle, header, trust, checks)
     else:
         raise ProofError(f"kind: unknown bundle kind {kind!r}")
     return report
 
 
-def _verify_header(
-    part: Any, bundle: Any, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes], hash_code: int,
-    trusted: ValidatorSet | None, require_certificate: bool, checks: list[str], warnings: list[str],
-) -> tuple[BlockHeader, bytes, bool, int]:
+def _resolve_trust(
+    bundle: Any, ledger_hash: bytes, hash_fn: Callable[[bytes], bytes], hash_code: int,
+    trusted: ValidatorSet | None, checks: list[str],
+) -> _Trust:
+    """The validator sets headers are checked against: the pinned set, or genesis + epoch changes."""
+    if trusted is not None:
+        for key in trusted.public_keys:
+            try:
+                PublicKey.from_encoded(key)
+            except CryptoError as exc:
+                raise ProofError(f"validators: the pinned set holds a bad key ({exc.message})") from exc
+        return _Trust(ledger_hash, hash_fn, hash_code, {trusted.epoch: trusted}, f"pinned set of epoch {trusted.epoch}")
+    if "genesis" not in bundle:
+        raise ProofError("genesis: the bundle carries no genesis block; pin a validator set to check it")
+    genesis = _decode(Block, _hex(bundle["genesis"], "genesis"), "genesis")
+    current = genesis_validator_set(genesis, ledger_hash, hash_fn)
+    sets = {0: current}
+    raw_changes = bundle.get("epoch_changes", [])
+    if not isinstance(raw_changes, list):
+        raise ProofError("epoch changes: expected a list")
+    for item in raw_changes:
+        change = _decode(EpochChangeCertificate, _hex(item, "epoch change"), "epoch change")
+        current = verify_epoch_chain(current, [change], ledger_hash=ledger_hash)
+        sets[current.epoch] = current
+    source = "derived from the genesis block (bound to the ledger hash)"
+    if raw_changes:
+        source += f" through {len(raw_changes)} certified epoch change(s)"
+    checks.append("genesis block hashes to the ledger hash; it names the epoch-0 validators")
+    return _Trust(ledger_hash, hash_fn, hash_code, sets, source)
+
+
+def _verify_header(part: Any, trust: _Trust, checks: list[str]) -> tuple[BlockHeader, bytes]:
+    """Check one header: its hash, its ledger, and (unless it is genesis) its commit certificate."""
     encoded = _hex(part["encoded"], "header")
     header: BlockHeader = _decode(BlockHeader, encoded, "header")
-    header_hash = hash_code.to_bytes(2, "big") + hash_fn(encoded)
+    header_hash = trust.hash_code.to_bytes(2, "big") + trust.hash_fn(encoded)
     if from_base58(part["hash"]) != header_hash:
         raise ProofError("header: stated hash differs from the hash of its bytes")
-    if header.ledger_hash != ledger_hash:
-        raise ProofError("header: belongs to another ledger")
     if header.height != part["height"]:
         raise ProofError("header: stated height differs from the header's")
+    if header.height == 0:
+        # The genesis header needs no certificate: its hash *is* the ledger hash.
+        if header_hash != trust.ledger_hash:
+            raise ProofError("header: a height-0 header that is not this ledger's genesis header")
+        checks.append("header 0 is the genesis header (its hash is the ledger hash)")
+        return header, header_hash
+    if header.ledger_hash != trust.ledger_hash:
+        raise ProofError("header: belongs to another ledger")
     checks.append(f"header {header.height} hash recomputed and bound to the ledger")
-    header_epoch = _decode(BlockHeader, _hex(part["encoded"], "header"), "header").epoch
-    bundled = validators_from_json(bundle["validators"])
-    if bundled.epoch != header_epoch:
-        raise ProofError("validators: not the set of the header's epoch")
-    for key in bundled.public_keys:
-        try:
-            PublicKey.from_encoded(key)
-        except CryptoError as exc:
-            raise ProofError(f"validators: not a public key ({exc.message})") from exc
-    if len(set(bundled.public_keys)) != len(bundled.public_keys):
-        raise ProofError("validators: a key is listed twice")
-    if trusted is not None and (bundled.epoch, set(bundled.public_keys)) != (trusted.epoch, set(trusted.public_keys)):
-        raise ProofError("validators: the bundle's validator set differs from the trusted set")
-    source = "trusted"
-    if trusted is None and "genesis" in bundle:
-        genesis = _decode(Block, _hex(bundle["genesis"], "genesis"), "genesis")
-        from_genesis = genesis_validator_set(genesis, ledger_hash, hash_fn)
-        raw_changes = bundle.get("epoch_changes", [])
-        if not isinstance(raw_changes, list):
-            raise ProofError("epoch changes: expected a list")
-        changes = [
-            _decode(EpochChangeCertificate, _hex(item, "epoch change"), "epoch change")
-            for item in raw_changes
-        ]
-        followed = verify_epoch_chain(from_genesis, changes, ledger_hash=ledger_hash)
-        if (followed.epoch, set(followed.public_keys)) != (bundled.epoch, set(bundled.public_keys)):
-            raise ProofError("validators: differ from the set the genesis block and epoch changes lead to")
-        source = "derived from the genesis block (bound to the ledger hash)"
-        if changes:
-            source += f" through {len(changes)} certified epoch change(s)"
-    validators = trusted or bundled
     certificate_json = part.get("certificate")
     if certificate_json is None:
-        if require_certificate:
-            raise ProofError("certificate: the header has no commit certificate")
-        warnings.append("header is not certified: the proof holds against this header only")
-        return header, header_hash, False, 0
+        raise ProofError(f"certificate: header {header.height} has no commit certificate")
+    validators = trust.validators.get(header.epoch)
+    if validators is None:
+        raise ProofError(
+            f"certificate: header {header.height} is of epoch {header.epoch}; no trusted validator set for it "
+            f"(known: {', '.join(str(e) for e in sorted(trust.validators))})"
+        )
     certificate = certificate_from_json(certificate_json)
     signers = verify_certificate(
-        certificate, ledger_hash=ledger_hash, height=header.height, header_hash=header_hash,
+        certificate, ledger_hash=trust.ledger_hash, height=header.height, header_hash=header_hash,
         validators=validators,
     )
-    if source == "trusted" and trusted is None:
-        source = "bundled (not independently trusted)"
-        warnings.append("validator set taken from the bundle; pass a trusted set to rely on it")
-    checks.append(f"commit certificate: {signers} of {len(validators.public_keys)} validators signed ({source} set)")
-    return header, header_hash, True, signers
+    checks.append(
+        f"commit certificate of header {header.height}: {signers} of {len(validators.public_keys)} "
+        f"validators signed ({trust.source})"
+    )
+    return header, header_hash
 
 
 def _verify_entry(bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], checks: list[str]) -> None:
@@ -450,7 +547,7 @@ def _verify_transaction(
     tx_hash = hash_code.to_bytes(2, "big") + hash_fn(codec.encode(tx.content))
     if info.tx_hash != tx_hash:
         raise ProofError("transaction: its hash differs from the one in its info")
-    if tx.content.ledger_hash != ledger_hash:
+    if tx.content.ledger_hash != ledger_hash and not _is_genesis_transaction(tx, info, bundle):
         raise ProofError("transaction: made for another ledger")
     for signature in tx.signatures:
         key = PublicKey.from_encoded(signature.public_key)
@@ -471,6 +568,16 @@ def _verify_transaction(
         f"transaction info is leaf {accumulator['leaf_index']} of the accumulator in header {header.height}"
     )
     return info
+
+
+def _is_genesis_transaction(tx: Transaction, info: TransactionInfo, bundle: Any) -> bool:
+    """The genesis transaction names no ledger (the ledger hash is the hash of its block)."""
+    return (
+        tx.content.ledger_hash == b""
+        and info.height == 0
+        and info.index == 0
+        and bundle["accumulator_proof"]["leaf_index"] == 0
+    )
 
 
 def _verify_event(
@@ -496,15 +603,9 @@ def _verify_event(
     checks.append(f"event {event.topic!r}#{event.sequence} is among the transaction's events")
 
 
-def _verify_consistency(
-    bundle: Any, header: BlockHeader, hash_fn: Callable[[bytes], bytes], hash_code: int,
-    ledger_hash: bytes, trusted: ValidatorSet | None, require_certificate: bool,
-    checks: list[str], warnings: list[str],
-) -> None:
-    old_header, _, _, _ = _verify_header(
-        bundle["old_header"], bundle, ledger_hash, hash_fn, hash_code, trusted, require_certificate,
-        checks, warnings,
-    )
+def _verify_consistency(bundle: Any, header: BlockHeader, trust: _Trust, checks: list[str]) -> None:
+    hash_fn = trust.hash_fn
+    old_header, _ = _verify_header(bundle["old_header"], trust, checks)
     expected_claim = {
         "old_height": old_header.height,
         "new_height": header.height,

@@ -43,7 +43,7 @@ from ledger.genesis import (
     parse_genesis_config,
     sign_genesis,
 )
-from ledger.proofs import validators_from_json, verify_bundle
+from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
 from node.cli_bench import bench_app
 from node.cli_net import net_app, node_app
@@ -435,24 +435,40 @@ def ledger_info(
 @app.command("verify")
 def verify_command(
     bundle_path: Path = typer.Argument(..., help="A proof bundle (JSON), or a zip holding proof/*.json (e.g. an evidence bundle)."),
+    ledger: Optional[str] = typer.Option(
+        None, "--ledger", help="The ledger hash you expect (base58), learnt from its operators — not from the bundle.",
+    ),
     validators: Optional[Path] = typer.Option(
         None, "--validators", help="Trusted validator set: JSON {epoch, public_keys: [base58...]}."
     ),
     require_certificate: bool = typer.Option(
-        False, "--require-certificate", help="Fail when the header carries no commit certificate."
+        True, "--require-certificate", hidden=True, help="Kept for old scripts: certificates are always required."
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check a proof bundle offline, with no node; say what it proves or which check failed.
 
-    Without --validators, the validator set is derived from the bundle's genesis block, which
-    is bound to the ledger hash: the ledger hash is then all you trust.
+    You must pin what you trust. With --ledger HASH the validators are derived from the
+    bundle's genesis block (bound to that hash) and its certified epoch changes; with
+    --validators FILE the header's certificate is checked against that set. Every header
+    but genesis must carry a valid commit certificate.
     """
+    del require_certificate
+    if ledger is None and validators is None:
+        error_console.print(
+            "[bold red]TRUST_ANCHOR_REQUIRED[/]: say which ledger you trust: "
+            "jadechain verify BUNDLE --ledger LEDGER_HASH (the hash its operators published, e.g. "
+            "printed by `make up` or `jadechain ledger info`), or --validators FILE "
+            "(a validator set you obtained yourself, e.g. `jadechain query validators --out FILE`). "
+            "The ledger hash inside the bundle proves nothing: anyone can make a ledger of their own."
+        )
+        raise typer.Exit(2)
     try:
         bundles = _read_bundles(bundle_path)
         trusted = None
         if validators is not None:
             trusted = validators_from_json(json.loads(validators.read_text()))
+        pinned = None if ledger is None else parse_ledger_hash(ledger)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         _fail(ProofError(f"cannot read {bundle_path}: {exc}"))
         return
@@ -463,15 +479,15 @@ def verify_command(
     failed: JadechainError | None = None
     for name, bundle in bundles:
         try:
-            report = verify_bundle(bundle, trusted_validators=trusted,
-                                   require_certificate=require_certificate or trusted is not None)
+            report = verify_bundle(bundle, ledger_hash=pinned, trusted_validators=trusted)
         except JadechainError as error:
             failed = error
             results.append({"file": name, "valid": False, "code": error.code, "message": error.message})
             break
         results.append({"file": name, "valid": True, "kind": report.kind, "ledger_hash": report.ledger_hash,
                         "height": report.height, "certified": report.certified, "signers": report.signers,
-                        "checks": report.checks, "warnings": report.warnings, "claim": report.claim})
+                        "anchor": report.anchor, "checks": report.checks, "warnings": report.warnings,
+                        "claim": report.claim})
     if as_json:
         document: Any = results[0] if len(results) == 1 and not bundle_path.suffix == ".zip" else {
             "valid": failed is None, "bundles": results}
@@ -486,6 +502,7 @@ def verify_command(
             continue
         label = f" ({result['file']})" if len(bundles) > 1 or bundle_path.suffix == ".zip" else ""
         console.print(f"[bold green]VALID[/] {result['kind']} proof on ledger {result['ledger_hash']}{label}")
+        console.print(f"  trusted: {result['anchor']}")
         for check in result["checks"]:
             console.print(f"  [green]✓[/] {check}")
         for warning in result["warnings"]:
@@ -541,7 +558,7 @@ def up_command(
         console.print(f"  [bold yellow]console login[/]      {summary['control_plane_admin']}")
     console.print(f"  keys               {summary['keys']} (password in {summary['password_file']})")
     console.print(f"  proof              {summary['bundle']} ({summary['verified']})")
-    console.print(f"\nverify offline:  jadechain verify {summary['bundle']}")
+    console.print(f"\nverify offline:  jadechain verify {summary['bundle']} --ledger {summary['ledger_hash']}")
     console.print(f"stop everything: jadechain down --dir {directory}")
 
 

@@ -12,10 +12,10 @@ import httpx
 from ledger import codec
 from ledger.certificate import ValidatorSet
 from ledger.crypto import from_base58, to_base58
-from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
+from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from node.sdk.client import ApiError, GatewaysUnavailable, JadechainClient, StreamMessage, TxResult, _parse_sse_lines
+from node.sdk.client import ApiError, GatewaysUnavailable, JadechainClient, StreamMessage, TxResult, _parse_sse_lines, verify_pinned
 
 __all__ = ["AsyncJadechainClient", "AsyncLedgerClient"]
 
@@ -131,17 +131,27 @@ class AsyncLedgerClient:
         result: dict[str, Any] = await self._get(f"/blocks/{height}")
         return result
 
-    async def entry_proof(self, account: str, key: str, version: int | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = await self._get(f"/accounts/{account}/entry", key=key, version=version, proof="true")
-        return result
+    async def entry_proof(self, account: str, key: str, version: int | None = None, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of one entry version; waits up to ``wait`` s for a certified header covering it."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                result: dict[str, Any] = await self._get(
+                    f"/accounts/{account}/entry", key=key, version=version, proof="true")
+                return result
+            except ApiError as error:
+                if error.code != "PROOF_PENDING" or time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(self.client.backoff)
 
     async def validators(self) -> ValidatorSet:
         return validators_from_json(await self._get("/validators"))
 
     @staticmethod
     def verify(bundle: dict[str, Any], trusted_validators: ValidatorSet | None = None, *,
-               require_certificate: bool = True) -> VerificationReport:
-        return verify_bundle(bundle, trusted_validators=trusted_validators, require_certificate=require_certificate)
+               ledger_hash: str | bytes | None = None, require_certificate: bool = True) -> VerificationReport:
+        """Offline check with a pinned ``ledger_hash`` or ``trusted_validators`` (see the sync client)."""
+        return verify_pinned(bundle, ledger_hash=ledger_hash, trusted_validators=trusted_validators)
 
     async def subscribe(
         self, from_height: int | None = None, *, last_event_id: str | None = None,

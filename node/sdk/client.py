@@ -12,7 +12,7 @@ import httpx
 from ledger import codec
 from ledger.certificate import ValidatorSet
 from ledger.crypto import from_base58, to_base58
-from ledger.errors import JadechainError
+from ledger.errors import JadechainError, TrustAnchorRequired
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
@@ -281,24 +281,41 @@ class LedgerClient:
 
     # --- proofs --------------------------------------------------------------------------------------
 
-    def entry_proof(self, account: str, key: str, version: int | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/accounts/{account}/entry", key=key, version=version, proof="true")
-        return result
+    def entry_proof(self, account: str, key: str, version: int | None = None, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of one entry version; waits up to ``wait`` s for a certified header covering it."""
+        return self._proof(lambda: self._get(f"/accounts/{account}/entry", key=key, version=version, proof="true"), wait)
 
-    def tx_proof(self, tx_hash: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/txs/{tx_hash}", proof="true")
-        return result
+    def tx_proof(self, tx_hash: str, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of a committed transaction (same ``wait`` as :meth:`entry_proof`)."""
+        return self._proof(lambda: self._get(f"/txs/{tx_hash}", proof="true"), wait)
 
-    def event_proof(self, account: str, topic: str, sequence: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._get(f"/accounts/{account}/events/{sequence}", topic=topic, proof="true")
-        return result
+    def event_proof(self, account: str, topic: str, sequence: int, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of one event (same ``wait`` as :meth:`entry_proof`)."""
+        return self._proof(
+            lambda: self._get(f"/accounts/{account}/events/{sequence}", topic=topic, proof="true"), wait)
+
+    def _proof(self, fetch: Callable[[], Any], wait: float) -> dict[str, Any]:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                result: dict[str, Any] = fetch()
+                return result
+            except ApiError as error:
+                if error.code != "PROOF_PENDING" or time.monotonic() >= deadline:
+                    raise
+            time.sleep(self.client.backoff)
 
     @staticmethod
     def verify(
-        bundle: dict[str, Any], trusted_validators: ValidatorSet | None = None, *, require_certificate: bool = True,
+        bundle: dict[str, Any], trusted_validators: ValidatorSet | None = None, *,
+        ledger_hash: str | bytes | None = None, require_certificate: bool = True,
     ) -> VerificationReport:
-        """Check a proof bundle locally (offline); raises ``ProofError`` naming the failed check."""
-        return verify_bundle(bundle, trusted_validators=trusted_validators, require_certificate=require_certificate)
+        """Check a proof bundle locally (offline); raises ``ProofError`` naming the failed check.
+
+        Pin what you trust: ``ledger_hash`` (the hash you expect, not one read from the bundle or a
+        gateway) or ``trusted_validators``; with neither it raises ``TrustAnchorRequired``.
+        """
+        return verify_pinned(bundle, ledger_hash=ledger_hash, trusted_validators=trusted_validators)
 
     # --- push stream ------------------------------------------------------------------------------------
 
@@ -343,6 +360,17 @@ class LedgerClient:
             if not reconnect:
                 return
             time.sleep(self.client.backoff)  # the server ended the stream (shutting down): resume
+
+
+def verify_pinned(
+    bundle: dict[str, Any], *, ledger_hash: str | bytes | None, trusted_validators: ValidatorSet | None,
+) -> VerificationReport:
+    """The SDK's offline check: refuses to run with nothing pinned (see :meth:`LedgerClient.verify`)."""
+    if ledger_hash is None and trusted_validators is None:
+        raise TrustAnchorRequired(
+            "pin the ledger you trust: verify(bundle, ledger_hash=EXPECTED_HASH) or trusted_validators=SET"
+        )
+    return verify_bundle(bundle, ledger_hash=ledger_hash, trusted_validators=trusted_validators)
 
 
 def _parse_sse_lines() -> Callable[[str], StreamMessage | None]:

@@ -135,15 +135,50 @@ def test_every_tampering_is_detected(chain: Chain) -> None:
     assert "validator set" in _expect_rejected(copy.deepcopy(original), trusted_validators=outsider)
 
 
-def test_uncertified_header_is_flagged_and_refused_when_required() -> None:
+def test_uncertified_data_is_pending_and_an_uncertified_header_is_always_refused() -> None:
     chain = make_chain()
     account = chain.new_data_account("acct")
     chain.commit(chain.tx(lambda b: b.kv_set(account, "k", 1, -1)))
     chain.commit()
-    bundle = build_entry_bundle(chain.ledger, account, "k")
-    report = verify_bundle(bundle)
-    assert not report.certified and report.warnings
-    assert "certificate" in _expect_rejected(bundle, require_certificate=True)
+    with pytest.raises(ProofPending):  # no header certifies it: no bundle rather than a useless one
+        build_entry_bundle(chain.ledger, account, "k")
+    certify(chain)
+    bundle = roundtrip(build_entry_bundle(chain.ledger, account, "k"))
+    assert verify_bundle(copy.deepcopy(bundle), ledger_hash=chain.ledger.ledger_hash).certified
+    bundle["header"]["certificate"] = None
+    for kwargs in ({}, {"require_certificate": False}, {"ledger_hash": chain.ledger.ledger_hash}):
+        assert "no commit certificate" in _expect_rejected(copy.deepcopy(bundle), **kwargs)
+
+
+def test_proofs_use_the_latest_certified_header_not_the_latest_header(chain: Chain) -> None:
+    chain.commit(chain.tx(lambda b: b.kv_set(chain.account, "other", 1, -1)))
+    chain.commit()  # two headers on top, neither certified yet
+    bundle = build_entry_bundle(chain.ledger, chain.account, "k")
+    assert bundle["header"]["height"] == chain.ledger.height - 2
+    assert verify_bundle(bundle, ledger_hash=chain.ledger.ledger_hash).claim["value"]["value"] == "v1"
+    consistency = build_consistency_bundle(chain.ledger, 0)
+    assert consistency["header"]["height"] == chain.ledger.height - 2
+
+
+def test_genesis_transaction_and_consistency_from_zero_verify(chain: Chain) -> None:
+    genesis_tx = chain.ledger.get_tx_hash_at(0)
+    report = verify_bundle(roundtrip(build_transaction_bundle(chain.ledger, genesis_tx)),
+                           ledger_hash=chain.ledger.ledger_hash)
+    assert report.claim["height"] == 0 and report.claim["index"] == 0
+    zero = verify_bundle(roundtrip(build_consistency_bundle(chain.ledger, 0)), ledger_hash=chain.ledger.ledger_hash)
+    assert zero.claim["old_height"] == 0 and zero.claim["new_size"] > zero.claim["old_size"]
+    # Another ledger's genesis header is not a height-0 header of this one.
+    other = make_chain(n_founders=5, hash_algorithm="SM3" if "SM3" in chain.ledger.hash_algorithm.name else "SHA256")
+    forged = roundtrip(build_consistency_bundle(chain.ledger, 0))
+    forged["old_header"] = roundtrip(build_consistency_bundle(chain.ledger, 0))["old_header"] | {
+        "encoded": _encoded_genesis_header(other), "hash": to_base58(other.ledger.ledger_hash)}
+    assert "genesis header" in _expect_rejected(forged, ledger_hash=chain.ledger.ledger_hash)
+
+
+def _encoded_genesis_header(chain: Chain) -> str:
+    from ledger import codec
+
+    return codec.encode(chain.ledger.get_header(0)).hex()
 
 
 def test_a_forged_validator_set_is_refused_even_without_a_trusted_set(chain: Chain) -> None:
@@ -157,8 +192,11 @@ def test_a_forged_validator_set_is_refused_even_without_a_trusted_set(chain: Cha
     from ledger.proofs import certificate_to_json, validators_to_json
 
     bundle = roundtrip(build_entry_bundle(chain.ledger, chain.account, "k"))
-    honest = verify_bundle(copy.deepcopy(bundle))
+    honest = verify_bundle(copy.deepcopy(bundle), ledger_hash=chain.ledger.ledger_hash)
     assert any("genesis" in check for check in honest.checks) and not honest.warnings
+    assert honest.anchor == "pinned ledger hash"
+    unpinned = verify_bundle(copy.deepcopy(bundle))
+    assert unpinned.anchor == "none" and unpinned.warnings
 
     forgers = [seeded_keypair(f"forger{i}") for i in range(4)]
     header = bundle["header"]
@@ -171,7 +209,7 @@ def test_a_forged_validator_set_is_refused_even_without_a_trusted_set(chain: Cha
     ))
     bundle["header"]["certificate"] = certificate_to_json(forged)
     bundle["validators"] = validators_to_json(ValidatorSet(0, tuple(sorted(p.public.encoded for p in forgers))))
-    assert "genesis" in _expect_rejected(bundle)
+    assert "outside the validator set" in _expect_rejected(bundle)
 
 
 def test_quorum_is_n_minus_f_so_any_two_quorums_share_an_honest_validator() -> None:
