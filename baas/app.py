@@ -74,12 +74,28 @@ def ensure_first_admin(state: ServiceState) -> str | None:
         session.flush()
         audit.record(session, "system", "user.created", f"user:{INITIAL_ADMIN}", {"role": "platform_admin", "first_start": True})
     path = state.settings.data_dir / "initial-admin-password"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # The file holds only what its name says; the secret never goes to a terminal or a log.
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"{INITIAL_ADMIN}\n{password}\n")
-    print(f"jadechain baas: first platform admin created: user '{INITIAL_ADMIN}', password '{password}' "
-          f"(shown once; also in {path}, mode 0600 — change it and delete the file)", file=sys.stderr, flush=True)
+        handle.write(f"{password}\n")
+    print(f"jadechain baas: first platform admin created: user '{INITIAL_ADMIN}', password in {path} "
+          f"(mode 0600; sign in, change it and delete the file)", file=sys.stderr, flush=True)
     return password
+
+
+def restrict_data_files(settings: BaasSettings) -> None:
+    """Make the data directory and the SQLite database private (0700 / 0600) whatever the umask was.
+
+    SQLite creates its WAL and shared-memory files with the database file's mode, so fixing the
+    database file covers them too.
+    """
+    os.chmod(settings.data_dir, 0o700)
+    if settings.database_url is None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(settings.data_dir / f"baas.db{suffix}", 0o600)
 
 
 def build_state(settings: BaasSettings) -> ServiceState:
@@ -88,6 +104,7 @@ def build_state(settings: BaasSettings) -> ServiceState:
         os.chmod(settings.data_dir, 0o700)  # database, sealed keys, node keystores and logs live here
     engine = make_engine(settings.resolved_database_url)
     upgrade_database(engine)
+    restrict_data_files(settings)
     custody = Custody(load_master_key(settings.master_key_file or settings.data_dir / "master.key"))
     state = ServiceState(settings, engine, session_factory(engine), custody, make_provisioner(settings), Monitor())
     state.initial_admin_password = ensure_first_admin(state)
@@ -125,6 +142,9 @@ def create_app(settings: BaasSettings | None = None) -> FastAPI:
     app.state.baas = state
     app.state.sessions = state.sessions
     install_error_handlers(app)
+    from baas.hardening import install_hardening
+
+    install_hardening(app, settings)
     from baas.routers import (
         accounts, apps, audit_log, consortia, contracts, explorer, networks, organizations,
     )

@@ -6,6 +6,7 @@ alone: ``python -m baas.cli serve``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,10 +41,16 @@ def serve(
 
     from baas.app import create_app
 
+    os.umask(0o077)  # the database, its WAL, logs and keystores: readable by this user only
     settings = _settings(data_dir, database_url, host=host, port=port, provisioner=provisioner, kubeconfig=kubeconfig)
     app = create_app(settings)
-    typer.echo(f"jadechain baas: console http://{host}:{port}/ui/  ·  API docs http://{host}:{port}/docs", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    tls = settings.tls_certificate_file is not None and settings.tls_key_file is not None
+    scheme = "https" if tls else "http"
+    typer.echo(f"jadechain baas: console {scheme}://{host}:{port}/ui/  ·  API docs {scheme}://{host}:{port}/docs", err=True)
+    # X-Forwarded-For is honoured by the app itself, only from settings.trusted_proxies.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10, proxy_headers=False,
+                ssl_certfile=str(settings.tls_certificate_file) if tls else None,
+                ssl_keyfile=str(settings.tls_key_file) if tls else None)
 
 
 @baas_app.command("render-k8s")

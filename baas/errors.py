@@ -48,6 +48,35 @@ class InvalidRequest(BaasError):
 class TooManyAttempts(BaasError):
     code, http_status = "TOO_MANY_ATTEMPTS", 429
 
+    def __init__(self, message: str, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unprocessable(BaasError):
+    """A well-formed request whose content breaks a rule; subclasses name the rule in ``code``."""
+    code, http_status = "INVALID_REQUEST", 422
+
+
+class WeakPassword(Unprocessable):
+    code = "WEAK_PASSWORD"
+
+
+class TokenLifetimeTooLong(Unprocessable):
+    code = "TOKEN_LIFETIME_TOO_LONG"
+
+
+class AppSettingNotAllowed(Unprocessable):
+    code = "APP_SETTING_NOT_ALLOWED"
+
+
+class InvalidCertificate(Unprocessable):
+    code = "INVALID_CERTIFICATE"
+
+
+class TsaUrlNotAllowed(Unprocessable):
+    code = "TSA_URL_NOT_ALLOWED"
+
 
 class UpstreamError(BaasError):
     """A node gateway refused or could not be reached."""
@@ -57,7 +86,7 @@ class UpstreamError(BaasError):
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BaasError)
     async def _baas_error(request: Request, error: BaasError) -> JSONResponse:
-        headers = {"Retry-After": "60"} if isinstance(error, TooManyAttempts) else None
+        headers = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else None
         return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -85,15 +85,63 @@ def csrf_matches(expected: str, given: str | None) -> bool:
 
 
 def check_login_allowed(session: Session, username: str, client: str, max_failures: int, window: int) -> None:
-    """Refuse (429) after ``max_failures`` failed logins for this name, or four times as many from this
-    client address (several users may share one address), within the window."""
-    since = utcnow() - dt.timedelta(seconds=window)
-    for column, value, limit in ((LoginAttempt.username, username, max_failures),
-                                 (LoginAttempt.client, client, 4 * max_failures)):
-        failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
-            column == value, LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since))
+    """Refuse (429, with a Retry-After that doubles) once this client has failed ``max_failures`` times
+    for this user name within the window, or four times as many over any names (password spraying).
+
+    The account itself is never locked for everyone: failures from one address do not stop its owner
+    signing in from another (five wrong passwords used to lock even the platform admin out).
+    """
+    now = utcnow()
+    since = now - dt.timedelta(seconds=window)
+    for conditions, limit in (((LoginAttempt.username == username, LoginAttempt.client == client), max_failures),
+                              ((LoginAttempt.client == client,), 4 * max_failures)):
+        failures, last = session.execute(select(func.count(), func.max(LoginAttempt.at)).where(
+            *conditions, LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since)).one()
         if failures and failures >= limit:
-            raise TooManyAttempts("too many failed logins; try again later")
+            delay = min(window, 30 * 2 ** min(failures - limit, 10))
+            remaining = (last + dt.timedelta(seconds=delay) - now).total_seconds()
+            if remaining > 0:
+                raise TooManyAttempts("too many failed logins from this address; try again later",
+                                      retry_after=max(1, int(remaining) + 1))
+
+
+# A short list of the passwords that leak lists show first; a password is weak if what remains after
+# stripping digits and punctuation from its ends is one of them, or if it uses fewer than 5 characters.
+COMMON_PASSWORDS = frozenset("""
+password passw0rd p@ssword p@ssw0rd qwerty qwertyuiop qwertz azerty asdfgh asdfghjkl zxcvbnm
+letmein welcome welcome1 admin administrator root toor changeme default secret monkey dragon
+master shadow sunshine princess football baseball iloveyou trustno1 superman batman starwars
+abc abcdef abcdefg abcdefgh abc123 login guest test testing jadechain blockchain consortium
+hello hellohello whatever freedom ninja mustang access michael charlie passport computer internet
+""".split())
+MIN_PASSWORD_LENGTH = 12
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+    lowered = password.lower()
+    core = lowered.strip("0123456789!@#$%^&*()-_=+.,;:?'\" ")
+    if not core or core in COMMON_PASSWORDS or lowered in COMMON_PASSWORDS:
+        return "this password is on the list of common passwords"
+    if len(set(lowered)) < 5:
+        return "a password needs at least 5 different characters"
+    if lowered.isdigit() or lowered in "01234567890123456789" or lowered in "abcdefghijklmnopqrstuvwxyz":
+        return "a password cannot be a sequence"
+    if username and len(username) >= 3 and username.lower() in lowered:
+        return "a password cannot contain the user name"
+    return None
+
+
+def end_sessions_and_tokens(session: Session, user: User, keep_session_hash: str | None = None) -> None:
+    """After a password change or reset: every other console session ends and every API token is revoked."""
+    for web in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+        if web.session_hash != keep_session_hash:
+            session.delete(web)
+    now = utcnow()
+    for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
+        token.revoked_at = now
 
 
 def authenticate(session: Session, username: str, password: str, client: str, max_failures: int, window: int) -> User | None:

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class BaasSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JADECHAIN_BAAS_", extra="ignore")
 
-    data_dir: Path = Path(".jadechain/baas")
+    data_dir: Path = Path(".jadechain/control-plane")
     """Holds the SQLite database, the master key file, node directories, logs and the admin password."""
     database_url: str | None = None
     """SQLAlchemy URL; default ``sqlite:///<data_dir>/baas.db``. PostgreSQL: ``postgresql+psycopg://...``."""
@@ -35,6 +35,18 @@ class BaasSettings(BaseSettings):
     supervise: bool = True
     """Run the supervisor (restart crashed nodes, scrape metrics) in the background."""
     cookie_secure: bool = False
+    """Always mark cookies Secure (they are Secure anyway when the request came over TLS)."""
+    trusted_proxies: list[str] = []
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` is believed; from anyone else it is ignored."""
+    max_request_bytes: int = 2 << 20
+    """Largest request body the API takes (413 beyond)."""
+    token_max_ttl_days: int = 365
+    """Longest lifetime of an API token; a token that never expires is refused."""
+    external_tsa_urls: list[str] = []
+    """The platform admin's allow-list of external RFC 3161 TSAs an evidence app may be pointed at."""
+    tls_certificate_file: Path | None = None
+    """Serve the control plane over TLS with this PEM certificate chain (and ``tls_key_file``)."""
+    tls_key_file: Path | None = None
     kubeconfig: str | None = None
     kubernetes_namespace: str = "jadechain"
     node_image: str = "jadechain/node:0.1.0"

@@ -18,12 +18,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterable
 
 from baas.provisioners.base import NodeHandle, NodeSpec, Provisioner
+from node.subprocesses import child_environment, python_module_command
 
 
 _DETACHED: list[subprocess.Popen[bytes]] = []
@@ -161,7 +161,7 @@ class LocalProvisioner(Provisioner):
     def command(self, spec: NodeSpec) -> list[str]:
         config = str(self.paths(spec)["config"])
         module = "node.server" if self.uses_node_server(spec) else "baas.provisioners.solo_main"
-        return [sys.executable, "-m", module, "--config", config]
+        return python_module_command(module, "--config", config)
 
     # --- processes ------------------------------------------------------------------------------
 
@@ -176,15 +176,14 @@ class LocalProvisioner(Provisioner):
         paths = self.paths(spec)
         if not paths["config"].exists():
             self.write_files(spec)
-        log = open(paths["log"], "ab")
+        log = os.fdopen(os.open(paths["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+        os.chmod(paths["log"], 0o600)  # a log written before this rule may still be 0644
         try:
             log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} starting {spec.name}\n".encode())
             log.flush()
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
             process = subprocess.Popen(
                 self.command(spec), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=str(self.network_dir(spec.network)), env=env, start_new_session=True,
+                cwd=str(self.network_dir(spec.network)), env=child_environment(), start_new_session=True,
             )
         finally:
             log.close()
@@ -252,6 +251,7 @@ class LocalProvisioner(Provisioner):
         if not path.exists():
             return ""
         with open(path, "rb") as handle:
+            max_bytes = min(max(0, max_bytes), 1 << 20)  # a negative or huge request reads nothing / 1 MiB
             handle.seek(max(0, path.stat().st_size - max_bytes))
             return handle.read().decode("utf-8", "replace")
 

@@ -11,17 +11,17 @@ from sqlalchemy import select
 
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, is_platform_admin, require_org_role
-from baas.errors import Conflict, Forbidden, InvalidRequest, Unauthenticated
+from baas.errors import Conflict, Forbidden, InvalidRequest, TokenLifetimeTooLong, Unauthenticated, WeakPassword
 from baas.models import ApiToken, Organization, User, WebSession, utcnow
 from baas.security import (
-    CSRF_COOKIE, SESSION_COOKIE, authenticate, digest_secret, hash_password, new_api_token, new_web_session,
-    verify_password,
+    CSRF_COOKIE, MIN_PASSWORD_LENGTH, SESSION_COOKIE, authenticate, digest_secret, end_sessions_and_tokens,
+    hash_password, new_api_token, new_web_session, password_problem, verify_password,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 Role = Literal["platform_admin", "org_admin", "operator", "viewer"]
-MIN_PASSWORD = 10
+MIN_PASSWORD = MIN_PASSWORD_LENGTH
 
 
 class LoginRequest(BaseModel):
@@ -65,7 +65,8 @@ class PasswordChange(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120)
-    ttl_days: int | None = Field(90, ge=1, le=3650, description="Expiry in days; null = never (discouraged)")
+    ttl_days: int | None = Field(90, ge=1, le=3650, description="Expiry in days, at most the platform's maximum "
+                                 "(default 365); a token that never expires (null) is refused")
 
 
 class TokenPublic(BaseModel):
@@ -81,6 +82,12 @@ class TokenPublic(BaseModel):
 
 class TokenCreated(TokenPublic):
     token: str = Field(description="The secret: shown only now, only its hash is stored")
+
+
+def check_password(password: str, username: str = "") -> None:
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise WeakPassword(problem)
 
 
 def user_public(user: User) -> UserPublic:
@@ -108,10 +115,11 @@ def login(body: LoginRequest, request: Request, response: Response, session: Ses
     web, secret = new_web_session(session, user, settings.session_ttl_seconds)
     audit.record(session, user, "auth.login", f"user:{user.id}", client=client_of(request))
     max_age = settings.session_ttl_seconds
+    secure = settings.cookie_secure or request.url.scheme == "https"
     response.set_cookie(SESSION_COOKIE, secret, max_age=max_age, httponly=True, samesite="strict",
-                        secure=settings.cookie_secure, path="/")
+                        secure=secure, path="/")
     response.set_cookie(CSRF_COOKIE, web.csrf_token, max_age=max_age, httponly=False, samesite="strict",
-                        secure=settings.cookie_secure, path="/")
+                        secure=secure, path="/")
     return LoginPublic(user=user_public(user), csrf_token=web.csrf_token, expires_at=web.expires_at)
 
 
@@ -138,7 +146,11 @@ def me(user: UserDep) -> UserPublic:
 def change_password(body: PasswordChange, request: Request, session: SessionDep, user: UserDep) -> Response:
     if not verify_password(user.password_hash, body.current_password):
         raise Forbidden("current password is wrong")
+    check_password(body.new_password, user.username)
     user.password_hash = hash_password(body.new_password)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    # Whoever else held a session or a token (perhaps the reason for the change) is signed out.
+    end_sessions_and_tokens(session, user, digest_secret(cookie) if cookie else None)
     audit.record(session, user, "user.password_changed", f"user:{user.id}", client=client_of(request))
     return Response(status_code=204)
 
@@ -167,6 +179,7 @@ def create_user(body: UserCreate, request: Request, session: SessionDep, user: U
             raise InvalidRequest("organization_id is required for this role")
         require_org_role(user, body.organization_id, ("org_admin",))
         get_or_404(session, Organization, body.organization_id, "organisation")
+    check_password(body.password, body.username)
     if session.scalar(select(User).where(User.username == body.username)) is not None:
         raise Conflict(f"user {body.username} exists")
     created = User(username=body.username, password_hash=hash_password(body.password), role=body.role,
@@ -212,7 +225,9 @@ def update_user(user_id: int, body: UserUpdate, request: Request, session: Sessi
         target.active = body.active
         changes["active"] = body.active
     if body.password is not None:
+        check_password(body.password, target.username)
         target.password_hash = hash_password(body.password)
+        end_sessions_and_tokens(session, target)
         changes["password"] = "reset"
     audit.record(session, user, "user.updated", f"user:{target.id}", changes, organization_id=target.organization_id,
                  client=client_of(request))
@@ -244,6 +259,9 @@ def list_tokens(session: SessionDep, user: UserDep) -> list[TokenPublic]:
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
 def create_token(body: TokenCreate, request: Request, session: SessionDep, user: UserDep) -> TokenCreated:
+    longest = request.app.state.baas.settings.token_max_ttl_days
+    if body.ttl_days is None or body.ttl_days > longest:
+        raise TokenLifetimeTooLong(f"an API token lives at most {longest} days")
     token, secret = new_api_token(session, user, body.name, body.ttl_days)
     audit.record(session, user, "token.created", f"token:{token.id}", {"name": body.name, "ttl_days": body.ttl_days},
                  client=client_of(request))

@@ -104,6 +104,10 @@ def create_organization(body: OrganizationCreate, request: Request, session: Ses
     require_platform_admin(user)
     if session.scalar(select(Organization).where(Organization.name == body.name)) is not None:
         raise Conflict(f"organisation {body.name} exists")
+    if body.admin:
+        from baas.routers.accounts import check_password
+
+        check_password(body.admin.password, body.admin.username)
     if body.admin and session.scalar(select(User).where(User.username == body.admin.username)) is not None:
         raise Conflict(f"user {body.admin.username} exists")
     org = Organization(name=body.name, display_name=body.display_name or body.name)

@@ -27,7 +27,8 @@ class BaasServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        # As ``jadechain baas serve``: the app, not uvicorn, decides whose X-Forwarded-For to believe.
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, proxy_headers=False)
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
@@ -83,7 +84,7 @@ def close_clients() -> None:
 
 
 def admin_password(data_dir: Path) -> str:
-    return (data_dir / "initial-admin-password").read_text().split()[1]
+    return (data_dir / "initial-admin-password").read_text().strip()
 
 
 def token_client(url: str, username: str, password: str) -> httpx.Client:
