@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import httpx
 
 from ledger.errors import ConfigError
+from node.subprocesses import SOURCE_ROOT, child_environment, python_module_command
 
 __all__ = [
     "NetworkLayout",
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 LAYOUT_FILE = "network.json"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = SOURCE_ROOT
 
 
 @dataclass
@@ -252,13 +252,11 @@ def start_node(layout: NetworkLayout, name: str) -> int:
     pid = _read_pid(node)
     if pid is not None and _pid_alive(pid):
         return pid
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with open(node.log, "ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "node.server", "--config", node.config],
+            python_module_command("node.server", "--config", node.config),
             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=str(REPO_ROOT), env=env,
+            start_new_session=True, cwd=str(REPO_ROOT), env=child_environment(),
         )
     _children[process.pid] = process
     Path(node.pid_file).write_text(str(process.pid))

@@ -13,13 +13,13 @@ every URL, where the keys are, and where the control plane's first admin passwor
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from ledger.crypto import address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
 from node import net
 from node.sdk import JadechainClient
+from node.subprocesses import child_environment, python_module_command
 
 PREFERRED_PORTS = {"baas": 8700, "evidence": 8200, "traceability": 8300}
 
@@ -77,6 +78,79 @@ def _alive(pid: int) -> bool:
     return True
 
 
+CONTROL_PLANE_DIR = "control-plane"
+"""The control plane's data folder under the ``up`` directory. Not a Python identifier on purpose: a folder
+named like one of our packages (``baas/``, earlier) could pass for that package in a child's import path."""
+
+LEGACY_CONTROL_PLANE_DIR = "baas"
+
+
+def control_plane_dir(directory: Path) -> Path:
+    """The control plane's data folder, moving an earlier layout's ``baas/`` to ``control-plane/``.
+
+    The move happens only while nothing runs from the old folder (after ``down``); the node configs the
+    control plane wrote name absolute paths, so they are rewritten to the new place. While something
+    still runs there, the old folder stays in use (children run in safe-path mode, so its name is harmless).
+    """
+    current, legacy = directory / CONTROL_PLANE_DIR, directory / LEGACY_CONTROL_PLANE_DIR
+    if current.exists() or not legacy.is_dir():
+        return current
+    if processes_using(legacy):
+        return legacy
+    legacy.rename(current)
+    old_prefix, new_prefix = f"{legacy}{os.sep}", f"{current}{os.sep}"
+    for config in current.glob("networks/*/*.toml"):
+        text = config.read_text()
+        if old_prefix in text:
+            config.write_text(text.replace(old_prefix, new_prefix))
+    return current
+
+
+def processes_using(directory: Path) -> list[int]:
+    """Pids of this user's Jadechain processes whose command line names a path inside ``directory``.
+
+    That is how the processes an ``up`` directory started are found again, the control plane's own
+    node processes included (their ``--config`` lies under its data folder), without a pid file for each.
+    """
+    inside = f"{directory.resolve()}{os.sep}"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [argument.decode(errors="replace") for argument in arguments]
+        if _runs_our_module(words) and any(word.startswith(inside) for word in words[1:]):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _runs_our_module(words: list[str]) -> bool:
+    """``python [-P] -m node.server|baas...``: one of ours, never a user's editor or shell in that folder."""
+    if "-m" not in words[1:4]:
+        return False
+    module = words[words.index("-m") + 1] if words.index("-m") + 1 < len(words) else ""
+    return module.split(".")[0] in ("node", "baas")
+
+
+def _stop_pid(pid: int, timeout: float) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_path: str, timeout: float) -> Service:
     record_path = _run_dir(directory) / f"{name}.json"
     if record_path.exists():
@@ -88,7 +162,7 @@ def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_
     log_path = logs / f"{name}.log"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, cwd=str(directory))
+                                   start_new_session=True, cwd=str(directory), env=child_environment())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -111,9 +185,9 @@ def _app_argv(module: str, layout: net.NetworkLayout, port: int, data_dir: Path)
     data_dir.mkdir(parents=True, exist_ok=True)
     storage = (["--db", str(data_dir / "index.db")] if module.endswith("traceability")
                else ["--data-dir", str(data_dir)])
-    argv = [sys.executable, "-m", module, "--ledger", layout.ledger_hash,
-            "--key", layout.nodes[0].key_file, "--password-file", layout.password_file,
-            *storage, "--port", str(port)]
+    argv = python_module_command(module, "--ledger", layout.ledger_hash,
+                                 "--key", layout.nodes[0].key_file, "--password-file", layout.password_file,
+                                 *storage, "--port", str(port))
     for url in layout.urls:
         argv += ["--gateway", url]
     return argv
@@ -167,10 +241,10 @@ def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = Tr
     services: list[Service] = []
     if with_apps and importlib.util.find_spec("baas") is not None:
         port = _pick_port(PREFERRED_PORTS["baas"])
-        baas_dir = directory / "baas"
+        baas_dir = control_plane_dir(directory)
         services.append(_start_service(
             directory, "baas",
-            [sys.executable, "-m", "baas", "serve", "--data-dir", str(baas_dir), "--port", str(port)],
+            python_module_command("baas", "serve", "--data-dir", str(baas_dir), "--port", str(port)),
             f"http://127.0.0.1:{port}", "/openapi.json", 120.0,
         ))
         admin_file = baas_dir / "initial-admin-password"
@@ -196,16 +270,16 @@ def down(directory: Path, timeout: float = 20.0) -> dict[str, Any]:
     run = directory / "run"
     for record_path in sorted(run.glob("*.json")) if run.exists() else []:
         record = json.loads(record_path.read_text())
-        pid = int(record["pid"])
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _stop_pid(int(record["pid"]), timeout)
         stopped[record["name"]] = True
         record_path.unlink()
     if (directory / "network" / net.LAYOUT_FILE).exists():
         stopped.update(net.net_down(str(directory / "network"), timeout=timeout))
+    # What the control plane started (its networks' nodes) runs detached from it; stop that too. It
+    # restarts those nodes itself on the next `up`.
+    left = processes_using(directory)
+    for pid in left:
+        _stop_pid(pid, timeout)
+    if left:
+        stopped["control_plane_processes"] = len(left)
     return stopped

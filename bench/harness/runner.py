@@ -161,7 +161,8 @@ def _open_solo(config: TpsConfig) -> Target:
 
     import httpx
 
-    from node.net import REPO_ROOT, _free_ports
+    from node.net import _free_ports
+    from node.subprocesses import SOURCE_ROOT, child_environment, python_code_command
     from node.solo import create_dev_solo
 
     directory = tempfile.mkdtemp(prefix="jadechain-bench-solo-")
@@ -173,13 +174,11 @@ def _open_solo(config: TpsConfig) -> Target:
         Path(password_file).write_text(solo.password)
         os.chmod(password_file, 0o600)
     port = _free_ports(1)[0]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     log_file = open(Path(directory) / "solo.log", "ab")
     process = subprocess.Popen(
-        [sys.executable, "-c", _SOLO_MAIN, solo.data_dir, solo.ledger_hash, solo.key_file, password_file, str(port),
-         str(config.max_block_txs)], stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT),
-        env=env)
+        python_code_command(_SOLO_MAIN, solo.data_dir, solo.ledger_hash, solo.key_file, password_file, str(port),
+                            str(config.max_block_txs)),
+        stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, cwd=str(SOURCE_ROOT), env=child_environment())
     log_file.close()
     _SOLO_PROCESSES[process.pid] = process
     url = f"http://127.0.0.1:{port}"

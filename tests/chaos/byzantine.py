@@ -174,14 +174,14 @@ def install(modes: set[str]) -> None:
 
 def start_byzantine_node(layout: Any, name: str, modes: set[str]) -> int:
     """Start ``name`` of a :class:`node.net.NetworkLayout` as a Byzantine node; its pid."""
+    from node.subprocesses import child_environment, python_script_command
+
     node = layout.node(name)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     with open(node.log, "ab") as log_file:
         process = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--mode", ",".join(sorted(modes)), "--config", node.config],
+            python_script_command(Path(__file__).resolve(), "--mode", ",".join(sorted(modes)), "--config", node.config),
             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True,
-            cwd=str(REPO_ROOT), env=env,
+            cwd=str(REPO_ROOT), env=child_environment(),
         )
     from node import net
     net._children[process.pid] = process  # reaped by node.net.stop_node / kill_node like its own children
