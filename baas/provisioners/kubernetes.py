@@ -81,7 +81,7 @@ def render_node(spec: NodeSpec, namespace: str, image: str) -> list[dict[str, An
                                         "volumeMounts": mounts}],
                     "containers": [{
                         "name": "node", "image": image,
-                        "command": ["python", "-m", "node.server", "--config", "/config/node.toml"],
+                        "command": ["python", "-P", "-m", "node.server", "--config", "/config/node.toml"],
                         "ports": [{"name": "grpc", "containerPort": GRPC_PORT}, {"name": "gateway", "containerPort": GATEWAY_PORT}],
                         "readinessProbe": probe, "livenessProbe": {**probe, "initialDelaySeconds": 30, "failureThreshold": 6},
                         "startupProbe": {**probe, "failureThreshold": 30},
