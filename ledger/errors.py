@@ -120,6 +120,50 @@ class AccountExists(JadechainError):
     http_status = 409
 
 
+class NotOwner(PermissionDenied):
+    """An organisation acted alone on an object another organisation owns (it needs a proposal)."""
+
+    code = "NOT_OWNER"
+
+
+class ProposalRequired(PermissionDenied):
+    """A ledger-wide operation signed by one organisation: it must be proposed and approved."""
+
+    code = "PROPOSAL_REQUIRED"
+
+
+class ThresholdNotMet(PermissionDenied):
+    """Several organisations signed a governed operation, but fewer than the policy needs."""
+
+    code = "THRESHOLD_NOT_MET"
+
+
+class ProposalNotFound(JadechainError):
+    code = "PROPOSAL_NOT_FOUND"
+    http_status = 404
+
+
+class ProposalExpired(JadechainError):
+    """A vote on a proposal whose expiry passed before it was decided."""
+
+    code = "PROPOSAL_EXPIRED"
+    http_status = 409
+
+
+class ProposalDecided(JadechainError):
+    """A vote on a proposal that was already executed, rejected or failed."""
+
+    code = "PROPOSAL_DECIDED"
+    http_status = 409
+
+
+class AlreadyVoted(JadechainError):
+    """The organisation's standing vote on the proposal is already this one."""
+
+    code = "ALREADY_VOTED"
+    http_status = 409
+
+
 class AccountFrozen(PermissionDenied):
     code = "ACCOUNT_FROZEN"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
-from ledger import codec
-from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult
+from ledger import codec, governance
+from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult, select_contract_engine
 from ledger.crypto import (
     PublicKey,
     address_from_public_key,
@@ -32,7 +32,7 @@ from ledger.errors import (
     AccountNotFound,
     AccountRevoked,
     AlgorithmNotAccepted,
-    ContractError,
+    AlreadyVoted,
     ContractNotFound,
     CryptoError,
     DuplicateTransaction,
@@ -42,7 +42,13 @@ from ledger.errors import (
     InvalidTransaction,
     JadechainError,
     LedgerMismatch,
+    NotOwner,
     PermissionDenied,
+    ProposalDecided,
+    ProposalExpired,
+    ProposalNotFound,
+    ProposalRequired,
+    ThresholdNotMet,
     TransactionExpired,
     VersionConflict,
 )
@@ -67,6 +73,8 @@ from ledger.types import (
     Operation,
     ParticipantRecord,
     ParticipantState,
+    Propose,
+    ProposedOperations,
     PublishEvents,
     RegisterDataAccount,
     RegisterEventAccount,
@@ -83,6 +91,7 @@ from ledger.types import (
     UpgradeContract,
     UserRolesRecord,
     ValidatorSetRecord,
+    Vote,
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
@@ -268,8 +277,9 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             status = error.code
             changes = {}
             events = []
-            if isinstance(error, ContractError):
-                gas.used += _details_gas(error)
+            # gas is recorded for every outcome: an invocation that ends on VersionConflict,
+            # a denied write or a nested failure burned its gas as surely as one that reverted
+            gas.used += _details_gas(error)
         info = TransactionInfo(
             tx_hash=tx_hash,
             height=height,
@@ -518,6 +528,7 @@ class _TxContext:
         events: list[Event],
         gas: _GasCounter,
         authority: BlockAuthority | None = None,
+        governed_by: str = "",
     ) -> None:
         self.state = state
         self.env = env
@@ -527,17 +538,74 @@ class _TxContext:
         self.events = events
         self.gas = gas
         self.authority = authority if authority is not None else BlockAuthority(state, env)
+        self.governed_by = governed_by
+        """The proposing organisation when the operations run as an approved proposal, else empty."""
 
     @property
     def height(self) -> int:
         return self.block.header.height
 
     def require(self, permission: LedgerPermission) -> None:
-        """At least one endpoint signer must hold ``permission`` (JD Chain's AT_LEAST_ONE)."""
-        if self.env.genesis:
+        """At least one endpoint signer must hold ``permission`` (JD Chain's AT_LEAST_ONE).
+
+        An approved proposal's operations need no signer's permission: the member
+        organisations decided them under the ledger's policy.
+        """
+        if self.env.genesis or self.governed_by:
             return
         if not any(self.authority.has_ledger_permission(s, permission) for s in self.signers):
             raise PermissionDenied(f"no signer holds the {permission.name} permission")
+
+
+    def members(self) -> governance.Governance:
+        return governance.governance_of(self.authority.settings())
+
+    def organization_of(self, address: str) -> str:
+        account = self.authority.account(address)
+        return account.organization if account is not None else ""
+
+    def signing_organizations(self) -> tuple[str, ...]:
+        """Organisations of the signers (sorted, distinct)."""
+        return tuple(sorted({org for org in map(self.organization_of, self.signers) if org}))
+
+    def approving_organizations(self) -> tuple[str, ...]:
+        """Member organisations that a signer may speak for: a user of that organisation holding APPROVE_TX."""
+        found: set[str] = set()
+        members = self.members()
+        for signer in self.signers:
+            org = self.organization_of(signer)
+            if org and members.is_member(org) and self.authority.has_ledger_permission(signer, LedgerPermission.APPROVE_TX):
+                found.add(org)
+        return tuple(sorted(found))
+
+    def authorize(self, operation: Operation, owner: str | None) -> None:
+        """Let ``operation`` run only if its owner's organisation signed it or the members approved it.
+
+        ``owner`` is the organisation that owns the object acted on, or None for a ledger-wide
+        operation. The owner acts alone; everything else needs the policy's approvals, either
+        as signatures of this transaction or as an approved proposal (see :mod:`ledger.governance`).
+        """
+        if self.env.genesis or self.governed_by:
+            return
+        members = self.members()
+        if not members.active:
+            return
+        if owner and owner in self.signing_organizations():
+            return
+        approvals = self.approving_organizations()
+        if governance.decide(members, (operation,), approvals) == "met":
+            return
+        needed = governance.needed_description(members, (operation,))
+        if len(approvals) > 1:
+            raise ThresholdNotMet(
+                f"{type(operation).__name__} needs {needed}; {len(approvals)} signed", approvals=list(approvals),
+            )
+        if owner:
+            raise NotOwner(
+                f"{type(operation).__name__} acts on an object of organisation {owner!r}; "
+                f"another organisation needs a proposal approved by {needed}", owner=owner,
+            )
+        raise ProposalRequired(f"{type(operation).__name__} is ledger-wide: propose it; it needs {needed}")
 
 
 def _apply_operation(ctx: _TxContext, op: Operation) -> None:
@@ -589,9 +657,25 @@ def _register_account(ctx: _TxContext, public_key: bytes, kind: AccountKind, nam
         created_height=ctx.height,
         name=name,
         write_policy=write_policy,
+        organization=_new_account_organization(ctx, address),
     )
     ctx.state.put_account(record, new=True)
     return address
+
+
+def _new_account_organization(ctx: _TxContext, address: str) -> str:
+    """The organisation a new account belongs to: the proposer's, a founder's own, or the first signer's."""
+    if ctx.governed_by:
+        return ctx.governed_by
+    if ctx.env.genesis:
+        participant = ctx.state.get_participant(address)
+        if participant is not None:
+            return participant.organization
+    for signer in ctx.signers:
+        org = ctx.organization_of(signer)
+        if org:
+            return org
+    return ""
 
 
 def _op_register_user(ctx: _TxContext, op: RegisterUser) -> None:
@@ -680,7 +764,7 @@ def _validate_contract(ctx: _TxContext, source: str) -> None:
         raise InvalidOperation("contract source too large")
     if ctx.env.runtime is None:
         raise InvalidOperation("this node has no contract engine")
-    ctx.env.runtime.validate(source)
+    select_contract_engine(ctx.env.runtime, ctx.authority.settings().contract_engine).validate(source)
 
 
 def _op_deploy_contract(ctx: _TxContext, op: DeployContract) -> None:
@@ -706,6 +790,7 @@ def _op_upgrade_contract(ctx: _TxContext, op: UpgradeContract) -> None:
     record = ctx.state.get_contract(op.address)
     if record is None:
         raise ContractNotFound(f"no contract {op.address}")
+    ctx.authorize(op, ctx.organization_of(op.address) or None)
     if not any(s in record.owners for s in ctx.signers):
         ctx.require(LedgerPermission.UPGRADE_CONTRACT)
     if record.state == AccountState.REVOKED:
@@ -731,6 +816,9 @@ def _op_invoke_contract(ctx: _TxContext, op: InvokeContract) -> None:
         raise InvalidOperation("contract arguments must be an array")
     if op.gas_limit <= 0:
         raise InvalidOperation("gas limit must be positive")
+    ceiling = ctx.authority.settings().default_gas_limit
+    if op.gas_limit > ceiling:
+        raise InvalidOperation(f"gas limit {op.gas_limit} is above the ledger's default_gas_limit {ceiling}")
     first_signer = ctx.signers[0] if ctx.signers else ""
     result = invoke_contract(ctx, op.address, op.method, args, op.gas_limit, first_signer, 0)
     ctx.gas.used += result.gas_used
@@ -748,12 +836,13 @@ def invoke_contract(
     _require_normal(record.state, address)
     if ctx.env.runtime is None:
         raise InvalidOperation("this node has no contract engine")
+    runtime = select_contract_engine(ctx.env.runtime, ctx.authority.settings().contract_engine)
     code = ContractCode(record.address, record.source, record.code_hash, record.version)
     context = LedgerContractContext(ctx, address, caller, depth)
     event_mark = len(ctx.events)
     ctx.state.push()
     try:
-        result = ctx.env.runtime.invoke(code, method, args, context, gas_limit)
+        result = runtime.invoke(code, method, args, context, gas_limit)
     except JadechainError:
         ctx.state.discard()
         del ctx.events[event_mark:]
@@ -815,9 +904,10 @@ class LedgerContractContext:
 
     def set_entry(self, account: str, key: str, value: TypedValue, expected_version: int) -> int:
         if account != self._address:
-            # A contract writes its own storage freely; another data account only
-            # under the same rules as the signers who invoked it.
-            writers = (self._address, *self._ctx.signers)
+            # A contract writes its own storage freely. For another data account only the contract's own authority counts: the account must have granted it
+            # (the contract is an owner, or the account is open). The invoking signers'
+            # authority is never lent to the contract (no confused deputy).
+            writers = (self._address,)
             _writable_account(self._ctx, account, AccountKind.DATA, writers)
             self._ctx.require(LedgerPermission.WRITE_DATA_ACCOUNT)
         return write_entry(self._ctx, account, key, value, expected_version)
@@ -856,6 +946,9 @@ def _op_update_account_state(ctx: _TxContext, op: UpdateAccountState) -> None:
         raise AccountNotFound(f"no account {op.address}")
     if account.state == AccountState.REVOKED:
         raise AccountRevoked(f"account {op.address} is revoked for good")
+    if op.address == governance.GOVERNANCE_ACCOUNT:
+        raise InvalidOperation("the governance account cannot be frozen or revoked")
+    ctx.authorize(op, account.organization or None)
     if account.kind == AccountKind.USER:
         ctx.require(LedgerPermission.UPDATE_USER_STATE)
     elif account.kind == AccountKind.CONTRACT:
@@ -877,37 +970,8 @@ def _op_update_account_state(ctx: _TxContext, op: UpdateAccountState) -> None:
 def _replace_account_state(account: AccountRecord, new_state: AccountState) -> AccountRecord:
     return AccountRecord(
         account.address, account.kind, account.public_key, new_state, account.owners,
-        account.created_height, account.name, account.write_policy,
+        account.created_height, account.name, account.write_policy, account.organization,
     )
-
-
-GOVERNANCE_POLICIES = ("majority", "quorum", "unanimous")
-"""How many current validators must sign a change of the validator set."""
-
-
-def _require_governance(ctx: _TxContext) -> None:
-    """Membership changes need the signatures of enough *current validators*, not one admin.
-
-    The policy comes from the ledger's consensus settings (``"governance"``; default
-    ``"majority"``): majority = more than half, quorum = 2f+1, unanimous = all.
-    """
-    record = ctx.state.get_validator_set()
-    if record is None:
-        raise InvalidOperation("this ledger has no validator set")
-    settings = current_settings(ctx.state, ctx.env).consensus.to_python()
-    policy = settings.get("governance", "majority") if isinstance(settings, dict) else "majority"
-    validators = {address_of_encoded_key(key) for key in record.public_keys}
-    approvals = len(validators.intersection(ctx.signers))
-    total = len(validators)
-    needed = {
-        "majority": total // 2 + 1,
-        "quorum": total - (total - 1) // 3,
-        "unanimous": total,
-    }.get(str(policy), total // 2 + 1)
-    if approvals < needed:
-        raise PermissionDenied(
-            f"a validator-set change needs {needed} of {total} validators' signatures ({policy}); got {approvals}"
-        )
 
 
 def _change_validator_set(ctx: _TxContext, public_key: bytes, joins: bool) -> None:
@@ -931,8 +995,7 @@ def _change_validator_set(ctx: _TxContext, public_key: bytes, joins: bool) -> No
 
 def _op_register_participant(ctx: _TxContext, op: RegisterParticipant) -> None:
     ctx.require(LedgerPermission.REGISTER_PARTICIPANT)
-    if not ctx.env.genesis:
-        _require_governance(ctx)
+    ctx.authorize(op, None)
     _check_text("participant name", op.name, MAX_NAME_BYTES)
     address = _account_address(ctx, op.public_key)
     if ctx.state.get_participant(address) is not None:
@@ -940,7 +1003,17 @@ def _op_register_participant(ctx: _TxContext, op: RegisterParticipant) -> None:
     initial = ParticipantState.CONSENSUS if ctx.env.genesis else ParticipantState.READY
     if len(op.address) > MAX_NAME_BYTES:
         raise InvalidOperation("participant network address too long")
-    ctx.state.put_participant(ParticipantRecord(address, op.name, op.public_key, initial, ctx.height, op.address))
+    organization = governance.check_organization_name(op.organization or op.name)
+    members = ctx.members()
+    if members.active and not members.is_member(organization):
+        # A node of a new organisation makes it a member (weight 1; a settings proposal changes it).
+        settings = current_settings(ctx.state, ctx.env)
+        ctx.state.put_settings(_replace_settings(
+            settings, governance=governance.governance_value(members.with_organization(organization)),
+        ))
+    ctx.state.put_participant(ParticipantRecord(
+        address, op.name, op.public_key, initial, ctx.height, op.address, organization,
+    ))
     if ctx.env.genesis:
         _change_validator_set(ctx, op.public_key, joins=True)
 
@@ -955,7 +1028,7 @@ _ALLOWED_PARTICIPANT_CHANGES = {
 def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) -> None:
     """Activate a registered node as a validator, or deactivate one (a governed change)."""
     ctx.require(LedgerPermission.UPDATE_PARTICIPANT_STATE)
-    _require_governance(ctx)
+    ctx.authorize(op, None)
     _check_address(op.address)
     record = ctx.state.get_participant(op.address)
     if record is None:
@@ -964,7 +1037,7 @@ def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) ->
         raise InvalidOperation(f"a participant cannot go from {record.state.name} to {op.state.name}")
     ctx.state.put_participant(ParticipantRecord(
         record.address, record.name, record.public_key, op.state, record.registered_height,
-        record.network_address,
+        record.network_address, record.organization,
     ))
     if op.state == ParticipantState.CONSENSUS:
         _change_validator_set(ctx, record.public_key, joins=True)
@@ -974,6 +1047,7 @@ def _op_update_participant_state(ctx: _TxContext, op: UpdateParticipantState) ->
 
 def _op_configure_role(ctx: _TxContext, op: ConfigureRole) -> None:
     ctx.require(LedgerPermission.CONFIGURE_ROLES)
+    ctx.authorize(op, None)
     _check_text("role name", op.role, MAX_NAME_BYTES)
     current = ctx.state.get_role(op.role)
     ledger_permissions = set(current.ledger_permissions) if current else set()
@@ -997,6 +1071,7 @@ def _op_authorize_user_roles(ctx: _TxContext, op: AuthorizeUserRoles) -> None:
         account = ctx.state.get_account(user)
         if account is None or account.kind != AccountKind.USER:
             raise AccountNotFound(f"no user {user}")
+        ctx.authorize(op, account.organization or None)
         current = ctx.state.get_user_roles(user)
         roles = set(current.roles) if current else set()
         roles |= set(op.authorize)
@@ -1004,19 +1079,34 @@ def _op_authorize_user_roles(ctx: _TxContext, op: AuthorizeUserRoles) -> None:
         ctx.state.put_user_roles(UserRolesRecord(user, tuple(sorted(roles)), op.policy))
 
 
-GOVERNED_SETTINGS = ("consensus", "signature_algorithms", "max_tx_bytes", "max_ops_per_tx", "default_gas_limit")
+GOVERNED_SETTINGS = (
+    "consensus", "signature_algorithms", "max_tx_bytes", "max_ops_per_tx", "default_gas_limit", "governance",
+)
 
 
 def _op_update_ledger_settings(ctx: _TxContext, op: UpdateLedgerSettings) -> None:
     settings = current_settings(ctx.state, ctx.env)
     value = op.value
     new: LedgerSettings
+    if op.name != "genesis":
+        if op.name not in GOVERNED_SETTINGS:
+            raise InvalidOperation(f"unknown setting {op.name!r}; governed: {', '.join(GOVERNED_SETTINGS)}")
+        ctx.require(LedgerPermission.SET_CRYPTO if op.name == "signature_algorithms" else LedgerPermission.SET_CONSENSUS)
+        ctx.authorize(op, None)
     if op.name == "genesis":
         if not ctx.env.genesis:
             raise PermissionDenied("genesis settings can only be set by the genesis block")
         if value.type != ValueType.BYTES:
             raise InvalidOperation("genesis settings must be the encoded LedgerSettings")
         new = codec.decode(LedgerSettings, value.data)
+    elif op.name == "governance":
+        ctx.require(LedgerPermission.SET_CONSENSUS)
+        if value.type != ValueType.JSON:
+            raise InvalidOperation("governance must be JSON")
+        table = governance.governance_from_json(value.to_python())
+        if not table.active:
+            raise InvalidOperation("governance.organizations must name at least one member organisation")
+        new = _replace_settings(settings, governance=governance.governance_value(table))
     elif op.name == "consensus":
         ctx.require(LedgerPermission.SET_CONSENSUS)
         if value.type != ValueType.JSON:
@@ -1050,9 +1140,157 @@ def _replace_settings(settings: LedgerSettings, **changes: object) -> LedgerSett
         "max_tx_bytes": settings.max_tx_bytes,
         "max_ops_per_tx": settings.max_ops_per_tx,
         "default_gas_limit": settings.default_gas_limit,
+        "governance": settings.governance,
+        "contract_engine": settings.contract_engine,
     }
     fields.update(changes)
     return LedgerSettings(**fields)  # type: ignore[arg-type]
+
+
+# --- proposals and votes ------------------------------------------------------------------
+#
+# A proposal is an entry of the governance account (key: hex of the proposing transaction's
+# hash; one version per change), so an entry proof proves its votes and its outcome.
+
+def _voting_organizations(ctx: _TxContext) -> tuple[str, ...]:
+    if ctx.governed_by:
+        raise InvalidOperation("a proposal cannot propose or vote")
+    if not ctx.members().active:
+        raise InvalidOperation("this ledger has no member organisations to vote")
+    organizations = ctx.approving_organizations()
+    if not organizations:
+        raise PermissionDenied("no signer may vote for a member organisation (a member's user with APPROVE_TX)")
+    return organizations
+
+
+def _read_proposal(ctx: _TxContext, proposal_id: bytes) -> tuple[dict[str, object], int]:
+    key = governance.proposal_key(proposal_id)
+    version = ctx.state.get_latest_version(governance.GOVERNANCE_ACCOUNT, key)
+    record = ctx.state.get_entry(governance.GOVERNANCE_ACCOUNT, key, version)
+    if record is None:
+        raise ProposalNotFound(f"no proposal {key}")
+    data = record.value.to_python()
+    if not isinstance(data, dict):
+        raise InvalidOperation(f"proposal {key} is not readable")
+    return data, version
+
+
+def _write_proposal(ctx: _TxContext, data: dict[str, object], expected_version: int) -> None:
+    if ctx.state.get_account(governance.GOVERNANCE_ACCOUNT) is None:
+        ctx.state.put_account(AccountRecord(
+            address=governance.GOVERNANCE_ACCOUNT,
+            kind=AccountKind.DATA,
+            public_key=governance.GOVERNANCE_ACCOUNT_KEY.encoded,
+            state=AccountState.NORMAL,
+            owners=(),
+            created_height=ctx.height,
+            name="",
+            write_policy=WritePolicy.OWNERS,
+        ), new=True)
+    key = str(data["id"])
+    write_entry(ctx, governance.GOVERNANCE_ACCOUNT, key, TypedValue.json_(data), expected_version)
+
+
+def _proposed_operations(data: dict[str, object]) -> tuple[Operation, ...]:
+    return codec.decode(ProposedOperations, bytes.fromhex(str(data["operations"]))).operations
+
+
+def _op_propose(ctx: _TxContext, op: Propose) -> None:
+    organizations = _voting_organizations(ctx)
+    operations = codec.decode(ProposedOperations, op.operations).operations
+    if not operations:
+        raise InvalidOperation("a proposal needs at least one operation")
+    if len(operations) > current_settings(ctx.state, ctx.env).max_ops_per_tx:
+        raise InvalidOperation("too many operations in one proposal")
+    if any(isinstance(item, (Propose, Vote)) for item in operations):
+        raise InvalidOperation("a proposal cannot contain proposals or votes")
+    _check_text("proposal reason", op.reason, governance.MAX_REASON_BYTES)
+    now = ctx.block.header.time
+    expiry = op.expiry or now + ctx.members().proposal_ttl_ms
+    if expiry <= now:
+        raise InvalidOperation("the proposal's expiry has already passed")
+    key = governance.proposal_key(ctx.tx_hash)
+    if ctx.state.get_latest_version(governance.GOVERNANCE_ACCOUNT, key) != -1:
+        raise InvalidOperation("one proposal per transaction")
+    proposer = next(s for s in ctx.signers if ctx.organization_of(s) in organizations)
+    data: dict[str, object] = {
+        "id": key,
+        "proposer": proposer,
+        "organization": ctx.organization_of(proposer),
+        "reason": op.reason,
+        "operations": op.operations.hex(),
+        "kinds": [type(item).__name__ for item in operations],
+        "policies": [ctx.members().policy_for(item) for item in operations],
+        "created_height": ctx.height,
+        "expiry": expiry,
+        "status": governance.STATUS_OPEN,
+        "votes": {org: {"approve": True, "voter": _voter(ctx, org), "height": ctx.height} for org in organizations},
+        "decided_height": -1,
+        "result": "",
+    }
+    _decide_proposal(ctx, data, operations)
+    _write_proposal(ctx, data, -1)
+
+
+def _voter(ctx: _TxContext, organization: str) -> str:
+    return next(s for s in ctx.signers if ctx.organization_of(s) == organization)
+
+
+def _op_vote(ctx: _TxContext, op: Vote) -> None:
+    organizations = _voting_organizations(ctx)
+    data, version = _read_proposal(ctx, op.proposal)
+    if data.get("status") != governance.STATUS_OPEN:
+        raise ProposalDecided(f"proposal {data['id']} is already {data.get('status')}", status=data.get("status"))
+    expiry = data.get("expiry")
+    if isinstance(expiry, int) and ctx.block.header.time > expiry:
+        raise ProposalExpired(f"proposal {data['id']} expired at {expiry}", expiry=expiry)
+    votes = data.get("votes")
+    if not isinstance(votes, dict):
+        raise InvalidOperation(f"proposal {data['id']} is not readable")
+    changed = False
+    for org in organizations:
+        previous = votes.get(org)
+        if isinstance(previous, dict) and previous.get("approve") is op.approve:
+            continue
+        votes[org] = {"approve": op.approve, "voter": _voter(ctx, org), "height": ctx.height}
+        changed = True
+    if not changed:
+        raise AlreadyVoted(f"{', '.join(organizations)} already voted {'for' if op.approve else 'against'} this proposal")
+    _decide_proposal(ctx, data, _proposed_operations(data))
+    _write_proposal(ctx, data, version)
+
+
+def _decide_proposal(ctx: _TxContext, data: dict[str, object], operations: Sequence[Operation]) -> None:
+    """Run the proposal's operations if its policy is met now; mark it rejected if it never can be."""
+    votes = data["votes"]
+    assert isinstance(votes, dict)
+    approvals = sorted(org for org, vote in votes.items() if isinstance(vote, dict) and vote.get("approve") is True)
+    rejections = sorted(org for org, vote in votes.items() if isinstance(vote, dict) and vote.get("approve") is False)
+    outcome = governance.decide(ctx.members(), operations, approvals, rejections)
+    if outcome == "open":
+        return
+    data["decided_height"] = ctx.height
+    if outcome == "rejected":
+        data["status"] = governance.STATUS_REJECTED
+        return
+    governed = _TxContext(
+        ctx.state, ctx.env, ctx.block, ctx.tx_hash, (str(data["proposer"]),), ctx.events, ctx.gas,
+        ctx.authority, governed_by=str(data["organization"]),
+    )
+    event_mark = len(ctx.events)
+    ctx.state.push()
+    try:
+        for operation in operations:
+            _apply_operation(governed, operation)
+    except JadechainError as error:
+        ctx.state.discard()
+        del ctx.events[event_mark:]
+        data["status"] = governance.STATUS_FAILED
+        data["result"] = error.code
+        return
+    ctx.state.merge()
+    data["status"] = governance.STATUS_EXECUTED
+    data["result"] = SUCCESS
 
 
 _HANDLERS: dict[type, Callable[[_TxContext, object], None]] = {
@@ -1070,4 +1308,6 @@ _HANDLERS: dict[type, Callable[[_TxContext, object], None]] = {
     ConfigureRole: _op_configure_role,  # type: ignore[dict-item]
     AuthorizeUserRoles: _op_authorize_user_roles,  # type: ignore[dict-item]
     UpdateLedgerSettings: _op_update_ledger_settings,  # type: ignore[dict-item]
+    Propose: _op_propose,  # type: ignore[dict-item]
+    Vote: _op_vote,  # type: ignore[dict-item]
 }

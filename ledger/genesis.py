@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ledger import codec
+from ledger import codec, governance
 from ledger.crypto import (
     PrivateKey,
     PublicKey,
@@ -29,7 +29,7 @@ from ledger.crypto import (
     sign,
     verify,
 )
-from ledger.errors import ConfigError, CryptoError, InvalidSignature, UnknownAlgorithm
+from ledger.errors import ConfigError, CryptoError, InvalidOperation, InvalidSignature, UnknownAlgorithm
 from ledger.ledger import block_hash, compute_tx_root
 from ledger.merkle.accumulator import empty_root
 from ledger.merkle.state_tree import SPARSE_MERKLE_PLACEHOLDER_HASH
@@ -84,6 +84,8 @@ class Founder:
     """Encoded consensus key of the founding node; also registered as an admin user."""
     address: str = ""
     """``host:port`` of the founding node's consensus endpoint (optional)."""
+    organization: str = ""
+    """The member organisation that runs the node (default: the participant's name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,10 @@ class GenesisConfig:
     max_tx_bytes: int
     max_ops_per_tx: int
     default_gas_limit: int
+    governance: str = "{}"
+    """Canonical JSON of the member organisations and the policy table (see :mod:`ledger.governance`)."""
+    contract_engine: str = ""
+    """Identity of the contract engine (``contracts.vm.engine_identity()``); empty for the legacy sandbox."""
 
 
 def parse_genesis_config(text: str) -> GenesisConfig:
@@ -144,7 +150,12 @@ def parse_genesis_config(text: str) -> GenesisConfig:
         address = item.get("address", "")
         if not isinstance(address, str):
             raise ConfigError(f"participants[{position}].address must be a string host:port")
-        founders.append(Founder(item["name"], key.encoded, address))
+        organization = item.get("organization", item["name"])
+        try:
+            governance.check_organization_name(organization)
+        except InvalidOperation as exc:
+            raise ConfigError(f"participants[{position}].organization: {exc.message}") from exc
+        founders.append(Founder(item["name"], key.encoded, address, str(organization)))
     if len({f.public_key for f in founders}) != len(founders):
         raise ConfigError("two participants share a public key")
     roles = dict(DEFAULT_ROLE_PERMISSIONS)
@@ -156,6 +167,7 @@ def parse_genesis_config(text: str) -> GenesisConfig:
             )
         except KeyError as exc:
             raise ConfigError(f"roles[{position}]: unknown permission {exc}") from exc
+    table = _governance_table(data.get("governance", {}), founders)
     return GenesisConfig(
         ledger_name=name,
         created_time=created_time,
@@ -167,7 +179,41 @@ def parse_genesis_config(text: str) -> GenesisConfig:
         max_tx_bytes=int(ledger.get("max_tx_bytes", 1024 * 1024)),
         max_ops_per_tx=int(ledger.get("max_ops_per_tx", 64)),
         default_gas_limit=int(ledger.get("default_gas_limit", 10_000_000)),
+        governance=canonical_json(table.to_json()).decode("utf-8"),
+        contract_engine=_contract_engine(ledger.get("contract_engine", "")),
     )
+
+
+def _contract_engine(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 1024 or not value.isprintable():
+        raise ConfigError("ledger.contract_engine must be the engine identity string (printable, at most 1024 chars)")
+    return value
+
+
+def _governance_table(raw: object, founders: Sequence[Founder]) -> governance.Governance:
+    """The initial governance: every founder's organisation is a member (weight 1 unless set).
+
+    ``[governance]`` may set ``default``, ``weighted_threshold``, ``proposal_ttl_ms``, a
+    ``[governance.operations]`` policy table and ``[governance.weights]`` per organisation.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError("[governance] must be a table")
+    unknown = sorted(set(raw) - {"default", "operations", "weights", "weighted_threshold", "proposal_ttl_ms"})
+    if unknown:
+        raise ConfigError(f"governance: unknown key(s) {', '.join(unknown)}")
+    weights = raw.get("weights", {})
+    if not isinstance(weights, dict):
+        raise ConfigError("governance.weights must map organisation names to weights")
+    organizations = sorted({f.organization for f in founders})
+    strangers = sorted(set(weights) - set(organizations))
+    if strangers:
+        raise ConfigError(f"governance.weights names organisation(s) without a participant: {', '.join(strangers)}")
+    table = {key: value for key, value in raw.items() if key != "weights"}
+    table["organizations"] = {org: weights.get(org, 1) for org in organizations}
+    try:
+        return governance.governance_from_json(table)
+    except InvalidOperation as exc:
+        raise ConfigError(exc.message) from exc
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -185,6 +231,8 @@ def genesis_settings(config: GenesisConfig) -> LedgerSettings:
         max_tx_bytes=config.max_tx_bytes,
         max_ops_per_tx=config.max_ops_per_tx,
         default_gas_limit=config.default_gas_limit,
+        governance=TypedValue.json_(_json_load(config.governance)),
+        contract_engine=config.contract_engine,
     )
 
 
@@ -201,7 +249,7 @@ def build_genesis_content(config: GenesisConfig) -> TransactionContent:
         operations.append(ConfigureRole(role, ledger_permissions, (), tx_permissions, ()))
     admins: list[str] = []
     for founder in config.founders:
-        operations.append(RegisterParticipant(founder.name, founder.public_key, founder.address))
+        operations.append(RegisterParticipant(founder.name, founder.public_key, founder.address, founder.organization))
         operations.append(RegisterUser(founder.public_key, founder.name))
         admins.append(address_from_public_key(PublicKey.from_encoded(founder.public_key)))
     operations.append(AuthorizeUserRoles(tuple(admins), (ADMIN_ROLE,), (), RolesPolicy.UNION))

@@ -15,6 +15,7 @@ from ledger import codec
 from ledger.crypto import KeyPair, algorithm_by_code, hasher, sign
 from ledger.types import (
     APPEND_ANY,
+    AccountState,
     DeployContract,
     EndpointSignature,
     EventWrite,
@@ -22,12 +23,16 @@ from ledger.types import (
     KVSet,
     KVWrite,
     Operation,
+    Propose,
+    ProposedOperations,
     PublishEvents,
     RegisterDataAccount,
     RegisterEventAccount,
     RegisterUser,
     Transaction,
     TransactionContent,
+    UpdateAccountState,
+    Vote,
     WritePolicy,
     typed_value,
 )
@@ -75,6 +80,25 @@ class TransactionBuilder:
 
     def invoke(self, address: str, method: str, *args: object, gas_limit: int = 1_000_000) -> "TransactionBuilder":
         return self.add(InvokeContract(address, method, codec.pack_canonical(list(args)), gas_limit))
+
+    def set_account_state(self, address: str, state: AccountState | str) -> "TransactionBuilder":
+        """Freeze (``"FROZEN"``), unfreeze (``"NORMAL"``) or revoke (``"REVOKED"``) an account or contract."""
+        value = state if isinstance(state, AccountState) else AccountState[state.upper()]
+        return self.add(UpdateAccountState(address, value))
+
+    def propose(self, operations: "list[Operation] | TransactionBuilder", reason: str, expiry: int = 0) -> "TransactionBuilder":
+        """Propose ``operations`` (a list, or another builder's operations) to the member organisations.
+
+        The proposal's id is this transaction's hash; ``expiry`` is a block time in ms (0: the
+        ledger's default time to live).
+        """
+        items = operations.operations if isinstance(operations, TransactionBuilder) else operations
+        return self.add(Propose(codec.encode(ProposedOperations(tuple(items))), reason, expiry))
+
+    def vote(self, proposal: bytes | str, approve: bool = True) -> "TransactionBuilder":
+        """Vote for (or against) a proposal, named by its id (bytes or hex)."""
+        proposal_id = bytes.fromhex(proposal) if isinstance(proposal, str) else proposal
+        return self.add(Vote(proposal_id, approve))
 
     def content(self, nonce: bytes | None = None) -> TransactionContent:
         return TransactionContent(

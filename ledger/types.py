@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import NewType
+from typing import ClassVar, NewType
 
 from ledger import codec
 from ledger.values import TypedValue, ValueType
@@ -203,6 +203,8 @@ class RegisterParticipant:
     """The node's consensus key (encoded)."""
     address: str = ""
     """Where peers reach the node's consensus port (``host:port``); empty if not published."""
+    organization: str = ""
+    """The member organisation that runs the node; empty means an organisation of its own (its name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,32 @@ class UpdateLedgerSettings:
     value: TypedValue
 
 
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """Put operations that one organisation may not run alone to the member organisations' vote.
+
+    The proposal's id is the hash of the transaction that carries this operation. The
+    proposer's organisation approves by proposing; the executor runs ``operations`` in the
+    block where the ledger's policy for them is met (see :mod:`ledger.governance`).
+    """
+
+    operations: bytes
+    """The canonical encoding of a :class:`ProposedOperations` (kept as bytes: an operation
+    that holds operations would make the wire format recursive)."""
+    reason: str
+    expiry: int
+    """Block time (ms) after which the proposal can no longer be decided; 0 = the ledger's default."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """An organisation's vote on an open proposal; a later vote replaces an earlier one."""
+
+    proposal: bytes
+    """The proposal id (the hash of the proposing transaction)."""
+    approve: bool
+
+
 Operation = (
     RegisterUser
     | RegisterDataAccount
@@ -251,6 +279,8 @@ Operation = (
     | ConfigureRole
     | AuthorizeUserRoles
     | UpdateLedgerSettings
+    | Propose
+    | Vote
 )
 
 OPERATION_TAGS: dict[int, type] = {
@@ -268,8 +298,17 @@ OPERATION_TAGS: dict[int, type] = {
     12: ConfigureRole,
     13: AuthorizeUserRoles,
     14: UpdateLedgerSettings,
+    15: Propose,
+    16: Vote,
 }
 codec.register_union(Operation, OPERATION_TAGS)
+
+
+@dataclass(frozen=True, slots=True)
+class ProposedOperations:
+    """What a :class:`Propose` asks the members to approve, in the order it will run."""
+
+    operations: tuple[Operation, ...]
 
 
 # --- transactions ----------------------------------------------------------------
@@ -387,6 +426,8 @@ class AccountRecord:
     name: str
     """User or participant name; empty for other kinds."""
     write_policy: WritePolicy
+    organization: str = ""
+    """The member organisation that registered the account and administers it alone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +488,8 @@ class ParticipantRecord:
     registered_height: int
     network_address: str = ""
     """``host:port`` of the node's consensus endpoint, as registered (JD Chain keeps it on chain too)."""
+    organization: str = ""
+    """The member organisation that runs the node."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,6 +520,15 @@ class LedgerSettings:
     max_tx_bytes: int
     max_ops_per_tx: int
     default_gas_limit: int
+    governance: TypedValue = TypedValue(ValueType.JSON, b"{}")
+    """Canonical JSON: member organisations with their weights and the per-operation policy
+    table (see :mod:`ledger.governance`); ``{}`` on ledgers without member organisations."""
+    contract_engine: str = ""
+    """Identity of the contract engine the ledger was created with (empty: the legacy sandbox).
+    A node whose engine has another identity refuses to execute contracts rather than diverge;
+    left out of the encoding when empty, so older encodings stay valid."""
+
+    __codec_optional_tail__: ClassVar[tuple[str, ...]] = ("contract_engine",)
 
 
 # --- values that go into the canonical encoding helpers ----------------------------
@@ -503,11 +555,11 @@ __all__ = [
     "BlockHeader", "ConfigureRole", "ContractRecord", "DeployContract", "EndpointSignature",
     "EntryRecord", "Event", "EventHead", "EventWrite", "ExecutionRoots", "HashDigest", "Height",
     "InvokeContract", "KVSet", "KVWrite", "LedgerPermission", "LedgerSettings", "NO_VERSION",
-    "Operation", "ParticipantRecord", "ParticipantState", "PublishEvents", "RegisterDataAccount",
+    "Operation", "ParticipantRecord", "ParticipantState", "Propose", "ProposedOperations", "PublishEvents", "RegisterDataAccount",
     "RegisterEventAccount", "RegisterParticipant", "RegisterUser", "RoleRecord", "RolesPolicy",
     "Transaction", "TransactionContent", "TransactionInfo", "TransactionPermission",
     "TxStatus", "TypedValue", "UpdateAccountState", "UpdateLedgerSettings",
-    "UpdateParticipantState", "UpgradeContract", "UserRolesRecord", "ValidatorSetRecord", "ValueType",
+    "UpdateParticipantState", "UpgradeContract", "UserRolesRecord", "ValidatorSetRecord", "ValueType", "Vote",
     "WritePolicy",
     "APPEND_ANY", "typed_value",
 ]

@@ -112,7 +112,7 @@ def test_user_without_permission_cannot_register_users_or_configure_roles() -> N
 
 
 def test_roles_union_and_intersect() -> None:
-    chain = make_chain()
+    chain = make_chain(1)  # one organisation configures its ledger's roles alone
     writer = ConfigureRole("WRITER", (LedgerPermission.WRITE_DATA_ACCOUNT,), (), (TransactionPermission.DIRECT_OPERATION,), ())
     reader = ConfigureRole("READER", (), (), (TransactionPermission.DIRECT_OPERATION,), ())
     chain.commit(chain.tx(lambda b: b.add(writer)), chain.tx(lambda b: b.add(reader)))
@@ -189,13 +189,15 @@ def test_settings_change_is_governed() -> None:
     alice = chain.new_user("alice")
     op = UpdateLedgerSettings("max_ops_per_tx", TypedValue.int64(2))
     assert chain.statuses(chain.tx(lambda b: b.add(op), alice)) == ["PERMISSION_DENIED"]
-    assert chain.statuses(chain.tx(lambda b: b.add(op))) == ["SUCCESS"]
+    # Four founding organisations: one alone must propose; a majority signing together may.
+    assert chain.statuses(chain.tx(lambda b: b.add(op))) == ["PROPOSAL_REQUIRED"]
+    assert chain.statuses(chain.tx(lambda b: b.add(op), *chain.founders[:3])) == ["SUCCESS"]
     assert chain.ledger.settings.max_ops_per_tx == 2
     account = chain.new_data_account("acct")
     three = chain.tx(lambda b: b.kv_set(account, "a", 1, -1).kv_set(account, "b", 1, -1).kv_set(account, "c", 1, -1))
     assert chain.statuses(three) == ["INVALID_TRANSACTION"]
     genesis_only = UpdateLedgerSettings("genesis", TypedValue.bytes_(b""))
-    assert chain.statuses(chain.tx(lambda b: b.add(genesis_only))) == ["PERMISSION_DENIED"]
+    assert chain.statuses(chain.tx(lambda b: b.add(genesis_only), *chain.founders[:3])) == ["PERMISSION_DENIED"]
 
 
 def test_block_checks_refuse_a_divergent_header() -> None:

@@ -33,9 +33,9 @@ def set_state(chain: Chain, node, state: ParticipantState, signers) -> list[str]
 def test_one_admin_cannot_change_the_validator_set_a_majority_can() -> None:
     chain = make_chain(4)
     _, alone = register_node(chain, "node5", [chain.founders[0]])
-    assert alone == ["PERMISSION_DENIED"]
+    assert alone == ["PROPOSAL_REQUIRED"]
     _, two = register_node(chain, "node5", chain.founders[:2])
-    assert two == ["PERMISSION_DENIED"]  # majority of 4 is 3
+    assert two == ["THRESHOLD_NOT_MET"]  # a majority of 4 organisations is 3
     node, three = register_node(chain, "node5", chain.founders[:3])
     assert three == ["SUCCESS"]
     assert chain.ledger.validator_set().epoch == 0  # registered, not yet a validator
@@ -62,7 +62,7 @@ def test_illegal_transitions_and_the_last_validator() -> None:
     assert set_state(chain, node, ParticipantState.CONSENSUS, chain.founders[:3]) == ["SUCCESS"]
     # Five validators now: three signatures are a majority, but a validator cannot go back to READY.
     assert set_state(chain, node, ParticipantState.READY, chain.founders[:3]) == ["INVALID_OPERATION"]
-    assert set_state(chain, node, ParticipantState.DEACTIVATED, chain.founders[:2]) == ["PERMISSION_DENIED"]
+    assert set_state(chain, node, ParticipantState.DEACTIVATED, chain.founders[:2]) == ["THRESHOLD_NOT_MET"]
     assert set_state(chain, node, ParticipantState.DEACTIVATED, chain.founders[:3]) == ["SUCCESS"]
     assert set_state(chain, node, ParticipantState.CONSENSUS, chain.founders[:3]) == ["INVALID_OPERATION"]
 

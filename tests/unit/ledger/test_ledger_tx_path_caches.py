@@ -78,7 +78,7 @@ def test_freezing_a_signer_mid_block_refuses_its_later_transactions() -> None:
 def test_taking_a_role_away_mid_block_denies_the_later_transactions() -> None:
     outcomes = []
     for batched in (True, False):
-        chain = make_chain()
+        chain = make_chain(1)  # one organisation: role changes need no proposal
         reader = ConfigureRole("READER", (), (), (TransactionPermission.DIRECT_OPERATION,), ())
         chain.commit(chain.tx(lambda b: b.add(reader)))
         carol = chain.new_user("carol")
@@ -102,7 +102,7 @@ def test_taking_a_role_away_mid_block_denies_the_later_transactions() -> None:
 def test_reconfiguring_a_role_mid_block_applies_to_the_next_transaction() -> None:
     outcomes = []
     for batched in (True, False):
-        chain = make_chain()
+        chain = make_chain(1)  # one organisation: role changes need no proposal
         alice = chain.new_user("alice")
         shared_pair = seeded_keypair("shared-2")
         chain.commit(chain.tx(lambda b: b.register_data_account(shared_pair.public.encoded, WritePolicy.ANY_WRITER)))
@@ -121,7 +121,7 @@ def test_reconfiguring_a_role_mid_block_applies_to_the_next_transaction() -> Non
 
 
 def test_a_settings_change_mid_block_applies_to_the_next_transaction() -> None:
-    chain = make_chain()
+    chain = make_chain(1)  # one organisation: settings and roles need no proposal
     account = chain.new_data_account("acct")
     two_ops = lambda key: chain.tx(lambda b: b.kv_set(account, key + "1", 1, -1).kv_set(account, key + "2", 1, -1))  # noqa: E731
     limit = UpdateLedgerSettings("max_ops_per_tx", TypedValue.int64(1))
@@ -130,7 +130,7 @@ def test_a_settings_change_mid_block_applies_to_the_next_transaction() -> None:
 
 
 def test_a_discarded_layer_invalidates_what_the_cache_learned_inside_it() -> None:
-    chain = make_chain()
+    chain = make_chain(1)  # one organisation: settings and roles need no proposal
     dave = chain.new_user("dave")
     dave_address = address_from_public_key(dave.public)
     chain.commit(chain.tx(lambda b: b.add(AuthorizeUserRoles((dave_address,), (), ("DEFAULT",), RolesPolicy.UNION))))
