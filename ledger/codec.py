@@ -167,6 +167,39 @@ def _record_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
+def _optional_tail(cls: type) -> tuple[object, ...]:
+    """Defaults of a record's trailing fields named in ``__codec_optional_tail__``.
+
+    Such a field is left out of the encoding when it holds its default (and must be:
+    one canonical form), so a field added at the end keeps every older encoding valid.
+    """
+    names: tuple[str, ...] = getattr(cls, "__codec_optional_tail__", ())
+    if not names:
+        return ()
+    fields = dataclasses.fields(cls)
+    hints = dict(_record_fields(cls))
+    if tuple(f.name for f in fields[-len(names):]) != names:
+        raise CodecError(f"{cls.__name__}: optional fields must come last")
+    return tuple(_encoder(hints[f.name])(f.default) for f in fields[-len(names):])
+
+
+def _trim_optional_tail(items: list[Any], defaults: tuple[object, ...]) -> list[Any]:
+    first_optional = len(items) - len(defaults)
+    while len(items) > first_optional and items[-1] == defaults[len(items) - 1 - first_optional]:
+        items.pop()
+    return items
+
+
+def _pad_optional_tail(value: Any, defaults: tuple[object, ...], count: int, name: str) -> Any:
+    """Fill left-out optional fields with their defaults; refuse a default written out (not canonical)."""
+    if type(value) is not list or not count - len(defaults) <= len(value) <= count:
+        return value
+    first_optional = count - len(defaults)
+    if len(value) > first_optional and value[-1] == defaults[len(value) - 1 - first_optional]:
+        raise CodecError(f"{name}: a trailing optional field holds its default (not canonical)")
+    return value + list(defaults[len(value) - first_optional:])
+
+
 def _union_of(tp: Any) -> _Union | None:
     try:
         return _UNIONS.get(tp)
@@ -302,11 +335,14 @@ def _record_encoder(cls: type) -> Converter:
         else:
             namespace[f"_conv{position}"] = _encoder(ftp)
             items.append(f"_conv{position}({read})")
+    tail = _optional_tail(cls)
+    namespace["_tail"] = tail
+    namespace["_trim"] = _trim_optional_tail
     source = (
         "def encode_record(value):\n"
         "    if type(value) is not cls:\n"
         "        raise CodecError(f'expected {cls.__name__}, got {type(value).__name__}')\n"
-        f"    return [{', '.join(items)}]\n"
+        + (f"    return _trim([{', '.join(items)}], _tail)\n" if tail else f"    return [{', '.join(items)}]\n")
     )
     exec(compile(source, f"<codec encoder of {cls.__name__}>", "exec"), namespace)
     return namespace["encode_record"]  # type: ignore[no-any-return]
@@ -403,6 +439,7 @@ def _record_decoder(cls: type) -> Converter:
     namespace: dict[str, Any] = {
         "cls": cls, "CodecError": CodecError, "_INT_MIN": _INT_MIN, "_INT_MAX": _INT_MAX,
         "_check_int": _check_int, "_bad": _bad_scalar, "name": cls.__name__, "count": len(fields),
+        "_tail": _optional_tail(cls), "_pad": _pad_optional_tail,
     }
     items: list[str] = []
     for position, (_, ftp) in enumerate(fields):
@@ -422,6 +459,9 @@ def _record_decoder(cls: type) -> Converter:
         "def decode_record(value):\n"
         "    if type(value) is not list:\n"
         "        raise CodecError(f'{name}: expected an array')\n"
+        + (
+            "    value = _pad(value, _tail, count, name)\n" if _optional_tail(cls) else ""
+        ) +
         "    if len(value) != count:\n"
         "        raise CodecError(f'{name}: expected {count} fields, got {len(value)}')\n"
         "    try:\n"

@@ -267,11 +267,11 @@ class LedgerRuntime:
 def default_contract_runtime() -> Any:
     """The sandboxed contract engine (``contracts.SandboxRuntime``), or None if it cannot be loaded."""
     try:
-        from contracts import SandboxRuntime
+        from contracts import EngineSet
     except Exception:  # the node still serves data, transactions with contracts fail with a clear code
         log.warning("contract engine unavailable; contract operations will fail", exc_info=True)
         return None
-    return SandboxRuntime()
+    return EngineSet()  # the engine each ledger recorded at genesis (legacy sandbox or WebAssembly)
 
 
 def load_key(key_file: str, password: str) -> KeyPair:
