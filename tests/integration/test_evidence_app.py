@@ -24,7 +24,7 @@ from baas.apps.evidence import records, verify_consistency_from, verify_evidence
 from baas.apps.evidence.client import EvidenceClient
 from baas.apps.evidence.records import EvidenceError
 from baas.apps.evidence.server import EvidenceServer
-from baas.apps.evidence.service import EvidenceSettings
+from baas.apps.evidence.service import EvidenceSettings, static_authorizer
 from baas.apps.evidence.tsa import TimestampAuthority, load_certificates, token_from_file, verify_token
 from ledger.crypto import ED25519, SM2, generate_keypair
 from ledger.proofs import verify_bundle
@@ -47,6 +47,10 @@ class _TsaHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+WRITE_TOKEN = "jdapp_integration-test-write-credential-0001"
+WRITER = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+
+
 class Network:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -62,9 +66,10 @@ class Network:
             public_url="https://evidence.example.org",
             external_tsa_url=f"http://127.0.0.1:{self.tsa_server.server_address[1]}/tsa",
             external_tsa_ca_file=str(root / "external-ca.pem"),
+            authorize=static_authorizer({WRITE_TOKEN: "tea-org"}),
         )
         self.app = EvidenceServer(self.settings).start()
-        self.client = EvidenceClient(self.app.url)
+        self.client = EvidenceClient(self.app.url, token=WRITE_TOKEN)
 
     def stop(self) -> None:
         self.client.close()
@@ -159,7 +164,7 @@ def test_multi_party_signing_goes_from_pending_to_complete(net: Network) -> None
     assert refused.value.code == "NOT_A_PARTY" and refused.value.status == 403
     # Bob's real signature, but over another hash: refused.
     forged = {"public_key": BOB.public.base58, "signature": records.sign_record(bytes(32), BOB)["signature"]}
-    response = httpx.post(f"{net.app.url}/evidence/{record_id}/signatures", json=forged)
+    response = httpx.post(f"{net.app.url}/evidence/{record_id}/signatures", json=forged, headers=WRITER)
     assert response.status_code == 400 and response.json()["code"] == "INVALID_SIGNATURE"
 
     after_bob = net.client.sign(record_id, BOB)
@@ -184,7 +189,7 @@ def test_batch_preservation_gives_each_file_an_inclusion_path(net: Network, tmp_
     try:
         form = {"title": "Waybills week 47", "type": "logistics",
                 "parties": json.dumps(EvidenceClient.parties(("Carol Logistics", CAROL)))}
-        response = httpx.post(f"{net.app.url}/evidence/batch", data=form,
+        response = httpx.post(f"{net.app.url}/evidence/batch", data=form, headers=WRITER,
                               files=[("files", (p.name, h)) for p, h in zip(paths, handles)], timeout=60)
     finally:
         for handle in handles:
@@ -290,7 +295,8 @@ def test_consistency_proof_against_an_older_checkpoint(net: Network) -> None:
 def test_errors_are_code_and_message(net: Network) -> None:
     missing = httpx.get(f"{net.app.url}/evidence/{'ab' * 32}")
     assert missing.status_code == 404 and missing.json()["code"] == "RECORD_NOT_FOUND"
-    bad = httpx.post(f"{net.app.url}/evidence", json={"title": "x", "type": "poem", "parties": [], "digests": {}})
+    bad = httpx.post(f"{net.app.url}/evidence", json={"title": "x", "type": "poem", "parties": [], "digests": {}},
+                     headers=WRITER)
     assert bad.status_code == 400 and bad.json()["code"] == "INVALID_METADATA"
     again = httpx.post(f"{net.app.url}/evidence/verify", json={})
     assert again.status_code == 400 and again.json()["code"] == "INVALID_REQUEST"

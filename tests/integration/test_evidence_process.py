@@ -46,7 +46,12 @@ def test_standalone_runner_serves_and_shuts_down_gracefully(tmp_path: Path) -> N
                     assert time.monotonic() < deadline and process.poll() is None, "the app did not start"
                     time.sleep(0.1)
             party = generate_keypair(SM2)
-            with EvidenceClient(f"http://127.0.0.1:{port}") as client:
+            token_file = tmp_path / "app" / "write-token"  # created at start, readable by this user only
+            assert oct(token_file.stat().st_mode & 0o777) == oct(0o600)
+            with EvidenceClient(f"http://127.0.0.1:{port}") as anonymous:
+                refused = anonymous.http.post(f"http://127.0.0.1:{port}/evidence", json={"digests": {}})
+                assert refused.status_code == 401
+            with EvidenceClient(f"http://127.0.0.1:{port}", token=token_file.read_text().strip()) as client:
                 result = client.preserve_digests({"sha256": "ab" * 32}, title="Process test", type="other",
                                                   parties=client.parties(("Party", party)), signer=party)
                 assert result["status"] == "COMPLETE"

@@ -40,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network-name")
     parser.add_argument("--external-tsa-url")
     parser.add_argument("--external-tsa-ca")
+    parser.add_argument("--write-token-file",
+                        help="the write credential (Bearer token) the app accepts; created with mode 0600 when "
+                             "missing (default DATA_DIR/write-token, or $JADECHAIN_EVIDENCE_WRITE_TOKEN_FILE)")
+    parser.add_argument("--organization", default="operator", help="whose quota the write credential counts against")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the TSA key, quotas, kept files: this user's only
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
@@ -51,17 +56,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from baas.apps.evidence.server import _bound_socket, serve
     from baas.apps.evidence.app import create_app
-    from baas.apps.evidence.service import EvidenceSettings
+    from baas.apps.evidence.service import EvidenceSettings, load_or_create_write_token, static_authorizer
 
     if args.password_file:
         password = Path(args.password_file).read_text().strip()
     else:
         password = os.environ.get(args.password_env, "")
     key = keypair_from_private(decrypt_private_key(load_keystore(args.key), password))
+    token_file = (args.write_token_file or os.environ.get("JADECHAIN_EVIDENCE_WRITE_TOKEN_FILE")
+                  or str(Path(args.data_dir) / "write-token"))
     settings = EvidenceSettings(
         gateways=args.gateway, ledger_hash=args.ledger, key=key, data_dir=args.data_dir,
         public_url=args.public_url or f"http://{args.host}:{args.port}", network_name=args.network_name,
         external_tsa_url=args.external_tsa_url, external_tsa_ca_file=args.external_tsa_ca,
+        authorize=static_authorizer({load_or_create_write_token(token_file): args.organization}),
     )
     app = create_app(settings)
 
@@ -71,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         sock = _bound_socket(args.host, args.port)
-        logging.getLogger("jadechain.evidence").info("evidence app serving on http://%s:%d", args.host, sock.getsockname()[1])
+        logging.getLogger("jadechain.evidence").info("evidence app serving on http://%s:%d; write credential in %s",
+                                                     args.host, sock.getsockname()[1], token_file)
         try:
             await serve(app, sock, stop)
         finally:

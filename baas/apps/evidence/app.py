@@ -66,10 +66,42 @@ class _Lazy:
 def _json_loads(text: str | None, label: str) -> Any:
     if text is None or text == "":
         return None
+    return _parse_json(text, label)
+
+
+def _parse_json(text: str | bytes, label: str) -> Any:
+    """JSON that is also valid UTF-8 text all the way down (no lone surrogates) and not absurdly deep."""
     try:
-        return json.loads(text)
+        data = json.loads(text)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except RecursionError as exc:
+        raise EvidenceError("INVALID_REQUEST", f"{label}: nested too deeply") from exc
+    except UnicodeError as exc:
+        raise EvidenceError("INVALID_REQUEST", f"{label}: not valid Unicode text (lone surrogate)") from exc
     except ValueError as exc:
         raise EvidenceError("INVALID_REQUEST", f"{label}: not valid JSON") from exc
+    return data
+
+
+def _digest_object(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EvidenceError("INVALID_DIGEST", "digests: expected an object {sha256, sm3}")
+    return value
+
+
+def _record_id(record_id: str) -> str:
+    """A record id is 64 hex characters; anything else (CR/LF included) names no record."""
+    text = record_id.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise EvidenceError("RECORD_NOT_FOUND", "a record id is 64 hex characters", 404)
+    return text
+
+
+# The verification page uses an inline script and styles; nothing is loaded from elsewhere; no framing.
+EVIDENCE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                "img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
 
 
 async def _read_json(request: Request) -> dict[str, Any]:
@@ -78,10 +110,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
         body += chunk
         if len(body) > MAX_JSON_BYTES:
             raise EvidenceError("REQUEST_TOO_LARGE", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes", 413)
-    try:
-        data = json.loads(bytes(body) or b"{}")
-    except ValueError as exc:
-        raise EvidenceError("INVALID_REQUEST", "body: not valid JSON") from exc
+    data = _parse_json(bytes(body) or b"{}", "body")
     if not isinstance(data, dict):
         raise EvidenceError("INVALID_REQUEST", "body: expected a JSON object")
     return data
@@ -147,6 +176,36 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
     def svc() -> EvidenceService:
         return lazy.get()
 
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = EVIDENCE_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def writer(request: Request) -> str:
+        """The organisation whose credential the request carries (writes need one), else 401."""
+        header = request.headers.get("authorization", "")
+        secret = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        organisation = settings.authorize(secret) if secret and settings.authorize is not None else None
+        if organisation is None:
+            raise EvidenceError("UNAUTHENTICATED", "writes need the app's write credential: "
+                                "Authorization: Bearer <credential issued by the control plane>", 401)
+        return organisation
+
+    async def preserve_counted(organisation: str, core: dict[str, Any], signatures: list[Any], *,
+                               kept: Any = None, members: Any = None) -> Any:
+        service = await run_in_threadpool(svc)
+        kept_bytes = kept.digests.size if kept is not None else 0
+        service.quotas.reserve(organisation, kept_bytes)
+        try:
+            return await call(EvidenceService.preserve, core, signatures, members=members,
+                              kept_file=kept.kept_path if kept is not None else None)
+        except BaseException:
+            service.quotas.release(organisation, kept_bytes)
+            raise
+
     async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(lambda: function(svc(), *args, **kwargs))
 
@@ -172,40 +231,55 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
     async def _validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
         return JSONResponse({"code": "VALIDATION_ERROR", "message": str(error.errors())[:1000]}, status_code=422)
 
-    async def _parse_upload(request: Request, keep: bool, max_files: int) -> ParsedUpload:
+    async def _parse_upload(request: Request, keep: bool, max_files: int, organisation: str | None = None) -> ParsedUpload:
         service = await run_in_threadpool(svc)
         keep_dir = service.data_dir / "incoming"
         keep_dir.mkdir(exist_ok=True)
+        max_bytes = service.settings.max_upload_bytes
+        if keep and organisation is not None:
+            remaining = service.quotas.remaining_kept_bytes(organisation)
+            if remaining < max_bytes:
+                # A kept upload stops streaming at the organisation's remaining storage quota.
+                try:
+                    return await parse_streaming(request.stream(), request.headers["content-type"], keep=keep,
+                                                 keep_dir=str(keep_dir), max_bytes=remaining + 64 * 1024,
+                                                 max_files=max_files)
+                except EvidenceError as error:
+                    if error.code == "REQUEST_TOO_LARGE":
+                        raise EvidenceError("QUOTA_EXCEEDED", "your organisation's storage quota for kept files "
+                                            f"has {remaining} bytes left", 413) from error
+                    raise
         return await parse_streaming(request.stream(), request.headers["content-type"], keep=keep,
-                                     keep_dir=str(keep_dir), max_bytes=service.settings.max_upload_bytes,
-                                     max_files=max_files)
+                                     keep_dir=str(keep_dir), max_bytes=max_bytes, max_files=max_files)
 
     # --- preserve ---------------------------------------------------------------------------------------
 
     @app.post("/evidence", status_code=201, summary="Preserve one file (multipart, streamed) or its digests (JSON)")
     async def preserve(request: Request, keep: bool = False) -> Any:
+        organisation = writer(request)
         if _is_multipart(request):
-            upload = await _parse_upload(request, keep, 1)
+            upload = await _parse_upload(request, keep, 1, organisation)
             try:
                 data = _form_as_data(upload)
                 if upload.files:
                     file = upload.files[0]
                     core = _file_core(data, file.digests.digests(), file.digests.size, file.file_name)
-                    kept = file.kept_path
+                    kept = file if file.kept_path else None
                 else:
                     core = _file_core(data, {n: str(data[n]) for n in records.DIGEST_NAMES if data.get(n)},
                                       _optional_int(data.get("size"), "size"), None)
                     kept = None
-                return await call(EvidenceService.preserve, core, _signatures(data.get("signatures")), kept_file=kept)
+                return await preserve_counted(organisation, core, _signatures(data.get("signatures")), kept=kept)
             except BaseException:
                 upload.discard()
                 raise
         data = await _read_json(request)
-        core = _file_core(data, data.get("digests") or {}, _optional_int(data.get("size"), "size"), None)
-        return await call(EvidenceService.preserve, core, _signatures(data.get("signatures")))
+        core = _file_core(data, _digest_object(data.get("digests")), _optional_int(data.get("size"), "size"), None)
+        return await preserve_counted(organisation, core, _signatures(data.get("signatures")))
 
     @app.post("/evidence/batch", status_code=201, summary="Preserve many files in one transaction under a Merkle root")
     async def preserve_batch(request: Request) -> Any:
+        organisation = writer(request)
         if _is_multipart(request):
             upload = await _parse_upload(request, False, records.MAX_BATCH)
             data = _form_as_data(upload)
@@ -217,7 +291,7 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
             raise EvidenceError("INVALID_BATCH", "items: expected a list")
         members = [records.normalize_member(item) for item in items]
         core = _batch_core(data, members)
-        result = await call(EvidenceService.preserve, core, _signatures(data.get("signatures")), members=members)
+        result = await preserve_counted(organisation, core, _signatures(data.get("signatures")), members=members)
         result["members"] = [{"index": i, "name": m["name"], "sha256": m["sha256"]} for i, m in enumerate(members)]
         return result
 
@@ -225,16 +299,20 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
     async def prepare(request: Request) -> Any:
         data = await _read_json(request)
         if data.get("items") is not None:
+            if not isinstance(data["items"], list):
+                raise EvidenceError("INVALID_BATCH", "items: expected a list")
             members = [records.normalize_member(item) for item in data["items"]]
             core = _batch_core(data, members)
         else:
-            core = _file_core(data, data.get("digests") or {}, _optional_int(data.get("size"), "size"), None)
+            core = _file_core(data, _digest_object(data.get("digests")), _optional_int(data.get("size"), "size"), None)
         record_hash = records.record_hash(core)
         return {"id": record_hash.hex(), "record_hash": record_hash.hex(), "core": core,
                 "canonical_core": records.canonical_json(core).decode()}
 
     @app.post("/evidence/{record_id}/signatures", summary="Add parties' signatures over the record hash")
     async def add_signatures(record_id: str, request: Request) -> Any:
+        writer(request)
+        record_id = _record_id(record_id)
         data = await _read_json(request)
         signatures = _signatures(data.get("signatures") if "signatures" in data else data)
         if not signatures:
@@ -256,11 +334,13 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
                 data["digests"] = upload.files[0].digests.digests()
         else:
             data = await _read_json(request)
-        digests = dict(data.get("digests") or {})
+        digests = dict(_digest_object(data.get("digests")))
         for name in records.DIGEST_NAMES:
             if data.get(name):
                 digests[name] = data[name]
         record_id = data.get("id") or None
+        if record_id is not None and not isinstance(record_id, str):
+            raise EvidenceError("INVALID_REQUEST", "id: expected a record id (64 hex characters)")
         member = _optional_int(data.get("member"), "member")
         generic = data.get("digest")
         if generic and not digests:
@@ -286,6 +366,7 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
 
     @app.post("/evidence/tsa", summary="The network's RFC 3161 timestamp authority (application/timestamp-query)")
     async def tsa(request: Request) -> Response:
+        writer(request)  # the network TSA signs for credential holders; its tokens verify for anyone
         if request.headers.get("content-type", "").split(";")[0].strip() != QUERY_CONTENT_TYPE:
             raise EvidenceError("UNSUPPORTED_MEDIA_TYPE", f"expected {QUERY_CONTENT_TYPE}", 415)
         body = await request.body()
@@ -304,16 +385,18 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
 
     @app.get("/evidence/{record_id}", summary="A record: status, parties, since when, tokens")
     async def get_record(record_id: str) -> Any:
-        return await call(EvidenceService.record_view, record_id)
+        return await call(EvidenceService.record_view, _record_id(record_id))
 
     @app.get("/evidence/{record_id}/certificate.pdf", summary="The evidence certificate (PDF)")
     async def certificate(record_id: str, member: MemberQuery = None) -> Response:
+        record_id = _record_id(record_id)
         pdf = await call(_certificate, record_id, member)
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="evidence-{record_id[:16]}.pdf"'})
 
     @app.get("/evidence/{record_id}/bundle", summary="The offline-verifiable evidence bundle (zip)")
     async def bundle(record_id: str, member: MemberQuery = None) -> Response:
+        record_id = _record_id(record_id)
         data = await call(build_evidence_zip, record_id, member)
         name = f"evidence-{record_id[:16]}" + ("" if member is None else f"-{member}") + ".zip"
         return Response(data, media_type="application/zip",

@@ -115,8 +115,8 @@ def build_evidence_zip(service: Any, record_id: str, member: int | None = None) 
         files[f"timestamps/{position}-{name}.tsr"] = response_from_token(base64.b64decode(token["token"]))
     files["tsa/ca.pem"] = service.tsa.ca_pem
     files["tsa/tsa.pem"] = service.tsa.certificate_pem
-    if service.settings.external_tsa_ca_file:
-        files["tsa/external-ca.pem"] = Path(service.settings.external_tsa_ca_file).read_bytes()
+    if service.external_ca_pem:  # parsed and re-encoded certificates, never a file's raw bytes
+        files["tsa/external-ca.pem"] = service.external_ca_pem
     files["README.txt"] = README.format(
         id=state.id, title=core["metadata"]["title"], ledger_hash=service.settings.ledger_hash,
         height=state.first_height, time=_iso(state.first_time),

@@ -17,9 +17,11 @@ from baas.apps.evidence.records import EvidenceError
 class EvidenceClient:
     """``EvidenceClient(url).preserve_file(path, title=..., type=..., parties=[...], signer=key)``."""
 
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
+        """``token``: the app's write credential (needed to preserve and sign; verifying needs none)."""
         self.base = base_url.rstrip("/") + "/evidence"
-        self.http = httpx.Client(timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.http = httpx.Client(timeout=timeout, headers=headers)
 
     def close(self) -> None:
         self.http.close()

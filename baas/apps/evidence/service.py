@@ -22,16 +22,19 @@ every verifier, offline, from the proof bundle — a contract would add gas and 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import shutil
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ledger import codec
 from ledger.crypto import KeyPair, algorithm_by_code, from_base58, generate_keypair, hasher
@@ -74,9 +77,17 @@ class EvidenceSettings:
     account: str | None = None
     """Use this evidence data account instead of the one registered on first start."""
     external_tsa_url: str | None = None
-    """An RFC 3161 TSA to ask for a second token over each record hash."""
+    """An RFC 3161 TSA to ask for a second token over each record hash (the operator's choice, or one
+    on the platform administrator's allow-list when the control plane starts the app)."""
     external_tsa_ca_file: str | None = None
-    """PEM of the external TSA's CA (put in bundles so they verify offline)."""
+    """The operator's PEM file of the external TSA's CA (``--external-tsa-ca``; never set from a request)."""
+    external_tsa_ca_pem: bytes | None = None
+    """The external TSA's CA certificate as content; parsed and validated, re-encoded into bundles."""
+    authorize: Callable[[str], str | None] | None = None
+    """``authorize(bearer secret) -> organisation`` or None. Without it every write is refused."""
+    max_records_per_organization: int = 100_000
+    max_kept_bytes_per_organization: int = 1 << 30
+    """Storage quota for files kept on request (``keep=true``), per organisation."""
     max_upload_bytes: int = 1 << 36
     commit_timeout: float = 30.0
     proof_wait: float = 15.0
@@ -97,8 +108,101 @@ def settings_from_mount(mount: Any) -> EvidenceSettings:
         gateways=list(mount.gateway_urls), ledger_hash=mount.ledger_hash, key=mount.keypair(),
         data_dir=mount.data_dir, public_url=public_base + str(getattr(mount, "mount_path", "")),
         network_name=extra.get("network_name"), external_tsa_url=extra.get("external_tsa_url"),
-        external_tsa_ca_file=extra.get("external_tsa_ca_file"),
+        # Content only: a path in ``extra`` is never read (it could name any file of the server).
+        external_tsa_ca_pem=str(extra["external_tsa_ca_pem"]).encode() if extra.get("external_tsa_ca_pem") else None,
+        authorize=getattr(mount, "authorize", None),
+        **{name: int(extra[name]) for name in ("max_records_per_organization", "max_kept_bytes_per_organization")
+           if isinstance(extra.get(name), int)},
     )
+
+
+def static_authorizer(tokens: Mapping[str, str]) -> Callable[[str], str | None]:
+    """``authorize`` over a fixed map of bearer secret → organisation (compared by hash, in constant time)."""
+    digests = {hashlib.sha256(secret.encode()).digest(): organisation for secret, organisation in tokens.items()}
+
+    def authorize(secret: str) -> str | None:
+        wanted = hashlib.sha256(secret.encode("utf-8", "replace")).digest()
+        found = None
+        for digest, organisation in digests.items():
+            if hmac.compare_digest(digest, wanted):
+                found = organisation
+        return found
+
+    return authorize
+
+
+def load_or_create_write_token(path: str | os.PathLike[str]) -> str:
+    """The standalone app's write credential: read from ``path``, or created there (mode 0600) on first start."""
+    token_path = Path(path)
+    if token_path.exists():
+        token = token_path.read_text().strip()
+        if len(token) < 32:
+            raise EvidenceError("INVALID_WRITE_TOKEN", f"{token_path}: a write token has at least 32 characters", 500)
+        return token
+    token_path.parent.mkdir(parents=True, exist_ok=True)
+    token = "jdapp_" + secrets.token_urlsafe(32)
+    fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
+
+
+def validated_ca_pem(pem: bytes) -> bytes:
+    """PEM of CA certificates, parsed and re-encoded (so a bundle carries certificates, nothing else)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+        for certificate in certificates:
+            if not certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+                raise ValueError("not a CA")
+    except (ValueError, x509.ExtensionNotFound) as exc:
+        raise EvidenceError("INVALID_CERTIFICATE", "the external TSA's CA is not a PEM CA certificate", 500) from exc
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certificates)
+
+
+class Quotas:
+    """Per-organisation counters (records written, bytes of kept files), persisted in ``quotas.json``."""
+
+    def __init__(self, path: Path, max_records: int, max_kept_bytes: int) -> None:
+        self.path = path
+        self.max_records = max_records
+        self.max_kept_bytes = max_kept_bytes
+        self._lock = threading.Lock()
+        self._usage: dict[str, dict[str, int]] = json.loads(path.read_text()) if path.exists() else {}
+
+    def remaining_kept_bytes(self, organisation: str) -> int:
+        with self._lock:
+            return max(0, self.max_kept_bytes - self._usage.get(organisation, {}).get("kept_bytes", 0))
+
+    def reserve(self, organisation: str, kept_bytes: int = 0) -> None:
+        """Count one record (and ``kept_bytes``) for ``organisation``, or refuse if over quota."""
+        with self._lock:
+            usage = self._usage.setdefault(organisation, {"records": 0, "kept_bytes": 0})
+            if usage["records"] >= self.max_records:
+                raise EvidenceError("QUOTA_EXCEEDED", f"your organisation has used its quota of "
+                                    f"{self.max_records} records", 429)
+            if usage["kept_bytes"] + kept_bytes > self.max_kept_bytes:
+                raise EvidenceError("QUOTA_EXCEEDED", f"your organisation's storage quota for kept files is "
+                                    f"{self.max_kept_bytes} bytes", 413)
+            usage["records"] += 1
+            usage["kept_bytes"] += kept_bytes
+            self._save()
+
+    def release(self, organisation: str, kept_bytes: int = 0) -> None:
+        with self._lock:
+            usage = self._usage.setdefault(organisation, {"records": 0, "kept_bytes": 0})
+            usage["records"] = max(0, usage["records"] - 1)
+            usage["kept_bytes"] = max(0, usage["kept_bytes"] - kept_bytes)
+            self._save()
+
+    def _save(self) -> None:
+        temporary = self.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self._usage, handle)
+        os.replace(temporary, self.path)
 
 
 @dataclass
@@ -141,8 +245,13 @@ class EvidenceService:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         network = settings.network_name or settings.ledger_hash[:12]
         self.tsa = TimestampAuthority.load_or_create(self.data_dir / "tsa", network)
-        self.external_cas = (load_certificates(Path(settings.external_tsa_ca_file).read_bytes())
-                             if settings.external_tsa_ca_file else [])
+        ca_pem = settings.external_tsa_ca_pem
+        if ca_pem is None and settings.external_tsa_ca_file:
+            ca_pem = Path(settings.external_tsa_ca_file).read_bytes()
+        self.external_ca_pem = validated_ca_pem(ca_pem) if ca_pem else b""
+        self.external_cas = load_certificates(self.external_ca_pem) if self.external_ca_pem else []
+        self.quotas = Quotas(self.data_dir / "quotas.json", settings.max_records_per_organization,
+                             settings.max_kept_bytes_per_organization)
         self.account = settings.account or ""
         self._members_cache: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
@@ -193,7 +302,7 @@ class EvidenceService:
                 tokens.append({"source": self.settings.external_tsa_url, "token": base64.b64encode(token).decode()})
             except TimestampError as exc:
                 log.warning("external TSA failed: %s", exc)
-                warnings.append(f"external TSA: {exc}")
+                warnings.append("external TSA: no token this time (see the app's log)")
         return tokens, warnings
 
     def preserve(

@@ -300,18 +300,39 @@ def token_from_file(data: bytes) -> bytes:
     return response["time_stamp_token"].dump()
 
 
+MAX_TSA_REPLY_BYTES = 256 * 1024
+
+
 def fetch_token(url: str, imprint: bytes, *, timeout: float = 10.0) -> bytes:
-    """A token over ``imprint`` (SHA-256) from an RFC 3161 TSA at ``url`` (HTTP POST)."""
+    """A token over ``imprint`` (SHA-256) from an RFC 3161 TSA at ``url`` (HTTP POST).
+
+    No redirect is followed, the reply is read up to 256 KiB within ``timeout``, and errors say only
+    what kind of failure happened — never a status, an address or a socket error (which would turn
+    a configurable URL into a port scanner).
+    """
     import httpx
 
+    if not url.lower().startswith(("http://", "https://")):
+        raise TimestampError("external TSA: only http and https URLs")
     request, nonce = make_request(imprint)
+    body = bytearray()
     try:
-        reply = httpx.post(url, content=request, headers={"Content-Type": QUERY_CONTENT_TYPE}, timeout=timeout)
+        with httpx.Client(follow_redirects=False, timeout=httpx.Timeout(timeout), trust_env=False) as client:
+            with client.stream("POST", url, content=request, headers={"Content-Type": QUERY_CONTENT_TYPE}) as reply:
+                if reply.status_code != 200:
+                    raise TimestampError("external TSA: the service did not issue a token")
+                for chunk in reply.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_TSA_REPLY_BYTES:
+                        raise TimestampError("external TSA: the reply is too large")
     except httpx.HTTPError as exc:
-        raise TimestampError(f"TSA {url} unreachable: {exc!r}") from exc
-    if reply.status_code != 200:
-        raise TimestampError(f"TSA {url} answered HTTP {reply.status_code}")
-    return token_from_response(reply.content, imprint=imprint, nonce=nonce)
+        raise TimestampError("external TSA: unreachable or too slow") from exc
+    try:
+        return token_from_response(bytes(body), imprint=imprint, nonce=nonce)
+    except TimestampError:
+        raise
+    except Exception as exc:
+        raise TimestampError("external TSA: the reply is not a valid timestamp response") from exc
 
 
 # --- reading and verifying tokens -----------------------------------------------------------------------

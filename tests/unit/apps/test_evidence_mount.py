@@ -22,6 +22,7 @@ def _mount(tmp_path: Path) -> SimpleNamespace:
         gateway_urls=["http://127.0.0.1:9"], organization="org0", public_key=pair.public.base58,
         mount_path="/apps/evidence/3", data_dir=str(tmp_path / "apps" / "3"), sign=None, keypair=lambda: pair,
         extra={"public_url": "https://baas.example.org/"},
+        authorize=lambda secret: "org0" if secret == "jdapp_mount-test-credential" else None,
     )
 
 
@@ -41,8 +42,12 @@ def test_mounted_app_serves_page_and_tsa_without_a_node(tmp_path: Path) -> None:
             assert page.status_code == 200 and "crypto.subtle.digest" in page.text
             ca = await client.get("/apps/evidence/3/evidence/tsa/ca.pem")
             assert ca.status_code == 200 and ca.text.startswith("-----BEGIN CERTIFICATE-----")
+            anonymous = await client.post("/apps/evidence/3/evidence/tsa", content=b"x",
+                                          headers={"content-type": "application/timestamp-query"})
+            assert anonymous.status_code == 401 and anonymous.json()["code"] == "UNAUTHENTICATED"
             refused = await client.post("/apps/evidence/3/evidence/tsa", content=b"x",
-                                        headers={"content-type": "text/plain"})
+                                        headers={"content-type": "text/plain",
+                                                 "authorization": "Bearer jdapp_mount-test-credential"})
             assert refused.status_code == 415 and refused.json()["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
     asyncio.run(scenario())
