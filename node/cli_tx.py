@@ -463,6 +463,10 @@ class TxPlan:
     """Given a failed status, a more helpful message (e.g. the current version on a conflict)."""
     show_events: bool = False
     """After a success, fetch and print the events the transaction emitted (contract calls)."""
+    success_extras: dict[str, Any] = field(default_factory=dict)
+    """Facts true only if the transaction succeeds (e.g. the version written); left out on failure."""
+    failure_extras: dict[str, Any] = field(default_factory=dict)
+    """Facts reported instead when it fails (e.g. the version it expected)."""
 
 
 @dataclass
@@ -573,6 +577,9 @@ def submit_and_report(session: TxSession, tx: Transaction, plan: Optional[TxPlan
             result = ledger.submit(tx, wait=True, timeout=session.timeout)
     else:
         result = ledger.submit(tx, wait=False)
+    if plan is not None:
+        failed = result.committed and result.status != "SUCCESS"
+        extras.update(plan.failure_extras if failed else plan.success_extras)
     report: dict[str, Any] = {
         "tx_hash": result.tx_hash, "committed": result.committed, "status": result.status,
         "height": result.height, "index": result.index, "gas_used": result.gas_used, **extras,
@@ -610,14 +617,14 @@ def run_plan(session: TxSession, plan: TxPlan) -> None:
         document = write_export(session.export, tx)
         info = {"file": str(session.export), "tx_hash": document["tx_hash"], "ledger_hash": document["ledger_hash"],
                 "signed_by": [s["address"] for s in document["signatures"]], "summary": document["summary"],
-                **plan.extras}
+                **plan.extras, **plan.success_extras}
         if session.as_json:
             _print_json(info)
         else:
             console.print(f"transaction [bold]{document['tx_hash']}[/] written to {session.export}")
             for line in document["summary"]:
                 console.print(f"  • {escape(line)}")
-            for key, value in plan.extras.items():
+            for key, value in {**plan.extras, **plan.success_extras}.items():
                 console.print(f"  {key:12} {escape(str(value))}")
             signed = ", ".join(info["signed_by"]) or "nobody yet"
             console.print(f"signed by: {signed}\nnext: jadechain tx sign {session.export} --key NAME, "
@@ -820,7 +827,8 @@ def tx_kv_set(
                 f"retry with --expected-version {current} or --auto-version")
 
     return TxPlan([KVSet(account, (KVWrite(key, typed, expected),))],
-                  {"account": account, "key": key, "version": expected + 1}, explain)
+                  {"account": account, "key": key}, explain,
+                  success_extras={"version": expected + 1}, failure_extras={"expected_version": expected})
 
 
 def read_import_rows(path: Path, default_type: str) -> list[tuple[str, TypedValue]]:
@@ -930,6 +938,12 @@ def _tx_kv_import(
 _command(tx_app, "kv-import", _tx_parameters, _make_tx_session)(_tx_kv_import)
 
 
+def _key_label(name_or_path: str) -> str:
+    """``alice`` for ``alice``, ``keys/alice.json`` or ``/abs/alice.json``: a user is never named after a path."""
+    stem = Path(name_or_path).name
+    return stem[: -len(".json")] if stem.endswith(".json") and len(stem) > len(".json") else stem
+
+
 @tx_command("user-register")
 def tx_user_register(
     session: TxSession,
@@ -941,7 +955,7 @@ def tx_user_register(
     if (public_key is None) == (key_name is None):
         raise CliError("give exactly one of --public-key and --key-name")
     public = PublicKey.from_base58(public_key) if public_key else session.keyring.public_key(str(key_name))
-    user_name = name or key_name or "user"
+    user_name = name or (_key_label(key_name) if key_name else "user")
     return TxPlan([RegisterUser(public.encoded, user_name)],
                   {"address": address_from_public_key(public), "name": user_name})
 
@@ -1326,7 +1340,9 @@ def _save_proof(path: Path, fetch: Callable[[], dict[str, Any]], wait_seconds: f
                 time.sleep(0.2)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    error_console.print(f"proof bundle saved to {path}; check it offline with: jadechain verify {path}")
+    error_console.print(f"proof bundle saved to {path}; check it offline with: "
+                        f"jadechain verify {path} --ledger {bundle.get('ledger_hash')} "
+                        "(the ledger hash you expect; the one in the bundle proves nothing by itself)")
     return bundle
 
 
