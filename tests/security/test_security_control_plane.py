@@ -266,3 +266,54 @@ def test_session_cookies_are_secure_when_served_over_tls(tmp_path: Path) -> None
         response = httpx.post(server.url + "/api/v1/auth/login", json={"username": "admin", "password": password},
                               headers={"X-Forwarded-Proto": "https"})
         assert response.status_code == 200 and not any("Secure" in c for c in response.headers.get_list("set-cookie"))
+
+
+# --- Medium 4: the control plane issues the evidence app's write credentials ----------------------------------
+
+def _app_row(baas: Any, org_id: int) -> int:
+    """An evidence app record on a ledger of a consortium of ``org_id`` (rows only: no node is needed)."""
+    from baas.models import AppInstance, Consortium, ConsortiumMember, LedgerRecord, Network
+
+    with baas.state.sessions() as session:
+        consortium = Consortium(name=f"cred-{org_id}", created_by_org_id=org_id)
+        session.add(consortium)
+        session.flush()
+        session.add(ConsortiumMember(consortium_id=consortium.id, organization_id=org_id))
+        network = Network(name=f"cred-net-{org_id}", consortium_id=consortium.id)
+        session.add(network)
+        session.flush()
+        ledger = LedgerRecord(network_id=network.id, name="l", ledger_hash=f"cred-ledger-{org_id}",
+                              hash_algorithm="SHA256", genesis_hex="")
+        session.add(ledger)
+        session.flush()
+        instance = AppInstance(kind="evidence", ledger_id=ledger.id, organization_id=org_id, status="pending",
+                               mount_path="/apps/evidence/x", settings={})
+        session.add(instance)
+        session.commit()
+        return int(instance.id)
+
+
+def test_write_credentials_are_issued_per_app_and_organisation(baas: Any, admin: httpx.Client,
+                                                               org_operator: dict[str, Any]) -> None:
+    from baas.routers.apps import credential_authorizer
+
+    app_id = _app_row(baas, org_operator["org"]["id"])
+    authorize = credential_authorizer(baas.state.sessions, app_id)
+    issued = ok(org_operator["client"].post(f"/api/v1/apps/{app_id}/credentials", json={"name": "scanner"}), 201)
+    assert authorize(issued["token"]) == "security-org"
+    assert authorize(issued["token"] + "x") is None and authorize("jdapp_guess") is None
+    listed = ok(org_operator["client"].get(f"/api/v1/apps/{app_id}/credentials"))
+    assert [c["id"] for c in listed] == [issued["id"]] and "token" not in listed[0] and "hash" not in listed[0]
+
+    other = ok(admin.post("/api/v1/organizations", json={"name": "outsider-org"}), 201)
+    ok(admin.post("/api/v1/users", json={"username": "outsider-op", "password": STRONG, "role": "operator",
+                                         "organization_id": other["id"]}), 201)
+    outsider = token_client(baas.url, "outsider-op", STRONG)
+    refused = outsider.post(f"/api/v1/apps/{app_id}/credentials", json={"name": "mine"})
+    assert refused.status_code == 403
+    # A platform admin cannot issue one for an organisation outside the app's consortium either.
+    foreign = admin.post(f"/api/v1/apps/{app_id}/credentials", json={"name": "x", "organization_id": other["id"]})
+    assert foreign.status_code == 400
+
+    assert org_operator["client"].delete(f"/api/v1/apps/{app_id}/credentials/{issued['id']}").status_code == 204
+    assert authorize(issued["token"]) is None
