@@ -558,7 +558,7 @@ def up_command(
         console.print(f"  [bold yellow]console login[/]      {summary['control_plane_admin']}")
     console.print(f"  keys               {summary['keys']} (password in {summary['password_file']})")
     console.print(f"  proof              {summary['bundle']} ({summary['verified']})")
-    console.print(f"\nverify offline:  jadechain verify {summary['bundle']} --ledger {summary['ledger_hash']}")
+    console.print(f"\nverify offline:  {summary['verify_command']}")
     console.print(f"stop everything: jadechain down --dir {directory}")
 
 

@@ -214,13 +214,14 @@ def _demo_proof(directory: Path, layout: net.NetworkLayout) -> dict[str, str]:
             except Exception:  # PROOF_PENDING until the next block certifies the roots
                 pass
             time.sleep(0.3)
-        report = verify_bundle(bundle, require_certificate=True)
+        report = verify_bundle(bundle, ledger_hash=layout.ledger_hash)
     bundle_path = directory / "proof-product.json"
     validators_path = directory / "validators.json"
     bundle_path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False))
     validators_path.write_text(json.dumps(validators_to_json(report_validators(bundle)), indent=2))
     return {"bundle": str(bundle_path), "validators": str(validators_path),
-            "verified": f"{report.signers} validators signed; {len(report.checks)} checks passed"}
+            "verified": f"{report.signers} validators signed; {len(report.checks)} checks passed",
+            "verify_command": f"jadechain verify {bundle_path} --ledger {layout.ledger_hash}"}
 
 
 def report_validators(bundle: dict[str, Any]) -> ValidatorSet:

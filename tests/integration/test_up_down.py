@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +32,10 @@ def test_up_proves_a_transaction_and_down_stops_everything(tmp_path: Path) -> No
         for name in ("baas", "evidence", "traceability"):
             assert httpx.get(summary["services"][name] + "/openapi.json", timeout=10).status_code == 200, name
         assert "password in" in summary["control_plane_admin"]
-        verified = cli("verify", summary["bundle"], "--json")
+        # The command `up` prints, pinned to the ledger hash, is the one that verifies.
+        command = shlex.split(summary["verify_command"])
+        assert command[:2] == ["jadechain", "verify"] and "--ledger" in command
+        verified = cli(*command[1:], "--json")
         report = json.loads(verified.stdout)
         assert verified.returncode == 0 and report["certified"] and report["claim"]["value"]["value"]["name"] == "green tea"
         pids = [json.loads(p.read_text())["pid"] for p in (directory / "run").glob("*.json")]
