@@ -67,6 +67,10 @@ class GatewaySection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(ge=0, le=65535)
     admin_token_file: str | None = None
+    post_rate: float = Field(200.0, ge=0)
+    """POST requests per second per client address (token-bucket refill); 0 turns the limit off."""
+    post_burst: float = Field(400.0, ge=1)
+    """POST requests a client may send at once."""
 
 
 class ConsensusSection(_Section):

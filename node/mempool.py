@@ -45,13 +45,42 @@ from ledger.errors import (
     JadechainError,
     LedgerMismatch,
     MempoolFull,
+    NotFound,
+    PermissionDenied,
     TransactionExpired,
 )
 from ledger.executor import decode_transaction, forget_encoding, remember_encoding
 from ledger.ledger import Ledger
-from ledger.types import Transaction
+from ledger.types import AccountKind, Transaction
 
-__all__ = ["Mempool", "SubmitResult", "TransactionTooLarge", "MempoolStats"]
+__all__ = ["Mempool", "SubmitResult", "TransactionTooLarge", "MempoolStats", "registered_user_check"]
+
+
+def registered_user_check(ledger: Ledger, *, cache_size: int = 100_000) -> Callable[[PublicKey], bool]:
+    """``check(key)``: is the key's address a registered user of ``ledger`` (committed state)?
+
+    Ingress refuses a transaction with an unregistered signer instead of letting it take a block
+    slot only to fail as PERMISSION_DENIED. Only positive answers are cached: a user once
+    registered stays an account (its frozen or revoked state is the executor's to judge).
+    """
+    from ledger.crypto import address_from_public_key
+
+    known: set[bytes] = set()
+
+    def check(key: PublicKey) -> bool:
+        if key.encoded in known:
+            return True
+        try:
+            record = ledger.get_account(address_from_public_key(key))
+        except NotFound:
+            return False
+        if record.kind != AccountKind.USER:
+            return False
+        if len(known) < cache_size:
+            known.add(key.encoded)
+        return True
+
+    return check
 
 
 @lru_cache(maxsize=65536)
@@ -128,6 +157,8 @@ class Mempool:
         self.max_tx_bytes = max_tx_bytes
         self.is_committed = is_committed
         self.verify_chunk = verify_chunk
+        self.signer_registered: Callable[[PublicKey], bool] | None = None
+        """When set, a transaction whose endpoint keys are not all registered users is refused."""
         self._lock = threading.Lock()
         self._queues: dict[bytes, deque[_Entry]] = {}
         self._signer_order: deque[bytes] = deque()
@@ -143,10 +174,12 @@ class Mempool:
         """A mempool with the ledger's hash, algorithms and size limit, that knows its committed txs."""
 
         options.setdefault("max_tx_bytes", ledger.settings.max_tx_bytes)
-        return cls(
+        mempool = cls(
             ledger.ledger_hash, ledger.hash_code, ledger.settings.signature_algorithms,
             is_committed=ledger.has_transaction, **options,
         )
+        mempool.signer_registered = registered_user_check(ledger)
+        return mempool
 
     # --- ingress ---------------------------------------------------------------------
 
@@ -250,6 +283,10 @@ class Mempool:
                 keys.append(_parse_public_key(signature.public_key))
             except CryptoError as exc:
                 raise InvalidSignature(f"invalid endpoint public key: {exc.message}") from exc
+        if self.signer_registered is not None:
+            for key in keys:
+                if not self.signer_registered(key):
+                    raise PermissionDenied(f"signer {key.base58} is not a registered user of this ledger")
         return tuple(keys)
 
     def _known(self, tx_hash: bytes) -> bool:

@@ -44,12 +44,18 @@ from ledger.crypto import KeyPair, PublicKey, sign, to_base58
 from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
 from node.config import NodeConfig, load_node_config
+from node.mempool import registered_user_check
 from node.replica import Replica
 from node.solo import LedgerRuntime, _bound_socket, default_contract_runtime, load_key, serve_app
 
 __all__ = ["NodeTransport", "main", "run_node", "setup_json_logging"]
 
 log = logging.getLogger("jadechain.node")
+
+SUBMIT_MAX_BYTES = 8 << 20
+"""Largest gRPC Submit request (the HTTP gateway's body limit)."""
+SUBMIT_MAX_TXS = 5000
+"""Most transactions in one gRPC Submit call (the HTTP gateway's batch limit)."""
 
 _STANDARD_LOG_FIELDS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -328,16 +334,32 @@ async def run_node(
             return b""
         return await asyncio.to_thread(replica.serve_consensus_root)
 
+    def refusal(code: str, message: str) -> bytes:
+        packed = msgpack.packb([[None, code, message]])
+        assert isinstance(packed, bytes)
+        return packed
+
     async def submit(request: bytes) -> bytes:
-        """``[ledger hash, [encoded tx, ...]]`` → ``[[tx hash | nil, error code | nil, message], ...]``."""
+        """``[ledger hash, [encoded tx, ...]]`` → ``[[tx hash | nil, error code | nil, message], ...]``.
+
+        The HTTP gateway's limits hold here too: at most ``SUBMIT_MAX_BYTES`` per call and
+        ``SUBMIT_MAX_TXS`` transactions; beyond either, one refusal and nothing is decoded or admitted.
+        """
+        if len(request) > SUBMIT_MAX_BYTES:
+            return refusal("REQUEST_TOO_LARGE", f"a Submit call carries at most {SUBMIT_MAX_BYTES} bytes")
         try:
-            ledger_hash, raws = msgpack.unpackb(request, raw=True)
+            ledger_hash, raws = msgpack.unpackb(request, raw=True, max_array_len=SUBMIT_MAX_TXS + 1)
             replica = replicas[to_base58(ledger_hash)]
-            assert isinstance(raws, list)
+            if not isinstance(raws, list):
+                raise TypeError("not a list")
+        except ValueError as exc:
+            if "exceeds max_array_len" in str(exc):
+                return refusal("BATCH_TOO_LARGE", f"at most {SUBMIT_MAX_TXS} transactions per Submit call")
+            return refusal("MALFORMED_ENCODING", "expected [ledger hash, [tx, ...]] for a hosted ledger")
         except Exception:
-            packed = msgpack.packb([[None, "MALFORMED_ENCODING", "expected [ledger hash, [tx, ...]] for a hosted ledger"]])
-            assert isinstance(packed, bytes)
-            return packed
+            return refusal("MALFORMED_ENCODING", "expected [ledger hash, [tx, ...]] for a hosted ledger")
+        if len(raws) > SUBMIT_MAX_TXS:
+            return refusal("BATCH_TOO_LARGE", f"at most {SUBMIT_MAX_TXS} transactions per Submit call")
         results = await asyncio.to_thread(replica.mempool.submit_many, raws, now_ms=int(time.time() * 1000))
         replica.notify()
         packed = msgpack.packb([
@@ -367,13 +389,14 @@ async def run_node(
                 settings=config.consensus,
             )
             replicas[name].on_fatal = lambda reason: (fatal.append(reason), stop.set())
+            replicas[name].mempool.signer_registered = registered_user_check(ledger)
         await server.start()
         transport.start()
         for replica in replicas.values():
             await replica.start()
         runtimes = {name: LedgerRuntime(replica.ledger, replica.mempool, replica) for name, replica in replicas.items()}  # type: ignore[arg-type]
         settings = GatewaySettings(admin_token=config.read_admin_token() or os.environ.get("JADECHAIN_ADMIN_TOKEN") or None,
-                                   post_rate=0)
+                                   post_rate=config.gateway.post_rate, post_burst=config.gateway.post_burst)
         app = create_app(runtimes, settings)
         app.state.metrics.registry.register(_NodeCollector(replicas, server, transport))
         app.state.node_status = lambda: node_status(config, replicas, transport)

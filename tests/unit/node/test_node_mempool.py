@@ -104,8 +104,17 @@ def test_full_pool_pushes_back(chain: Chain) -> None:
     assert codes(pool.submit_many([kv_tx(chain, "later")])) == [None]
 
 
+def test_signers_that_are_not_registered_users_are_refused_at_ingress(chain: Chain) -> None:
+    pool = Mempool.for_ledger(chain.ledger)
+    stranger = seeded_keypair("stranger")
+    results = pool.submit_many([kv_tx(chain, "s", signer=stranger), kv_tx(chain, "a")])
+    assert codes(results) == ["PERMISSION_DENIED", None]
+    assert "not a registered user" in results[0].error.message and pool.size() == 1
+
+
 def test_pull_is_round_robin_across_first_signers_and_fifo_per_signer(chain: Chain) -> None:
     pool = Mempool.for_ledger(chain.ledger)
+    pool.signer_registered = None  # fairness only: these signers need not be registered here
     alice, bob, carol = (seeded_keypair(name) for name in ("alice", "bob", "carol"))
     busy = [kv_tx(chain, f"a{i}", signer=alice) for i in range(6)]
     quiet = [kv_tx(chain, f"b{i}", signer=bob) for i in range(2)]
