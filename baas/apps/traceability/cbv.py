@@ -35,6 +35,31 @@ non_sellable_other partially_dispensed recalled reserved retail_sold returned se
 sellable_not_accessible stolen unavailable unknown
 """.split())
 
+BIZ_TRANSACTION_TYPES = frozenset("bol cert desadv inv pedigree po poc prodorder recadv rma testprd testres upevt".split())
+SOURCE_DEST_TYPES = frozenset({"owning_party", "possessing_party", "location"})
+ERROR_REASONS = frozenset({"did_not_occur", "incorrect_data"})
+SENSOR_ALERT_TYPES = frozenset({"ALARM_CONDITION", "ERROR_CONDITION"})
+COMPONENTS = frozenset("""altitude axial_distance azimuth easting elevation_angle height latitude longitude northing
+polar_angle spherical_radius x y z""".split())
+MEASUREMENT_TYPES = frozenset("""
+AbsoluteHumidity AbsorbedDose AbsorbedDoseRate Acceleration Altitude AmountOfSubstance
+AmountOfSubstancePerUnitVolume Angle AngularAcceleration AngularMomentum AngularVelocity Area Capacitance
+Conductance Conductivity Count Density Dimensionless DoseEquivalent DoseEquivalentRate DynamicViscosity
+ElectricCharge ElectricCurrent ElectricCurrentDensity ElectricFieldStrength Energy Exposure Force Frequency
+Illuminance Inductance Irradiance KinematicViscosity Length LinearMomentum Luminance LuminousFlux
+LuminousIntensity MagneticFlux MagneticFluxDensity MagneticVectorPotential Mass MassConcentration MassFlowRate
+MassPerAreaTime MemoryCapacity MolalityOfSolute MolarEnergy MolarMass MolarVolume Power Pressure RadiantFlux
+RadiantIntensity Radioactivity RelativeHumidity Resistance Resistivity SolidAngle SpecificVolume Speed
+SurfaceDensity SurfaceTension Temperature Time Torque Voltage Volume VolumeFlowRate VolumeFraction
+VolumetricFlux Wavenumber
+""".split())
+
+STANDARD_TERMS = {
+    "bizStep": BIZ_STEPS, "disposition": DISPOSITIONS, "bizTransactionType": BIZ_TRANSACTION_TYPES,
+    "sourceDestType": SOURCE_DEST_TYPES, "errorReason": ERROR_REASONS,
+}
+"""The standard terms of each CBV 2.0 vocabulary (the EPCIS 2.0 JSON-LD context lists the same)."""
+
 STEP_LABELS = {
     "commissioning": "Produced", "creating_class_instance": "Produced", "packing": "Packed",
     "shipping": "Shipped", "departing": "Departed", "transporting": "In transit", "arriving": "Arrived",

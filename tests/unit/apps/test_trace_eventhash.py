@@ -14,8 +14,8 @@ from baas.apps.traceability.eventhash import (
     EventHashError, event_hash, hash_hex, normalise_time, pre_hash_string, time_millis,
 )
 
-# GS1 reference implementation (RalphTro/epcis-event-hash-generator, tests/examples/epcisDocWithSingleEvent):
-# the event as JSON-LD, its published pre-hash string and its published hash ID.
+# GS1 reference implementation (epcis-event-hash-generator 1.9.3, the single-event example): the event as
+# JSON-LD, its pre-hash string and hash ID as that version computes them (typed lists: type first, CBV 2.0).
 GS1_EVENT: dict[str, Any] = {
     "type": "ObjectEvent",
     "action": "OBSERVE",
@@ -32,9 +32,9 @@ GS1_PRE_HASH = (
     "epcListepc=https://id.gs1.org/01/10614141073464/21/2017epc=https://id.gs1.org/01/10614141073464/21/2018"
     "action=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-shippingdisposition=https://ref.gs1.org/cbv/Disp-in_transit"
     "readPointid=https://id.gs1.org/414/0614141073467/254/1234"
-    "bizTransactionListbizTransaction=http://transaction.acme.com/po/12345678type=https://ref.gs1.org/cbv/BTT-po"
+    "bizTransactionListtype=https://ref.gs1.org/cbv/BTT-pobizTransaction=http://transaction.acme.com/po/12345678"
 )
-GS1_HASH = "ni:///sha-256;3e0f2437f4cb5e8a1b832b769c0eed1bf3e1421f14061132e9800ded03f10182?ver=CBV2.0"
+GS1_HASH = "ni:///sha-256;ffa491b16867e34a7791a8d5389d826afc24e63a121026b6a4004ace38631b4b?ver=CBV2.0"
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "epcis_examples"
 
@@ -107,7 +107,7 @@ def test_canonical_order_quantities_sensors_and_extensions() -> None:
                          {"epcClass": "urn:epc:idpat:sgtin:4012345.011111.*", "quantity": 1}],
         "persistentDisposition": {"unset": ["completeness_inferred"], "set": ["completeness_verified"]},
         "sensorElementList": [{"sensorMetadata": {"time": "2020-01-01T01:00:00+01:00"},
-                               "sensorReport": [{"type": "gs1:Temperature", "value": 26.0, "uom": "CEL"},
+                               "sensorReport": [{"type": "Temperature", "value": 26.0, "uom": "CEL"},
                                                 {"type": "Humidity", "value": 12.1, "uom": "A93"}]}],
         "ilmd": {"ex:lot": "L1", "ex:best": "2021"},
     }
