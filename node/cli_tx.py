@@ -80,6 +80,8 @@ from ledger.types import (
     KVWrite,
     LedgerPermission,
     Operation,
+    Propose,
+    ProposedOperations,
     PublishEvents,
     RegisterDataAccount,
     RegisterEventAccount,
@@ -93,6 +95,7 @@ from ledger.types import (
     UpdateLedgerSettings,
     UpdateParticipantState,
     UpgradeContract,
+    Vote,
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
@@ -427,6 +430,17 @@ def describe_operation(op: Operation) -> list[str]:
         return [f"set participant {op.address} to {op.state.name}"]
     if isinstance(op, UpdateLedgerSettings):
         return [f"change ledger setting {op.name!r} to {value_to_text(op.value)}"]
+    if isinstance(op, Propose):
+        expiry = f", open until {_iso(op.expiry)}" if op.expiry else ""
+        try:
+            inner = codec.decode(ProposedOperations, op.operations).operations
+        except JadechainError:
+            return [f"propose {len(op.operations)} undecodable bytes (reason {op.reason!r})"]
+        return [f"propose to the member organisations (reason {op.reason!r}{expiry}):"] + [
+            "    " + line for item in inner for line in describe_operation(item)
+        ]
+    if isinstance(op, Vote):
+        return [f"vote {'FOR' if op.approve else 'AGAINST'} proposal {op.proposal.hex()}"]
     return [repr(op)]
 
 
@@ -1057,6 +1071,46 @@ def tx_authorize(
                   {"users": ", ".join(addresses)})
 
 
+@tx_command("propose")
+def tx_propose(
+    session: TxSession,
+    operations_file: Path = typer.Argument(..., help="A transaction exported by any tx command with --export "
+                                          "(unsigned is fine): its operations are what you propose."),
+    reason: str = typer.Option(..., "--reason", help="Why; shown to every member organisation."),
+    open_for: Optional[int] = typer.Option(None, "--open-for", min=1,
+                                           help="Seconds the proposal stays open (default: the ledger's policy)."),
+) -> TxPlan:
+    """Propose operations your organisation may not run alone; your organisation approves by proposing.
+
+    The proposal's id is this transaction's hash. It runs in the block where the ledger's
+    policy is met (votes: `jadechain tx vote ID`), or is rejected or expires.
+    """
+    exported, _ = read_export(operations_file)
+    if exported.content.ledger_hash and exported.content.ledger_hash != from_base58(session.connection.ledger_hash()):
+        raise CliError(f"{operations_file} is a transaction for another ledger")
+    expiry = int(time.time() * 1000) + open_for * 1000 if open_for else 0
+    inner = ProposedOperations(tuple(exported.content.operations))
+    plan = TxPlan([Propose(codec.encode(inner), reason, expiry)], {"operations": len(inner.operations)})
+    plan.success_extras["next"] = "members vote with: jadechain tx vote <tx hash above>"
+    return plan
+
+
+@tx_command("vote")
+def tx_vote(
+    session: TxSession,
+    proposal: str = typer.Argument(..., help="The proposal id: the proposing transaction's hash (base58 or hex)."),
+    reject: bool = typer.Option(False, "--reject", help="Vote against (default: for)."),
+) -> TxPlan:
+    """Vote for (or, with --reject, against) a proposal, for the signer's organisation."""
+    from node.sdk.client import proposal_key_of
+
+    try:
+        key = proposal_key_of(proposal)
+    except (ValueError, JadechainError):
+        raise CliError(f"{proposal!r} is not a proposal id (hex or base58 transaction hash)") from None
+    return TxPlan([Vote(bytes.fromhex(key), not reject)], {"proposal": key, "vote": "against" if reject else "for"})
+
+
 def read_contract_source(path: Path) -> str:
     """Read a contract and validate it locally, showing where and which rule it breaks."""
     try:
@@ -1545,6 +1599,42 @@ def query_user_roles(q: QueryContext, address: str = typer.Argument(..., help="U
     data = api_get(q.ledger(), f"/users/{user}/roles")
     q.show(data, lambda: _record_table({"user": data["user"], "roles": ", ".join(data["roles"]) or "(DEFAULT)",
                                         "policy": data["policy"]}))
+
+
+def _proposal_rows(items: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for item in items:
+        votes = item.get("votes") or {}
+        tally = ", ".join(f"{org} {'for' if v.get('approve') else 'against'}" for org, v in sorted(votes.items()))
+        rows.append([item.get("id", "")[:18] + "…", item.get("status"), item.get("organization"),
+                     ", ".join(item.get("kinds") or []), tally, item.get("reason", "")])
+    return rows
+
+
+@query_command("proposals")
+def query_proposals(
+    q: QueryContext,
+    status: Optional[str] = typer.Option(None, "--status", help="OPEN, EXECUTED, REJECTED, FAILED or EXPIRED."),
+) -> None:
+    """Governance proposals (newest first): status, proposing organisation, operations, votes."""
+    items = q.ledger().proposals(status)
+    q.show(items, lambda: _table(["id", "status", "by", "operations", "votes", "reason"], _proposal_rows(items),
+                                 title=f"{len(items)} proposal(s)"))
+
+
+@query_command("proposal")
+def query_proposal(
+    q: QueryContext,
+    proposal: str = typer.Argument(..., help="Proposal id (hex, or the proposing transaction's base58 hash)."),
+    proof: Optional[Path] = ProofOption,
+    proof_wait: float = ProofWaitOption,
+) -> None:
+    """One proposal with every vote; --proof saves a bundle that proves it offline."""
+    ledger = q.ledger()
+    data = ledger.proposal(proposal)
+    if proof is not None:
+        _save_proof(proof, lambda: ledger.proposal_proof(proposal), proof_wait)
+    q.show(data, lambda: _record_table({k: v for k, v in data.items() if k != "operations"}))
 
 
 @query_command("watch")

@@ -64,6 +64,7 @@ class SettingsPublic(BaseModel):
     max_tx_bytes: int
     max_ops_per_tx: int
     default_gas_limit: int
+    governance: Any = Field(None, description="Member organisations, weights and the per-operation policy table.")
 
 
 class LedgerPublic(BaseModel):
@@ -83,6 +84,7 @@ class ParticipantPublic(BaseModel):
     public_key: str
     state: str
     registered_height: int
+    organization: str = ""
 
 
 class BlockPublic(BaseModel):
@@ -142,6 +144,7 @@ class AccountPublic(BaseModel):
     created_height: int
     name: str
     write_policy: str
+    organization: str = Field("", description="The member organisation that registered and administers it.")
 
 
 class ContractPublic(BaseModel):
@@ -241,6 +244,7 @@ def settings_public(settings: LedgerSettings) -> SettingsPublic:
         max_tx_bytes=settings.max_tx_bytes,
         max_ops_per_tx=settings.max_ops_per_tx,
         default_gas_limit=settings.default_gas_limit,
+        governance=settings.governance.to_python(),
     )
 
 
@@ -292,7 +296,7 @@ def account_public(record: AccountRecord) -> AccountPublic:
     return AccountPublic(
         address=record.address, kind=record.kind.name, public_key=to_json(record.public_key),
         state=record.state.name, owners=list(record.owners), created_height=record.created_height,
-        name=record.name, write_policy=record.write_policy.name,
+        name=record.name, write_policy=record.write_policy.name, organization=record.organization,
     )
 
 
@@ -315,7 +319,7 @@ def entry_public(record: EntryRecord) -> EntryPublic:
 def participant_public(record: ParticipantRecord) -> ParticipantPublic:
     return ParticipantPublic(
         address=record.address, name=record.name, public_key=to_base58(record.public_key),
-        state=record.state.name, registered_height=record.registered_height,
+        state=record.state.name, registered_height=record.registered_height, organization=record.organization,
     )
 
 
