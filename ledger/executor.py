@@ -928,6 +928,7 @@ class LedgerContractContext:
             created_height=self._ctx.height,
             name="",
             write_policy=WritePolicy.OWNERS,
+            organization=self._ctx.organization_of(self._address),
         ), new=True)
 
     def emit_event(self, topic: str, content: TypedValue) -> int:
