@@ -119,8 +119,17 @@ class NetworkServer:
         submit: Callable[[bytes], Awaitable[bytes]],
         get_consensus_root: Callable[[bytes], Awaitable[bytes]] | None = None,
         verify_in_thread: bool = False,
+        credentials: Any = None,
+        peer_identity: Callable[[Any], bytes | None] | None = None,
     ) -> None:
-        """``keys``: the peers allowed to send (encoded public key → parsed key)."""
+        """``keys``: the peers allowed to send (encoded public key → parsed key).
+
+        ``credentials``: gRPC server credentials (mutual TLS) — None serves plaintext.
+        ``peer_identity(context)``: the node key the caller's certificate is bound to; when given,
+        an envelope is accepted only from the key of the certificate that carried it.
+        """
+        self.credentials = credentials
+        self.peer_identity = peer_identity
         self.host = host
         self.port = port
         self.keys = dict(keys)
@@ -145,6 +154,10 @@ class NetworkServer:
             log.warning("dropped envelope from %s: %s", context.peer(), opened)
             return b""
         sender, messages = opened
+        if self.peer_identity is not None and self.peer_identity(context) != sender:
+            self._count("invalid_envelopes")
+            log.warning("dropped envelope from %s: its sender is not the node its TLS certificate names", context.peer())
+            return b""
         self._count("envelopes_received")
         self._count("messages_received", len(messages))
         try:
@@ -184,7 +197,10 @@ class NetworkServer:
             grpc.method_handlers_generic_handler("jadechain.Tx", {"Submit": unary(self._submit)}),
         ]
         server.add_generic_rpc_handlers(handlers)
-        bound = server.add_insecure_port(f"{self.host}:{self.port}")
+        if self.credentials is not None:
+            bound = server.add_secure_port(f"{self.host}:{self.port}", self.credentials)
+        else:
+            bound = server.add_insecure_port(f"{self.host}:{self.port}")
         if bound == 0:
             raise OSError(f"cannot bind gRPC port {self.host}:{self.port}")
         self.port = bound
@@ -217,7 +233,10 @@ class PeerSender:
         max_queue: int = 10_000,
         max_batch_bytes: int = 16 << 20,
         call_timeout: float = 5.0,
+        channel_factory: Callable[[str], Any] | None = None,
     ) -> None:
+        """``channel_factory(address)`` opens the gRPC channel (mutual TLS); default: plaintext."""
+        self.channel_factory = channel_factory
         self.name = name
         self.address = address
         self.public_key = public_key
@@ -277,7 +296,10 @@ class PeerSender:
 
     async def _run(self) -> None:
         backoff = 0.05
-        self._channel = grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS)
+        if self.channel_factory is not None:
+            self._channel = self.channel_factory(self.address)
+        else:
+            self._channel = grpc.aio.insecure_channel(self.address, options=GRPC_OPTIONS)
         call = self._channel.unary_unary(
             SEND_METHOD, request_serializer=_identity, response_deserializer=_identity
         )

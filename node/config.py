@@ -123,6 +123,15 @@ class PeerSection(_Section):
         return PublicKey.from_base58(self.public_key).encoded
 
 
+class TlsSection(_Section):
+    """Mutual TLS on the gRPC port: this node's certificate and key, and the consortium CA that
+    every peer's certificate must chain to (``jadechain net up`` writes them; see node.tls)."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
 class NodeConfig(_Section):
     """One node process: its identity, ports, hosted ledgers and peers."""
 
@@ -132,6 +141,8 @@ class NodeConfig(_Section):
     consensus: ConsensusSection = Field(default_factory=lambda: ConsensusSection())  # type: ignore[call-arg]
     ledgers: list[LedgerSection] = Field(min_length=1)
     peers: list[PeerSection] = Field(default_factory=list)
+    tls: TlsSection | None = None
+    """Without it the gRPC port is plaintext (development networks made by ``create_network``)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> "NodeConfig":

@@ -153,6 +153,15 @@ def write_node_config(
         f"port = {node.http_port}",
         "",
     ]
+    tls_dir = Path(layout.directory) / "tls"
+    if (tls_dir / "ca.key").exists():  # a network with a consortium CA: mutual TLS between its nodes
+        from node.tls import issue_certificate
+
+        if not (tls_dir / f"{name}.pem").exists():
+            issue_certificate(tls_dir, name, node.public_key)
+        lines += ["[tls]", f"ca_file = {_toml_string(str(tls_dir / 'ca.pem'))}",
+                  f"cert_file = {_toml_string(str(tls_dir / f'{name}.pem'))}",
+                  f"key_file = {_toml_string(str(tls_dir / f'{name}.key'))}", ""]
     if settings:
         lines.append("[consensus]")
         lines += [f"{key} = {json.dumps(value)}" for key, value in sorted(settings.items())]
@@ -174,9 +183,13 @@ def write_node_config(
 
 def create_network(
     directory: str | os.PathLike[str], nodes: int, crypto: str = "classic", base_port: int | None = None,
-    consensus: dict[str, Any] | None = None,
+    consensus: dict[str, Any] | None = None, tls: bool = False,
 ) -> NetworkLayout:
-    """Keys, genesis ceremony for ``nodes`` founding organisations, data dirs and node configs."""
+    """Keys, genesis ceremony for ``nodes`` founding organisations, data dirs and node configs.
+
+    ``tls``: create the network's consortium CA (``tls/``), a certificate per node bound to its key,
+    and a client certificate for operators' gRPC tools (``tls/client.pem``); nodes then talk over
+    mutual TLS (node.tls)."""
     from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
     from node.cli import create_dev_network
 
@@ -207,6 +220,11 @@ def create_network(
             config=str(root / f"{name}.toml"), log=str(root / "logs" / f"{name}.log"),
             pid_file=str(root / "run" / f"{name}.pid"),
         ))
+    if tls:
+        from node.tls import create_consortium_ca, issue_certificate
+
+        create_consortium_ca(root / "tls", root.name)
+        issue_certificate(root / "tls", "client", None)
     for node in layout.nodes:
         write_node_config(layout, node.name)
     layout.save()
@@ -387,13 +405,15 @@ def network_status(directory: str | os.PathLike[str]) -> dict[str, Any]:
 
 def net_up(
     directory: str | os.PathLike[str], nodes: int = 4, crypto: str = "classic", base_port: int | None = None,
-    timeout: float = 60.0, consensus: dict[str, Any] | None = None,
+    timeout: float = 60.0, consensus: dict[str, Any] | None = None, tls: bool = True,
 ) -> NetworkLayout:
-    """Create the network if ``directory`` has none, start every node, wait until all commit (height ≥ 1)."""
+    """Create the network if ``directory`` has none, start every node, wait until all commit (height ≥ 1).
+
+    A new network gets its consortium CA and mutual TLS between nodes unless ``tls`` is False."""
     if Path(directory, LAYOUT_FILE).exists():
         layout = load_layout(directory)
     else:
-        layout = create_network(directory, nodes, crypto, base_port, consensus)
+        layout = create_network(directory, nodes, crypto, base_port, consensus, tls=tls)
     for node in layout.nodes:
         start_node(layout, node.name)
     try:

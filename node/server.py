@@ -46,6 +46,7 @@ from ledger.ledger import Ledger
 from node.config import NodeConfig, load_node_config
 from node.mempool import registered_user_check
 from node.replica import Replica
+from node.tls import TlsFiles, peer_node_key_bytes, secure_channel, server_credentials
 from node.solo import LedgerRuntime, _bound_socket, default_contract_runtime, load_key, serve_app
 
 __all__ = ["NodeTransport", "main", "run_node", "setup_json_logging"]
@@ -118,6 +119,8 @@ class NodeTransport:
         self._accepted: set[bytes] = set()
         self._stopping_senders: set[asyncio.Task[None]] = set()
         self.on_change: Callable[[dict[bytes, PublicKey]], None] | None = None
+        self.tls: TlsFiles | None = (TlsFiles(config.tls.ca_file, config.tls.cert_file, config.tls.key_file)
+                                     if config.tls is not None else None)
         for peer in config.peers:
             author = peer.public_key_bytes
             self._configured[author] = (peer.name, peer.address)
@@ -128,7 +131,8 @@ class NodeTransport:
         return sign(self.keypair.private, message)
 
     def _add(self, author: bytes, name: str, address: str) -> None:
-        sender = PeerSender(name, address, self.keypair.public.encoded, self._sign_envelope)
+        sender = PeerSender(name, address, self.keypair.public.encoded, self._sign_envelope,
+                            channel_factory=self._open_channel if self.tls is not None else None)
         self.senders[author] = sender
         self.addresses[author] = address
         self.names[author] = name
@@ -231,10 +235,15 @@ class NodeTransport:
     def connected_peers(self) -> int:
         return sum(1 for sender in self.senders.values() if sender.connected)
 
+    def _open_channel(self, address: str) -> Any:
+        if self.tls is None:
+            return grpc.aio.insecure_channel(address, options=GRPC_OPTIONS)
+        return secure_channel(address, self.tls, list(GRPC_OPTIONS))
+
     def _channel(self, author: bytes) -> Any:
         channel = self._channels.get(author)
         if channel is None:
-            channel = grpc.aio.insecure_channel(self.addresses[author], options=GRPC_OPTIONS)
+            channel = self._open_channel(self.addresses[author])
             self._channels[author] = channel
         return channel
 
@@ -373,6 +382,8 @@ async def run_node(
         config.network.grpc_host, config.network.grpc_port, keys=peer_keys,
         on_messages=on_messages, get_ledger_blocks=get_ledger_blocks, submit=submit,
         get_consensus_root=get_consensus_root,
+        credentials=server_credentials(transport.tls) if transport.tls is not None else None,
+        peer_identity=peer_node_key_bytes if transport.tls is not None else None,
     )
 
     def on_peers_changed(keys: dict[bytes, PublicKey]) -> None:
