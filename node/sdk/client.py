@@ -17,6 +17,7 @@ from ledger.governance import GOVERNANCE_ACCOUNT, proposal_view
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
+from node.sdk.private import PrivateRecordsMixin
 
 __all__ = ["ApiError", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult"]
 
@@ -174,7 +175,7 @@ class JadechainClient:
 
 
 @dataclass
-class LedgerClient:
+class LedgerClient(PrivateRecordsMixin):
     """Operations on one ledger through a :class:`JadechainClient`."""
 
     client: JadechainClient

@@ -1,0 +1,243 @@
+"""Private records in the SDK: put_private, get_private, grant, revoke, disclose.
+
+The cryptography is :mod:`ledger.private`; this module only reads and writes entries through a
+gateway. Keys never leave the client: the gateway sees ciphertext, envelopes and commitments,
+exactly what every validator stores.
+
+Example::
+
+    from ledger.private import GradeSpec
+
+    ledger.put_private(account, "visit-2026-12-01", [
+        GradeSpec("public", {"clinic": "Jade Clinic"}, readers=[insurer, researcher]),
+        GradeSpec("partner", {"diagnosis": "J45.901"}, readers=[insurer]),
+        GradeSpec("owner", {"notes": "..."}, readers=[]),
+    ], signer=patient)                          # the signer reads every grade
+    view = ledger.get_private(account, "visit-2026-12-01", insurer_key)
+    view.grades["partner"]["diagnosis"]         # "J45.901"; view.sealed == ["owner"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ledger.crypto import KeyPair, PrivateKey, PublicKey, algorithm_by_code, from_base58
+from ledger.private import (
+    DisclosureReport,
+    GradeSpec,
+    GrantEnvelope,
+    GrantRecord,
+    NotAReader,
+    OpenedGrade,
+    PrivateRecord,
+    PrivateRecordError,
+    decode_grant_record,
+    decode_private_record,
+    encode_grant_record,
+    encode_private_record,
+    grant_envelopes,
+    grants_key,
+    make_disclosure,
+    merge_grants,
+    open_grade,
+    seal_record,
+    verify_disclosure,
+)
+from ledger.values import TypedValue
+
+if TYPE_CHECKING:
+    from ledger.transactions import TransactionBuilder
+    from ledger.types import Transaction
+    from node.sdk.client import TxResult
+
+__all__ = ["PrivateRecordsMixin", "PrivateView"]
+
+
+@dataclass(frozen=True)
+class PrivateView:
+    """One version of a private record as one reader sees it."""
+
+    account: str
+    key: str
+    version: int
+    height: int
+    tx_hash: str
+    grades: dict[str, dict[str, object]]
+    """The grades this reader could open: grade → field → value."""
+    sealed: list[str]
+    """The grades this reader has no key for (only their field names are visible)."""
+    record: PrivateRecord = field(repr=False)
+    opened: dict[str, OpenedGrade] = field(repr=False, default_factory=dict)
+
+
+def _private_key(reader: KeyPair | PrivateKey) -> PrivateKey:
+    return reader.private if isinstance(reader, KeyPair) else reader
+
+
+def _is_not_found(error: Exception) -> bool:
+    return getattr(error, "code", "") in ("NOT_FOUND", "ENTRY_NOT_FOUND")
+
+
+class PrivateRecordsMixin:
+    """The private-record operations of :class:`node.sdk.LedgerClient`."""
+
+    if TYPE_CHECKING:  # provided by LedgerClient
+        ledger_hash: str
+
+        def get_entry(self, account: str, key: str, version: int | None = None) -> dict[str, Any]: ...
+        def builder(self, *, expiry: int = 0) -> TransactionBuilder: ...
+        def submit(self, tx: Transaction, *, wait: bool = True, timeout: float = 30.0) -> TxResult: ...
+        def entry_proof(self, account: str, key: str, version: int | None = None, *,
+                        wait: float = 30.0) -> dict[str, Any]: ...
+
+    # --- reading --------------------------------------------------------------------------------------
+
+    def _hash_algorithm(self) -> Any:
+        return algorithm_by_code(int.from_bytes(from_base58(self.ledger_hash)[:2], "big"))
+
+    def _read_record(self, account: str, key: str, version: int | None) -> tuple[dict[str, Any], PrivateRecord]:
+        entry = self.get_entry(account, key, version)
+        value = entry["value"]
+        if value.get("type") != "BYTES":
+            raise PrivateRecordError(f"{key!r} v{entry['version']} is not a private record")
+        return entry, decode_private_record(bytes.fromhex(value["value"]))
+
+    def _read_grants(self, account: str, key: str, version: int) -> tuple[int, GrantRecord | None]:
+        """The grant side entry of one version: (its latest version or -1, its content)."""
+        try:
+            entry = self.get_entry(account, grants_key(key, version))
+        except Exception as error:
+            if _is_not_found(error):
+                return -1, None
+            raise
+        value = entry["value"]
+        if value.get("type") != "BYTES":
+            raise PrivateRecordError("the grant side entry is not a grant record")
+        grants = decode_grant_record(bytes.fromhex(value["value"]))
+        if grants.record_version != version:
+            raise PrivateRecordError("the grant side entry names another version")
+        return int(entry["version"]), grants
+
+    def get_private(
+        self, account: str, key: str, reader: KeyPair | PrivateKey, version: int | None = None,
+    ) -> PrivateView:
+        """Read a version (default: latest) and decrypt every grade ``reader`` has a key for.
+
+        Envelopes granted later for that version are used too. Grades without a key for the
+        reader are listed in ``sealed``; a record that fails its commitments raises.
+        """
+        entry, record = self._read_record(account, key, version)
+        number = int(entry["version"])
+        _, grants = self._read_grants(account, key, number)
+        granted: tuple[GrantEnvelope, ...] = grants.envelopes if grants else ()
+        private = _private_key(reader)
+        opened: dict[str, OpenedGrade] = {}
+        sealed: list[str] = []
+        for grade in record.grades:
+            try:
+                opened[grade.name] = open_grade(record, grade.name, private, account=account, key=key, granted=granted)
+            except NotAReader:
+                sealed.append(grade.name)
+        return PrivateView(account, key, number, int(entry["height"]), str(entry["tx_hash"]),
+                           {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
+
+    # --- writing --------------------------------------------------------------------------------------
+
+    def _current_version(self, account: str, key: str) -> int:
+        try:
+            return int(self.get_entry(account, key)["version"])
+        except Exception as error:
+            if _is_not_found(error):
+                return -1
+            raise
+
+    def put_private(
+        self, account: str, key: str, grades: Sequence[GradeSpec], signer: KeyPair, *,
+        expected_version: int | None = None, wait: bool = True, timeout: float = 30.0,
+    ) -> "TxResult":
+        """Encrypt ``grades`` (fresh data keys), wrap them for their readers and the signer, write the version.
+
+        ``expected_version`` defaults to the entry's current version (so a concurrent write is
+        refused with VERSION_CONFLICT rather than silently overwritten).
+        """
+        owned = [GradeSpec(g.name, g.fields, [*g.readers, signer.public]) for g in grades]
+        record = seal_record(account=account, key=key, hash_algorithm=PrivateRecordsMixin._hash_algorithm(self),
+                             grades=owned)
+        expected = self._current_version(account, key) if expected_version is None else expected_version
+        tx = self.builder().kv_set(account, key, TypedValue.bytes_(encode_private_record(record)), expected).sign(signer)
+        return self.submit(tx, wait=wait, timeout=timeout)
+
+    def grant(
+        self, account: str, key: str, reader: PublicKey, signer: KeyPair, *,
+        version: int | None = None, grades: Sequence[str] | None = None, timeout: float = 30.0,
+    ) -> "TxResult":
+        """Give ``reader`` the keys of an existing version (default: latest) without re-encrypting it.
+
+        ``grades`` defaults to every grade the signer can open. The envelopes are written to the
+        version's grant side entry, which any later read of that version consults.
+        """
+        entry, record = self._read_record(account, key, version)
+        number = int(entry["version"])
+        side_version, existing = self._read_grants(account, key, number)
+        granted = existing.envelopes if existing else ()
+        owner = signer.private
+        names = list(grades) if grades is not None else [
+            g.name for g in record.grades
+            if any(e.reader == signer.public.encoded for e in g.readers)
+            or any(e.grade == g.name and e.reader == signer.public.encoded for e in granted)
+        ]
+        if not names:
+            raise NotAReader("the signer can open no grade of this record, so it cannot grant one")
+        added = grant_envelopes(record, names, owner, reader, granted)
+        side = merge_grants(existing, number, added)
+        tx = self.builder().kv_set(account, grants_key(key, number), TypedValue.bytes_(encode_grant_record(side)),
+                                   side_version).sign(signer)
+        return self.submit(tx, timeout=timeout)
+
+    def revoke(
+        self, account: str, key: str, reader: PublicKey, signer: KeyPair, *, timeout: float = 30.0,
+    ) -> "TxResult":
+        """Write a new version under fresh data keys whose readers are today's minus ``reader``.
+
+        Earlier versions stay readable to whoever had their keys: what a reader already
+        decrypted (or could decrypt) cannot be taken back. The signer must be able to open
+        every grade (the owner always can).
+        """
+        view = self.get_private(account, key, signer)
+        if view.sealed:
+            raise NotAReader(f"the signer cannot open grades {view.sealed}, so it cannot re-encrypt them")
+        _, grants = self._read_grants(account, key, view.version)
+        granted = grants.envelopes if grants else ()
+        gone = reader.encoded
+        specs = []
+        for grade in view.record.grades:
+            keys = {e.reader for e in grade.readers} | {g.reader for g in granted if g.grade == grade.name}
+            keys.discard(gone)
+            specs.append(GradeSpec(grade.name, view.grades[grade.name],
+                                   [PublicKey.from_encoded(encoded) for encoded in sorted(keys)]))
+        return self.put_private(account, key, specs, signer, expected_version=view.version,
+                                               timeout=timeout)
+
+    # --- disclosure -----------------------------------------------------------------------------------
+
+    def disclose(
+        self, account: str, key: str, field_name: str, reader: KeyPair | PrivateKey, *,
+        grade: str | None = None, version: int | None = None, wait: float = 30.0,
+    ) -> dict[str, Any]:
+        """A disclosure of one field for a third party: the entry's proof bundle, the value and its salt.
+
+        The third party checks it offline with :meth:`verify_disclosure` or ``jadechain verify
+        --disclosure FILE --ledger HASH``; no key is revealed and the other fields stay sealed.
+        """
+        view = self.get_private(account, key, reader, version)
+        candidates = [g for g in view.opened.values() if field_name in g.values and (grade is None or g.name == grade)]
+        if not candidates:
+            raise NotAReader(f"no grade this key opens has a field {field_name!r}")
+        bundle = self.entry_proof(account, key, view.version, wait=wait)
+        return make_disclosure(bundle, candidates[0], field_name)
+
+    @staticmethod
+    def verify_disclosure(document: Any, *, ledger_hash: str | bytes) -> DisclosureReport:
+        """Check a disclosure offline against the ledger hash you trust (not one read from it)."""
+        return verify_disclosure(document, ledger_hash=ledger_hash)
