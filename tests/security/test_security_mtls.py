@@ -127,3 +127,22 @@ def test_an_envelope_must_come_from_the_node_its_certificate_names(network: Any)
     as_client = TlsFiles(str(tls / "ca.pem"), str(tls / "client.pem"), str(tls / "client.key"))
     assert _call(target.grpc_address, SEND_METHOD, envelope, as_client)[0] == "OK"
     assert _invalid(target.url) == before + 1  # node0's signature on another certificate's connection: dropped
+
+
+def test_a_node_added_later_gets_a_consortium_certificate_and_joins(network: Any) -> None:
+    from node.net import add_node, load_layout
+
+    added = add_node(network.directory, timeout=120.0)
+    layout = load_layout(network.directory)
+    name = added.get("node", {}).get("name") if isinstance(added.get("node"), dict) else added.get("node")
+    node = layout.node(str(name)) if name else layout.nodes[-1]
+    assert "[tls]" in Path(node.config).read_text()
+    assert node_key_of_certificate((_tls_dir(layout) / f"{node.name}.pem").read_bytes()) == node.public_key
+    password = Path(layout.password_file).read_text().strip()
+    admin = keypair_from_private(decrypt_private_key(load_keystore(layout.nodes[0].key_file), password))
+    with JadechainClient([node.url]) as client:
+        ledger = client.ledger(layout.ledger_hash)
+        account = generate_keypair(admin.public.algorithm)
+        result = ledger.submit(ledger.builder().register_data_account(account.public.encoded).sign(admin), wait=True,
+                               timeout=60)
+    assert result.committed and result.status == "SUCCESS"
