@@ -47,6 +47,7 @@ from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
 from node.cli_bench import bench_app
 from node.cli_net import net_app, node_app
+from node.cli_private import private_app
 from node.cli_tx import query_app, tx_app
 
 app = typer.Typer(help="Jadechain: a consortium blockchain with national cryptography.", no_args_is_help=True)
@@ -61,6 +62,7 @@ app.add_typer(query_app, name="query")
 app.add_typer(net_app, name="net")
 app.add_typer(node_app, name="node")
 app.add_typer(bench_app, name="bench")
+app.add_typer(private_app, name="private")
 
 
 def _mount_plugins() -> None:
@@ -434,7 +436,7 @@ def ledger_info(
 
 @app.command("verify")
 def verify_command(
-    bundle_path: Path = typer.Argument(..., help="A proof bundle (JSON), or a zip holding proof/*.json (e.g. an evidence bundle)."),
+    bundle_path: Optional[Path] = typer.Argument(None, help="A proof bundle (JSON), or a zip holding proof/*.json (e.g. an evidence bundle)."),
     ledger: Optional[str] = typer.Option(
         None, "--ledger", help="The ledger hash you expect (base58), learnt from its operators — not from the bundle.",
     ),
@@ -445,6 +447,9 @@ def verify_command(
         True, "--require-certificate", hidden=True, help="Kept for old scripts: certificates are always required."
     ),
     as_json: bool = typer.Option(False, "--json"),
+    disclosure: Optional[Path] = typer.Option(
+        None, "--disclosure", help="A disclosure of one private-record field (jadechain private disclose): check its proof and opening."
+    ),
 ) -> None:
     """Check a proof bundle offline, with no node; say what it proves or which check failed.
 
@@ -454,6 +459,14 @@ def verify_command(
     but genesis must carry a valid commit certificate.
     """
     del require_certificate
+    if disclosure is not None:  # private records: the bundle inside plus the commitment opening
+        from node.cli_private import verify_disclosure_file
+
+        verify_disclosure_file(disclosure, ledger, as_json)
+        return
+    if bundle_path is None:
+        error_console.print("[bold red]USAGE[/]: jadechain verify BUNDLE --ledger HASH, or --disclosure FILE --ledger HASH")
+        raise typer.Exit(2)
     if ledger is None and validators is None:
         error_console.print(
             "[bold red]TRUST_ANCHOR_REQUIRED[/]: say which ledger you trust: "
