@@ -93,8 +93,18 @@ def gtin_dl(draw: Any) -> str:
     return f"https://id.gs1.org/01/{body}{(10 - total % 10) % 10}/21/{draw(serial)}"
 
 
-epcs = st.one_of(sgtin(), sscc(), st.composite(gtin_dl)(), st.sampled_from(["urn:uuid:0f3c1d1e-0000-4000-8000-000000000001"]))
-classes = st.one_of(lgtin(), st.sampled_from(["urn:epc:idpat:sgtin:4012345.098765.*"]))
+other_keys = st.sampled_from([
+    "urn:uuid:0f3c1d1e-0000-4000-8000-000000000001", "urn:epc:id:grai:4012345.55555.987",
+    "urn:epc:id:giai:4000001.12345", "urn:epc:id:gsrn:95252084.000000001", "urn:epc:id:gsrnp:0614141.0123456789",
+    "urn:epc:id:gdti:95252084.0001.0003555480001000", "urn:epc:id:cpi:0614141.123ABC.123456789",
+    "urn:epc:id:sgcn:4012345.67890.04711", "urn:epc:id:ginc:0614141.xyz47%2F11", "urn:epc:id:gsin:0614141.012345678",
+    "urn:epc:id:itip:4012345.012345.01.02.987", "urn:epc:id:upui:1234567.098765.51qIgY)%3C%26Jp3*j7SDB",
+    "urn:epc:id:pgln:123456789012.", "https://id.gs1.org/8018/952520840000000010",
+])
+epcs = st.one_of(sgtin(), sscc(), st.composite(gtin_dl)(), other_keys)
+classes = st.one_of(lgtin(), st.sampled_from([
+    "urn:epc:idpat:sgtin:4012345.098765.*", "urn:epc:idpat:grai:4012345.55555.*", "urn:epc:idpat:gdti:4012345.55555.*",
+    "urn:epc:idpat:cpi:0614141.123ABC.*", "urn:epc:idpat:itip:4012345.012345.01.02.*"]))
 times = st.builds(
     lambda day, hour, minute, second, fraction, zone: f"2024-03-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{zone}",
     st.integers(1, 28), st.integers(0, 23), st.integers(0, 59), st.integers(0, 59),
