@@ -8,13 +8,16 @@ Signing happens here, on request; export is the router's decision (owning organi
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from baas.errors import InvalidRequest
+from baas.errors import Forbidden, InvalidRequest
 from ledger.crypto import (
     KeyPair,
     PrivateKey,
@@ -25,6 +28,7 @@ from ledger.crypto import (
     sign,
     sm4_gcm_decrypt,
     sm4_gcm_encrypt,
+    to_base58,
 )
 from ledger.errors import JadechainError
 
@@ -107,3 +111,121 @@ class Custody:
 def algorithm_for_suite(crypto: str) -> str:
     """The signature algorithm of a crypto suite: ``sm`` → SM2, ``classic`` → Ed25519."""
     return "SM2" if crypto == "sm" else "ED25519"
+
+
+# --- signing intents, not bytes ---------------------------------------------------------------
+#
+# Custody never signs bytes it cannot read. A request names what it wants signed (a transaction,
+# a vote, an invitation decision); custody decodes it strictly, checks it against the
+# organisation's rules for the requesting role, and writes what it signed, in words, to the
+# audit log. Bytes it cannot decode are refused (and the refusal is audited too). Raw signing
+# exists only for an organisation admin, and only when the operator of the control plane turned
+# it on (``JADECHAIN_CUSTODY_RAW_SIGNING=1``); it is off by default.
+
+RAW_SIGNING_ENV = "JADECHAIN_CUSTODY_RAW_SIGNING"
+INTENT_KINDS = ("transaction", "vote", "invitation", "raw")
+
+OPERATOR_OPERATIONS = frozenset({
+    "RegisterDataAccount", "RegisterEventAccount", "KVSet", "PublishEvents", "DeployContract", "InvokeContract",
+})
+"""What an operator may have the organisation sign: its own data and contracts. Everything else
+(users, roles, freezing, upgrades, participants, settings, proposals and votes) needs the
+organisation's admin."""
+
+
+class UndecodableIntent(InvalidRequest):
+    code = "UNDECODABLE_INTENT"
+
+
+class IntentNotAllowed(Forbidden):
+    code = "INTENT_NOT_ALLOWED"
+
+
+class RawSigningDisabled(Forbidden):
+    code = "RAW_SIGNING_DISABLED"
+
+
+@dataclass(frozen=True)
+class SigningIntent:
+    """What custody was asked to sign, decoded: the exact bytes signed and the words audited."""
+
+    kind: str
+    message: bytes
+    """The bytes the signature covers (a transaction's hash, an invitation statement)."""
+    summary: tuple[str, ...]
+    operations: tuple[str, ...] = ()
+    ledger_hash: str = ""
+    tx_hash: str = ""
+
+
+def raw_signing_enabled() -> bool:
+    return os.environ.get(RAW_SIGNING_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def decode_intent(kind: str, data: bytes, role: str) -> SigningIntent:
+    """Decode a signing request and check it against the rules for ``role``; raise a stable error if not."""
+    if kind in ("transaction", "vote"):
+        return _transaction_intent(kind, data, role)
+    if kind == "invitation":
+        return _invitation_intent(data)
+    if kind == "raw":
+        if not raw_signing_enabled():
+            raise RawSigningDisabled(
+                "raw signing is off: ask for a transaction, a vote or an invitation decision "
+                f"(the control plane's operator may enable it with {RAW_SIGNING_ENV}=1)")
+        if role != "org_admin":
+            raise IntentNotAllowed("raw signing needs the organisation's admin")
+        return SigningIntent("raw", data, (f"raw bytes ({len(data)}), sha256 {hashlib.sha256(data).hexdigest()}",))
+    raise UndecodableIntent(f"unknown intent {kind!r}; one of {', '.join(INTENT_KINDS)}")
+
+
+def _transaction_intent(kind: str, data: bytes, role: str) -> SigningIntent:
+    from ledger import codec
+    from ledger.transactions import hash_transaction_content
+    from ledger.types import Propose, ProposedOperations, TransactionContent, Vote
+    from node.cli_tx import describe_operation
+
+    try:
+        content = codec.decode(TransactionContent, data)
+        tx_hash = hash_transaction_content(content)
+    except JadechainError as error:
+        raise UndecodableIntent(f"not a transaction this custody can read: {error.message}") from None
+    if not content.operations:
+        raise UndecodableIntent("a transaction with no operations")
+    kinds = [type(op).__name__ for op in content.operations]
+    for op in content.operations:
+        if isinstance(op, Propose):
+            try:
+                inner = codec.decode(ProposedOperations, op.operations).operations
+            except JadechainError:
+                raise UndecodableIntent("a proposal whose operations cannot be decoded") from None
+            kinds += [f"Propose/{type(item).__name__}" for item in inner]
+    if kind == "vote" and not all(isinstance(op, Vote) for op in content.operations):
+        raise IntentNotAllowed("a vote intent may hold only votes", operations=kinds)
+    if role != "org_admin":
+        refused = sorted({k for k in kinds if k not in OPERATOR_OPERATIONS})
+        if refused:
+            raise IntentNotAllowed(f"the {role} role may not have the organisation sign {', '.join(refused)}",
+                                   operations=refused)
+    summary = tuple(line for op in content.operations for line in describe_operation(op))
+    return SigningIntent(kind, tx_hash, summary, tuple(kinds), to_base58(content.ledger_hash), to_base58(tx_hash))
+
+
+def _invitation_intent(data: bytes) -> SigningIntent:
+    from baas.governance import INVITATION_DOMAIN
+
+    try:
+        body = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise UndecodableIntent("an invitation decision must be its canonical JSON statement") from None
+    expected = {"domain", "invitation", "consortium", "organization", "organization_public_key", "expires_at",
+                "decision"}
+    if not isinstance(body, dict) or set(body) != expected or body.get("domain") != INVITATION_DOMAIN:
+        raise UndecodableIntent(f"not an invitation statement ({INVITATION_DOMAIN})")
+    if json.dumps(body, sort_keys=True, separators=(",", ":")).encode() != data:
+        raise UndecodableIntent("the invitation statement is not in its canonical form")
+    if body["decision"] not in ("approve", "reject", "accept", "decline"):
+        raise UndecodableIntent(f"unknown invitation decision {body['decision']!r}")
+    summary = (f"{body['decision']} invitation {body['invitation']} of {body['organization']!r} "
+               f"to consortium {body['consortium']!r} (expires {body['expires_at']})",)
+    return SigningIntent("invitation", data, summary)

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role, require_platform_admin
-from baas.errors import Conflict, Forbidden, InvalidRequest
+from baas.custody import decode_intent
+from baas.errors import BaasError, Conflict, Forbidden, InvalidRequest
 from baas.models import CustodyKey, Organization, User
 from baas.security import hash_password
 from ledger.crypto import encrypt_private_key, from_base58, to_base58
@@ -65,7 +66,11 @@ class KeyPublic(BaseModel):
 
 
 class SignRequest(BaseModel):
-    message_hex: str = Field(max_length=1 << 20)
+    message_hex: str = Field(max_length=1 << 20, description="Hex of what to sign: an encoded transaction content, "
+                             "or an invitation statement (see intent)")
+    intent: Literal["transaction", "vote", "invitation", "raw"] = Field(
+        "transaction", description="What the bytes are; custody decodes them and refuses what it cannot read. "
+        "raw is off by default and needs the organisation admin.")
 
 
 class ExportRequest(BaseModel):
@@ -166,10 +171,15 @@ def create_key(organization_id: int, body: KeyCreate, request: Request, session:
 
 
 @router.post("/{organization_id}/keys/{key_id}/sign", tags=["keys"],
-             summary="Sign a message with a key in custody (the organisation's admins)")
+             summary="Sign an intent (a transaction, a vote, an invitation decision) with a key in custody")
 def sign_message(organization_id: int, key_id: int, body: SignRequest, request: Request, session: SessionDep,
-                 user: UserDep) -> dict[str, str]:
-    require_org_role(user, organization_id, ("org_admin",), platform_admin=False)
+                 user: UserDep) -> dict[str, Any]:
+    """Custody decodes what it is asked to sign and checks it against the requesting role's rules.
+
+    Organisation admins may have anything decodable signed; operators only their organisation's
+    data and contract operations. Every signature and every refusal is in the audit log, in words.
+    """
+    require_org_role(user, organization_id, ("org_admin", "operator"), platform_admin=False)
     _, key = _org_key(session, user, organization_id, key_id)
     if key.purpose != "organization":
         raise Forbidden("node keys sign only consensus messages, inside the node")
@@ -177,10 +187,20 @@ def sign_message(organization_id: int, key_id: int, body: SignRequest, request: 
         message = bytes.fromhex(body.message_hex)
     except ValueError:
         raise InvalidRequest("message_hex is not hex") from None
-    signature = request.app.state.baas.custody.sign(key, message)
-    audit.record(session, user, "key.signed", f"key:{key.id}", {"message_bytes": len(message)},
+    try:
+        intent = decode_intent(body.intent, message, user.role)
+    except BaasError as error:
+        audit.record(session, user, "key.sign_refused", f"key:{key.id}",
+                     {"intent": body.intent, "code": error.code, "reason": error.message, "bytes": len(message)},
+                     organization_id=organization_id, client=client_of(request))
+        raise
+    signature = request.app.state.baas.custody.sign(key, intent.message)
+    audit.record(session, user, "key.signed", f"key:{key.id}",
+                 {"intent": intent.kind, "summary": list(intent.summary), "operations": list(intent.operations),
+                  "ledger_hash": intent.ledger_hash, "tx_hash": intent.tx_hash},
                  organization_id=organization_id, client=client_of(request))
-    return {"public_key": key.public_key, "signature": to_base58(signature)}
+    return {"public_key": key.public_key, "signature": to_base58(signature), "intent": intent.kind,
+            "signed": intent.message.hex(), "summary": list(intent.summary)}
 
 
 @router.post("/{organization_id}/keys/{key_id}/export", tags=["keys"],

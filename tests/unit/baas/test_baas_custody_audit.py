@@ -78,8 +78,12 @@ def test_signing_and_export_stay_with_the_owning_organisation(baas):
     keys = ok(sino.get(f"/api/v1/organizations/{sino_id}/keys"))
     primary = next(k for k in keys if k["primary"])
     assert primary["algorithm"] == "SM2"
-    signed = ok(sino.post(f"/api/v1/organizations/{sino_id}/keys/{primary['id']}/sign", json={"message_hex": "c0ffee"}))
-    assert verify(PublicKey.from_base58(primary["public_key"]), bytes.fromhex("c0ffee"), from_base58(signed["signature"]))
+    # Custody signs intents, not bytes: an invitation decision statement decodes and is signed as such.
+    statement = (b'{"consortium":"c","decision":"approve","domain":"jadechain-baas/invitation/v1",'
+                 b'"expires_at":"2030-01-01T00:00:00","invitation":1,"organization":"o","organization_public_key":"k"}')
+    signed = ok(sino.post(f"/api/v1/organizations/{sino_id}/keys/{primary['id']}/sign",
+                          json={"message_hex": statement.hex(), "intent": "invitation"}))
+    assert verify(PublicKey.from_base58(primary["public_key"]), statement, from_base58(signed["signature"]))
     exported = ok(sino.post(f"/api/v1/organizations/{sino_id}/keys/{primary['id']}/export", json={"password": PASSWORD}))
     private = decrypt_private_key(exported["keystore"], PASSWORD)
     assert private.public_key().base58 == primary["public_key"]
