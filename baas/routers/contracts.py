@@ -173,7 +173,9 @@ def upload_contract(ledger_id: int, body: ContractCreate, request: Request, sess
 def get_contract(contract_id: int, session: SessionDep, user: UserDep) -> ContractPublic:
     contract: Contract = get_or_404(session, Contract, contract_id, "contract")
     _ledger(session, user, contract.ledger_id)
-    return contract_public(contract, source=True)
+    # Source on chain is public to the members; a draft stays its organisation's until deployed.
+    owner = user.role == "platform_admin" or user.organization_id == contract.organization_id
+    return contract_public(contract, source=owner or contract.status != "uploaded")
 
 
 @router.post("/contracts/{contract_id}/deploy", response_model=ContractPublic)

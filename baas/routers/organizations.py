@@ -90,13 +90,30 @@ def key_public(key: CustodyKey, org: Organization) -> KeyPublic:
                      primary=org.key_id == key.id, created_at=key.created_at)
 
 
-def _private(text: str | None) -> bytes | None:
+def _private(text: str | None, session: Any = None) -> bytes | None:
+    """The private key to import; refused if a key with its public key is already in custody."""
     if text is None:
         return None
     try:
-        return from_base58(text)
+        encoded = from_base58(text)
     except (JadechainError, ValueError):
         raise InvalidRequest("import_private_key must be base58") from None
+    if session is not None:
+        from ledger.crypto import PrivateKey, keypair_from_private
+
+        from baas.models import CustodyKey
+
+        try:
+            public = keypair_from_private(PrivateKey.from_encoded(encoded)).public.base58
+        except JadechainError:
+            return encoded  # custody reports the bad key with its own message
+        if session.scalar(select(CustodyKey.id).where(CustodyKey.public_key == public)) is not None:
+            raise KeyAlreadyHeld("this key is already in custody (keys are not shared between organisations)")
+    return encoded
+
+
+class KeyAlreadyHeld(Conflict):
+    code = "KEY_ALREADY_HELD"
 
 
 @router.get("", response_model=list[OrganizationPublic], summary="The organisation directory (names and public keys)")
@@ -120,7 +137,7 @@ def create_organization(body: OrganizationCreate, request: Request, session: Ses
     session.flush()
     custody = request.app.state.baas.custody
     key = custody.new_key(session, org.id, "organization", f"{org.name} signing key", body.algorithm,
-                          _private(body.import_private_key))
+                          _private(body.import_private_key, session))
     org.key_id = key.id
     if body.admin:
         session.add(User(username=body.admin.username, password_hash=hash_password(body.admin.password),
@@ -161,7 +178,7 @@ def create_key(organization_id: int, body: KeyCreate, request: Request, session:
     require_org_role(user, organization_id, ("org_admin",), platform_admin=False)
     org: Organization = get_or_404(session, Organization, organization_id, "organisation")
     key = request.app.state.baas.custody.new_key(session, org.id, "organization", body.label, body.algorithm,
-                                                 _private(body.import_private_key))
+                                                 _private(body.import_private_key, session))
     if body.make_primary:
         org.key_id = key.id
     audit.record(session, user, "key.imported" if key.imported else "key.generated", f"key:{key.id}",

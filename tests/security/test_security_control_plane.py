@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import stat
 import sys
@@ -250,18 +252,32 @@ def test_an_oversized_request_body_is_refused_with_413(baas: Any, admin: httpx.C
     assert response.status_code == 413 and response.json()["code"] == "REQUEST_TOO_LARGE"
 
 
+@contextlib.contextmanager
+def _own_baas(data_dir: Path, **settings: Any) -> Iterator[Any]:
+    """A second control plane that leaves the module's clients open (``running_baas`` closes them)."""
+    from baas.app import create_app
+    from baas.settings import BaasSettings
+    from baas_testkit import BaasServer
+
+    server = BaasServer(create_app(BaasSettings(data_dir=data_dir, supervise=False, **settings))).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_session_cookies_are_secure_when_served_over_tls(tmp_path: Path) -> None:
     """Behind a configured TLS-terminating proxy (X-Forwarded-Proto: https) cookies carry Secure; the
     same header from anyone else changes nothing."""
     data_dir = tmp_path / "tls"
-    with running_baas(data_dir, trusted_proxies=["127.0.0.1/32"]) as server:
+    with _own_baas(data_dir, trusted_proxies=["127.0.0.1/32"]) as server:
         password = admin_password(data_dir)
         response = httpx.post(server.url + "/api/v1/auth/login", json={"username": "admin", "password": password},
                               headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.10"})
         assert response.status_code == 200, response.text
         cookies = response.headers.get_list("set-cookie")
         assert len(cookies) == 2 and all("Secure" in cookie for cookie in cookies)
-    with running_baas(tmp_path / "plain") as server:
+    with _own_baas(tmp_path / "plain") as server:
         password = admin_password(tmp_path / "plain")
         response = httpx.post(server.url + "/api/v1/auth/login", json={"username": "admin", "password": password},
                               headers={"X-Forwarded-Proto": "https"})
@@ -270,19 +286,23 @@ def test_session_cookies_are_secure_when_served_over_tls(tmp_path: Path) -> None
 
 # --- Medium 4: the control plane issues the evidence app's write credentials ----------------------------------
 
+_ROWS = itertools.count()
+
+
 def _app_row(baas: Any, org_id: int) -> int:
     """An evidence app record on a ledger of a consortium of ``org_id`` (rows only: no node is needed)."""
     from baas.models import AppInstance, Consortium, ConsortiumMember, LedgerRecord, Network
 
+    unique = next(_ROWS)
     with baas.state.sessions() as session:
-        consortium = Consortium(name=f"cred-{org_id}", created_by_org_id=org_id)
+        consortium = Consortium(name=f"cred-{unique}", created_by_org_id=org_id)
         session.add(consortium)
         session.flush()
         session.add(ConsortiumMember(consortium_id=consortium.id, organization_id=org_id))
-        network = Network(name=f"cred-net-{org_id}", consortium_id=consortium.id)
+        network = Network(name=f"cred-net-{unique}", consortium_id=consortium.id)
         session.add(network)
         session.flush()
-        ledger = LedgerRecord(network_id=network.id, name="l", ledger_hash=f"cred-ledger-{org_id}",
+        ledger = LedgerRecord(network_id=network.id, name="l", ledger_hash=f"cred-ledger-{unique}",
                               hash_algorithm="SHA256", genesis_hex="")
         session.add(ledger)
         session.flush()
@@ -317,3 +337,41 @@ def test_write_credentials_are_issued_per_app_and_organisation(baas: Any, admin:
 
     assert org_operator["client"].delete(f"/api/v1/apps/{app_id}/credentials/{issued['id']}").status_code == 204
     assert authorize(issued["token"]) is None
+
+
+# --- Low 9 / 10: key re-import, contract drafts -------------------------------------------------------------
+
+def test_importing_a_key_another_organisation_holds_is_a_409(admin: httpx.Client) -> None:
+    from ledger.crypto import ED25519, generate_keypair, to_base58
+
+    private = to_base58(generate_keypair(ED25519).private.encoded)
+    ok(admin.post("/api/v1/organizations", json={"name": "key-holder", "import_private_key": private}), 201)
+    again = admin.post("/api/v1/organizations", json={"name": "key-thief", "import_private_key": private})
+    assert again.status_code == 409 and again.json()["code"] == "KEY_ALREADY_HELD", again.text
+
+
+def test_an_undeployed_contract_source_stays_with_its_organisation(baas: Any, admin: httpx.Client,
+                                                                   org_operator: dict[str, Any]) -> None:
+    from baas.models import AppInstance, ConsortiumMember, Contract, LedgerRecord
+
+    app_id = _app_row(baas, org_operator["org"]["id"])
+    member = ok(admin.post("/api/v1/organizations", json={"name": "fellow-member"}), 201)
+    ok(admin.post("/api/v1/users", json={"username": "fellow-op", "password": STRONG, "role": "operator",
+                                         "organization_id": member["id"]}), 201)
+    with baas.state.sessions() as session:
+        ledger_id = session.get(AppInstance, app_id).ledger_id
+        consortium_id = session.get(LedgerRecord, ledger_id).network.consortium_id
+        session.add(ConsortiumMember(consortium_id=consortium_id, organization_id=member["id"]))
+        draft = Contract(ledger_id=ledger_id, organization_id=org_operator["org"]["id"], name="secret-draft",
+                         source="def secret(): pass  # pricing logic", version=1, status="uploaded")
+        session.add(draft)
+        session.commit()
+        draft_id = draft.id
+    fellow = token_client(baas.url, "fellow-op", STRONG)
+    seen = ok(fellow.get(f"/api/v1/contracts/{draft_id}"))
+    assert seen["source"] is None and seen["name"] == "secret-draft"
+    assert ok(org_operator["client"].get(f"/api/v1/contracts/{draft_id}"))["source"].startswith("def secret")
+    with baas.state.sessions() as session:
+        session.get(Contract, draft_id).status = "deployed"
+        session.commit()
+    assert ok(fellow.get(f"/api/v1/contracts/{draft_id}"))["source"].startswith("def secret")
