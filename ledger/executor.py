@@ -95,6 +95,8 @@ from ledger.types import (
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
+from ledger import light_client
+from ledger.types import AdvanceLightClient, CreateLightClient, ProveForeignFact
 
 SUCCESS = "SUCCESS"
 DEFAULT_ROLE = "DEFAULT"
@@ -1294,6 +1296,38 @@ def _decide_proposal(ctx: _TxContext, data: dict[str, object], operations: Seque
     data["result"] = SUCCESS
 
 
+# --- light clients of other ledgers (ledger/light_client.py holds the rules) -------------------------
+
+def _light_client_of(ctx: _TxContext, ledger_hash: bytes) -> light_client.LightClientRecord:
+    raw = ctx.state.get_light_client_raw(ledger_hash)
+    if raw is None:
+        raise light_client.LightClientNotFound("no light client of that ledger on this ledger")
+    record: light_client.LightClientRecord = codec.decode(light_client.LightClientRecord, raw)
+    return record
+
+
+def _op_create_light_client(ctx: _TxContext, op: CreateLightClient) -> None:
+    ctx.require(LedgerPermission.SET_CONSENSUS)
+    ctx.authorize(op, None)
+    if ctx.state.get_light_client_raw(op.ledger_hash) is not None:
+        raise light_client.LightClientExists("this ledger already follows that ledger; advance it instead")
+    record = light_client.new_light_client(op.ledger_hash, op.name, op.epoch, op.since_height, op.public_keys)
+    ctx.state.put_light_client_raw(op.ledger_hash, codec.encode(record))
+
+
+def _op_advance_light_client(ctx: _TxContext, op: AdvanceLightClient) -> None:
+    record = light_client.advance_light_client(_light_client_of(ctx, op.ledger_hash), op.epoch_change)
+    ctx.state.put_light_client_raw(op.ledger_hash, codec.encode(record))
+
+
+def _op_prove_foreign_fact(ctx: _TxContext, op: ProveForeignFact) -> None:
+    light_client.verify_fact(
+        _light_client_of(ctx, op.ledger_hash), light_client.parse_bundle(op.bundle),
+        block_time=ctx.block.header.time, expect=light_client.parse_expectation(op.expect),
+        max_age_ms=op.max_age_ms,
+    )
+
+
 _HANDLERS: dict[type, Callable[[_TxContext, object], None]] = {
     RegisterUser: _op_register_user,  # type: ignore[dict-item]
     RegisterDataAccount: _op_register_data_account,  # type: ignore[dict-item]
@@ -1311,4 +1345,7 @@ _HANDLERS: dict[type, Callable[[_TxContext, object], None]] = {
     UpdateLedgerSettings: _op_update_ledger_settings,  # type: ignore[dict-item]
     Propose: _op_propose,  # type: ignore[dict-item]
     Vote: _op_vote,  # type: ignore[dict-item]
+    CreateLightClient: _op_create_light_client,  # type: ignore[dict-item]
+    AdvanceLightClient: _op_advance_light_client,  # type: ignore[dict-item]
+    ProveForeignFact: _op_prove_foreign_fact,  # type: ignore[dict-item]
 }

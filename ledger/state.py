@@ -87,6 +87,7 @@ NS_USER_ROLES = "U"
 NS_PARTICIPANT = "P"
 NS_SETTINGS = "S"
 NS_VALIDATORS = "Q"
+NS_LIGHT_CLIENT = "L"
 
 
 class WorkingState:
@@ -285,6 +286,14 @@ class WorkingState:
         self.put_raw(schema.META_VALIDATORS, encoded)
         self.put_raw(schema.make_epoch_key(record.epoch), encoded)
         self._put_state(self._state_key(NS_VALIDATORS, "validators"), encoded)
+
+    def get_light_client_raw(self, ledger_hash: bytes) -> bytes | None:
+        """The encoded light client of another ledger (decoded by ledger.light_client)."""
+        return self.get_raw(schema.make_light_client_key(ledger_hash))
+
+    def put_light_client_raw(self, ledger_hash: bytes, encoded: bytes) -> None:
+        self.put_raw(schema.make_light_client_key(ledger_hash), encoded)
+        self._put_state(self._state_key(NS_LIGHT_CLIENT, ledger_hash.hex()), encoded)
 
     def get_settings(self) -> LedgerSettings | None:
         raw = self.get_raw(schema.META_SETTINGS)

@@ -264,6 +264,47 @@ class Vote:
     approve: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CreateLightClient:
+    """Follow another ledger (governed): its hash and the validators of one of its epochs.
+
+    See :mod:`ledger.light_client`; the members of this ledger decide which ledger they trust.
+    """
+
+    ledger_hash: bytes
+    """The followed ledger's hash."""
+    name: str
+    epoch: int
+    """The followed ledger's epoch whose validators are given."""
+    since_height: int
+    """The first height of that epoch on the followed ledger."""
+    public_keys: tuple[bytes, ...]
+    """That epoch's validators (encoded public keys, sorted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvanceLightClient:
+    """Move a light client to the followed ledger's next epoch; anyone may submit it."""
+
+    ledger_hash: bytes
+    epoch_change: bytes
+    """An encoded :class:`ledger.certificate.EpochChangeCertificate` of the followed ledger."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProveForeignFact:
+    """Evidence from another ledger: the transaction fails unless the bundle proves the fact."""
+
+    ledger_hash: bytes
+    """The light client (followed ledger) the bundle is checked against."""
+    bundle: bytes
+    """The proof bundle (entry, transaction or event) as UTF-8 JSON."""
+    expect: bytes
+    """A JSON object of claim fields the proven fact must have (empty: any)."""
+    max_age_ms: int
+    """With a value above 0, the certified header may be at most this much older than this block."""
+
+
 Operation = (
     RegisterUser
     | RegisterDataAccount
@@ -281,6 +322,9 @@ Operation = (
     | UpdateLedgerSettings
     | Propose
     | Vote
+    | CreateLightClient
+    | AdvanceLightClient
+    | ProveForeignFact
 )
 
 OPERATION_TAGS: dict[int, type] = {
@@ -300,6 +344,9 @@ OPERATION_TAGS: dict[int, type] = {
     14: UpdateLedgerSettings,
     15: Propose,
     16: Vote,
+    40: CreateLightClient,
+    41: AdvanceLightClient,
+    42: ProveForeignFact,
 }
 codec.register_union(Operation, OPERATION_TAGS)
 

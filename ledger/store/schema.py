@@ -193,3 +193,8 @@ def make_participant_key(address: str) -> bytes:
 
 
 PARTICIPANT_PREFIX = SCHEMA_VERSION + b"P"
+
+
+def make_light_client_key(ledger_hash: bytes) -> bytes:
+    """This ledger's light client of another ledger (see ledger/light_client.py)."""
+    return SCHEMA_VERSION + b"L" + ledger_hash
