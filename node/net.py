@@ -270,7 +270,9 @@ def start_node(layout: NetworkLayout, name: str) -> int:
     pid = _read_pid(node)
     if pid is not None and _pid_alive(pid):
         return pid
-    with open(node.log, "ab") as log_file:
+    # The log is the operator's only: readable by this user, whatever the umask.
+    with os.fdopen(os.open(node.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log_file:
+        os.chmod(node.log, 0o600)
         process = subprocess.Popen(
             python_module_command("node.server", "--config", node.config),
             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,

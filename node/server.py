@@ -473,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="path of node.toml")
     parser.add_argument("--log-level", default=os.environ.get("JADECHAIN_LOG_LEVEL", "info"))
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the ledger's LevelDB, the consensus safety store: this user's only
     try:
         config = load_node_config(args.config)
     except ConfigError as exc:
