@@ -8,10 +8,17 @@ and signatures uploaded from outside are checked the same way, with ``ledger.cry
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import secrets
+from typing import Any
 
-from baas.errors import InvalidRequest
-from baas.models import Consortium, Invitation, Organization
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from baas import audit
+from baas.errors import Conflict, Forbidden, InvalidRequest, NotFoundError
+from baas.models import AuditEvent, Consortium, Invitation, Network, Organization, utcnow
 
 POLICIES = ("majority", "all", "any", "threshold")
 INVITATION_DOMAIN = "jadechain-baas/invitation/v1"
@@ -43,3 +50,117 @@ def invitation_statement(invitation: Invitation, consortium: Consortium, invitee
         "expires_at": invitation.expires_at.isoformat(timespec="seconds"), "decision": decision,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+# --- control-plane proposals: actions that reach other members' nodes --------------------------
+#
+# An organisation starts, stops, restarts and removes its own nodes alone. An action on a whole
+# network whose nodes belong to several members is a proposal that every affected member's admin
+# approves; it runs when the last approval arrives. Proposals live in the audit log itself (one
+# hash-chained entry per affected organisation for every step), so each affected member sees the
+# proposal, every approval and the outcome in its own audit view, and nothing is decided off the
+# record.
+
+NETWORK_ACTIONS = ("stop", "start")
+PROPOSAL_OPENED = "network.proposal.opened"
+PROPOSAL_APPROVED = "network.proposal.approved"
+PROPOSAL_EXECUTED = "network.proposal.executed"
+PROPOSAL_ACTIONS = (PROPOSAL_OPENED, PROPOSAL_APPROVED, PROPOSAL_EXECUTED)
+PROPOSAL_LIFETIME = dt.timedelta(hours=24)
+
+
+class ProposalAlreadyApproved(Conflict):
+    code = "ALREADY_VOTED"
+
+
+class ProposalClosed(Conflict):
+    code = "PROPOSAL_DECIDED"
+
+
+class ProposalExpired(Conflict):
+    code = "PROPOSAL_EXPIRED"
+
+
+def affected_organizations(network: Network) -> list[int]:
+    """The organisations whose nodes a network-wide action reaches (removed nodes excluded)."""
+    return sorted({node.organization_id for node in network.nodes if node.desired_state != "removed"})
+
+
+def record_for_each(session: Session, actor: Any, action: str, target: str, details: dict[str, Any],
+                    organization_ids: list[int], client: str = "") -> None:
+    """One audit entry per affected organisation: each sees the action in its own log."""
+    for organization_id in organization_ids:
+        audit.record(session, actor, action, target, details, organization_id=organization_id, client=client)
+
+
+def network_proposals(session: Session, network: Network) -> list[dict[str, Any]]:
+    """Every control-plane proposal of the network, rebuilt from its audit entries (newest first)."""
+    found: dict[str, dict[str, Any]] = {}
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.target == f"network:{network.id}", AuditEvent.action.in_(PROPOSAL_ACTIONS),
+    ).order_by(AuditEvent.id))
+    now = utcnow()
+    for event in events:
+        details = event.details or {}
+        proposal_id = str(details.get("proposal", ""))
+        if event.action == PROPOSAL_OPENED and proposal_id not in found:
+            found[proposal_id] = {
+                "id": proposal_id, "network_id": network.id, "action": details.get("action"),
+                "affected": list(details.get("affected", [])), "approvals": list(details.get("approvals", [])),
+                "proposed_by": event.actor, "opened_at": event.at, "status": "open", "decided_at": None,
+            }
+        elif proposal_id in found:
+            item = found[proposal_id]
+            if event.action == PROPOSAL_APPROVED and details.get("organization_id") not in item["approvals"]:
+                item["approvals"].append(details.get("organization_id"))
+            elif event.action == PROPOSAL_EXECUTED:
+                item["status"], item["decided_at"] = "executed", event.at
+    for item in found.values():
+        if item["status"] == "open" and now - item["opened_at"] > PROPOSAL_LIFETIME:
+            item["status"] = "expired"
+        item["waiting_for"] = [org for org in item["affected"] if org not in item["approvals"]]
+    return sorted(found.values(), key=lambda p: p["opened_at"], reverse=True)
+
+
+def open_network_proposal(session: Session, user: Any, network: Network, action: str, client: str) -> dict[str, Any]:
+    if action not in NETWORK_ACTIONS:
+        raise InvalidRequest(f"unknown network action {action!r}")
+    for existing in network_proposals(session, network):
+        if existing["status"] == "open" and existing["action"] == action:
+            raise Conflict(f"a proposal to {action} this network is already open", proposal=existing["id"])
+    affected = affected_organizations(network)
+    proposal_id = secrets.token_hex(8)
+    record_for_each(session, user, PROPOSAL_OPENED, f"network:{network.id}", {
+        "proposal": proposal_id, "action": action, "network": network.name, "affected": affected,
+        "approvals": [user.organization_id],
+    }, affected, client)
+    return next(p for p in network_proposals(session, network) if p["id"] == proposal_id)
+
+
+def approve_network_proposal(session: Session, user: Any, network: Network, proposal_id: str,
+                             client: str) -> dict[str, Any]:
+    """Record the user's organisation's approval; returns the proposal (``ready`` when all approved)."""
+    proposal = next((p for p in network_proposals(session, network) if p["id"] == proposal_id), None)
+    if proposal is None:
+        raise NotFoundError(f"no proposal {proposal_id} for network {network.id}")
+    if proposal["status"] == "executed":
+        raise ProposalClosed("the proposal was already decided")
+    if proposal["status"] == "expired":
+        raise ProposalExpired("the proposal expired before every affected member approved")
+    if user.organization_id not in proposal["affected"] or user.role != "org_admin":
+        raise Forbidden("only an admin of an organisation whose nodes the action reaches approves it")
+    if user.organization_id in proposal["approvals"]:
+        raise ProposalAlreadyApproved("your organisation already approved this proposal")
+    record_for_each(session, user, PROPOSAL_APPROVED, f"network:{network.id}", {
+        "proposal": proposal_id, "action": proposal["action"], "organization_id": user.organization_id,
+    }, proposal["affected"], client)
+    proposal = next(p for p in network_proposals(session, network) if p["id"] == proposal_id)
+    proposal["ready"] = not proposal["waiting_for"]
+    return proposal
+
+
+def mark_network_proposal_executed(session: Session, user: Any, network: Network, proposal: dict[str, Any],
+                                   client: str) -> None:
+    record_for_each(session, user, PROPOSAL_EXECUTED, f"network:{network.id}", {
+        "proposal": proposal["id"], "action": proposal["action"], "approvals": proposal["approvals"],
+    }, proposal["affected"], client)

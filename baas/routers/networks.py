@@ -8,11 +8,13 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baas import audit
+from baas import audit, governance
 from baas.custody import algorithm_for_suite
 from baas.deps import (
     SessionDep, UserDep, client_of, consortium_member_ids, get_or_404, is_platform_admin, require_consortium_access,
@@ -291,7 +293,8 @@ def network_status(network_id: int, request: Request, session: SessionDep, user:
     }
 
 
-def _set_desired(request: Request, session: Session, user: User, network: Network, desired: str, action: str) -> None:
+def _set_desired(request: Request, session: Session, user: User, network: Network, desired: str, action: str,
+                 approved_by: list[int] | None = None) -> None:
     state = request.app.state.baas
     with state.provisioner_lock:
         for node in network.nodes:
@@ -307,21 +310,63 @@ def _set_desired(request: Request, session: Session, user: User, network: Networ
                 node.pid, node.pid_started_at, node.status = None, None, "stopped"
         network.status = "running" if desired == "running" else "stopped"
         network.status_reason = ""
-    audit.record(session, user, action, f"network:{network.id}", client=client_of(request))
+    affected = governance.affected_organizations(network) or [user.organization_id]
+    details = {"network": network.name, "approved_by": approved_by} if approved_by else {"network": network.name}
+    governance.record_for_each(session, user, action, f"network:{network.id}", details,
+                               [org for org in affected if org is not None], client_of(request))
+    if None in affected or not affected:
+        audit.record(session, user, action, f"network:{network.id}", details, client=client_of(request))
 
 
-@router.post("/networks/{network_id}/stop", response_model=NetworkPublic, summary="Stop every node (data kept)")
-def stop_network(network_id: int, request: Request, session: SessionDep, user: UserDep) -> NetworkPublic:
+def _network_action(request: Request, session: Session, user: User, network: Network, action: str) -> Any:
+    """Run a network-wide action now if only the caller's organisation is affected; else propose it."""
+    affected = governance.affected_organizations(network)
+    if is_platform_admin(user) or set(affected) <= {user.organization_id}:
+        desired = "stopped" if action == "stop" else "running"
+        _set_desired(request, session, user, network, desired, "network.stopped" if action == "stop" else "network.started")
+        return network_public(session, network, request)
+    proposal = governance.open_network_proposal(session, user, network, action, client_of(request))
+    return JSONResponse(status_code=202, content=jsonable_encoder({
+        "code": "PROPOSAL_REQUIRED",
+        "message": f"{action} reaches the nodes of {len(affected)} organisations; each must approve",
+        "proposal": proposal,
+    }))
+
+
+@router.post("/networks/{network_id}/stop", response_model=None,
+             summary="Stop every node (data kept); a proposal (202) when other members' nodes are affected")
+def stop_network(network_id: int, request: Request, session: SessionDep, user: UserDep) -> Any:
     network = visible_network(session, user, network_id, ("org_admin",))
-    _set_desired(request, session, user, network, "stopped", "network.stopped")
-    return network_public(session, network, request)
+    return _network_action(request, session, user, network, "stop")
 
 
-@router.post("/networks/{network_id}/start", response_model=NetworkPublic, summary="Start every node again")
-def start_network(network_id: int, request: Request, session: SessionDep, user: UserDep) -> NetworkPublic:
+@router.post("/networks/{network_id}/start", response_model=None,
+             summary="Start every node again; a proposal (202) when other members' nodes are affected")
+def start_network(network_id: int, request: Request, session: SessionDep, user: UserDep) -> Any:
     network = visible_network(session, user, network_id, ("org_admin",))
-    _set_desired(request, session, user, network, "running", "network.started")
-    return network_public(session, network, request)
+    return _network_action(request, session, user, network, "start")
+
+
+@router.get("/networks/{network_id}/proposals", summary="Control-plane proposals of the network (newest first)")
+def list_network_proposals(network_id: int, session: SessionDep, user: UserDep) -> list[dict[str, Any]]:
+    network = visible_network(session, user, network_id)
+    return jsonable_encoder(governance.network_proposals(session, network))  # type: ignore[no-any-return]
+
+
+@router.post("/networks/{network_id}/proposals/{proposal_id}/approve", response_model=None,
+             summary="Approve a proposal for your organisation; the action runs with the last approval")
+def approve_network_proposal(network_id: int, proposal_id: str, request: Request, session: SessionDep,
+                             user: UserDep) -> Any:
+    network = visible_network(session, user, network_id, ("org_admin",))
+    proposal = governance.approve_network_proposal(session, user, network, proposal_id, client_of(request))
+    if proposal["ready"]:
+        action = str(proposal["action"])
+        desired = "stopped" if action == "stop" else "running"
+        _set_desired(request, session, user, network, desired, "network.stopped" if action == "stop" else "network.started",
+                     approved_by=list(proposal["approvals"]))
+        governance.mark_network_proposal_executed(session, user, network, proposal, client_of(request))
+        proposal["status"] = "executed"
+    return jsonable_encoder(proposal)
 
 
 # --- ledgers ---------------------------------------------------------------------------------------------

@@ -180,8 +180,17 @@ def test_four_node_network_through_the_api(tmp_path):
 
             # membership changes, governed: a node of the admitted member joins, then a node leaves
             membership_changes(acme, bolt, cargo, orgs, network, ledger, contract, data, data_dir)
-            stopped = ok(acme.post(f"/api/v1/networks/{network['id']}/stop"))
-            assert all(n["status"] == "stopped" for n in stopped["nodes"])
+            # The network holds several members' nodes: stopping it is a proposal each of them approves.
+            proposed = acme.post(f"/api/v1/networks/{network['id']}/stop")
+            assert proposed.status_code == 202 and proposed.json()["code"] == "PROPOSAL_REQUIRED", proposed.text
+            proposal = proposed.json()["proposal"]
+            members = {orgs[name]["id"]: client for name, client in (("acme", acme), ("bolt", bolt), ("cargo", cargo))}
+            for organization_id in proposal["waiting_for"]:
+                decided = ok(members[organization_id].post(
+                    f"/api/v1/networks/{network['id']}/proposals/{proposal['id']}/approve"))
+            assert decided["status"] == "executed"
+            stopped = ok(acme.get(f"/api/v1/networks/{network['id']}"))
+            assert all(n["status"] in ("stopped", "removed") for n in stopped["nodes"])
             assert all(process_start_time(pid) is None for pid in pids.values())
         finally:
             kill_node_processes(server.state)
