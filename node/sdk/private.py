@@ -223,7 +223,7 @@ class PrivateRecordsMixin:
 
     def disclose(
         self, account: str, key: str, field_name: str, reader: KeyPair | PrivateKey, *,
-        grade: str | None = None, version: int | None = None, wait: float = 30.0,
+        grade: str | None = None, version: int | None = None, wait: float = 60.0,
     ) -> dict[str, Any]:
         """A disclosure of one field for a third party: the entry's proof bundle, the value and its salt.
 

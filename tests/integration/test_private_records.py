@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ledger.crypto import ECDSA_P256, ED25519, SM2, SM4, KeyPair, address_from_public_key, generate_keypair
+from ledger.crypto import AES_GCM, ECDSA_P256, ED25519, SM2, SM4, KeyPair, address_from_public_key, generate_keypair
 from ledger.errors import ProofError
 from ledger.private import (
     GradeSpec,
@@ -206,3 +206,74 @@ def test_a_disclosure_verifies_offline_and_a_forged_one_fails(world: World, tmp_
     path.write_text(json.dumps(document))
     other_ledger = "j" + world.ledger_hash[1:] if world.ledger_hash[0] != "j" else "k" + world.ledger_hash[1:]
     assert verify_cli(path, other_ledger).returncode != 0
+
+
+# --- docs/privacy.md, executed on a classic network (Ed25519 + SHA-256, so AES-256-GCM records) ---------
+
+DOC = ROOT / "docs" / "privacy.md"
+
+
+def doc_blocks(language: str) -> list[str]:
+    text = DOC.read_text()
+    blocks, inside, current = [], False, []
+    for line in text.splitlines():
+        if not inside and line.strip() == f"```{language}":
+            inside, current = True, []
+        elif inside and line.strip() == "```":
+            inside = False
+            blocks.append("\n".join(current))
+        elif inside:
+            current.append(line)
+    return blocks
+
+
+@pytest.fixture(scope="module")
+def classic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    for info in start_network(tmp_path_factory.mktemp("private-classic") / "net", "classic"):
+        state = World(info)
+        try:
+            yield state
+        finally:
+            state.client.close()
+
+
+def test_the_documented_health_record_example_runs(classic: World) -> None:
+    (example,) = doc_blocks("python")
+    namespace: dict[str, Any] = {"GATEWAY": classic.info["nodes"][0]["url"], "LEDGER_HASH": classic.ledger_hash,
+                                 "ACCOUNT": classic.account, "patient": classic.owner}
+    exec(compile(example, str(DOC), "exec"), namespace)  # the example's own asserts are the checks
+    stored = raw_value(classic, "visit/2026-12-01", 0)
+    assert decode_private_record(stored).cipher == AES_GCM.code
+    assert b"J45.901" not in stored and b"follow-up" not in stored
+    assert namespace["report"].key == "visit/2026-12-01"
+
+
+def test_the_documented_commands_run(classic: World, tmp_path: Path) -> None:
+    from ledger.crypto import encrypt_private_key, save_keystore
+
+    password = Path(classic.info["password_file"]).read_text().strip()
+    owner_file = tmp_path / "owner.json"
+    owner_file.write_bytes((Path(classic.info["keys"]) / "node0.json").read_bytes())
+    (tmp_path / "clinic.json").write_bytes(owner_file.read_bytes())
+    reader = generate_keypair(ED25519)
+    save_keystore(tmp_path / "reader.json", encrypt_private_key(reader.private, password))
+    (record_example,) = doc_blocks("json")
+    (tmp_path / "record.json").write_text(record_example.replace("<reader public key>", reader.public.base58))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(ROOT), "JADECHAIN_KEY_PASSWORD": password, "ACCOUNT": classic.account,
+           "KEY": "cli-visit", "GATEWAY": classic.info["nodes"][0]["url"], "LEDGER_HASH": classic.ledger_hash,
+           "NEW_READER": reader.public.base58}
+    disclosure_block, commands_block = doc_blocks("bash")
+    outputs = []
+    for line in commands_block.splitlines() + disclosure_block.splitlines():
+        done = subprocess.run(["bash", "-euc", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+        outputs.append(done.stdout)
+    first_read, old_read = json.loads(outputs[1]), json.loads(outputs[4])
+    assert first_read["grades"] == {"public": {"clinic": "Jade Clinic"}} and first_read["sealed"] == ["partner"]
+    # Granted partner on version 0, then revoked: version 0 stays readable, version 1 is sealed.
+    assert old_read["grades"]["partner"] == {"diagnosis": "J45.901"} and old_read["version"] == 0
+    latest = classic.ledger.get_private(classic.account, "cli-visit", reader)
+    assert latest.version == 1 and latest.grades == {}
+    assert "VALID" in outputs[-1] and "J45.901" in outputs[-1]
+    assert json.loads((tmp_path / "diagnosis.json").read_text())["value"] == "J45.901"
