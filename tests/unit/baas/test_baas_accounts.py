@@ -4,19 +4,18 @@ login throttling."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import stat
 
 import httpx
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from baas_testkit import PASSWORD, admin_password, database_rows, ok, running_baas, token_client
 from sqlalchemy import update
 
 from baas.models import ApiToken
 
 
 @pytest.fixture(scope="module")
-def baas(tmp_path_factory):
+def baas(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-accounts")
     with running_baas(data_dir, login_max_failures=3) as server:
         server.data_dir = data_dir
@@ -28,7 +27,7 @@ def test_first_admin_password_is_random_and_in_a_private_file(baas):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     password = path.read_text().strip()
     assert path.read_text() == password + "\n" and len(password) >= 20
-    rows = sqlite3.connect(baas.data_dir / "baas.db").execute("select password_hash from users").fetchall()
+    rows = database_rows(baas, "users", "password_hash")
     assert rows[0][0].startswith("$argon2id$") and password not in rows[0][0]
 
 
@@ -50,7 +49,7 @@ def test_api_tokens_are_stored_as_hashes_revocable_and_expiring(baas):
     admin = token_client(baas.url, "admin", admin_password(baas.data_dir))
     created = ok(admin.post("/api/v1/tokens", json={"name": "ci", "ttl_days": 1}), 201)
     secret = created["token"]
-    database = sqlite3.connect(baas.data_dir / "baas.db").execute("select token_hash, prefix from api_tokens").fetchall()
+    database = database_rows(baas, "api_tokens", "token_hash, prefix")
     assert all(secret != token_hash and secret not in token_hash for token_hash, _ in database)
     bearer = {"Authorization": f"Bearer {secret}"}
     assert httpx.get(baas.url + "/api/v1/auth/me", headers=bearer).status_code == 200

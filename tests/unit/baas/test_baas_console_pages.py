@@ -11,7 +11,7 @@ PAGES = ("/ui/", "/ui/organizations", "/ui/consortia", "/ui/invitations", "/ui/n
 
 
 @pytest.fixture(scope="module")
-def baas(tmp_path_factory):
+def baas(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-pages")
     with running_baas(data_dir) as server:
         admin = token_client(server.url, "admin", admin_password(data_dir))

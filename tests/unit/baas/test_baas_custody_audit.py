@@ -4,11 +4,11 @@ for the owning organisation's admins) and the append-only, hash-chained audit lo
 from __future__ import annotations
 
 import os
-import sqlite3
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from baas_testkit import PASSWORD, admin_password, drop_audit_update_trigger, ok, running_baas, stored_bytes, token_client
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from baas.audit import verify_chain
 from baas.custody import Custody, load_master_key
@@ -42,7 +42,7 @@ def test_sealed_keys_open_only_with_the_master_key_and_their_own_row():
 
 
 @pytest.fixture(scope="module")
-def baas(tmp_path_factory):
+def baas(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-custody")
     with running_baas(data_dir) as server:
         server.data_dir = data_dir
@@ -60,9 +60,7 @@ def test_private_keys_never_reach_the_database_in_clear(baas):
     key = ok(sino.post(f"/api/v1/organizations/{baas.orgs['sino']['id']}/keys", json={
         "label": "imported", "import_private_key": to_base58(imported.private.encoded)}), 201)
     assert key["imported"] and key["public_key"] == imported.public.base58
-    database = (baas.data_dir / "baas.db").read_bytes()
-    wal = baas.data_dir / "baas.db-wal"
-    database += wal.read_bytes() if wal.exists() else b""
+    database = stored_bytes(baas)
     assert imported.private.raw not in database and imported.private.encoded not in database
     with baas.state.sessions() as session:
         for row in session.scalars(select(CustodyKey)):
@@ -94,12 +92,9 @@ def test_signing_and_export_stay_with_the_owning_organisation(baas):
 
 
 def test_the_database_refuses_to_change_or_delete_audit_entries(baas):
-    connection = sqlite3.connect(baas.data_dir / "baas.db")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        connection.execute("UPDATE audit_log SET actor = 'nobody' WHERE id = 1")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        connection.execute("DELETE FROM audit_log WHERE id = 1")
-    connection.close()
+    for statement in ("UPDATE audit_log SET actor = 'nobody' WHERE id = 1", "DELETE FROM audit_log WHERE id = 1"):
+        with pytest.raises(DBAPIError, match="append-only"), baas.state.engine.begin() as connection:
+            connection.execute(text(statement))
     assert ok(baas.admin.get("/api/v1/audit/verify"))["valid"] is True
 
 
@@ -107,7 +102,7 @@ def test_tampering_behind_the_databases_back_is_detected(baas):
     report = ok(baas.admin.get("/api/v1/audit/verify"))
     assert report["valid"] and report["entries"] >= 5
     with baas.state.engine.begin() as connection:  # someone with the file drops the trigger and edits history
-        connection.execute(text("DROP TRIGGER audit_log_no_update"))
+        drop_audit_update_trigger(connection)
         connection.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = 2"))
     broken = ok(baas.admin.get("/api/v1/audit/verify"))
     assert broken == {"valid": False, "entries": 2, "first_bad_id": 2,

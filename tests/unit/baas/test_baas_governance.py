@@ -14,7 +14,7 @@ from ledger.crypto import PublicKey, from_base58, generate_keypair, sign, to_bas
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-governance")
     with running_baas(data_dir) as server:
         admin = token_client(server.url, "admin", admin_password(data_dir))

@@ -16,7 +16,7 @@ ROLES = ("platform", "a_admin", "a_operator", "a_viewer", "b_admin", "b_operator
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-permissions")
     with running_baas(data_dir) as server:
         admin = token_client(server.url, "admin", admin_password(data_dir))

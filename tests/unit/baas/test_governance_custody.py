@@ -25,7 +25,7 @@ def content_of(builder: TransactionBuilder) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-intents")
     with running_baas(data_dir) as server:
         admin = token_client(server.url, "admin", admin_password(data_dir))
