@@ -70,7 +70,9 @@ What this proves
 How to check it, with no node
 -----------------------------
 1. sha256sum record-core.json  -> must equal the record id above.
-2. jadechain verify proof/record.json --validators validators.json --require-certificate
+2. jadechain verify proof/record.json --ledger {ledger_hash}
+   (pin the ledger hash your consortium published, not one read from this zip; or pin a validator
+   set you trust: jadechain verify proof/record.json --validators validators.json)
 3. openssl ts -verify -data record-core.json -in timestamps/1-network.tsr -CAfile tsa/ca.pem
 4. The parties' signatures (record.json "signatures") are signatures of their keys over the 32 raw
    bytes of the record hash; member.json holds a batch member's RFC 6962 inclusion path (SHA-256,

@@ -156,7 +156,8 @@ def render_certificate(view: dict[str, Any], *, record: dict[str, Any], verify_u
 
     writer.heading("How to verify")
     for line in (
-        "1. Download the evidence bundle (zip) and run verify_evidence_zip, or `jadechain verify proof/record.json`.",
+        "1. Download the evidence bundle (zip) and run verify_evidence_zip, or",
+        f"   jadechain verify proof/record.json --ledger {view['ledger_hash']}",
         "2. openssl ts -verify -data record-core.json -in timestamps/1-network.tsr -CAfile tsa/ca.pem",
         "3. Record ID = SHA-256 of record-core.json; the parties signed these 32 bytes.",
     ):

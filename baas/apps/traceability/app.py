@@ -254,7 +254,8 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
                 verified[row.hash] = False
         names = {row.org: svc.organisation_name(row.org) for row, _ in history["events"]}
         root = request.scope.get("root_path", "")  # mounted under a prefix by the BaaS control plane
-        return HTMLResponse(render_portal(item, history, scans, names, verified, root))
+        return HTMLResponse(render_portal(item, history, scans, names, verified, root,
+                                          ledger_hash=svc.settings.ledger_hash))
 
     return app
 
@@ -278,7 +279,7 @@ def _place(event: dict[str, Any]) -> str:
 
 
 def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[str, str],
-                  verified: dict[str, bool], root: str = "") -> str:
+                  verified: dict[str, bool], root: str = "", ledger_hash: str = "") -> str:
     rows = history["events"]
     all_verified = bool(rows) and all(verified.get(row.hash) for row, _ in rows)
     entries = []
@@ -315,7 +316,9 @@ def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[st
     if rows:
         latest = rows[-1][0].hash
         download = (f"<a class='download' data-testid='proof-download' href='{root}/traceability/events/"
-                    f"{quote(latest, safe='')}/proof' download>Download proof (jadechain verify)</a>")
+                    f"{quote(latest, safe='')}/proof' download>Download proof (jadechain verify)</a>"
+                    f"<div class='meta' data-testid='verify-command'>Check it offline: "
+                    f"<code>jadechain verify proof.json --ledger {html.escape(ledger_hash)}</code></div>")
     urn = history.get("urn") or ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
