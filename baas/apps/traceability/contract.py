@@ -1,4 +1,9 @@
-"""The traceability contract (source for ``contracts.SandboxRuntime``) and how to call it.
+"""The traceability contract and how to call it.
+
+The same source runs on both contract engines: the WebAssembly engine (MicroPython under
+wasmtime, ``contracts.vm.WasmRuntime``) and the legacy CPython sandbox; a ledger uses the one it
+recorded at genesis (``tests/contracts/test_wasm_apps.py`` checks both give the same statuses
+and state).
 
 State, in the contract's own account:
 
@@ -8,7 +13,7 @@ State, in the contract's own account:
   written with expected version -1, so a second capture of the same event fails the whole transaction;
 * ``x:<hex>`` → ``{"d", "o", "r": reason}``: the error declaration of that event (at most one).
 
-The sandbox has no hash function, so the contract cannot recompute an event hash; it checks the
+The legacy sandbox has no hash function, so the contract (written for both engines) does not recompute an event hash; it checks the
 hash's form, the capturer's right to every GS1 key the event carries (the company prefix rule below,
 applied on chain), uniqueness, and that an error declaration names an event already on chain and
 comes from an organisation authorised for its keys. The canonical event JSON travels in the same invocation's
