@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from ledger import codec
-from ledger.crypto import KeyPair, algorithm_by_code, hasher, sign
+from ledger.crypto import KeyPair, algorithm_by_code, from_base58, hasher, sign
 from ledger.types import (
     APPEND_ANY,
     AccountState,
@@ -96,8 +96,14 @@ class TransactionBuilder:
         return self.add(Propose(codec.encode(ProposedOperations(tuple(items))), reason, expiry))
 
     def vote(self, proposal: bytes | str, approve: bool = True) -> "TransactionBuilder":
-        """Vote for (or against) a proposal, named by its id (bytes or hex)."""
-        proposal_id = bytes.fromhex(proposal) if isinstance(proposal, str) else proposal
+        """Vote for (or against) a proposal, named by its id: bytes, hex, or the proposing transaction's base58 hash."""
+        if isinstance(proposal, str):
+            try:
+                proposal_id = bytes.fromhex(proposal)
+            except ValueError:
+                proposal_id = from_base58(proposal)
+        else:
+            proposal_id = proposal
         return self.add(Vote(proposal_id, approve))
 
     def content(self, nonce: bytes | None = None) -> TransactionContent:
