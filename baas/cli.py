@@ -6,7 +6,6 @@ alone: ``python -m baas.cli serve``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,7 +40,9 @@ def serve(
 
     from baas.app import create_app
 
-    os.umask(0o077)  # the database, its WAL, logs and keystores: readable by this user only
+    from baas.hardening import make_process_files_private
+
+    make_process_files_private()  # the database, its WAL, logs and keystores: readable by this user only
     settings = _settings(data_dir, database_url, host=host, port=port, provisioner=provisioner, kubeconfig=kubeconfig)
     app = create_app(settings)
     tls = settings.tls_certificate_file is not None and settings.tls_key_file is not None

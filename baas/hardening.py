@@ -147,5 +147,20 @@ class HardeningMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def make_process_files_private() -> None:
+    """umask 077 for everything this process creates, and its stdout/stderr made 0600 when they are
+    files (a launcher's log that would otherwise be world-readable)."""
+    import os
+    import stat
+
+    os.umask(0o077)
+    for fd in (1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fchmod(fd, 0o600)
+        except OSError:
+            pass
+
+
 def install_hardening(app: Any, settings: BaasSettings) -> None:
     app.add_middleware(HardeningMiddleware, settings=settings)

@@ -464,6 +464,27 @@ def _add_status_route(app: Any) -> None:
         return result
 
 
+def make_private(directory: str) -> None:
+    """Directories 0700 and files 0600 under the node's data directory (the genesis ledger may have
+    been written by a tool that ran with a looser umask), and this process's log when it is a file."""
+    import stat
+
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.fchmod(fd, 0o600)
+    if not os.path.isdir(directory):
+        return
+    os.chmod(directory, 0o700)
+    for root, directories, files in os.walk(directory):
+        for name in directories:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), 0o700)
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), 0o600)
+
+
 EXIT_STORAGE_FAILURE = 75
 """EX_TEMPFAIL: the disk failed under the node; restart it once the disk is fixed."""
 
@@ -479,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(json.dumps({"level": "error", "code": exc.code, "msg": exc.message}), file=sys.stderr)
         return 2
+    make_private(config.node.data_dir)
     setup_json_logging(getattr(logging, args.log_level.upper(), logging.INFO), config.node.name)
     try:
         asyncio.run(run_node(config))

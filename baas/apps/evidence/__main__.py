@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                              "missing (default DATA_DIR/write-token, or $JADECHAIN_EVIDENCE_WRITE_TOKEN_FILE)")
     parser.add_argument("--organization", default="operator", help="whose quota the write credential counts against")
     args = parser.parse_args(argv)
-    os.umask(0o077)  # the TSA key, quotas, kept files: this user's only
+    from baas.hardening import make_process_files_private
+
+    make_process_files_private()  # the TSA key, quotas, kept files and this process's log: this user's only
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter())
