@@ -24,7 +24,8 @@ client:
 What stays visible to everyone: grade names, field names, the number of readers and their
 public keys, sizes, and the write history. Values are hidden.
 
-Everything here is pure: no I/O, and randomness only for keys, nonces and salts. Encoding and
+Everything here is pure: no I/O, and randomness only for keys, nonces and salts (drawn from
+a source the caller may inject; wrapping draws its own ephemeral keys in ``ledger.crypto``). Encoding and
 decoding are canonical (one byte form per record; decoding rejects any other).
 """
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Mapping, Sequence
 
@@ -41,7 +42,7 @@ from ledger.crypto.envelope import unwrap_key, wrap_key
 from ledger.crypto.hashing import DIGEST_SIZES, hasher
 from ledger.crypto.keys import PrivateKey, PublicKey
 from ledger.crypto.registry import AES_GCM, SHA256, SM3, SM4, CryptoAlgorithm, algorithm_by_code
-from ledger.crypto.symmetric import GCM_NONCE_SIZE, aead_decrypt, aead_encrypt, aead_key_size
+from ledger.crypto.symmetric import GCM_NONCE_SIZE, aead_decrypt, aead_encrypt, aead_key_size, random_bytes
 from ledger.errors import CodecError, CryptoError, JadechainError, ProofError
 from ledger.values import canonical_json
 
@@ -336,8 +337,13 @@ def _envelopes(readers: Sequence[PublicKey], data_key: bytes) -> tuple[ReaderEnv
 
 def seal_record(
     *, account: str, key: str, hash_algorithm: CryptoAlgorithm, grades: Sequence[GradeSpec],
+    random: Callable[[int], bytes] = random_bytes,
 ) -> PrivateRecord:
-    """Encrypt every grade under a fresh data key and wrap that key for each of its readers."""
+    """Encrypt every grade under a fresh data key and wrap that key for each of its readers.
+
+    Client-side only (never run by the executor): data keys, nonces and salts come from
+    ``random`` (the operating system's CSPRNG unless a test injects its own source).
+    """
     cipher = cipher_for_hash(hash_algorithm)
     specs = sorted(grades, key=lambda spec: spec.name)
     if not specs or len({s.name for s in specs}) != len(specs):
@@ -355,11 +361,11 @@ def seal_record(
                 value_json = canonical_json(spec.fields[name])
             except (CodecError, TypeError, ValueError) as error:
                 raise PrivateRecordError(f"field {name!r}: not a JSON value without floats ({error})") from None
-            salt = os.urandom(SALT_SIZE)
+            salt = random(SALT_SIZE)
             rows.append([name, salt, value_json])
             commitments.append(FieldCommitment(name, field_commitment(hash_algorithm, spec.name, name, salt, value_json)))
-        data_key = os.urandom(aead_key_size(cipher))
-        nonce = os.urandom(GCM_NONCE_SIZE)
+        data_key = random(aead_key_size(cipher))
+        nonce = random(GCM_NONCE_SIZE)
         plaintext = codec.pack_canonical([_PLAINTEXT_DOMAIN, rows])
         ciphertext = aead_encrypt(cipher, data_key, nonce, plaintext,
                                   _associated_data(account, key, cipher.code, spec.name, commitments))

@@ -104,7 +104,12 @@ class PrivateRecordsMixin:
         return entry, decode_private_record(bytes.fromhex(value["value"]))
 
     def _read_grants(self, account: str, key: str, version: int) -> tuple[int, GrantRecord | None]:
-        """The grant side entry of one version: (its latest version or -1, its content)."""
+        """The grant side entry of one version: (its latest version or -1, its content).
+
+        A side entry that is not a well-formed grant record for this version counts as no
+        grants (its version is still returned, so the next grant replaces it): a garbled side
+        entry must not hide what the record's own envelopes let a key read.
+        """
         try:
             entry = self.get_entry(account, grants_key(key, version))
         except Exception as error:
@@ -112,12 +117,13 @@ class PrivateRecordsMixin:
                 return -1, None
             raise
         value = entry["value"]
-        if value.get("type") != "BYTES":
-            raise PrivateRecordError("the grant side entry is not a grant record")
-        grants = decode_grant_record(bytes.fromhex(value["value"]))
-        if grants.record_version != version:
-            raise PrivateRecordError("the grant side entry names another version")
-        return int(entry["version"]), grants
+        try:
+            if value.get("type") != "BYTES":
+                raise PrivateRecordError("the grant side entry is not a grant record")
+            grants = decode_grant_record(bytes.fromhex(value["value"]))
+        except (PrivateRecordError, ValueError):
+            return int(entry["version"]), None
+        return int(entry["version"]), grants if grants.record_version == version else None
 
     def get_private(
         self, account: str, key: str, reader: KeyPair | PrivateKey, version: int | None = None,
@@ -210,6 +216,9 @@ class PrivateRecordsMixin:
         _, grants = self._read_grants(account, key, view.version)
         granted = grants.envelopes if grants else ()
         gone = reader.encoded
+        if not any(e.reader == gone for g in view.record.grades for e in g.readers) and \
+                not any(g.reader == gone for g in granted):
+            raise NotAReader("this key is not a reader of the latest version: nothing to revoke")
         specs = []
         for grade in view.record.grades:
             keys = {e.reader for e in grade.readers} | {g.reader for g in granted if g.grade == grade.name}

@@ -25,6 +25,7 @@ from ledger.private import (
     NotAReader,
     decode_private_record,
     encode_private_record,
+    grants_key,
     verify_disclosure,
 )
 from node.sdk import JadechainClient, LedgerClient
@@ -135,6 +136,10 @@ def test_a_revoked_reader_cannot_read_new_versions_but_keeps_old_ones(world: Wor
     # What was readable stays readable: revocation cannot take back version 0.
     assert world.ledger.get_private(world.account, "prices", drop, version=0).grades["partner"] == {"unit_price": 1200}
 
+    # Revoking someone who is no longer a reader is refused, not a silent re-encryption.
+    with pytest.raises(NotAReader):
+        world.ledger.revoke(world.account, "prices", drop.public, world.owner)
+    assert world.ledger.get_entry(world.account, "prices")["version"] == 1
     # Later versions written by the owner keep the revoked reader out too.
     put(world, "prices", [GradeSpec("partner", {"unit_price": 1100}, [keep.public])])
     assert world.ledger.get_private(world.account, "prices", drop).sealed == ["partner"]
@@ -163,6 +168,13 @@ def test_a_grant_adds_a_reader_to_an_old_version_without_re_encryption(world: Wo
     assert world.ledger.grant(world.account, "evidence-7", other.public, world.owner, version=0).status == "SUCCESS"
     assert world.ledger.get_private(world.account, "evidence-7", auditor, version=0).grades["partner"]
     assert set(world.ledger.get_private(world.account, "evidence-7", other, version=0).grades) == {"partner", "public"}
+    # A garbled grant side entry does not stop anyone reading through the record's own envelopes.
+    garbage = world.ledger.builder().kv_set(world.account, grants_key("evidence-7", 1), "not a grant record")
+    assert world.ledger.submit(garbage.sign(world.owner)).status == "SUCCESS"
+    assert world.ledger.get_private(world.account, "evidence-7", world.owner).grades["partner"] == {"sha256": "cd" * 32}
+    # ...and the owner's next grant replaces it.
+    assert world.ledger.grant(world.account, "evidence-7", other.public, world.owner, version=1).status == "SUCCESS"
+    assert world.ledger.get_private(world.account, "evidence-7", other).grades["public"] == {"kind": "contract-v2"}
     # Someone who cannot open the grade cannot grant it.
     with pytest.raises(NotAReader):
         world.ledger.grant(world.account, "evidence-7", other.public, generate_keypair(SM2), version=1)

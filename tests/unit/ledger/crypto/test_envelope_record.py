@@ -181,3 +181,21 @@ def test_a_dishonest_writer_whose_ciphertext_disagrees_with_its_commitments_is_c
     record = decode_private_record(encode_private_record(PrivateRecord(1, SM4.code, SM3.code, (grade,))))
     with pytest.raises(PrivateRecordError, match="commitment"):
         open_grade(record, "partner", PARTNER.private, account="acct", key="k")
+
+
+def test_sealing_is_deterministic_given_its_randomness() -> None:
+    """Everything but the envelopes (whose ephemeral keys are drawn inside ledger.crypto) is a
+    function of the fields and the injected randomness: same source, same ciphertexts and commitments."""
+    import hashlib
+    import itertools
+
+    def source(seed: bytes):
+        counter = itertools.count()
+        return lambda size: hashlib.sha256(seed + next(counter).to_bytes(4, "big")).digest()[:size]
+
+    specs = [GradeSpec("partner", {"a": 1, "b": [True, None]}, [OWNER.public]), GradeSpec("public", {"c": "x"}, [OWNER.public])]
+    first = seal_record(account="acct", key="k", hash_algorithm=SM3, grades=specs, random=source(b"s"))
+    second = seal_record(account="acct", key="k", hash_algorithm=SM3, grades=list(reversed(specs)), random=source(b"s"))
+    third = seal_record(account="acct", key="k", hash_algorithm=SM3, grades=specs, random=source(b"t"))
+    strip = lambda record: [(g.name, g.nonce, g.ciphertext, g.commitments) for g in record.grades]  # noqa: E731
+    assert strip(first) == strip(second) != strip(third)
