@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import ProofError
+from ledger.light_client import LightClientError, new_light_client, verify_fact
 from ledger.proofs import build_entry_bundle, build_transaction_bundle, verify_bundle
 
 from tests.unit.ledger.ledger_testkit import make_chain
@@ -20,8 +21,12 @@ from tests.unit.ledger.test_ledger_proofs import certify
 EXAMPLES = int(os.environ.get("JADECHAIN_FUZZ_EXAMPLES", "300"))
 
 
+CHAIN = make_chain()
+LIGHT_CLIENT = new_light_client(CHAIN.ledger.ledger_hash, "fuzzed", 0, 0, CHAIN.ledger.validator_set(0).public_keys)
+
+
 def _bundles() -> list[dict[str, Any]]:
-    chain = make_chain()
+    chain = CHAIN
     account = chain.new_data_account("fuzz")
     chain.commit(chain.tx(lambda b: b.kv_set(account, "k", "v", -1)))
     chain.commit()
@@ -56,9 +61,7 @@ replacements = st.one_of(
 )
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, len(BUNDLES) - 1), st.data(), replacements)
-def test_mutated_bundles_fail_cleanly(which: int, data: st.DataObject, replacement: Any) -> None:
+def _mutated(which: int, data: st.DataObject, replacement: Any) -> tuple[dict[str, Any], tuple[Any, ...]] | None:
     bundle = copy.deepcopy(BUNDLES[which])
     paths = _paths(bundle)
     path = data.draw(st.sampled_from(paths))
@@ -67,12 +70,46 @@ def test_mutated_bundles_fail_cleanly(which: int, data: st.DataObject, replaceme
         parent = parent[step]
     original = parent[path[-1]]
     if original == replacement:
-        return
+        return None
     parent[path[-1]] = replacement
+    return bundle, path
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(BUNDLES) - 1), st.data(), replacements)
+def test_mutated_bundles_fail_cleanly(which: int, data: st.DataObject, replacement: Any) -> None:
+    mutated = _mutated(which, data, replacement)
+    if mutated is None:
+        return
+    bundle, path = mutated
     try:
-        verify_bundle(bundle, require_certificate=True)
+        verify_bundle(bundle, ledger_hash=CHAIN.ledger.ledger_hash)
     except ProofError:
         return
     # Accepting a changed bundle is only fine when the change touched nothing that is proven
     # (the informational parts of the header section are recomputed and compared, so none remain).
     raise AssertionError(f"mutated bundle accepted: {path} = {replacement!r}")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(BUNDLES) - 1), st.data(), replacements)
+def test_a_ledgers_executor_refuses_mutated_foreign_proofs_with_a_stable_code(
+    which: int, data: st.DataObject, replacement: Any,
+) -> None:
+    """What another ledger's executor runs (ledger/light_client.py): a code, never a crash."""
+    assert verify_fact(LIGHT_CLIENT, copy.deepcopy(BUNDLES[which]), block_time=0)
+    mutated = _mutated(which, data, replacement)
+    if mutated is None:
+        return
+    bundle, path = mutated
+    try:
+        claim = verify_fact(LIGHT_CLIENT, bundle, block_time=0)
+    except LightClientError as error:
+        assert error.code.startswith("FOREIGN_"), error.code
+        return
+    # The light client trusts its own validator sets, so the bundle's genesis block and epoch
+    # changes (how a verifier without them would derive the set) are not evidence here.
+    if path[0] in ("genesis", "epoch_changes"):
+        assert claim == BUNDLES[which]["claim"]
+        return
+    raise AssertionError(f"mutated foreign proof accepted: {path} = {replacement!r}")
