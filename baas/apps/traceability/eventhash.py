@@ -48,7 +48,7 @@ SENSOR_METADATA = ("time", "startTime", "endTime", "deviceID", "deviceMetadata",
 SENSOR_REPORT = ("type", "exception", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "time",
                  "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue",
                  "hexBinaryValue", "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank",
-                 "percValue", "uom", "coordinateReferenceSystem")
+                 "percValue", "uom", "coordinateReferenceSystem", "bizRules")
 EPC_LISTS = ("epcList", "inputEPCList", "childEPCs", "outputEPCList")
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 TYPED_LISTS = {"bizTransactionList": ("bizTransaction", "bizTransactionType"),

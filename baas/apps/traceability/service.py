@@ -134,6 +134,36 @@ def prepared_from_chain_item(item: Sequence[Any]) -> PreparedEvent:
     return prepared
 
 
+def prepare_document(document: Any) -> list[PreparedEvent]:
+    """Validate a capture document and prepare its events; CaptureError (4xx, stable code) if it is refused."""
+    errors = schema_errors(document)
+    if errors:
+        rules = {error.get("rule") for error in errors}
+        if "TIME-INVALID" in rules:
+            raise CaptureError("TIME_INVALID", "the document has a timestamp that is not a valid date and time "
+                               "with a time zone", 400, errors)
+        if rules & {"EPCIS-SCHEMA", "JADE-SCHEMA"}:
+            raise CaptureError("SCHEMA_INVALID", "the document is not a valid EPCIS 2.0 EPCISDocument", 400, errors)
+        if rules == {"IDENTIFIER-INVALID"}:
+            raise CaptureError("EVENT_INVALID", errors[0]["message"], 400, errors)
+        raise CaptureError("DOCUMENT_INVALID", "the document breaks an EPCIS 2.0 / CBV 2.0 rule", 400, errors)
+    context = document.get("@context")
+    prepared = []
+    for index, event in enumerate(document["epcisBody"]["eventList"]):
+        try:
+            prepared.append(prepare_event(event, context))
+        except (EventHashError, IdentifierError) as exc:
+            raise CaptureError("EVENT_INVALID", f"event {index}: {exc}", 400) from exc
+    seen: dict[tuple[str, bool], int] = {}
+    for index, event in enumerate(prepared):
+        marker = (event.hash_id, event.declaration is not None)
+        if marker in seen:
+            raise CaptureError("DUPLICATE_EVENT", f"events {seen[marker]} and {index} are the same event", 409,
+                               [event.hash_id])
+        seen[marker] = index
+    return prepared
+
+
 @dataclass
 class TraceabilitySettings:
     """How the app reaches the chain and what it may sign with."""
@@ -263,24 +293,7 @@ class TraceabilityService:
     # --- capture ---------------------------------------------------------------------------------
 
     def prepare_document(self, document: Any) -> list[PreparedEvent]:
-        errors = schema_errors(document)
-        if errors:
-            raise CaptureError("SCHEMA_INVALID", "the document is not a valid EPCIS 2.0 EPCISDocument", 400, errors)
-        context = document.get("@context")
-        prepared = []
-        for index, event in enumerate(document["epcisBody"]["eventList"]):
-            try:
-                prepared.append(prepare_event(event, context))
-            except (EventHashError, IdentifierError) as exc:
-                raise CaptureError("EVENT_INVALID", f"event {index}: {exc}", 400) from exc
-        seen: dict[tuple[str, bool], int] = {}
-        for index, event in enumerate(prepared):
-            marker = (event.hash_id, event.declaration is not None)
-            if marker in seen:
-                raise CaptureError("DUPLICATE_EVENT", f"events {seen[marker]} and {index} are the same event", 409,
-                                   [event.hash_id])
-            seen[marker] = index
-        return prepared
+        return prepare_document(document)
 
     def check_permissions(self, org: str, prepared: Sequence[PreparedEvent]) -> None:
         """The contract's prefix rule, applied to the mirrored registrations for a clear early error."""
@@ -598,4 +611,4 @@ def _covers(item: str, output: str) -> bool:
 
 
 __all__ = ["CaptureError", "PreparedEvent", "TraceabilityService", "TraceabilitySettings", "canonical_json",
-           "prepare_event"]
+           "prepare_document", "prepare_event"]
