@@ -104,12 +104,13 @@ def test_verify_checks_every_proof_in_a_zip_trusting_only_the_ledger_hash(tmp_pa
         handle.writestr("proof/a.json", json.dumps(bundle))
         handle.writestr("proof/b.json", json.dumps(bundle))
         handle.writestr("README.txt", "not a proof")
-    report = json.loads(run("verify", str(archive), "--json").stdout)
+    pinned = ("--ledger", bundle["ledger_hash"])
+    report = json.loads(run("verify", str(archive), *pinned, "--json").stdout)
     assert report["valid"] and [b["file"] for b in report["bundles"]] == ["proof/a.json", "proof/b.json"]
     assert any("genesis" in check for check in report["bundles"][0]["checks"])
 
     bundle["claim"]["version"] = 7
     with zipfile.ZipFile(archive, "w") as handle:
         handle.writestr("proof/a.json", json.dumps(bundle))
-    result = run("verify", str(archive), "--json", check=False)
+    result = run("verify", str(archive), *pinned, "--json", check=False)
     assert result.returncode == 1 and json.loads(result.stdout)["code"] == "PROOF_INVALID"
