@@ -646,7 +646,7 @@ def _check_text(label: str, text: str, limit: int) -> None:
 
 
 def _register_account(ctx: _TxContext, public_key: bytes, kind: AccountKind, name: str = "",
-                      write_policy: WritePolicy = WritePolicy.OWNERS) -> str:
+                      write_policy: WritePolicy = WritePolicy.OWNERS, organization: str = "") -> str:
     address = _account_address(ctx, public_key)
     if ctx.state.get_account(address) is not None:
         raise AccountExists(f"account {address} is already registered")
@@ -659,7 +659,7 @@ def _register_account(ctx: _TxContext, public_key: bytes, kind: AccountKind, nam
         created_height=ctx.height,
         name=name,
         write_policy=write_policy,
-        organization=_new_account_organization(ctx, address),
+        organization=organization or _new_account_organization(ctx, address),
     )
     ctx.state.put_account(record, new=True)
     return address
@@ -684,7 +684,12 @@ def _op_register_user(ctx: _TxContext, op: RegisterUser) -> None:
     ctx.require(LedgerPermission.REGISTER_USER)
     if len(op.name.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidOperation("user name too long")
-    _register_account(ctx, op.public_key, AccountKind.USER, op.name)
+    if op.organization:
+        governance.check_organization_name(op.organization)
+        if op.organization not in ctx.signing_organizations():
+            # An identity of another organisation (e.g. a new member's admin): the members decide.
+            ctx.authorize(op, None)
+    _register_account(ctx, op.public_key, AccountKind.USER, op.name, organization=op.organization)
 
 
 def _op_register_data_account(ctx: _TxContext, op: RegisterDataAccount) -> None:

@@ -135,6 +135,9 @@ class RegisterUser:
     public_key: bytes
     """Encoded public key; the user's address is derived from it."""
     name: str
+    organization: str = ""
+    """The organisation the user belongs to; empty: the registering signer's. Registering a user
+    into an organisation that did not sign needs the members' approval (see :mod:`ledger.governance`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,3 +170,18 @@ def test_users_without_approve_permission_do_not_count_for_their_organisation(or
     """A's plain user signing beside B does not make a majority: only a member's approver counts."""
     role = ConfigureRole("X", (), (), (), ())
     assert orgs.run(role, orgs.b, orgs.a_user) == "PROPOSAL_REQUIRED"
+
+
+def test_registering_an_identity_into_another_organisation_needs_the_members(orgs: Orgs) -> None:
+    """A control plane admits a new member's admin: only the members together may say who belongs to whom."""
+    from ledger.types import RegisterUser
+
+    newcomer = seeded_keypair("d-admin")
+    into_a = RegisterUser(newcomer.public.encoded, "d-admin", "A")
+    assert orgs.run(into_a, orgs.b) == "PROPOSAL_REQUIRED"  # B cannot plant a user inside A
+    into_d = RegisterUser(newcomer.public.encoded, "d-admin", "D")
+    assert orgs.run(into_d, orgs.b) == "PROPOSAL_REQUIRED"
+    assert orgs.run(into_d, orgs.b, orgs.c) == "SUCCESS"
+    assert orgs.chain.ledger.get_account(address_from_public_key(newcomer.public)).organization == "D"
+    own = seeded_keypair("a-clerk-2")
+    assert orgs.run(RegisterUser(own.public.encoded, "a-clerk-2", "A"), orgs.a2) == "SUCCESS"
