@@ -237,6 +237,59 @@ def ledger_workload(count: int) -> dict[str, object]:
     }
 
 
+def ledger_traceability(engine: str, count: int) -> dict[str, object]:
+    """The traceability app's contract through the real ledger executor, single-threaded.
+
+    One signed ``capture`` of one event per transaction (brand-authorised GS1 key, so the
+    company-prefix walk reads the registry), blocks of 500, signatures pre-verified so that only
+    execution is measured. ``engine``: ``legacy`` (CPython sandbox) or ``wasm`` (MicroPython
+    under wasmtime, identity recorded at genesis).
+    """
+    from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
+    from ledger.crypto import address_from_public_key
+    from tests.unit.ledger.ledger_testkit import make_chain, seeded_keypair
+
+    if engine == "wasm":
+        from tests.contracts.wasm_kit import wasm_chain
+
+        chain = wasm_chain(1)
+    else:
+        chain = make_chain(1, runtime=SandboxRuntime())
+    pair = seeded_keypair("bench-trace")
+    contract = address_from_public_key(pair.public)
+    admin = address_from_public_key(chain.admin.public)
+    setup = chain.commit(chain.tx(lambda b: b.deploy_contract(pair.public.encoded, CONTRACT_SOURCE, 1)
+                                  .invoke(contract, "init", admin)
+                                  .invoke(contract, "register_brand", "9521234", admin, "Bench Tea")))
+    assert [i.status for i in setup.tx_infos] == ["SUCCESS"], setup.tx_infos
+
+    def item(i: int) -> list[object]:
+        event = json.dumps({"type": "ObjectEvent", "n": i}, separators=(",", ":"))
+        return [hashlib.sha256(b"e%d" % i).hexdigest(), hashlib.sha256(event.encode()).hexdigest(),
+                ["https://id.gs1.org/01/09521234%06d" % (i % 1_000_000)], event, False, ""]
+
+    txs = [chain.tx(lambda b, i=i: b.invoke(contract, "capture", [item(i)], gas_limit=capture_gas([item(i)])))
+           for i in range(count)]
+    block = 500
+    gas: list[int] = []
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for offset in range(0, count, block):
+        chain.time += 1000
+        result = chain.ledger.apply_block(
+            chain.ledger.make_block(txs[offset:offset + block], time=chain.time),  # type: ignore[arg-type]
+            preverified=lambda tx_hash: True,
+        )
+        assert all(info.status == "SUCCESS" for info in result.tx_infos), result.tx_infos[0]
+        gas.extend(info.gas_used for info in result.tx_infos)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    # tx per second of wall time, and per second of this process's CPU time (the figure that does
+    # not depend on what else the machine is running)
+    return {"workload": f"ledger_traceability_{engine}", "tx_per_s": round(count / elapsed, 1),
+            "tx_per_cpu_s": round(count / cpu, 1), "transactions": count, "gas_per_tx": gas[-1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer invocations (a few seconds)")
@@ -250,6 +303,11 @@ def main() -> None:
     ]
     compile_figures = compile_cost(TRACE_SOURCE, 20 if options.quick else 100)
     on_ledger = ledger_workload(2_000 if options.quick else 10_000)
+    trace_legacy = ledger_traceability("legacy", 1_000 if options.quick else 5_000)
+    trace_wasm = ledger_traceability("wasm", 1_000 if options.quick else 5_000)
+    for row in (trace_wasm, trace_legacy):
+        print(f"{row['workload']}: {row['tx_per_s']:,.0f} tx/s wall, {row['tx_per_cpu_s']:,.0f} tx per CPU-second, "
+              f"gas {row['gas_per_tx']} per capture")
     print(f"ledger kv: contract {on_ledger['sandbox_tx_per_s']:,.0f} tx/s  native op {on_ledger['native_tx_per_s']:,.0f} tx/s  "
           f"overhead x{on_ledger['overhead_ratio']}")
     for row in results:
@@ -263,6 +321,7 @@ def main() -> None:
         "machine": platform.machine(),
         "workloads": results,
         "ledger": on_ledger,
+        "ledger_traceability": [trace_wasm, trace_legacy],
         "compile": compile_figures,
     }
     out = Path(options.out)
@@ -278,6 +337,11 @@ def main() -> None:
         "ledger_native_tx_per_s": on_ledger["native_tx_per_s"],
         "ledger_overhead_ratio": on_ledger["overhead_ratio"],
         **compile_figures,
+        "trace_ledger_wasm_tx_per_s": trace_wasm["tx_per_s"],
+        "trace_ledger_wasm_tx_per_cpu_s": trace_wasm["tx_per_cpu_s"],
+        "trace_ledger_legacy_tx_per_s": trace_legacy["tx_per_s"],
+        "trace_ledger_legacy_tx_per_cpu_s": trace_legacy["tx_per_cpu_s"],
+        "trace_ledger_target_tx_per_s": 1500,
     }
     print(json.dumps(headline))
 
