@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -131,10 +130,10 @@ class _Engine:
                 pass  # a stale or foreign file: compile again and replace it
         module = wasmtime.Module(self.engine, wasm)
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(module.serialize())
-        os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
+        tmp.touch(mode=0o600)  # created owner-only before anything is written into it
+        tmp.write_bytes(module.serialize())
+        tmp.replace(path)
         return module
 
     def _tick(self) -> None:
