@@ -238,8 +238,12 @@ def test_rate_limit_and_proof_pending_on_a_slow_node(tmp_path) -> None:
             assert registered.status == "SUCCESS"
             # Committed, but no later block certifies its roots yet (the seal comes after idle_block_ms).
             with pytest.raises(ApiError) as pending:
-                ledger.tx_proof(registered.tx_hash)
+                ledger.tx_proof(registered.tx_hash, wait=0)
             assert (pending.value.code, pending.value.http_status) == ("PROOF_PENDING", 409)
+            # With wait= the SDK waits for a certified header covering it, then the proof holds.
+            bundle = ledger.tx_proof(registered.tx_hash, wait=60)
+            assert bundle["header"]["certificate"] is not None
+            assert LedgerClient.verify(bundle, ledger_hash=dev.ledger_hash).claim["tx_hash"] == registered.tx_hash
             url = f"{slow.url}{ledger.base}/txs"
             statuses = [httpx.post(url, json={"tx": "00"}).status_code for _ in range(4)]
             assert statuses[-1] == 429
