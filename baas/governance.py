@@ -164,3 +164,25 @@ def mark_network_proposal_executed(session: Session, user: Any, network: Network
     record_for_each(session, user, PROPOSAL_EXECUTED, f"network:{network.id}", {
         "proposal": proposal["id"], "action": proposal["action"], "approvals": proposal["approvals"],
     }, proposal["affected"], client)
+
+
+def proposals_for(session: Session, user: Any) -> list[dict[str, Any]]:
+    """Control-plane proposals of every network the user's organisation is a member of (all, for platform admins).
+
+    Each carries ``network`` (its name), ``mine`` (the user's organisation already approved) and
+    ``waiting_for_me`` (open, and waiting for the user's organisation).
+    """
+    from baas.models import ConsortiumMember
+
+    query = select(Network)
+    if getattr(user, "role", "") != "platform_admin":
+        member_of = select(ConsortiumMember.consortium_id).where(ConsortiumMember.organization_id == user.organization_id)
+        query = query.where(Network.consortium_id.in_(member_of))
+    found: list[dict[str, Any]] = []
+    for network in session.scalars(query.order_by(Network.id)):
+        for proposal in network_proposals(session, network):
+            proposal["network"] = network.name
+            proposal["mine"] = user.organization_id in proposal["approvals"]
+            proposal["waiting_for_me"] = proposal["status"] == "open" and user.organization_id in proposal["waiting_for"]
+            found.append(proposal)
+    return sorted(found, key=lambda p: p["opened_at"], reverse=True)

@@ -24,24 +24,29 @@ from ledger import codec
 from ledger.crypto import PublicKey, address_from_public_key, encrypt_private_key, to_base58
 from ledger.genesis import assemble_genesis, genesis_ledger_hash, parse_genesis_config, sign_genesis
 from ledger.transactions import TransactionBuilder
-from ledger.types import AuthorizeUserRoles, RegisterParticipant, RolesPolicy
+from ledger.types import AuthorizeUserRoles, RegisterParticipant, RegisterUser, RolesPolicy
 
 GENESIS_FORMAT = "jadechain-genesis/1"
 ADMIN_ROLE = "ADMIN"
 CONSENSUS_KEYS = ("round_timeout_ms", "max_round_timeout_ms", "max_block_txs", "idle_block_ms")
 
 
-def make_genesis(name: str, crypto: str, participants: list[tuple[str, Any]], consensus: dict[str, Any]) -> tuple[str, str, str]:
-    """Run the genesis ceremony with the founders' key pairs; returns (ledger hash, hash algorithm, genesis JSON)."""
+def make_genesis(name: str, crypto: str, participants: list[tuple[Any, ...]], consensus: dict[str, Any]) -> tuple[str, str, str]:
+    """Run the genesis ceremony with the founders' key pairs; returns (ledger hash, hash algorithm, genesis JSON).
+
+    ``participants`` are ``(node name, key pair)`` or ``(node name, key pair, organisation name)``:
+    the organisation is what the ledger's governance counts (default: the node's own name).
+    """
     hash_name = "SM3" if crypto == "sm" else "SHA256"
     lines = [f'[ledger]\nname = {json.dumps(name)}\nhash_algorithm = "{hash_name}"\n'
              f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n']
     if consensus:
         lines.append("[consensus]\n" + "".join(f"{k} = {int(v)}\n" for k, v in sorted(consensus.items())))
-    for node_name, pair in participants:
-        lines.append(f'[[participants]]\nname = {json.dumps(node_name)}\npublic_key = "{pair.public.base58}"\n')
+    for node_name, pair, *organization in participants:
+        member = f"organization = {json.dumps(organization[0])}\n" if organization else ""
+        lines.append(f'[[participants]]\nname = {json.dumps(node_name)}\n{member}public_key = "{pair.public.base58}"\n')
     config = parse_genesis_config("\n".join(lines))
-    block = assemble_genesis(config, [sign_genesis(config, pair.private, pair.public) for _, pair in participants])
+    block = assemble_genesis(config, [sign_genesis(config, item[1].private, item[1].public) for item in participants])
     ledger_hash = to_base58(genesis_ledger_hash(block, config))
     document = {"format": GENESIS_FORMAT, "ledger_hash": ledger_hash, "block": codec.encode(block).hex()}
     return ledger_hash, hash_name, json.dumps(document, indent=2)
@@ -138,23 +143,23 @@ def register_org_admins_tx(ledger_hash: str, organizations: list[tuple[str, Publ
     builder = TransactionBuilder(from_base58(ledger_hash), time_ms=int(time.time() * 1000))
     addresses = []
     for name, public in organizations:
-        builder.register_user(public.encoded, name)
+        builder.add(RegisterUser(public.encoded, name, name))  # the admin belongs to its own organisation
         addresses.append(str(address_from_public_key(public)))
     builder.add(AuthorizeUserRoles(tuple(addresses), (ADMIN_ROLE,), (), RolesPolicy.UNION))
     return builder.sign(*signers)
 
 
 def register_participant_tx(
-    ledger_hash: str, name: str, public: PublicKey, signers: list[Any], address: str = ""
+    ledger_hash: str, name: str, public: PublicKey, signers: list[Any], address: str = "", organization: str = "",
 ) -> Any:
     from ledger.crypto import from_base58
 
     builder = TransactionBuilder(from_base58(ledger_hash), time_ms=int(time.time() * 1000))
     # The node's key is also registered as a ledger user: once a validator, it co-signs later
     # membership changes, and every endpoint signer must be a registered user.
-    builder.register_user(public.encoded, name)
+    builder.add(RegisterUser(public.encoded, name, organization))
     # The consensus address goes on chain so every validator can reach the new node.
-    builder.add(RegisterParticipant(name, public.encoded, address))
+    builder.add(RegisterParticipant(name, public.encoded, address, organization))
     return builder.sign(*signers)
 
 

@@ -225,7 +225,7 @@ def create_network(body: NetworkCreate, request: Request, session: SessionDep, u
                 node = Node(network_id=network.id, organization_id=org.id, name=name, key_id=key.id,
                             grpc_port=ports[2 * index], gateway_port=ports[2 * index + 1])
                 session.add(node)
-                founders.append((name, custody.keypair(key)))
+                founders.append((name, custody.keypair(key), org.name))
                 index += 1
         ledger_hash, hash_name, genesis = make_genesis(body.ledger_name, body.crypto, founders,
                                                        {"round_timeout_ms": body.consensus.round_timeout_ms,
@@ -245,7 +245,7 @@ def create_network(body: NetworkCreate, request: Request, session: SessionDep, u
             node.gateway_url = handle.url
         session.commit()
     if _is_local(request):
-        bootstrap_network(request, session, user, network, founders[0][1])
+        bootstrap_network(request, session, user, network, [pair for _, pair, _ in founders])
     else:
         network.status, network.status_reason = "applied", "manifests applied to the cluster"
         session.commit()
@@ -253,15 +253,19 @@ def create_network(body: NetworkCreate, request: Request, session: SessionDep, u
     return network_public(session, network, request)
 
 
-def bootstrap_network(request: Request, session: Session, user: User, network: Network, founder_key: Any) -> None:
-    """Wait for the gateways, then register every member organisation's key as a ledger admin."""
+def bootstrap_network(request: Request, session: Session, user: User, network: Network, founder_keys: list[Any]) -> None:
+    """Wait for the gateways, then register every member organisation's key as a ledger admin.
+
+    Each admin is registered into its own organisation, which the ledger lets only the members
+    decide: the founding nodes' keys (one per founding organisation's node) sign together.
+    """
     try:
         wait_healthy(network, timeout=60)
         orgs = member_organizations(session, network.consortium_id)
         entries = [(org.name, PublicKey.from_base58(org_key(session, org).public_key)) for org in orgs if org.key_id]
         results = []
         for ledger in network.ledgers:
-            results.append(submit(network, ledger.ledger_hash, register_org_admins_tx(ledger.ledger_hash, entries, [founder_key])))
+            results.append(submit(network, ledger.ledger_hash, register_org_admins_tx(ledger.ledger_hash, entries, founder_keys)))
         for node in network.nodes:
             node.status = "running"
         network.status, network.status_reason = "running", ""
@@ -401,7 +405,8 @@ def create_ledger(network_id: int, body: LedgerCreate, request: Request, session
     for node in validators:
         key = session.get(CustodyKey, node.key_id)
         assert key is not None
-        founders.append((node.name, state.custody.keypair(key)))
+        owner = session.get(Organization, node.organization_id)
+        founders.append((node.name, state.custody.keypair(key), owner.name if owner is not None else node.name))
     consensus: dict[str, Any] = {k: network.consensus[k] for k in ("round_timeout_ms", "max_block_txs", "idle_block_ms") if k in network.consensus}
     ledger_hash, hash_name, genesis = make_genesis(body.name, network.crypto, founders, consensus)
     record = LedgerRecord(network_id=network.id, name=body.name, ledger_hash=ledger_hash, hash_algorithm=hash_name,
@@ -426,7 +431,7 @@ def create_ledger(network_id: int, body: LedgerCreate, request: Request, session
     if _is_local(request):
         orgs = member_organizations(session, network.consortium_id)
         entries = [(org.name, PublicKey.from_base58(org_key(session, org).public_key)) for org in orgs if org.key_id]
-        result = submit(network, ledger_hash, register_org_admins_tx(ledger_hash, entries, [founders[0][1]]))
+        result = submit(network, ledger_hash, register_org_admins_tx(ledger_hash, entries, [f[1] for f in founders]))
         audit.record(session, user, "ledger.bootstrapped", f"ledger:{record.id}", result, client=client_of(request))
     return ledger_public(record)
 
@@ -498,7 +503,8 @@ def add_node(network_id: int, body: NodeCreate, request: Request, session: Sessi
         public = PublicKey.from_base58(key.public_key)
         for ledger in network.ledgers:
             result = submit(network, ledger.ledger_hash, register_participant_tx(ledger.ledger_hash, name, public, signers,
-                                                                          address=f"127.0.0.1:{node.grpc_port}"))
+                                                                          address=f"127.0.0.1:{node.grpc_port}",
+                                                                          organization=org.name))
             if result["status"] != "SUCCESS":
                 session.rollback()
                 raise Conflict(f"the ledger refused the new participant: {result['status']}", **result)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from baas import governance
 from baas.deps import resolve_user
 from baas.errors import BaasError
 from baas.routers import accounts, apps, audit_log, consortia, contracts, networks, organizations
@@ -29,9 +30,10 @@ def _page(request: Request, template: str, loader: Any) -> Response:
             error = None
         except BaasError as exc:
             context, error = {}, exc.message
+        waiting = sum(p["waiting_for_me"] for p in governance.proposals_for(session, user))
         return templates.TemplateResponse(request, template, {
             "user": accounts.user_public(user), "csrf": getattr(request.state, "csrf_token", ""), "error": error,
-            "path": request.url.path, **context,
+            "path": request.url.path, "proposals_waiting": waiting, **context,
         })
 
 
@@ -108,6 +110,13 @@ def apps_page(request: Request) -> Response:
     def load(session: Any, user: Any) -> dict[str, Any]:
         return {"apps": apps.list_apps(request, session, user), "ledgers": networks.list_ledgers(session, user)}
     return _page(request, "apps.html", load)
+
+
+@router.get("/proposals", response_class=HTMLResponse)
+def proposals_page(request: Request) -> Response:
+    def load(session: Any, user: Any) -> dict[str, Any]:
+        return {"proposals": governance.proposals_for(session, user)}
+    return _page(request, "proposals.html", load)
 
 
 @router.get("/audit", response_class=HTMLResponse)

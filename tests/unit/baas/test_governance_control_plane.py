@@ -97,3 +97,28 @@ def test_an_organisation_acts_alone_on_what_is_only_its_own(world) -> None:
                   if n["organization_id"] == ids["a"])
     assert clients["b_admin"].post(f"/api/v1/nodes/{a_node['id']}/start").status_code == 403
     assert clients["b_admin"].delete(f"/api/v1/nodes/{a_node['id']}").status_code == 403
+
+
+def test_the_console_lists_proposals_and_badges_the_ones_waiting_for_my_organisation(world) -> None:
+    import httpx
+
+    clients, ids = world
+    proposal = clients["a_admin"].post(f"/api/v1/networks/{ids['shared']}/start").json()["proposal"]
+    base = str(clients["a_admin"].base_url)
+
+    def page(username: str) -> str:
+        with httpx.Client(base_url=base) as web:
+            ok(web.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD}))
+            response = web.get("/ui/proposals")
+            assert response.status_code == 200
+            return response.text
+
+    b_page = page("cp_b_admin")
+    assert 'id="proposals-badge"' in b_page and "waiting for your approval" in b_page
+    assert f"/proposals/{proposal['id']}/approve" in b_page  # the approve button
+    a_page = page("cp_a_admin")
+    assert 'id="proposals-badge"' not in a_page and "approved" in a_page  # a proposed, so a approved
+    c_page = page("cp_c_admin")
+    assert "not affected" in c_page and f"/proposals/{proposal['id']}/approve" not in c_page
+    ok(clients["b_admin"].post(f"/api/v1/networks/{ids['shared']}/proposals/{proposal['id']}/approve"))
+    assert 'id="proposals-badge"' not in page("cp_b_admin")
