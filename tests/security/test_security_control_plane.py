@@ -375,3 +375,46 @@ def test_an_undeployed_contract_source_stays_with_its_organisation(baas: Any, ad
         session.get(Contract, draft_id).status = "deployed"
         session.commit()
     assert ok(fellow.get(f"/api/v1/contracts/{draft_id}"))["source"].startswith("def secret")
+
+
+def test_the_control_plane_serves_over_tls_with_secure_cookies(tmp_path: Path) -> None:
+    """``jadechain baas serve`` with a certificate and key: HTTPS only, and its cookies carry Secure."""
+    import socket
+    import ssl
+    import subprocess
+    import time
+
+    from node.tls import create_consortium_ca, issue_certificate
+
+    create_consortium_ca(tmp_path / "pki", "console")
+    files = issue_certificate(tmp_path / "pki", "baas", None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, JADECHAIN_BAAS_TLS_CERTIFICATE_FILE=files.cert_file, JADECHAIN_BAAS_TLS_KEY_FILE=files.key_file,
+               JADECHAIN_BAAS_SUPERVISE="false")
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen([sys.executable, "-m", "baas", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               cwd=str(Path(__file__).resolve().parents[2]))
+    try:
+        url = f"https://127.0.0.1:{port}"
+        trust = ssl.create_default_context(cafile=files.ca_file)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/healthz", verify=trust, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "the control plane did not come up"
+            time.sleep(0.3)
+        login = httpx.post(url + "/api/v1/auth/login", verify=trust, timeout=60,
+                           json={"username": "admin", "password": admin_password(data_dir)})
+        assert login.status_code == 200
+        assert all("Secure" in cookie for cookie in login.headers.get_list("set-cookie"))
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)  # no plaintext on the TLS port
+    finally:
+        process.terminate()
+        process.wait(30)
