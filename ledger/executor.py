@@ -1304,11 +1304,7 @@ def _decide_proposal(ctx: _TxContext, data: dict[str, object], operations: Seque
 # --- light clients of other ledgers (ledger/light_client.py holds the rules) -------------------------
 
 def _light_client_of(ctx: _TxContext, ledger_hash: bytes) -> light_client.LightClientRecord:
-    raw = ctx.state.get_light_client_raw(ledger_hash)
-    if raw is None:
-        raise light_client.LightClientNotFound("no light client of that ledger on this ledger")
-    record: light_client.LightClientRecord = codec.decode(light_client.LightClientRecord, raw)
-    return record
+    return light_client.read_light_client(ctx.state.get_light_client_raw, ledger_hash)
 
 
 def _op_create_light_client(ctx: _TxContext, op: CreateLightClient) -> None:
@@ -1326,8 +1322,8 @@ def _op_advance_light_client(ctx: _TxContext, op: AdvanceLightClient) -> None:
 
 
 def _op_prove_foreign_fact(ctx: _TxContext, op: ProveForeignFact) -> None:
-    light_client.verify_fact(
-        _light_client_of(ctx, op.ledger_hash), light_client.parse_bundle(op.bundle),
+    light_client.verified_fact(
+        ctx.state.get_light_client_raw, op.ledger_hash, op.bundle,
         block_time=ctx.block.header.time, expect=light_client.parse_expectation(op.expect),
         max_age_ms=op.max_age_ms,
     )

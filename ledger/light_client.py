@@ -213,6 +213,38 @@ def verify_fact(
         raise LightClientError(f"foreign proof: malformed ({type(exc).__name__})") from exc
 
 
+def read_light_client(read_raw: Callable[[bytes], bytes | None], ledger_hash: bytes) -> LightClientRecord:
+    """The light client of ``ledger_hash`` through a state reader (``WorkingState.get_light_client_raw``)."""
+    raw = read_raw(ledger_hash)
+    if raw is None:
+        raise LightClientNotFound(f"no light client of ledger {to_base58(ledger_hash)} on this ledger")
+    try:
+        record: LightClientRecord = codec.decode(LightClientRecord, raw)
+    except CodecError as exc:
+        raise LightClientError(f"light client: stored record unreadable ({exc.message})") from exc
+    return record
+
+
+def verified_fact(
+    read_raw: Callable[[bytes], bytes | None],
+    ledger_hash: bytes,
+    bundle: dict[str, Any] | bytes,
+    *,
+    block_time: int,
+    expect: dict[str, Any] | None = None,
+    max_age_ms: int = 0,
+) -> dict[str, Any]:
+    """What a contract's ``ctx.verified_fact(ledger_a, bundle)`` runs: the proven claim, or a refusal.
+
+    ``read_raw`` reads this ledger's state (``WorkingState.get_light_client_raw``), so the check
+    sees the light client as of the executing transaction; ``bundle`` is a parsed bundle or its
+    UTF-8 JSON. Deterministic like :func:`verify_fact`.
+    """
+    record = read_light_client(read_raw, ledger_hash)
+    parsed = parse_bundle(bundle) if isinstance(bundle, bytes) else bundle
+    return verify_fact(record, parsed, block_time=block_time, expect=expect, max_age_ms=max_age_ms)
+
+
 def _verify_fact(
     record: LightClientRecord, bundle: dict[str, Any], block_time: int, expect: dict[str, Any], max_age_ms: int,
 ) -> dict[str, Any]:

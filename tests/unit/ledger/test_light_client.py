@@ -24,6 +24,7 @@ from ledger.light_client import (
     LightClientRecord,
     advance_light_client,
     new_light_client,
+    verified_fact,
     verify_fact,
 )
 from ledger.proofs import build_entry_bundle
@@ -171,3 +172,19 @@ def test_verify_fact_is_pure(world: dict[str, Any]) -> None:
     first = verify_fact(decoded, copy.deepcopy(world["bundle"]), block_time=5, expect={"key": "lot/L7"})
     assert first == verify_fact(record, copy.deepcopy(world["bundle"]), block_time=5, expect={"key": "lot/L7"})
     assert first["value"] == {"type": "JSON", "value": {"inspection": "passed"}}
+
+
+def test_verified_fact_reads_the_light_client_from_state(world: dict[str, Any]) -> None:
+    """The entry point a contract engine exposes as ``ctx.verified_fact(ledger_a, bundle)``."""
+    lab: Chain = world["lab"]
+    brand: Chain = world["brand"]
+    from ledger.state import WorkingState
+
+    state = WorkingState(brand.ledger.store, brand.ledger.hash_fn)
+    raw_bundle = json.dumps(world["bundle"]).encode()
+    claim = verified_fact(state.get_light_client_raw, lab.ledger.ledger_hash, raw_bundle, block_time=0,
+                          expect={"key": "lot/L7"})
+    assert claim["value"] == {"type": "JSON", "value": {"inspection": "passed"}}
+    with pytest.raises(LightClientError) as caught:
+        verified_fact(state.get_light_client_raw, brand.ledger.ledger_hash, raw_bundle, block_time=0)
+    assert caught.value.code == "LIGHT_CLIENT_NOT_FOUND"
