@@ -221,6 +221,15 @@ def test_single_validator_network_on_the_solo_backend(tmp_path):
             assert sol.post("/api/v1/apps", json={"kind": "evidence", "ledger_id": network["ledgers"][0]["id"]}).status_code == 409
             if app["status"] == "started":
                 assert app["mounted"] and httpx.get(server.url + app["mount_path"] + "/openapi.json").status_code == 200
+                # writes through the mounted app need a credential the control plane issued for it
+                record = {"digests": {"sha256": "ef" * 32}, "title": "via the control plane", "type": "other",
+                          "parties": [{"name": "Sol", "public_key": org["public_key"]}]}
+                records = server.url + app["mount_path"] + "/evidence"
+                assert httpx.post(records, json=record, timeout=60).status_code == 401
+                credential = ok(sol.post(f"/api/v1/apps/{app['id']}/credentials", json={"name": "it"}), 201)
+                written = httpx.post(records, json=record, timeout=60,
+                                     headers={"Authorization": f"Bearer {credential['token']}"})
+                assert written.status_code == 201, written.text
             else:
                 assert app["status"] == "pending" and not app["mounted"]
             stopped_app = ok(sol.post(f"/api/v1/apps/{app['id']}/stop"))
