@@ -58,27 +58,46 @@ def _iso(millis: int) -> str:
     return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def query_document(rows: list[EventRow]) -> dict[str, Any]:
+JADE_NAMESPACE = "https://jadechain.example/epcis/"
+
+
+def _query_event(row: EventRow) -> dict[str, Any]:
+    """An event in a query result: as captured, plus its recordTime (outside the hash) and any declaration."""
+    event = _event_json(row)
+    if row.record_time is not None and "recordTime" not in event:
+        event["recordTime"] = _iso(row.record_time)
+    return event
+
+
+def query_document(rows: list[EventRow], query_name: str = "SimpleEventQuery") -> dict[str, Any]:
+    """An EPCISQueryDocument; ``jade:eventHashes`` gives our CBV 2.0 hash ID of each event, in order
+    (an event captured with its own eventID keeps it; the hash ID is what the chain records)."""
     return {
-        "@context": [EPC_CONTEXT],
+        "@context": [EPC_CONTEXT, {"jade": JADE_NAMESPACE}],
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": _iso(int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)),
-        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
-                                       "resultsBody": {"eventList": [_event_json(row) for row in rows]}}},
+        "epcisBody": {"queryResults": {"queryName": query_name,
+                                       "resultsBody": {"eventList": [_query_event(row) for row in rows]}}},
+        "jade:eventHashes": [row.hash for row in rows],
     }
 
 
-def _token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+def _token(cursor: tuple[int | None, int]) -> str:
+    value, seq = cursor
+    return base64.urlsafe_b64encode(f"c{'' if value is None else value}:{seq}".encode()).decode().rstrip("=")
 
 
-def _seq(token: str) -> int:
+def _cursor(token: str) -> tuple[int | None, int]:
+    """The (ordering value, seq) a nextPageToken stands for (``s<seq>`` tokens of older servers too)."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not text.startswith("s"):
+        if text.startswith("s"):
+            return None, int(text[1:])
+        if not text.startswith("c"):
             raise ValueError
-        return int(text[1:])
+        value, _, seq = text[1:].partition(":")
+        return (int(value) if value else None), int(seq)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CaptureError("INVALID_PARAMETER", "nextPageToken is not one this server issued", 400) from exc
 
@@ -191,12 +210,12 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise CaptureError("INVALID_PARAMETER", f"perPage must be 1..{MAX_PER_PAGE}", 400)
         token = (params.pop("nextPageToken", None) or [""])[0]
-        after = _seq(token) if token else 0
-        rows, more = svc.query(params, per_page, after)
+        after = _cursor(token) if token else (None, 0)
+        rows, next_cursor = svc.query(params, per_page, after)
         body = query_document(rows)
         headers = {}
-        if more and rows:
-            next_token = _token(rows[-1].seq)
+        if next_cursor is not None:
+            next_token = _token(next_cursor)
             body["nextPageToken"] = next_token
             query = "&".join(f"{quote(k)}={quote(v)}" for k, vs in params.items() for v in vs)
             headers["Link"] = (f'<{request.scope.get("root_path", "")}/traceability/events?{query}{"&" if query else ""}perPage={per_page}'

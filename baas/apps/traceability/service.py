@@ -98,6 +98,7 @@ def prepare_event(event: Mapping[str, Any], document_context: Any = None) -> Pre
         body["@context"] = document_context  # inline namespaces travel with the event: re-hashable alone
     hash_id = event_hash(body, document_context)
     declaration = body.get("errorDeclaration")
+    given_id = body.get("eventID")
     body.setdefault("eventID", hash_id)
     canonical = canonical_json(body)
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -119,8 +120,32 @@ def prepare_event(event: Mapping[str, Any], document_context: Any = None) -> Pre
         json=canonical,
         keys=tuple(keys),
         error_json=canonical_json(declaration) if declaration is not None else None,
+        event_id=str(given_id).strip() if given_id else hash_id,
+        attrs=tuple(dict.fromkeys(_attrs_of(body))),
     )
     return PreparedEvent(hash_id, digest, canonical, gs1_keys, declaration, indexed)
+
+
+def _attrs_of(event: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """The (name, value) pairs of the ``attrs`` index: typed lists, persistent dispositions, corrections."""
+    for name, element, vocabulary in (("bizTransactionList", "bizTransaction", "bizTransactionType"),
+                                      ("sourceList", "source", "sourceDestType"),
+                                      ("destinationList", "destination", "sourceDestType")):
+        for item in event.get(name) or []:
+            kind = cbv.full_uri(vocabulary, str(item["type"])) if item.get("type") else ""
+            value = normalise(str(item[element]))
+            yield f"{element}:{kind}", value
+            yield f"{element}:*", value
+    persistent = event.get("persistentDisposition") or {}
+    for key in ("set", "unset"):
+        for value in persistent.get(key) or []:
+            yield f"persistentDisposition:{key}", cbv.full_uri("disposition", str(value))
+    declaration = event.get("errorDeclaration")
+    if isinstance(declaration, Mapping):
+        if declaration.get("reason"):
+            yield "errorReason", cbv.full_uri("errorReason", str(declaration["reason"]))
+        for corrective in declaration.get("correctiveEventIDs") or []:
+            yield "correctiveEventID", str(corrective).strip()
 
 
 def prepared_from_chain_item(item: Sequence[Any]) -> PreparedEvent:
@@ -422,14 +447,39 @@ class TraceabilityService:
 
     # --- queries ---------------------------------------------------------------------------------
 
-    def query(self, params: Mapping[str, list[str]], per_page: int, after_seq: int) -> tuple[list[EventRow], bool]:
+    def query(self, params: Mapping[str, list[str]], per_page: int,
+              after: tuple[int | None, int] = (None, 0)) -> tuple[list[EventRow], tuple[int | None, int] | None]:
+        """EPCIS 2.0 SimpleEventQuery over the index: rows of one page and the cursor of the next (or None).
+
+        Values of one parameter are ORed (repeat it, or separate values with ``|``); different
+        parameters are ANDed, as the EPCIS 2.0 query language says.
+        """
         where: list[str] = []
         values: list[Any] = []
+        order_by: str | None = None
+        descending = False
+        limit_total: int | None = None
+        max_count: int | None = None
 
-        def any_of(column: str, items: Iterable[str]) -> None:
+        def any_of(column: str, items: Iterable[Any]) -> None:
             items = list(items)
             where.append(f"{column} IN ({','.join('?' * len(items))})")
             values.extend(items)
+
+        def attr(name: str, items: Iterable[str]) -> None:
+            items = list(items)
+            where.append(f"e.seq IN (SELECT a.seq FROM attrs a WHERE a.name = ? AND a.value IN "
+                         f"({','.join('?' * len(items))}))")
+            values.extend([name, *items])
+
+        def integer(name: str, text: str) -> int:
+            try:
+                number = int(text)
+            except ValueError:
+                number = -1
+            if number < 1:
+                raise CaptureError("INVALID_PARAMETER", f"{name} must be a positive integer", 400)
+            return number
 
         for name, raw in params.items():
             items = [v for value in raw for v in value.split("|") if v]
@@ -437,11 +487,9 @@ class TraceabilityService:
                 continue
             if name == "eventType":
                 any_of("e.event_type", items)
-            elif name == "GE_eventTime":
-                where.append("e.event_time >= ?")
-                values.append(time_millis(items[0]))
-            elif name == "LT_eventTime":
-                where.append("e.event_time < ?")
+            elif name in TIME_PARAMETERS:
+                column, operator = TIME_PARAMETERS[name]
+                where.append(f"e.{column} {operator} ?")
                 values.append(time_millis(items[0]))
             elif name == "EQ_bizStep":
                 any_of("e.biz_step", [cbv.full_uri("bizStep", v) for v in items])
@@ -452,7 +500,11 @@ class TraceabilityService:
             elif name == "EQ_bizLocation":
                 any_of("e.biz_location", [normalise(v) for v in items])
             elif name == "EQ_action":
+                if any(v not in ("ADD", "OBSERVE", "DELETE") for v in items):
+                    raise CaptureError("INVALID_PARAMETER", "EQ_action takes ADD, OBSERVE or DELETE", 400)
                 any_of("e.action", items)
+            elif name == "EQ_transformationID":
+                any_of("e.transformation_id", items)
             elif name in MATCH_ROLES:
                 clauses = []
                 roles = MATCH_ROLES[name]
@@ -467,12 +519,57 @@ class TraceabilityService:
                         values.extend([key, *roles])
                 where.append("e.seq IN (SELECT k.seq FROM keys k WHERE " + " OR ".join(f"({c})" for c in clauses) + ")")
             elif name == "EQ_eventID":
-                any_of("e.hash", items)
+                marks = ",".join("?" * len(items))
+                where.append(f"(e.event_id IN ({marks}) OR e.hash IN ({marks}))")
+                values.extend([*items, *items])
+            elif name == "EXISTS_errorDeclaration":
+                where.append("e.error_json IS NOT NULL")
+            elif name == "EQ_errorReason":
+                attr("errorReason", [cbv.full_uri("errorReason", v) for v in items])
+            elif name == "EQ_correctiveEventID":
+                attr("correctiveEventID", items)
+            elif name in ("EQ_persistentDisposition", "EQ_persistentDisposition_set"):
+                attr("persistentDisposition:set", [cbv.full_uri("disposition", v) for v in items])
+            elif name == "EQ_persistentDisposition_unset":
+                attr("persistentDisposition:unset", [cbv.full_uri("disposition", v) for v in items])
+            elif name.startswith(("EQ_bizTransaction_", "EQ_source_", "EQ_destination_")):
+                _, element, kind = name.split("_", 2)
+                vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
+                attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
+            elif name == "orderBy":
+                order_by = ORDER_COLUMNS.get(items[0])
+                if order_by is None:
+                    raise CaptureError("INVALID_PARAMETER", "orderBy takes eventTime or recordTime", 400)
+            elif name == "orderDirection":
+                if items[0] not in ("ASC", "DESC"):
+                    raise CaptureError("INVALID_PARAMETER", "orderDirection takes ASC or DESC", 400)
+                descending = items[0] == "DESC"
+            elif name == "eventCountLimit":
+                limit_total = integer(name, items[0])
+            elif name == "maxEventCount":
+                max_count = integer(name, items[0])
             else:
                 raise CaptureError("INVALID_PARAMETER", f"unsupported query parameter {name!r}; supported: "
                                    + ", ".join(QUERY_PARAMETERS), 400)
-        rows = self.store.query(where, values, after_seq, per_page + 1)
-        return rows[:per_page], len(rows) > per_page
+        if order_by is not None and "orderDirection" not in params:
+            descending = True  # EPCIS 2.0: orderDirection defaults to DESC when orderBy is given
+        if limit_total is not None and max_count is not None:
+            raise CaptureError("INVALID_PARAMETER", "eventCountLimit and maxEventCount exclude each other", 400)
+        if max_count is not None and after == (None, 0):
+            found = self.store.query(where, values, (None, 0), max_count + 1, None)
+            if len(found) > max_count:
+                raise CaptureError("QUERY_TOO_LARGE", f"more than maxEventCount={max_count} events match", 413)
+        page = per_page if limit_total is None else min(per_page, limit_total)
+        cursor: Any = after[1] if order_by is None else after
+        rows = self.store.query(where, values, cursor, page + 1, order_by, descending)
+        more = len(rows) > page and limit_total is None
+        rows = rows[:page]
+        next_cursor: tuple[int | None, int] | None = None
+        if more and rows:
+            last = rows[-1]
+            value = None if order_by is None else (last.event_time if order_by == "event_time" else last.record_time or 0)
+            next_cursor = (value, last.seq)
+        return rows, next_cursor
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
@@ -563,10 +660,19 @@ class TraceabilityService:
         return self.ledger.client.request("GET", f"{self.ledger.base}/validators")
 
 
-QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "EQ_bizStep", "EQ_disposition", "EQ_readPoint",
-                    "EQ_bizLocation", "EQ_action", "EQ_eventID", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID",
-                    "MATCH_inputEPC", "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass",
-                    "MATCH_outputEPCClass", "MATCH_anyEPCClass", "perPage", "nextPageToken")
+QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
+                    "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
+                    "EQ_readPoint", "EQ_bizLocation", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
+                    "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
+                    "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
+                    "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass",
+                    "MATCH_anyEPCClass", "orderBy", "orderDirection", "eventCountLimit", "maxEventCount", "perPage",
+                    "nextPageToken")
+"""Every parameter GET /events understands (EPCIS 2.0 query language subset; docs/traceability.md)."""
+
+TIME_PARAMETERS = {"GE_eventTime": ("event_time", ">="), "LT_eventTime": ("event_time", "<"),
+                   "GE_recordTime": ("record_time", ">="), "LT_recordTime": ("record_time", "<")}
+ORDER_COLUMNS = {"eventTime": "event_time", "recordTime": "record_time"}
 
 MATCH_ROLES = {
     "MATCH_epc": (ROLE_EPC, ROLE_CHILD),

@@ -61,6 +61,27 @@ CREATE TABLE IF NOT EXISTS organisations (address TEXT PRIMARY KEY, name TEXT NO
 CREATE TABLE IF NOT EXISTS scans (key TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS proofs (hash TEXT PRIMARY KEY, bundle TEXT NOT NULL, verified_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attrs (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (name, value, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS master_data (
+    id TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    value TEXT NOT NULL,
+    vocabulary TEXT NOT NULL,
+    PRIMARY KEY (id, attribute)
+) WITHOUT ROWID;
+"""
+
+ADDED_COLUMNS = (("record_time", "INTEGER"), ("event_id", "TEXT"))
+"""Columns added after the first release: created on an older index file when it is opened."""
+
+ADDED_INDEXES = """
+CREATE INDEX IF NOT EXISTS events_record_time ON events(record_time);
+CREATE INDEX IF NOT EXISTS events_event_id ON events(event_id);
 """
 
 
@@ -81,6 +102,11 @@ class IndexedEvent:
     json: str
     keys: tuple[tuple[str, int], ...]
     error_json: str | None = None
+    event_id: str | None = None
+    """The eventID as the capturer gave it (our hash ID when none was given)."""
+    attrs: tuple[tuple[str, str], ...] = ()
+    """(name, value) pairs other query parameters match: ``bizTransaction:<type URI>``, ``source:<type>``,
+    ``destination:<type>``, ``errorReason``, ``correctiveEventID``, ``persistentDisposition``..."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +121,7 @@ class EventRow:
     digest: str
     event: dict[str, Any]
     error: dict[str, Any] | None
+    record_time: int | None = None
 
 
 class TraceStore:
@@ -106,6 +133,11 @@ class TraceStore:
         self._write_lock = threading.Lock()
         with self._connection() as connection:
             connection.executescript(SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(events)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in columns:
+                    connection.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
+            connection.executescript(ADDED_INDEXES)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -141,24 +173,33 @@ class TraceStore:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
             try:
+                now = int(time.time() * 1000)
                 for event in events:
                     if event.error_json is not None:
                         connection.execute("UPDATE events SET error_json = ? WHERE hash = ?",
                                            (event.error_json, event.hash))
+                        row = connection.execute("SELECT seq FROM events WHERE hash = ?", (event.hash,)).fetchone()
+                        if row is not None:
+                            connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
+                                                   [(name, value, row[0]) for name, value in event.attrs
+                                                    if name in ("errorReason", "correctiveEventID")])
                         continue
                     cursor = connection.execute(
                         "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
-                        " read_point, biz_location, transformation_id, org, tx_hash, height, digest, json)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " read_point, biz_location, transformation_id, org, tx_hash, height, digest, json,"
+                        " record_time, event_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (event.hash, event.event_type, event.event_time, event.action, event.biz_step,
                          event.disposition, event.read_point, event.biz_location, event.transformation_id,
-                         org, tx_hash, height, event.digest, event.json),
+                         org, tx_hash, height, event.digest, event.json, now, event.event_id or event.hash),
                     )
                     if cursor.rowcount == 0:
                         continue
                     seq = cursor.lastrowid
                     connection.executemany("INSERT OR IGNORE INTO keys (key, role, seq) VALUES (?, ?, ?)",
                                            [(key, role, seq) for key, role in event.keys])
+                    connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
+                                           [(name, value, seq) for name, value in event.attrs])
                     added += 1
                 connection.execute("COMMIT")
             except BaseException:
@@ -234,14 +275,81 @@ class TraceStore:
     def count_events(self) -> int:
         return int(self._connection().execute("SELECT count(*) FROM events").fetchone()[0])
 
-    def query(self, where: list[str], params: list[Any], after_seq: int, limit: int) -> list[EventRow]:
-        sql = ("SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
-               " FROM events e WHERE e.seq > ?")
+    def query(self, where: list[str], params: list[Any], after: tuple[int | None, int] | int, limit: int,
+              order_by: str | None = None, descending: bool = False) -> list[EventRow]:
+        """Events matching ``where`` in (``order_by`` column, seq) order, after the cursor ``after``.
+
+        ``order_by`` is ``event_time`` or ``record_time`` (None: capture order); ``after`` is the last
+        row's (ordering value, seq), or a seq for capture order.
+        """
+        sql = ("SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json, record_time"
+               " FROM events e WHERE ")
+        direction = "DESC" if descending else "ASC"
+        if order_by in ("event_time", "record_time"):
+            value, seq = after if isinstance(after, tuple) else (None, 0)
+            if value is None:
+                cursor_sql, cursor_params = "1", []
+            else:
+                cursor_sql = f"(COALESCE(e.{order_by}, 0), e.seq) {'<' if descending else '>'} (?, ?)"
+                cursor_params = [value, seq]
+            order = f" ORDER BY COALESCE(e.{order_by}, 0) {direction}, e.seq {direction}"
+        else:
+            seq = after[1] if isinstance(after, tuple) else after
+            if descending:
+                cursor_sql, cursor_params = ("e.seq < ?", [seq]) if seq else ("1", [])
+            else:
+                cursor_sql, cursor_params = "e.seq > ?", [seq]
+            order = f" ORDER BY e.seq {direction}"
+        sql += cursor_sql
         if where:
             sql += " AND " + " AND ".join(where)
-        sql += " ORDER BY e.seq LIMIT ?"
-        rows = self._connection().execute(sql, [after_seq, *params, limit]).fetchall()
+        sql += order + " LIMIT ?"
+        rows = self._connection().execute(sql, [*cursor_params, *params, limit]).fetchall()
         return [_row(row) for row in rows]
+
+    def get_event_by_id(self, event_id: str) -> EventRow | None:
+        """The event whose given eventID or hash ID is ``event_id``."""
+        row = self._connection().execute(
+            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json, record_time"
+            " FROM events WHERE event_id = ? OR hash = ? ORDER BY seq LIMIT 1", (event_id, event_id)).fetchone()
+        return None if row is None else _row(row)
+
+    def distinct_values(self, column: str, limit: int, after: str = "") -> list[str]:
+        """Distinct non-null values of an indexed events column (event_type, biz_step, read_point, ...)."""
+        if column not in ("event_type", "biz_step", "disposition", "read_point", "biz_location"):
+            raise ValueError(f"not a listable column: {column}")
+        rows = self._connection().execute(
+            f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL AND {column} > ? ORDER BY {column}"
+            " LIMIT ?", (after, limit)).fetchall()
+        return [row[0] for row in rows]
+
+    # --- master data ------------------------------------------------------------------------------
+
+    def set_master_data(self, vocabulary: str, element_id: str, attributes: dict[str, str]) -> None:
+        with self._write_lock:
+            self._connection().executemany(
+                "INSERT OR REPLACE INTO master_data (id, attribute, value, vocabulary) VALUES (?, ?, ?, ?)",
+                [(element_id, name, value, vocabulary) for name, value in attributes.items()])
+
+    def master_data(self, element_id: str) -> dict[str, str]:
+        rows = self._connection().execute("SELECT attribute, value FROM master_data WHERE id = ?",
+                                          (element_id,)).fetchall()
+        return {name: value for name, value in rows}
+
+    def master_data_list(self, vocabulary: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        sql = "SELECT id, vocabulary, attribute, value FROM master_data"
+        params: list[Any] = []
+        if vocabulary:
+            sql += " WHERE vocabulary = ?"
+            params.append(vocabulary)
+        sql += " ORDER BY id, attribute"
+        elements: dict[str, dict[str, Any]] = {}
+        for element_id, kind, name, value in self._connection().execute(sql, params).fetchall():
+            entry = elements.setdefault(element_id, {"id": element_id, "type": kind, "attributes": {}})
+            entry["attributes"][name] = value
+            if len(elements) > limit:
+                break
+        return list(elements.values())[:limit]
 
     def events_by_key(self, key: str, roles: Sequence[int], prefix: bool = False) -> list[EventRow]:
         """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN)."""
@@ -254,7 +362,7 @@ class TraceStore:
             params = [key, *roles]
         rows = self._connection().execute(
             "SELECT DISTINCT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
-            f" e.json, e.error_json FROM keys k JOIN events e ON e.seq = k.seq WHERE {condition} ORDER BY e.seq",
+            f" e.json, e.error_json, e.record_time FROM keys k JOIN events e ON e.seq = k.seq WHERE {condition} ORDER BY e.seq",
             params,
         ).fetchall()
         return [_row(row) for row in rows]
@@ -265,13 +373,13 @@ class TraceStore:
 
     def events_by_transformation(self, transformation_id: str) -> list[EventRow]:
         rows = self._connection().execute(
-            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
+            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json, record_time"
             " FROM events WHERE transformation_id = ? ORDER BY seq", (transformation_id,)).fetchall()
         return [_row(row) for row in rows]
 
     def get_event(self, event_hash: str) -> EventRow | None:
         row = self._connection().execute(
-            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json"
+            "SELECT seq, hash, event_type, event_time, org, tx_hash, height, digest, json, error_json, record_time"
             " FROM events WHERE hash = ?", (event_hash,)).fetchone()
         return None if row is None else _row(row)
 
@@ -280,4 +388,5 @@ def _row(row: tuple[Any, ...]) -> EventRow:
     return EventRow(
         seq=row[0], hash=row[1], event_type=row[2], event_time=row[3], org=row[4], tx_hash=row[5], height=row[6],
         digest=row[7], event=json.loads(row[8]), error=None if row[9] is None else json.loads(row[9]),
+        record_time=row[10] if len(row) > 10 else None,
     )
