@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import wasmtime
 
-from ledger.contract_api import ContractCode, ContractContext, InvocationResult
+from ledger.contract_api import ContractCode, ContractContext, ContractEngineMismatch, InvocationResult
 from ledger.errors import (
     ContractError,
     ContractFault,
@@ -80,8 +80,8 @@ class EngineWatchdog(RuntimeError):
     """A run exceeded the wall-clock watchdog: the node stops the block instead of guessing an outcome."""
 
 
-class EngineMismatch(RuntimeError):
-    """This node's contract engine is not the one the ledger was created with."""
+EngineMismatch = ContractEngineMismatch
+"""This node's contract engine is not the one the ledger was created with."""
 
 
 def module_path() -> Path:
@@ -357,6 +357,7 @@ def _host_call(
     run = _current()
     if run.error is not None:
         raise _Trap()
+    name = "?"
     try:
         gas = run.runtime.gas
         if not 0 < name_len <= 16:
@@ -382,8 +383,12 @@ def _host_call(
         raise _abort(run, ContractLimitExceeded("host recursion limit", limit="recursion")) from None
     except MemoryError:
         raise _abort(run, ContractLimitExceeded("host memory", limit="memory")) from None
+    except (EngineWatchdog, ContractEngineMismatch) as exc:
+        raise _abort(run, exc) from None  # from a nested invocation: not an outcome, stop the block
     except (wasmtime.WasmtimeError, ValueError, TypeError, KeyError, IndexError, UnicodeError, OverflowError) as exc:
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
+    except Exception as exc:  # any other host error: the same on every node, a failed transaction
+        raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
 
 
 def _reply(value: object) -> bytes:
@@ -777,13 +782,13 @@ class WasmRuntime:
         except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:
             if run.error is None and run.exit_code is None:
                 self._classify_trap(run, exc)
+        except Exception as exc:  # a WASI stub or the binding failed on a guest-made value
+            if run.error is None and run.exit_code is None:
+                run.error = ContractFault(f"host error ({type(exc).__name__})", reason="host")
         finally:
             stack.pop()
         if run.error is not None:
-            error = run.error
-            if isinstance(error, EngineWatchdog):
-                raise error
-            raise error
+            raise run.error
 
     def _classify_trap(self, run: _Run, exc: BaseException) -> None:
         trap = getattr(exc, "trap_code", None)

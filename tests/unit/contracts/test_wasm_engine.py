@@ -281,3 +281,17 @@ def test_the_watchdog_stops_a_run_without_making_it_an_outcome() -> None:
     ledger.deploy("C", EXHAUST)
     with pytest.raises(EngineWatchdog):
         ledger.invoke("C", "spin", [], gas_limit=10_000_000_000)
+
+
+def test_a_host_error_is_a_failed_invocation_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fake_context
+
+    def broken(self: object, account: str, key: str, committed: bool = False) -> None:
+        raise AttributeError("a bug on the host side")
+
+    ledger = ledger_with(API)
+    monkeypatch.setattr(fake_context.FakeContext, "get_entry", broken)
+    error = failure(ledger, "entry", ["k"])
+    assert error.code == "CONTRACT_FAULT" and error.details["reason"] == "host"
+    monkeypatch.undo()
+    assert ledger.invoke("C", "put", ["k", "v"]).return_value.to_python() == 0  # the engine is fine afterwards
