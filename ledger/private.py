@@ -64,6 +64,7 @@ __all__ = [
     "DisclosureReport",
     "cipher_for_hash",
     "grants_key",
+    "event_binding",
     "encode_private_record",
     "decode_private_record",
     "is_private_record",
@@ -195,6 +196,14 @@ def cipher_for_hash(hash_algorithm: CryptoAlgorithm) -> CryptoAlgorithm:
 def grants_key(key: str, version: int) -> str:
     """The side entry holding the envelopes granted later for ``key`` at ``version``."""
     return f"{key}#grants/{version}"
+
+
+def event_binding(topic: str) -> str:
+    """What a private event's ciphertext is bound to in place of an entry key: its topic.
+
+    An event's sequence number is assigned when it commits, so the binding names the topic only.
+    """
+    return f"event:{topic}"
 
 
 def _check_name(name: object, what: str) -> str:
@@ -498,23 +507,27 @@ class DisclosureReport:
     ledger_hash: str
     account: str
     key: str
+    """The entry key (for an event: its topic)."""
     version: int
+    """The entry version (for an event: its sequence number)."""
     height: int
     grade: str
     field: str
     value: object
     checks: list[str]
+    kind: str = "entry"
+    """``"entry"`` (a data-account value) or ``"event"`` (a published event's content)."""
 
 
 def verify_disclosure(document: Any, *, ledger_hash: bytes | str) -> DisclosureReport:
     """Check a disclosure offline against a pinned ledger hash; ProofError naming what fails.
 
-    The proof bundle is checked by :func:`ledger.proofs.verify_bundle` exactly as any entry
-    bundle; then the proven value must be a private record whose commitment to the named field
+    The proof bundle (of an entry, or of an event) is checked by
+    :func:`ledger.proofs.verify_bundle` exactly as any other; then the proven value must be a private record whose commitment to the named field
     opens with the disclosed value and salt.
     """
     from ledger.proofs import verify_bundle
-    from ledger.types import EntryRecord
+    from ledger.types import EntryRecord, Event
     from ledger.values import ValueType
 
     if not isinstance(document, dict) or document.get("format") != DISCLOSURE_FORMAT:
@@ -529,17 +542,25 @@ def verify_disclosure(document: Any, *, ledger_hash: bytes | str) -> DisclosureR
     if len(salt) != SALT_SIZE:
         raise ProofError(f"disclosure: salt must be {SALT_SIZE} bytes")
     bundle = document.get("bundle")
-    if not isinstance(bundle, dict) or bundle.get("kind") != "entry":
-        raise ProofError("disclosure: the bundle must be an entry proof bundle")
+    if not isinstance(bundle, dict):
+        raise ProofError("disclosure: the bundle must be an entry or event proof bundle")
+    kind = bundle.get("kind")
+    if kind not in ("entry", "event"):
+        raise ProofError("disclosure: the bundle must be an entry or event proof bundle")
     report = verify_bundle(bundle, ledger_hash=ledger_hash)
     try:
-        entry = codec.decode(EntryRecord, bytes.fromhex(bundle["record"]))
+        if kind == "entry":
+            entry = codec.decode(EntryRecord, bytes.fromhex(bundle["record"]))
+            account, key, version, height, value = entry.account, entry.key, entry.version, entry.height, entry.value
+        else:
+            event = codec.decode(Event, bytes.fromhex(bundle["event"]))
+            account, key, version, height, value = event.account, event.topic, event.sequence, event.height, event.content
     except (CodecError, ValueError, TypeError, KeyError):
-        raise ProofError("disclosure: the bundle's record does not decode") from None
-    if entry.value.type != ValueType.BYTES:
-        raise ProofError("disclosure: the proven entry is not a private record")
+        raise ProofError(f"disclosure: the bundle's {kind} does not decode") from None
+    if value.type != ValueType.BYTES:
+        raise ProofError(f"disclosure: the proven {kind} is not a private record")
     try:
-        record = decode_private_record(entry.value.data)
+        record = decode_private_record(value.data)
     except PrivateRecordError as error:
         raise ProofError(f"disclosure: {error.message}") from None
     if not check_opening(record, grade_name, field_name, document["value"], salt):
@@ -547,5 +568,5 @@ def verify_disclosure(document: Any, *, ledger_hash: bytes | str) -> DisclosureR
             f"disclosure: the value and salt do not open the commitment to {grade_name}.{field_name}")
     checks = list(report.checks) + [
         f"value of field {field_name!r} (grade {grade_name!r}) opens its commitment in the proven record"]
-    return DisclosureReport(report.ledger_hash, entry.account, entry.key, entry.version, entry.height,
-                            grade_name, field_name, document["value"], checks)
+    return DisclosureReport(report.ledger_hash, account, key, version, height,
+                            grade_name, field_name, document["value"], checks, kind)

@@ -35,6 +35,7 @@ from ledger.private import (
     decode_grant_record,
     decode_private_record,
     encode_grant_record,
+    event_binding,
     encode_private_record,
     grant_envelopes,
     grants_key,
@@ -90,6 +91,9 @@ class PrivateRecordsMixin:
         def submit(self, tx: Transaction, *, wait: bool = True, timeout: float = 30.0) -> TxResult: ...
         def entry_proof(self, account: str, key: str, version: int | None = None, *,
                         wait: float = 30.0) -> dict[str, Any]: ...
+        def get_events(self, account: str, topic: str, from_sequence: int = 0,
+                       limit: int = 100) -> list[dict[str, Any]]: ...
+        def event_proof(self, account: str, topic: str, sequence: int, *, wait: float = 30.0) -> dict[str, Any]: ...
 
     # --- reading --------------------------------------------------------------------------------------
 
@@ -227,6 +231,56 @@ class PrivateRecordsMixin:
                                    [PublicKey.from_encoded(encoded) for encoded in sorted(keys)]))
         return self.put_private(account, key, specs, signer, expected_version=view.version,
                                                timeout=timeout)
+
+    # --- private events (e.g. a traceability event's private fields) -----------------------------------
+
+    def publish_private(
+        self, account: str, topic: str, grades: Sequence[GradeSpec], signer: KeyPair, *,
+        wait: bool = True, timeout: float = 30.0,
+    ) -> "TxResult":
+        """Publish an event whose content is a private record (the signer reads every grade).
+
+        Events are immutable, so there is no grant or revoke for them: choose the readers when
+        publishing. The ciphertext is bound to the account and topic.
+        """
+        owned = [GradeSpec(g.name, g.fields, [*g.readers, signer.public]) for g in grades]
+        record = seal_record(account=account, key=event_binding(topic), hash_algorithm=self._hash_algorithm(),
+                             grades=owned)
+        tx = self.builder().publish(account, topic, TypedValue.bytes_(encode_private_record(record))).sign(signer)
+        return self.submit(tx, wait=wait, timeout=timeout)
+
+    def get_private_event(
+        self, account: str, topic: str, sequence: int, reader: KeyPair | PrivateKey,
+    ) -> PrivateView:
+        """Decrypt the grades of one private event that ``reader`` has a key for (``version`` = sequence)."""
+        found = self.get_events(account, topic, sequence, 1)
+        if not found or int(found[0]["sequence"]) != sequence:
+            raise PrivateRecordError(f"no event {sequence} on topic {topic!r}")
+        event = found[0]
+        if event["content"].get("type") != "BYTES":
+            raise PrivateRecordError(f"event {topic!r}#{sequence} is not a private record")
+        record = decode_private_record(bytes.fromhex(event["content"]["value"]))
+        private = _private_key(reader)
+        opened: dict[str, OpenedGrade] = {}
+        sealed: list[str] = []
+        for grade in record.grades:
+            try:
+                opened[grade.name] = open_grade(record, grade.name, private, account=account, key=event_binding(topic))
+            except NotAReader:
+                sealed.append(grade.name)
+        return PrivateView(account, topic, sequence, int(event["height"]), str(event["tx_hash"]),
+                           {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
+
+    def disclose_event(
+        self, account: str, topic: str, sequence: int, field_name: str, reader: KeyPair | PrivateKey, *,
+        grade: str | None = None, wait: float = 60.0,
+    ) -> dict[str, Any]:
+        """Like :meth:`disclose`, for one field of a private event (the bundle is an event proof)."""
+        view = self.get_private_event(account, topic, sequence, reader)
+        candidates = [g for g in view.opened.values() if field_name in g.values and (grade is None or g.name == grade)]
+        if not candidates:
+            raise NotAReader(f"no grade this key opens has a field {field_name!r}")
+        return make_disclosure(self.event_proof(account, topic, sequence, wait=wait), candidates[0], field_name)
 
     # --- disclosure -----------------------------------------------------------------------------------
 

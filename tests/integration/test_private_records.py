@@ -289,3 +289,33 @@ def test_the_documented_commands_run(classic: World, tmp_path: Path) -> None:
     assert latest.version == 1 and latest.grades == {}
     assert "VALID" in outputs[-1] and "J45.901" in outputs[-1]
     assert json.loads((tmp_path / "diagnosis.json").read_text())["value"] == "J45.901"
+
+
+def test_a_private_event_for_traceability_reads_and_discloses_like_an_entry(world: World, tmp_path: Path) -> None:
+    events = generate_keypair(SM2)
+    registered = world.ledger.submit(world.ledger.builder().register_event_account(events.public.encoded).sign(world.owner))
+    assert registered.status == "SUCCESS", registered
+    account = address_from_public_key(events.public)
+    buyer, stranger = generate_keypair(ED25519), generate_keypair(SM2)
+    published = world.ledger.publish_private(account, "epcis", [
+        GradeSpec("public", {"bizStep": "shipping", "epc": "urn:epc:id:sgtin:0614141.107346.2017"}, [buyer.public, stranger.public]),
+        GradeSpec("partner", {"unit_price_cents": 1234, "currency": "CNY"}, [buyer.public]),
+    ], world.owner)
+    assert published.status == "SUCCESS", published
+    assert world.ledger.get_private_event(account, "epcis", 0, buyer).grades["partner"] == {
+        "currency": "CNY", "unit_price_cents": 1234}
+    seen = world.ledger.get_private_event(account, "epcis", 0, stranger)
+    assert seen.sealed == ["partner"] and seen.grades["public"]["bizStep"] == "shipping"
+    content = bytes.fromhex(world.ledger.get_events(account, "epcis", 0, 1)[0]["content"]["value"])
+    assert b"1234" not in content and b"CNY" not in content
+
+    document = world.ledger.disclose_event(account, "epcis", 0, "unit_price_cents", buyer, wait=90)
+    assert document["bundle"]["kind"] == "event"
+    report = verify_disclosure(document, ledger_hash=world.ledger_hash)
+    assert (report.kind, report.key, report.version, report.value) == ("event", "epcis", 0, 1234)
+    path = tmp_path / "price.json"
+    path.write_text(json.dumps(document))
+    assert verify_cli(path, world.ledger_hash).returncode == 0
+    document["value"] = 999
+    path.write_text(json.dumps(document))
+    assert verify_cli(path, world.ledger_hash).returncode == 1
