@@ -1,0 +1,100 @@
+"""Every test stops what it starts: node processes left running by a test module are stopped here.
+
+After each test module, any validator process still running that the module started (through
+:func:`node.net.start_node`, which records its children, or any direct child of this pytest process
+running ``node.server``) is stopped — SIGTERM, then SIGKILL — and reaped, so that no stray node
+burns the shared CPU of the next suites or outlives the run ("subprocess ... is still running").
+The modules that leaked are listed at the end of the run, so the fixture at fault can be fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Iterator
+
+import pytest
+
+_leaks: list[str] = []
+
+
+def _running_node_children() -> dict[int, object]:
+    """pid -> Popen (or None) of node processes started by this pytest process and still running."""
+    found: dict[int, object] = {}
+    try:
+        from node import net
+    except Exception:  # the package may not import in a broken tree; nothing to check then
+        return found
+    for pid, process in list(net._children.items()):
+        if process.poll() is None:
+            found[pid] = process
+    try:
+        import psutil
+
+        for child in psutil.Process().children(recursive=False):
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "node.server" in " ".join(child.cmdline()):
+                    found.setdefault(child.pid, None)
+            except psutil.Error:
+                continue
+    except Exception:
+        pass
+    return found
+
+
+def _stop(pid: int, process: object) -> None:
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:  # type: ignore[attr-defined]
+            return
+        if process is None:
+            try:
+                finished, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if finished:
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    if process is not None:
+        process.wait(10)  # type: ignore[attr-defined]
+    else:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    before = set(_running_node_children())
+    yield
+    left = {pid: p for pid, p in _running_node_children().items() if pid not in before}
+    if not left:
+        return
+    _leaks.append(f"{request.node.nodeid}: {len(left)} node process(es) still running (pids {sorted(left)})")
+    for pid, process in left.items():
+        _stop(pid, process)
+    try:
+        from node import net
+
+        for pid in left:
+            net._children.pop(pid, None)
+    except Exception:
+        pass
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _leaks:
+        terminalreporter.section("node processes left running (stopped by tests/conftest.py)")
+        for line in _leaks:
+            terminalreporter.write_line(line)
