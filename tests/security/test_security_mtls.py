@@ -146,3 +146,35 @@ def test_a_node_added_later_gets_a_consortium_certificate_and_joins(network: Any
         result = ledger.submit(ledger.builder().register_data_account(account.public.encoded).sign(admin), wait=True,
                                timeout=60)
     assert result.committed and result.status == "SUCCESS"
+
+
+def test_the_handshake_is_tls_1_3_with_the_consortium_chain(network: Any) -> None:
+    """An independent TLS client (Python's OpenSSL, not gRPC): the node negotiates TLS 1.3, presents a
+    certificate that chains to the consortium CA and names its node key; without a client
+    certificate the handshake does not complete."""
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    tls = _tls_dir(network)
+    host, port = network.nodes[0].grpc_address.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    context.check_hostname = False  # the certificate names jadechain-node; we dial an address
+    context.set_alpn_protocols(["h2"])
+    context.load_cert_chain(str(tls / "client.pem"), str(tls / "client.key"))
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=SERVER_NAME) as secured:
+            assert secured.version() == "TLSv1.3"
+            presented = x509.load_der_x509_certificate(secured.getpeercert(binary_form=True))
+    assert node_key_of_certificate(presented.public_bytes(Encoding.PEM)) == network.nodes[0].public_key
+    anonymous = ssl.create_default_context(cafile=str(tls / "ca.pem"))
+    anonymous.check_hostname = False
+    anonymous.set_alpn_protocols(["h2"])
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            with anonymous.wrap_socket(raw, server_hostname=SERVER_NAME) as secured:
+                secured.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                if not secured.recv(1):  # TLS 1.3: the refusal of the client arrives after the handshake
+                    raise ConnectionError("closed by the node")
