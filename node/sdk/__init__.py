@@ -10,8 +10,8 @@ Example::
         result = ledger.submit(tx)                    # waits for the commit by default
         assert result.status == "SUCCESS"
         entry = ledger.get_entry(account, "greeting")
-        bundle = ledger.entry_proof(account, "greeting")
-        report = ledger.verify(bundle, trusted_validators=my_trusted_set)   # offline
+        bundle = ledger.entry_proof(account, "greeting")          # waits for a certified header
+        report = ledger.verify(bundle, ledger_hash=EXPECTED_HASH)   # offline; pin what you trust
         for message in ledger.subscribe(from_height=0):
             print(message.id, message.kind, message.data)
 
