@@ -295,3 +295,32 @@ def test_a_host_error_is_a_failed_invocation_not_a_crash(monkeypatch: pytest.Mon
     assert error.code == "CONTRACT_FAULT" and error.details["reason"] == "host"
     monkeypatch.undo()
     assert ledger.invoke("C", "put", ["k", "v"]).return_value.to_python() == 0  # the engine is fine afterwards
+
+
+NAN = '''
+from jadechain import contract, callable
+import struct
+
+@contract
+class Nan:
+    @callable
+    def bits(self) -> bytes:
+        inf = float("inf")
+        return struct.pack("<d", inf * 0.0) + struct.pack("<d", inf - inf)
+'''
+
+
+def test_nan_bits_are_canonical_whatever_the_cpu_produces() -> None:
+    # x86 produces the "default NaN" with the sign bit set (0xfff8...); the engine canonicalises
+    # every NaN to 0x7ff8000000000000, so a contract that hashes or stores float bits agrees everywhere
+    ledger = ledger_with(NAN)
+    assert ledger.invoke("C", "bits").return_value.to_python() == bytes.fromhex("000000000000f87f") * 2
+
+
+def test_identity_names_the_exact_module_and_wasmtime() -> None:
+    import hashlib
+    import importlib.metadata
+
+    identity = runtime().identity
+    assert f"micropython-wasi=sha256:{hashlib.sha256(vm.module_path().read_bytes()).hexdigest()}" in identity
+    assert f"wasmtime={importlib.metadata.version('wasmtime')}" in identity
