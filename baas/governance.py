@@ -61,7 +61,7 @@ def invitation_statement(invitation: Invitation, consortium: Consortium, invitee
 # proposal, every approval and the outcome in its own audit view, and nothing is decided off the
 # record.
 
-NETWORK_ACTIONS = ("stop", "start")
+NETWORK_ACTIONS = ("stop", "start", "remove-node")
 PROPOSAL_OPENED = "network.proposal.opened"
 PROPOSAL_APPROVED = "network.proposal.approved"
 PROPOSAL_EXECUTED = "network.proposal.executed"
@@ -106,6 +106,7 @@ def network_proposals(session: Session, network: Network) -> list[dict[str, Any]
         if event.action == PROPOSAL_OPENED and proposal_id not in found:
             found[proposal_id] = {
                 "id": proposal_id, "network_id": network.id, "action": details.get("action"),
+                "node_id": details.get("node_id"), "node": details.get("node"),
                 "affected": list(details.get("affected", [])), "approvals": list(details.get("approvals", [])),
                 "proposed_by": event.actor, "opened_at": event.at, "status": "open", "decided_at": None,
             }
@@ -122,18 +123,27 @@ def network_proposals(session: Session, network: Network) -> list[dict[str, Any]
     return sorted(found.values(), key=lambda p: p["opened_at"], reverse=True)
 
 
-def open_network_proposal(session: Session, user: Any, network: Network, action: str, client: str) -> dict[str, Any]:
+def open_network_proposal(session: Session, user: Any, network: Network, action: str, client: str,
+                          node: Any = None) -> dict[str, Any]:
+    """Open a proposal; for ``remove-node`` the affected members are the node's owner and the proposer."""
     if action not in NETWORK_ACTIONS:
         raise InvalidRequest(f"unknown network action {action!r}")
+    node_id = node.id if node is not None else None
     for existing in network_proposals(session, network):
-        if existing["status"] == "open" and existing["action"] == action:
-            raise Conflict(f"a proposal to {action} this network is already open", proposal=existing["id"])
-    affected = affected_organizations(network)
+        if existing["status"] == "open" and existing["action"] == action and existing["node_id"] == node_id:
+            raise Conflict(f"a proposal to {action} is already open", proposal=existing["id"])
+    if node is not None:
+        affected = sorted({node.organization_id, user.organization_id})
+    else:
+        affected = affected_organizations(network)
     proposal_id = secrets.token_hex(8)
-    record_for_each(session, user, PROPOSAL_OPENED, f"network:{network.id}", {
+    details: dict[str, Any] = {
         "proposal": proposal_id, "action": action, "network": network.name, "affected": affected,
         "approvals": [user.organization_id],
-    }, affected, client)
+    }
+    if node is not None:
+        details.update(node_id=node.id, node=node.name)
+    record_for_each(session, user, PROPOSAL_OPENED, f"network:{network.id}", details, affected, client)
     return next(p for p in network_proposals(session, network) if p["id"] == proposal_id)
 
 

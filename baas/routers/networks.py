@@ -365,9 +365,14 @@ def approve_network_proposal(network_id: int, proposal_id: str, request: Request
     proposal = governance.approve_network_proposal(session, user, network, proposal_id, client_of(request))
     if proposal["ready"]:
         action = str(proposal["action"])
-        desired = "stopped" if action == "stop" else "running"
-        _set_desired(request, session, user, network, desired, "network.stopped" if action == "stop" else "network.started",
-                     approved_by=list(proposal["approvals"]))
+        if action == "remove-node":
+            target: Node = get_or_404(session, Node, int(proposal["node_id"]), "node")
+            _remove_node(request, session, user, target, approved_by=list(proposal["approvals"]))
+        else:
+            desired = "stopped" if action == "stop" else "running"
+            _set_desired(request, session, user, network, desired,
+                         "network.stopped" if action == "stop" else "network.started",
+                         approved_by=list(proposal["approvals"]))
         governance.mark_network_proposal_executed(session, user, network, proposal, client_of(request))
         proposal["status"] = "executed"
     return jsonable_encoder(proposal)
@@ -571,14 +576,29 @@ def start_node(node_id: int, request: Request, session: SessionDep, user: UserDe
     return node_public(session, node, request)
 
 
-@router.delete("/nodes/{node_id}", status_code=200, response_model=NodePublic, tags=["nodes"],
-               summary="Remove a node: participant deactivated on chain, process stopped")
-def remove_node(node_id: int, request: Request, session: SessionDep, user: UserDep) -> NodePublic:
-    state = request.app.state.baas
-    node = _node(session, user, node_id, ("org_admin",))
-    network = node.network
+@router.delete("/nodes/{node_id}", status_code=200, response_model=None, tags=["nodes"],
+               summary="Remove a node: participant deactivated on chain, process stopped; another member's node "
+                       "needs its owner's approval (202, a proposal)")
+def remove_node(node_id: int, request: Request, session: SessionDep, user: UserDep) -> Any:
+    node: Node = get_or_404(session, Node, node_id, "node")
+    network = visible_network(session, user, node.network_id, ("org_admin",))
     if node.desired_state == "removed":
         raise Conflict("the node was already removed")
+    if is_platform_admin(user) or user.organization_id == node.organization_id:
+        _remove_node(request, session, user, node)
+        return node_public(session, node, request)
+    proposal = governance.open_network_proposal(session, user, network, "remove-node", client_of(request), node=node)
+    return JSONResponse(status_code=202, content=jsonable_encoder({
+        "code": "PROPOSAL_REQUIRED",
+        "message": f"node {node.name} belongs to another organisation; its admin must approve the removal",
+        "proposal": proposal,
+    }))
+
+
+def _remove_node(request: Request, session: Session, user: User, node: Node,
+                 approved_by: list[int] | None = None) -> None:
+    state = request.app.state.baas
+    network = node.network
     others = [n for n in network.nodes if n.id != node.id and n.desired_state == "running"]
     if not others:
         raise Conflict("this is the network's last running node; stop the network instead")
@@ -599,9 +619,11 @@ def remove_node(node_id: int, request: Request, session: SessionDep, user: UserD
         node.desired_state, node.validator = "removed", False
         state.provisioner.remove_node(node_spec(session, state.custody, node), pid=node.pid, started_at=node.pid_started_at)
         node.status, node.pid, node.pid_started_at = "removed", None, None
-    audit.record(session, user, "node.removed", f"node:{node.id}", {"network": network.name, "transactions": onchain},
-                 organization_id=node.organization_id, client=client_of(request))
-    return node_public(session, node, request)
+    details: dict[str, Any] = {"network": network.name, "transactions": onchain}
+    if approved_by:
+        details["approved_by"] = approved_by
+    affected = sorted({node.organization_id, *(approved_by or [])})
+    governance.record_for_each(session, user, "node.removed", f"node:{node.id}", details, affected, client_of(request))
 
 
 @router.get("/nodes/{node_id}/logs", tags=["nodes"], summary="The tail of the node's log")

@@ -96,7 +96,7 @@ def test_an_organisation_acts_alone_on_what_is_only_its_own(world) -> None:
     a_node = next(n for n in ok(clients["a_admin"].get(f"/api/v1/networks/{ids['shared']}/nodes"))
                   if n["organization_id"] == ids["a"])
     assert clients["b_admin"].post(f"/api/v1/nodes/{a_node['id']}/start").status_code == 403
-    assert clients["b_admin"].delete(f"/api/v1/nodes/{a_node['id']}").status_code == 403
+    assert clients["b_admin"].post(f"/api/v1/nodes/{a_node['id']}/stop").status_code == 403
 
 
 def test_the_console_lists_proposals_and_badges_the_ones_waiting_for_my_organisation(world) -> None:
@@ -122,3 +122,26 @@ def test_the_console_lists_proposals_and_badges_the_ones_waiting_for_my_organisa
     assert "not affected" in c_page and f"/proposals/{proposal['id']}/approve" not in c_page
     ok(clients["b_admin"].post(f"/api/v1/networks/{ids['shared']}/proposals/{proposal['id']}/approve"))
     assert 'id="proposals-badge"' not in page("cp_b_admin")
+
+
+def test_removing_another_members_node_needs_its_owners_approval(world) -> None:
+    """(Runs after the console test, which started the shared network again.)"""
+    clients, ids = world
+    a_nodes = [n for n in ok(clients["a_admin"].get(f"/api/v1/networks/{ids['shared']}/nodes"))
+               if n["organization_id"] == ids["a"]]
+    victim = a_nodes[0]
+    response = clients["b_admin"].delete(f"/api/v1/nodes/{victim['id']}")
+    assert response.status_code == 202 and response.json()["code"] == "PROPOSAL_REQUIRED"
+    proposal = response.json()["proposal"]
+    assert proposal["action"] == "remove-node" and proposal["node_id"] == victim["id"]
+    assert proposal["waiting_for"] == [ids["a"]]
+    assert ok(clients["a_admin"].get(f"/api/v1/nodes/{victim['id']}"))["desired_state"] != "removed"
+    assert clients["c_admin"].post(f"/api/v1/networks/{ids['shared']}/proposals/{proposal['id']}/approve").status_code == 403
+    done = ok(clients["a_admin"].post(f"/api/v1/networks/{ids['shared']}/proposals/{proposal['id']}/approve"))
+    assert done["status"] == "executed"
+    assert ok(clients["a_admin"].get(f"/api/v1/nodes/{victim['id']}"))["desired_state"] == "removed"
+    removed = [e for e in ok(clients["a_admin"].get("/api/v1/audit", params={"action": "node.removed"}))
+               if e["target"] == f"node:{victim['id']}"]
+    assert removed and sorted(removed[0]["details"]["approved_by"]) == sorted([ids["a"], ids["b"]])
+    assert any(e["target"] == f"node:{victim['id']}"
+               for e in ok(clients["b_admin"].get("/api/v1/audit", params={"action": "node.removed"})))
