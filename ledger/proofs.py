@@ -2,10 +2,15 @@
 
 A bundle carries everything needed to check it with no node: the record in its
 canonical bytes, the Merkle path, the block header whose roots the path ends in,
-that header's commit certificate (2f+1 validator signatures) and the validator
-set it was checked against. :func:`verify_bundle` recomputes every hash from the
-bytes; the human-readable ``claim`` is compared with the decoded record, so a
-bundle cannot say one thing and prove another.
+that header's commit certificate (a quorum of validator signatures), the validator
+set, the genesis block and the certified epoch changes. :func:`verify_bundle`
+recomputes every hash from the bytes; the human-readable ``claim`` is compared with
+the decoded record, so a bundle cannot say one thing and prove another.
+
+Trust: a bundle is self-consistent for whatever ledger it names, so the verifier
+needs an anchor from the user — the expected ledger hash, or a validator set — and
+every header but genesis must carry a valid commit certificate. Builders prove
+against the latest *certified* header (:class:`ProofPending` until one covers the record).
 
 Execution is pipelined (a header carries the roots of the block *before* it),
 so data written in block ``h`` is proven against the header of a later block.
