@@ -324,3 +324,13 @@ def test_identity_names_the_exact_module_and_wasmtime() -> None:
     identity = runtime().identity
     assert f"micropython-wasi=sha256:{hashlib.sha256(vm.module_path().read_bytes()).hexdigest()}" in identity
     assert f"wasmtime={importlib.metadata.version('wasmtime')}" in identity
+
+
+@pytest.mark.parametrize("source", [
+    "x = " + "a+" * 30000 + "a\n", "x = " + "-" * 60000 + "1\n", "x = a" + ".b" * 30000 + "\n",
+    "x = f" + "()" * 30000 + "\n", "x = " + "lambda: " * 8000 + "1\n", "x = " + "[" * 5000 + "]" * 5000 + "\n",
+    "x = 1\n" + "\n".join(" " * 4 * depth + "if x:" for depth in range(40)) + "\n" + " " * 160 + "pass\n",
+], ids=["binop", "unary", "attr", "call", "lambda", "brackets", "indent"])
+def test_the_host_only_reads_declarations_and_its_parser_is_bounded(source: str) -> None:
+    with pytest.raises(ContractRejected):
+        runtime().validate(source)
