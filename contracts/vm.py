@@ -205,6 +205,10 @@ class _Run:
 
 
 _LOCAL = threading.local()
+_EXEC_LOCK = threading.RLock()
+"""One guest runs at a time per process (nested calls re-enter on the same thread): the wasmtime
+binding passes a host function's exception back through one process-wide slot, which two threads
+running guests at once could see crossed."""
 
 
 def _current() -> _Run:
@@ -773,10 +777,11 @@ class WasmRuntime:
             _LOCAL.runs = stack
         stack.append(run)
         try:
-            instance = self._engine.linker.instantiate(run.store, self._engine.module)
-            start = instance.exports(run.store)["_start"]
-            assert isinstance(start, wasmtime.Func)
-            start(run.store)
+            with _EXEC_LOCK:
+                instance = self._engine.linker.instantiate(run.store, self._engine.module)
+                start = instance.exports(run.store)["_start"]
+                assert isinstance(start, wasmtime.Func)
+                start(run.store)
         except wasmtime.ExitTrap as exc:
             run.exit_code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:

@@ -334,3 +334,28 @@ def test_identity_names_the_exact_module_and_wasmtime() -> None:
 def test_the_host_only_reads_declarations_and_its_parser_is_bounded(source: str) -> None:
     with pytest.raises(ContractRejected):
         runtime().validate(source)
+
+
+def test_guests_on_several_threads_get_their_own_outcomes() -> None:
+    import threading
+
+    def outcomes() -> list[tuple[str, int]]:
+        ledger = ledger_with(API)
+        ledger.deploy("D", CALLEE)
+        seen: list[tuple[str, int]] = []
+        for i in range(6):
+            for method, args in (("revert_after_write", []), ("nested", ["D", i % 2 == 0]), ("float_out", [])):
+                try:
+                    seen.append(("SUCCESS", ledger.invoke("C", method, args).gas_used))
+                except JadechainError as exc:
+                    seen.append((exc.code, int(exc.details["gas_used"])))  # type: ignore[call-overload]
+        return seen
+
+    reference = outcomes()
+    results: list[list[tuple[str, int]]] = []
+    threads = [threading.Thread(target=lambda: results.append(outcomes())) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    assert results == [reference] * 3
