@@ -46,7 +46,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ledger.crypto import ED25519, PublicKey, address_from_public_key
-from ledger.errors import CryptoError, InvalidOperation
+from ledger.errors import CryptoError, InvalidOperation, JadechainError
 from ledger.types import OPERATION_TAGS, LedgerSettings, Operation, UpdateLedgerSettings
 from ledger.values import TypedValue, ValueType
 
@@ -272,6 +272,23 @@ def proposal_key(proposal_id: bytes) -> str:
     return proposal_id.hex()
 
 
+def parse_proposal_id(text: str) -> str:
+    """The governance entry key of a proposal named by hex or by the proposing transaction's base58 hash."""
+    from ledger.crypto import from_base58
+
+    candidate = text.strip()
+    try:
+        raw = bytes.fromhex(candidate)
+    except ValueError:
+        try:
+            raw = from_base58(candidate)
+        except (ValueError, JadechainError):
+            raise InvalidOperation(f"{text!r} is not a proposal id (hex, or a base58 transaction hash)") from None
+    if not 2 < len(raw) <= 66:
+        raise InvalidOperation(f"{text!r} is not a proposal id (a transaction hash)")
+    return raw.hex()
+
+
 def proposal_view(record: Mapping[str, Any], block_time: int) -> dict[str, Any]:
     """A proposal as a client sees it at ``block_time``: OPEN past its expiry reads EXPIRED."""
     view = dict(record)
@@ -284,5 +301,5 @@ __all__ = [
     "DEFAULT_POLICY", "DEFAULT_PROPOSAL_TTL_MS", "GOVERNANCE_ACCOUNT", "GOVERNANCE_ACCOUNT_KEY", "Governance",
     "OPERATION_KINDS", "POLICIES", "STATUS_EXECUTED", "STATUS_EXPIRED", "STATUS_FAILED", "STATUS_OPEN",
     "STATUS_REJECTED", "check_organization_name", "decide", "governance_from_json", "governance_of",
-    "governance_value", "proposal_key", "proposal_view", "tally",
+    "governance_value", "parse_proposal_id", "proposal_key", "proposal_view", "tally",
 ]

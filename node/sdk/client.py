@@ -13,7 +13,7 @@ from ledger import codec
 from ledger.certificate import ValidatorSet
 from ledger.crypto import from_base58, to_base58
 from ledger.errors import JadechainError, TrustAnchorRequired
-from ledger.governance import GOVERNANCE_ACCOUNT, proposal_view
+from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
@@ -284,27 +284,17 @@ class LedgerClient(PrivateRecordsMixin):
 
         An OPEN proposal whose expiry is before the latest block's time reads ``"EXPIRED"``.
         """
-        record = self.get_entry(GOVERNANCE_ACCOUNT, proposal_key_of(proposal_id))["value"]["value"]
-        return proposal_view(record, int(self.get_block("latest")["time"]))
+        result: dict[str, Any] = self._get(f"/proposals/{proposal_key_of(proposal_id)}")
+        return result
 
     def proposals(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        """Every proposal (newest first), or those with ``status`` (OPEN, EXECUTED, REJECTED, FAILED, EXPIRED)."""
-        try:
-            keys = self._get(f"/accounts/{GOVERNANCE_ACCOUNT}/entries", offset=0, limit=limit)["items"]
-        except ApiError as error:
-            if error.code in ("NOT_FOUND", "ACCOUNT_NOT_FOUND"):
-                return []  # no proposal was ever made on this ledger
-            raise
-        now = int(self.get_block("latest")["time"])
-        found = [
-            proposal_view(self.get_entry(GOVERNANCE_ACCOUNT, item["key"])["value"]["value"], now) for item in keys
-        ]
-        found.sort(key=lambda p: (-int(p.get("created_height", 0)), str(p.get("id"))))
-        return [p for p in found if status is None or p.get("status") == status.upper()]
+        """Proposals, newest first; ``status`` filters (OPEN, EXECUTED, REJECTED, FAILED, EXPIRED)."""
+        result: list[dict[str, Any]] = self._get("/proposals", status=status, limit=limit)["items"]
+        return result
 
     def proposal_proof(self, proposal_id: str, *, wait: float = 30.0) -> dict[str, Any]:
         """A proof bundle of the proposal's latest version: its votes and outcome, checkable offline."""
-        return self.entry_proof(GOVERNANCE_ACCOUNT, proposal_key_of(proposal_id), wait=wait)
+        return self._proof(lambda: self._get(f"/proposals/{proposal_key_of(proposal_id)}", proof="true"), wait)
 
     def validators(self) -> ValidatorSet:
         """The validator set as this gateway reports it (pin your own for real trust)."""
@@ -395,11 +385,7 @@ class LedgerClient(PrivateRecordsMixin):
 
 def proposal_key_of(proposal_id: str) -> str:
     """The governance entry key of a proposal: hex of the proposing transaction's hash (hex or base58 given)."""
-    text = proposal_id.strip()
-    try:
-        return bytes.fromhex(text).hex()
-    except ValueError:
-        return from_base58(text).hex()
+    return parse_proposal_id(proposal_id)
 
 
 def verify_pinned(

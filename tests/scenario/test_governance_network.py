@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import httpx
 import pytest
 
 from ledger import codec
@@ -194,6 +195,14 @@ def test_b_with_approvals_succeeds_cli_proposal_and_multi_signature(
     bundle = json.loads(proof_file.read_text())
     report = verify_bundle(bundle, ledger_hash=consortium.layout.ledger_hash)
     assert report.certified and bundle["claim"]["value"]["value"]["status"] == "EXECUTED"
+
+    # The gateway answers bad and unknown ids with stable codes.
+    base = f"{consortium.layout.urls[0]}/api/v1/ledgers/{consortium.layout.ledger_hash}/proposals"
+    bad = httpx.get(f"{base}/not-an-id!", timeout=30)
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_OPERATION"
+    unknown = httpx.get(f"{base}/{'00' * 34}", timeout=30)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "NOT_FOUND"
+    assert httpx.get(base, params={"status": "bogus"}, timeout=30).status_code in (400, 422)
 
     # A vote after the decision is refused with its code.
     late = consortium.cli("tx", "vote", proposal_id, "--reject", "--key", "node0", ok=False)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ledger.crypto import to_base58
 from ledger.errors import NotFound
+from ledger.governance import GOVERNANCE_ACCOUNT, parse_proposal_id, proposal_view
 from ledger.proofs import build_entry_bundle, build_event_bundle
 from ledger.types import AccountKind
 from node.gateway.deps import AddressPath, RuntimeDep
@@ -206,3 +207,35 @@ def user_roles(runtime: RuntimeDep, address: AddressPath) -> UserRolesPublic:
     if record is None:
         return UserRolesPublic(user=address, roles=[], policy="UNION")
     return UserRolesPublic(user=record.user, roles=list(record.roles), policy=record.policy.name)
+
+
+# --- governance proposals (entries of the governance account; proofs as for any entry) ----------
+
+def _proposal_records(ledger: Any) -> list[dict[str, Any]]:
+    keys = ledger.list_entry_keys(GOVERNANCE_ACCOUNT, 0, 10**9)
+    now = ledger.last_header.time
+    records = [proposal_view(ledger.get_entry(GOVERNANCE_ACCOUNT, key).value.to_python(), now) for key, _ in keys]
+    return sorted(records, key=lambda p: (-int(p.get("created_height", 0)), str(p.get("id"))))
+
+
+@router.get("/{ledger}/proposals", summary="Governance proposals, newest first (?status=OPEN|EXECUTED|REJECTED|FAILED|EXPIRED)")
+def proposals(
+    runtime: RuntimeDep, offset: Offset = 0, limit: Limit = 100,
+    status: Annotated[str | None, Query(pattern="^(?i:open|executed|rejected|failed|expired)$")] = None,
+) -> dict[str, Any]:
+    found = [p for p in _proposal_records(runtime.ledger) if status is None or p.get("status") == status.upper()]
+    return {"total": len(found), "offset": offset, "limit": limit, "items": found[offset:offset + limit]}
+
+
+@router.get("/{ledger}/proposals/{proposal}", responses=PROOF_RESPONSES,
+            summary="One proposal with its votes and outcome; ?proof=true for a proof bundle of it")
+def proposal(
+    runtime: RuntimeDep, proposal: Annotated[str, Path(min_length=4, max_length=200)], proof: ProofFlag = False,
+) -> Any:
+    ledger = runtime.ledger
+    key = parse_proposal_id(proposal)
+    if ledger.get_latest_version(GOVERNANCE_ACCOUNT, key) < 0:
+        raise NotFound(f"no proposal {key}")
+    if proof:
+        return JSONResponse(build_entry_bundle(ledger, GOVERNANCE_ACCOUNT, key))
+    return proposal_view(ledger.get_entry(GOVERNANCE_ACCOUNT, key).value.to_python(), ledger.last_header.time)
