@@ -147,9 +147,26 @@ class LocalProvisioner(Provisioner):
             if ledger_hash not in existing:
                 block = codec.decode(Block, bytes.fromhex(json.loads(genesis_text)["block"]))
                 create_ledger(str(paths["data_dir"]), block).close()
-        paths["config"].write_text(render_node_toml(
-            spec, str(paths["data_dir"]), str(paths["key_file"]), str(paths["password_file"])))
+        config = render_node_toml(spec, str(paths["data_dir"]), str(paths["key_file"]), str(paths["password_file"]))
+        if self.uses_node_server(spec):
+            config += self._tls_section(spec)
+        paths["config"].write_text(config)
         return paths
+
+    def _tls_section(self, spec: NodeSpec) -> str:
+        """Mutual TLS between the network's nodes: the network's consortium CA (created with the first
+        node), and a certificate for this node bound to its key (see node.tls)."""
+        from node.tls import create_consortium_ca, issue_certificate
+
+        tls_dir = self.network_dir(spec.network) / "tls"
+        if not (tls_dir / "ca.key").exists():
+            create_consortium_ca(tls_dir, spec.network)
+        if not (tls_dir / f"{spec.name}.pem").exists():
+            issue_certificate(tls_dir, spec.name, spec.public_key)
+        q = json.dumps
+        return "\n".join(["", "[tls]", f"ca_file = {q(str(tls_dir / 'ca.pem'))}",
+                          f"cert_file = {q(str(tls_dir / f'{spec.name}.pem'))}",
+                          f"key_file = {q(str(tls_dir / f'{spec.name}.key'))}", ""])
 
     def uses_node_server(self, spec: NodeSpec) -> bool:
         if self.backend == "server":
