@@ -16,7 +16,8 @@
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import contextlib
 import datetime as dt
 import html
 import io
@@ -29,6 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from baas.apps.traceability import cbv
+from baas.apps.traceability.epcis_rest import add_epcis_routes, run_query
 from baas.apps.traceability.eventhash import EventHashError
 from baas.apps.traceability.identifiers import DL_ROOT, IdentifierError, dl_path, normalise, to_urn
 from baas.apps.traceability.service import EPC_CONTEXT, CaptureError, TraceabilityService, TraceabilitySettings
@@ -83,25 +85,6 @@ def query_document(rows: list[EventRow], query_name: str = "SimpleEventQuery") -
     }
 
 
-def _token(cursor: tuple[int | None, int]) -> str:
-    value, seq = cursor
-    return base64.urlsafe_b64encode(f"c{'' if value is None else value}:{seq}".encode()).decode().rstrip("=")
-
-
-def _cursor(token: str) -> tuple[int | None, int]:
-    """The (ordering value, seq) a nextPageToken stands for (``s<seq>`` tokens of older servers too)."""
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if text.startswith("s"):
-            return None, int(text[1:])
-        if not text.startswith("c"):
-            raise ValueError
-        value, _, seq = text[1:].partition(":")
-        return (int(value) if value else None), int(seq)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CaptureError("INVALID_PARAMETER", "nextPageToken is not one this server issued", 400) from exc
-
-
 def create_app(settings: TraceabilitySettings, service: TraceabilityService | None = None) -> FastAPI:
     """The traceability app; ``service`` (started) may be given, else one is made and started on startup."""
     owned = service is None
@@ -113,14 +96,20 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         if owned:
             await run_in_threadpool(svc.start)
+        delivery = asyncio.create_task(dispatcher.run())
         try:
             yield
         finally:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
             if owned:
                 await run_in_threadpool(svc.stop)
 
     app = FastAPI(title="Jadechain traceability (EPCIS 2.0)", lifespan=lifespan)
     app.state.service = svc
+    dispatcher = add_epcis_routes(app, settings, svc, query_document, _event_json)
+    app.state.dispatcher = dispatcher
 
     @app.exception_handler(CaptureError)
     async def capture_error(request: Request, exc: CaptureError) -> JSONResponse:
@@ -203,23 +192,8 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
         params: dict[str, list[str]] = {}
         for name, value in request.query_params.multi_items():
             params.setdefault(name, []).append(value)
-        try:
-            per_page = int((params.pop("perPage", None) or ["30"])[0])
-        except ValueError as exc:
-            raise CaptureError("INVALID_PARAMETER", "perPage must be an integer", 400) from exc
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            raise CaptureError("INVALID_PARAMETER", f"perPage must be 1..{MAX_PER_PAGE}", 400)
-        token = (params.pop("nextPageToken", None) or [""])[0]
-        after = _cursor(token) if token else (None, 0)
-        rows, next_cursor = svc.query(params, per_page, after)
-        body = query_document(rows)
-        headers = {}
-        if next_cursor is not None:
-            next_token = _token(next_cursor)
-            body["nextPageToken"] = next_token
-            query = "&".join(f"{quote(k)}={quote(v)}" for k, vs in params.items() for v in vs)
-            headers["Link"] = (f'<{request.scope.get("root_path", "")}/traceability/events?{query}{"&" if query else ""}perPage={per_page}'
-                               f'&nextPageToken={next_token}>; rel="next"')
+        body, headers = run_query(svc, params, f'{request.scope.get("root_path", "")}/traceability/events',
+                                  query_document)
         return JSONResponse(body, headers=headers)
 
     @app.get("/traceability/events/{event_id:path}/proof", summary="Proof bundle of the event's on-chain record")

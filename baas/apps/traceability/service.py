@@ -209,6 +209,10 @@ class TraceabilitySettings:
     """Run the chain follower thread (the index then also learns captures made elsewhere)."""
     trusted_validators: Any = None
     """Pinned ValidatorSet for proof checks; None: fetched from the gateway once at start."""
+    webhook_allow: list[str] = field(default_factory=list)
+    """Origins (``scheme://host[:port]``) subscriptions may push to; empty: subscriptions are refused."""
+    subscription_poll: float = 0.5
+    """Seconds between subscription delivery rounds (a capture through this app also wakes it at once)."""
 
 
 class TraceabilityService:
@@ -660,6 +664,8 @@ class TraceabilityService:
         return self.ledger.client.request("GET", f"{self.ledger.base}/validators")
 
 
+EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
+
 QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
                     "EQ_readPoint", "EQ_bizLocation", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
@@ -716,5 +722,5 @@ def _covers(item: str, output: str) -> bool:
     return False
 
 
-__all__ = ["CaptureError", "PreparedEvent", "TraceabilityService", "TraceabilitySettings", "canonical_json",
+__all__ = ["EVENT_TYPES", "CaptureError", "PreparedEvent", "TraceabilityService", "TraceabilitySettings", "canonical_json",
            "prepare_document", "prepare_event"]

@@ -67,6 +67,31 @@ CREATE TABLE IF NOT EXISTS attrs (
     seq INTEGER NOT NULL,
     PRIMARY KEY (name, value, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS capture_jobs (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    finished INTEGER,
+    state TEXT NOT NULL,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS named_queries (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY,
+    query TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
 CREATE TABLE IF NOT EXISTS master_data (
     id TEXT NOT NULL,
     attribute TEXT NOT NULL,
@@ -322,6 +347,89 @@ class TraceStore:
             f"SELECT DISTINCT {column} FROM events WHERE {column} IS NOT NULL AND {column} > ? ORDER BY {column}"
             " LIMIT ?", (after, limit)).fetchall()
         return [row[0] for row in rows]
+
+    # --- capture jobs, named queries, subscriptions (EPCIS 2.0 REST binding) ------------------------
+
+    def create_job(self, job_id: str, org: str) -> None:
+        with self._write_lock:
+            self._connection().execute("INSERT INTO capture_jobs (id, org, created, state) VALUES (?, ?, ?, ?)",
+                                       (job_id, org, int(time.time() * 1000), "running"))
+
+    def finish_job(self, job_id: str, state: str, result: dict[str, Any]) -> None:
+        with self._write_lock:
+            self._connection().execute("UPDATE capture_jobs SET state = ?, result = ?, finished = ? WHERE id = ?",
+                                       (state, json.dumps(result), int(time.time() * 1000), job_id))
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        row = self._connection().execute("SELECT id, org, created, finished, state, result FROM capture_jobs"
+                                          " WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "org": row[1], "created": row[2], "finished": row[3], "state": row[4],
+                "result": None if row[5] is None else json.loads(row[5])}
+
+    def jobs(self, org: str, limit: int = 100) -> list[str]:
+        rows = self._connection().execute("SELECT id FROM capture_jobs WHERE org = ? ORDER BY created DESC LIMIT ?",
+                                          (org, limit)).fetchall()
+        return [row[0] for row in rows]
+
+    def save_query(self, name: str, owner: str, definition: dict[str, Any]) -> bool:
+        """Store a named query; False if the name is taken."""
+        with self._write_lock:
+            cursor = self._connection().execute(
+                "INSERT OR IGNORE INTO named_queries (name, owner, definition, created) VALUES (?, ?, ?, ?)",
+                (name, owner, json.dumps(definition), int(time.time() * 1000)))
+        return cursor.rowcount == 1
+
+    def named_query(self, name: str) -> dict[str, Any] | None:
+        row = self._connection().execute("SELECT name, owner, definition FROM named_queries WHERE name = ?",
+                                         (name,)).fetchone()
+        return None if row is None else {"name": row[0], "owner": row[1], "query": json.loads(row[2])}
+
+    def named_queries(self) -> list[dict[str, Any]]:
+        rows = self._connection().execute("SELECT name, definition FROM named_queries ORDER BY name").fetchall()
+        return [{"name": name, "query": json.loads(definition)} for name, definition in rows]
+
+    def delete_query(self, name: str) -> None:
+        with self._write_lock:
+            connection = self._connection()
+            connection.execute("DELETE FROM subscriptions WHERE query = ?", (name,))
+            connection.execute("DELETE FROM named_queries WHERE name = ?", (name,))
+
+    def add_subscription(self, subscription_id: str, query: str, owner: str, destination: str, cursor: int) -> None:
+        with self._write_lock:
+            self._connection().execute(
+                "INSERT INTO subscriptions (id, query, owner, destination, cursor, created) VALUES (?, ?, ?, ?, ?, ?)",
+                (subscription_id, query, owner, destination, cursor, int(time.time() * 1000)))
+
+    def subscriptions(self, query: str | None = None) -> list[dict[str, Any]]:
+        sql = ("SELECT id, query, owner, destination, cursor, created, delivered, failures, last_error"
+               " FROM subscriptions")
+        params: tuple[Any, ...] = ()
+        if query is not None:
+            sql += " WHERE query = ?"
+            params = (query,)
+        names = ("id", "query", "owner", "destination", "cursor", "created", "delivered", "failures", "lastError")
+        return [dict(zip(names, row)) for row in self._connection().execute(sql + " ORDER BY created", params)]
+
+    def advance_subscription(self, subscription_id: str, cursor: int, delivered: int) -> None:
+        with self._write_lock:
+            self._connection().execute(
+                "UPDATE subscriptions SET cursor = ?, delivered = delivered + ?, failures = 0, last_error = NULL"
+                " WHERE id = ?", (cursor, delivered, subscription_id))
+
+    def fail_subscription(self, subscription_id: str, error: str) -> None:
+        with self._write_lock:
+            self._connection().execute("UPDATE subscriptions SET failures = failures + 1, last_error = ? WHERE id = ?",
+                                       (error[:500], subscription_id))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        with self._write_lock:
+            self._connection().execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+    def last_seq(self) -> int:
+        row = self._connection().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(row[0])
 
     # --- master data ------------------------------------------------------------------------------
 

@@ -1,0 +1,308 @@
+"""EPCIS 2.0 conformance end to end: GS1's own example documents, the REST binding, the query language.
+
+A real solo node and the app on loopback. GS1's example documents (all five event types) are
+captured through the asynchronous ``POST /epcis/capture`` and queried back by their own eventIDs:
+the events come back identical, with our CBV 2.0 hash ID beside them. Webhook subscriptions push
+to a receiver on 127.0.0.1 only (the allow-list names exactly its origin).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from baas.apps.traceability.app import create_app
+from baas.apps.traceability.eventhash import event_hash, time_millis
+from baas.apps.traceability.identifiers import urn_to_dl
+from baas.apps.traceability.server import AppServer
+from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings
+from ledger.crypto import ED25519, address_from_public_key, generate_keypair
+from node.solo import SoloNode, create_dev_solo
+
+pytest.importorskip("contracts")
+
+GS1 = Path(__file__).resolve().parents[1] / "apps" / "gs1_examples"
+GS1_PREFIXES = ("0614141", "0012345", "4012345", "4000001", "9524567", "95252084", "952005385", "735005385")
+DOCUMENTS = sorted(GS1.glob("**/*.jsonld"))
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        received = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                length = int(self.headers.get("content-length", "0"))
+                received.append({"body": json.loads(self.rfile.read(length)), "headers": dict(self.headers)})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+class Env:
+    def __init__(self, tmp: Path) -> None:
+        self.receiver = Receiver()
+        self.dev = create_dev_solo(str(tmp / "chain"))
+        self.node = SoloNode(self.dev.data_dir, self.dev.ledger_hash, [self.dev.key]).start()
+        self.brand, self.other = generate_keypair(ED25519), generate_keypair(ED25519)
+        self.settings = TraceabilitySettings(
+            [self.node.url], self.dev.ledger_hash, self.dev.key, str(tmp / "index.sqlite3"),
+            organisations={"brand-token": self.brand, "other-token": self.other}, admin_token="admin-token",
+            webhook_allow=[self.receiver.url], subscription_poll=0.2,
+        )
+        self.service = TraceabilityService(self.settings).start()
+        self.server = AppServer(create_app(self.settings, self.service)).start()
+        self.http = httpx.Client(base_url=self.server.url, timeout=60)
+
+    def close(self) -> None:
+        self.http.close()
+        self.server.stop()
+        self.service.stop()
+        self.node.stop()
+        self.receiver.close()
+
+    def capture(self, document: dict[str, Any], token: str = "brand-token") -> dict[str, Any]:
+        """POST /epcis/capture (202) and wait for the job to finish; returns the job."""
+        response = self.http.post("/epcis/capture", json=document, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 202, response.text
+        location = response.headers["Location"]
+        assert location.endswith(response.json()["captureID"])
+
+        def finished() -> dict[str, Any] | None:
+            job = self.http.get(location).json()
+            return None if job["running"] else dict(job)
+        return dict(wait_for(finished))
+
+    def query(self, path: str = "/epcis/events", **params: Any) -> dict[str, Any]:
+        response = self.http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["GS1-EPCIS-Version"] == "2.0.0"
+        assert response.headers["GS1-CBV-Version"] == "2.0.0"
+        return dict(response.json())
+
+    def events(self, path: str = "/epcis/events", **params: Any) -> list[dict[str, Any]]:
+        return list(self.query(path, **params)["epcisBody"]["queryResults"]["resultsBody"]["eventList"])
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    environment = Env(tmp_path_factory.mktemp("epcis"))
+    try:
+        admin = {"Authorization": "Bearer admin-token"}
+        for key, name in ((environment.brand, "GS1 Example Brand"), (environment.other, "Someone Else")):
+            response = environment.http.post("/traceability/admin/organisations", headers=admin,
+                                             json={"publicKey": key.public.base58, "name": name})
+            assert response.status_code == 201, response.text
+        brand = address_from_public_key(environment.brand.public)
+        for prefix in GS1_PREFIXES:
+            response = environment.http.post("/traceability/admin/brands", headers=admin,
+                                             json={"prefix": prefix, "brand": brand, "name": "GS1 Example Brand"})
+            assert response.status_code == 201, response.text
+        for path in DOCUMENTS:
+            job = environment.capture(json.loads(path.read_text()))
+            assert job["success"], (path.name, job)
+        yield environment
+    finally:
+        environment.close()
+
+
+def _as_captured(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if k not in ("recordTime", "@context")}
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
+def test_gs1_examples_come_back_identical_by_their_own_event_ids(env: Env, path: Path) -> None:
+    document = json.loads(path.read_text())
+    for event in document["epcisBody"]["eventList"]:
+        our_hash = event_hash(event, document["@context"])
+        event_id = event.get("eventID", our_hash)
+        result = env.query(EQ_eventID=event_id)
+        found = result["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        assert len(found) == 1
+        assert _as_captured(found[0]) == {**event, "eventID": event_id}
+        assert result["jade:eventHashes"] == [our_hash]
+        assert env.events(EQ_eventID=our_hash) == found  # the hash ID finds it too
+        single = env.http.get(f"/epcis/events/{quote(event_id, safe='')}")
+        assert single.status_code == 200
+        assert _as_captured(single.json()["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]) == \
+            _as_captured(found[0])
+
+
+def test_every_event_type_was_captured(env: Env) -> None:
+    assert env.http.get("/epcis/eventTypes").json() == ["ObjectEvent", "AggregationEvent", "TransactionEvent",
+                                                        "TransformationEvent", "AssociationEvent"]
+    for event_type in ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent",
+                       "AssociationEvent"):
+        events = env.events(f"/epcis/eventTypes/{event_type}/events")
+        assert events and all(e["type"] == event_type for e in events)
+
+
+def test_typed_list_parameters(env: Env) -> None:
+    po = env.events(EQ_bizTransaction_po="http://transaction.acme.com/po/12345678")
+    assert len(po) == 2
+    desadv = env.events(**{"EQ_bizTransaction_urn:epcglobal:cbv:btt:desadv": "urn:epcglobal:cbv:bt:0614141073467:1152"})
+    assert [e["bizStep"] for e in desadv] == ["receiving"]
+    assert env.events(EQ_bizTransaction_desadv="http://transaction.acme.com/po/12345678") == []
+    sources = env.events(EQ_source_location="urn:epc:id:sgln:952005385.481.0")
+    destinations = env.events(EQ_destination_location=urn_to_dl("urn:epc:id:sgln:952005385.011.0"))
+    assert len(sources) == 1 and sources == destinations
+    assert env.events(EQ_source_owning_party="urn:epc:id:sgln:952005385.481.0") == []
+
+
+def test_order_by_event_time_both_ways_and_keyset_paging(env: Env) -> None:
+    ascending = env.events(orderBy="eventTime", orderDirection="ASC", perPage=100)
+    times = [e["eventTime"] for e in ascending]
+    assert [time_millis(t) for t in times] == sorted(time_millis(t) for t in times)
+    descending = env.events(orderBy="eventTime", perPage=100)  # DESC is the default with orderBy
+    assert [e["eventID"] for e in descending] == [e["eventID"] for e in reversed(ascending)]
+    paged: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"orderBy": "eventTime", "orderDirection": "ASC", "perPage": 2}
+    while True:
+        body = env.query(**params)
+        paged += body["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+        if "nextPageToken" not in body:
+            break
+        params["nextPageToken"] = body["nextPageToken"]
+    assert [e["eventID"] for e in paged] == [e["eventID"] for e in ascending]
+
+
+def test_record_time_window(env: Env) -> None:
+    everything = env.events(perPage=100)
+    assert all("recordTime" in e for e in everything)
+    assert len(env.events(GE_recordTime="2000-01-01T00:00:00Z", perPage=100)) == len(everything)
+    assert env.events(LT_recordTime="2000-01-01T00:00:00Z") == []
+    assert len(env.events(eventCountLimit=2, perPage=100)) == 2
+    too_many = env.http.get("/epcis/events", params={"maxEventCount": 1})
+    assert too_many.status_code == 413 and too_many.json()["code"] == "QUERY_TOO_LARGE"
+
+
+@pytest.mark.parametrize("params", [
+    {"GE_eventTime": "2024-13-01T00:00:00Z"}, {"LT_eventTime": "2024-02-30T00:00:00Z"},
+    {"GE_recordTime": "2024-03-01T25:00:00Z"}, {"orderBy": "colour"}, {"orderDirection": "UP"},
+    {"EQ_action": "MOVE"}, {"eventCountLimit": "0"}, {"EQ_colour": "red"}, {"nextPageToken": "forged"},
+])
+def test_bad_query_parameters_are_400_never_500(env: Env, params: dict[str, str]) -> None:
+    response = env.http.get("/epcis/events", params=params)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_PARAMETER"
+
+
+def test_error_declaration_links_are_followable(env: Env) -> None:
+    document = json.loads((GS1 / "Example_9.6.1-ObjectEvent.jsonld").read_text())
+    declared = copy.deepcopy(document["epcisBody"]["eventList"][1])
+    corrective_id = "urn:uuid:404d95fc-9457-4a51-bd6a-0bba133845a8"
+    declared["errorDeclaration"] = {"declarationTime": "2005-04-05T10:00:00Z", "reason": "incorrect_data",
+                                    "correctiveEventIDs": [corrective_id]}
+    corrective = copy.deepcopy(document["epcisBody"]["eventList"][1])
+    corrective.pop("example:myField")
+    corrective.update({"eventID": corrective_id, "bizStep": "accepting"})
+    document["epcisBody"]["eventList"] = [declared, corrective]
+    job = env.capture(document)
+    assert job["success"], job
+    [erroneous] = env.events(EXISTS_errorDeclaration="true")
+    assert erroneous["eventID"] == declared["eventID"]
+    assert env.events(EQ_errorReason="incorrect_data") == [erroneous]
+    assert env.events(EQ_errorReason="https://ref.gs1.org/cbv/ER-incorrect_data") == [erroneous]
+    assert env.events(EQ_errorReason="did_not_occur") == []
+    [followed] = env.events(EQ_eventID=erroneous["errorDeclaration"]["correctiveEventIDs"][0])
+    assert followed["bizStep"] == "accepting"
+    assert env.events(EQ_correctiveEventID=corrective_id) == [erroneous]
+
+
+def test_resources_named_by_events(env: Env) -> None:
+    steps = env.http.get("/epcis/bizSteps").json()
+    assert "https://ref.gs1.org/cbv/BizStep-shipping" in steps and steps == sorted(steps)
+    shipped = env.events(f"/epcis/bizSteps/{quote('shipping')}/events")
+    assert shipped and all(e["bizStep"] == "shipping" for e in shipped)
+    assert "https://id.gs1.org/414/0012345111112" in env.http.get("/epcis/bizLocations").json()
+    read_points = env.http.get("/epcis/readPoints", params={"perPage": 2})
+    assert len(read_points.json()) == 2 and 'rel="next"' in read_points.headers["Link"]
+    item = "urn:epc:id:sgtin:0614141.107346.2018"
+    assert len(env.events(f"/epcis/epcs/{quote(item, safe='')}/events")) >= 3
+    assert len(env.events(f"/epcis/epcs/{quote('https://id.gs1.org/01/10614141073464/21/2018', safe='')}/events")) \
+        == len(env.events(f"/epcis/epcs/{quote(item, safe='')}/events"))
+
+
+def test_version_negotiation(env: Env) -> None:
+    response = env.http.get("/epcis/events", headers={"GS1-EPCIS-Version": "1.2"})
+    assert response.status_code == 406 and response.json()["code"] == "VERSION_NOT_SUPPORTED"
+    assert env.http.get("/epcis/events", headers={"GS1-EPCIS-Version": "2.0.0"}).status_code == 200
+
+
+def test_capture_is_validated_before_the_job_and_needs_a_token(env: Env) -> None:
+    document = json.loads((GS1 / "AssociationEvent-a.jsonld").read_text())
+    document["epcisBody"]["eventList"][0]["eventTime"] = "2019-02-30T14:00:00.000+01:00"
+    refused = env.http.post("/epcis/capture", json=document, headers={"Authorization": "Bearer brand-token"})
+    assert refused.status_code == 400 and refused.json()["code"] == "TIME_INVALID"
+    assert env.http.post("/epcis/capture", json=document).status_code == 401
+    foreign = json.loads((GS1 / "AssociationEvent-a.jsonld").read_text())
+    foreign["epcisBody"]["eventList"][0]["bizStep"] = "installing"
+    denied = env.http.post("/epcis/capture", json=foreign, headers={"Authorization": "Bearer other-token"})
+    assert denied.status_code == 403 and denied.json()["code"] == "PREFIX_NOT_AUTHORISED"
+    assert env.http.get("/epcis/capture/unknown").status_code == 404
+    duplicate = env.capture(json.loads((GS1 / "AssociationEvent-a.jsonld").read_text()))
+    assert duplicate["success"] is False and duplicate["errors"][0]["code"] == "DUPLICATE_EVENT"
+
+
+def test_named_query_and_webhook_subscription(env: Env) -> None:
+    brand = {"Authorization": "Bearer brand-token"}
+    created = env.http.post("/epcis/queries", headers=brand,
+                            json={"name": "assembling", "query": {"EQ_bizStep": "assembling"}})
+    assert created.status_code == 201, created.text
+    assert env.http.post("/epcis/queries", headers=brand,
+                         json={"name": "assembling", "query": {}}).status_code == 409
+    assert env.http.post("/epcis/queries", headers=brand,
+                         json={"name": "bad", "query": {"EQ_colour": "red"}}).status_code == 400
+    assert len(env.events("/epcis/queries/assembling/events")) == 1
+    for dest in ("http://127.0.0.2:9/", env.receiver.url.replace("127.0.0.1", "127.0.0.1.example.org"),
+                 "file:///etc/passwd", env.receiver.url.replace("http://", "http://user@")):
+        refused = env.http.post("/epcis/queries/assembling/subscriptions", headers=brand, json={"dest": dest})
+        assert refused.status_code == 403 and refused.json()["code"] == "DESTINATION_NOT_ALLOWED", dest
+    subscribed = env.http.post("/epcis/queries/assembling/subscriptions", headers=brand,
+                               json={"dest": env.receiver.url + "/hook"})
+    assert subscribed.status_code == 201, subscribed.text
+    new_event = json.loads((GS1 / "AssociationEvent-a.jsonld").read_text())
+    event = new_event["epcisBody"]["eventList"][0]
+    event.update({"eventID": "urn:uuid:11111111-2222-4333-8444-555555555555", "eventTime": "2019-11-02T14:00:00Z"})
+    assert env.capture(new_event)["success"]
+    delivery = wait_for(lambda: env.receiver.bodies)[0]
+    results = delivery["body"]["epcisBody"]["queryResults"]
+    assert results["subscriptionID"] == subscribed.json()["subscriptionID"]
+    assert [e["eventID"] for e in results["resultsBody"]["eventList"]] == [event["eventID"]]
+    assert delivery["headers"]["GS1-EPCIS-Version"] == "2.0.0"
+    state = env.http.get("/epcis/queries/assembling/subscriptions").json()
+    assert state[0]["delivered"] == 1 and state[0]["failures"] == 0
