@@ -39,6 +39,7 @@ import warnings
 from dataclasses import dataclass
 
 from contracts.limits import DEFAULT_LIMITS, SandboxLimits
+from contracts.spec import PARSE_LOCK
 from ledger.errors import ContractRejected
 
 API_MODULE = "jadechain"
@@ -204,7 +205,7 @@ def parse_source(source: str, limits: SandboxLimits = DEFAULT_LIMITS) -> ast.Mod
     """Parse after the raw checks; parser crashes become rejections, never host errors."""
     check_raw_source(source, limits)
     try:
-        with warnings.catch_warnings():
+        with PARSE_LOCK, warnings.catch_warnings():
             # the host's warning filters must not decide whether a contract parses
             warnings.simplefilter("ignore")
             return ast.parse(source, filename="<contract>", mode="exec", type_comments=False)

@@ -35,6 +35,7 @@ from contracts.instrument import instrument
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.policy import ContractSpec, MethodSpec, reject, validate_source
 from contracts.sandbox import Meter, Sandbox
+from contracts.spec import PARSE_LOCK
 from contracts.values import check_plain, copy_plain, encoded_size, to_typed_value
 
 MAX_ERROR_MESSAGE = 512
@@ -84,7 +85,7 @@ class SandboxRuntime:
 
     def _compile_tree(self, tree: ast.Module, filename: str) -> CodeType:
         try:
-            with warnings.catch_warnings():
+            with PARSE_LOCK, warnings.catch_warnings():
                 # SyntaxWarnings ("is" with a literal...) must not depend on the host's filters
                 warnings.simplefilter("ignore")
                 return compile(instrument(tree, self.gas), filename, "exec", dont_inherit=True, optimize=0)

@@ -11,6 +11,8 @@ parameter names).
 from __future__ import annotations
 
 import ast
+import threading
+import warnings
 from dataclasses import dataclass, field
 
 from ledger.errors import ContractRejected
@@ -22,6 +24,9 @@ MAX_BRACKET_DEPTH = 40
 MAX_INDENT_DEPTH = 24
 MAX_AST_NODES = 50_000
 RESERVED_PREFIX = "_jc"
+PARSE_LOCK = threading.Lock()
+"""CPython 3.11's AST constructor keeps its recursion depth in shared state: two threads parsing at
+once can fail with a spurious SystemError (one node rejecting what another accepts). One at a time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,9 @@ def extract_spec(source: str) -> ContractSpec:
     """The spec of ``source``, or ``ContractRejected`` (with rule and line) if it has none."""
     _precheck(source)
     try:
-        tree = ast.parse(source, "<contract>", "exec")
+        with PARSE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the host's warning filters (-W error) must not decide
+            tree = ast.parse(source, "<contract>", "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         line = getattr(exc, "lineno", 0) or 0
         raise reject(f"contract source does not parse ({type(exc).__name__})", "syntax", int(line)) from None
