@@ -27,6 +27,8 @@ answer ``{total, offset, limit, items}``)::
     GET  .../{ledger}/accounts/{address}/events?topic=T&from=S&limit=N
     GET  .../{ledger}/accounts/{address}/events/{sequence}?topic=T[&proof=true]
     GET  .../{ledger}/roles | /roles/{role} | /users/{address}/roles
+    GET  .../{ledger}/proposals[?status=]                governance proposals, newest first (paged)
+    GET  .../{ledger}/proposals/{id}[?proof=true]        one proposal: operations, votes, outcome
     GET  .../{ledger}/proofs/consistency?old_height=&new_height=
     GET  .../{ledger}/stream[?from_height=H][&kinds=block,tx,event]   SSE; resumes with Last-Event-ID: h:i
 

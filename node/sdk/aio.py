@@ -12,6 +12,7 @@ import httpx
 from ledger import codec
 from ledger.certificate import ValidatorSet
 from ledger.crypto import from_base58, to_base58
+from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
@@ -143,6 +144,16 @@ class AsyncLedgerClient:
                 if error.code != "PROOF_PENDING" or time.monotonic() >= deadline:
                     raise
             await asyncio.sleep(self.client.backoff)
+
+    async def proposal(self, proposal_id: str) -> dict[str, Any]:
+        """One governance proposal (hex id or the proposing transaction's base58 hash)."""
+        result: dict[str, Any] = await self._get(f"/proposals/{parse_proposal_id(proposal_id)}")
+        return result
+
+    async def proposals(self, status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Governance proposals, newest first; ``status`` filters (OPEN, EXECUTED, REJECTED, FAILED, EXPIRED)."""
+        result: list[dict[str, Any]] = (await self._get("/proposals", status=status, limit=limit))["items"]
+        return result
 
     async def validators(self) -> ValidatorSet:
         return validators_from_json(await self._get("/validators"))

@@ -19,6 +19,7 @@ three organisations. In order:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -48,7 +49,7 @@ from ledger.types import (
 )
 from network_fault_kit import assert_consistent, wait_until
 from node.net import NetworkLayout, create_network, net_down, start_node, wait_for_height, write_node_config
-from node.sdk import JadechainClient
+from node.sdk import AsyncJadechainClient, JadechainClient
 from node.solo import load_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,6 +235,13 @@ def test_c_a_proposal_expires(consortium: Consortium) -> None:
     assert consortium.status(lambda t: t.vote(from_b58(proposed.tx_hash)),
                              consortium.c) == "PROPOSAL_EXPIRED"
     assert consortium.ledger.proposal(proposed.tx_hash)["status"] == "EXPIRED"
+
+    async def expired_seen_by_the_async_client() -> list[str]:
+        async with AsyncJadechainClient(consortium.layout.urls) as client:
+            ledger = await client.ledger(consortium.layout.ledger_hash)
+            return [p["id"] for p in await ledger.proposals("expired")]
+
+    assert asyncio.run(expired_seen_by_the_async_client()) == [from_b58(proposed.tx_hash).hex()]
     assert "NEVER" not in json.dumps(consortium.cli("query", "roles", "--json").stdout)
 
 
