@@ -310,8 +310,10 @@ async def serve_app(
     """Serve ``app`` on ``sock`` until ``stop`` is set; then end open streams and close connections."""
     import uvicorn
 
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, and any local
+    # client could pick a fresh rate-limit bucket per request.
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=graceful_timeout)
+                            timeout_graceful_shutdown=graceful_timeout, proxy_headers=False)
     server = uvicorn.Server(config)
     # Signals are the caller's business (uvicorn would re-raise SIGTERM after serving, killing the
     # process before the committer seals its last block and the ledger is closed).

@@ -113,8 +113,10 @@ def test_the_configured_rate_limit_refuses_a_flood(node: dict[str, Any]) -> None
     url = f"{node['url']}/api/v1/ledgers/{node['layout'].ledger_hash}/txs"
     statuses = []
     with httpx.Client(timeout=30) as web:
-        for _ in range(3 * POST_BURST):
-            response = web.post(url, content=b"\x00", headers={"Content-Type": "application/octet-stream"})
+        for index in range(3 * POST_BURST):
+            # A forged X-Forwarded-For per request must not give each request a fresh bucket.
+            response = web.post(url, content=b"\x00", headers={"Content-Type": "application/octet-stream",
+                                                               "X-Forwarded-For": f"198.51.100.{index % 250}"})
             statuses.append(response.status_code)
     assert 429 in statuses
     refused = [s for s in statuses if s == 429]
