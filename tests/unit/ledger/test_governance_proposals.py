@@ -247,3 +247,16 @@ def test_replaying_the_blocks_from_genesis_gives_the_same_roots(orgs: Orgs) -> N
         assert replica.roots_at(height) == chain.ledger.roots_at(height), height
     assert replica.get_entry(GOVERNANCE_ACCOUNT, first).value == chain.ledger.get_entry(GOVERNANCE_ACCOUNT, first).value
     assert replica.get_entry(GOVERNANCE_ACCOUNT, second).value.to_python()["status"] == "REJECTED"
+
+
+def test_the_genesis_governance_example_in_the_docs_parses_as_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "governance.md").read_text(encoding="utf-8")
+    block = text.split("```sh\n# (fragment: a genesis file's governance part", 1)[1].split("```", 1)[0]
+    block = block.split("\n", 1)[1].replace('public_key = "..."', f'public_key = "{seeded_keypair("doc").public.base58}"')
+    config = parse_genesis_config(consortium_toml([], [], "") + block)
+    table = governance_from_json(__import__("json").loads(config.governance))
+    assert table.organizations == (("A", 2),) and table.default == "majority"
+    assert dict(table.operations) == {"UpdateParticipantState": "two_thirds", "UpdateLedgerSettings.governance": "unanimous"}
+    assert table.proposal_ttl_ms == 604800000 and table.weighted_threshold == 67
