@@ -146,10 +146,10 @@ def create_app(settings: BaasSettings | None = None) -> FastAPI:
 
     install_hardening(app, settings)
     from baas.routers import (
-        accounts, apps, audit_log, consortia, contracts, explorer, networks, organizations,
+        accounts, apps, audit_log, consortia, contracts, explorer, networks, organizations, private_records,
     )
 
-    for module in (accounts, organizations, consortia, networks, explorer, contracts, apps, audit_log):
+    for module in (accounts, organizations, consortia, networks, explorer, contracts, apps, audit_log, private_records):
         app.include_router(module.router)
     from baas.web import routes as web
 

@@ -35,7 +35,7 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final, Mapping, Sequence
+from typing import Any, Final, Mapping, Protocol, Sequence
 
 from ledger import codec
 from ledger.crypto.envelope import unwrap_key, wrap_key
@@ -52,6 +52,8 @@ __all__ = [
     "FORMAT_VERSION",
     "DISCLOSURE_FORMAT",
     "NotAReader",
+    "KeyUnwrapper",
+    "Reader",
     "PrivateRecordError",
     "ReaderEnvelope",
     "FieldCommitment",
@@ -106,6 +108,27 @@ class NotAReader(JadechainError):
 
     code = "NOT_A_READER"
     http_status = 403
+
+
+class KeyUnwrapper(Protocol):
+    """A reader whose private key is held elsewhere (e.g. in the control plane's custody).
+
+    It names its public key and opens envelopes addressed to it, returning the data key.
+    """
+
+    def public_key(self) -> PublicKey: ...
+
+    def unwrap(self, wrapped_key: bytes) -> bytes: ...
+
+
+Reader = PrivateKey | KeyUnwrapper
+"""Who opens an envelope: a private key held here, or an unwrapper that holds it elsewhere."""
+
+
+def _unwrap(reader: Reader, wrapped: bytes) -> bytes:
+    if isinstance(reader, PrivateKey):
+        return unwrap_key(reader, wrapped)
+    return reader.unwrap(wrapped)
 
 
 # --- wire types ---------------------------------------------------------------------------------------
@@ -392,7 +415,7 @@ def _grade(record: PrivateRecord, name: str) -> SealedGrade:
 
 
 def unwrap_grade_key(
-    record: PrivateRecord, grade_name: str, reader: PrivateKey, granted: Sequence[GrantEnvelope] = (),
+    record: PrivateRecord, grade_name: str, reader: Reader, granted: Sequence[GrantEnvelope] = (),
 ) -> bytes:
     """The grade's data key, from the reader's envelope in the record or in a later grant."""
     grade = _grade(record, grade_name)
@@ -405,7 +428,7 @@ def unwrap_grade_key(
     last: CryptoError | None = None
     for wrapped in candidates:
         try:
-            data_key = unwrap_key(reader, wrapped)
+            data_key = _unwrap(reader, wrapped)
         except CryptoError as error:
             last = error
             continue
@@ -416,7 +439,7 @@ def unwrap_grade_key(
 
 
 def open_grade(
-    record: PrivateRecord, grade_name: str, reader: PrivateKey, *, account: str, key: str,
+    record: PrivateRecord, grade_name: str, reader: Reader, *, account: str, key: str,
     granted: Sequence[GrantEnvelope] = (),
 ) -> OpenedGrade:
     """Decrypt one grade with the reader's key and check every field against its commitment.
@@ -450,7 +473,7 @@ def open_grade(
 
 
 def grant_envelopes(
-    record: PrivateRecord, grade_names: Sequence[str], owner: PrivateKey, new_reader: PublicKey,
+    record: PrivateRecord, grade_names: Sequence[str], owner: Reader, new_reader: PublicKey,
     granted: Sequence[GrantEnvelope] = (),
 ) -> list[GrantEnvelope]:
     """Envelopes giving ``new_reader`` the data keys of some grades, opened with the owner's key."""

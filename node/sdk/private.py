@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ledger.types import Transaction
     from node.sdk.client import TxResult
 
-__all__ = ["PrivateRecordsMixin", "PrivateView"]
+__all__ = ["CustodyReader", "PrivateRecordsMixin", "PrivateView"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,53 @@ class PrivateView:
     opened: dict[str, OpenedGrade] = field(repr=False, default_factory=dict)
 
 
-def _private_key(reader: KeyPair | PrivateKey) -> PrivateKey:
+class CustodyReader:
+    """A reader whose key is in the control plane's custody: each envelope is opened there.
+
+    Custody answers only users of the key's organisation and audits every opening (with the
+    ``context`` given here); it returns one grade's data key, and the record is decrypted here.
+    ``token`` is the user's control-plane API token.
+    """
+
+    def __init__(self, control_plane: str, token: str, organization_id: int, key_id: int, public_key: PublicKey,
+                 *, context: str = "", timeout: float = 30.0) -> None:
+        import httpx
+
+        self._public = public_key
+        self._path = f"/api/v1/organizations/{int(organization_id)}/keys/{int(key_id)}/unwrap"
+        self._context = context
+        self._http = httpx.Client(base_url=control_plane.rstrip("/"), timeout=timeout,
+                                  headers={"Authorization": f"Bearer {token}"})
+
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    def unwrap(self, wrapped_key: bytes) -> bytes:
+        from node.sdk.client import ApiError
+
+        response = self._http.post(self._path, json={"wrapped_key_hex": wrapped_key.hex(), "context": self._context})
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200:
+            raise ApiError(str(body.get("code", "HTTP_ERROR")), str(body.get("message", "")), response.status_code)
+        return bytes.fromhex(str(body["data_key_hex"]))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "CustodyReader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+AnyReader = KeyPair | PrivateKey | CustodyReader
+
+
+def _private_key(reader: AnyReader) -> PrivateKey | CustodyReader:
     return reader.private if isinstance(reader, KeyPair) else reader
 
 
@@ -130,7 +176,7 @@ class PrivateRecordsMixin:
         return int(entry["version"]), grants if grants.record_version == version else None
 
     def get_private(
-        self, account: str, key: str, reader: KeyPair | PrivateKey, version: int | None = None,
+        self, account: str, key: str, reader: AnyReader, version: int | None = None,
     ) -> PrivateView:
         """Read a version (default: latest) and decrypt every grade ``reader`` has a key for.
 
@@ -250,7 +296,7 @@ class PrivateRecordsMixin:
         return self.submit(tx, wait=wait, timeout=timeout)
 
     def get_private_event(
-        self, account: str, topic: str, sequence: int, reader: KeyPair | PrivateKey,
+        self, account: str, topic: str, sequence: int, reader: AnyReader,
     ) -> PrivateView:
         """Decrypt the grades of one private event that ``reader`` has a key for (``version`` = sequence)."""
         found = self.get_events(account, topic, sequence, 1)
@@ -272,7 +318,7 @@ class PrivateRecordsMixin:
                            {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
 
     def disclose_event(
-        self, account: str, topic: str, sequence: int, field_name: str, reader: KeyPair | PrivateKey, *,
+        self, account: str, topic: str, sequence: int, field_name: str, reader: AnyReader, *,
         grade: str | None = None, wait: float = 60.0,
     ) -> dict[str, Any]:
         """Like :meth:`disclose`, for one field of a private event (the bundle is an event proof)."""
@@ -285,7 +331,7 @@ class PrivateRecordsMixin:
     # --- disclosure -----------------------------------------------------------------------------------
 
     def disclose(
-        self, account: str, key: str, field_name: str, reader: KeyPair | PrivateKey, *,
+        self, account: str, key: str, field_name: str, reader: AnyReader, *,
         grade: str | None = None, version: int | None = None, wait: float = 60.0,
     ) -> dict[str, Any]:
         """A disclosure of one field for a third party: the entry's proof bundle, the value and its salt.
