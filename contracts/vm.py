@@ -35,7 +35,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -184,7 +184,6 @@ class _Run:
     fault: tuple[str, str] | None = None
     served: bool = False
     exit_code: int | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
     def gas_used(self) -> int:
         try:
@@ -611,7 +610,7 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
     except JadechainError as exc:
         used = exc.details.get("gas_used", 0)
         run.charge(min(used, budget) if isinstance(used, int) else budget)
-        if is_try is True and isinstance(exc, JadechainError) and not isinstance(exc, OutOfGas):
+        if is_try is True:  # the caller paid for the attempt above; if it had the gas, it goes on
             return _reply({"ok": False, "value": None, "error": exc.code, "message": exc.message[:MAX_MESSAGE]})
         raise
     run.charge(min(result.gas_used, budget))
