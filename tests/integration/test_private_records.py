@@ -319,3 +319,29 @@ def test_a_private_event_for_traceability_reads_and_discloses_like_an_entry(worl
     document["value"] = 999
     path.write_text(json.dumps(document))
     assert verify_cli(path, world.ledger_hash).returncode == 1
+
+
+def test_cli_bad_input_is_a_clear_error_not_a_traceback(classic: World, tmp_path: Path) -> None:
+    password = Path(classic.info["password_file"]).read_text().strip()
+    owner_file = tmp_path / "owner.json"
+    owner_file.write_bytes((Path(classic.info["keys"]) / "node0.json").read_bytes())
+    plain = classic.ledger.submit(classic.ledger.builder().kv_set(classic.account, "plain-entry", "hello").sign(classic.owner))
+    assert plain.status == "SUCCESS"
+    gateway = classic.info["nodes"][0]["url"]
+    base = {**os.environ, "PYTHONPATH": str(ROOT)}
+    (tmp_path / "bad.json").write_text('{"grades": {"g": {"fields": {"x": 1.5}}}}')
+    (tmp_path / "notjson.json").write_text("{")
+    cases = [
+        (["get", classic.account, "plain-entry"], password, "MALFORMED_PRIVATE_RECORD"),
+        (["get", classic.account, "never-written"], password, "NOT_FOUND"),
+        (["get", classic.account, "plain-entry"], "wrong password!", "WRONG_PASSWORD"),
+        (["put", classic.account, "k", "--record", str(tmp_path / "bad.json")], password, "MALFORMED_PRIVATE_RECORD"),
+        (["put", classic.account, "k", "--record", str(tmp_path / "notjson.json")], password, "INVALID_INPUT"),
+        (["grant", classic.account, "plain-entry", "--reader", "not-a-key"], password, "INVALID"),
+    ]
+    for args, secret, code in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "node.cli", "private", *args, "--key-file", str(owner_file), "--gateway", gateway],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env={**base, "JADECHAIN_KEY_PASSWORD": secret})
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert code in done.stderr and "Traceback" not in done.stderr + done.stdout, (args, done.stderr)
