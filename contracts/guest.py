@@ -19,110 +19,79 @@ for bytes.
 
 from __future__ import annotations
 
-PRELUDE = '''import host as _jc_h
-import json as _jc_j
-import sys as _jc_s
-import binascii as _jc_b
-_JC = {}
-def _jc_call(name, *args):
-    return _jc_j.loads(_jc_h.call(name, _jc_j.dumps(args)))
-def _jc_enc(v):
-    if type(v) is bytes:
-        return ["b", _jc_b.hexlify(v).decode()]
-    return ["j", v]
-def _jc_dec(t):
-    if t[0] == "b":
-        return _jc_b.unhexlify(t[1])
-    return t[1]
+PRELUDE = '''import host as _jch,json as _jcj,sys as _jcs,binascii as _jcb
+_JC={}
+def _jcc(n,*a):
+ return _jcj.loads(_jch.call(n,_jcj.dumps(a)))
+def _jce(v):
+ return ["b",_jcb.hexlify(v).decode()] if type(v) is bytes else ["j",v]
+def _jcd(t):
+ return _jcb.unhexlify(t[1]) if t[0]=="b" else t[1]
 class _JcCtx:
-    def __init__(self, env):
-        self.caller = env["caller"]
-        self.signers = env["signers"]
-        self.tx_hash = _jc_b.unhexlify(env["tx_hash"])
-        self.block_height = env["block_height"]
-        self.block_time = env["block_time"]
-        self.address = env["address"]
-        self.ledger_hash = _jc_b.unhexlify(env["ledger_hash"])
-        self.call_depth = env["call_depth"]
-    def get(self, account, key, committed=False):
-        e = _jc_call("get", account, key, committed)
-        return None if e is None else _jc_dec(e[0])
-    def get_entry(self, account, key, committed=False):
-        e = _jc_call("get", account, key, committed)
-        return None if e is None else {"value": _jc_dec(e[0]), "version": e[1]}
-    def get_version(self, account, key):
-        return _jc_call("version", account, key)
-    def get_at(self, account, key, version):
-        e = _jc_call("get_at", account, key, version)
-        return None if e is None else _jc_dec(e)
-    def set(self, account, key, value, expected_version):
-        return _jc_call("set", account, key, _jc_enc(value), expected_version)
-    def register_data_account(self, address, public_key):
-        _jc_call("register", address, _jc_enc(public_key))
-    def emit(self, topic, content=None):
-        return _jc_call("emit", topic, _jc_enc(content))
-    def call(self, address, method, args=None, gas_limit=None):
-        return _jc_dec(_jc_call("call", address, method, [_jc_enc(a) for a in (args or [])], gas_limit, False))
-    def try_call(self, address, method, args=None, gas_limit=None):
-        r = _jc_call("call", address, method, [_jc_enc(a) for a in (args or [])], gas_limit, True)
-        if r["ok"]:
-            r["value"] = _jc_dec(r["value"])
-        return r
-    def revert(self, message="reverted"):
-        _jc_call("revert", message)
-def _jc_emitter(topic, fields):
-    def emit(*args, **kwargs):
-        if len(args) > len(fields):
-            raise TypeError("event '" + topic + "' takes " + str(len(fields)) + " fields")
-        c = {}
-        for i in range(len(args)):
-            c[fields[i]] = args[i]
-        for k in kwargs:
-            if k not in fields or k in c:
-                raise TypeError("event '" + topic + "' has no field '" + k + "' (or it is given twice)")
-            c[k] = kwargs[k]
-        for f in fields:
-            if f not in c:
-                raise TypeError("event '" + topic + "' is missing field '" + f + "'")
-        return _jc_call("emit", topic, ["j", c])
-    return emit
+ def __init__(s,e):
+  s.caller=e["caller"];s.signers=e["signers"];s.tx_hash=_jcb.unhexlify(e["tx_hash"]);s.block_height=e["block_height"]
+  s.block_time=e["block_time"];s.address=e["address"];s.ledger_hash=_jcb.unhexlify(e["ledger_hash"]);s.call_depth=e["call_depth"]
+ def get(s,a,k,committed=False):
+  e=_jcc("get",a,k,committed);return None if e is None else _jcd(e[0])
+ def get_entry(s,a,k,committed=False):
+  e=_jcc("get",a,k,committed);return None if e is None else {"value":_jcd(e[0]),"version":e[1]}
+ def get_version(s,a,k):
+  return _jcc("version",a,k)
+ def get_at(s,a,k,v):
+  e=_jcc("get_at",a,k,v);return None if e is None else _jcd(e)
+ def set(s,a,k,v,x):
+  return _jcc("set",a,k,_jce(v),x)
+ def register_data_account(s,a,p):
+  _jcc("register",a,_jce(p))
+ def emit(s,t,c=None):
+  return _jcc("emit",t,_jce(c))
+ def call(s,a,m,args=None,gas_limit=None):
+  return _jcd(_jcc("call",a,m,[_jce(x) for x in (args or [])],gas_limit,False))
+ def try_call(s,a,m,args=None,gas_limit=None):
+  r=_jcc("call",a,m,[_jce(x) for x in (args or [])],gas_limit,True)
+  if r["ok"]:r["value"]=_jcd(r["value"])
+  return r
+ def revert(s,message="reverted"):
+  _jcc("revert",message)
+def _jcemitter(t,f):
+ def emit(*a,**k):
+  if len(a)>len(f):raise TypeError("event '"+t+"' takes "+str(len(f))+" fields")
+  c={}
+  for i in range(len(a)):c[f[i]]=a[i]
+  for n in k:
+   if n not in f or n in c:raise TypeError("event '"+t+"' has no field '"+n+"' (or it is given twice)")
+   c[n]=k[n]
+  for n in f:
+   if n not in c:raise TypeError("event '"+t+"' is missing field '"+n+"'")
+  return _jcc("emit",t,["j",c])
+ return emit
 class _JcModule:
-    pass
-def _jc_contract(cls):
-    _JC["cls"] = cls
-    return cls
-def _jc_mark(f):
-    return f
-_jc_m = _JcModule()
-_jc_m.contract = _jc_contract
-_jc_m.callable = _jc_mark
-_jc_m.event = _jc_mark
-_jc_m.reentrant = _jc_mark
-_jc_s.modules["jadechain"] = _jc_m
+ pass
+def _jccontract(c):
+ _JC["cls"]=c;return c
+def _jcmark(f):
+ return f
+_jcm=_JcModule();_jcm.contract=_jccontract;_jcm.callable=_jcmark;_jcm.event=_jcmark;_jcm.reentrant=_jcmark
+_jcs.modules["jadechain"]=_jcm
 '''
 
 DISPATCH = '''
-def _jc_main():
-    req = _jc_j.loads(_jc_h.call("next", ""))
-    cls = _JC.get("cls")
-    if cls is None:
-        raise TypeError("the module did not define its @contract class")
-    inst = object.__new__(cls)
-    inst.ctx = _JcCtx(req["env"])
-    for topic in _JC_EVENTS:
-        setattr(inst, topic, _jc_emitter(topic, _JC_EVENTS[topic]))
-    fn = getattr(cls, req["method"])
-    result = fn(inst, *[_jc_dec(a) for a in req["args"]])
-    _jc_h.call("return", _jc_j.dumps(_jc_enc(result)))
+def _jcmain():
+ q=_jcj.loads(_jch.call("next",""));c=_JC.get("cls")
+ if c is None:raise TypeError("the module did not define its @contract class")
+ i=object.__new__(c);i.ctx=_JcCtx(q["env"])
+ for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
+ r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])
+ _jch.call("return",_jcj.dumps(_jce(r)))
 try:
-    _jc_main()
-except BaseException as _jc_e:
-    _jc_h.call("fault", _jc_j.dumps([type(_jc_e).__name__, str(_jc_e)[:512]]))
+ _jcmain()
+except BaseException as _jcx:
+ _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
 '''
 
 LOAD_ONLY = '''
 if _JC.get("cls") is None:
-    raise TypeError("the module did not define its @contract class")
+ raise TypeError("the module did not define its @contract class")
 '''
 
 

@@ -3,7 +3,7 @@
 # every payload and refuses malformed bytes values.
 from jadechain import contract, callable
 
-_jc_enc = lambda v: ["b", "not hex at all"]
+_jce = lambda v: ["b", "not hex at all"]
 
 
 @contract
