@@ -301,3 +301,27 @@ def test_sdk_verify_needs_an_anchor_and_refuses_the_same_forgeries(world: World)
     for forged in (null_certificate, world.bundle("entry", world.fake), duplicated, swapped):
         with pytest.raises(ProofError):
             LedgerClient.verify(forged, ledger_hash=world.ledger_hash)
+
+
+# --- from a running node ------------------------------------------------------------------------------
+
+def test_genesis_transaction_and_consistency_from_zero_fetched_from_a_node_verify(tmp_path: Path) -> None:
+    """Both were refused when fetched from real networks; the node serves them, verify accepts them."""
+    from node.sdk import JadechainClient
+    from node.solo import SoloNode, create_dev_solo
+
+    dev = create_dev_solo(str(tmp_path / "solo"))
+    with SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], idle_block_ms=10) as node:
+        with JadechainClient([node.url]) as client:
+            ledger = client.ledger(dev.ledger_hash)
+            genesis_tx = ledger.get_block_txs(0)["items"][0]["tx_hash"]
+            genesis_proof = ledger.tx_proof(genesis_tx, wait=60)
+            consistency = ledger.client.request("GET", ledger.base + "/proofs/consistency", params={"old_height": 0})
+    for name, bundle in (("genesis-tx", genesis_proof), ("consistency-0", consistency)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(bundle))
+        result = verify(str(path), "--ledger", dev.ledger_hash, "--json")
+        assert result.returncode == 0, (name, result.stdout, result.stderr)
+        assert json.loads(result.stdout)["anchor"] == "pinned ledger hash"
+    assert json.loads(verify(str(tmp_path / "genesis-tx.json"), "--ledger", dev.ledger_hash, "--json").stdout)[
+        "claim"]["height"] == 0
