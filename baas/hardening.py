@@ -110,7 +110,8 @@ class HardeningMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-security-policy"]
+                ours = {b"content-security-policy", *(name for name, _ in SECURITY_HEADERS)}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in ours]
                 headers += SECURITY_HEADERS + [(b"content-security-policy", csp.encode())]
                 message["headers"] = headers
             await send(message)
