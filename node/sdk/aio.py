@@ -134,11 +134,21 @@ class AsyncLedgerClient:
 
     async def entry_proof(self, account: str, key: str, version: int | None = None, *, wait: float = 30.0) -> dict[str, Any]:
         """A proof bundle of one entry version; waits up to ``wait`` s for a certified header covering it."""
+        return await self._proof(f"/accounts/{account}/entry", wait, key=key, version=version)
+
+    async def tx_proof(self, tx_hash: str, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of a committed transaction (same ``wait`` as :meth:`entry_proof`)."""
+        return await self._proof(f"/txs/{tx_hash}", wait)
+
+    async def event_proof(self, account: str, topic: str, sequence: int, *, wait: float = 30.0) -> dict[str, Any]:
+        """A proof bundle of one event (same ``wait`` as :meth:`entry_proof`)."""
+        return await self._proof(f"/accounts/{account}/events/{sequence}", wait, topic=topic)
+
+    async def _proof(self, path: str, wait: float, **params: Any) -> dict[str, Any]:
         deadline = time.monotonic() + wait
         while True:
             try:
-                result: dict[str, Any] = await self._get(
-                    f"/accounts/{account}/entry", key=key, version=version, proof="true")
+                result: dict[str, Any] = await self._get(path, **params, proof="true")
                 return result
             except ApiError as error:
                 if error.code != "PROOF_PENDING" or time.monotonic() >= deadline:

@@ -284,6 +284,8 @@ def test_async_sdk_submits_reads_proves_and_follows(node: SoloNode, dev: DevSolo
                 except ApiError:
                     await asyncio.sleep(0.02)
             report = ledger.verify(bundle, trusted)
+            tx_bundle = await ledger.tx_proof(result.tx_hash, wait=30)  # waits for a certified header
+            assert ledger.verify(tx_bundle, ledger_hash=dev.ledger_hash).claim["tx_hash"] == result.tx_hash
             return result, entry, report, messages
 
     result, entry, report, messages = asyncio.run(scenario())
