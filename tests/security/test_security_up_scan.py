@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from ledger.crypto import decrypt_private_key, load_keystore, to_base58
+from ledger.crypto import ED25519, decrypt_private_key, generate_keypair, load_keystore, to_base58
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +58,8 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         preserved = httpx.post(summary["services"]["evidence"] + "/evidence", timeout=60,
                                headers={"Authorization": f"Bearer {write_token}"},
                                json={"digests": {"sha256": "cd" * 32}, "title": "scan", "type": "other",
-                                     "parties": []})
-        assert preserved.status_code in (201, 400), preserved.text  # (parties may be required)
+                                     "parties": [{"name": "Scanner", "public_key": generate_keypair(ED25519).public.base58}]})
+        assert preserved.status_code == 201, preserved.text
         secrets["evidence write credential"] = (token_file.name, [write_token.encode()])
         # Node keys and their keystore password.
         keystore_password = Path(summary["password_file"]).read_text().strip()
