@@ -61,3 +61,14 @@ consumer portal ``/t/{Digital Link path}`` with a "verified on chain" badge back
 downloadable for ``jadechain verify``), and a scan count. Standalone:
 ``python -m baas.apps.traceability --gateway URL --ledger HASH --key KEYSTORE --port P``.
 """
+
+
+def create_app(settings, service=None):  # type: ignore[no-untyped-def]
+    """The traceability app (FastAPI): what the BaaS control plane mounts (``settings`` is its
+    ``AppMountSettings``) and what ``python -m baas.apps.traceability`` serves (a TraceabilitySettings)."""
+    from baas.apps.traceability.app import create_app as _create_app
+
+    return _create_app(settings, service)
+
+
+__all__ = ["create_app"]

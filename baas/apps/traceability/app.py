@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import html
 import io
 import json
+import threading
 from typing import Any
 from urllib.parse import quote
 
@@ -32,10 +34,12 @@ from starlette.concurrency import run_in_threadpool
 from baas.apps.traceability import cbv
 from baas.apps.traceability.epcis_rest import add_epcis_routes, run_query
 from baas.apps.traceability.eventhash import EventHashError
-from baas.apps.traceability.identifiers import DL_ROOT, IdentifierError, dl_path, normalise, to_urn
-from baas.apps.traceability.service import EPC_CONTEXT, CaptureError, TraceabilityService, TraceabilitySettings
+from baas.apps.traceability.identifiers import DL_ROOT, IdentifierError, class_of, dl_path, normalise, to_urn
+from baas.apps.traceability.service import (
+    EPC_CONTEXT, CaptureError, TraceabilityService, settings_from_mount,
+)
 from baas.apps.traceability.store import EventRow
-from ledger.crypto import PublicKey
+from ledger.crypto import PublicKey, address_from_public_key
 
 MAX_PER_PAGE = 1000
 
@@ -85,31 +89,57 @@ def query_document(rows: list[EventRow], query_name: str = "SimpleEventQuery") -
     }
 
 
-def create_app(settings: TraceabilitySettings, service: TraceabilityService | None = None) -> FastAPI:
-    """The traceability app; ``service`` (started) may be given, else one is made and started on startup."""
+def create_app(settings: Any, service: TraceabilityService | None = None) -> FastAPI:
+    """The traceability app; ``settings`` is a :class:`TraceabilitySettings` or the BaaS control plane's
+    ``AppMountSettings``. ``service`` (started) may be given; else one is made and started on startup –
+    or, when the app is mounted inside another app (no lifespan of its own), at its first request."""
+    settings = settings_from_mount(settings)
     owned = service is None
     svc = service or TraceabilityService(settings)
+    state: dict[str, Any] = {"started": not owned, "delivery": None}
+    start_lock = threading.Lock()
+
+    def start_once() -> None:
+        with start_lock:
+            if not state["started"]:
+                svc.start()
+                state["started"] = True
+
+    async def ensure_started() -> None:
+        if not state["started"]:
+            await run_in_threadpool(start_once)
+        if state["delivery"] is None:
+            state["delivery"] = asyncio.create_task(dispatcher.run())
 
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
-        if owned:
-            await run_in_threadpool(svc.start)
-        delivery = asyncio.create_task(dispatcher.run())
+        await ensure_started()
         try:
             yield
         finally:
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
-            if owned:
+            delivery = state["delivery"]
+            if delivery is not None:
+                delivery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivery
+            if owned and state["started"]:
                 await run_in_threadpool(svc.stop)
 
     app = FastAPI(title="Jadechain traceability (EPCIS 2.0)", lifespan=lifespan)
     app.state.service = svc
     dispatcher = add_epcis_routes(app, settings, svc, query_document, _event_json)
     app.state.dispatcher = dispatcher
+
+    @app.middleware("http")
+    async def started(request: Request, call_next: Any) -> Any:
+        try:
+            await ensure_started()
+        except Exception as exc:  # the chain is not reachable yet: a clear 503, retried at the next request
+            return _error("CHAIN_UNAVAILABLE", f"the traceability app cannot reach its ledger yet ({type(exc).__name__})",
+                          503)
+        return await call_next(request)
 
     @app.exception_handler(CaptureError)
     async def capture_error(request: Request, exc: CaptureError) -> JSONResponse:
@@ -128,8 +158,12 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
         return header[7:].strip() if header.lower().startswith("bearer ") else None
 
     def _require_admin(request: Request) -> None:
-        if settings.admin_token is None or _bearer(request) != settings.admin_token:
-            raise CaptureError("UNAUTHORIZED", "admin token required", 401)
+        token = _bearer(request)
+        if settings.admin_token is not None and token is not None and hmac.compare_digest(token, settings.admin_token):
+            return
+        if token and settings.admin_check is not None and settings.admin_check(token):
+            return
+        raise CaptureError("UNAUTHORIZED", "admin token required", 401)
 
     # --- capture ---------------------------------------------------------------------------------
 
@@ -177,6 +211,27 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
         body = await request.json()
         return await run_in_threadpool(svc.set_partner, signer, str(body["prefix"]), body["partner"],
                                        bool(body.get("authorised", True)))
+
+    @app.post("/traceability/masterdata", status_code=201, summary="EPCIS master data: product and location names")
+    async def post_master_data(request: Request) -> dict[str, Any]:
+        org_key = settings.organisations.get(_bearer(request) or "")
+        if org_key is None:
+            raise CaptureError("UNAUTHORIZED", "a valid organisation token is required (Authorization: Bearer ...)", 401)
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            raise CaptureError("INVALID_JSON", "the body is not JSON", 400) from exc
+        vocabulary_list = body.get("vocabularyList") if isinstance(body, dict) else None
+        count = await run_in_threadpool(svc.save_master_data, address_from_public_key(org_key.public), vocabulary_list)
+        return {"elements": count}
+
+    @app.get("/traceability/masterdata/{element_id:path}", summary="Master data of one GTIN, lot, GLN...")
+    def get_master_data(element_id: str) -> dict[str, Any]:
+        key = normalise(element_id)
+        attributes = svc.store.master_data(key)
+        if not attributes:
+            raise CaptureError("NOT_FOUND", "no master data for this identifier", 404)
+        return {"id": key, "attributes": attributes}
 
     @app.get("/traceability/brands")
     def brands() -> list[dict[str, Any]]:
@@ -247,32 +302,97 @@ def create_app(settings: TraceabilitySettings, service: TraceabilityService | No
                 verified[row.hash] = False
         names = {row.org: svc.organisation_name(row.org) for row, _ in history["events"]}
         root = request.scope.get("root_path", "")  # mounted under a prefix by the BaaS control plane
+        lots = [link["lot"] for link in history["links"] if link.get("type") == "lot" and link.get("item") == item]
+        product = product_info(svc.store.master_data, [item, *lots, class_of(item) or ""])
+        places = {}
+        for row, _ in history["events"]:
+            for field in ("bizLocation", "readPoint"):
+                place = (row.event.get(field) or {}).get("id")
+                if place:
+                    key = normalise(place)
+                    label = location_label(svc.store.master_data(key))
+                    if label:
+                        places[key] = label
         return HTMLResponse(render_portal(item, history, scans, names, verified, root,
-                                          ledger_hash=svc.settings.ledger_hash))
+                                          ledger_hash=svc.settings.ledger_hash, product=product, places=places))
 
     return app
 
 
-def _display_time(value: str) -> str:
-    """``2026-03-02 09:00 (UTC+08:00)``: the local time where the event happened."""
+PRODUCT_NAME_ATTRIBUTES = ("https://gs1.org/voc/productName", "gs1:productName", "urn:epcglobal:cbv:mda#descriptionShort",
+                           "urn:epcglobal:cbv:mda#name", "name")
+PRODUCT_IMAGE_ATTRIBUTES = ("https://gs1.org/voc/image", "gs1:image", "https://gs1.org/voc/referencedFileURL",
+                            "urn:epcglobal:cbv:mda#image", "image")
+LOCATION_NAME_ATTRIBUTES = ("urn:epcglobal:cbv:mda#name", "https://gs1.org/voc/name", "gs1:name",
+                            "https://gs1.org/voc/organizationName", "gs1:organizationName", "name")
+LOCATION_CITY_ATTRIBUTES = ("urn:epcglobal:cbv:mda#city", "https://gs1.org/voc/addressLocality", "gs1:addressLocality")
+
+
+def _first(attributes: dict[str, str], names: tuple[str, ...]) -> str | None:
+    return next((attributes[name] for name in names if attributes.get(name)), None)
+
+
+def product_info(lookup: Any, keys: list[str]) -> dict[str, str]:
+    """Name and image of a product from the master data of the item, its lot, then its GTIN (first found)."""
+    info: dict[str, str] = {}
+    for key in keys:
+        if not key:
+            continue
+        attributes = lookup(key)
+        name, image = _first(attributes, PRODUCT_NAME_ATTRIBUTES), _first(attributes, PRODUCT_IMAGE_ATTRIBUTES)
+        if name and "name" not in info:
+            info["name"] = name
+        if image and "image" not in info and image.startswith(("https://", "http://")):
+            info["image"] = image
+    return info
+
+
+def location_label(attributes: dict[str, str]) -> str | None:
+    """``Jade Tea Estate, Hangzhou`` from a location's master data; None if it has no name."""
+    name = _first(attributes, LOCATION_NAME_ATTRIBUTES)
+    if not name:
+        return None
+    city = _first(attributes, LOCATION_CITY_ATTRIBUTES)
+    return f"{name}, {city}" if city else name
+
+
+def _display_time(value: str, offset: str | None = None) -> str:
+    """``2026-03-02 09:00 (UTC+08:00)``: the local time where the event happened.
+
+    ``eventTime`` may be written in any zone (often UTC); ``eventTimeZoneOffset`` says the local one.
+    """
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return value
-    offset = moment.strftime("%z")
-    return moment.strftime("%Y-%m-%d %H:%M") + (f" (UTC{offset[:3]}:{offset[3:]})" if offset else "")
+    if offset and len(offset) == 6 and offset[0] in "+-":
+        try:
+            sign = 1 if offset[0] == "+" else -1
+            zone = dt.timezone(sign * dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+            moment = moment.astimezone(zone)
+        except (ValueError, OverflowError):
+            pass
+    text = moment.strftime("%z")
+    return moment.strftime("%Y-%m-%d %H:%M") + (f" (UTC{text[:3]}:{text[3:]})" if text else "")
 
 
-def _place(event: dict[str, Any]) -> str:
+def _place(event: dict[str, Any], places: dict[str, str] | None = None) -> str:
     place = (event.get("bizLocation") or event.get("readPoint") or {}).get("id")
     if not place:
         return ""
-    urn = to_urn(place) if place.startswith(DL_ROOT) else None
+    try:
+        key = normalise(place)
+    except IdentifierError:
+        key = place
+    if places and key in places:
+        return places[key]
+    urn = to_urn(key) if key.startswith(DL_ROOT) else None
     return urn or place
 
 
 def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[str, str],
-                  verified: dict[str, bool], root: str = "", ledger_hash: str = "") -> str:
+                  verified: dict[str, bool], root: str = "", ledger_hash: str = "",
+                  product: dict[str, str] | None = None, places: dict[str, str] | None = None) -> str:
     rows = history["events"]
     all_verified = bool(rows) and all(verified.get(row.hash) for row, _ in rows)
     entries = []
@@ -280,7 +400,7 @@ def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[st
         event = row.event
         step = cbv.step_label(event.get("bizStep"))
         when = event.get("eventTime", "")
-        place = _place(event)
+        place = _place(event, places)
         org = names.get(row.org, row.org)
         certificates = event.get("certificationInfo")
         certificates = certificates if isinstance(certificates, list) else [certificates] if certificates else []
@@ -298,7 +418,8 @@ def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[st
         entries.append(
             f"<li class='step{' struck' if row.error else ''}' data-testid='timeline-step'>"
             f"<div class='title'>{html.escape(step)}</div>"
-            f"<div class='meta'><time datetime='{html.escape(when)}'>{html.escape(_display_time(when))}</time></div>"
+            f"<div class='meta'><time datetime='{html.escape(when)}'>"
+            f"{html.escape(_display_time(when, event.get('eventTimeZoneOffset')))}</time></div>"
             f"<div class='meta'><span class='label'>Where</span> {html.escape(place)}</div>"
             f"<div class='meta'><span class='label'>Who</span> {html.escape(org)}</div>{certs}{note}{error}"
             f"<div class='meta'>{badge} <span class='hash'>block {row.height}</span></div></li>")
@@ -313,6 +434,12 @@ def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[st
                     f"<div class='meta' data-testid='verify-command'>Check it offline: "
                     f"<code>jadechain verify proof.json --ledger {html.escape(ledger_hash)}</code></div>")
     urn = history.get("urn") or ""
+    product = product or {}
+    product_header = (f"<h1 data-testid='product-name'>{html.escape(product['name'])}</h1>" if product.get("name")
+                      else "<h1>Product history</h1>")
+    if product.get("image"):
+        product_header = (f"<img class='product' data-testid='product-image' alt='' src='{html.escape(product['image'])}'>"
+                          + product_header)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -320,7 +447,7 @@ def render_portal(item: str, history: dict[str, Any], scans: int, names: dict[st
 <style>
 body{{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}}
 header{{background:#0b6e4f;color:#fff;padding:16px}}
-header h1{{font-size:1.2rem;margin:0 0 4px}} header .id{{font-size:.8rem;word-break:break-all;opacity:.9}}
+header h1{{font-size:1.2rem;margin:0 0 4px}} img.product{{max-width:96px;max-height:96px;float:right;border-radius:6px}} header .id{{font-size:.8rem;word-break:break-all;opacity:.9}}
 .verified{{display:inline-block;margin-top:8px;background:#fff;color:#0b6e4f;border-radius:14px;padding:4px 10px;font-weight:600}}
 .unverified{{display:inline-block;margin-top:8px;background:#ffe8b3;color:#6b4e00;border-radius:14px;padding:4px 10px}}
 main{{padding:12px;max-width:640px;margin:auto}}
@@ -335,7 +462,7 @@ li.struck .title{{text-decoration:line-through}}
 .badge.ok{{background:#d7f5e8;color:#0b6e4f}} .hash{{font-size:.75rem;color:#8a949e}}
 .download{{display:block;margin:16px 0;text-align:center}} footer{{text-align:center;font-size:.8rem;color:#6b7580;padding:12px}}
 </style></head>
-<body><header><h1>Product history</h1><div class="id">{html.escape(item)}<br>{html.escape(urn)}</div>
+<body><header>{product_header}<div class="id">{html.escape(item)}<br>{html.escape(urn)}</div>
 {header_badge}</header>
 <main><ol data-testid="timeline">{''.join(entries) or '<li class="step">No events recorded yet.</li>'}</ol>
 {download}</main>

@@ -17,7 +17,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 from baas.apps.traceability import cbv
@@ -213,6 +214,64 @@ class TraceabilitySettings:
     """Origins (``scheme://host[:port]``) subscriptions may push to; empty: subscriptions are refused."""
     subscription_poll: float = 0.5
     """Seconds between subscription delivery rounds (a capture through this app also wakes it at once)."""
+    admin_check: Any = None
+    """Optional ``admin_check(bearer token) -> bool`` beside ``admin_token`` (the mounted app: the owner's credential)."""
+    bootstrap: list[tuple[KeyPair, str, str | None]] = field(default_factory=list)
+    """(organisation key, name, GS1 company prefix or None) registered at start, idempotently: an
+    organisation that can capture from the first minute (``make up``)."""
+
+
+class MountedOrganisations(Mapping[str, KeyPair]):
+    """Token → signing key for the credentials the BaaS control plane issued to the app's organisation.
+
+    ``authorize(secret)`` (the control plane's) names the organisation a credential belongs to; only
+    the organisation the app was started for signs, with its key held in the control plane's custody.
+    """
+
+    def __init__(self, authorize: Any, organisation: str, keypair: Any) -> None:
+        self._authorize = authorize
+        self._organisation = organisation
+        self._keypair = keypair
+
+    def get(self, token: Any, default: Any = None) -> Any:
+        if isinstance(token, str) and token and self._authorize is not None and self._keypair is not None \
+                and self._authorize(token) == self._organisation:
+            return self._keypair()
+        return default
+
+    def __getitem__(self, token: str) -> KeyPair:
+        key = self.get(token)
+        if key is None:
+            raise KeyError(token)
+        return key  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def settings_from_mount(mount: Any) -> "TraceabilitySettings":
+    """TraceabilitySettings from the control plane's ``AppMountSettings`` (or a TraceabilitySettings as is).
+
+    The organisation the app was started for is its admin (it deploys the contract and registers
+    prefixes) and its only signer; writes need a credential the control plane issued for the app.
+    """
+    if isinstance(mount, TraceabilitySettings):
+        return mount
+    data_dir = Path(mount.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    organisations = MountedOrganisations(mount.authorize, mount.organization, mount.keypair)
+    if mount.keypair is None:
+        raise ValueError("the traceability app needs the organisation's key (AppMountSettings.keypair)")
+    public = str((mount.extra or {}).get("public_url", "")).rstrip("/")
+    return TraceabilitySettings(
+        gateway_urls=list(mount.gateway_urls), ledger_hash=mount.ledger_hash, admin_key=mount.keypair(),
+        db_path=str(data_dir / "traceability.sqlite3"), public_url=public + mount.mount_path,
+        organisations=organisations,  # type: ignore[arg-type]
+        admin_check=lambda token: organisations.get(token) is not None,
+    )
 
 
 class TraceabilityService:
@@ -236,6 +295,10 @@ class TraceabilityService:
         self.store.set_meta("contract", self.contract_address)
         if self._validators is None:
             self._validators = self.ledger.validators()
+        for key, name, prefix in self.settings.bootstrap:
+            address = self.register_organisation(key.public, name)
+            if prefix and prefix not in self.store.brands():
+                self.register_brand(prefix, address, name)
         if self.settings.follow:
             self._stopping.clear()
             self._follower = threading.Thread(target=self._follow, name="trace-follower", daemon=True)
@@ -358,6 +421,10 @@ class TraceabilityService:
         if redeclared:
             raise CaptureError("ALREADY_DECLARED", "event(s) already declared erroneous", 409, redeclared)
         self.check_permissions(org, prepared)
+        header = document.get("epcisHeader") if isinstance(document, Mapping) else None
+        master = header.get("epcisMasterData") if isinstance(header, Mapping) else None
+        master_data = self.check_master_data(org, master.get("vocabularyList") or []) \
+            if isinstance(master, Mapping) else []
         items = [event.chain_item() for event in prepared]
         tx = self.ledger.builder().invoke(self._contract(), "capture", items, gas_limit=capture_gas(items)).sign(org_key)
         size = len(codec.encode(tx))
@@ -376,11 +443,41 @@ class TraceabilityService:
                                {"txHash": result.tx_hash, "status": result.status})
         assert result.height is not None
         self.store.add_events([e.indexed for e in prepared], org, result.tx_hash, result.height)
+        for vocabulary, element_id, attributes in master_data:
+            self.store.set_master_data(vocabulary, element_id, attributes)
         return {
             "captureID": result.tx_hash, "txHashes": [result.tx_hash], "height": result.height,
             "eventCount": len(prepared), "eventHashes": [e.hash_id for e in prepared],
             "errorDeclarations": sum(1 for e in prepared if e.declaration is not None),
         }
+
+    # --- master data ------------------------------------------------------------------------------
+
+    def save_master_data(self, org: str, vocabulary_list: Any) -> int:
+        """Store EPCIS master data (``vocabularyList``): names, images, addresses per GTIN, lot or GLN.
+
+        An element whose id is a GS1 key may only be described by the brand owning its prefix or a
+        partner the brand authorised (the capture rule); other ids (private URIs) by anyone. Kept in
+        the index, not on chain. Returns the number of elements stored.
+        """
+        elements = self.check_master_data(org, vocabulary_list)
+        for vocabulary, element_id, attributes in elements:
+            self.store.set_master_data(vocabulary, element_id, attributes)
+        return len(elements)
+
+    def check_master_data(self, org: str, vocabulary_list: Any) -> list[tuple[str, str, dict[str, str]]]:
+        """The elements of a ``vocabularyList`` if ``org`` may describe every one of them; CaptureError if not."""
+        elements = list(_master_data_elements(vocabulary_list))
+        brands = self.store.brands()
+        for _, element_id, _ in elements:
+            digits = company_digits(element_id)
+            if not digits:
+                continue
+            owner = next((digits[:n] for n in range(12, 3, -1) if digits[:n] in brands and len(digits) >= n), None)
+            if owner is None or (org != brands[owner][0] and org not in self.store.partners(owner)):
+                raise CaptureError("PREFIX_NOT_AUTHORISED", f"organisation {org} may not describe {element_id}", 403,
+                                   [element_id])
+        return elements
 
     def capture_status(self, capture_id: str) -> dict[str, Any]:
         tx = self.ledger.get_tx(capture_id)
@@ -693,6 +790,37 @@ MATCH_ROLES = {
 }
 
 
+MASTER_DATA_LIMIT = 10_000
+
+
+def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(vocabulary type, normalised element id, {attribute id: text}) of an EPCIS ``vocabularyList``."""
+    if not isinstance(vocabulary_list, list):
+        raise CaptureError("MASTER_DATA_INVALID", "vocabularyList must be a list", 400)
+    count = 0
+    for vocabulary in vocabulary_list:
+        if not isinstance(vocabulary, Mapping) or not isinstance(vocabulary.get("type"), str):
+            raise CaptureError("MASTER_DATA_INVALID", "every vocabulary needs a type", 400)
+        for element in vocabulary.get("vocabularyElementList") or []:
+            if not isinstance(element, Mapping) or not isinstance(element.get("id"), str):
+                raise CaptureError("MASTER_DATA_INVALID", "every vocabulary element needs an id", 400)
+            attributes: dict[str, str] = {}
+            for attribute in element.get("attributes") or []:
+                if not isinstance(attribute, Mapping) or not isinstance(attribute.get("id"), str):
+                    raise CaptureError("MASTER_DATA_INVALID", "every attribute needs an id", 400)
+                value = attribute.get("attribute")
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                attributes[attribute["id"]] = text[:2000]
+            count += 1
+            if count > MASTER_DATA_LIMIT:
+                raise CaptureError("MASTER_DATA_INVALID", f"at most {MASTER_DATA_LIMIT} elements at once", 413)
+            try:
+                element_id = normalise(element["id"])
+            except IdentifierError as exc:
+                raise CaptureError("MASTER_DATA_INVALID", str(exc), 400) from exc
+            yield vocabulary["type"], element_id, attributes
+
+
 def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:
     """The lot (LGTIN DL) an event's ILMD assigns to the serialised item ``key`` it creates, if any."""
     ilmd = event.get("ilmd")
@@ -722,5 +850,5 @@ def _covers(item: str, output: str) -> bool:
     return False
 
 
-__all__ = ["EVENT_TYPES", "CaptureError", "PreparedEvent", "TraceabilityService", "TraceabilitySettings", "canonical_json",
+__all__ = ["EVENT_TYPES", "CaptureError", "MountedOrganisations", "PreparedEvent", "settings_from_mount", "TraceabilityService", "TraceabilitySettings", "canonical_json",
            "prepare_document", "prepare_event"]
