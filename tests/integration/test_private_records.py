@@ -194,6 +194,14 @@ def test_a_disclosure_verifies_offline_and_a_forged_one_fails(world: World, tmp_
     path = tmp_path / "disclosure.json"
     path.write_text(json.dumps(document))
 
+    # The entry's own proof bundle is an ordinary one: it proves the ciphertext and envelopes.
+    bundle_path = tmp_path / "bundle.json"
+    bundle_path.write_text(json.dumps(document["bundle"]))
+    plain = run("node.cli", "verify", str(bundle_path), "--ledger", world.ledger_hash, "--json")
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    claim = json.loads(plain.stdout)["claim"]
+    assert claim["value"] == {"type": "BYTES", "value": raw_value(world, "visit-2").hex()}
+
     report = verify_disclosure(json.loads(path.read_text()), ledger_hash=world.ledger_hash)
     assert (report.account, report.key, report.field, report.value) == (world.account, "visit-2", "diagnosis", "J45.901")
     checked = verify_cli(path, world.ledger_hash)
