@@ -137,6 +137,11 @@ def _epoch_changes(ledger: Any, epoch: int) -> list[str]:
     return changes
 
 
+CERTIFIED_SCAN_LIMIT = 1024
+"""Headers looked at to find a certified one: certificates lag the tip by a block or two, so a
+longer search means the node holds no certificates (a dev node without a quorum of keys)."""
+
+
 def latest_certified_height(ledger: Any, lowest: int, highest: int | None = None) -> int:
     """The highest height in [lowest, highest] whose header carries a commit certificate.
 
@@ -144,7 +149,7 @@ def latest_certified_height(ledger: Any, lowest: int, highest: int | None = None
     but genesis, so proving against the newest (not yet certified) one would only fail.
     """
     top = ledger.height if highest is None else min(highest, ledger.height)
-    for height in range(top, max(lowest, 1) - 1, -1):
+    for height in range(top, max(lowest, 1, top - CERTIFIED_SCAN_LIMIT) - 1, -1):
         if ledger.get_certificate(height) is not None:
             return height
     raise ProofPending(
@@ -257,7 +262,7 @@ def build_transaction_bundle(ledger: Any, tx_hash: bytes) -> dict[str, Any]:
 
 def _first_certified_height(ledger: Any, lowest: int) -> int:
     """The first certified header at or above ``lowest`` (stable: the same bundle every time)."""
-    for height in range(lowest, ledger.height + 1):
+    for height in range(lowest, min(ledger.height, lowest + CERTIFIED_SCAN_LIMIT) + 1):
         if ledger.get_certificate(height) is not None:
             return height
     raise ProofPending(f"no certified header at or above height {lowest} yet; retry once one is certified")

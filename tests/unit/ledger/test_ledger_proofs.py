@@ -218,3 +218,16 @@ def test_quorum_is_n_minus_f_so_any_two_quorums_share_an_honest_validator() -> N
         quorum = ValidatorSet(0, tuple(bytes([i]) for i in range(n))).quorum
         assert quorum == n - faulty
         assert 2 * quorum - n >= faulty + 1  # overlap of two quorums exceeds the faulty count
+
+
+def test_the_search_for_a_certified_header_is_bounded(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node that stopped certifying answers PROOF_PENDING at once rather than scanning its whole history."""
+    import ledger.proofs as proofs
+
+    monkeypatch.setattr(proofs, "CERTIFIED_SCAN_LIMIT", 2)
+    for _ in range(3):
+        chain.commit()  # uncertified headers on top
+    with pytest.raises(ProofPending):
+        build_entry_bundle(chain.ledger, chain.account, "k")
+    monkeypatch.setattr(proofs, "CERTIFIED_SCAN_LIMIT", 3)
+    assert build_entry_bundle(chain.ledger, chain.account, "k")["header"]["height"] == chain.ledger.height - 3
