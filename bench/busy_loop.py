@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,12 +43,18 @@ def run_once(test: str, timeout: float, basetemp: Path) -> dict[str, object]:
     command = [sys.executable, "-m", "pytest", test, "-q", "-x", "-p", "no:cacheprovider", "-rxXs",
                f"--basetemp={basetemp}"]
     try:
-        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
-        code, output = done.returncode, done.stdout + done.stderr
+        with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+            try:
+                output, _ = process.communicate(timeout=timeout)
+            except BaseException:
+                process.send_signal(signal.SIGINT)  # pytest tears its fixtures down on SIGINT
+                process.communicate(timeout=60)
+                raise
+            code = process.returncode
     except subprocess.TimeoutExpired as expired:
         code, output = -1, f"timed out after {timeout:.0f}s\n{expired.stdout or ''}"
     xfailed = " xfailed" in output or "XFAIL" in output
-    leaked = "is still running" in output
+    leaked = "is still running" in output or "node processes left running" in output
     passed = code == 0 and not xfailed
     tail = "\n".join(output.strip().splitlines()[-25:])
     if passed:
@@ -66,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "busy_loop.json"))
     parser.add_argument("--workdir", default="/tmp/jadechain-busy-loop", help="pytest basetemp of each run (kept on failure)")
     args = parser.parse_args(argv)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # stop the burners and the running pytest (its fixtures stop their nodes)
+    signal.signal(signal.SIGTERM, interrupted)
     tests = args.test or DEFAULT_TESTS
     budget = time.monotonic() + args.runs * len(tests) * args.timeout + 60
     context = multiprocessing.get_context("spawn")

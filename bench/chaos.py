@@ -50,8 +50,24 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
             item["survived" if outcome == "survived" else "failed"] += 1
     for kind, times in report["recovery_seconds"].items():
         per_kind.setdefault(kind, {})["recovery_seconds"] = {
-            "min": min(times), "median": round(statistics.median(times), 2), "max": max(times), "count": len(times)}
+            "min": min(times), "median": round(statistics.median(times), 2), "p99": percentile(times, 99),
+            "max": max(times), "count": len(times)}
     return per_kind
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile by the nearest-rank method (a small sample's p99 is its largest value)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))
+    return float(ordered[int(rank) - 1])
+
+
+def recovery_overall(report: dict[str, Any]) -> dict[str, float]:
+    times = [t for values in report.get("recovery_seconds", {}).values() for t in values]
+    if not times:
+        return {}
+    return {"p50": round(statistics.median(times), 2), "p99": percentile(times, 99), "max": max(times),
+            "count": len(times)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "faults_survived": report.get("faults_survived", 0),
         "faults_skipped": report.get("faults_skipped", 0),
         "per_kind": summarise(report),
+        "recovery_seconds": recovery_overall(report),
         "operations_checked": report.get("operations", 0),
         "writes_acknowledged": report.get("writes_acknowledged", 0),
         "reads_checked": report.get("reads", 0),
@@ -121,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     headline = {k: result[k] for k in ("seed", "faults_injected", "faults_survived", "faults_skipped",
                                        "txs_committed", "operations_checked", "violation_count", "duration_seconds")}
     headline["key_leaks"] = len(result["key_leaks"])
+    headline["recovery_seconds"] = result["recovery_seconds"]
     print(json.dumps(headline))
     failed = any(not f["outcome"] in ("survived",) and not f["outcome"].startswith("skipped") for f in result["faults"])
     return 1 if result["violations"] or result["key_leaks"] or failed else 0

@@ -1237,8 +1237,11 @@ class Replica:
                 continue
             if record.height > self.ledger.height:
                 await self._sync_once(threshold=1)
-            if record.height > self.ledger.height:
-                return  # its ledger blocks are not certified yet; next time
+            # The root's newest ledger blocks may not be certified yet (attestations trail commits).
+            # Waiting for the ledger to reach the root first was a livelock under load: by the next
+            # try the peer's root had moved on, again just past its certified height, and the node
+            # never rejoined. The root is proven committed by its QCs; the applier waits for the
+            # missing ledger blocks (ledger sync fills the gap) before applying what comes next.
             self._fast_forward(root, root_qc, commit_qc, record)
             return
 

@@ -33,16 +33,17 @@ def test_chaos_seed_survives_with_a_valid_history(tmp_path, seed: int) -> None:
     assert report.violations == [], summary
     assert report.key_leaks == [], summary
     failed = [f for f in report.faults if f["outcome"].startswith("failed")]
-    known = [f for f in failed if f["kind"] == "disk_full"]
-    assert [f for f in failed if f not in known] == [], summary
+    assert failed == [], summary
     assert report.faults_injected + report.faults_skipped == len(report.faults)
-    assert report.faults_survived + len(known) == report.faults_injected
+    assert report.faults_survived == report.faults_injected
     # The load kept making acknowledged progress through the faults, and reads were checked.
     assert report.writes_acknowledged > 0 and report.reads > 0, summary
     corrupt = [f for f in report.faults if f["kind"] == "corrupt_db"]
     for fault in corrupt:
         assert fault["detail"]["refused_with_LEDGER_CORRUPTED"] is True, summary
-    if known:
-        # Safety held (checked above); what did not: the node after ENOSPC. Reported to the node owner.
-        pytest.xfail(f"known node bug: after a disk-full the node neither recovers nor halts: {known[0]['outcome']} "
-                     f"{known[0]['notes']}")
+    for fault in report.faults:
+        if fault["kind"] == "disk_full" and fault["outcome"] == "survived":
+            # After ENOSPC the node fail-stops (exit 75) and is restarted once space is back; it must
+            # catch up and vote again within 30 s of that (fast-forwarding its consensus when far
+            # behind, without waiting for its ledger to reach a moving certified tip first).
+            assert fault["recovery_seconds"] <= 30.0, summary

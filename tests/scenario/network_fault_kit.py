@@ -193,20 +193,79 @@ def height_of(layout: NetworkLayout, name: str) -> int:
         return -1
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def network_summary(layout: NetworkLayout) -> str:
+    """One line per node from its status (what a timeout message should show to be diagnosable)."""
+    lines = []
+    for node in layout.nodes:
+        try:
+            status = get(node.url, "/api/v1/node/status", 3)["ledgers"][layout.ledger_hash]
+        except Exception as exc:
+            lines.append(f"  {node.name}: no status ({type(exc).__name__})")
+            continue
+        core, replica = status["consensus"], status["replica"]
+        picked = {k: core.get(k, 0) for k in ("votes_sent", "local_timeouts", "tcs_formed", "qcs_formed", "proposals",
+                                              "block_requests", "vote_refused", "timeout_refused", "proposal_stale")}
+        lines.append(f"  {node.name}: height {status['height']} round {status['round']} committed_round "
+                     f"{status['committed_round']} mempool {status['mempool']} peers {status['peers_connected']} "
+                     f"halted {status['halted']} core {picked} replica {replica}")
+    return "\n".join(lines)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, layout: NetworkLayout | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    detail = f"\n{network_summary(layout)}" if layout is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+def caught_up(layout: NetworkLayout, name: str, slack: int = 1) -> bool:
+    """``name`` is within ``slack`` blocks of the highest other node.
+
+    The others are read first and the node last: under load the tip moves while the HTTP calls
+    run, and reading the node first compared an old height of it with newer heights of the others
+    (a node in step then looked a block or two behind, for ever, on a busy machine).
+    """
+    tip = max(height_of(layout, n.name) for n in layout.nodes if n.name != name)
+    return height_of(layout, name) >= tip - slack
 
 
 def wait_progress(layout: NetworkLayout, names: list[str], blocks: int, timeout: float) -> None:
     """Every named node's height grows by ``blocks``."""
     start = {name: height_of(layout, name) for name in names}
     wait_until(lambda: all(height_of(layout, n) >= start[n] + blocks for n in names), timeout,
-               f"{names} to commit {blocks} more blocks")
+               f"{names} to commit {blocks} more blocks", layout)
+
+
+def consensus_votes(layout: NetworkLayout, name: str) -> tuple[int, int]:
+    """``(fast-forwards, votes sent)`` of a node's replica; (-1, -1) while it does not answer.
+
+    The vote counter belongs to the consensus core, which a fast-forward replaces (counting
+    from zero again), so progress is judged on the pair.
+    """
+    try:
+        status = get(layout.node(name).url, "/api/v1/node/status", 3)["ledgers"][layout.ledger_hash]
+    except Exception:
+        return -1, -1
+    return int(status["replica"].get("fast_forwards", 0)), int(status["consensus"].get("votes_sent", 0))
+
+
+def wait_voting(layout: NetworkLayout, name: str, votes: int, timeout: float) -> None:
+    """The node sends ``votes`` more votes than it had sent when this was called (a node that
+    only catches up its ledger but takes no part in consensus never gets there)."""
+    baseline = consensus_votes(layout, name)
+
+    def voted() -> bool:
+        fast_forwards, sent = consensus_votes(layout, name)
+        if fast_forwards < 0:
+            return False
+        if fast_forwards != baseline[0] or baseline[1] < 0:
+            return sent >= votes
+        return sent >= baseline[1] + votes
+
+    wait_until(voted, timeout, f"{name} to send {votes} more consensus votes", layout)
 
 
 def assert_consistent(

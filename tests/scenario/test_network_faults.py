@@ -25,10 +25,12 @@ from ledger.types import Block as LedgerBlock
 from network_fault_kit import (
     Load,
     assert_consistent,
+    caught_up,
     get,
     height_of,
     make_network,
     wait_progress,
+    wait_voting,
     wait_until,
 )
 from node.net import kill_node, net_down, start_node, stop_node, wait_for_height
@@ -66,10 +68,10 @@ def test_a_kill_9_under_load_then_restart_catches_up(proxied_network) -> None:
         wait_progress(layout, others(layout, "node2"), 4, 40)
         assert len(load.committed) > committed_while_down
         start_node(layout, "node2")
-        wait_until(lambda: height_of(layout, "node2") >= max(height_of(layout, n) for n in others(layout, "node2")) - 1,
-                   60, "node2 to catch up after restart")
+        wait_until(lambda: caught_up(layout, "node2"), 60, "node2 to catch up after restart", layout)
         load.skip.discard("node2")
         wait_progress(layout, ["node2"], 2, 30)
+        wait_voting(layout, "node2", 3, 60)
     finally:
         load.stop()
     assert load.committed
@@ -98,9 +100,9 @@ def test_b_sigstop_the_leader_others_keep_committing_then_it_rejoins(proxied_net
         finally:
             kill_node(layout, leader, signal.SIGCONT)
         load.skip.discard(leader)
-        wait_until(lambda: height_of(layout, leader) >= max(height_of(layout, n) for n in others(layout, leader)) - 1,
-                   60, f"{leader} to rejoin after SIGCONT")
+        wait_until(lambda: caught_up(layout, leader), 60, f"{leader} to rejoin after SIGCONT", layout)
         wait_progress(layout, [leader], 2, 30)
+        wait_voting(layout, leader, 3, 60)
     finally:
         load.stop()
     assert_consistent(layout, load.committed, check_on=leader)
@@ -121,14 +123,10 @@ def test_c_partition_one_node_then_heal(proxied_network) -> None:
         assert height_of(layout, victim) <= cut_height + 3
         mesh.heal(victim)
         load.skip.discard(victim)
-        wait_until(lambda: height_of(layout, victim) >= max(height_of(layout, n) for n in others(layout, victim)) - 1,
-                   60, f"{victim} to catch up after the partition heals")
+        wait_until(lambda: caught_up(layout, victim), 60, f"{victim} to catch up after the partition heals", layout)
         wait_progress(layout, [victim], 2, 30)
-
-        def voting() -> bool:
-            status = get(layout.node(victim).url, "/api/v1/node/status")["ledgers"][layout.ledger_hash]
-            return status["consensus"].get("votes_sent", 0) >= 3
-        wait_until(voting, 60, f"{victim} to vote again after the partition heals")
+        # Votes sent after the heal (the counter is cumulative: votes from before the cut prove nothing).
+        wait_voting(layout, victim, 3, 60)
     finally:
         load.stop()
     assert_consistent(layout, load.committed, check_on=victim)
@@ -154,14 +152,13 @@ def test_e_a_node_with_a_wiped_disk_syncs_and_rejoins_consensus(proxied_network)
         wait_progress(layout, others(layout, victim), 2, 30)
         ahead = get(layout.nodes[0].url, "/api/v1/node/status")["ledgers"][layout.ledger_hash]["committed_round"]
         start_node(layout, victim)
-        wait_until(lambda: height_of(layout, victim) >= max(height_of(layout, n) for n in others(layout, victim)) - 1,
-                   60, f"{victim} to catch up from an empty disk")
+        wait_until(lambda: caught_up(layout, victim), 60, f"{victim} to catch up from an empty disk", layout)
         load.skip.discard(victim)
 
         def voting() -> bool:
             status = get(node.url, "/api/v1/node/status")["ledgers"][layout.ledger_hash]
             return status["consensus"].get("votes_sent", 0) >= 3
-        wait_until(voting, 60, f"{victim} to vote again")
+        wait_until(voting, 60, f"{victim} to vote again", layout)
         status = get(node.url, "/api/v1/node/status")["ledgers"][layout.ledger_hash]
         assert status["replica"].get("synced_blocks", 0) > 0
         # fast_forward_rounds is 20 in this network: a longer gap is jumped, once.
