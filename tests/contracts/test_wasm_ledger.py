@@ -136,3 +136,20 @@ def test_reentrancy_is_refused_by_default_and_allowed_per_method() -> None:
     assert [i.status for i in result.tx_infos] == ["CONTRACT_FAULT", "SUCCESS", "SUCCESS"]
     assert result.tx_infos[0].gas_used > 0
     assert chain.ledger.get_entry(address, "balance").value.to_python() == 1
+
+
+def test_a_node_engine_set_runs_each_ledger_with_the_engine_it_recorded() -> None:
+    from contracts import EngineSet
+
+    engines = EngineSet()
+    wasm = wasm_chain(runtime=engines)
+    legacy = make_chain(1, runtime=engines)
+    for chain in (wasm, legacy):
+        address, status = deploy(chain, "engine-set", STORE)
+        assert status == "SUCCESS"
+        assert chain.statuses(chain.tx(lambda b: b.invoke(address, "put", address, "k", "v"))) == ["SUCCESS"]
+    assert wasm.results[-1].tx_infos[0].gas_used != legacy.results[-1].tx_infos[0].gas_used  # two engines, two meters
+    stranger = wasm_chain(runtime=engines, identity="jadechain-wasm/1 wasmtime=999")
+    pair = seeded_keypair("stranger")
+    with pytest.raises(ContractEngineMismatch):
+        stranger.commit(stranger.tx(lambda b: b.deploy_contract(pair.public.encoded, STORE, 1)))
