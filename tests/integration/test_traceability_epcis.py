@@ -306,3 +306,45 @@ def test_named_query_and_webhook_subscription(env: Env) -> None:
     assert delivery["headers"]["GS1-EPCIS-Version"] == "2.0.0"
     state = env.http.get("/epcis/queries/assembling/subscriptions").json()
     assert state[0]["delivered"] == 1 and state[0]["failures"] == 0
+
+
+def test_both_bindings_capture_and_query_the_same_events(env: Env) -> None:
+    from baas.apps.traceability.xml_binding import parse_document, render_document
+
+    xml = (GS1.parent / "gs1_examples_xml" / "Example-ObjectEvent_9.6.1.xml").read_bytes()
+    json_document = json.loads((GS1 / "Example_9.6.1-ObjectEvent.jsonld").read_text())
+    first = event_hash(json_document["epcisBody"]["eventList"][0], json_document["@context"])
+    response = env.http.post("/epcis/capture", content=xml,
+                             headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
+    assert response.status_code == 202, response.text
+    job = wait_for(lambda: (lambda j: None if j["running"] else j)(env.http.get(response.headers["Location"]).json()))
+    # the first XML event IS the first JSON event, already captured: the whole document is refused for it
+    assert job["success"] is False and job["errors"][0]["code"] == "DUPLICATE_EVENT"
+    assert job["errors"][0]["details"] == [first]
+    # a new document, written in XML, captured through the synchronous API too
+    association = json.loads((GS1 / "AssociationEvent-a.jsonld").read_text())
+    association["epcisBody"]["eventList"][0].update({"eventTime": "2019-11-03T10:00:00Z", "action": "DELETE",
+                                                     "eventID": "urn:uuid:6a1e5a8c-0000-4000-8000-00000000x001"})
+    captured = env.http.post("/traceability/capture", content=render_document(association),
+                             headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
+    assert captured.status_code == 201, captured.text
+    expected = event_hash(association["epcisBody"]["eventList"][0], association["@context"])
+    assert captured.json()["eventHashes"] == [expected]
+    # every event, queried in XML and in JSON: the same events in the same order
+    as_json = env.query(perPage=100)
+    as_xml = env.http.get("/epcis/events", params={"perPage": 100}, headers={"Accept": "application/xml"})
+    assert as_xml.status_code == 200 and as_xml.headers["content-type"].startswith("application/xml")
+    parsed = parse_document(as_xml.content)
+    assert [event_hash(e, parsed["@context"]) for e in parsed["epcisBody"]["eventList"]] == as_json["jade:eventHashes"]
+    assert expected in as_json["jade:eventHashes"]
+
+
+def test_malformed_xml_capture_is_a_400(env: Env) -> None:
+    for body in (b"<EPCISDocument><EPCISBody>", b"<?xml version='1.0'?><!DOCTYPE d [<!ENTITY e SYSTEM "
+                 b"'file:///etc/passwd'>]><EPCISDocument><EPCISBody><EventList><ObjectEvent><eventTime>&e;"
+                 b"</eventTime></ObjectEvent></EventList></EPCISBody></EPCISDocument>"):
+        response = env.http.post("/epcis/capture", content=body,
+                                 headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] in ("XML_INVALID", "SCHEMA_INVALID", "TIME_INVALID")
+        assert "root:" not in response.text

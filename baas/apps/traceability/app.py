@@ -32,13 +32,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from baas.apps.traceability import cbv
-from baas.apps.traceability.epcis_rest import add_epcis_routes, run_query
+from baas.apps.traceability.epcis_rest import add_epcis_routes, query_response, read_document, run_query
 from baas.apps.traceability.eventhash import EventHashError
 from baas.apps.traceability.identifiers import DL_ROOT, IdentifierError, class_of, dl_path, normalise, to_urn
 from baas.apps.traceability.service import (
     EPC_CONTEXT, CaptureError, TraceabilityService, settings_from_mount,
 )
 from baas.apps.traceability.store import EventRow
+from baas.apps.traceability.xml_binding import XmlBindingError
 from ledger.crypto import PublicKey, address_from_public_key
 
 MAX_PER_PAGE = 1000
@@ -149,6 +150,10 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
     async def time_error(request: Request, exc: EventHashError) -> JSONResponse:
         return _error("INVALID_PARAMETER", str(exc), 400)
 
+    @app.exception_handler(XmlBindingError)
+    async def xml_error(request: Request, exc: XmlBindingError) -> JSONResponse:
+        return _error("XML_INVALID", str(exc), 400)
+
     @app.exception_handler(IdentifierError)
     async def identifier_error(request: Request, exc: IdentifierError) -> JSONResponse:
         return _error("INVALID_IDENTIFIER", str(exc), 400)
@@ -173,10 +178,7 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
         org_key = settings.organisations.get(token or "")
         if org_key is None:
             return _error("UNAUTHORIZED", "a valid organisation token is required (Authorization: Bearer ...)", 401)
-        try:
-            document = json.loads(await request.body())
-        except ValueError:
-            return _error("INVALID_JSON", "the body is not JSON", 400)
+        document = await read_document(request)
         result = await run_in_threadpool(svc.capture, document, org_key)
         return JSONResponse(result, status_code=201, headers={"Location": f"/traceability/capture/{result['captureID']}"})
 
@@ -243,13 +245,13 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
     # The two query endpoints run on the event loop: they are a few SQLite index look-ups (sub-ms),
     # cheaper than a hop to the thread pool, which dominates their latency otherwise.
     @app.get("/traceability/events", summary="EPCIS 2.0 SimpleEventQuery → EPCISQueryDocument")
-    async def events(request: Request) -> JSONResponse:
+    async def events(request: Request) -> Response:
         params: dict[str, list[str]] = {}
         for name, value in request.query_params.multi_items():
             params.setdefault(name, []).append(value)
         body, headers = run_query(svc, params, f'{request.scope.get("root_path", "")}/traceability/events',
                                   query_document)
-        return JSONResponse(body, headers=headers)
+        return query_response(request, body, headers)
 
     @app.get("/traceability/events/{event_id:path}/proof", summary="Proof bundle of the event's on-chain record")
     def event_proof(event_id: str) -> Response:

@@ -13,6 +13,8 @@
   order, from a cursor stored in the index: a restarted app resumes where it stopped, a failing
   destination is retried with back-off. ``dest`` must be in the operator's allow-list of origins
   (``TraceabilitySettings.webhook_allow``; empty by default: no outbound traffic unless allowed).
+* Both bindings: a capture with ``Content-Type: application/xml`` is EPCIS 2.0 XML; a query with
+  ``Accept: application/xml`` answers an XML EPCISQueryDocument (:mod:`.xml_binding`).
 * Every response carries ``GS1-EPCIS-Version: 2.0.0`` and ``GS1-CBV-Version: 2.0.0``; a request that
   asks for another major version (``GS1-EPCIS-Version: 1.2``) gets ``406 VERSION_NOT_SUPPORTED``.
 
@@ -37,6 +39,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from baas.apps.traceability.identifiers import normalise
+from baas.apps.traceability.xml_binding import parse_document, render_query_document
 from baas.apps.traceability.service import (
     EVENT_TYPES, CaptureError, TraceabilityService, TraceabilitySettings, prepare_document,
 )
@@ -124,6 +127,35 @@ def run_query(svc: TraceabilityService, params: dict[str, list[str]], link_path:
         headers["Link"] = (f'<{link_path}?{query}{"&" if query else ""}perPage={per_page}'
                            f'&nextPageToken={next_token}>; rel="next"')
     return body, headers
+
+
+async def read_document(request: Request) -> Any:
+    """The capture document of a request: JSON-LD, or EPCIS XML when the Content-Type says XML."""
+    body = await request.body()
+    if "xml" in request.headers.get("content-type", "").lower():
+        return parse_document(body)
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise CaptureError("INVALID_JSON", "the body is not JSON (send XML with Content-Type: application/xml)",
+                           400) from exc
+
+
+def wants_xml(request: Request) -> bool:
+    accept = request.headers.get("accept", "").lower()
+    return "xml" in accept and "json" not in accept.split("xml")[0]
+
+
+def query_response(request: Request, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    """The query result in the binding the client asked for (``Accept: application/xml`` → XML)."""
+    if not wants_xml(request):
+        return JSONResponse(body, headers=headers)
+    results = body["epcisBody"]["queryResults"]
+    xml = render_query_document(results["resultsBody"]["eventList"], body["creationDate"], results["queryName"],
+                                subscription_id=results.get("subscriptionID"))
+    if "nextPageToken" in body:
+        headers = {**headers, "GS1-Next-Page-Token": body["nextPageToken"]}
+    return Response(xml, media_type="application/xml", headers=headers)
 
 
 def origin_allowed(url: str, allow: list[str]) -> bool:
@@ -242,19 +274,16 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
         return str(request.scope.get("root_path", ""))
 
     def _query_response(request: Request, params: dict[str, list[str]], path: str,
-                        query_name: str = "SimpleEventQuery") -> JSONResponse:
+                        query_name: str = "SimpleEventQuery") -> Response:
         body, headers = run_query(svc, params, _root(request) + path, render, query_name)
-        return JSONResponse(body, headers=headers)
+        return query_response(request, body, headers)
 
     # --- capture ---------------------------------------------------------------------------------
 
     @app.post("/epcis/capture", status_code=202, summary="EPCIS 2.0 capture (asynchronous)")
     async def epcis_capture(request: Request) -> JSONResponse:
         org_key = _org(request)
-        try:
-            document = json.loads(await request.body())
-        except ValueError:
-            return _error("INVALID_JSON", "the body is not JSON", 400)
+        document = await read_document(request)
         prepared = await run_in_threadpool(prepare_document, document)
         org = address_from_public_key(org_key.public)
         await run_in_threadpool(svc.check_permissions, org, prepared)
@@ -307,29 +336,29 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
     # --- events and the resources they name ---------------------------------------------------
 
     @app.get("/epcis/events", summary="EPCIS 2.0 query (SimpleEventQuery parameters)")
-    async def epcis_events(request: Request) -> JSONResponse:
+    async def epcis_events(request: Request) -> Response:
         return _query_response(request, _params(request), "/epcis/events")
 
     @app.get("/epcis/events/{event_id:path}", summary="One event by its eventID or hash ID")
-    async def epcis_event(event_id: str) -> JSONResponse:
+    async def epcis_event(event_id: str, request: Request) -> Response:
         row = svc.store.get_event_by_id(event_id)
         if row is None:
             return _error("NOT_FOUND", "no event has this eventID or hash ID", 404)
-        return JSONResponse(render([row], "SimpleEventQuery"))
+        return query_response(request, render([row], "SimpleEventQuery"), {})
 
     @app.get("/epcis/eventTypes", summary="Event types")
     def epcis_event_types() -> JSONResponse:
         return JSONResponse(list(EVENT_TYPES))
 
     @app.get("/epcis/eventTypes/{event_type}/events")
-    async def epcis_events_of_type(event_type: str, request: Request) -> JSONResponse:
+    async def epcis_events_of_type(event_type: str, request: Request) -> Response:
         if event_type not in EVENT_TYPES:
             return _error("NOT_FOUND", f"no event type {event_type!r}", 404)
         return _query_response(request, {**_params(request), "eventType": [event_type]},
                                f"/epcis/eventTypes/{quote(event_type)}/events")
 
     @app.get("/epcis/epcs/{epc:path}/events", summary="Events of one EPC (URN or Digital Link)")
-    async def epcis_events_of_epc(epc: str, request: Request) -> JSONResponse:
+    async def epcis_events_of_epc(epc: str, request: Request) -> Response:
         return _query_response(request, {**_params(request), "MATCH_anyEPC": [normalise(epc)]},
                                f"/epcis/epcs/{quote(epc, safe='')}/events")
 
@@ -351,7 +380,7 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
                 return JSONResponse(values, headers=headers)
 
             @app.get(f"/epcis/{collection}/{{value:path}}/events", name=f"{collection}_events")
-            async def listing_events(value: str, request: Request) -> JSONResponse:
+            async def listing_events(value: str, request: Request) -> Response:
                 return _query_response(request, {**_params(request), LIST_FILTER[collection]: [value]},
                                        f"/epcis/{collection}/{quote(value, safe='')}/events")
         make()
@@ -399,7 +428,7 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
         return Response(status_code=204, headers=VERSION_HEADERS)
 
     @app.get("/epcis/queries/{name}/events", summary="Run a named query")
-    async def run_named(name: str, request: Request) -> JSONResponse:
+    async def run_named(name: str, request: Request) -> Response:
         params = {**_definition_params(_named(name)["query"]), **_params(request)}
         return _query_response(request, params, f"/epcis/queries/{quote(name, safe='')}/events", name)
 
