@@ -133,14 +133,25 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
     dispatcher = add_epcis_routes(app, settings, svc, query_document, _event_json)
     app.state.dispatcher = dispatcher
 
-    @app.middleware("http")
-    async def started(request: Request, call_next: Any) -> Any:
-        try:
-            await ensure_started()
-        except Exception as exc:  # the chain is not reachable yet: a clear 503, retried at the next request
-            return _error("CHAIN_UNAVAILABLE", f"the traceability app cannot reach its ledger yet ({type(exc).__name__})",
-                          503)
-        return await call_next(request)
+    class StartOnFirstRequest:
+        """ASGI middleware: a mounted app (no lifespan of its own) starts at its first request; while the
+        ledger is unreachable each request gets 503 CHAIN_UNAVAILABLE and the next one tries again."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and (not state["started"] or state["delivery"] is None):
+                try:
+                    await ensure_started()
+                except Exception as exc:
+                    response = _error("CHAIN_UNAVAILABLE", "the traceability app cannot reach its ledger yet "
+                                      f"({type(exc).__name__})", 503)
+                    await response(scope, receive, send)
+                    return
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(StartOnFirstRequest)
 
     @app.exception_handler(CaptureError)
     async def capture_error(request: Request, exc: CaptureError) -> JSONResponse:

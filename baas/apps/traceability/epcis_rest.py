@@ -30,7 +30,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -244,6 +244,40 @@ class SubscriptionDispatcher:
         return delivered
 
 
+class VersionHeaders:
+    """ASGI middleware: ``GS1-EPCIS-Version`` / ``GS1-CBV-Version`` on every response; 406 for an ``/epcis``
+    request that asks for another major version. (Plain ASGI: no per-request task as in BaseHTTPMiddleware.)"""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        asked = next((value.decode("latin-1") for name, value in scope.get("headers", [])
+                      if name == b"gs1-epcis-version"), None)
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if asked and not asked.strip().startswith("2.") and (path.startswith(root + "/epcis") or
+                                                              path.startswith("/epcis")):
+            response = _error("VERSION_NOT_SUPPORTED", f"this server speaks EPCIS {EPCIS_VERSION}, not {asked}", 406)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_versions(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in VERSION_HEADERS.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_versions)
+
+
 def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: TraceabilityService,
                      render: Callable[[list[Any], str], dict[str, Any]],
                      event_json: Callable[[Any], dict[str, Any]]) -> SubscriptionDispatcher:
@@ -251,16 +285,7 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
     dispatcher = SubscriptionDispatcher(svc, settings, render)
     jobs: set[asyncio.Task[None]] = set()
 
-    @app.middleware("http")
-    async def version_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        asked = request.headers.get("GS1-EPCIS-Version")
-        if request.url.path.startswith(request.scope.get("root_path", "") + "/epcis") and asked \
-                and not asked.strip().startswith("2."):
-            return _error("VERSION_NOT_SUPPORTED", f"this server speaks EPCIS {EPCIS_VERSION}, not {asked}", 406)
-        response = await call_next(request)
-        for name, value in VERSION_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(VersionHeaders)
 
     def _org(request: Request) -> Any:
         header = request.headers.get("authorization", "")
