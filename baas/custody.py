@@ -207,7 +207,10 @@ def _transaction_intent(kind: str, data: bytes, role: str) -> SigningIntent:
         if refused:
             raise IntentNotAllowed(f"the {role} role may not have the organisation sign {', '.join(refused)}",
                                    operations=refused)
-    summary = tuple(line for op in content.operations for line in describe_operation(op))
+    try:
+        summary = tuple(line for op in content.operations for line in describe_operation(op))
+    except (JadechainError, ValueError) as error:
+        raise UndecodableIntent(f"an operation custody cannot show in words: {error}") from None
     return SigningIntent(kind, tx_hash, summary, tuple(kinds), to_base58(content.ledger_hash), to_base58(tx_hash))
 
 

@@ -93,3 +93,13 @@ def test_a_vote_intent_holds_only_votes_and_raw_needs_the_switch_and_the_admin(m
     with pytest.raises(BaasError) as operator:
         decode_intent("raw", b"\x01", "operator")
     assert operator.value.code == "INTENT_NOT_ALLOWED"
+
+
+def test_odd_content_is_shown_as_it_is_or_refused_never_a_crash() -> None:
+    bogus_key = TransactionBuilder(LEDGER_HASH, time_ms=1).register_data_account(b"\x00\x01garbage")
+    shown = decode_intent("transaction", content_of(bogus_key), "org_admin")
+    assert "invalid key" in shown.summary[0]  # shown as what it is; the ledger refuses it
+    wrong_hash = TransactionBuilder(b"\xff\xff" + bytes(32), time_ms=1).kv_set("acct", "k", 1)
+    with pytest.raises(BaasError) as unknown:
+        decode_intent("transaction", content_of(wrong_hash), "org_admin")
+    assert unknown.value.code == "UNDECODABLE_INTENT"
