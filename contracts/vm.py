@@ -64,6 +64,8 @@ MEMORY_BYTES = 2 * 1024 * 1024
 MAX_WASM_STACK = 512 * 1024
 HOST_RESULT_BYTES = 131072
 """Largest reply a host call can hand to the guest (the guest allocates this buffer per call)."""
+READ_LIMIT = HOST_RESULT_BYTES // 2 - 64
+"""Largest value a contract reads or writes (bytes travel as hex, twice their size)."""
 MAX_PAYLOAD_BYTES = 256 * 1024
 """Largest payload the guest may send in one host call; checked before it is read."""
 MAX_JSON_DEPTH = 40
@@ -375,6 +377,8 @@ def _host_call(
             raise ContractFault("unknown host call", reason="abi")
         reply = _dispatch(run, name, payload)
         run.charge(gas.host_byte * len(reply))
+        if len(reply) > HOST_RESULT_BYTES:
+            raise ContractLimitExceeded(f"host reply over {HOST_RESULT_BYTES} bytes", limit="max_read_bytes")
         if len(reply) <= result_cap:
             memory.write(caller, reply, result_ptr)
         return len(reply)
@@ -395,7 +399,17 @@ def _host_call(
 
 
 def _reply(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+    # UTF-8, not \u escapes: text stays its own size on the way in (the guest checks it is UTF-8)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _readable(run: _Run, entry_size: int) -> None:
+    """Charge a read by the byte and refuse, before encoding it, a value the guest could not receive."""
+    run.charge(run.runtime.gas.storage_read_byte * entry_size)
+    if entry_size > READ_LIMIT:
+        raise ContractLimitExceeded(
+            f"value of {entry_size} bytes is over what a contract can read ({READ_LIMIT})", limit="max_read_bytes",
+        )
 
 
 def _no_float(text: str) -> object:
@@ -525,7 +539,7 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         entry = context.get_entry(account_text, key_text, committed=committed is True)
         if entry is None:
             return b"null"
-        run.charge(gas.storage_read_byte * len(entry.value.data))
+        _readable(run, len(entry.value.data))
         return _reply([_encode_value(entry.value), entry.version])
     if name == "version":
         account, key = _args(args, 2)
@@ -542,7 +556,7 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         entry = context.get_entry_version(account_text, key_text, _int(version, "version"))
         if entry is None:
             return b"null"
-        run.charge(gas.storage_read_byte * len(entry.value.data))
+        _readable(run, len(entry.value.data))
         return _reply(_encode_value(entry.value))
     if name == "set":
         account, key, value, expected = _args(args, 4)
@@ -550,8 +564,9 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         key_text = _text(key, "key", limits.max_key_bytes)
         expected_version = _int(expected, "expected_version")
         typed = _decode_value(value, limits, "stored value")
-        if len(typed.data) > limits.max_value_bytes:
-            raise ContractLimitExceeded(f"stored value over {limits.max_value_bytes} bytes", limit="max_value_bytes")
+        if len(typed.data) > min(limits.max_value_bytes, READ_LIMIT):
+            raise ContractLimitExceeded(
+                f"stored value over {min(limits.max_value_bytes, READ_LIMIT)} bytes", limit="max_value_bytes")
         run.charge(gas.storage_write_base + gas.storage_write_byte * (len(key_text) + len(typed.data)))
         return _reply(context.set_entry(account_text, key_text, typed, expected_version))
     if name == "register":

@@ -359,3 +359,33 @@ def test_guests_on_several_threads_get_their_own_outcomes() -> None:
     for thread in threads:
         thread.join(timeout=600)
     assert results == [reference] * 3
+
+
+BIG = '''
+from jadechain import contract, callable
+
+@contract
+class Big:
+    @callable
+    def read(self, key: str) -> int:
+        value = self.ctx.get(self.ctx.address, key)
+        return len(value)
+
+    @callable
+    def write(self, size: int) -> int:
+        return self.ctx.set(self.ctx.address, "w", "x" * size, -1)
+'''
+
+
+def test_values_too_big_to_cross_are_refused_before_they_are_encoded() -> None:
+    from ledger.values import TypedValue
+
+    ledger = ledger_with(BIG)
+    ledger.entries[("C", "small")] = [TypedValue.text("é" * 30000)]  # 60 KB of UTF-8: readable
+    ledger.entries[("C", "large")] = [TypedValue.bytes_(b"\x00" * 200_000)]  # written by a KV operation
+    assert ledger.invoke("C", "read", ["small"]).return_value.to_python() == 30000
+    large = failure(ledger, "read", ["large"])
+    assert large.code == "CONTRACT_LIMIT_EXCEEDED" and large.details["limit"] == "max_read_bytes"
+    assert ledger.invoke("C", "write", [60000]).return_value.to_python() == 0
+    written = failure(ledger, "write", [70000], gas_limit=5_000_000)
+    assert written.code == "CONTRACT_LIMIT_EXCEEDED" and written.details["limit"] == "max_value_bytes"
