@@ -1270,8 +1270,9 @@ def _op_vote(ctx: _TxContext, op: Vote) -> None:
 
 def _decide_proposal(ctx: _TxContext, data: dict[str, object], operations: Sequence[Operation]) -> None:
     """Run the proposal's operations if its policy is met now; mark it rejected if it never can be."""
-    votes = data["votes"]
-    assert isinstance(votes, dict)
+    votes = data.get("votes")
+    if not isinstance(votes, dict):
+        raise InvalidOperation(f"proposal {data.get('id')} is not readable")
     approvals = sorted(org for org, vote in votes.items() if isinstance(vote, dict) and vote.get("approve") is True)
     rejections = sorted(org for org, vote in votes.items() if isinstance(vote, dict) and vote.get("approve") is False)
     outcome = governance.decide(ctx.members(), operations, approvals, rejections)
