@@ -58,7 +58,8 @@ def make_provisioner(settings: BaasSettings) -> Provisioner:
     if settings.provisioner == "kubernetes":
         from baas.provisioners.kubernetes import KubernetesProvisioner
 
-        return KubernetesProvisioner(settings.kubernetes_namespace, settings.node_image, settings.kubeconfig)
+        return KubernetesProvisioner(settings.kubernetes_namespace, settings.node_image, settings.kubeconfig,
+                                     tls_root=settings.data_dir / "networks")
     from baas.provisioners.local import LocalProvisioner
 
     return LocalProvisioner(settings.data_dir / "networks", backend=settings.node_backend)

@@ -56,32 +56,74 @@ def serve(
 
 @baas_app.command("render-k8s")
 def render_k8s(
-    network: str = typer.Argument(..., help="Network name"),
+    network: Optional[str] = typer.Argument(None, help="Network name (omit with --control-plane)"),
     out: Path = typer.Option(..., "--out", help="Folder for the manifests"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir"),
-    database_url: Optional[str] = typer.Option(None, "--database-url"),
+    database_url: Optional[str] = typer.Option(None, "--database-url", help="The control plane database to read"),
     namespace: str = typer.Option("jadechain", "--namespace"),
-    image: str = typer.Option("jadechain/node:0.1.0", "--image"),
+    image: Optional[str] = typer.Option(None, "--image", help="Image reference (default jadechain/node:<version>)"),
+    image_digest: Optional[str] = typer.Option(
+        None, "--image-digest", help="sha256:... of the image (docker inspect, or build-rootfs.sh's digest): "
+        "nodes pull image@digest and the manifests record it"),
+    organization: Optional[str] = typer.Option(
+        None, "--organization", help="Only this organisation's nodes (its own cluster); other peers keep their addresses"),
+    tls: bool = typer.Option(True, "--tls/--no-tls", help="Mutual TLS between nodes from the network's consortium CA"),
+    control_plane: bool = typer.Option(False, "--control-plane", help="The control plane itself instead of a network"),
+    external_database: bool = typer.Option(
+        False, "--external-database", help="With --control-plane: PostgreSQL by URL from Secret jadechain-baas-database "
+        "instead of a StatefulSet"),
 ) -> None:
-    """Write the Kubernetes manifests of a network (StatefulSet, PVC, Secret, Service, ConfigMap, ServiceMonitor)."""
+    """Write Kubernetes manifests: a network's nodes (StatefulSet, PVC, Secrets, Service, ConfigMap,
+    ServiceMonitor, PodDisruptionBudget) or, with --control-plane, the control plane and its database."""
+    from baas.provisioners.kubernetes import (
+        default_image, image_reference, render_control_plane, render_network, write_manifests)
+
+    try:
+        reference = image_reference(image or default_image(), image_digest)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2)
+    if control_plane:
+        if network is not None:
+            typer.echo("error: --control-plane renders the control plane, not a network: drop the network name", err=True)
+            raise typer.Exit(2)
+        paths = write_manifests(render_control_plane(namespace, reference, external_database=external_database), out)
+        secret = "jadechain-baas-database --from-literal=url=postgresql+psycopg://USER:PASSWORD@HOST/DB" \
+            if external_database else "jadechain-baas-postgres --from-literal=password=$(openssl rand -hex 24)"
+        typer.echo(f"{len(paths)} manifests written to {out}; they hold no secret. Create these first:\n"
+                   f"  kubectl -n {namespace} create secret generic jadechain-baas-master-key "
+                   f"--from-literal=master-key=$(openssl rand -hex 16)\n"
+                   f"  kubectl -n {namespace} create secret generic {secret}")
+        return
+    if network is None:
+        typer.echo("error: name a network, or pass --control-plane", err=True)
+        raise typer.Exit(2)
     from sqlalchemy import select
 
     from baas.app import build_state
     from baas.models import Network
     from baas.orchestration import node_spec
-    from baas.provisioners.kubernetes import render_network, write_manifests
 
     settings = _settings(data_dir, database_url, supervise=False)
     state = build_state(settings)
-    with state.sessions() as session:
-        found = session.scalar(select(Network).where(Network.name == network))
-        if found is None:
-            typer.echo(f"no network named {network}", err=True)
+    try:
+        with state.sessions() as session:
+            found = session.scalar(select(Network).where(Network.name == network))
+            if found is None:
+                typer.echo(f"no network named {network}", err=True)
+                raise typer.Exit(1)
+            specs = [node_spec(session, state.custody, node, with_secrets=True)
+                     for node in found.nodes if node.desired_state != "removed"]
+        # The same consortium CA as the local provisioner's (<data dir>/networks/<network>/tls).
+        tls_dir = settings.data_dir / "networks" / network / "tls" if tls else None
+        try:
+            manifests = render_network(specs, namespace, reference, tls_dir=tls_dir, organization=organization)
+        except ValueError as error:
+            typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1)
-        specs = [node_spec(session, state.custody, node, with_secrets=True)
-                 for node in found.nodes if node.desired_state != "removed"]
-    paths = write_manifests(render_network(specs, namespace, image), out)
-    state.engine.dispose()
+    finally:
+        state.engine.dispose()
+    paths = write_manifests(manifests, out)
     typer.echo(f"{len(paths)} manifests written to {out} (they contain the nodes' encrypted keys and passwords: keep them private)")
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from node.gateway.deps import AdminDep
-from node.gateway.schemas import HealthPublic
+from node.gateway.errors import error_response
+from node.gateway.schemas import ErrorPublic, HealthPublic
 
 router = APIRouter(tags=["system"])
 
@@ -18,6 +20,65 @@ def health(request: Request) -> HealthPublic:
     runtimes = request.app.state.runtimes
     status = "stopping" if request.app.state.shutting_down.is_set() else "ok"
     return HealthPublic(status=status, ledgers={name: r.ledger.height for name, r in runtimes.items()})
+
+
+READY_LAG_BLOCKS = 3
+"""A node is caught up when its ledger is at most this many blocks behind the highest height a peer
+reported to it (a voter's ledger trails the consensus root by the blocks awaiting attestation)."""
+READY_VOTE_WINDOW_SECONDS = 60.0
+"""A validator is voting when it sent a consensus vote within this window."""
+
+
+def readiness_problems(app: Any, now: float | None = None) -> dict[str, str]:
+    """Why this node is not ready, per ledger (empty when ready): shutting down, halted, diverged,
+    behind its peers, or a validator that has not voted lately. Vote progress is sampled per call
+    (``app.state.vote_samples``: ledger -> (votes sent, when the count last moved))."""
+    import time
+
+    when = time.monotonic() if now is None else now
+    if app.state.shutting_down.is_set():
+        return {"*": "shutting down"}
+    samples: dict[str, tuple[int, float]] = getattr(app.state, "vote_samples", None) or {}
+    app.state.vote_samples = samples
+    problems: dict[str, str] = {}
+    for name, runtime in app.state.runtimes.items():
+        committer = runtime.committer
+        status = getattr(committer, "status", None)
+        if status is None:  # a solo node commits alone: it is its own quorum
+            continue
+        state = status()
+        if state.get("halted"):
+            problems[name] = "halted"
+            continue
+        if state.get("divergence"):
+            problems[name] = f"diverged: {state['divergence']}"
+            continue
+        highest = max(getattr(committer, "peer_heights", {}).values(), default=0)
+        if state["height"] + READY_LAG_BLOCKS < highest:
+            problems[name] = f"catching up: height {state['height']} of {highest}"
+            continue
+        if not state.get("validator"):
+            continue
+        votes = int(state.get("consensus", {}).get("votes_sent", 0))
+        previous = samples.get(name)
+        if previous is None:
+            # First look: votes since start count as voting now; none yet means not voting.
+            samples[name] = (votes, when if votes > 0 else when - READY_VOTE_WINDOW_SECONDS - 1)
+        elif votes != previous[0]:
+            samples[name] = (votes, when)
+        if when - samples[name][1] > READY_VOTE_WINDOW_SECONDS:
+            problems[name] = "not voting: no vote sent in the last %d s" % READY_VOTE_WINDOW_SECONDS
+    return problems
+
+
+@router.get("/ready", summary="Readiness: every ledger caught up with its peers and, on a validator, voting",
+            responses={503: {"model": ErrorPublic}})
+def ready(request: Request) -> Response:
+    problems = readiness_problems(request.app)
+    if problems:
+        message = "; ".join(f"{name[:16]}: {reason}" for name, reason in sorted(problems.items()))
+        return error_response(503, "NOT_READY", message, {"Retry-After": "5"})
+    return JSONResponse({"status": "ready", "ledgers": sorted(request.app.state.runtimes)})
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics")

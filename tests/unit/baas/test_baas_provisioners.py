@@ -37,7 +37,7 @@ def test_rendered_manifests_validate_against_the_kubernetes_schemas(tmp_path):
     manifests = render_network([spec(peers=peers), spec("bolt-0", (PeerSpec("acme-0", KEYS["acme-0"], "x:1"),))],
                                "jadechain", "jadechain/node:test")
     kinds = [m["kind"] for m in manifests]
-    assert kinds.count("StatefulSet") == 2 and kinds.count("Service") == 2 and kinds.count("Secret") == 2
+    assert kinds.count("StatefulSet") == 2 and kinds.count("Service") == 3 and kinds.count("Secret") == 2
     assert kinds.count("ConfigMap") == 2 and kinds.count("ServiceMonitor") == 2 and kinds[0] == "Namespace"
     for manifest in manifests:
         if manifest["kind"] == "ServiceMonitor":  # a CRD: not in the core schemas
@@ -48,7 +48,8 @@ def test_rendered_manifests_validate_against_the_kubernetes_schemas(tmp_path):
     assert stateful["spec"]["replicas"] == 1
     assert stateful["metadata"]["name"] == k8s_name("Tea_Net", "acme-0") == "tea-net-acme-0"
     container = stateful["spec"]["template"]["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["command"][-3:] == ["node.server", "--config", "/config/node.toml"]
     assert stateful["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
     config = next(m for m in manifests if m["kind"] == "ConfigMap")
@@ -213,7 +214,7 @@ def test_render_k8s_command_writes_a_networks_manifests(tmp_path):
             kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
     config = next(m for m in manifests if m["kind"] == "ConfigMap")
     assert f"genesis-{ledger_hash[:16]}.json" in config["data"]
-    secret = next(m for m in manifests if m["kind"] == "Secret")
+    secret = next(m for m in manifests if m["kind"] == "Secret" and m["metadata"]["name"].endswith("-key"))
     assert decrypt_keystore_matches(secret["stringData"], founders)
     missing = CliRunner().invoke(baas_app, ["render-k8s", "nope", "--out", str(out), "--data-dir", str(data_dir)])
     assert missing.exit_code == 1
