@@ -37,9 +37,12 @@ def make_genesis(name: str, crypto: str, participants: list[tuple[Any, ...]], co
     ``participants`` are ``(node name, key pair)`` or ``(node name, key pair, organisation name)``:
     the organisation is what the ledger's governance counts (default: the node's own name).
     """
+    from contracts.vm import engine_identity as default_contract_engine  # new ledgers: the WebAssembly engine
+
     hash_name = "SM3" if crypto == "sm" else "SHA256"
     lines = [f'[ledger]\nname = {json.dumps(name)}\nhash_algorithm = "{hash_name}"\n'
-             f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n']
+             f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n'
+             f"contract_engine = {json.dumps(default_contract_engine())}\n"]
     if consensus:
         lines.append("[consensus]\n" + "".join(f"{k} = {int(v)}\n" for k, v in sorted(consensus.items())))
     for node_name, pair, *organization in participants:

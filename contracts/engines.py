@@ -54,3 +54,26 @@ class EngineSet:
     def validate(self, source: str) -> None:
         """Deploy-time check outside a ledger (gateway pre-checks): the WebAssembly engine's rules."""
         self.wasm().validate(source)
+
+
+_CHECKER = EngineSet()
+
+
+def validate_for_engine(source: str, recorded: str) -> Any:
+    """Deploy-time check outside a ledger, by the rules of the engine the ledger recorded.
+
+    ``recorded`` is ``LedgerSettings.contract_engine``: empty for the deprecated legacy
+    sandbox (its AST policy), anything else for the WebAssembly engine (the contract must
+    declare a spec and load in MicroPython within the deploy budget). Returns the contract's
+    spec (``class_name``, ``callables``); raises ``ContractRejected``. Only a pre-check: the
+    ledger validates again with its own engine, and refuses an engine it does not run.
+    """
+    if recorded == "":
+        from contracts.policy import validate_source
+
+        return validate_source(source).spec
+    from contracts.spec import extract_spec
+
+    spec = extract_spec(source)
+    _CHECKER.wasm().validate(source)
+    return spec

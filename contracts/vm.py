@@ -108,14 +108,9 @@ class _Engine:
         self.engine = wasmtime.Engine(config)
         wasm = module_path().read_bytes()
         self.module_sha256 = hashlib.sha256(wasm).hexdigest()
-        self.guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
         self.wasmtime_version = importlib.metadata.version("wasmtime")
+        self.identity = _identity(self.module_sha256)
         self.module = self._load_module(wasm, cache_dir)
-        self.identity = (
-            f"jadechain-wasm/1 wasmtime={self.wasmtime_version} micropython-wasi=sha256:{self.module_sha256} "
-            f"guest=sha256:{self.guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
-            f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES}"
-        )
         self.linker = _make_linker(self.engine)
         self._ticker = threading.Thread(target=self._tick, name="wasm-watchdog", daemon=True)
         self._ticker.start()
@@ -159,9 +154,28 @@ def _engine(cache_dir: Path | None) -> _Engine:
         return engine
 
 
+def _identity(module_sha256: str) -> str:
+    guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
+    return (
+        f"jadechain-wasm/1 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
+        f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
+        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES}"
+    )
+
+
+_IDENTITY: list[str] = []
+
+
 def engine_identity(cache_dir: Path | None = None) -> str:
-    """The identity string a ledger created with this engine records in its settings."""
-    return _engine(cache_dir).identity
+    """The identity string a ledger created with this engine records in its settings.
+
+    A pure function of the pinned files and numbers: it hashes the MicroPython module
+    without compiling it (genesis tooling calls this; no engine is started).
+    """
+    del cache_dir  # the identity does not depend on where compiled modules are cached
+    if not _IDENTITY:
+        _IDENTITY.append(_identity(hashlib.sha256(module_path().read_bytes()).hexdigest()))
+    return _IDENTITY[0]
 
 
 # --- one run of the guest ---------------------------------------------------------

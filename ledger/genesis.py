@@ -311,5 +311,14 @@ def assemble_genesis(config: GenesisConfig, signatures: Sequence[EndpointSignatu
     return Block(header, (tx,))
 
 
+def genesis_contract_engine(block: Block) -> str:
+    """The contract engine a genesis block records (``LedgerSettings.contract_engine``; empty: legacy)."""
+    for tx in block.transactions:
+        for op in tx.content.operations:
+            if isinstance(op, UpdateLedgerSettings) and op.name == "genesis":
+                return codec.decode(LedgerSettings, op.value.data).contract_engine
+    return ""
+
+
 def genesis_ledger_hash(block: Block, config: GenesisConfig) -> bytes:
     return block_hash(hasher(algorithm_by_code(config.hash_algorithm)), config.hash_algorithm, block.header)

@@ -192,6 +192,35 @@ def _load_private(key: str, key_dir: str, password_env: str) -> Any:
 
 # --- genesis -----------------------------------------------------------------------------
 
+def default_contract_engine() -> str:
+    """The contract engine a new ledger records when its config names none: the WebAssembly engine."""
+    from contracts.vm import engine_identity
+
+    return engine_identity()
+
+
+def with_contract_engine(text: str) -> str:
+    """``text`` with ``[ledger] contract_engine`` set to this node's WebAssembly engine if it names none.
+
+    An explicit ``contract_engine = ""`` keeps the deprecated legacy sandbox (old ledgers only).
+    The identity is written into the config text itself, so that every founder signs it.
+    """
+    import re
+    import tomllib
+
+    try:
+        ledger = tomllib.loads(text).get("ledger")
+    except tomllib.TOMLDecodeError:
+        return text  # parse_genesis_config reports it
+    if not isinstance(ledger, dict) or "contract_engine" in ledger:
+        return text
+    header = re.search(r"^[ \t]*\[[ \t]*ledger[ \t]*\][ \t]*(#[^\r\n]*)?\r?$", text, re.MULTILINE)
+    if header is None:
+        raise ConfigError('write [ledger] as a table header, or set [ledger] contract_engine explicitly')
+    line = f"contract_engine = {json.dumps(default_contract_engine())}\n"
+    return text[: header.end()] + "\n" + line + text[header.end() + 1:]
+
+
 def _read_proposal(path: Path) -> tuple[dict[str, Any], GenesisConfig]:
     try:
         proposal = json.loads(path.read_text())
@@ -214,7 +243,7 @@ def genesis_propose(
 ) -> None:
     """Turn a ledger init config into a proposal that every founder signs."""
     try:
-        text = config.read_text()
+        text = with_contract_engine(config.read_text())
         parsed = parse_genesis_config(text)
     except OSError as exc:
         _fail(ConfigError(f"cannot read {config}: {exc}"))
@@ -367,7 +396,8 @@ def create_dev_network(directory: Path, nodes: int, crypto: str) -> dict[str, An
     )
     config_text = (
         f'[ledger]\nname = "dev"\nhash_algorithm = "{hash_name}"\n'
-        f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n\n'
+        f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n'
+        f"contract_engine = {json.dumps(default_contract_engine())}\n\n"
         f"{participants}"
     )
     (directory / "ledger.toml").write_text(config_text)

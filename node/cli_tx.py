@@ -1111,16 +1111,24 @@ def tx_vote(
     return TxPlan([Vote(bytes.fromhex(key), not reject)], {"proposal": key, "vote": "against" if reject else "for"})
 
 
-def read_contract_source(path: Path) -> str:
-    """Read a contract and validate it locally, showing where and which rule it breaks."""
+def ledger_contract_engine(session: TxSession) -> str:
+    """The contract engine the ledger recorded at genesis (empty: the deprecated legacy sandbox)."""
+    info = api_get(session.connection.ledger(), "")
+    engine = (info.get("settings") or {}).get("contract_engine", "") if isinstance(info, dict) else ""
+    return engine if isinstance(engine, str) else ""
+
+
+def read_contract_source(path: Path, engine: str) -> str:
+    """Read a contract and validate it locally by the rules of the ledger's ``engine``,
+    showing where and which rule it breaks."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise CliError(f"cannot read {path}: {error}") from None
-    from contracts import validate_source
+    from contracts.engines import validate_for_engine
 
     try:
-        validate_source(source)
+        validate_for_engine(source, engine)
     except ContractRejected as error:
         line = int(str(error.details.get("line") or 0))
         column = int(str(error.details.get("column") or 0))
@@ -1142,8 +1150,8 @@ def tx_contract_deploy(
     version: int = typer.Option(1, "--version", min=1),
     public_key: Optional[str] = typer.Option(None, "--public-key", help="Contract identity key (default: fresh)."),
 ) -> TxPlan:
-    """Validate a contract locally against the sandbox policy, then deploy it. Prints its address."""
-    source = read_contract_source(file)
+    """Validate a contract locally by the rules of the ledger's contract engine, then deploy it. Prints its address."""
+    source = read_contract_source(file, ledger_contract_engine(session))
     public = _account_key(session, public_key, "ed25519")
     return TxPlan([DeployContract(public.encoded, source, version)],
                   {"address": address_from_public_key(public), "version": version})
@@ -1157,7 +1165,7 @@ def tx_contract_upgrade(
     version: int = typer.Option(..., "--version", min=2, help="New version (greater than the deployed one)."),
 ) -> TxPlan:
     """Replace a contract's code with a validated new version."""
-    return TxPlan([UpgradeContract(address, read_contract_source(file), version)],
+    return TxPlan([UpgradeContract(address, read_contract_source(file, ledger_contract_engine(session)), version)],
                   {"address": address, "version": version})
 
 

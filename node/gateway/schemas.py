@@ -65,6 +65,7 @@ class SettingsPublic(BaseModel):
     max_ops_per_tx: int
     default_gas_limit: int
     governance: Any = Field(None, description="Member organisations, weights and the per-operation policy table.")
+    contract_engine: str = Field("", description="Contract engine identity recorded at genesis (empty: the deprecated legacy sandbox).")
 
 
 class LedgerPublic(BaseModel):
@@ -245,6 +246,7 @@ def settings_public(settings: LedgerSettings) -> SettingsPublic:
         max_ops_per_tx=settings.max_ops_per_tx,
         default_gas_limit=settings.default_gas_limit,
         governance=settings.governance.to_python(),
+        contract_engine=settings.contract_engine,
     )
 
 

@@ -60,7 +60,7 @@ def story(chain: Chain) -> tuple[list[str], list[object]]:
 
 
 def test_traceability_contract_is_the_same_on_both_engines() -> None:
-    legacy = story(make_chain(1, runtime=SandboxRuntime()))
+    legacy = story(make_chain(1, runtime=SandboxRuntime(), contract_engine=""))
     wasm = story(wasm_chain(1))
     assert wasm == legacy
     S, R = "SUCCESS", "CONTRACT_REVERTED"

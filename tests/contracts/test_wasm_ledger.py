@@ -44,7 +44,7 @@ def test_ledger_records_the_engine_identity_at_genesis() -> None:
 
 @pytest.mark.parametrize("recorded", ["jadechain-wasm/1 wasmtime=0.0.1 micropython-wasi=sha256:00", ""])
 def test_ledger_refuses_to_execute_with_a_mismatched_engine(recorded: str) -> None:
-    chain = wasm_chain(identity=recorded) if recorded else make_chain(1, runtime=shared_runtime())
+    chain = wasm_chain(identity=recorded) if recorded else make_chain(1, runtime=shared_runtime(), contract_engine="")
     pair = seeded_keypair("mismatch")
     height = chain.ledger.height
     with pytest.raises(ContractEngineMismatch):
@@ -143,7 +143,7 @@ def test_a_node_engine_set_runs_each_ledger_with_the_engine_it_recorded() -> Non
 
     engines = EngineSet()
     wasm = wasm_chain(runtime=engines)
-    legacy = make_chain(1, runtime=engines)
+    legacy = make_chain(1, runtime=engines, contract_engine="")
     for chain in (wasm, legacy):
         address, status = deploy(chain, "engine-set", STORE)
         assert status == "SUCCESS"

@@ -20,7 +20,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "epcis_examples"
 
 @pytest.fixture
 def chain() -> Chain:
-    return make_chain(1, runtime=contracts.SandboxRuntime())
+    return make_chain(1, runtime=contracts.EngineSet())
 
 
 def items(name: str, index: int | None = None) -> list[list[object]]:

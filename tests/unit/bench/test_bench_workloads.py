@@ -3,7 +3,7 @@
 import pytest
 
 from bench.harness.workloads import MIX_WEIGHTS, WORKLOADS, Workload, mix_schedule
-from contracts import SandboxRuntime
+from contracts import EngineSet
 from ledger import codec
 from ledger.crypto import from_base58
 from ledger.transactions import hash_transaction_content
@@ -13,7 +13,7 @@ from tests.unit.ledger.ledger_testkit import make_chain
 
 @pytest.fixture(scope="module")
 def chain():
-    return make_chain(1, runtime=SandboxRuntime())
+    return make_chain(1, runtime=EngineSet())
 
 
 def _prepare(chain, kind: str) -> Workload:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -31,6 +32,10 @@ def genesis_toml(founders: Sequence[KeyPair], *, hash_algorithm: str = "SHA256",
         f'[[participants]]\nname = "org{i}"\npublic_key = "{pair.public.base58}"\n'
         for i, pair in enumerate(founders)
     )
+    if "contract_engine" not in extra:  # a new ledger runs contracts in the WebAssembly engine
+        from contracts.vm import engine_identity
+
+        extra = f"contract_engine = {json.dumps(engine_identity())}\n{extra}"
     return (
         f'[ledger]\nname = "test"\nhash_algorithm = "{hash_algorithm}"\n'
         f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {GENESIS_TIME}\n{extra}\n{parts}'
@@ -99,9 +104,11 @@ class Chain:
 
 def make_chain(
     n_founders: int = 4, *, store: KeyValueStore | None = None, algorithm=ED25519,
-    hash_algorithm: str = "SHA256", runtime=None,
+    hash_algorithm: str = "SHA256", runtime=None, contract_engine: str | None = None,
 ) -> Chain:
+    """``contract_engine``: None records the WebAssembly engine; ``""`` the deprecated legacy sandbox."""
     founders = [seeded_keypair(f"founder-{i}-{algorithm.name}", algorithm) for i in range(n_founders)]
-    genesis = make_genesis(founders, hash_algorithm=hash_algorithm)
+    extra = "" if contract_engine is None else f"contract_engine = {json.dumps(contract_engine)}\n"
+    genesis = make_genesis(founders, hash_algorithm=hash_algorithm, extra=extra)
     ledger = Ledger.create(store if store is not None else MemoryStore(), genesis, runtime=runtime)
     return Chain(ledger, founders)

@@ -30,6 +30,7 @@ from ledger.types import (
 )
 
 from tests.unit.ledger.ledger_testkit import GENESIS_TIME, Chain, seeded_keypair
+from contracts.vm import engine_identity
 
 contracts = pytest.importorskip("contracts")
 
@@ -52,7 +53,8 @@ def consortium_toml(founders, organizations, extra: str = "") -> str:
     )
     return (
         f'[ledger]\nname = "consortium"\nhash_algorithm = "SHA256"\n'
-        f'signature_algorithms = ["SM2", "ED25519"]\ncreated_time = {GENESIS_TIME}\n{parts}\n{extra}'
+        f'signature_algorithms = ["SM2", "ED25519"]\ncreated_time = {GENESIS_TIME}\n'
+        f'contract_engine = "{engine_identity()}"\n{parts}\n{extra}'
     )
 
 
@@ -60,7 +62,7 @@ def make_consortium(extra: str = "", organizations=("A", "A", "B", "C")) -> Chai
     founders = [seeded_keypair(f"consortium-{i}") for i in range(len(organizations))]
     config = parse_genesis_config(consortium_toml(founders, organizations, extra))
     genesis = assemble_genesis(config, [sign_genesis(config, p.private, p.public) for p in founders])
-    ledger = Ledger.create(MemoryStore(), genesis, runtime=contracts.SandboxRuntime())
+    ledger = Ledger.create(MemoryStore(), genesis, runtime=contracts.EngineSet())
     chain = Chain(ledger, founders)
     chain.genesis = genesis  # type: ignore[attr-defined]
     return chain

@@ -241,7 +241,7 @@ def test_replaying_the_blocks_from_genesis_gives_the_same_roots(orgs: Orgs) -> N
     vote(orgs, first, orgs.c)
     vote(orgs, second, orgs.a, approve=False)
     chain.commit()
-    replica = Ledger.create(MemoryStore(), chain.genesis, runtime=contracts.SandboxRuntime())  # type: ignore[attr-defined]
+    replica = Ledger.create(MemoryStore(), chain.genesis, runtime=contracts.EngineSet())  # type: ignore[attr-defined]
     for height in range(1, chain.ledger.height + 1):
         replica.apply_block(chain.ledger.get_block(height))
         assert replica.roots_at(height) == chain.ledger.roots_at(height), height

@@ -64,7 +64,7 @@ def deploy(chain: Chain, source: str, seed: str = "counter") -> tuple[str, list[
 
 @pytest.fixture
 def chain() -> Chain:
-    return make_chain(runtime=contracts.SandboxRuntime())
+    return make_chain(runtime=contracts.EngineSet())
 
 
 def test_deploy_invoke_writes_storage_emits_events_and_records_gas(chain: Chain) -> None:
@@ -93,8 +93,33 @@ def test_revert_and_out_of_gas_discard_writes_but_record_gas(chain: Chain) -> No
     assert starved.events == ()
 
 
-def test_hostile_source_is_rejected_at_deploy(chain: Chain) -> None:
-    _, statuses = deploy(chain, HOSTILE, "hostile")
+LOOPS_AT_LOAD = '''
+from jadechain import contract, callable
+while True:
+    pass
+
+@contract
+class Looper:
+    @callable
+    def run(self) -> int:
+        return 1
+'''
+
+
+def test_hostile_source_stays_inside_the_vm(chain: Chain) -> None:
+    """WebAssembly engine (every new ledger): no name policy to slip past, nothing of the host to reach."""
+    address, statuses = deploy(chain, HOSTILE, "hostile")
+    assert statuses == ["SUCCESS"]
+    result = chain.commit(chain.tx(lambda b: b.invoke(address, "run")))
+    assert result.tx_infos[0].status == "CONTRACT_FAULT"
+    assert result.tx_infos[0].gas_used > 0
+    _, statuses = deploy(chain, LOOPS_AT_LOAD, "looper")
+    assert statuses == ["CONTRACT_REJECTED"]
+
+
+def test_hostile_source_is_rejected_at_deploy_on_a_legacy_ledger() -> None:
+    legacy = make_chain(runtime=contracts.EngineSet(), contract_engine="")
+    _, statuses = deploy(legacy, HOSTILE, "hostile")
     assert statuses == ["CONTRACT_REJECTED"]
 
 
