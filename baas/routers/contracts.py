@@ -44,7 +44,7 @@ class ContractCreate(SourceBody):
 class InvokeBody(BaseModel):
     method: str = Field(min_length=1, max_length=120)
     args: list[Any] = Field(default_factory=list)
-    gas_limit: int = Field(1_000_000, ge=1, le=100_000_000)
+    gas_limit: int = Field(1_000_000, ge=1, le=10_000_000)  # a ledger's default_gas_limit; the executor refuses more
 
 
 class ContractPublic(BaseModel):
@@ -68,12 +68,24 @@ def contract_public(contract: Contract, source: bool = False) -> ContractPublic:
                           source=contract.source if source else None)
 
 
-def validate(source: str) -> dict[str, Any]:
-    """``{valid, methods}`` or ``{valid: false, error: {message, line, column, rule}}``."""
-    from contracts import validate_source
+def validate(source: str, ledger: LedgerRecord | None = None) -> dict[str, Any]:
+    """``{valid, methods}`` or ``{valid: false, error: {message, line, column, rule}}``.
 
+    Checked by the rules of the engine the ledger recorded at genesis (without a ledger: the
+    WebAssembly engine every new ledger records).
+    """
+    from contracts.engines import validate_for_engine
+    from contracts.vm import engine_identity
+
+    engine = engine_identity()
+    if ledger is not None:
+        from ledger import codec
+        from ledger.genesis import genesis_contract_engine
+        from ledger.types import Block
+
+        engine = genesis_contract_engine(codec.decode(Block, bytes.fromhex(ledger.genesis_hex)))
     try:
-        spec = validate_source(source).spec
+        spec = validate_for_engine(source, engine)
     except JadechainError as error:
         details = getattr(error, "details", {}) or {}
         return {"valid": False, "error": {"message": error.message, "line": details.get("line", 0),
@@ -157,7 +169,7 @@ def upload_contract(ledger_id: int, body: ContractCreate, request: Request, sess
     if owner is None:
         raise InvalidRequest("organization_id is required")
     require_org_role(user, owner, OPERATE)
-    check = validate(body.source)
+    check = validate(body.source, ledger)
     if not check["valid"]:
         raise ContractInvalid(check["error"]["message"], **check["error"])
     contract = Contract(ledger_id=ledger.id, organization_id=owner, name=body.name, source=body.source, version=1,
@@ -202,7 +214,7 @@ def upgrade_contract(contract_id: int, body: SourceBody, request: Request, sessi
     contract, ledger = _contract(session, user, contract_id)
     if contract.status not in ("deployed",) or contract.address is None:
         raise Conflict(f"only a deployed (not frozen) contract can be upgraded; it is {contract.status}")
-    check = validate(body.source)
+    check = validate(body.source, ledger)
     if not check["valid"]:
         raise ContractInvalid(check["error"]["message"], **check["error"])
     version = contract.version + 1
