@@ -28,8 +28,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baas.apps.traceability import cbv
 from baas.apps.traceability.epcis_rest import add_epcis_routes, query_response, read_document, run_query
@@ -41,6 +43,7 @@ from baas.apps.traceability.service import (
 from baas.apps.traceability.store import EventRow
 from baas.apps.traceability.xml_binding import XmlBindingError
 from ledger.crypto import PublicKey, address_from_public_key
+from node.sdk.client import ApiError
 
 MAX_PER_PAGE = 1000
 
@@ -161,6 +164,22 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
     async def time_error(request: Request, exc: EventHashError) -> JSONResponse:
         return _error("INVALID_PARAMETER", str(exc), 400)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHORIZED", 403: "FORBIDDEN"}
+        return _error(codes.get(exc.status_code, "HTTP_ERROR"), str(exc.detail), exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error("INVALID_REQUEST", "the request does not match the API", 400,
+                      [{"loc": [str(part) for part in error.get("loc", ())], "message": str(error.get("msg", ""))}
+                       for error in exc.errors()][:20])
+
+    @app.exception_handler(ApiError)
+    async def chain_error(request: Request, exc: ApiError) -> JSONResponse:
+        status = exc.http_status if 400 <= exc.http_status < 500 else 502
+        return _error(exc.code, exc.message, status)
+
     @app.exception_handler(XmlBindingError)
     async def xml_error(request: Request, exc: XmlBindingError) -> JSONResponse:
         return _error("XML_INVALID", str(exc), 400)
@@ -199,18 +218,38 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
 
     # --- governance --------------------------------------------------------------------------------
 
+    async def _body(request: Request, required: dict[str, type]) -> dict[str, Any]:
+        """The JSON object body with ``required`` fields of the given types; CaptureError 400 otherwise."""
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            raise CaptureError("INVALID_JSON", "the body is not JSON", 400) from exc
+        if not isinstance(body, dict):
+            raise CaptureError("INVALID_REQUEST", "the body must be a JSON object", 400)
+        for name, kind in required.items():
+            if not isinstance(body.get(name), kind) or isinstance(body.get(name), bool) and kind is not bool:
+                raise CaptureError("INVALID_REQUEST", f"{name} is required ({kind.__name__})", 400)
+        if "prefix" in required and not (str(body["prefix"]).isdigit() and 4 <= len(str(body["prefix"])) <= 12):
+            raise CaptureError("INVALID_REQUEST", "prefix is a GS1 company prefix: 4 to 12 digits", 400)
+        if "name" in body and not isinstance(body["name"], str):
+            raise CaptureError("INVALID_REQUEST", "name must be a string", 400)
+        return body
+
     @app.post("/traceability/admin/organisations", status_code=201)
     async def register_organisation(request: Request) -> dict[str, Any]:
         _require_admin(request)
-        body = await request.json()
-        key = PublicKey.from_base58(body["publicKey"])
+        body = await _body(request, {"publicKey": str})
+        try:
+            key = PublicKey.from_base58(body["publicKey"])
+        except Exception as exc:  # any malformed key text: a clear 400
+            raise CaptureError("INVALID_REQUEST", "publicKey is not a base58 public key", 400) from exc
         address = await run_in_threadpool(svc.register_organisation, key, body.get("name", ""))
         return {"address": address}
 
     @app.post("/traceability/admin/brands", status_code=201)
     async def register_brand(request: Request) -> dict[str, Any]:
         _require_admin(request)
-        body = await request.json()
+        body = await _body(request, {"prefix": str, "brand": str})
         return await run_in_threadpool(svc.register_brand, str(body["prefix"]), body["brand"], body.get("name", ""))
 
     @app.post("/traceability/partners", status_code=201)
@@ -221,7 +260,7 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
             signer = settings.admin_key
         if signer is None:
             raise CaptureError("UNAUTHORIZED", "the brand's token (or the admin token) is required", 401)
-        body = await request.json()
+        body = await _body(request, {"prefix": str, "partner": str})
         return await run_in_threadpool(svc.set_partner, signer, str(body["prefix"]), body["partner"],
                                        bool(body.get("authorised", True)))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -480,7 +481,15 @@ class TraceabilityService:
         return elements
 
     def capture_status(self, capture_id: str) -> dict[str, Any]:
-        tx = self.ledger.get_tx(capture_id)
+        if not _BASE58.fullmatch(capture_id):
+            raise CaptureError("NOT_FOUND", "no capture with this ID (a capture ID is a transaction hash)", 404)
+        try:
+            tx = self.ledger.get_tx(capture_id)
+        except ApiError as error:
+            if error.code in ("NOT_FOUND", "INVALID_ARGUMENT", "INVALID_REQUEST", "BAD_REQUEST") or \
+                    400 <= error.http_status < 500:
+                raise CaptureError("NOT_FOUND", "no capture with this ID", 404) from error
+            raise CaptureError(error.code, error.message, 502) from error
         return {"captureID": capture_id, "running": False, "success": tx["status"] == "SUCCESS",
                 "status": tx["status"], "height": tx["height"], "txHashes": [capture_id]}
 
@@ -760,6 +769,8 @@ class TraceabilityService:
     def validators_json(self) -> Any:
         return self.ledger.client.request("GET", f"{self.ledger.base}/validators")
 
+
+_BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{16,128}")
 
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
 
