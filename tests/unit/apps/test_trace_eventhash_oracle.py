@@ -36,12 +36,17 @@ GS1_EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "gs1_examples"
 
 
 def oracle_pre_hashes(document: dict[str, Any]) -> list[str]:
-    logging.getLogger().setLevel(logging.ERROR)
-    oracle_json._namespaces.clear()  # the oracle keeps prefixes in a module global
-    with warnings.catch_warnings():  # it uses importlib.resources.open_text, deprecated
-        warnings.simplefilter("ignore", DeprecationWarning)
-        events = oracle_json.event_list_from_epcis_document_json(copy.deepcopy(document))
-    return list(oracle_hash.derive_prehashes_from_events(events))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the oracle logs every step at INFO/WARNING on the root logger
+    try:
+        oracle_json._namespaces.clear()  # the oracle keeps prefixes in a module global
+        with warnings.catch_warnings():  # it uses importlib.resources.open_text, deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            events = oracle_json.event_list_from_epcis_document_json(copy.deepcopy(document))
+        return list(oracle_hash.derive_prehashes_from_events(events))
+    finally:
+        root.setLevel(level)
 
 
 def document_of(events: list[dict[str, Any]], inline: dict[str, str] | None = None) -> dict[str, Any]:
