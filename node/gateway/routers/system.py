@@ -26,19 +26,21 @@ READY_LAG_BLOCKS = 3
 """A node is caught up when its ledger is at most this many blocks behind the highest height a peer
 reported to it (a voter's ledger trails the consensus root by the blocks awaiting attestation)."""
 READY_VOTE_WINDOW_SECONDS = 60.0
-"""A validator is voting when it sent a consensus vote within this window."""
+"""A validator is voting when, within this window, its consensus round moved on (only a quorum's
+certificate, QC or TC, moves it) and it signed a vote or a timeout itself. An idle network still
+moves rounds by timeout certificates, so an idle validator stays ready."""
 
 
 def readiness_problems(app: Any, now: float | None = None) -> dict[str, str]:
     """Why this node is not ready, per ledger (empty when ready): shutting down, halted, diverged,
-    behind its peers, or a validator that has not voted lately. Vote progress is sampled per call
-    (``app.state.vote_samples``: ledger -> (votes sent, when the count last moved))."""
+    behind its peers, or a validator that has not taken part in consensus lately. Progress is sampled
+    per call (``app.state.vote_samples``: ledger -> (round, signatures, when each last moved))."""
     import time
 
     when = time.monotonic() if now is None else now
     if app.state.shutting_down.is_set():
         return {"*": "shutting down"}
-    samples: dict[str, tuple[int, float]] = getattr(app.state, "vote_samples", None) or {}
+    samples: dict[str, tuple[int, int, float, float]] = getattr(app.state, "vote_samples", None) or {}
     app.state.vote_samples = samples
     problems: dict[str, str] = {}
     for name, runtime in app.state.runtimes.items():
@@ -59,15 +61,21 @@ def readiness_problems(app: Any, now: float | None = None) -> dict[str, str]:
             continue
         if not state.get("validator"):
             continue
-        votes = int(state.get("consensus", {}).get("votes_sent", 0))
+        counters = state.get("consensus", {})
+        round_ = int(state.get("round", 0))
+        signed = int(counters.get("votes_sent", 0)) + int(counters.get("local_timeouts", 0))
+        stale = when - READY_VOTE_WINDOW_SECONDS - 1
         previous = samples.get(name)
         if previous is None:
-            # First look: votes since start count as voting now; none yet means not voting.
-            samples[name] = (votes, when if votes > 0 else when - READY_VOTE_WINDOW_SECONDS - 1)
-        elif votes != previous[0]:
-            samples[name] = (votes, when)
-        if when - samples[name][1] > READY_VOTE_WINDOW_SECONDS:
-            problems[name] = "not voting: no vote sent in the last %d s" % READY_VOTE_WINDOW_SECONDS
+            # First look: what happened since the process started counts as recent.
+            previous = (round_, signed, when if round_ > 0 else stale, when if signed > 0 else stale)
+        round_moved = when if round_ != previous[0] else previous[2]
+        signed_moved = when if signed != previous[1] else previous[3]
+        samples[name] = (round_, signed, round_moved, signed_moved)
+        if when - signed_moved > READY_VOTE_WINDOW_SECONDS:
+            problems[name] = "not voting: no vote or timeout signed in the last %d s" % READY_VOTE_WINDOW_SECONDS
+        elif when - round_moved > READY_VOTE_WINDOW_SECONDS:
+            problems[name] = "not voting: no quorum certificate moved the round in the last %d s" % READY_VOTE_WINDOW_SECONDS
     return problems
 
 

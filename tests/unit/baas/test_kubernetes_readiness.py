@@ -24,14 +24,17 @@ class FakeReplica:
     height: int = 10
     validator: bool = True
     votes_sent: int = 5
+    local_timeouts: int = 0
+    round: int = 7
     halted: bool = False
     divergence: str | None = None
     peer_heights: dict[bytes, int] = field(default_factory=dict)
     on_commit: Any = None
 
     def status(self) -> dict[str, Any]:
-        return {"height": self.height, "validator": self.validator, "halted": self.halted,
-                "divergence": self.divergence, "consensus": {"votes_sent": self.votes_sent}}
+        return {"height": self.height, "validator": self.validator, "halted": self.halted, "round": self.round,
+                "divergence": self.divergence,
+                "consensus": {"votes_sent": self.votes_sent, "local_timeouts": self.local_timeouts}}
 
 
 @dataclass
@@ -90,15 +93,32 @@ def test_halted_and_diverged_ledgers_are_not_ready():
 def test_a_validator_that_stops_voting_becomes_unready_and_recovers_when_it_votes():
     replica = FakeReplica(votes_sent=0)
     app = create_app({LEDGER: FakeRuntime(replica)})  # type: ignore[dict-item]
-    assert readiness_problems(app, now=1000.0) == {LEDGER: "not voting: no vote sent in the last 60 s"}
-    replica.votes_sent = 1
+    assert readiness_problems(app, now=1000.0) == {LEDGER: "not voting: no vote or timeout signed in the last 60 s"}
+    replica.votes_sent, replica.round = 1, 8
     assert readiness_problems(app, now=1001.0) == {}
-    # No new vote, but still within the window: ready.
+    # Nothing new, but still within the window: ready.
     assert readiness_problems(app, now=1001.0 + READY_VOTE_WINDOW_SECONDS) == {}
-    # The window passes without a vote: not ready.
+    # The window passes without a signature: not ready.
     assert LEDGER in readiness_problems(app, now=1002.0 + READY_VOTE_WINDOW_SECONDS)
-    replica.votes_sent = 2
+    replica.votes_sent, replica.round = 2, 9
     assert readiness_problems(app, now=1003.0 + READY_VOTE_WINDOW_SECONDS) == {}
+
+
+def test_an_idle_network_moved_by_timeout_certificates_stays_ready_but_a_partitioned_validator_does_not():
+    replica = FakeReplica(votes_sent=3, round=6)
+    app = create_app({LEDGER: FakeRuntime(replica)})  # type: ignore[dict-item]
+    assert readiness_problems(app, now=0.0) == {}
+    # Idle: no proposals, no votes; the validator signs timeouts and TCs move the round (as a real
+    # one-validator node does: round 6 -> 11 in 20 s with votes_sent unchanged).
+    for step in range(1, 6):
+        replica.local_timeouts += 1
+        replica.round += 1
+        assert readiness_problems(app, now=step * 50.0) == {}
+    # Partitioned: it keeps signing timeouts, but no quorum certificate moves its round.
+    for step in range(6, 9):
+        replica.local_timeouts += 1
+        problems = readiness_problems(app, now=step * 50.0)
+    assert problems == {LEDGER: "not voting: no quorum certificate moved the round in the last 60 s"}
 
 
 def test_an_observer_needs_only_to_be_caught_up_and_a_stopping_node_is_never_ready():
