@@ -347,6 +347,10 @@ class Counter:
 
 def test_contracts_deploy_invoke_and_source_through_the_gateway(ledger: LedgerClient, dev: DevSolo) -> None:
     pytest.importorskip("contracts")
+    from contracts.vm import engine_identity
+
+    info = ledger.client.request("GET", ledger.base)
+    assert info["settings"]["contract_engine"] == engine_identity()  # a new dev ledger runs the WebAssembly engine
     pair = generate_keypair(ED25519)
     address = address_from_public_key(pair.public)
     deployed = ledger.submit(ledger.builder().deploy_contract(pair.public.encoded, COUNTER).sign(dev.key))
