@@ -122,7 +122,7 @@ def test_runner_creates_a_working_token_and_logs_a_capture_command_that_works(tm
              "--key", dev.key_file, "--password-file", str(tmp_path / "password"), "--port", str(port),
              "--db", str(tmp_path / "index.sqlite3"), "--org-token-file", str(token_file),
              "--org-keystore", str(keystore), "--org-name", "Jade Tea", "--brand-prefix", "9521234",
-             "--admin-token-file", str(tmp_path / "admin.token")],
+             "--admin-token-file", str(tmp_path / "admin.token"), "--example-document", str(tmp_path / "first.jsonld")],
             stderr=subprocess.PIPE, text=True)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -161,11 +161,16 @@ def test_runner_creates_a_working_token_and_logs_a_capture_command_that_works(tm
                 except httpx.TransportError:
                     assert process.poll() is None and time.monotonic() < deadline, "runner did not restart"
                     time.sleep(0.2)
-            document = EXAMPLES / "01_brand_production.jsonld"
-            result = subprocess.run(["bash", "-c", command.replace("@document.jsonld", f"@{document}")],
-                                    capture_output=True, text=True, timeout=120)
+            assert f"@{tmp_path / 'first.jsonld'}" in command
+            result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
             body: dict[str, Any] = json.loads(result.stdout)
-            assert body["eventCount"] == 4, result.stdout + result.stderr
+            assert body["eventCount"] == 1, result.stdout + result.stderr  # the command works as logged
+            again = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+            assert json.loads(again.stdout)["code"] == "DUPLICATE_EVENT"
+            document = EXAMPLES / "01_brand_production.jsonld"
+            result = subprocess.run(["bash", "-c", command.replace(f"@{tmp_path / 'first.jsonld'}", f"@{document}")],
+                                    capture_output=True, text=True, timeout=120)
+            assert json.loads(result.stdout)["eventCount"] == 4, result.stdout + result.stderr
         finally:
             process.terminate()
             process.communicate(timeout=30)

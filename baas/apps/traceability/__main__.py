@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--org-keystore", help="that organisation's keystore (created if missing; --password)")
     parser.add_argument("--org-name", default="Demo Brand", help="that organisation's name")
     parser.add_argument("--brand-prefix", help="GS1 company prefix registered to that organisation at start")
+    parser.add_argument("--example-document", help="write a first capture document for --brand-prefix here "
+                        "(if missing) and name it in the logged capture command")
     parser.add_argument("--webhook-allow", action="append", default=[],
                         help="origin (scheme://host[:port]) subscriptions may push to (repeatable)")
     args = parser.parse_args(argv)
@@ -87,8 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         bootstrap=bootstrap, webhook_allow=list(args.webhook_allow),
     )
     if args.org_token_file:
+        document = "document.jsonld"
+        if args.example_document and args.brand_prefix:
+            write_example_document(args.example_document, args.brand_prefix)
+            document = args.example_document
         logging.getLogger("jadechain.traceability").info(
-            "ready to capture as %s: %s", args.org_name, capture_command(public_url, args.org_token_file))
+            "ready to capture as %s: %s", args.org_name, capture_command(public_url, args.org_token_file, document))
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
 
 
@@ -96,6 +102,27 @@ def capture_command(public_url: str, token_file: str, document: str = "document.
     """The one-line capture a new user runs (what ``make up`` prints)."""
     return (f'curl -sS -X POST {public_url}/traceability/capture -H "Authorization: Bearer $(cat {token_file})" '
             f"-H 'Content-Type: application/json' --data @{document}")
+
+
+def write_example_document(path: str, prefix: str) -> None:
+    """A valid EPCIS 2.0 document commissioning one item of the brand ``prefix`` (kept if it exists)."""
+    import datetime as dt
+
+    if os.path.exists(path):
+        return
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    item = "0" * (12 - len(prefix)) + "1"
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": now,
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent", "eventTime": now, "eventTimeZoneOffset": "+00:00", "action": "ADD",
+            "epcList": [f"urn:epc:id:sgtin:{prefix}.{item}.1"], "bizStep": "commissioning", "disposition": "active",
+        }]},
+    }
+    with open(path, "w") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
 
 
 def read_or_create_token(path: str) -> str:
