@@ -67,6 +67,8 @@ def render_k8s(
         "nodes pull image@digest and the manifests record it"),
     organization: Optional[str] = typer.Option(
         None, "--organization", help="Only this organisation's nodes (its own cluster); other peers keep their addresses"),
+    peer_address: list[str] = typer.Option(
+        [], "--peer-address", help="NODE=HOST:PORT: where another organisation exposes a node's gRPC port (repeat)"),
     tls: bool = typer.Option(True, "--tls/--no-tls", help="Mutual TLS between nodes from the network's consortium CA"),
     control_plane: bool = typer.Option(False, "--control-plane", help="The control plane itself instead of a network"),
     external_database: bool = typer.Option(
@@ -117,7 +119,11 @@ def render_k8s(
         # The same consortium CA as the local provisioner's (<data dir>/networks/<network>/tls).
         tls_dir = settings.data_dir / "networks" / network / "tls" if tls else None
         try:
-            manifests = render_network(specs, namespace, reference, tls_dir=tls_dir, organization=organization)
+            addresses = dict(item.split("=", 1) for item in peer_address if "=" in item)
+            if len(addresses) != len(peer_address):
+                raise ValueError("--peer-address takes NODE=HOST:PORT")
+            manifests = render_network(specs, namespace, reference, tls_dir=tls_dir, organization=organization,
+                                       peer_addresses=addresses)
         except ValueError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1)

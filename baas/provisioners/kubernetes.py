@@ -274,10 +274,12 @@ def organization_budget(network: str, namespace: str, organization: str, local_v
 
 
 def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls_dir: Path | None = None,
-                   organization: str | None = None) -> list[dict[str, Any]]:
+                   organization: str | None = None, peer_addresses: dict[str, str] | None = None,
+                   ) -> list[dict[str, Any]]:
     """A network's manifests: namespace, the consortium CA certificate (with ``tls_dir``), each node, a
     gateway Service over the ready validators, and the disruption budget. With ``organization`` only
-    that organisation's nodes (its own cluster); peers elsewhere keep the addresses their specs give."""
+    that organisation's nodes (its own cluster); a peer elsewhere is dialled at ``peer_addresses[name]``
+    (``host:port`` its organisation exposes), else at the address its spec gives."""
     all_specs = list(specs)
     if not all_specs:
         raise ValueError("a network needs at least one node")
@@ -286,6 +288,13 @@ def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls
     if not local:
         raise ValueError(f"no node of organisation {organization!r} in network {network!r}")
     names = {s.name for s in local}
+    overrides = dict(peer_addresses or {})
+    unknown = set(overrides) - {s.name for s in all_specs} | (set(overrides) & names)
+    if unknown:
+        raise ValueError(f"--peer-address names no remote node of {network!r}: {', '.join(sorted(unknown))}")
+    for address in overrides.values():
+        if not re.fullmatch(r"[A-Za-z0-9.-]+:[0-9]{1,5}", address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+            raise ValueError(f"peer address must be host:port, not {address!r}")
     namespace_manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
     manifests: list[dict[str, Any]] = [namespace_manifest]
     tls: dict[str, NodeTls] = {}
@@ -298,7 +307,7 @@ def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls
     for spec in local:
         if organization is not None:
             # Peers of other organisations run elsewhere: keep the address their spec gives.
-            spec = _with_remote_peers(spec, names, namespace)
+            spec = _with_remote_peers(spec, names, overrides)
         manifests += render_node(spec, namespace, image, tls.get(spec.name))
     manifests.append({"apiVersion": "v1", "kind": "Service",
                       "metadata": {"name": f"{k8s_name(network)}-gateway", "namespace": namespace,
@@ -315,14 +324,15 @@ def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls
     return manifests
 
 
-def _with_remote_peers(spec: NodeSpec, local_names: set[str], namespace: str) -> NodeSpec:
+def _with_remote_peers(spec: NodeSpec, local_names: set[str], overrides: dict[str, str]) -> NodeSpec:
     """Local peers by in-cluster DNS, remote peers by the address in their spec (marked so that
     ``_in_cluster_spec`` keeps it)."""
     return NodeSpec(network=spec.network, name=spec.name, organization=spec.organization,
                     public_key=spec.public_key, keystore_json=spec.keystore_json, password=spec.password,
                     grpc_port=spec.grpc_port, gateway_port=spec.gateway_port, ledger_hashes=spec.ledger_hashes,
                     genesis=spec.genesis, consensus=spec.consensus, host=spec.host,
-                    peers=tuple(p if p.name in local_names else PeerSpec(p.name, p.public_key, _REMOTE + p.address)
+                    peers=tuple(p if p.name in local_names
+                                else PeerSpec(p.name, p.public_key, _REMOTE + overrides.get(p.name, p.address))
                                 for p in spec.peers))
 
 
