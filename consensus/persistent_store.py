@@ -17,7 +17,7 @@ catch-up work, never safety (the safety rules have their own fsynced file).
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from consensus.block_store import RecoveryData
 from consensus.types import (
@@ -46,6 +46,7 @@ _ROOT = b"m/root"
 _COMMIT_QC_HIGHEST = b"m/commit_qc"
 _TC = b"m/tc"
 _LOG_NEXT = b"m/log_next"
+_PRUNED_BELOW = b"m/pruned_below"  # commit-log sequences below this were pruned (genesis, 0, is kept)
 
 
 def _seq(n: int) -> bytes:
@@ -200,6 +201,43 @@ class LevelDBConsensusStore:
             block = self.committed_block(BlockId(block_id))
             if block is not None:
                 yield int.from_bytes(key[len(_LOG):], "big"), block
+
+    @property
+    def pruned_below(self) -> int:
+        """The lowest commit-log sequence still held besides genesis (1 when nothing was pruned)."""
+        raw = self._db.get(_PRUNED_BELOW)
+        return int.from_bytes(raw, "big") if raw is not None else 1
+
+    def prune_log(self, keep: Callable[[BlockId, bytes | None], bool], limit: int = 1024) -> int:
+        """Delete the oldest committed blocks, in commit order, while ``keep(block id, execution
+        record)`` says False; at most ``limit`` per call. Returns how many were deleted.
+
+        What goes: the committed block, the QC that committed it, its certifying QC and its execution
+        record, and its commit-log entry. Genesis (sequence 0) and the committed root always stay, so
+        :meth:`recover` and the node's replay of unapplied commits (which walks the log back only to
+        the ledger's height) are unaffected. The caller keeps what a lagging peer may still fetch;
+        a peer further behind fast-forwards instead of fetching blocks.
+        """
+        root_id = self._db.get(_ROOT)
+        start = self.pruned_below
+        batch = self._db.atomic_batch()
+        deleted = 0
+        next_start = start
+        for key, block_id in self._db.iterate(_LOG, _LOG + _seq(start)):
+            sequence = int.from_bytes(key[len(_LOG):], "big")
+            if deleted >= limit or block_id == root_id or sequence >= self._log_next - 1:
+                break
+            if keep(BlockId(block_id), self._db.get(_EXEC + block_id)):
+                break
+            for prefix in (_COMMITTED, _COMMIT_QC, _QC, _EXEC):
+                batch.delete(prefix + block_id)
+            batch.delete(key)
+            deleted += 1
+            next_start = sequence + 1
+        if deleted:
+            batch.put(_PRUNED_BELOW, _seq(next_start))
+            batch.commit()
+        return deleted
 
     def put_execution_record(self, block_id: BlockId, record: bytes) -> None:
         self._db.put(_EXEC + block_id, record)

@@ -183,6 +183,35 @@ def start(config: Path = typer.Option(..., "--config", "-c", help="node.toml")) 
     raise typer.Exit(main(["--config", str(config)]))
 
 
+@node_app.command("repair")
+def repair(
+    config: Path = typer.Option(..., "--config", "-c", help="node.toml of the (stopped) node"),
+    genesis: Path = typer.Option(..., "--genesis", "-g", help="the network's genesis.json"),
+    ledger: str = typer.Option(None, "--ledger", help="only this ledger (default: every hosted ledger)"),
+    force: bool = typer.Option(False, "--force", help="rebuild even a ledger that opens cleanly"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Set aside a ledger database refused as corrupted and start it again from genesis (backup kept);
+    on its next start the node catches up from its peers and votes again."""
+    from node.cli import read_genesis_file
+    from node.repair import repair_node
+
+    try:
+        result = repair_node(config, read_genesis_file(genesis), ledger=ledger, force=force)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+        return
+    if as_json:
+        print(json.dumps(result))
+        return
+    for ledger_hash, item in result["ledgers"].items():
+        if item["status"] == "healthy":
+            console.print(f"{ledger_hash}: healthy, left alone")
+        else:
+            console.print(f"{ledger_hash}: repaired ({item['reason']}); old data in {item['backup']}; "
+                          "start the node to catch up from its peers")
+
+
 class _null:
     def __enter__(self) -> None:
         return None

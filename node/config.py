@@ -88,6 +88,11 @@ class ConsensusSection(_Section):
     fast_forward_rounds: int = Field(512, ge=4)
     """A replica whose committed round is this far behind a peer's jumps to the peer's root
     (after syncing the ledger blocks in between) instead of fetching every consensus block."""
+    prune_keep_blocks: int = Field(1024, ge=1)
+    """Committed consensus blocks are pruned when more than this many ledger blocks below a certified
+    height (the ledger keeps every block; a peer further behind syncs ledger blocks and fast-forwards)."""
+    prune_every: int = Field(256, ge=1)
+    """Applied ledger blocks between two pruning passes."""
 
 
 class LedgerSection(_Section):

@@ -310,6 +310,7 @@ class Replica:
         self._started = False
         self._sync_wakeup = asyncio.Event()
         self.last_commit_time = 0.0
+        self._applied_since_prune = 0
         self.core = self._make_core()
 
     def _open_epoch(self) -> None:
@@ -905,9 +906,38 @@ class Replica:
         if self.on_commit is not None:
             self.on_commit(result, seconds, [now - at for at in admitted])
         self._publish(result)
+        self._applied_since_prune += 1
+        if self._applied_since_prune >= self.settings.prune_every:
+            self._applied_since_prune = 0
+            self._prune_consensus()
         self._maybe_enter_epoch()
         if self.mempool.size() and self._apply_queue is not None and self._apply_queue.qsize() < MAX_APPLY_BACKLOG:
             self.notify()
+
+    def _prune_consensus(self) -> None:
+        """Delete committed consensus blocks more than ``prune_keep_blocks`` ledger blocks below a
+        certified height (their ledger blocks, with certificates, are what peers sync from; a peer
+        that far behind fast-forwards instead of fetching consensus blocks)."""
+        floor = self.ledger.height - self.settings.prune_keep_blocks
+        if floor <= 0 or self._closed:
+            return
+        try:
+            certified = self.ledger.get_certificate(floor) is not None
+        except NotFound:
+            certified = False
+        if not certified:
+            return
+
+        def keep(block_id: BlockId, raw: bytes | None) -> bool:
+            return raw is not None and ExecutionRecord.decode(raw).height > floor
+
+        try:
+            pruned = self.store.prune_log(keep, limit=4 * self.settings.prune_every)
+        except STORAGE_FAILURES as exc:
+            self._fail_stop(f"pruning the consensus store failed: {exc!r}")
+            return
+        if pruned:
+            self._count("consensus_blocks_pruned", pruned)
 
     # --- commit attestations -> certificates ----------------------------------------------------
 

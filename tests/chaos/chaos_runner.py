@@ -28,7 +28,8 @@ Fault kinds:
 ``disk_full``   the node's data directory is a 64 MiB tmpfs; a filler file takes all free space,
                 then is deleted; the node is restarted if it died or halted (skipped without root)
 ``corrupt_db``  SIGKILL, a LevelDB MANIFEST corrupted: the node must refuse to start with
-                LEDGER_CORRUPTED; then its data is wiped to genesis and it catches up from peers
+                LEDGER_CORRUPTED; then ``jadechain node repair`` rebuilds it from genesis and it
+                catches up from peers
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ from network_fault_kit import ProxyMesh, _Proxy  # noqa: E402
 from ledger import codec  # noqa: E402
 from ledger.crypto import address_from_public_key, generate_keypair, to_base58  # noqa: E402
 from ledger.transactions import hash_transaction_content  # noqa: E402
-from ledger.store.directory import create_ledger  # noqa: E402
 from ledger.types import Block as LedgerBlock  # noqa: E402
 from node.net import (  # noqa: E402
     NetworkLayout,
@@ -74,6 +74,7 @@ from node.net import (  # noqa: E402
 )
 from node.sdk import JadechainClient  # noqa: E402
 from node.sdk.client import ApiError  # noqa: E402
+from node.repair import repair_node  # noqa: E402
 from node.solo import load_key  # noqa: E402
 
 __all__ = ["FAULT_KINDS", "ChaosMesh", "ChaosReport", "ChaosRunner", "Fault", "make_schedule"]
@@ -601,13 +602,20 @@ class ChaosRunner:
             fault.outcome = "failed: the node did not report LEDGER_CORRUPTED"
 
         def wipe_and_catch_up() -> None:
-            data_dir = Path(node.data_dir)
-            for child in data_dir.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-            genesis = json.loads((Path(layout.directory) / "genesis.json").read_text())
-            create_ledger(str(data_dir), codec.decode(LedgerBlock, bytes.fromhex(genesis["block"]))).close()
+            # What the operator runs: `jadechain node repair` (the damaged ledger set aside, safety
+            # data kept), then starts the node, which catches up from its peers and votes again.
+            result = repair_node(node.config, self._genesis())
+            item = result["ledgers"][layout.ledger_hash]
+            fault.detail["repair"] = item["status"]
+            if "backup" in item:  # the operator's post-mortem copy; on the small tmpfs it would fill the disk
+                shutil.rmtree(Path(item["backup"]).parent, ignore_errors=True)
             start_node(layout, name)
         return wipe_and_catch_up
+
+    def _genesis(self) -> LedgerBlock:
+        assert self.layout is not None
+        genesis = json.loads((Path(self.layout.directory) / "genesis.json").read_text())
+        return codec.decode(LedgerBlock, bytes.fromhex(genesis["block"]))
 
     def _repair(self, fault: Fault) -> None:
         """What an operator does to a node that did not recover by itself: restart it; if it then
@@ -625,13 +633,11 @@ class ChaosRunner:
             handle.seek(log_size)
             corrupted = b"LEDGER_CORRUPTED" in handle.read()
         if not node_alive(node) or corrupted:
-            fault.notes.append("repair: the restarted node refused its database (LEDGER_CORRUPTED): wiped to genesis")
+            fault.notes.append("repair: the restarted node refused its database (LEDGER_CORRUPTED): repaired from genesis")
             stop_node(layout, name, timeout=5)
-            data_dir = Path(node.data_dir)
-            for child in data_dir.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-            genesis = json.loads((Path(layout.directory) / "genesis.json").read_text())
-            create_ledger(str(data_dir), codec.decode(LedgerBlock, bytes.fromhex(genesis["block"]))).close()
+            for item in repair_node(node.config, self._genesis(), force=True)["ledgers"].values():
+                if "backup" in item:
+                    shutil.rmtree(Path(item["backup"]).parent, ignore_errors=True)
             start_node(layout, name)
         else:
             fault.notes.append("repair: restarted")

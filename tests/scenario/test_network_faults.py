@@ -41,7 +41,12 @@ from node.solo import load_key
 @pytest.fixture(scope="module")
 def proxied_network(tmp_path_factory):
     directory = tmp_path_factory.mktemp("faults") / "net"
-    layout, mesh = make_network(directory, proxies=True)
+    # Consensus blocks are pruned early (8 ledger blocks below a certified height), so every fault
+    # here also runs against pruned consensus stores.
+    layout, mesh = make_network(directory, proxies=True, consensus={
+        "round_timeout_ms": 500, "max_round_timeout_ms": 2000, "fast_forward_rounds": 20,
+        "prune_keep_blocks": 8, "prune_every": 4,
+    })
     try:
         for node in layout.nodes:
             start_node(layout, node.name)
@@ -167,6 +172,11 @@ def test_e_a_node_with_a_wiped_disk_syncs_and_rejoins_consensus(proxied_network)
     finally:
         load.stop()
     assert_consistent(layout, load.committed, check_on=victim)
+    # Consensus blocks far below the certified tip were pruned on the nodes that ran throughout
+    # (the wiped node rejoined by ledger sync and a fast-forward, not by fetching them).
+    pruned = [get(n.url, "/api/v1/node/status")["ledgers"][layout.ledger_hash]["replica"].get("consensus_blocks_pruned", 0)
+              for n in layout.nodes if n.name != victim]
+    assert all(count > 0 for count in pruned), pruned
 
 
 def test_d_sm2_network_commits(tmp_path) -> None:
