@@ -4,7 +4,9 @@ Alembic migrations in ``baas/migrations``; a test checks the two agree."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +18,15 @@ ROLES = ("platform_admin", "org_admin", "operator", "viewer")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored (naive, UTC) time as an aware UTC time, so the API always says which zone it means."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(as_utc)]
+"""The type of every time in an API response model: RFC 3339 with its offset (``...+00:00``)."""
 
 
 class Organization(Base):

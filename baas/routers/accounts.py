@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -12,7 +11,7 @@ from sqlalchemy import select
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, is_platform_admin, require_org_role
 from baas.errors import Conflict, Forbidden, InvalidRequest, TokenLifetimeTooLong, Unauthenticated, WeakPassword
-from baas.models import ApiToken, Organization, User, WebSession, utcnow
+from baas.models import ApiToken, Organization, User, UtcDateTime, WebSession, utcnow
 from baas.security import (
     CSRF_COOKIE, MIN_PASSWORD_LENGTH, SESSION_COOKIE, authenticate, digest_secret, end_sessions_and_tokens,
     hash_password, new_api_token, new_web_session, password_problem, verify_password,
@@ -36,13 +35,13 @@ class UserPublic(BaseModel):
     organization_id: int | None
     organization: str | None = None
     active: bool
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class LoginPublic(BaseModel):
     user: UserPublic
     csrf_token: str
-    expires_at: dt.datetime
+    expires_at: UtcDateTime
 
 
 class UserCreate(BaseModel):
@@ -74,10 +73,10 @@ class TokenPublic(BaseModel):
     name: str
     prefix: str
     user_id: int
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
-    last_used_at: dt.datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
+    last_used_at: UtcDateTime | None
 
 
 class TokenCreated(TokenPublic):

@@ -9,7 +9,6 @@ signs with the organisation's key in custody). A record whose package is not ins
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -26,7 +25,7 @@ from sqlalchemy import select
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role
 from baas.errors import AppSettingNotAllowed, Conflict, InvalidCertificate, InvalidRequest, NotFoundError, TsaUrlNotAllowed
-from baas.models import AppInstance, LedgerRecord, Organization, utcnow
+from baas.models import AppInstance, LedgerRecord, Organization, UtcDateTime, utcnow
 from baas.orchestration import gateway_urls, org_key
 from baas.routers.networks import visible_network
 
@@ -152,7 +151,7 @@ class AppPublic(BaseModel):
     status: str
     mount_path: str
     mounted: bool
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 def app_public(app: FastAPI, instance: AppInstance) -> AppPublic:

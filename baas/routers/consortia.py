@@ -25,7 +25,7 @@ from baas.deps import (
 )
 from baas.errors import BaasError, Conflict, Forbidden, InvalidRequest
 from baas.governance import invitation_statement, required_signatures
-from baas.models import Consortium, ConsortiumMember, CustodyKey, Invitation, InvitationSignature, Network, Organization, User, utcnow
+from baas.models import Consortium, ConsortiumMember, CustodyKey, Invitation, InvitationSignature, Network, Organization, User, UtcDateTime, utcnow
 from baas.orchestration import org_key, register_org_admins_tx, submit
 from ledger.crypto import PublicKey, from_base58, to_base58, verify
 from ledger.errors import JadechainError
@@ -47,7 +47,7 @@ class ConsortiumCreate(BaseModel):
 class MemberPublic(BaseModel):
     organization_id: int
     organization: str
-    joined_at: dt.datetime
+    joined_at: UtcDateTime
 
 
 class ConsortiumPublic(BaseModel):
@@ -58,7 +58,7 @@ class ConsortiumPublic(BaseModel):
     threshold: int | None
     required_signatures: int
     members: list[MemberPublic]
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class InvitationCreate(BaseModel):
@@ -84,7 +84,7 @@ class SignaturePublic(BaseModel):
     public_key: str
     signature: str
     uploaded: bool
-    signed_at: dt.datetime
+    signed_at: UtcDateTime
 
 
 class InvitationPublic(BaseModel):
@@ -100,9 +100,9 @@ class InvitationPublic(BaseModel):
     rejections: int
     accepted_by_invitee: bool
     eligible_signers: list[int]
-    expires_at: dt.datetime
-    created_at: dt.datetime
-    decided_at: dt.datetime | None
+    expires_at: UtcDateTime
+    created_at: UtcDateTime
+    decided_at: UtcDateTime | None
     reason: str
     signatures: list[SignaturePublic]
     statements: dict[str, str] = Field(description="Hex of the exact bytes to sign, per decision (approve, reject, accept)")

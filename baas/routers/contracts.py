@@ -3,7 +3,6 @@ deploy, upgrade, freeze and unfreeze, invoke — transactions signed by the owni
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role
 from baas.errors import BaasError, Conflict, InvalidRequest
-from baas.models import Contract, CustodyKey, LedgerRecord, Organization, User
+from baas.models import Contract, CustodyKey, LedgerRecord, Organization, User, UtcDateTime
 from baas.orchestration import org_key, submit
 from baas.routers.networks import visible_network
 from ledger.crypto import PublicKey, from_base58
@@ -57,7 +56,7 @@ class ContractPublic(BaseModel):
     status: str
     methods: list[str]
     last_tx: str | None
-    created_at: dt.datetime
+    created_at: UtcDateTime
     source: str | None = None
 
 
@@ -78,12 +77,15 @@ def validate(source: str, ledger: LedgerRecord | None = None) -> dict[str, Any]:
     from contracts.vm import engine_identity
 
     engine = engine_identity()
-    if ledger is not None:
+    if ledger is not None:  # its genesis document, as the control plane stored it (baas.orchestration.make_genesis)
+        import json
+
         from ledger import codec
         from ledger.genesis import genesis_contract_engine
         from ledger.types import Block
 
-        engine = genesis_contract_engine(codec.decode(Block, bytes.fromhex(ledger.genesis_hex)))
+        block = bytes.fromhex(json.loads(ledger.genesis_hex)["block"])
+        engine = genesis_contract_engine(codec.decode(Block, block))
     try:
         spec = validate_for_engine(source, engine)
     except JadechainError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -13,7 +12,7 @@ from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role, require_platform_admin
 from baas.custody import decode_intent
 from baas.errors import BaasError, Conflict, Forbidden, InvalidRequest
-from baas.models import CustodyKey, Organization, User
+from baas.models import CustodyKey, Organization, User, UtcDateTime
 from baas.security import hash_password
 from ledger.crypto import encrypt_private_key, from_base58, to_base58
 from ledger.errors import JadechainError
@@ -42,7 +41,7 @@ class OrganizationPublic(BaseModel):
     display_name: str
     public_key: str | None
     address: str | None
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class KeyCreate(BaseModel):
@@ -62,7 +61,7 @@ class KeyPublic(BaseModel):
     address: str
     imported: bool
     primary: bool
-    created_at: dt.datetime
+    created_at: UtcDateTime
 
 
 class SignRequest(BaseModel):

@@ -418,3 +418,18 @@ def test_the_control_plane_serves_over_tls_with_secure_cookies(tmp_path: Path) -
     finally:
         process.terminate()
         process.wait(30)
+
+
+# --- API timestamps carry their time zone ---------------------------------------------------------------------
+
+def test_api_timestamps_carry_their_offset(baas: Any, admin: httpx.Client, org_operator: dict[str, Any]) -> None:
+    import datetime as dt
+
+    created = ok(admin.post("/api/v1/tokens", json={"name": "tz", "ttl_days": 1}), 201)
+    me_token = [t for t in ok(admin.get("/api/v1/tokens")) if t["id"] == created["id"]][0]
+    org = ok(admin.get(f"/api/v1/organizations/{org_operator['org']['id']}"))
+    users = ok(admin.get("/api/v1/users"))
+    for value in (created["created_at"], created["expires_at"], me_token["created_at"], org["created_at"],
+                  users[0]["created_at"]):
+        parsed = dt.datetime.fromisoformat(value)
+        assert parsed.tzinfo is not None and parsed.utcoffset() == dt.timedelta(0), value
