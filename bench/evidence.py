@@ -38,7 +38,7 @@ import httpx  # noqa: E402
 
 from baas.apps.evidence import records, verify_evidence_zip  # noqa: E402
 from baas.apps.evidence.server import EvidenceServer  # noqa: E402
-from baas.apps.evidence.service import EvidenceSettings  # noqa: E402
+from baas.apps.evidence.service import EvidenceSettings, static_authorizer  # noqa: E402
 from ledger.crypto import ED25519, generate_keypair  # noqa: E402
 from node.solo import SoloNode, create_dev_solo  # noqa: E402
 
@@ -76,8 +76,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-evidence-"))
     dev = create_dev_solo(str(root / "net"))
     node = SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], idle_block_ms=20).start()
+    write_token = "jdapp_bench-" + os.urandom(16).hex()  # writes need the app's credential
     settings = EvidenceSettings(gateways=[node.url], ledger_hash=dev.ledger_hash, key=dev.key,
-                                data_dir=str(root / "app"))
+                                data_dir=str(root / "app"), authorize=static_authorizer({write_token: "bench"}),
+                                max_records_per_organization=10**9, max_kept_bytes_per_organization=1 << 40)
     app = EvidenceServer(settings).start()
     base = app.url + "/evidence"
     party_key = generate_keypair(ED25519)
@@ -86,7 +88,7 @@ def main() -> None:
 
     def http() -> httpx.Client:
         if not hasattr(local, "client"):
-            local.client = httpx.Client(timeout=120)
+            local.client = httpx.Client(timeout=120, headers={"Authorization": f"Bearer {write_token}"})
         return local.client
 
     try:
