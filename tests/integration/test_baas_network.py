@@ -128,7 +128,12 @@ def test_four_node_network_through_the_api(tmp_path):
             block = ok(acme.get(f"/api/v1/ledgers/{ledger['id']}/explorer/search", params={"q": deployed["last_tx"]}))
             assert block["kind"] == "tx" and block["result"]["status"] == "SUCCESS"
 
+            # invoking does not lend the contract cargo's authority: cargo's own data account is refused to it
             data = ok(cargo.post(f"/api/v1/ledgers/{ledger['id']}/data-accounts", json={}), 201)
+            denied = ok(cargo.post(f"/api/v1/contracts/{contract['id']}/invoke",
+                                   json={"method": "put", "args": [data["address"], "lot-1", "picked"]}))
+            assert denied["status"] == "PERMISSION_DENIED"
+            data = {"address": deployed["address"]}  # from here on the contract writes its own storage
             put = ok(cargo.post(f"/api/v1/contracts/{contract['id']}/invoke",
                                 json={"method": "put", "args": [data["address"], "lot-1", "picked"]}))
             assert put["status"] == "SUCCESS"
