@@ -121,6 +121,7 @@ from node.replica_parts import (
     StageTimers,
     decode_payload,
     encode_payload,
+    proposal_exclusions,
 )
 from node.solo import CommittedBlock, Subscription, wait_for_commits
 
@@ -676,14 +677,16 @@ class Replica:
         backlog = self._apply_queue.qsize() if self._apply_queue is not None else 0
         txs: list[bytes] = []
         if backlog < MAX_APPLY_BACKLOG:
-            # Exclude every transaction already in a block we track: uncommitted ancestors, and
-            # blocks the core committed within this very event (pruned from the tree but not yet
-            # queued for apply). Looking only at the tree path re-proposed the latter — wasted
-            # block slots, and an endless proposal loop with a single validator. Blocks of
-            # abandoned forks leave `_block_txs` at the next commit, so nothing stays stuck.
-            exclude_hashes: set[bytes] = set(self._unapplied_txs)
-            for hashes in self._block_txs.values():
-                exclude_hashes.update(hashes)
+            # Exclude the transactions of the uncommitted ancestors, of blocks the core committed
+            # within this very event (pruned from the tree but not yet queued for apply: looking
+            # only at the tree path re-proposed those — wasted slots, an endless proposal loop with
+            # a single validator) and of committed blocks not applied yet. Blocks on other forks
+            # do not hold their transactions back (see proposal_exclusions: that was a deadlock).
+            tree = self.core.tree
+            path = tree.path_from_root(tree.highest_qc.block_id) or []
+            exclude_hashes = proposal_exclusions(
+                self._block_txs, {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
+            )
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
         if backlog >= MAX_APPLY_BACKLOG:
             self._count("proposals_throttled")

@@ -29,7 +29,7 @@ import hashlib
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import msgpack
 
@@ -194,6 +194,30 @@ class ChainExecution:
     def state_root_for(self, block_id: BlockId) -> bytes | None:
         record = self.record(block_id)
         return None if record is None else record.root
+
+
+def proposal_exclusions(
+    block_txs: Mapping[BlockId, Sequence[bytes]],
+    path_ids: Collection[BlockId],
+    in_tree: Callable[[BlockId], bool],
+    root_id: BlockId,
+    unapplied: Collection[bytes],
+) -> set[bytes]:
+    """Transactions a proposal extending ``path_ids`` must not carry again.
+
+    Excluded: those of the uncommitted blocks it extends (``path_ids``), of the committed root and of
+    blocks committed but not applied yet (``unapplied``, and blocks already gone from the tree but
+    still in ``block_txs`` because they were committed within the current event). NOT excluded: those
+    of blocks on other forks of the tree. Such a block (say, proposed just before a crashed leader's
+    turn, so its votes went nowhere) may never be certified; excluding its transactions until the
+    next commit cleared it was a deadlock on an otherwise idle network — nothing else to propose,
+    so no commit, so the fork never cleared and the transactions never committed.
+    """
+    excluded: set[bytes] = set(unapplied)
+    for block_id, hashes in block_txs.items():
+        if block_id in path_ids or block_id == root_id or not in_tree(block_id):
+            excluded.update(hashes)
+    return excluded
 
 
 class ReplicaMempool(Mempool):

@@ -138,7 +138,7 @@ class Load:
         with JadechainClient(layout.urls, retry_timeout=30) as client:
             ledger = client.ledger()
             registered = ledger.submit(ledger.builder().register_data_account(pair.public.encoded).sign(self.admin))
-            assert registered.status == "SUCCESS", registered
+            assert registered.status == "SUCCESS", f"{registered}\n{network_summary(layout)}"
         self.committed: dict[str, int] = {}
         """tx hash → height, for every transaction a gateway reported committed."""
         self.errors: list[str] = []
