@@ -196,3 +196,51 @@ def proposals_for(session: Session, user: Any) -> list[dict[str, Any]]:
             proposal["waiting_for_me"] = proposal["status"] == "open" and user.organization_id in proposal["waiting_for"]
             found.append(proposal)
     return sorted(found, key=lambda p: p["opened_at"], reverse=True)
+
+
+# --- ledger proposals (on chain), as the control plane shows and votes them ---------------------
+
+def ledger_proposals(ledger: Any, organization_name: str | None, status: str | None = None) -> list[dict[str, Any]]:
+    """The ledger's proposals from its nodes, each with ``waiting_for_me``: open, and the
+    organisation (a member on chain) has not voted yet."""
+    from baas.routers.explorer import gateway_get
+
+    params: dict[str, Any] = {"limit": 1000}
+    if status:
+        params["status"] = status
+    items = list(gateway_get(ledger, "/proposals", params)["items"])
+    members: dict[str, Any] = {}
+    if organization_name and any(p.get("status") == "OPEN" for p in items):
+        settings = gateway_get(ledger, "").get("settings", {})
+        members = dict((settings.get("governance") or {}).get("organizations") or {})
+    for proposal in items:
+        votes = proposal.get("votes") or {}
+        proposal["ledger_id"] = ledger.id
+        proposal["ledger"] = ledger.name
+        proposal["my_vote"] = None if organization_name not in votes else ("for" if votes[organization_name].get("approve") else "against")
+        proposal["waiting_for_me"] = (proposal.get("status") == "OPEN" and organization_name in members
+                                      and organization_name not in votes)
+    return items
+
+
+def ledger_proposals_for(session: Session, user: Any) -> list[dict[str, Any]]:
+    """Open proposals of every ledger of the user's consortia (a ledger whose nodes do not answer
+    gives one row with ``error``)."""
+    from baas.errors import BaasError
+    from baas.models import ConsortiumMember, Organization
+
+    query = select(Network)
+    if getattr(user, "role", "") != "platform_admin":
+        member_of = select(ConsortiumMember.consortium_id).where(ConsortiumMember.organization_id == user.organization_id)
+        query = query.where(Network.consortium_id.in_(member_of))
+    org = session.get(Organization, user.organization_id) if user.organization_id is not None else None
+    found: list[dict[str, Any]] = []
+    for network in session.scalars(query.order_by(Network.id)):
+        if network.status not in ("running", "degraded"):
+            continue
+        for ledger in network.ledgers:
+            try:
+                found.extend(ledger_proposals(ledger, org.name if org is not None else None, "open"))
+            except BaasError as error:
+                found.append({"ledger": ledger.name, "ledger_id": ledger.id, "error": error.message})
+    return found

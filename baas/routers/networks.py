@@ -29,6 +29,7 @@ from baas.orchestration import (
 )
 from baas.provisioners.local import LocalProvisioner, allocate_ports, node_server_available
 from ledger.crypto import PublicKey
+from ledger.errors import JadechainError
 from ledger.transactions import TransactionBuilder
 from ledger.types import ParticipantState, UpdateParticipantState
 
@@ -455,6 +456,69 @@ def get_genesis(ledger_id: int, session: SessionDep, user: UserDep) -> dict[str,
     ledger: LedgerRecord = get_or_404(session, LedgerRecord, ledger_id, "ledger")
     visible_network(session, user, ledger.network_id)
     return json.loads(ledger.genesis_hex)
+
+
+# --- ledger proposals: read from the nodes, voted with the organisation's key in custody ---------------
+
+class LedgerVote(BaseModel):
+    approve: bool = Field(True, description="true: for; false: against")
+
+
+def _ledger_record(session: Session, user: User, ledger_id: int, roles: tuple[str, ...] = READ) -> LedgerRecord:
+    ledger: LedgerRecord = get_or_404(session, LedgerRecord, ledger_id, "ledger")
+    visible_network(session, user, ledger.network_id, roles)
+    return ledger
+
+
+def _organization_name(session: Session, user: User) -> str | None:
+    org = session.get(Organization, user.organization_id) if user.organization_id is not None else None
+    return org.name if org is not None else None
+
+
+@router.get("/ledgers/{ledger_id}/proposals", tags=["ledgers"],
+            summary="The ledger's governance proposals (on chain), with whether each waits for your organisation")
+def list_ledger_proposals(ledger_id: int, session: SessionDep, user: UserDep,
+                          status: Literal["open", "executed", "rejected", "failed", "expired"] | None = None) -> list[dict[str, Any]]:
+    ledger = _ledger_record(session, user, ledger_id)
+    return governance.ledger_proposals(ledger, _organization_name(session, user), status)
+
+
+@router.post("/ledgers/{ledger_id}/proposals/{proposal_id}/vote", tags=["ledgers"], response_model=None,
+             summary="Vote for your organisation on a ledger proposal; signed in custody with the organisation's key")
+def vote_ledger_proposal(ledger_id: int, proposal_id: str, body: LedgerVote, request: Request, session: SessionDep,
+                         user: UserDep) -> Any:
+    from baas.custody import decode_intent
+    from ledger import codec
+    from ledger.governance import parse_proposal_id
+    from ledger.transactions import sign_content
+
+    ledger = _ledger_record(session, user, ledger_id, ("org_admin",))
+    if user.organization_id is None:
+        raise Forbidden("only a member organisation's admin votes")
+    try:
+        proposal_key = parse_proposal_id(proposal_id)
+    except JadechainError as error:
+        raise InvalidRequest(error.message) from None
+    org = get_or_404(session, Organization, user.organization_id, "organisation")
+    content = _ledger_builder(ledger).vote(proposal_key, body.approve).content()
+    intent = decode_intent("vote", codec.encode(content), user.role)
+    tx = sign_content(content, request.app.state.baas.custody.keypair(org_key(session, org)))
+    result = submit(ledger.network, ledger.ledger_hash, tx)
+    audit.record(session, user, "ledger.proposal.voted", f"ledger:{ledger.id}",
+                 {"proposal": proposal_key, "approve": body.approve, "summary": list(intent.summary), **result},
+                 organization_id=org.id, client=client_of(request))
+    if result.get("status") != "SUCCESS":  # the ledger's own code: PROPOSAL_DECIDED, PROPOSAL_EXPIRED, ...
+        return JSONResponse(status_code=409, content=jsonable_encoder({
+            "code": str(result.get("status")), "message": f"the ledger refused the vote: {result.get('status')}",
+            "details": result,
+        }))
+    return result
+
+
+def _ledger_builder(ledger: LedgerRecord) -> TransactionBuilder:
+    from ledger.crypto import from_base58
+
+    return TransactionBuilder(from_base58(ledger.ledger_hash), time_ms=int(time.time() * 1000))
 
 
 # --- nodes -------------------------------------------------------------------------------------------------

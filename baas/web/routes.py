@@ -115,7 +115,8 @@ def apps_page(request: Request) -> Response:
 @router.get("/proposals", response_class=HTMLResponse)
 def proposals_page(request: Request) -> Response:
     def load(session: Any, user: Any) -> dict[str, Any]:
-        return {"proposals": governance.proposals_for(session, user)}
+        return {"proposals": governance.proposals_for(session, user),
+                "ledger_proposals": governance.ledger_proposals_for(session, user)}
     return _page(request, "proposals.html", load)
 
 
