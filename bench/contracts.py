@@ -208,7 +208,7 @@ def ledger_workload(count: int) -> dict[str, object]:
     from ledger.crypto import address_from_public_key
     from tests.unit.ledger.ledger_testkit import make_chain, seeded_keypair
 
-    chain = make_chain(runtime=SandboxRuntime())
+    chain = make_chain(runtime=SandboxRuntime(), contract_engine="")  # the legacy engine (old ledgers)
     account = chain.new_data_account("bench")
     pair = seeded_keypair("bench-contract")
     chain.commit(chain.tx(lambda b: b.deploy_contract(pair.public.encoded, LEDGER_KV_SOURCE, 1)))
@@ -254,7 +254,7 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
 
         chain = wasm_chain(1)
     else:
-        chain = make_chain(1, runtime=SandboxRuntime())
+        chain = make_chain(1, runtime=SandboxRuntime(), contract_engine="")
     pair = seeded_keypair("bench-trace")
     contract = address_from_public_key(pair.public)
     admin = address_from_public_key(chain.admin.public)
