@@ -348,3 +348,22 @@ def test_malformed_xml_capture_is_a_400(env: Env) -> None:
         assert response.status_code == 400, response.text
         assert response.json()["code"] in ("XML_INVALID", "SCHEMA_INVALID", "TIME_INVALID")
         assert "root:" not in response.text
+
+
+def test_a_restarted_dispatcher_resumes_from_the_stored_cursor(env: Env) -> None:
+    import asyncio
+
+    from baas.apps.traceability.app import query_document
+    from baas.apps.traceability.epcis_rest import SubscriptionDispatcher
+
+    subscriptions = env.http.get("/epcis/queries/assembling/subscriptions").json()
+    assert subscriptions and all(s["cursor"] > 0 for s in subscriptions)
+    delivered_before = len(env.receiver.bodies)
+
+    async def one_round() -> int:
+        fresh = SubscriptionDispatcher(env.service, env.settings, query_document)  # as after a restart
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await fresh.deliver_once(client)
+
+    assert asyncio.run(one_round()) == 0  # nothing is delivered twice
+    assert len(env.receiver.bodies) == delivered_before

@@ -55,6 +55,8 @@ LISTABLE = {"bizSteps": "biz_step", "bizLocations": "biz_location", "readPoints"
             "dispositions": "disposition"}
 LIST_FILTER = {"bizSteps": "EQ_bizStep", "bizLocations": "EQ_bizLocation", "readPoints": "EQ_readPoint",
                "dispositions": "EQ_disposition"}
+MAX_SUBSCRIPTIONS_PER_OWNER = 100
+MAX_QUERIES = 10_000
 NOT_SUBSCRIBABLE = ("orderBy", "orderDirection", "eventCountLimit", "maxEventCount", "perPage", "nextPageToken")
 
 
@@ -424,6 +426,8 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
             return _error("INVALID_PARAMETER", "name must be a non-empty string (no '/', at most 200 characters)", 400)
         params = _definition_params(body.get("query", {}))
         svc.query({k: v for k, v in params.items() if k not in ("perPage", "nextPageToken")}, 1)  # validates
+        if len(svc.store.named_queries()) >= MAX_QUERIES:
+            return _error("LIMIT_REACHED", f"this server keeps at most {MAX_QUERIES} named queries", 409)
         if not svc.store.save_query(body["name"], owner, body.get("query", {})):
             return _error("QUERY_EXISTS", f"a query named {body['name']!r} exists", 409)
         return JSONResponse({"name": body["name"], "query": body.get("query", {})}, status_code=201,
@@ -469,6 +473,9 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
         if not isinstance(destination, str) or not origin_allowed(destination, settings.webhook_allow):
             return _error("DESTINATION_NOT_ALLOWED", "dest must be an http(s) URL whose origin the operator allowed "
                           "(TraceabilitySettings.webhook_allow)", 403)
+        if sum(1 for s in svc.store.subscriptions() if s["owner"] == owner) >= MAX_SUBSCRIPTIONS_PER_OWNER:
+            return _error("LIMIT_REACHED", f"an organisation keeps at most {MAX_SUBSCRIPTIONS_PER_OWNER} "
+                          "subscriptions", 409)
         from_start = isinstance(body, dict) and body.get("initialRecordTime") == "all"
         subscription_id = uuid.uuid4().hex
         svc.store.add_subscription(subscription_id, name, owner, destination, 0 if from_start else svc.store.last_seq())
