@@ -309,12 +309,7 @@ def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls
             # Peers of other organisations run elsewhere: keep the address their spec gives.
             spec = _with_remote_peers(spec, names, overrides)
         manifests += render_node(spec, namespace, image, tls.get(spec.name))
-    manifests.append({"apiVersion": "v1", "kind": "Service",
-                      "metadata": {"name": f"{k8s_name(network)}-gateway", "namespace": namespace,
-                                   "labels": {"app.kubernetes.io/part-of": k8s_name(network)}},
-                      "spec": {"selector": _validator_selector(network, organization),
-                               "ports": [{"name": "gateway", "port": GATEWAY_PORT, "targetPort": "gateway",
-                                          "protocol": "TCP"}]}})
+    manifests.append(_gateway_service(network, namespace, organization))
     if organization is None:
         manifests.append(disruption_budget(network, namespace, len(all_specs)))
     else:
@@ -322,6 +317,15 @@ def render_network(specs: Iterable[NodeSpec], namespace: str, image: str, *, tls
         manifests.append(organization_budget(network, namespace, organization, len(local), len(all_specs),
                                              organizations))
     return manifests
+
+
+def _gateway_service(network: str, namespace: str, organization: str | None) -> dict[str, Any]:
+    """Clients' way in: the gateways of the network's ready validators (not-ready ones are left out)."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": f"{k8s_name(network)}-gateway", "namespace": namespace,
+                         "labels": {"app.kubernetes.io/part-of": k8s_name(network)}},
+            "spec": {"selector": _validator_selector(network, organization),
+                     "ports": [{"name": "gateway", "port": GATEWAY_PORT, "targetPort": "gateway", "protocol": "TCP"}]}}
 
 
 def _with_remote_peers(spec: NodeSpec, local_names: set[str], overrides: dict[str, str]) -> NodeSpec:
@@ -403,7 +407,11 @@ class KubernetesProvisioner(Provisioner):
                            "metadata": {"name": f"{k8s_name(spec.network)}-consortium-ca", "namespace": self.namespace,
                                         "labels": {"app.kubernetes.io/part-of": k8s_name(spec.network)}},
                            "stringData": {"ca.pem": tls.ca_certificate}})
-        self.apply(prefix + render_node(spec, self.namespace, self.image, tls))
+        # The network's budget and client Service follow the validator count this node's spec knows of
+        # (itself and its peers); a later node's deployment updates them.
+        network_wide = [_gateway_service(spec.network, self.namespace, None),
+                        disruption_budget(spec.network, self.namespace, len(spec.peers) + 1)]
+        self.apply(prefix + render_node(spec, self.namespace, self.image, tls) + network_wide)
         return NodeHandle("starting", url=self.gateway_url(spec))
 
     def _scale(self, spec: NodeSpec, replicas: int) -> None:

@@ -95,7 +95,8 @@ def test_kubernetes_provisioner_applies_scales_and_removes():
     provisioner._dynamic = fake
     provisioner.deploy_node(spec())
     applied = [c[1] for c in fake.calls if c[0] == "apply"]
-    assert applied == ["Namespace", "ConfigMap", "Secret", "Service", "StatefulSet", "ServiceMonitor"]
+    assert applied == ["Namespace", "ConfigMap", "Secret", "Service", "StatefulSet", "ServiceMonitor", "Service",
+                       "PodDisruptionBudget"]
     assert all(c[3] == "jadechain-baas" for c in fake.calls)
     provisioner.stop_node(spec())
     assert fake.calls[-1] == ("patch", "StatefulSet", "tea-net-acme-0", {"spec": {"replicas": 0}})

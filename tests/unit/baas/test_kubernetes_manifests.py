@@ -373,3 +373,40 @@ def test_render_k8s_control_plane_command(tmp_path):
     assert both.exit_code == 2
     neither = runner.invoke(baas_app, ["render-k8s", "--out", str(out)])
     assert neither.exit_code == 2
+
+
+# the provisioner the control plane uses in a cluster ------------------------------------------------
+
+class RecordingResources:
+    """The dynamic client's ``resources``: every server-side apply recorded with its body."""
+
+    def __init__(self) -> None:
+        self.applied: list[dict[str, Any]] = []
+
+    def get(self, api_version: str, kind: str) -> "RecordingResources":
+        return self
+
+    def server_side_apply(self, body: dict[str, Any], **_: Any) -> None:
+        if body["kind"] not in CRDS:
+            kubernetes_validate.validate(body, K8S_VERSION, strict=True)
+        self.applied.append(body)
+
+
+def test_the_in_cluster_provisioner_applies_tls_the_budget_and_the_gateway_service(tmp_path):
+    from baas.provisioners.kubernetes import KubernetesProvisioner
+
+    specs = network_specs({"acme": 2, "bolt": 2})  # n = 4, f = 1
+    provisioner = KubernetesProvisioner("jadechain", f"jadechain/node:0.1.0@{DIGEST}", tls_root=tmp_path)
+    recorder = RecordingResources()
+    provisioner._dynamic = type("Dynamic", (), {"resources": recorder})()
+    for spec in specs:
+        provisioner.deploy_node(spec)
+    by_name = {(m["kind"], m["metadata"]["name"]): m for m in recorder.applied}
+    assert by_name[("PodDisruptionBudget", "tea-validators")]["spec"]["minAvailable"] == 3
+    assert ("Service", "tea-gateway") in by_name
+    ca = by_name[("Secret", "tea-consortium-ca")]["stringData"]["ca.pem"]
+    assert (tmp_path / "tea" / "tls" / "ca.pem").read_text() == ca  # the local provisioner's layout
+    for spec in specs:
+        certificate = x509.load_pem_x509_certificate(by_name[("Secret", f"tea-{spec.name}-tls")]["stringData"]["node.pem"].encode())
+        certificate.verify_directly_issued_by(x509.load_pem_x509_certificate(ca.encode()))
+        assert "[tls]" in by_name[("ConfigMap", f"tea-{spec.name}-config")]["data"]["node.toml"]
