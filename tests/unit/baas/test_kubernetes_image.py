@@ -34,8 +34,9 @@ def test_the_dockerfile_and_the_rootfs_script_build_the_same_runtime():
     assert f"EXPOSE {GRPC_PORT} {GATEWAY_PORT}" in stage
     healthcheck = stage[stage.index("HEALTHCHECK"):stage.index("ENTRYPOINT")]
     assert "/health" in healthcheck
-    # The tag the recipe documents is the one the renderer defaults to.
+    # The tag the recipe documents and labels is the one the renderer defaults to (the package version).
     assert f"docker build -t {default_image()} ." in DOCKERFILE
+    assert f"ARG JADECHAIN_VERSION={default_image().rsplit(':', 1)[1]}" in stage
 
 
 def test_no_secret_can_enter_the_image():
