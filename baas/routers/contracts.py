@@ -3,7 +3,6 @@ deploy, upgrade, freeze and unfreeze, invoke — transactions signed by the owni
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.orm import Session
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role
 from baas.errors import BaasError, Conflict, InvalidRequest
-from baas.models import Contract, CustodyKey, LedgerRecord, Organization, User
+from baas.models import Contract, CustodyKey, LedgerRecord, Organization, User, UtcDateTime
 from baas.orchestration import org_key, submit
 from baas.routers.networks import visible_network
 from ledger.crypto import PublicKey, from_base58
@@ -57,7 +56,7 @@ class ContractPublic(BaseModel):
     status: str
     methods: list[str]
     last_tx: str | None
-    created_at: dt.datetime
+    created_at: UtcDateTime
     source: str | None = None
 
 
