@@ -304,8 +304,9 @@ def test_named_query_and_webhook_subscription(env: Env) -> None:
     assert results["subscriptionID"] == subscribed.json()["subscriptionID"]
     assert [e["eventID"] for e in results["resultsBody"]["eventList"]] == [event["eventID"]]
     assert delivery["headers"]["GS1-EPCIS-Version"] == "2.0.0"
-    state = env.http.get("/epcis/queries/assembling/subscriptions").json()
-    assert state[0]["delivered"] == 1 and state[0]["failures"] == 0
+    state = wait_for(lambda: [s for s in env.http.get("/epcis/queries/assembling/subscriptions").json()
+                              if s["delivered"] == 1])  # recorded once the receiver has answered
+    assert state[0]["failures"] == 0 and state[0]["lastError"] is None
 
 
 def test_both_bindings_capture_and_query_the_same_events(env: Env) -> None:
