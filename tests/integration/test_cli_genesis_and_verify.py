@@ -39,6 +39,10 @@ def test_three_founders_run_the_ceremony_and_agree_on_one_ledger_hash(tmp_path: 
     )
     proposal = tmp_path / "proposal.json"
     run("genesis", "propose", "--config", str(config), "--out", str(proposal))
+    # The config named no contract engine: the WebAssembly engine's identity is written in, and signed.
+    from contracts.vm import engine_identity
+
+    assert f'contract_engine = "{engine_identity()}"' in json.loads(proposal.read_text())["config"]
 
     # Not everyone has signed yet: assembling must refuse and name who is missing.
     run("genesis", "sign", str(proposal), "--key", "alpha", "--dir", str(keys))
@@ -65,6 +69,10 @@ def test_three_founders_run_the_ceremony_and_agree_on_one_ledger_hash(tmp_path: 
         assert info["ledger_hash"] in hashes and info["height"] == 0
     ledgers = json.loads(run("ledger", "info", "--data-dir", str(tmp_path / "n2"), "--json").stdout)
     assert ledgers[0]["hash_algorithm"] == "SM3" and sorted(ledgers[0]["participants"]) == ["alpha", "beta", "gamma"]
+    from ledger.genesis import genesis_contract_engine
+    from node.cli import read_genesis_file
+
+    assert genesis_contract_engine(read_genesis_file(tmp_path / "genesis-a.json")) == engine_identity()
 
     # An edited proposal is refused.
     document = json.loads(proposal.read_text())
