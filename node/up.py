@@ -160,7 +160,9 @@ def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_
     logs = directory / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{name}.log"
-    with open(log_path, "ab") as log:
+    # Logs are the operator's alone: a service may print a path to a secret, never for others to read.
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
+        os.fchmod(log.fileno(), 0o600)
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, cwd=str(directory), env=child_environment())
     deadline = time.monotonic() + timeout
@@ -261,6 +263,10 @@ def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = Tr
                 f"http://127.0.0.1:{port}", "/openapi.json", 90.0,
             ))
     summary["services"] = {s.name: s.url for s in services}
+    write_token = directory / "evidence" / "write-token"
+    if "evidence" in summary["services"] and write_token.exists():
+        # The path, not the credential: the evidence app takes writes only with it (Bearer).
+        summary["evidence_write_token"] = str(write_token)
     summary.update(_demo_proof(directory, layout))
     return summary
 

@@ -32,6 +32,10 @@ def test_up_proves_a_transaction_and_down_stops_everything(tmp_path: Path) -> No
         for name in ("baas", "evidence", "traceability"):
             assert httpx.get(summary["services"][name] + "/openapi.json", timeout=10).status_code == 200, name
         assert "password in" in summary["control_plane_admin"]
+        token_file = Path(summary["evidence_write_token"])
+        assert token_file.stat().st_mode & 0o077 == 0 and token_file.read_text().strip()
+        for log in (directory / "logs").glob("*.log"):
+            assert log.stat().st_mode & 0o077 == 0, f"{log} is readable by others"
         # The command `up` prints, pinned to the ledger hash, is the one that verifies.
         command = shlex.split(summary["verify_command"])
         assert command[:2] == ["jadechain", "verify"] and "--ledger" in command
