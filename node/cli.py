@@ -599,6 +599,8 @@ def up_command(
         console.print(f"  {label:18} {url}{suffix}")
     if "control_plane_admin" in summary:
         console.print(f"  [bold yellow]console login[/]      {summary['control_plane_admin']}")
+    if "traceability_capture" in summary:
+        console.print(f"  first capture      {summary['traceability_capture']}", soft_wrap=True)
     if "evidence_write_token" in summary:
         console.print(f"  evidence writes    Authorization: Bearer $(cat {summary['evidence_write_token']})")
     console.print(f"  keys               {summary['keys']} (password in {summary['password_file']})")

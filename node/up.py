@@ -185,14 +185,33 @@ def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_
 
 def _app_argv(module: str, layout: net.NetworkLayout, port: int, data_dir: Path) -> list[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    storage = (["--db", str(data_dir / "index.db")] if module.endswith("traceability")
-               else ["--data-dir", str(data_dir)])
+    storage = (["--db", str(data_dir / "index.db"), *_traceability_first_minute(data_dir)]
+               if module.endswith("traceability") else ["--data-dir", str(data_dir)])
     argv = python_module_command(module, "--ledger", layout.ledger_hash,
                                  "--key", layout.nodes[0].key_file, "--password-file", layout.password_file,
                                  *storage, "--port", str(port))
     for url in layout.urls:
         argv += ["--gateway", url]
     return argv
+
+
+TRACEABILITY_DEMO_BRAND = ("Demo Brand", "9521234")
+"""The organisation and GS1 company prefix the traceability app registers at its first start under `up`."""
+
+
+def _traceability_first_minute(data_dir: Path) -> list[str]:
+    """A ready-made organisation for the traceability app: its token, key and a first capture document
+    (each created once, mode 0600, by the app itself), so a capture works as printed."""
+    name, prefix = TRACEABILITY_DEMO_BRAND
+    return ["--org-token-file", str(data_dir / "org.token"), "--org-keystore", str(data_dir / "org.keystore"),
+            "--org-name", name, "--brand-prefix", prefix, "--admin-token-file", str(data_dir / "admin.token"),
+            "--example-document", str(data_dir / "first-capture.jsonld")]
+
+
+def _traceability_capture_command(url: str, data_dir: Path) -> str:
+    """The one-line first capture `up` prints (the app logs the same line when it starts)."""
+    return (f'curl -sS -X POST {url}/traceability/capture -H "Authorization: Bearer $(cat {data_dir / "org.token"})" '
+            f"-H 'Content-Type: application/json' --data @{data_dir / 'first-capture.jsonld'}")
 
 
 def _demo_proof(directory: Path, layout: net.NetworkLayout) -> dict[str, str]:
@@ -263,6 +282,9 @@ def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = Tr
                 f"http://127.0.0.1:{port}", "/openapi.json", 90.0,
             ))
     summary["services"] = {s.name: s.url for s in services}
+    if "traceability" in summary["services"]:
+        summary["traceability_capture"] = _traceability_capture_command(
+            summary["services"]["traceability"], directory / "traceability")
     write_token = directory / "evidence" / "write-token"
     if "evidence" in summary["services"] and write_token.exists():
         # The path, not the credential: the evidence app takes writes only with it (Bearer).

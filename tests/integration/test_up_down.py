@@ -32,6 +32,13 @@ def test_up_proves_a_transaction_and_down_stops_everything(tmp_path: Path) -> No
         for name in ("baas", "evidence", "traceability"):
             assert httpx.get(summary["services"][name] + "/openapi.json", timeout=10).status_code == 200, name
         assert "password in" in summary["control_plane_admin"]
+        # The first capture `up` prints works as printed (a shell runs it), and only once.
+        captured = subprocess.run(["bash", "-c", summary["traceability_capture"]], capture_output=True, text=True,
+                                  timeout=120)
+        assert captured.returncode == 0 and json.loads(captured.stdout)["eventCount"] == 1, captured.stdout
+        again = subprocess.run(["bash", "-c", summary["traceability_capture"]], capture_output=True, text=True,
+                               timeout=120)
+        assert json.loads(again.stdout)["code"] == "DUPLICATE_EVENT", again.stdout
         token_file = Path(summary["evidence_write_token"])
         assert token_file.stat().st_mode & 0o077 == 0 and token_file.read_text().strip()
         for log in (directory / "logs").glob("*.log"):

@@ -108,9 +108,6 @@ def test_logs_and_secrets_are_not_readable_by_others(installation: dict[str, Any
     assert readable == [], "\n".join(readable)
 
 
-@pytest.mark.xfail(reason="the traceability app (its own engineer's area) and node/up.py's log files still follow "
-                          "the caller's umask; fix: umask 077 in baas.apps.traceability.__main__ and 0600 logs in up.py",
-                   strict=False)
 def test_the_traceability_apps_files_are_not_readable_by_others(installation: dict[str, Any]) -> None:
     readable = _readable(installation["directory"], traceability=True)
     assert readable == [], "\n".join(readable)

@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--webhook-allow", action="append", default=[],
                         help="origin (scheme://host[:port]) subscriptions may push to (repeatable)")
     args = parser.parse_args(argv)
+    from baas.hardening import make_process_files_private
+
+    make_process_files_private()  # tokens, keystores, the index and this process's log: this user's only
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
