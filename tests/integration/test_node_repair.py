@@ -94,3 +94,24 @@ def test_the_database_of_a_running_node_is_never_moved(network):
         held.close()
     assert code == 1 and "stop the node first" in output
     assert not list(Path(node.data_dir).glob("repair-backup-*"))
+
+
+def test_the_command_of_docs_reliability_md_repairs_a_corrupted_node(network):
+    """The runnable block of docs/reliability.md, as written, in the network's directory."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    document = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+    blocks = re.findall(r"```sh\n(.*?)```", document.read_text(), flags=re.S)
+    commands = [b for b in blocks if not b.startswith("# (fragment:")]
+    assert commands == ["jadechain node repair --config node0.toml --genesis genesis.json\n"]
+    _corrupt_manifest(Path(network.nodes[0].data_dir) / "ledgers" / network.ledger_hash)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", "-e", "-c", commands[0]], cwd=network.directory, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "repaired (LEDGER_CORRUPTED" in done.stdout
+    ledger = open_ledger(network.nodes[0].data_dir, network.ledger_hash)
+    ledger.close()
