@@ -96,8 +96,9 @@ def module_path() -> Path:
 
 
 class _Engine:
-    def __init__(self, cache_dir: Path | None) -> None:
+    def __init__(self, cache_dir: Path | None, memory_init_cow: bool = True) -> None:
         config = wasmtime.Config()
+        config.memory_init_cow = memory_init_cow  # either way the same gas: instantiation is not metered (_execute)
         config.consume_fuel = True
         config.epoch_interruption = True
         config.wasm_exceptions = True
@@ -144,12 +145,12 @@ _ENGINES: dict[str, _Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def _engine(cache_dir: Path | None) -> _Engine:
-    key = str(cache_dir)
+def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
+    key = str(cache_dir) if memory_init_cow else f"{cache_dir}|no-cow"
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            engine = _Engine(cache_dir)
+            engine = _Engine(cache_dir, memory_init_cow)
             _ENGINES[key] = engine
         return engine
 
@@ -806,7 +807,12 @@ class WasmRuntime:
         stack.append(run)
         try:
             with _EXEC_LOCK:
+                metered = run.store.get_fuel()
                 instance = self._engine.linker.instantiate(run.store, self._engine.module)
+                # Instantiation burns fuel only where wasmtime cannot map the data segments
+                # copy-on-write (a platform or build property, not the contract's doing): the
+                # meter resumes at _start, so every node charges the same gas.
+                run.store.set_fuel(metered)
                 start = instance.exports(run.store)["_start"]
                 assert isinstance(start, wasmtime.Func)
                 start(run.store)
