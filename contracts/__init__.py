@@ -1,5 +1,11 @@
-"""Jadechain's sandboxed Python contract engine.
+"""Jadechain's contract engines.
 
+Every new ledger runs contracts in ``contracts.vm.WasmRuntime`` (MicroPython compiled to
+WebAssembly under wasmtime; its identity recorded at genesis); a node holds an ``EngineSet``
+that picks the engine each ledger recorded. See docs/contracts.md.
+
+Deprecated, for ledgers created before the WebAssembly engine only (unsafe: it runs contracts
+inside the node's own interpreter):
 ``SandboxRuntime`` implements ``ledger.contract_api.ContractRuntime``: a deploy-time
 AST policy (``policy``), AST instrumentation for deterministic gas (``instrument``),
 run-time guards and the gas meter (``sandbox``), the ``self.ctx`` handle
