@@ -20,6 +20,9 @@ from baas.settings import BaasSettings
 PASSWORD = "correct horse battery staple"
 _open_clients: list[httpx.Client] = []
 
+RUNNING: list["BaasServer"] = []
+"""Control planes started by :func:`running_baas` and not stopped yet."""
+
 POSTGRES_URL_VARIABLE = "JADECHAIN_TEST_POSTGRES_URL"
 DATABASE_URL: str | None = None
 """The database the control plane of the running test uses (None: SQLite in its data directory);
@@ -107,9 +110,11 @@ def running_baas(data_dir: Path, **settings: Any) -> Iterator[BaasServer]:
     if DATABASE_URL is not None:
         settings.setdefault("database_url", DATABASE_URL)
     server = BaasServer(create_app(BaasSettings(data_dir=data_dir, **settings))).start()
+    RUNNING.append(server)
     try:
         yield server
     finally:
+        RUNNING.remove(server)
         close_clients()
         server.stop()
 

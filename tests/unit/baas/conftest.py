@@ -51,3 +51,15 @@ def database_url(baas_database, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'test.db'}"
     baas_testkit.empty_postgres_database(baas_database)
     return baas_database
+
+
+@pytest.fixture(autouse=True)
+def _control_plane_on_this_backend(request: pytest.FixtureRequest, baas_database) -> None:
+    """A module fixture that starts the control plane must depend on ``baas_database``; otherwise the
+    PostgreSQL variant would silently reuse the SQLite variant's server (and its data)."""
+    expected = "sqlite" if baas_database is None else "postgresql"
+    for server in baas_testkit.RUNNING:
+        actual = server.state.engine.dialect.name
+        if actual != expected:
+            pytest.fail(f"{request.node.nodeid}: the control plane of this test runs on {actual}, the variant is "
+                        f"{expected}: add `baas_database` to the parameters of the module fixture that starts it")

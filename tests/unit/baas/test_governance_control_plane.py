@@ -18,7 +18,7 @@ from baas.models import ConsortiumMember, Network, Node
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, baas_database):
     data_dir = tmp_path_factory.mktemp("baas-control-proposals")
     with running_baas(data_dir) as server:
         admin = token_client(server.url, "admin", admin_password(data_dir))
