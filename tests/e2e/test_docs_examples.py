@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -124,7 +125,7 @@ def workspace(tmp_path: Path) -> Path:
     """
     home = tmp_path / "work"
     home.mkdir()
-    (home / ".venv").symlink_to(ROOT / ".venv")
+    (home / ".venv").symlink_to(sys.prefix)  # the environment running the tests
     shutil.copy(ROOT / "Makefile", home / "Makefile")
     shutil.copy(ROOT / "pyproject.toml", home / "pyproject.toml")
     os.utime(home / "pyproject.toml", (0, 0))

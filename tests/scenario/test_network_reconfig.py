@@ -185,7 +185,7 @@ def test_the_transport_follows_the_participants_of_the_ledger() -> None:
     accepted: list[set[bytes]] = []
 
     async def scenario() -> None:
-        transport = NodeTransport(SimpleNamespace(peers=[configured]), me)  # type: ignore[arg-type]
+        transport = NodeTransport(SimpleNamespace(peers=[configured], tls=None), me)  # type: ignore[arg-type]
         transport.on_change = lambda keys: accepted.append(set(keys))
         transport.start()
         try:
