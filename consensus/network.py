@@ -121,13 +121,17 @@ class NetworkServer:
         verify_in_thread: bool = False,
         credentials: Any = None,
         peer_identity: Callable[[Any], bytes | None] | None = None,
+        submit_gate: Callable[[Any], bytes | None] | None = None,
     ) -> None:
         """``keys``: the peers allowed to send (encoded public key → parsed key).
 
         ``credentials``: gRPC server credentials (mutual TLS) — None serves plaintext.
         ``peer_identity(context)``: the node key the caller's certificate is bound to; when given,
         an envelope is accepted only from the key of the certificate that carried it.
+        ``submit_gate(context)``: called before each client Submit; a returned response (a refusal,
+        e.g. a rate limit) is sent instead of calling ``submit``.
         """
+        self.submit_gate = submit_gate
         self.credentials = credentials
         self.peer_identity = peer_identity
         self.host = host
@@ -170,6 +174,11 @@ class NetworkServer:
         return await self.get_ledger_blocks(request)
 
     async def _submit(self, request: bytes, context: Any) -> bytes:
+        if self.submit_gate is not None:
+            refused = self.submit_gate(context)
+            if refused is not None:
+                self._count("submits_refused")
+                return refused
         return await self.submit(request)
 
     async def _get_consensus_root(self, request: bytes, context: Any) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from ledger.crypto import KeyPair, PublicKey, sign, to_base58
 from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
 from node.config import NodeConfig, load_node_config
+from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
 from node.replica import Replica
 from node.tls import TlsFiles, peer_node_key_bytes, secure_channel, server_credentials
@@ -57,6 +59,43 @@ SUBMIT_MAX_BYTES = 8 << 20
 """Largest gRPC Submit request (the HTTP gateway's body limit)."""
 SUBMIT_MAX_TXS = 5000
 """Most transactions in one gRPC Submit call (the HTTP gateway's batch limit)."""
+
+
+def submit_client(context: Any) -> str:
+    """Who is calling gRPC Submit, for its rate limit: the TLS certificate (its SHA-256) when the
+    caller presented one, else the caller's address without the port (a new connection gets no
+    fresh bucket)."""
+    try:
+        pems = context.auth_context().get("x509_pem_cert") or []
+    except Exception:
+        pems = []
+    if pems:
+        return "cert:" + hashlib.sha256(pems[0]).hexdigest()
+    try:
+        peer = str(context.peer())
+    except Exception:
+        return "unknown"
+    # "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:/path"
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6") and ":" in rest:
+        rest = rest.rsplit(":", 1)[0]
+    return f"{kind}:{rest}"
+
+
+def submit_rate_gate(rate: float, burst: float) -> Callable[[Any], bytes | None]:
+    """A gRPC Submit gate with the gateway's POST token bucket (``[gateway] post_rate``/``post_burst``)
+    per client (:func:`submit_client`): a caller over its budget gets one RATE_LIMITED refusal, as
+    HTTP answers 429 RATE_LIMITED."""
+    buckets = TokenBuckets(rate, burst)
+
+    def gate(context: Any) -> bytes | None:
+        if buckets.take(submit_client(context)):
+            return None
+        packed = msgpack.packb([[None, "RATE_LIMITED", "too many Submit calls from this client; retry shortly"]])
+        assert isinstance(packed, bytes)
+        return packed
+
+    return gate
 
 _STANDARD_LOG_FIELDS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -384,6 +423,7 @@ async def run_node(
         get_consensus_root=get_consensus_root,
         credentials=server_credentials(transport.tls) if transport.tls is not None else None,
         peer_identity=peer_node_key_bytes if transport.tls is not None else None,
+        submit_gate=submit_rate_gate(config.gateway.post_rate, config.gateway.post_burst),
     )
 
     def on_peers_changed(keys: dict[bytes, PublicKey]) -> None:

@@ -92,6 +92,8 @@ class GrpcSubmitter(Submitter):
 
         request = msgpack.packb([self.ledger_hash, [raw for _, raw in batch]], use_bin_type=True)
         response = msgpack.unpackb(await call_unary(self.channels[target], SUBMIT_METHOD, request, 60.0), raw=False)
+        if len(response) == 1 and len(batch) > 1 and response[0][1] == "RATE_LIMITED":
+            return [(tx_hash, "MEMPOOL_FULL") for tx_hash, _ in batch]  # rate limited: same back-off
         return [(tx_hash, code) for (tx_hash, _), (_, code, _message) in zip(batch, response)]
 
 
