@@ -204,6 +204,13 @@ class LedgerCorrupted(StorageError):
     code = "LEDGER_CORRUPTED"
 
 
+class IncompatibleStorageFormat(StorageError):
+    """A ledger database written in another storage format than this version reads (an upgrade that
+    changed what is stored); refused whole instead of misreading it."""
+
+    code = "INCOMPATIBLE_STORAGE_FORMAT"
+
+
 # --- proofs --------------------------------------------------------------------
 
 class ProofError(JadechainError):

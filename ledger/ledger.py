@@ -18,6 +18,7 @@ from ledger.certificate import CommitCertificate, EpochChangeCertificate, Valida
 from ledger.contract_api import ContractRuntime
 from ledger.crypto import algorithm_by_code, hasher
 from ledger.errors import (
+    IncompatibleStorageFormat,
     InvalidBlock,
     LedgerCorrupted,
     NotFound,
@@ -105,6 +106,17 @@ def settings_from_genesis(block: Block) -> LedgerSettings:
     return codec.decode(LedgerSettings, first.value.data)
 
 
+def check_storage_format(store: KeyValueStore) -> None:
+    """Refuse a store whose values this version would misread (written in another storage format)."""
+    raw = store.get(schema.META_STORAGE_FORMAT)
+    found = 1 if raw is None else int.from_bytes(raw, "big")
+    if found != schema.STORAGE_FORMAT:
+        raise IncompatibleStorageFormat(
+            f"this ledger database is in storage format {found}; this version of Jadechain reads format "
+            f"{schema.STORAGE_FORMAT}. Run it with the version that wrote it, or move the node's data "
+            "directory aside and create the network again")
+
+
 class Ledger:
     """A ledger over a store: one writer (the node's commit path), concurrent readers.
 
@@ -129,6 +141,7 @@ class Ledger:
         settings_raw = store.get(schema.META_SETTINGS)
         if ledger_hash is None or settings_raw is None:
             raise NotFound("no ledger in this store (create it from a genesis block)")
+        check_storage_format(store)
         self.ledger_hash = ledger_hash
         self._load_settings(codec.decode(LedgerSettings, settings_raw))
         height_raw = store.get(schema.META_HEIGHT)
@@ -191,6 +204,7 @@ class Ledger:
         )
         batch = store.atomic_batch()
         batch.put(schema.META_LEDGER_HASH, ledger_hash)
+        batch.put(schema.META_STORAGE_FORMAT, schema.STORAGE_FORMAT.to_bytes(2, "big"))
         execution, _, _ = _persist_block(batch, genesis, env, empty, base_tree_version=None)
         failed = [info.status for info in execution.tx_infos if info.status != "SUCCESS"]
         if failed or len(execution.tx_infos) != 1:

@@ -28,13 +28,19 @@ from typing import Any
 import httpx
 
 from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, JadechainError
 from ledger.certificate import ValidatorSet
 from ledger.crypto import address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
 from node import net
 from node.sdk import JadechainClient
 from node.subprocesses import child_environment, python_module_command
+
+class NetworkNotReady(JadechainError):
+    """The local network did not come up (a node exited or did not commit in time)."""
+
+    code = "NETWORK_NOT_READY"
+
 
 PREFERRED_PORTS = {"baas": 8700, "evidence": 8200, "traceability": 8300}
 
@@ -252,7 +258,10 @@ def report_validators(bundle: dict[str, Any]) -> ValidatorSet:
 def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = True) -> dict[str, Any]:
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    layout = net.net_up(str(directory / "network"), nodes=nodes, crypto=crypto, timeout=120.0)
+    try:
+        layout = net.net_up(str(directory / "network"), nodes=nodes, crypto=crypto, timeout=120.0)
+    except (TimeoutError, RuntimeError) as error:  # a node exited or never committed: its log lines say why
+        raise NetworkNotReady(f"{error}") from error
     summary: dict[str, Any] = {
         "ledger_hash": layout.ledger_hash,
         "crypto": layout.crypto,

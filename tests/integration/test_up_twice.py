@@ -133,3 +133,27 @@ def test_cli_node_and_apps_start_from_a_folder_that_holds_folders_named_like_our
     finally:
         stopped = run("down", "--dir", ".jadechain", "--json")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def test_up_on_a_ledger_of_an_older_storage_format_says_so_without_a_traceback(tmp_path: Path) -> None:
+    """After an upgrade that changed what is stored, `up` on the old network names the cause and the way out."""
+    import plyvel
+
+    from ledger.store import schema
+
+    directory = tmp_path / "local"
+    first = cli("up", "--dir", str(directory), "--nodes", "1", "--crypto", "classic", "--no-apps", "--json")
+    cli("down", "--dir", str(directory), "--json")
+    assert first.returncode == 0, first.stdout + first.stderr
+    ledger_hash = json.loads(first.stdout)["ledger_hash"]
+    database = plyvel.DB(str(next((directory / "network").glob(f"*/ledgers/{ledger_hash}"))))
+    database.delete(schema.META_STORAGE_FORMAT)  # as written before the marker existed
+    database.close()
+    again = cli("up", "--dir", str(directory), "--nodes", "1", "--crypto", "classic", "--no-apps", timeout=300)
+    try:
+        output = again.stdout + again.stderr
+        assert again.returncode == 1, output
+        assert "NETWORK_NOT_READY" in output and "INCOMPATIBLE_STORAGE_FORMAT" in output, output
+        assert "storage format 1" in output and "Traceback" not in output, output
+    finally:
+        cli("down", "--dir", str(directory), "--json")

@@ -44,3 +44,28 @@ def test_creating_the_same_ledger_twice_is_refused(tmp_path: Path) -> None:
         create_ledger(str(tmp_path), make_genesis(founders))
     with pytest.raises(NotFound):
         open_ledger(str(tmp_path), "NoSuchLedger")
+
+
+def test_a_ledger_in_another_storage_format_is_refused_with_its_code(tmp_path: Path) -> None:
+    """A database written before the storage format changed (no marker: format 1) or by a newer version is
+    refused whole with a stable code, not misread field by field."""
+    import plyvel
+
+    from ledger.errors import IncompatibleStorageFormat
+    from ledger.store import schema
+
+    ledger = create_ledger(str(tmp_path), make_genesis([seeded_keypair("x")]))
+    name = to_base58(ledger.ledger_hash)
+    ledger.close()
+    path = str(tmp_path / "ledgers" / name)
+    for marker, found in ((None, 1), ((schema.STORAGE_FORMAT + 1).to_bytes(2, "big"), schema.STORAGE_FORMAT + 1)):
+        database = plyvel.DB(path)
+        if marker is None:
+            database.delete(schema.META_STORAGE_FORMAT)
+        else:
+            database.put(schema.META_STORAGE_FORMAT, marker)
+        database.close()
+        with pytest.raises(IncompatibleStorageFormat) as refused:
+            open_ledger(str(tmp_path), name)
+        assert refused.value.code == "INCOMPATIBLE_STORAGE_FORMAT"
+        assert f"storage format {found}" in refused.value.message
