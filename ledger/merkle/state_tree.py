@@ -373,6 +373,15 @@ def _hash_children(hash_fn: HashFn, children: Sequence[Child | None]) -> bytes:
     return _fold(hash_fn, children)[0][30]
 
 
+def fold_children(hash_fn: HashFn, children: Sequence[Child | None]) -> tuple[bytes, int]:
+    """Hash and kind (0 empty, 1 lone leaf, 2 branch) of a subtree with these 16 children.
+
+    Public for snapshot verification, which folds chunk summaries up to the root.
+    """
+    hashes, kinds = _fold(hash_fn, children)
+    return hashes[30], kinds[30]
+
+
 def hash_node(hash_fn: HashFn, node: Node) -> bytes:
     """Hash of any node (the null node hashes to the placeholder)."""
     if isinstance(node, LeafNode):
