@@ -49,9 +49,14 @@ from ledger.merkle.state_tree import (
     NullNode,
     StateTree,
     TreeUpdateBatch,
+    decode_node,
+    encode_node,
+    encode_node_key,
     fold_children,
     hash_leaf,
 )
+from ledger.store import schema
+from ledger.store.base import KeyValueStore, WriteBatch
 
 SNAPSHOT_FORMAT = 1
 """Version byte at the start of every manifest and chunk encoding."""
@@ -341,3 +346,38 @@ def rebuild_state_tree(
     if batch.root_hash != manifest.root_hash:
         raise SnapshotRejected("rebuilt state tree root differs from the certified root")
     return batch
+
+
+# --- the ledger's key-value store ------------------------------------------------
+
+
+def store_node_reader(store: KeyValueStore) -> GetStateNode:
+    """``get_node`` over a ledger store's state-tree nodes (for :func:`export_snapshot`)."""
+
+    def get_node(node_key: NodeKey) -> InternalNode | LeafNode | NullNode | None:
+        raw = store.get(schema.make_state_node_key(encode_node_key(node_key)))
+        return None if raw is None else decode_node(raw)
+
+    return get_node
+
+
+def store_value_reader(store: KeyValueStore) -> Callable[[bytes], bytes | None]:
+    """``get_value`` over a ledger store's leaf values (for :func:`export_snapshot`)."""
+
+    def get_value(value_hash: bytes) -> bytes | None:
+        return store.get(schema.make_leaf_value_key(value_hash))
+
+    return get_value
+
+
+def write_rebuilt_tree(batch: WriteBatch, tree_batch: TreeUpdateBatch, chunks: Sequence[StateChunk]) -> None:
+    """Put a rebuilt tree's nodes and its leaves' values into a ledger write batch.
+
+    Only the state tree: the ledger's readable indexes, headers and accumulator
+    are not part of a state snapshot.
+    """
+    for node_key, node in sorted(tree_batch.new_nodes.items()):
+        batch.put(schema.make_state_node_key(encode_node_key(node_key)), encode_node(node))
+    for chunk in chunks:
+        for _, value_hash, value in chunk.leaves:
+            batch.put(schema.make_leaf_value_key(value_hash), value)

@@ -11,8 +11,6 @@ from ledger.merkle.state_tree import (
     Node,
     NodeKey,
     StateTree,
-    decode_node,
-    encode_node_key,
 )
 from ledger.snapshot import (
     SnapshotManifest,
@@ -21,10 +19,13 @@ from ledger.snapshot import (
     export_snapshot,
     iter_leaves,
     rebuild_state_tree,
+    store_node_reader,
+    store_value_reader,
     verify_chunk,
+    write_rebuilt_tree,
 )
 from ledger.store import schema
-
+from ledger.store.memory import MemoryStore
 from tests.unit.ledger.ledger_testkit import make_chain
 
 
@@ -167,19 +168,31 @@ def test_snapshot_of_a_real_ledger_matches_its_certified_header_root() -> None:
     store = ledger.store
     height = ledger.height
     # A header carries the state root *before* its block: version H is certified by header H + 1.
+    chain.new_data_account("snapshot-account-after")
     chain.commit()
     header = ledger.get_header(height + 1)
 
-    def get_node(node_key: NodeKey) -> Node | None:
-        raw = store.get(schema.make_state_node_key(encode_node_key(node_key)))
-        return None if raw is None else decode_node(raw)
-
-    def get_value(value_hash: bytes) -> bytes | None:
-        return store.get(schema.make_leaf_value_key(value_hash))
-
-    manifest, chunks = export_snapshot(ledger.hash_fn, get_node, get_value, height)
+    manifest, chunks = export_snapshot(ledger.hash_fn, store_node_reader(store), store_value_reader(store), height)
     manifest.verify(ledger.hash_fn, height, header.state_root)
     verified = [verify_chunk(ledger.hash_fn, manifest, i, raw) for i, raw in enumerate(chunks)]
     assert sum(len(c.leaves) for c in verified) > 3
     rebuilt = rebuild_state_tree(ledger.hash_fn, manifest, verified)
     assert rebuilt.root_hash == header.state_root
+
+    # Persist into a fresh store and apply the next block's state changes there.
+    fresh = MemoryStore()
+    batch = fresh.atomic_batch()
+    write_rebuilt_tree(batch, rebuilt, verified)
+    batch.commit()
+    tree = StateTree(ledger.hash_fn, store_node_reader(fresh))
+    assert tree.root_hash(height) == header.state_root
+    before = dict(iter_leaves(store_node_reader(store), height))
+    after = dict(iter_leaves(store_node_reader(store), height + 1))
+    assert before != after
+    changes: list[tuple[bytes, bytes | None]] = [(k, v) for k, v in after.items() if before.get(k) != v]
+    changes += [(k, None) for k in before if k not in after]
+    next_root = tree.put_batch(height + 1, height, changes).root_hash
+    assert next_root == ledger.get_header(height + 2).state_root
+    for value_hash in after.values():
+        if value_hash in before.values():
+            assert fresh.get(schema.make_leaf_value_key(value_hash)) == store.get(schema.make_leaf_value_key(value_hash))
