@@ -68,7 +68,8 @@ class GatewaySection(_Section):
     port: int = Field(ge=0, le=65535)
     admin_token_file: str | None = None
     post_rate: float = Field(200.0, ge=0)
-    """POST requests per second per client address (token-bucket refill); 0 turns the limit off."""
+    """POST requests per second per client address (token-bucket refill); 0 turns the limit off. The gRPC
+    client Submit has the same limit (per TLS certificate, else per address)."""
     post_burst: float = Field(400.0, ge=1)
     """POST requests a client may send at once."""
 
