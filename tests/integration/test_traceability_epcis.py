@@ -347,8 +347,19 @@ def test_malformed_xml_capture_is_a_400(env: Env) -> None:
         response = env.http.post("/epcis/capture", content=body,
                                  headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
         assert response.status_code == 400, response.text
-        assert response.json()["code"] in ("XML_INVALID", "SCHEMA_INVALID", "TIME_INVALID")
+        assert response.json()["code"] in ("XML_INVALID", "XML_SCHEMA_INVALID", "SCHEMA_INVALID", "TIME_INVALID")
         assert "root:" not in response.text
+
+
+def test_xml_refused_by_gs1s_xsd_is_a_400_with_its_own_code(env: Env) -> None:
+    xml = (GS1.parent / "gs1_examples_xml" / "Example-ObjectEvent_9.6.1.xml").read_bytes()
+    invalid = xml.replace(b"<action>OBSERVE</action>", b"<action>SEEN</action>", 1)
+    assert invalid != xml
+    for path in ("/epcis/capture", "/traceability/capture"):
+        response = env.http.post(path, content=invalid,
+                                 headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
+        assert response.status_code == 400, response.text
+        assert response.json()["code"] == "XML_SCHEMA_INVALID" and "'SEEN'" in response.text
 
 
 def test_a_restarted_dispatcher_resumes_from_the_stored_cursor(env: Env) -> None:

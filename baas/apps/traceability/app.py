@@ -182,7 +182,7 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
 
     @app.exception_handler(XmlBindingError)
     async def xml_error(request: Request, exc: XmlBindingError) -> JSONResponse:
-        return _error("XML_INVALID", str(exc), 400)
+        return _error(exc.code, str(exc), 400)
 
     @app.exception_handler(IdentifierError)
     async def identifier_error(request: Request, exc: IdentifierError) -> JSONResponse:

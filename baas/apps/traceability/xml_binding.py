@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from lxml import etree
 
-from baas.apps.traceability import cbv
+from baas.apps.traceability import cbv, xml_schema
 
 MAX_XML_BYTES = 16 << 20
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -29,6 +29,7 @@ EPCIS_QUERY_NS = "urn:epcglobal:epcis-query:xsd:2"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
 EPC_LISTS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
+REQUIRED_EPC_LISTS = {"ObjectEvent": "epcList", "TransactionEvent": "epcList", "AggregationEvent": "childEPCs"}
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 TYPED_LISTS = {"bizTransactionList": "bizTransaction", "sourceList": "source", "destinationList": "destination"}
 TEXT_FIELDS = ("eventTime", "recordTime", "eventTimeZoneOffset", "eventID", "parentID", "action", "bizStep",
@@ -40,6 +41,14 @@ STANDARD_PREFIXES = {"gs1": "https://gs1.org/voc/", "cbv": cbv.CBV_ROOT, "cbvmda
 
 class XmlBindingError(ValueError):
     """An XML document that is not a well-formed EPCIS 2.0 document (a clear 400 at capture)."""
+
+    code = "XML_INVALID"
+
+
+class XmlSchemaError(XmlBindingError):
+    """A well-formed EPCIS XML document that GS1's EPCIS 2.0 XSD refuses (400 ``XML_SCHEMA_INVALID``)."""
+
+    code = "XML_SCHEMA_INVALID"
 
 
 def _parser() -> etree.XMLParser:
@@ -161,7 +170,9 @@ def _event(element: Any, names: _Namespaces) -> dict[str, Any]:
             event[name] = _text(child) if previous is None else \
                 (previous if isinstance(previous, list) else [previous]) + [_text(child)]
         elif name in EPC_LISTS:
-            event[name] = [_text(epc) for epc in _children(child)]
+            epcs = [_text(epc) for epc in _children(child)]
+            if epcs:  # an empty list (the XSD requires one in some events) is the same as none
+                event[name] = epcs
         elif name in QUANTITY_LISTS:
             elements = []
             for quantity in _children(child):
@@ -256,6 +267,10 @@ def parse_document(data: bytes) -> dict[str, Any]:
     event_list = next((e for e in root.iter() if isinstance(e.tag, str) and _local(e) == "EventList"), None)
     if event_list is None:
         raise XmlBindingError("no EventList in the document")
+    if kind == "EPCISDocument":
+        errors = xml_schema.schema_errors(root)
+        if errors:
+            raise XmlSchemaError("the document does not conform to GS1's EPCIS 2.0 XML Schema: " + "; ".join(errors))
     names = _Namespaces()
     for prefix, namespace in STANDARD_PREFIXES.items():
         names.prefixes.setdefault(namespace, prefix)
@@ -340,8 +355,11 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
             inline.update({k: v for k, v in context.items() if isinstance(v, str)})
     writer = _Writer(inline)
     element = etree.SubElement(parent, str(event.get("type")))
-    for name in XML_ORDER:
+    schema_order = xml_schema.event_field_order().get(str(event.get("type")), ())
+    for name in schema_order + tuple(n for n in XML_ORDER if n not in schema_order):
         value = event.get(name)
+        if value is None and REQUIRED_EPC_LISTS.get(str(event.get("type"))) == name:
+            value = []  # GS1's XSD requires the element, even empty
         if value is None:
             continue
         if name in ("bizStep", "disposition"):
@@ -376,7 +394,7 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
                     entry.set("type", _cbv_urn(vocabulary, str(item["type"])))
         elif name == "persistentDisposition":
             holder = etree.SubElement(element, name)
-            for key in ("set", "unset"):
+            for key in ("unset", "set"):
                 for item in value.get(key) or []:
                     _text_child(holder, key, _cbv_urn("disposition", str(item)))
         elif name == "sensorElementList":

@@ -80,10 +80,77 @@ def test_entities_are_never_expanded(payload: bytes) -> None:
 
 @pytest.mark.parametrize("payload, message", [
     (b"not xml", "not well-formed"), (b"<Other/>", "root element"), (b"<EPCISDocument/>", "no EventList"),
-    (b"<EPCISDocument><EPCISBody><EventList><Bogus/></EventList></EPCISBody></EPCISDocument>", "not an EPCIS event"),
-    (b"<EPCISDocument><EPCISBody><EventList><ObjectEvent><quantityList><quantityElement><quantity>many</quantity>"
-     b"</quantityElement></quantityList></ObjectEvent></EventList></EPCISBody></EPCISDocument>", "not a number"),
+    (b"<EPCISDocument><EPCISBody><EventList/></EPCISBody></EPCISDocument>", "No matching global declaration"),
+    (b'<e:EPCISDocument xmlns:e="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0" creationDate="2024-01-01T00:00:00Z">'
+     b"<EPCISBody><EventList><Bogus/></EventList></EPCISBody></e:EPCISDocument>", "'Bogus': This element is not expected"),
+    (b'<e:EPCISDocument xmlns:e="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0" creationDate="2024-01-01T00:00:00Z">'
+     b"<EPCISBody><EventList><ObjectEvent><eventTime>2024-01-01T00:00:00Z</eventTime>"
+     b"<eventTimeZoneOffset>+00:00</eventTimeZoneOffset><epcList/><action>ADD</action><quantityList><quantityElement>"
+     b"<epcClass>urn:epc:class:lgtin:4012345.012345.998877</epcClass><quantity>many</quantity>"
+     b"</quantityElement></quantityList></ObjectEvent></EventList></EPCISBody></e:EPCISDocument>", "'many' is not a valid"),
 ])
 def test_malformed_xml_gets_a_clear_error(payload: bytes, message: str) -> None:
     with pytest.raises(XmlBindingError, match=message):
         parse_document(payload)
+
+
+# --- GS1's EPCIS 2.0 XSD (xml_schema.py) -----------------------------------------------------------------
+
+from lxml import etree  # noqa: E402
+
+from baas.apps.traceability import xml_schema  # noqa: E402
+from baas.apps.traceability.xml_binding import XmlSchemaError  # noqa: E402
+
+_HEAD = (b'<?xml version="1.0" encoding="UTF-8"?><epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" '
+         b'xmlns:ex="https://ns.example.com/epcis/" schemaVersion="2.0" creationDate="2024-03-01T10:00:00Z">'
+         b"<EPCISBody><EventList>")
+_TAIL = b"</EventList></EPCISBody></epcis:EPCISDocument>"
+_EVENT = (b"<ObjectEvent><eventTime>2024-03-01T09:00:00.000+01:00</eventTime>"
+          b"<eventTimeZoneOffset>+01:00</eventTimeZoneOffset><epcList><epc>urn:epc:id:sgtin:4012345.011111.1</epc>"
+          b"</epcList><action>OBSERVE</action><bizStep>urn:epcglobal:cbv:bizstep:receiving</bizStep>"
+          b"<readPoint><id>urn:epc:id:sgln:4012345.00001.0</id></readPoint></ObjectEvent>")
+
+
+def test_a_valid_epcis_2_0_document_passes_the_xsd_and_parses() -> None:
+    document = parse_document(_HEAD + _EVENT + _TAIL)
+    assert document["epcisBody"]["eventList"][0]["epcList"] == ["urn:epc:id:sgtin:4012345.011111.1"]
+
+
+def test_gs1_xml_example_conforms_to_gs1_xsd() -> None:
+    root = etree.fromstring(XML_EXAMPLE.read_bytes())
+    assert xml_schema.schema_errors(root) == []
+
+
+@pytest.mark.parametrize("path", JSON_EXAMPLES, ids=lambda p: p.name)
+def test_every_json_example_rendered_to_xml_conforms_to_gs1_xsd(path: Path) -> None:
+    xml = render_document(json.loads(path.read_text()))
+    assert xml_schema.schema_errors(etree.fromstring(xml)) == []
+
+
+# Each document is well-formed and the JSON-side conversion would accept it; GS1's XSD refuses it.
+@pytest.mark.parametrize("event, message", [
+    (_EVENT.replace(b"<action>OBSERVE</action>", b"<action>observe</action>"), "'observe' is not an element of"),
+    (_EVENT.replace(b"<eventTimeZoneOffset>+01:00</eventTimeZoneOffset>", b""), "eventTimeZoneOffset"),
+    (_EVENT.replace(b"09:00:00.000+01:00", b"09:00:00.000"), "is not accepted by the pattern"),  # no time zone
+    (_EVENT.replace(b"<bizStep>urn:epcglobal:cbv:bizstep:receiving</bizStep>", b"")
+     .replace(b"</readPoint>", b"</readPoint><bizStep>urn:epcglobal:cbv:bizstep:receiving</bizStep>"),
+     "'bizStep': This element is not expected"),  # out of the XSD's order
+    (_EVENT.replace(b"<readPoint><id>", b"<readPoint><ex:x>1</ex:x><id>"), "'ex:x'|not expected"),
+    (_EVENT.replace(b"<epcList>", b"<epcList><unknown/>"), "'unknown': This element is not expected"),
+    (_EVENT.replace(b"</readPoint>", b"</readPoint><sensorElementList><sensorElement><sensorReport "
+                    b'type="gs1:Temperature" value="warm"/></sensorElement></sensorElementList>'),
+     "'warm' is not a valid value"),
+])
+def test_xsd_invalid_documents_are_refused_with_a_stable_code(event: bytes, message: str) -> None:
+    with pytest.raises(XmlSchemaError, match=message) as caught:
+        parse_document(_HEAD + event + _TAIL)
+    assert caught.value.code == "XML_SCHEMA_INVALID"
+
+
+def test_the_xsd_loads_only_local_files_and_gs1s_file_is_vendored_unchanged() -> None:
+    tree = xml_schema._schema_tree()
+    imports = [node.get("schemaLocation") for node in tree.getroot().iter("{http://www.w3.org/2001/XMLSchema}import")]
+    assert imports and all(str(loc).startswith(xml_schema.SCHEMA_DIR.as_uri()) for loc in imports)
+    original = xml_schema.EPCIS_XSD.read_text(encoding="utf-8")
+    assert 'targetNamespace="urn:epcglobal:epcis:xsd:2"' in original and "xsd:dateTimeStamp" in original
+    assert "Copyright (C) 2006-2021 GS1 AISBL" in original
