@@ -383,3 +383,64 @@ def test_a_restarted_dispatcher_resumes_from_the_stored_cursor(env: Env) -> None
 
     assert asyncio.run(one_round()) == 0  # nothing is delivered twice
     assert len(env.receiver.bodies) == delivered_before
+
+
+def _located_events(env: Env, tag: str) -> dict[str, str]:
+    """Three new events (site, a dock in it, a door of the dock; bizLocations likewise) with quantities 5/50/500."""
+    sites = {"site": "urn:epc:id:sgln:4012345.77777.0", "dock": "urn:epc:id:sgln:4012345.77777.1",
+             "door": "urn:epc:id:sgln:4012345.77777.2"}
+    events = []
+    for n, (name, gln) in enumerate(sites.items()):
+        events.append({"type": "ObjectEvent", "eventTime": f"2021-0{n + 1}-01T10:00:00+02:00",
+                       "eventTimeZoneOffset": "+02:00", "action": "OBSERVE", "bizStep": "inspecting",
+                       "eventID": f"urn:uuid:0c0ffee0-{tag}-4000-8000-00000000000{n}",
+                       "quantityList": [{"epcClass": f"urn:epc:class:lgtin:4012345.012345.{tag}{n}",
+                                         "quantity": 5 * 10 ** n, "uom": "KGM"}],
+                       "readPoint": {"id": gln}, "bizLocation": {"id": gln}})
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2021-04-01T10:00:00Z",
+                "epcisBody": {"eventList": events}}
+    assert env.capture(document)["success"]
+    return {name: f"urn:uuid:0c0ffee0-{tag}-4000-8000-00000000000{n}" for n, name in enumerate(sites)}
+
+
+def test_wd_read_point_and_biz_location_follow_the_master_data_hierarchy(env: Env) -> None:
+    ids = _located_events(env, "aaaa")
+    site, dock, door = "urn:epc:id:sgln:4012345.77777.0", "urn:epc:id:sgln:4012345.77777.1", \
+        "urn:epc:id:sgln:4012345.77777.2"
+    for parameter in ("WD_readPoint", "WD_bizLocation"):
+        # no hierarchy yet: exactly the events at that place
+        assert [e["eventID"] for e in env.events(**{parameter: site})] == [ids["site"]]
+    hierarchy = {"vocabularyList": [
+        {"type": "urn:epcglobal:epcis:vtype:ReadPoint", "vocabularyElementList": [
+            {"id": site, "attributes": [], "children": [dock]}, {"id": dock, "attributes": [], "children": [door]}]}]}
+    stored = env.http.post("/traceability/masterdata", json=hierarchy, headers={"Authorization": "Bearer brand-token"})
+    assert stored.status_code == 201, stored.text
+    for parameter in ("WD_readPoint", "WD_bizLocation"):
+        assert sorted(e["eventID"] for e in env.events(**{parameter: site})) == sorted(ids.values())
+        assert sorted(e["eventID"] for e in env.events(**{parameter: dock})) == sorted([ids["dock"], ids["door"]])
+        assert [e["eventID"] for e in env.events(**{parameter: door})] == [ids["door"]]
+    # EQ_ stays exact
+    assert [e["eventID"] for e in env.events(EQ_readPoint=site)] == [ids["site"]]
+
+
+def test_quantity_filters(env: Env) -> None:
+    ids = _located_events(env, "bbbb")
+    place = {"EQ_bizStep": "inspecting", "EQ_readPoint": "urn:epc:id:sgln:4012345.77777.1"}  # 50 KGM, both runs
+    ours = {ids["dock"]}
+
+    def found(**params: Any) -> set[str]:
+        return {e["eventID"] for e in env.events(**place, **params)} & ours
+
+    assert found(EQ_quantity="50") == ours and found(EQ_quantity="5") == set()
+    assert found(GT_quantity="49.5") == ours and found(GT_quantity="50") == set()
+    assert found(GE_quantity="50") == ours and found(GE_quantity="50.01") == set()
+    assert found(LT_quantity="50.5") == ours and found(LT_quantity="50") == set()
+    assert found(LE_quantity="50") == ours and found(LE_quantity="49") == set()
+    # over all events: every match really carries such a quantity
+    for event in env.events(GT_quantity="100", perPage=100):
+        quantities = [q.get("quantity") for key in ("quantityList", "childQuantityList", "inputQuantityList",
+                                                    "outputQuantityList") for q in event.get(key) or []]
+        assert any(isinstance(q, (int, float)) and q > 100 for q in quantities), event
+    response = env.http.get("/epcis/events", params={"GT_quantity": "lots"})
+    assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"

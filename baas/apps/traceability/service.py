@@ -609,6 +609,21 @@ class TraceabilityService:
                 any_of("e.read_point", [normalise(v) for v in items])
             elif name == "EQ_bizLocation":
                 any_of("e.biz_location", [normalise(v) for v in items])
+            elif name in ("WD_readPoint", "WD_bizLocation"):
+                column = "e.read_point" if name == "WD_readPoint" else "e.biz_location"
+                any_of(column, sorted(self._with_descendants([normalise(v) for v in items])))
+            elif name in QUANTITY_OPERATORS:
+                try:
+                    number = float(items[0])
+                except ValueError:
+                    number = float("nan")
+                if number != number or number in (float("inf"), float("-inf")):
+                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+                lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in
+                                    ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"))
+                where.append("EXISTS (SELECT 1 FROM json_tree(e.json) t WHERE t.key = 'quantity' AND "
+                             f"t.type IN ('integer', 'real') AND ({lists}) AND t.value {QUANTITY_OPERATORS[name]} ?)")
+                values.append(number)
             elif name == "EQ_action":
                 if any(v not in ("ADD", "OBSERVE", "DELETE") for v in items):
                     raise CaptureError("INVALID_PARAMETER", "EQ_action takes ADD, OBSERVE or DELETE", 400)
@@ -680,6 +695,20 @@ class TraceabilityService:
             value = None if order_by is None else (last.event_time if order_by == "event_time" else last.record_time or 0)
             next_cursor = (value, last.seq)
         return rows, next_cursor
+
+    def _with_descendants(self, ids: Iterable[str]) -> set[str]:
+        """``ids`` and every direct or indirect child the master data names (EPCIS 2.0 §6.5 hierarchies)."""
+        found = set(ids)
+        frontier = list(found)
+        while frontier and len(found) < DESCENDANTS_LIMIT:
+            children = self.store.master_data_attribute(frontier, CHILDREN_ATTRIBUTE)
+            frontier = []
+            for text in children:
+                for child in json.loads(text):
+                    if child not in found:
+                        found.add(child)
+                        frontier.append(child)
+        return found
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
@@ -776,7 +805,8 @@ EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "Transform
 
 QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
-                    "EQ_readPoint", "EQ_bizLocation", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
+                    "EQ_readPoint", "EQ_bizLocation", "WD_readPoint", "WD_bizLocation", "EQ_quantity",
+                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
                     "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass",
@@ -802,6 +832,11 @@ MATCH_ROLES = {
 
 
 MASTER_DATA_LIMIT = 10_000
+CHILDREN_ATTRIBUTE = "children"
+"""Where an element's ``children`` (the master-data hierarchy WD_readPoint / WD_bizLocation follow) is kept."""
+DESCENDANTS_LIMIT = 10_000
+QUANTITY_OPERATORS = {"EQ_quantity": "=", "GT_quantity": ">", "GE_quantity": ">=", "LT_quantity": "<",
+                      "LE_quantity": "<="}
 
 
 def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict[str, str]]]:
@@ -822,6 +857,14 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
                 value = attribute.get("attribute")
                 text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
                 attributes[attribute["id"]] = text[:2000]
+            children = element.get("children")
+            if children is not None:
+                if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
+                    raise CaptureError("MASTER_DATA_INVALID", "children must be a list of identifiers", 400)
+                try:
+                    attributes[CHILDREN_ATTRIBUTE] = json.dumps(sorted({normalise(c) for c in children}))
+                except IdentifierError as exc:
+                    raise CaptureError("MASTER_DATA_INVALID", str(exc), 400) from exc
             count += 1
             if count > MASTER_DATA_LIMIT:
                 raise CaptureError("MASTER_DATA_INVALID", f"at most {MASTER_DATA_LIMIT} elements at once", 413)

@@ -444,6 +444,17 @@ class TraceStore:
                                           (element_id,)).fetchall()
         return {name: value for name, value in rows}
 
+    def master_data_attribute(self, element_ids: Sequence[str], attribute: str) -> list[str]:
+        """The values of one attribute for several elements (those that have it)."""
+        values: list[str] = []
+        for start in range(0, len(element_ids), 500):
+            chunk = list(element_ids[start:start + 500])
+            rows = self._connection().execute(
+                f"SELECT value FROM master_data WHERE attribute = ? AND id IN ({','.join('?' * len(chunk))})",
+                [attribute, *chunk]).fetchall()
+            values.extend(value for (value,) in rows)
+        return values
+
     def master_data_list(self, vocabulary: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         sql = "SELECT id, vocabulary, attribute, value FROM master_data"
         params: list[Any] = []

@@ -248,7 +248,12 @@ def _master_data(header: Any) -> list[dict[str, Any]]:
                 attributes = [{"id": attribute.get("id", ""), "attribute": _text(attribute)}
                               for attribute in element if isinstance(attribute.tag, str)
                               and _local(attribute) == "attribute"]
-                elements.append({"id": element.get("id", ""), "attributes": attributes})
+                entry: dict[str, Any] = {"id": element.get("id", ""), "attributes": attributes}
+                children = [_text(child) for holder in element if isinstance(holder.tag, str)
+                            and _local(holder) == "children" for child in _children(holder)]
+                if children:
+                    entry["children"] = children
+                elements.append(entry)
         vocabularies.append({"type": vocabulary.get("type", ""), "vocabularyElementList": elements})
     return vocabularies
 
