@@ -4,7 +4,7 @@ query created, then read, subscribed, deleted, ...).
 
 Before the run the organisation is registered, owns a brand prefix and has captured the brand's
 production example, so reads can succeed: every other call addresses that capture, its first event and
-its item; the other calls keep schemathesis' generated values. Every response: no 5xx, errors as
+its item and a named query; the other calls keep schemathesis' generated values. Every response: no 5xx, errors as
 ``{code, message}`` without a traceback, success bodies matching the documented schema, and every
 timestamp in a JSON success body with its time zone.
 
@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -39,6 +40,7 @@ TOKEN = "stateful-organisation-token"
 ADMIN = "stateful-admin-token"
 DOCUMENTS = Path(__file__).resolve().parents[1] / "apps" / "epcis_examples"
 ITEM_URN = "urn:epc:id:sgtin:9521234.012345.1001"
+QUERY = "stateful"
 
 
 def _content_type(response: Any) -> str:
@@ -74,9 +76,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 response = http.post("/traceability/capture", json=document, headers={"Authorization": f"Bearer {TOKEN}"})
                 assert response.status_code == 201, response.text
                 capture = response.json()
-                events = http.get("/traceability/events", params={"perPage": 1}).json()
-                event = events["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]
-            yield {"url": server.url, "capture": capture, "event_id": event["eventID"]}
+                response = http.post("/epcis/queries", headers={"Authorization": f"Bearer {TOKEN}"},
+                                     json={"name": QUERY, "query": {"EQ_bizStep": "commissioning"}})
+                assert response.status_code == 201, response.text
+                history = http.get(f"/traceability/items/{quote(ITEM_URN, safe='')}/history")
+                assert history.status_code == 200, history.text
+                event = history.json()["events"][0]
+                assert event["eventHash"] and event["event"]["eventID"], event
+            yield {"url": server.url, "capture": capture, "event_id": event["event"]["eventID"],
+                   "event_hash": event["eventHash"]}
         finally:
             server.stop()
             service.stop()
@@ -91,19 +99,21 @@ def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -
     base = schema.as_state_machine()
     calls = {"count": 0, "ok": 0, "seen": 0}
     capture_id = app["capture"].get("captureID") or app["capture"].get("captureId") or app["capture"].get("id")
-    real_values = {"event_id": app["event_id"], "item_id": ITEM_URN, "epc": ITEM_URN}
+    real_values = {"event_id": app["event_id"], "item_id": ITEM_URN, "epc": ITEM_URN, "name": QUERY}
     if isinstance(capture_id, str):
         real_values["capture_id"] = capture_id
 
     class Traceability(base):  # type: ignore[misc, valid-type]
         def before_call(self, case: Any) -> None:
             calls["seen"] += 1
-            if calls["seen"] % 2:
-                return  # schemathesis' own values (and the ids its links carried)
+            if calls["seen"] % 2 or case.method.upper() == "DELETE":
+                return  # schemathesis' own values (and the ids its links carried); the fixtures stay
             parameters = dict(case.path_parameters or {})
             for name, value in real_values.items():
                 if name in parameters:
-                    parameters[name] = value
+                    if name == "event_id" and case.path.endswith("/proof"):
+                        value = app["event_hash"]  # proofs are addressed by the event's hash
+                    parameters[name] = quote(value, safe="")  # schemathesis sends set values as they are
             case.path_parameters = parameters
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
