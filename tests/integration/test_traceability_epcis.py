@@ -444,3 +444,32 @@ def test_quantity_filters(env: Env) -> None:
         assert any(isinstance(q, (int, float)) and q > 100 for q in quantities), event
     response = env.http.get("/epcis/events", params={"GT_quantity": "lots"})
     assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"
+
+
+def test_sensor_value_filters(env: Env) -> None:
+    def sensed(n: int, value: float, uom: str) -> dict[str, Any]:
+        return {"type": "ObjectEvent", "eventTime": f"2022-05-0{n}T08:00:00Z", "eventTimeZoneOffset": "+00:00",
+                "action": "OBSERVE", "bizStep": "sensor_reporting", "epcList": [f"urn:epc:id:sgtin:4012345.011111.88{n}"],
+                "eventID": f"urn:uuid:5e5e5e5e-0000-4000-8000-00000000000{n}",
+                "sensorElementList": [{"sensorReport": [{"type": "gs1:Temperature", "value": value, "uom": uom},
+                                                        {"type": "gs1:RelativeHumidity", "value": 40, "uom": "A93"}]}]}
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2022-05-09T10:00:00Z",
+                "epcisBody": {"eventList": [sensed(1, 4.5, "CEL"), sensed(2, 9.0, "CEL"), sensed(3, 48.0, "FAH")]}}
+    assert env.capture(document)["success"]
+    ours = {f"urn:uuid:5e5e5e5e-0000-4000-8000-00000000000{n}" for n in (1, 2, 3)}
+
+    def found(**params: Any) -> set[str]:
+        return {e["eventID"] for e in env.events(perPage=100, **params)} & ours
+
+    assert found(EXISTS_sensorElementList="true") == ours
+    assert all(e.get("sensorElementList") for e in env.events(perPage=100, EXISTS_sensorElementList="true"))
+    assert found(EQ_type="Temperature") == ours == found(EQ_type="https://gs1.org/voc/Temperature")
+    assert found(EQ_type="gs1:Humidity") == set()
+    assert found(GT_value_CEL="5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000002"}
+    assert found(GE_value_CEL="4.5") == ours - {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}
+    assert found(LT_value_CEL="4.5") == set() and found(LE_value_CEL="4.5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000001"}
+    assert found(EQ_value_FAH="48") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}  # no unit conversion
+    assert found(GT_value_A93="39", EQ_type="Temperature") == ours  # ANDed over the event, as the standard says
+    response = env.http.get("/epcis/events", params={"GT_value_CEL": "hot"})
+    assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"

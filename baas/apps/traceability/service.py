@@ -624,6 +624,28 @@ class TraceabilityService:
                 where.append("EXISTS (SELECT 1 FROM json_tree(e.json) t WHERE t.key = 'quantity' AND "
                              f"t.type IN ('integer', 'real') AND ({lists}) AND t.value {QUANTITY_OPERATORS[name]} ?)")
                 values.append(number)
+            elif name == "EXISTS_sensorElementList":
+                where.append("json_type(e.json, '$.sensorElementList') = 'array'")
+            elif name == "EQ_type":
+                forms = [f for v in items for f in _sensor_type_forms(v)]
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.type') IN "
+                             f"({','.join('?' * len(forms))}))")
+                values.extend(forms)
+            elif name.split("_", 1)[0] in SENSOR_OPERATORS and name.split("_")[1:2] == ["value"] \
+                    and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
+                operator, _, uom = name.split("_", 2)
+                try:
+                    number = float(items[0])
+                except ValueError:
+                    number = float("nan")
+                if number != number or number in (float("inf"), float("-inf")):
+                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.uom') = ? AND "
+                             "json_type(r.value, '$.value') IN ('integer', 'real') AND "
+                             f"json_extract(r.value, '$.value') {SENSOR_OPERATORS[operator]} ?)")
+                values.extend([uom, number])
             elif name == "EQ_action":
                 if any(v not in ("ADD", "OBSERVE", "DELETE") for v in items):
                     raise CaptureError("INVALID_PARAMETER", "EQ_action takes ADD, OBSERVE or DELETE", 400)
@@ -806,7 +828,8 @@ EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "Transform
 QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
                     "EQ_readPoint", "EQ_bizLocation", "WD_readPoint", "WD_bizLocation", "EQ_quantity",
-                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
+                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EXISTS_sensorElementList", "EQ_type",
+                    "EQ_/GT_/GE_/LT_/LE_value_<uom>", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
                     "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass",
@@ -835,6 +858,19 @@ MASTER_DATA_LIMIT = 10_000
 CHILDREN_ATTRIBUTE = "children"
 """Where an element's ``children`` (the master-data hierarchy WD_readPoint / WD_bizLocation follow) is kept."""
 DESCENDANTS_LIMIT = 10_000
+SENSOR_OPERATORS = {"EQ": "=", "GT": ">", "GE": ">=", "LT": "<", "LE": "<="}
+GS1_VOC = "https://gs1.org/voc/"
+
+
+def _sensor_type_forms(value: str) -> list[str]:
+    """The spellings a sensor report ``type`` may be stored in: bare, ``gs1:`` CURIE, GS1 Web URI."""
+    bare = value[len(GS1_VOC):] if value.startswith(GS1_VOC) else value[4:] if value.startswith("gs1:") else None
+    if bare is None and ":" in value:
+        return [value]
+    term = bare if bare is not None else value
+    return [term, f"gs1:{term}", GS1_VOC + term]
+
+
 QUANTITY_OPERATORS = {"EQ_quantity": "=", "GT_quantity": ">", "GE_quantity": ">=", "LT_quantity": "<",
                       "LE_quantity": "<="}
 
