@@ -381,3 +381,53 @@ def write_rebuilt_tree(batch: WriteBatch, tree_batch: TreeUpdateBatch, chunks: S
     for chunk in chunks:
         for _, value_hash, value in chunk.leaves:
             batch.put(schema.make_leaf_value_key(value_hash), value)
+
+
+# --- fetching from several peers -------------------------------------------------
+
+FetchChunk = Callable[[int], bytes]
+"""Asks one peer for chunk ``index``; raises any exception when the peer cannot answer."""
+
+
+@dataclass
+class FetchReport:
+    """What :func:`fetch_snapshot` did: per refused chunk, the peer and the error code."""
+
+    refused: list[tuple[int, int, str]]
+    """(chunk index, peer index, error code) of every chunk that did not verify or could not be fetched."""
+    bytes_received: int
+
+
+def fetch_snapshot(
+    hash_fn: HashFn,
+    manifest: SnapshotManifest,
+    peers: Sequence[FetchChunk],
+) -> tuple[list[StateChunk], FetchReport]:
+    """Fetch and verify every chunk of ``manifest`` (already verified) from ``peers``.
+
+    Chunk ``i`` is asked of peer ``i % len(peers)`` first, then of the following
+    peers in turn; a chunk that fails to arrive or to verify is refused and asked of
+    the next peer. Raises :class:`SnapshotRejected` if no peer supplies a valid copy.
+    """
+    if not peers:
+        raise SnapshotRejected("no peer to fetch the snapshot from")
+    chunks: list[StateChunk] = []
+    refused: list[tuple[int, int, str]] = []
+    received = 0
+    for index in range(manifest.chunk_count):
+        chunk: StateChunk | None = None
+        for attempt in range(len(peers)):
+            peer = (index + attempt) % len(peers)
+            try:
+                raw = peers[peer](index)
+                received += len(raw)
+                chunk = verify_chunk(hash_fn, manifest, index, raw)
+                break
+            except (SnapshotRejected, CodecError) as error:
+                refused.append((index, peer, error.code))
+            except Exception:  # noqa: BLE001 - a peer's failure is recorded, the next peer is asked
+                refused.append((index, peer, "PEER_UNAVAILABLE"))
+        if chunk is None:
+            raise SnapshotRejected("no peer supplied a valid copy of a chunk", index=index)
+        chunks.append(chunk)
+    return chunks, FetchReport(refused, received)

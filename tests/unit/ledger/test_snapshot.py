@@ -13,10 +13,12 @@ from ledger.merkle.state_tree import (
     StateTree,
 )
 from ledger.snapshot import (
+    FetchChunk,
     SnapshotManifest,
     SnapshotRejected,
     StateChunk,
     export_snapshot,
+    fetch_snapshot,
     iter_leaves,
     rebuild_state_tree,
     store_node_reader,
@@ -196,3 +198,42 @@ def test_snapshot_of_a_real_ledger_matches_its_certified_header_root() -> None:
     for value_hash in after.values():
         if value_hash in before.values():
             assert fresh.get(schema.make_leaf_value_key(value_hash)) == store.get(schema.make_leaf_value_key(value_hash))
+
+
+def test_a_corrupted_chunk_is_refused_and_refetched_from_another_peer() -> None:
+    source = build_history(80)
+    version = source.version
+    assert version is not None
+    root = source.tree.root_hash(version)
+    manifest, chunks = export_snapshot(sha256, source.nodes.get, source.values.get, version, 1)
+    manifest.verify(sha256, version, root)
+    asked: list[tuple[int, int]] = []
+
+    def honest(peer: int) -> FetchChunk:
+        def fetch(index: int) -> bytes:
+            asked.append((peer, index))
+            return chunks[index]
+        return fetch
+
+    def corrupting(index: int) -> bytes:
+        asked.append((1, index))
+        raw = bytearray(chunks[index])
+        raw[-1] ^= 0x40
+        return bytes(raw)
+
+    def unavailable(index: int) -> bytes:
+        asked.append((2, index))
+        raise ConnectionError("peer down")
+
+    fetched, report = fetch_snapshot(sha256, manifest, [honest(0), corrupting, unavailable])
+    assert [c.encode() for c in fetched] == chunks
+    # Every chunk first asked of the corrupting peer was refused there and fetched from the next peers.
+    refused_at_1 = sorted(i for i, peer, _ in report.refused if peer == 1)
+    assert refused_at_1 == [i for i in range(16) if i % 3 == 1]  # chunk i goes to peer i % 3 first
+    assert {code for _, peer, code in report.refused if peer == 1} <= {"SNAPSHOT_REJECTED", "MALFORMED_ENCODING"}
+    assert {code for _, peer, code in report.refused if peer == 2} == {"PEER_UNAVAILABLE"}
+    assert all((0, i) in asked for i in range(16))
+    assert rebuild_state_tree(sha256, manifest, fetched).root_hash == root
+
+    with pytest.raises(SnapshotRejected):
+        fetch_snapshot(sha256, manifest, [corrupting, unavailable])
