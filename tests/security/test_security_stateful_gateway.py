@@ -88,6 +88,7 @@ def test_gateway_stateful_with_signed_transactions(gateway: dict[str, Any]) -> N
     for pattern in EXCLUDED_PATHS:
         schema = schema.exclude(path_regex=pattern)
     base = schema.as_state_machine()
+    failures: list[str] = []
     calls = {"count": 0, "ok": 0, "real": 0, "committed_posts": 0}
     real_values = {"ledger": gateway["ledger"], "address": gateway["account"], "tx_hash": gateway["tx"]}
 
@@ -124,6 +125,14 @@ def test_gateway_stateful_with_signed_transactions(gateway: dict[str, Any]) -> N
             return {"base_url": url, "timeout": 60}
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            try:
+                self._check(response, case)
+            except Exception as failure:
+                # kept, so that a replay Hypothesis cannot repeat (FlakyStrategyDefinition) cannot hide it
+                failures.append(f"{case.method} {case.formatted_path}: {failure!r}"[:2000])
+                raise
+
+        def _check(self, response: Any, case: Any) -> None:
             calls["count"] += 1
             where = f"{case.method} {case.formatted_path}"
             assert response.status_code < 500, (where, response.status_code, response.text[:300])
@@ -147,8 +156,9 @@ def test_gateway_stateful_with_signed_transactions(gateway: dict[str, Any]) -> N
             # Draws depend on what the server answered before (ids carried by links); a replay that sees
             # a different answer ends Hypothesis' bookkeeping. Every response seen was checked above;
             # a run cut short this way is followed by another (other seeds) until EXAMPLES calls were made.
-            if calls["count"] >= EXAMPLES:
+            if failures or calls["count"] >= EXAMPLES:
                 break
+    assert not failures, failures
     assert calls["count"] >= EXAMPLES and calls["ok"] >= 1 and calls["committed_posts"] >= 1, calls
 
 

@@ -97,6 +97,7 @@ def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -
     url = app["url"]
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
     base = schema.as_state_machine()
+    failures: list[str] = []
     calls = {"count": 0, "ok": 0, "seen": 0}
     capture_id = app["capture"].get("captureID") or app["capture"].get("captureId") or app["capture"].get("id")
     real_values = {"event_id": app["event_id"], "item_id": ITEM_URN, "epc": ITEM_URN, "name": QUERY}
@@ -120,6 +121,14 @@ def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -
             return {"base_url": url, "headers": {"Authorization": f"Bearer {TOKEN}"}, "timeout": 60}
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            try:
+                self._check(response, case)
+            except Exception as failure:
+                # kept, so that a replay Hypothesis cannot repeat (FlakyStrategyDefinition) cannot hide it
+                failures.append(f"{case.method} {case.formatted_path}: {failure!r}"[:2000])
+                raise
+
+        def _check(self, response: Any, case: Any) -> None:
             calls["count"] += 1
             where = f"{case.method} {case.formatted_path}"
             assert response.status_code < 500, (where, response.status_code, response.text[:300])
@@ -143,6 +152,7 @@ def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -
             # Draws depend on what the server answered before (ids carried by links); a replay that sees
             # a different answer ends Hypothesis' bookkeeping. Every response seen was checked above;
             # a run cut short this way is followed by another (other seeds) until EXAMPLES calls were made.
-            if calls["count"] >= EXAMPLES:
+            if failures or calls["count"] >= EXAMPLES:
                 break
+    assert not failures, failures
     assert calls["count"] >= EXAMPLES and calls["ok"] >= 1, calls
