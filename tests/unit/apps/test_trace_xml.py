@@ -154,3 +154,34 @@ def test_the_xsd_loads_only_local_files_and_gs1s_file_is_vendored_unchanged() ->
     original = xml_schema.EPCIS_XSD.read_text(encoding="utf-8")
     assert 'targetNamespace="urn:epcglobal:epcis:xsd:2"' in original and "xsd:dateTimeStamp" in original
     assert "Copyright (C) 2006-2021 GS1 AISBL" in original
+
+
+def test_xsi_schema_location_hints_are_never_fetched() -> None:
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        hint = (f' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:epcglobal:epcis:xsd:2 '
+                f'{url}/epcis.xsd https://ns.example.com/epcis/ file:///etc/passwd"').encode()
+        document = parse_document(_HEAD.replace(b' schemaVersion=', hint + b' schemaVersion=', 1) + _EVENT + _TAIL)
+        assert document["epcisBody"]["eventList"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert hits == []
