@@ -56,12 +56,21 @@ def test_control_plane_stateful_with_a_token(baas: tuple[Any, str]) -> None:
         schema = schema.exclude(path_regex=pattern)
     base = schema.as_state_machine()
     calls = {"count": 0, "ok": 0}
+    failures: list[str] = []
 
     class ControlPlane(base):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"base_url": server.url, "headers": {"Authorization": authorization}, "timeout": 30}
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
+            try:
+                self._check(response, case)
+            except Exception as failure:
+                # kept, so that a replay Hypothesis cannot repeat (FlakyStrategyDefinition) cannot hide it
+                failures.append(f"{case.method} {case.formatted_path}: {failure!r}"[:2000])
+                raise
+
+        def _check(self, response: Any, case: Any) -> None:
             calls["count"] += 1
             where = f"{case.method} {case.formatted_path}"
             assert response.status_code < 500, (where, response.status_code, response.text[:300])
@@ -81,6 +90,7 @@ def test_control_plane_stateful_with_a_token(baas: tuple[Any, str]) -> None:
     except FlakyStrategyDefinition:
         # The scenarios draw from what the server answered before (ids in links); a step whose earlier call
         # was refused differently on a second pass ends Hypothesis' replay bookkeeping. Every response seen
-        # until then was checked above; a 5xx or a malformed error raises AssertionError, not this.
+        # until then was checked above, and a failed check is kept in ``failures`` before it is raised.
         pass
+    assert not failures, failures
     assert calls["count"] >= EXAMPLES and calls["ok"] >= 1, calls
