@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ XSD_NS = "http://www.w3.org/2001/XMLSchema"
 STAND_INS = {"./EPCglobal.xsd": "jadechain-epcglobal-base.xsd",
              "./StandardBusinessDocumentHeader.xsd": "jadechain-sbdh-any.xsd"}
 DATE_TIME_STAMP = "JadechainDateTimeStamp"
+_VALIDATION_LOCK = threading.Lock()
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "TransformationEvent", "AssociationEvent")
 
 
@@ -104,6 +106,7 @@ def schema_errors(root: Any, limit: int = 5) -> list[str]:
             for info in event.findall("certificationInfo"):
                 event.remove(info)
     schema = epcis_schema()
-    if schema.validate(document):
-        return []
-    return [f"line {error.line}: {error.message}" for error in list(schema.error_log)[:limit]]
+    with _VALIDATION_LOCK:  # one compiled schema, one error log: validations take turns
+        if schema.validate(document):
+            return []
+        return [f"line {error.line}: {error.message}" for error in list(schema.error_log)[:limit]]
