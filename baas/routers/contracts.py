@@ -15,7 +15,7 @@ from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role
 from baas.errors import BaasError, Conflict, InvalidRequest
 from baas.models import Contract, CustodyKey, LedgerRecord, Organization, User, UtcDateTime
-from baas.orchestration import org_key, submit
+from baas.orchestration import gateway_urls, org_key, submit
 from baas.routers.networks import visible_network
 from ledger.crypto import PublicKey, from_base58
 from ledger.errors import JadechainError
@@ -158,9 +158,35 @@ def validate_contract(body: SourceBody, user: UserDep) -> dict[str, Any]:
 
 @router.get("/ledgers/{ledger_id}/contracts", response_model=list[ContractPublic])
 def list_contracts(ledger_id: int, session: SessionDep, user: UserDep) -> list[ContractPublic]:
-    _ledger(session, user, ledger_id)
-    return [contract_public(c) for c in session.scalars(select(Contract).where(Contract.ledger_id == ledger_id)
-                                                          .order_by(Contract.id))]
+    ledger = _ledger(session, user, ledger_id)
+    contracts = list(session.scalars(select(Contract).where(Contract.ledger_id == ledger_id).order_by(Contract.id)))
+    refresh_from_chain(session, ledger, contracts)
+    return [contract_public(c) for c in contracts]
+
+
+CHAIN_STATES = {"NORMAL": "deployed", "FROZEN": "frozen", "REVOKED": "revoked"}
+
+
+def refresh_from_chain(session: Session, ledger: LedgerRecord, contracts: list[Contract]) -> None:
+    """The ledger decides a deployed contract's state: a freeze or revoke passed by governance (other members'
+    votes, not this control plane) shows here too. Unreachable nodes leave the last known state."""
+    import httpx
+
+    deployed = [c for c in contracts if c.address is not None and c.status != "uploaded"]
+    urls = gateway_urls(ledger.network) if deployed else []
+    if not urls:
+        return
+    with httpx.Client(base_url=urls[0], timeout=3.0) as gateway:
+        for contract in deployed:
+            try:
+                response = gateway.get(f"/api/v1/ledgers/{ledger.ledger_hash}/contracts/{contract.address}",
+                                       params={"source": "false"})
+            except httpx.HTTPError:
+                return
+            state = CHAIN_STATES.get(response.json().get("state", "")) if response.status_code == 200 else None
+            if state is not None and state != contract.status:
+                contract.status = state
+    session.commit()
 
 
 @router.post("/ledgers/{ledger_id}/contracts", response_model=ContractPublic, status_code=201,
@@ -186,7 +212,7 @@ def upload_contract(ledger_id: int, body: ContractCreate, request: Request, sess
 @router.get("/contracts/{contract_id}", response_model=ContractPublic)
 def get_contract(contract_id: int, session: SessionDep, user: UserDep) -> ContractPublic:
     contract: Contract = get_or_404(session, Contract, contract_id, "contract")
-    _ledger(session, user, contract.ledger_id)
+    refresh_from_chain(session, _ledger(session, user, contract.ledger_id), [contract])
     # Source on chain is public to the members; a draft stays its organisation's until deployed.
     owner = user.role == "platform_admin" or user.organization_id == contract.organization_id
     return contract_public(contract, source=owner or contract.status != "uploaded")

@@ -24,8 +24,18 @@ from baas_testkit import (  # noqa: E402
 
 from baas.models import CustodyKey, Organization  # noqa: E402
 from baas.provisioners.local import node_server_available  # noqa: E402
-from ledger.types import ConfigureRole, TransactionPermission  # noqa: E402
+from ledger.types import AccountState, ConfigureRole, TransactionPermission, UpdateAccountState  # noqa: E402
 from node.sdk import JadechainClient  # noqa: E402
+
+CONTRACT = '''from jadechain import contract, callable
+
+
+@contract
+class Registry:
+    @callable
+    def put(self, key: str, value: str) -> int:
+        return self.ctx.set(self.ctx.address, key, value, self.ctx.get_version(self.ctx.address, key))
+'''
 
 pytestmark = pytest.mark.skipif(not node_server_available(), reason="needs the networked node (node.server)")
 
@@ -92,6 +102,28 @@ def test_a_member_votes_a_ledger_proposal_through_the_control_plane(tmp_path: Pa
             audit = ok(bolt.get("/api/v1/audit", params={"action": "ledger.proposal.voted"}))
             assert audit and any("vote FOR proposal" in line for line in audit[-1]["details"]["summary"])
             assert acme.post(f"/api/v1/ledgers/{ledger['id']}/proposals/not-hex!/vote", json={}).status_code == 400
+
+            # acme's contract: bolt alone cannot freeze it; a proposal both approve does, and the control
+            # plane shows what the ledger decided (it once kept saying "deployed")
+            uploaded = ok(acme.post(f"/api/v1/ledgers/{ledger['id']}/contracts", json={"name": "registry",
+                                                                                      "source": CONTRACT}), 201)
+            contract = ok(acme.post(f"/api/v1/contracts/{uploaded['id']}/deploy"))
+            assert contract["status"] == "deployed"
+            with server.state.sessions() as session:
+                org = session.get(Organization, orgs["bolt"]["id"])
+                bolt_key = server.state.custody.keypair(session.get(CustodyKey, org.key_id))
+            freeze = UpdateAccountState(contract["address"], AccountState.FROZEN)
+            with JadechainClient(urls, retry_timeout=30) as client:
+                chain = client.ledger(ledger["ledger_hash"])
+                alone = chain.submit(chain.builder().add(freeze).sign(bolt_key))
+                assert alone.status == "NOT_OWNER"
+                assert ok(acme.get(f"/api/v1/contracts/{uploaded['id']}"))["status"] == "deployed"
+                assert chain.submit(chain.builder().propose([freeze], "stop it").sign(bolt_key)).status == "SUCCESS"
+            pending = [p for p in ok(acme.get(f"/api/v1/ledgers/{ledger['id']}/proposals", params={"status": "open"}))]
+            assert len(pending) == 1 and pending[0]["waiting_for_me"]
+            ok(acme.post(f"/api/v1/ledgers/{ledger['id']}/proposals/{pending[0]['id']}/vote", json={"approve": True}))
+            assert ok(acme.get(f"/api/v1/contracts/{uploaded['id']}"))["status"] == "frozen"
+            assert [c["status"] for c in ok(bolt.get(f"/api/v1/ledgers/{ledger['id']}/contracts"))] == ["frozen"]
         finally:
             kill_node_processes(server.state)
             close_clients()
