@@ -84,8 +84,10 @@ class Supervisor:
 
     def converge(self, session: Any, node: Node) -> None:
         provisioner = self.state.provisioner
-        spec = node_spec(session, self.state.custody, node)
         with self.state.provisioner_lock:
+            # What an API call decided while this pass waited for the lock (it commits before releasing it).
+            session.refresh(node)
+            spec = node_spec(session, self.state.custody, node)
             handle = provisioner.node_status(spec, node.pid, node.pid_started_at)
             if node.desired_state != "running":
                 if handle.state == "running":

@@ -315,6 +315,7 @@ def _set_desired(request: Request, session: Session, user: User, network: Networ
                 node.pid, node.pid_started_at, node.status = None, None, "stopped"
         network.status = "running" if desired == "running" else "stopped"
         network.status_reason = ""
+        session.commit()  # before the lock goes: the supervisor must not act on the old desired state
     affected = governance.affected_organizations(network) or [user.organization_id]
     details = {"network": network.name, "approved_by": approved_by} if approved_by else {"network": network.name}
     governance.record_for_each(session, user, action, f"network:{network.id}", details,
@@ -608,6 +609,7 @@ def restart_node(node_id: int, request: Request, session: SessionDep, user: User
         handle = state.provisioner.start_node(spec)
         node.desired_state = "running"
         node.pid, node.pid_started_at, node.status = handle.pid, handle.pid_started_at, "starting"
+        session.commit()
     audit.record(session, user, "node.restarted", f"node:{node.id}", {"network": node.network.name, "node": node.name},
                  organization_id=node.organization_id, client=client_of(request))
     return node_public(session, node, request)
@@ -620,6 +622,7 @@ def stop_node(node_id: int, request: Request, session: SessionDep, user: UserDep
     with state.provisioner_lock:
         state.provisioner.stop_node(node_spec(session, state.custody, node), pid=node.pid, started_at=node.pid_started_at)
         node.desired_state, node.status, node.pid, node.pid_started_at = "stopped", "stopped", None, None
+        session.commit()
     audit.record(session, user, "node.stopped", f"node:{node.id}", organization_id=node.organization_id,
                  client=client_of(request))
     return node_public(session, node, request)
@@ -635,6 +638,7 @@ def start_node(node_id: int, request: Request, session: SessionDep, user: UserDe
         handle = state.provisioner.start_node(node_spec(session, state.custody, node, with_secrets=True))
         node.desired_state, node.status = "running", "starting"
         node.pid, node.pid_started_at = handle.pid, handle.pid_started_at
+        session.commit()
     audit.record(session, user, "node.started", f"node:{node.id}", organization_id=node.organization_id,
                  client=client_of(request))
     return node_public(session, node, request)
@@ -683,6 +687,7 @@ def _remove_node(request: Request, session: Session, user: User, node: Node,
         node.desired_state, node.validator = "removed", False
         state.provisioner.remove_node(node_spec(session, state.custody, node), pid=node.pid, started_at=node.pid_started_at)
         node.status, node.pid, node.pid_started_at = "removed", None, None
+        session.commit()
     details: dict[str, Any] = {"network": network.name, "transactions": onchain}
     if approved_by:
         details["approved_by"] = approved_by

@@ -195,8 +195,11 @@ def test_four_node_network_through_the_api(tmp_path):
                     f"/api/v1/networks/{network['id']}/proposals/{proposal['id']}/approve"))
             assert decided["status"] == "executed"
             stopped = ok(acme.get(f"/api/v1/networks/{network['id']}"))
-            assert all(n["status"] in ("stopped", "removed") for n in stopped["nodes"])
-            assert all(process_start_time(pid) is None for pid in pids.values())
+            assert all(n["status"] in ("stopped", "removed") for n in stopped["nodes"]), \
+                [(n["name"], n["status"]) for n in stopped["nodes"]]
+            alive = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:300]
+                     for pid in pids.values() if process_start_time(pid) is not None}
+            assert not alive, alive
         finally:
             kill_node_processes(server.state)
             close_clients()
