@@ -15,13 +15,11 @@ Bounded by ``JADECHAIN_FUZZ_EXAMPLES`` (default 5 scenarios of at most 6 steps);
 from __future__ import annotations
 
 import os
-import re
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import FlakyStrategyDefinition
 
 from ledger import codec
 from ledger.crypto import ED25519, address_from_public_key, decrypt_private_key, generate_keypair
@@ -29,28 +27,14 @@ from ledger.crypto import keypair_from_private, load_keystore
 from node.net import create_network, net_down, start_node, wait_for_height
 from node.sdk import JadechainClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stateful_kit import ResponseChecks, naive_timestamps, run_checked  # noqa: E402
+
 schemathesis = pytest.importorskip("schemathesis")
 
 EXAMPLES = int(os.environ.get("JADECHAIN_FUZZ_EXAMPLES", "5"))
 EXCLUDED_PATHS = (r"/stream$", r"^/api/v1/admin/")  # an endless SSE stream; admin needs the node's admin token
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
-_ZONE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
-
-
-def naive_timestamps(value: Any, where: str = "$") -> list[str]:
-    """The JSON paths of date-time strings without a time zone in ``value``."""
-    if isinstance(value, dict):
-        return [p for key, item in value.items() for p in naive_timestamps(item, f"{where}.{key}")]
-    if isinstance(value, list):
-        return [p for index, item in enumerate(value) for p in naive_timestamps(item, f"{where}[{index}]")]
-    if isinstance(value, str) and _DATETIME.match(value) and not _ZONE.search(value):
-        return [f"{where}={value}"]
-    return []
-
-
-def _content_type(response: Any) -> str:
-    value = response.headers.get("content-type") or ""
-    return str(value[0] if isinstance(value, list) and value else value)
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +65,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
 
 @pytest.mark.timeout(900)
 def test_gateway_stateful_with_signed_transactions(gateway: dict[str, Any]) -> None:
-    from schemathesis.specs.openapi.checks import response_schema_conformance
-
     url = gateway["url"]
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
     for pattern in EXCLUDED_PATHS:
         schema = schema.exclude(path_regex=pattern)
     base = schema.as_state_machine()
-    failures: list[str] = []
-    calls = {"count": 0, "ok": 0, "real": 0, "committed_posts": 0}
+    checks = ResponseChecks()
+    calls = {"real": 0, "committed_posts": 0}
     real_values = {"ledger": gateway["ledger"], "address": gateway["account"], "tx_hash": gateway["tx"]}
 
     submit = schema["/api/v1/ledgers/{ledger}/txs"]["POST"]
@@ -125,41 +107,10 @@ def test_gateway_stateful_with_signed_transactions(gateway: dict[str, Any]) -> N
             return {"base_url": url, "timeout": 60}
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-            try:
-                self._check(response, case)
-            except Exception as failure:
-                # kept, so that a replay Hypothesis cannot repeat (FlakyStrategyDefinition) cannot hide it
-                failures.append(f"{case.method} {case.formatted_path}: {failure!r}"[:2000])
-                raise
+            checks(response, case)
 
-        def _check(self, response: Any, case: Any) -> None:
-            calls["count"] += 1
-            where = f"{case.method} {case.formatted_path}"
-            assert response.status_code < 500, (where, response.status_code, response.text[:300])
-            if response.status_code < 400:
-                calls["ok"] += 1
-                case.validate_response(response, checks=[response_schema_conformance])
-                if _content_type(response).startswith("application/json"):
-                    assert not naive_timestamps(response.json()), (where, naive_timestamps(response.json()))
-            elif _content_type(response).startswith("application/json"):
-                body = response.json()
-                assert isinstance(body, dict) and isinstance(body.get("code"), str), (where, body)
-                assert isinstance(body.get("message"), str) and "Traceback" not in response.text, (where, body)
-
-    for attempt in range(3):
-        try:
-            Gateway.run(settings=settings(max_examples=EXAMPLES, stateful_step_count=6, deadline=None,
-                                        derandomize=attempt == 0, suppress_health_check=list(HealthCheck),
-                                        database=None, phases=[Phase.explicit, Phase.generate]))
-            break
-        except FlakyStrategyDefinition:
-            # Draws depend on what the server answered before (ids carried by links); a replay that sees
-            # a different answer ends Hypothesis' bookkeeping. Every response seen was checked above;
-            # a run cut short this way is followed by another (other seeds) until EXAMPLES calls were made.
-            if failures or calls["count"] >= EXAMPLES:
-                break
-    assert not failures, failures
-    assert calls["count"] >= EXAMPLES and calls["ok"] >= 1 and calls["committed_posts"] >= 1, calls
+    run_checked(Gateway, checks, EXAMPLES)
+    assert calls["committed_posts"] >= 1, calls
 
 
 def test_the_timestamp_check_sees_a_naive_timestamp() -> None:

@@ -22,15 +22,13 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import FlakyStrategyDefinition
 
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from node.solo import SoloNode, create_dev_solo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_security_stateful_gateway import naive_timestamps  # noqa: E402
+from stateful_kit import ResponseChecks, run_checked  # noqa: E402
 
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("contracts")
@@ -41,11 +39,6 @@ ADMIN = "stateful-admin-token"
 DOCUMENTS = Path(__file__).resolve().parents[1] / "apps" / "epcis_examples"
 ITEM_URN = "urn:epc:id:sgtin:9521234.012345.1001"
 QUERY = "stateful"
-
-
-def _content_type(response: Any) -> str:
-    value = response.headers.get("content-type") or ""
-    return str(value[0] if isinstance(value, list) and value else value)
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +85,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.timeout(900)
 def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -> None:
-    from schemathesis.specs.openapi.checks import response_schema_conformance
-
     url = app["url"]
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
     base = schema.as_state_machine()
-    failures: list[str] = []
-    calls = {"count": 0, "ok": 0, "seen": 0}
+    checks = ResponseChecks()
+    calls = {"seen": 0}
     capture_id = app["capture"].get("captureID") or app["capture"].get("captureId") or app["capture"].get("id")
     real_values = {"event_id": app["event_id"], "item_id": ITEM_URN, "epc": ITEM_URN, "name": QUERY}
     if isinstance(capture_id, str):
@@ -121,38 +112,6 @@ def test_traceability_stateful_with_an_organisation_token(app: dict[str, Any]) -
             return {"base_url": url, "headers": {"Authorization": f"Bearer {TOKEN}"}, "timeout": 60}
 
         def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-            try:
-                self._check(response, case)
-            except Exception as failure:
-                # kept, so that a replay Hypothesis cannot repeat (FlakyStrategyDefinition) cannot hide it
-                failures.append(f"{case.method} {case.formatted_path}: {failure!r}"[:2000])
-                raise
+            checks(response, case)
 
-        def _check(self, response: Any, case: Any) -> None:
-            calls["count"] += 1
-            where = f"{case.method} {case.formatted_path}"
-            assert response.status_code < 500, (where, response.status_code, response.text[:300])
-            if response.status_code < 400:
-                calls["ok"] += 1
-                case.validate_response(response, checks=[response_schema_conformance])
-                if _content_type(response).startswith(("application/json", "application/ld+json")):
-                    assert not naive_timestamps(response.json()), (where, naive_timestamps(response.json()))
-            elif _content_type(response).startswith("application/json"):
-                body = response.json()
-                assert isinstance(body, dict) and isinstance(body.get("code"), str), (where, body)
-                assert isinstance(body.get("message"), str) and "Traceback" not in response.text, (where, body)
-
-    for attempt in range(3):
-        try:
-            Traceability.run(settings=settings(max_examples=EXAMPLES, stateful_step_count=6, deadline=None,
-                                        derandomize=attempt == 0, suppress_health_check=list(HealthCheck),
-                                        database=None, phases=[Phase.explicit, Phase.generate]))
-            break
-        except FlakyStrategyDefinition:
-            # Draws depend on what the server answered before (ids carried by links); a replay that sees
-            # a different answer ends Hypothesis' bookkeeping. Every response seen was checked above;
-            # a run cut short this way is followed by another (other seeds) until EXAMPLES calls were made.
-            if failures or calls["count"] >= EXAMPLES:
-                break
-    assert not failures, failures
-    assert calls["count"] >= EXAMPLES and calls["ok"] >= 1, calls
+    run_checked(Traceability, checks, EXAMPLES)
