@@ -287,23 +287,28 @@ def stop_node(layout: NetworkLayout, name: str, timeout: float = 20.0) -> bool:
     """SIGTERM, wait up to ``timeout``, then SIGKILL. True if it stopped gracefully (or was down)."""
     node = layout.node(name)
     pid = _read_pid(node)
-    if pid is None or not _pid_alive(pid):
-        _forget(node, pid)
+    graceful = pid is None or terminate(pid, timeout)
+    _forget(node, pid)
+    return graceful
+
+
+def terminate(pid: int, timeout: float = 20.0) -> bool:
+    """SIGTERM a process (SIGCONT first: a paused one cannot handle it), wait up to ``timeout``, then SIGKILL
+    and wait until it is gone. True if it was down already or stopped gracefully."""
+    if not _pid_alive(pid):
         return True
     with _suppress_lookup():
-        os.kill(pid, signal.SIGCONT)  # a paused node cannot handle SIGTERM
+        os.kill(pid, signal.SIGCONT)
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _pid_alive(pid):
-            _forget(node, pid)
             return True
         time.sleep(0.05)
     with _suppress_lookup():
         os.kill(pid, signal.SIGKILL)
     while _pid_alive(pid):
         time.sleep(0.05)
-    _forget(node, pid)
     return False
 
 

@@ -13,11 +13,9 @@ every URL, where the keys are, and where the control plane's first admin passwor
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -141,20 +139,6 @@ def _runs_our_module(words: list[str]) -> bool:
         return False
     module = words[words.index("-m") + 1] if words.index("-m") + 1 < len(words) else ""
     return module.split(".")[0] in ("node", "baas")
-
-
-def _stop_pid(pid: int, timeout: float) -> None:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        return
-    deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_path: str, timeout: float) -> Service:
@@ -308,7 +292,7 @@ def down(directory: Path, timeout: float = 20.0) -> dict[str, Any]:
     run = directory / "run"
     for record_path in sorted(run.glob("*.json")) if run.exists() else []:
         record = json.loads(record_path.read_text())
-        _stop_pid(int(record["pid"]), timeout)
+        net.terminate(int(record["pid"]), timeout)
         stopped[record["name"]] = True
         record_path.unlink()
     if (directory / "network" / net.LAYOUT_FILE).exists():
@@ -317,7 +301,7 @@ def down(directory: Path, timeout: float = 20.0) -> dict[str, Any]:
     # restarts those nodes itself on the next `up`.
     left = processes_using(directory)
     for pid in left:
-        _stop_pid(pid, timeout)
+        net.terminate(pid, timeout)
     if left:
         stopped["control_plane_processes"] = len(left)
     return stopped
