@@ -119,6 +119,7 @@ from node.replica_parts import (
     ExecutionRecord,
     ReplicaMempool,
     StageTimers,
+    apply_payload_txs,
     decode_payload,
     encode_payload,
     proposal_exclusions,
@@ -885,17 +886,12 @@ class Replica:
     def _apply_committed(self, item: _PendingApply) -> tuple[BlockResult, float]:
         """Make the ledger block every replica makes from this consensus block; apply it (worker thread)."""
         started = time.perf_counter()
-        txs: list[Transaction] = []
-        for raw in item.txs:
-            found = self.mempool.decode_raw(raw, self.ledger.tx_hash)
-            if found is not None:
-                txs.append(found[0])
-        ledger_block = self.ledger.make_block(
-            txs, time=item.time_ms, proposer=bytes(item.block.author), epoch=item.epoch
+        result = apply_payload_txs(
+            self.ledger, self.mempool, item.txs, time_ms=item.time_ms, proposer=bytes(item.block.author),
+            epoch=item.epoch,
         )
-        result = self.ledger.apply_block(ledger_block, preverified=self.mempool.is_verified)
         seconds = time.perf_counter() - started
-        self.timers.add("execution", seconds, len(txs))
+        self.timers.add("execution", seconds, len(result.tx_infos) + len(result.skipped_duplicates))
         return result, seconds
 
     def _after_apply(self, result: BlockResult, seconds: float, item: _PendingApply | None) -> None:

@@ -37,6 +37,7 @@ from consensus.persistent_store import LevelDBConsensusStore
 from consensus.types import BlockId
 from ledger import codec
 from ledger.executor import forget_encoding
+from ledger.ledger import BlockResult, Ledger
 from ledger.types import Transaction
 from node.mempool import Mempool, SubmitResult
 
@@ -49,6 +50,7 @@ __all__ = [
     "DecodedPayload",
     "ExecutionRecord",
     "ReplicaMempool",
+    "apply_payload_txs",
     "decode_payload",
     "encode_payload",
 ]
@@ -372,6 +374,23 @@ class ReplicaMempool(Mempool):
                     self._signer_order.appendleft(entry.signer)
                 queue.appendleft(entry)
                 self._pending[entry.tx_hash] = entry
+
+
+def apply_payload_txs(
+    ledger: Ledger, mempool: "ReplicaMempool", raws: Sequence[bytes], *, time_ms: int, proposer: bytes, epoch: int
+) -> BlockResult:
+    """Make the ledger block every replica makes from a committed payload's transactions, and apply it.
+
+    Bytes that do not decode as a transaction are left out (the same on every replica); signatures
+    this node's ingress verified are not verified again.
+    """
+    txs: list[Transaction] = []
+    for raw in raws:
+        found = mempool.decode_raw(raw, ledger.tx_hash)
+        if found is not None:
+            txs.append(found[0])
+    ledger_block = ledger.make_block(txs, time=time_ms, proposer=proposer, epoch=epoch)
+    return ledger.apply_block(ledger_block, preverified=mempool.is_verified)
 
 
 class StageTimers:
