@@ -7,6 +7,8 @@ addresses are already base58; stored values are ``{type, value}`` exactly as in 
 
 from __future__ import annotations
 
+import json
+
 import dataclasses
 import enum
 from typing import Any, Generic, TypeVar
@@ -264,6 +266,14 @@ def tx_result_public(info: TransactionInfo) -> TxResultPublic:
     return TxResultPublic(
         tx_hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
         gas_used=info.gas_used,
+    )
+
+
+def tx_result_json(info: TransactionInfo) -> str:
+    """``tx_result_public(info).model_dump_json()``, written directly (one per transaction in the stream)."""
+    return (
+        f'{{"tx_hash":"{to_base58(info.tx_hash)}","status":{json.dumps(info.status, ensure_ascii=False)},'
+        f'"height":{int(info.height)},"index":{int(info.index)},"gas_used":{int(info.gas_used)}}}'
     )
 
 
