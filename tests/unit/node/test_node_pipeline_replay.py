@@ -29,8 +29,8 @@ def replay_through_node(hash_algorithm: str, *, submit: bool = True) -> list[dic
             refused = {r.error.code for r in outcomes if r.error is not None}
             assert refused <= {"DUPLICATE_TRANSACTION"}, refused
         payload = decode_payload(encode_payload(block_time(index), raws))
-        result = apply_payload_txs(ledger, mempool, payload.txs, time_ms=payload.time_ms, proposer=b"",
-                                   epoch=ledger.current_epoch())
+        result = apply_payload_txs(ledger, mempool.signed_payload(payload.txs), time_ms=payload.time_ms,
+                                   proposer=b"", epoch=ledger.current_epoch(), preverified=mempool.is_verified)
         mempool.remove_committed([info.tx_hash for info in result.tx_infos] + list(result.skipped_duplicates))
         results.append(result)
     assert mempool.size() == 0
@@ -45,3 +45,20 @@ def test_transactions_through_ingress_and_payloads_replay_to_the_pinned_roots(ha
 def test_transactions_seen_only_in_proposals_replay_to_the_pinned_roots() -> None:
     """A replica that never saw the transactions at ingress (no gossip reached it) decodes them from the payload."""
     assert replay_through_node("SHA256", submit=False) == golden()["SHA256"]["ledger"]
+
+
+def test_a_proposal_of_transactions_seen_at_ingress_decodes_nothing_again(monkeypatch) -> None:
+    """One value per transaction: what ingress decoded is what the proposal's block applies."""
+    from ledger.executor import SignedTransaction
+
+    workload = build_workload("SHA256")
+    mempool = ReplicaMempool.for_ledger(workload.ledger)
+    raws = [codec.encode(tx) for tx in workload.blocks[0]]
+    assert all(r.accepted for r in mempool.submit_many(raws))
+    admitted = mempool.signed_payload(raws)
+    decodes = []
+    original = SignedTransaction.decode.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(SignedTransaction, "decode", classmethod(lambda cls, *a: decodes.append(1) or original(cls, *a)))
+    again = mempool.signed_payload(list(decode_payload(encode_payload(1, raws)).txs))
+    assert decodes == [] and all(a is b for a, b in zip(again, admitted)) and len(again) == len(raws)
+    assert mempool.signed_payload([b"not a transaction", raws[0]]) == [admitted[0]]
