@@ -130,7 +130,7 @@ def profile_apply(dev: DevLedger, mempool: Mempool, block_txs: int, blocks: int)
     profile = cProfile.Profile()
     profiled_txs = 0
     for number in range(blocks + 1):
-        txs = mempool.pull(block_txs)
+        txs = mempool.pull_signed(block_txs)
         if not txs:
             break
         dev.clock += 1000
@@ -142,7 +142,7 @@ def profile_apply(dev: DevLedger, mempool: Mempool, block_txs: int, blocks: int)
         if last:
             profile.enable()
         cpu_apply, result = _cpu(
-            time.thread_time, lambda: dev.ledger.apply_block(block, preverified=mempool.is_verified)
+            time.thread_time, lambda: dev.ledger.apply_block(block, preverified=mempool.is_verified, signed=txs)
         )
         if last:
             profile.disable()

@@ -350,7 +350,9 @@ async def serve_solo(
 
     from ledger.store.directory import open_ledger
     from node.gateway.app import GatewaySettings, create_app
+    from node.process import tune_garbage_collector
 
+    tune_garbage_collector()
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []
