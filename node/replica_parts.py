@@ -92,7 +92,7 @@ def decode_payload(payload: bytes, max_txs: int | None = None) -> DecodedPayload
         raise ValueError("payload time is not a non-negative integer")
     if txs is None:
         return DecodedPayload(KIND_HEARTBEAT, time_ms, ())
-    if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
+    if not isinstance(txs, list) or (txs and set(map(type, txs)) != {bytes}):  # msgpack bin is exactly bytes
         raise ValueError("payload transactions are not a list of byte strings")
     if max_txs is not None and len(txs) > max_txs:
         raise ValueError(f"payload carries {len(txs)} transactions, the limit is {max_txs}")
