@@ -222,11 +222,16 @@ def proposal_exclusions(
     return excluded
 
 
+PROPOSAL_DECODED_LIMIT = 50_000
+"""Transactions decoded from proposals kept for their gossip's ingress (older ones are decoded again)."""
+
+
 class ReplicaMempool(Mempool):
     """The node's mempool plus what a replica needs around it.
 
     - every admitted transaction by its encoded bytes, so a proposal's transactions that ingress
-      already handled are found, not decoded again (:meth:`signed_of`);
+      already handled are found, not decoded again (:meth:`signed_of`); and the other way round,
+      a transaction first met in a proposal is not decoded again when its gossip arrives;
     - an outbox of transactions accepted from clients, gossiped to the other validators
       (transactions from peers are not gossiped again);
     - :meth:`peek_raw`: proposals take transactions without removing them (the replica
@@ -237,6 +242,8 @@ class ReplicaMempool(Mempool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._by_encoded: dict[bytes, SignedTransaction] = {}
+        self._from_proposals: dict[bytes, SignedTransaction] = {}
+        """Transactions decoded from proposals before ingress saw them (oldest first, bounded)."""
         self._outbox: list[bytes] = []
         self.on_accepted: Any = None
         """Called (from any thread) after a submission admitted transactions."""
@@ -319,9 +326,22 @@ class ReplicaMempool(Mempool):
         if found is not None:
             return found
         try:
-            return SignedTransaction.decode(raw, self.hash_fn, self.hash_code)
+            signed = SignedTransaction.decode(raw, self.hash_fn, self.hash_code)
         except Exception:
             return None
+        with self._lock:
+            self._from_proposals[raw] = signed
+            if len(self._from_proposals) > PROPOSAL_DECODED_LIMIT:
+                del self._from_proposals[next(iter(self._from_proposals))]
+        return signed
+
+    def _decode(self, item: bytes | Transaction | SignedTransaction) -> SignedTransaction:
+        if type(item) is bytes:
+            with self._lock:
+                found = self._from_proposals.pop(item, None)
+            if found is not None:
+                item = found  # decoded (strictly) from a proposal: the base checks only its size and hash
+        return super()._decode(item)
 
     def signed_payload(self, raws: Sequence[bytes]) -> list[SignedTransaction]:
         """A payload's transactions (those that decode, in order), each decoded at most once per node."""

@@ -62,3 +62,21 @@ def test_a_proposal_of_transactions_seen_at_ingress_decodes_nothing_again(monkey
     again = mempool.signed_payload(list(decode_payload(encode_payload(1, raws)).txs))
     assert decodes == [] and all(a is b for a, b in zip(again, admitted)) and len(again) == len(raws)
     assert mempool.signed_payload([b"not a transaction", raws[0]]) == [admitted[0]]
+
+
+def test_a_transaction_first_seen_in_a_proposal_is_not_decoded_again_at_ingress(monkeypatch) -> None:
+    from ledger.executor import SignedTransaction
+
+    workload = build_workload("SHA256")
+    mempool = ReplicaMempool.for_ledger(workload.ledger)
+    raws = [codec.encode(tx) for tx in workload.blocks[0]]
+    from_proposal = mempool.signed_payload(raws)
+    decodes = []
+    original = SignedTransaction.decode.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(SignedTransaction, "decode", classmethod(lambda cls, *a: decodes.append(1) or original(cls, *a)))
+    results = mempool.submit_many(raws, from_peer=True)
+    assert [r.tx_hash for r in results] == [signed.tx_hash for signed in from_proposal]
+    assert all(r.accepted for r in results) and decodes == []
+    assert mempool.signed_payload(raws) == from_proposal  # now the admitted ones
+    # every signature was still verified at ingress (a proposal's transactions are not trusted)
+    assert all(mempool.is_verified(signed.tx_hash) for signed in from_proposal)
