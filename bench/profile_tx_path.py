@@ -47,6 +47,7 @@ from ledger import codec  # noqa: E402
 from ledger.crypto import PublicKey, shutdown_verify_pool, verify_batch  # noqa: E402
 from ledger.executor import decode_transaction  # noqa: E402
 from ledger.types import Transaction  # noqa: E402
+from bench.harness.report import headline as headline_of  # noqa: E402
 from node.mempool import Mempool  # noqa: E402
 
 CHUNK = 256
@@ -204,7 +205,13 @@ does); what no stage entered is "event loop, network, other"."""
 
 OTHER_STAGE = "event loop, network, other"
 STARTUP_STAGE = "startup (imports, key decryption; not per transaction)"
-_STARTUP_ROOTS = (("<frozen importlib._bootstrap>", "_find_and_load"), ("keystore.py", "decrypt_private_key"))
+_STARTUP_ROOTS = (
+    ("<frozen importlib._bootstrap>", "_find_and_load"), ("keystore.py", "decrypt_private_key"),
+    ("~", "<built-in method builtins.compile>"), ("~", "<built-in method builtins.__build_class__>"),
+    ("~", "<built-in method marshal.loads>"), ("~", "<built-in method gc.collect>"), ("_parser.py", "_parse"),
+)
+"""Work a node does once (imports, class and regex building, code generation, key decryption, the
+startup collection): left out of the per-transaction shares."""
 
 
 def profiler_cost_per_call() -> float:
@@ -303,7 +310,9 @@ def attribute_stages(
     return seconds
 
 
-def profile_nodes(nodes: int, duration: float, extra: list[str], keep: Path | None = None) -> dict[str, Any]:
+def profile_nodes(
+    nodes: int, duration: float, extra: list[str], keep: Path | None = None, analyze_only: bool = False
+) -> dict[str, Any]:
     """Run ``bench/tps.py tps --quick --nodes N`` twice: plain (for CPU per transaction) and with every
     node process under a per-thread CPU profiler (for the shares of the stages)."""
     import subprocess
@@ -314,6 +323,12 @@ def profile_nodes(nodes: int, duration: float, extra: list[str], keep: Path | No
         if keep is not None:
             directory = str(keep)
         for profiled in (False, True):
+            if analyze_only:
+                report = json.loads(next((Path(directory) / ("profiled" if profiled else "plain")).glob("tps_*.json")).read_text())
+                results["profiled" if profiled else "plain"] = headline = headline_of(report)
+                if profiled:
+                    results["stages"] = _node_stage_table(Path(directory) / "profiled" / "prof", headline)
+                continue
             env = dict(os.environ)
             out = Path(directory) / ("profiled" if profiled else "plain")
             if profiled:
@@ -384,6 +399,8 @@ def main() -> int:
                         help="profile whole node processes under `bench/tps.py tps --quick --nodes N` instead")
     parser.add_argument("--duration", type=float, default=20.0, help="with --nodes: seconds of load per run")
     parser.add_argument("--keep-profiles", default="", help="with --nodes: keep the runs and the raw profiles here")
+    parser.add_argument("--analyze", action="store_true",
+                        help="with --nodes and --keep-profiles: tabulate the runs kept there instead of running")
     args = parser.parse_args()
     if args.nodes:
         return main_nodes(args)
@@ -447,7 +464,7 @@ def main_nodes(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     extra = ["--crypto", args.crypto]
     keep = Path(args.keep_profiles) if args.keep_profiles else None
-    results = profile_nodes(args.nodes, args.duration, extra, keep)
+    results = profile_nodes(args.nodes, args.duration, extra, keep, analyze_only=args.analyze)
     stages = results["stages"]
     print(f"{args.nodes} node(s), {args.crypto}, kv-write: node CPU per committed transaction "
           f"{results['plain']['node_cpu_ms_per_tx']} ms over all nodes (unprofiled run, "
