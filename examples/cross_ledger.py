@@ -40,7 +40,7 @@ from ledger.crypto import (
 from ledger.certificate import encode_commit_statement
 from ledger.types import AdvanceLightClient, CreateLightClient, ProveForeignFact
 from node import net
-from node.sdk import JadechainClient, LedgerClient
+from jadechain.sdk import JadechainClient, LedgerClient
 
 
 def admin_key(layout: net.NetworkLayout) -> KeyPair:

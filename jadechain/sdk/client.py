@@ -1,4 +1,4 @@
-"""The synchronous SDK client (httpx). See :mod:`node.sdk` for an overview."""
+"""The synchronous SDK client (httpx). See :mod:`jadechain.sdk` for an overview."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from node.sdk.private import PrivateRecordsMixin
+from jadechain.sdk.private import PrivateRecordsMixin
 
 __all__ = ["ApiError", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult"]
 

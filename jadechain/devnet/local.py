@@ -50,7 +50,7 @@ def _certify(ledger: Ledger, validators: list[KeyPair], height: int) -> None:
 
 
 def run_local_demo(directory: Path, crypto: str) -> dict[str, Any]:
-    from node.cli import create_dev_network
+    from jadechain.devnet.genesis import create_dev_network
 
     node_dir = directory / "node0"
     if not list_ledgers(str(node_dir)):

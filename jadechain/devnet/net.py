@@ -191,7 +191,7 @@ def create_network(
     and a client certificate for operators' gRPC tools (``tls/client.pem``); nodes then talk over
     mutual TLS (node.tls)."""
     from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
-    from node.cli import create_dev_network
+    from jadechain.devnet.genesis import create_dev_network
 
     if nodes < 1:
         raise ConfigError("a network needs at least one node")
@@ -467,7 +467,7 @@ def _governance_submit(layout: NetworkLayout, urls: list[str], operations: list[
                        timeout: float) -> dict[str, Any]:
     """Sign ``operations`` with the current validators' keys (all but ``exclude``) and wait for the commit."""
     from ledger.crypto import address_from_public_key
-    from node.sdk import JadechainClient
+    from jadechain.sdk import JadechainClient
 
     with JadechainClient(urls, retry_timeout=timeout, timeout=10) as client:
         ledger = client.ledger(layout.ledger_hash)

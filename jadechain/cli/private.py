@@ -70,7 +70,7 @@ class _Session:
         self.gateways = gateways
 
     def __enter__(self) -> Any:
-        from node.sdk import JadechainClient
+        from jadechain.sdk import JadechainClient
 
         self.client = JadechainClient(self.gateways)
         return self.client.ledger()

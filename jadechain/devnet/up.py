@@ -2,7 +2,7 @@
 
 `up` starts, each as its own background process on 127.0.0.1:
 
-* a network of validator nodes (`node.net`: keys, genesis ceremony, configs, processes);
+* a network of validator nodes (`jadechain.devnet.net`: keys, genesis ceremony, configs, processes);
 * the BaaS control plane (`python -m baas serve`, run as a process: `node` never imports `baas`);
 * the apps that are installed (evidence preservation, traceability), pointed at the network;
 
@@ -31,7 +31,7 @@ from ledger.certificate import ValidatorSet
 from ledger.crypto import address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
 from node import net
-from node.sdk import JadechainClient
+from jadechain.sdk import JadechainClient
 from node.subprocesses import child_environment, python_module_command
 
 class NetworkNotReady(JadechainError):
