@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from ledger.certificate import CommitCertificate, assemble_certificate, sign_commit_statement
-from ledger.crypto import KeyPair, decrypt_private_key, keypair_from_private, load_keystore, sign
+from ledger.crypto import KeyPair, sign
+from ledger.crypto import load_keypair as load_key  # the name the node's callers import
 from ledger.errors import NotFound
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block, BlockHeader, Event, TransactionInfo
@@ -269,10 +270,6 @@ def default_contract_runtime() -> Any:
         log.warning("contract engine unavailable; contract operations will fail", exc_info=True)
         return None
     return EngineSet()  # the engine each ledger recorded at genesis (legacy sandbox or WebAssembly)
-
-
-def load_key(key_file: str, password: str) -> KeyPair:
-    return keypair_from_private(decrypt_private_key(load_keystore(key_file), password))
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:

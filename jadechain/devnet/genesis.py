@@ -16,12 +16,9 @@ from typing import Any
 from ledger import codec
 from ledger.crypto import (
     algorithm_by_name,
-    decrypt_private_key,
-    encrypt_private_key,
     generate_keypair,
-    keypair_from_private,
-    load_keystore,
-    save_keystore,
+    load_keypair,
+    save_keypair,
     to_base58,
 )
 from ledger.errors import ConfigError
@@ -69,10 +66,10 @@ def create_dev_network(directory: Path, nodes: int, crypto: str) -> dict[str, An
     for index in range(nodes):
         path = key_dir / f"node{index}.json"
         if path.exists():
-            pairs.append(keypair_from_private(decrypt_private_key(load_keystore(path), password)))
+            pairs.append(load_keypair(path, password))
             continue
         pair = generate_keypair(algorithm)
-        save_keystore(path, encrypt_private_key(pair.private, password))
+        save_keypair(path, pair, password)
         pairs.append(pair)
     participants = "\n".join(
         f'[[participants]]\nname = "org{index}"\npublic_key = "{pair.public.base58}"\n'

@@ -190,7 +190,7 @@ def create_network(
     ``tls``: create the network's consortium CA (``tls/``), a certificate per node bound to its key,
     and a client certificate for operators' gRPC tools (``tls/client.pem``); nodes then talk over
     mutual TLS (node.tls)."""
-    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+    from ledger.crypto import load_keypair
     from jadechain.devnet.genesis import create_dev_network
 
     if nodes < 1:
@@ -212,7 +212,7 @@ def create_network(
         password_file=info["password_file"], key_dir=info["key_dir"], consensus=dict(consensus or {}),
     )
     for index, item in enumerate(info["nodes"]):
-        pair = keypair_from_private(decrypt_private_key(load_keystore(item["key"]), password))
+        pair = load_keypair(item["key"], password)
         name = item["name"]
         layout.nodes.append(NodeLayout(
             name=name, data_dir=item["data_dir"], key_file=item["key"], public_key=pair.public.base58,
@@ -441,13 +441,13 @@ def net_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> dict[s
 
 def _validator_keys(layout: NetworkLayout, validators: set[bytes]) -> list[Any]:
     """The key pairs in ``dir/keys`` that belong to current validators."""
-    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+    from ledger.crypto import load_keypair
 
     password = Path(layout.password_file).read_text().strip()
     pairs = []
     for path in sorted(Path(layout.key_dir).glob("*.json")):
         try:
-            pair = keypair_from_private(decrypt_private_key(load_keystore(path), password))
+            pair = load_keypair(path, password)
         except Exception:
             continue
         if pair.public.encoded in validators:

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+from ledger.crypto import load_keypair
 from ledger.errors import ConfigError, JadechainError
 from ledger.certificate import ValidatorSet
 from ledger.crypto import address_from_public_key, generate_keypair
@@ -207,7 +207,7 @@ def _traceability_capture_command(url: str, data_dir: Path) -> str:
 def _demo_proof(directory: Path, layout: net.NetworkLayout) -> dict[str, str]:
     """One transaction end to end: submit, wait for commit, fetch the certified proof, verify it."""
     password = Path(layout.password_file).read_text().strip()
-    admin = keypair_from_private(decrypt_private_key(load_keystore(layout.nodes[0].key_file), password))
+    admin = load_keypair(layout.nodes[0].key_file, password)
     with JadechainClient(layout.urls) as client:
         ledger = client.ledger(layout.ledger_hash)
         account = generate_keypair(admin.public.algorithm)
