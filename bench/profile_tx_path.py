@@ -47,7 +47,7 @@ from ledger import codec  # noqa: E402
 from ledger.crypto import PublicKey, shutdown_verify_pool, verify_batch  # noqa: E402
 from ledger.executor import decode_transaction  # noqa: E402
 from ledger.types import Transaction  # noqa: E402
-from bench.harness.report import headline as headline_of  # noqa: E402
+from jadechain.bench.report import headline as headline_of  # noqa: E402
 from node.mempool import Mempool  # noqa: E402
 
 CHUNK = 256
