@@ -163,6 +163,7 @@ class Ledger:
         self.hash_algorithm = algorithm_by_code(settings.hash_algorithm)
         self.hash_fn = hasher(self.hash_algorithm)
         self.hash_code = settings.hash_algorithm
+        self._hash_prefix = self.hash_code.to_bytes(2, "big")
 
     # --- creation -------------------------------------------------------------------
 
@@ -231,9 +232,12 @@ class Ledger:
         return hash_and_content(self.hash_fn, self.hash_code, tx)[0]
 
     def sign_parts(self, tx: Transaction | SignedTransaction) -> SignedTransaction:
-        """The transaction as one :class:`SignedTransaction` (encoded and hashed here if it is not one)."""
+        """The transaction as one :class:`SignedTransaction` (encoded and hashed here if it is not one,
+        or if it was hashed with another ledger's algorithm)."""
         if isinstance(tx, SignedTransaction):
-            return tx
+            if tx.tx_hash[:2] == self._hash_prefix:
+                return tx
+            tx = tx.tx
         return SignedTransaction.of(tx, self.hash_fn, self.hash_code)
 
     def next_header(

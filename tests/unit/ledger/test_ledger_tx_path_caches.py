@@ -328,3 +328,17 @@ def test_a_block_whose_batch_fails_leaves_no_tree_nodes_behind() -> None:
     value_hash, proof = tree.get_with_proof(key_hash, reopened.height)
     assert value_hash is not None
     verify_sparse_merkle_proof(reopened.hash_fn, root, key_hash, value_hash, proof)
+
+
+def test_a_signed_transaction_hashed_for_another_ledger_is_hashed_again() -> None:
+    """A SignedTransaction carrying an SM3 hash given to a SHA-256 ledger: the ledger's own hash counts."""
+    sha = make_chain()
+    sm3 = make_chain(hash_algorithm="SM3")
+    account = sha.new_data_account("acct")
+    tx = sha.tx(lambda b: b.kv_set(account, "k", 1, -1))
+    foreign = SignedTransaction.of(tx, sm3.ledger.hash_fn, sm3.ledger.hash_code)
+    assert foreign.tx_hash != sha.ledger.tx_hash(tx)
+    assert sha.ledger.sign_parts(foreign).tx_hash == sha.ledger.tx_hash(tx)
+    block = sha.ledger.make_block([foreign], time=sha.time + 1000)
+    result = sha.ledger.apply_block(block, signed=[foreign])
+    assert [info.tx_hash for info in result.tx_infos] == [sha.ledger.tx_hash(tx)]
