@@ -5,6 +5,9 @@ After each test module, any validator process still running that the module star
 running ``node.server``) is stopped — SIGTERM, then SIGKILL — and reaped, so that no stray node
 burns the shared CPU of the next suites or outlives the run ("subprocess ... is still running").
 The modules that leaked are listed at the end of the run, so the fixture at fault can be fixed.
+
+Those leaks, and any other child process (a worker script, a CLI run, a server) still running — or exited
+but never waited for — when the session ends, fail the run, naming them, so the test at fault is fixed.
 """
 
 from __future__ import annotations
@@ -91,6 +94,51 @@ def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
             net._children.pop(pid, None)
     except Exception:
         pass
+
+
+def _unwaited_children() -> dict[int, str]:
+    """Children of this pytest process still running or exited but never reaped (never ``wait()``-ed)."""
+    try:
+        import psutil
+    except ImportError:
+        return _unwaited_children_from_proc()
+    found = {}
+    for child in psutil.Process().children(recursive=False):
+        try:
+            found[child.pid] = f"pid {child.pid} ({child.status()}): {' '.join(child.cmdline())[:200]}"
+        except psutil.Error:
+            continue
+    return found
+
+
+def _unwaited_children_from_proc() -> dict[int, str]:
+    me = str(os.getpid())
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat_file:
+                fields = stat_file.read().rsplit(")", 1)[1].split()
+            if fields[1] != me:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline_file:
+                cmdline = cmdline_file.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        found[int(entry)] = f"pid {entry} ({fields[0]}): {cmdline[:200]}"
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_child_process_left_at_session_end() -> Iterator[None]:
+    before = set(_unwaited_children())
+    yield
+    left = [child for pid, child in _unwaited_children().items() if pid not in before]
+    left += [f"(stopped by the module guard) {leak}" for leak in _leaks]
+    if left:
+        pytest.fail("child processes left running or never waited for by the tests:\n" + "\n".join(left),
+                    pytrace=False)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

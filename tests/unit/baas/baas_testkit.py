@@ -120,19 +120,26 @@ def running_baas(data_dir: Path, **settings: Any) -> Iterator[BaasServer]:
 
 
 def kill_node_processes(state: Any) -> None:
-    """Stop the supervisor (it would restart them), then SIGKILL every node process still recorded."""
+    """Stop the supervisor (it would restart them), then SIGKILL every node process still recorded and
+    reap the ones this process started (a never-waited ``Popen`` warns "subprocess ... is still running")."""
     import os
     import signal
 
     from baas.models import Node
-    from baas.provisioners.local import process_start_time
+    from baas.provisioners import local
 
     if state.supervisor is not None:
         state.supervisor.stop()
+    killed = set()
     with state.sessions() as session:
         for node in session.query(Node).all():
-            if node.pid and process_start_time(node.pid) == node.pid_started_at:
+            if node.pid and local.process_start_time(node.pid) == node.pid_started_at:
                 os.kill(node.pid, signal.SIGKILL)
+                killed.add(node.pid)
+    handles = [*getattr(state.provisioner, "_children", {}).values(), *local._DETACHED]
+    for process in handles:
+        if process.pid in killed:
+            process.wait(10)
 
 
 def empty_postgres_database(url: str) -> None:

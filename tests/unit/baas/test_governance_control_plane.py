@@ -4,7 +4,8 @@ Before this, any member organisation's admin stopped a whole network, other memb
 included, and the audit entry was filed under the acting organisation only, so the victims
 never saw it. Now: an action that reaches other members' nodes opens a proposal (202,
 PROPOSAL_REQUIRED); every affected organisation's admin approves; the last approval runs it.
-Every step is audited once per affected organisation. (Records only: no node process runs.)
+Every step is audited once per affected organisation. (Starting the shared network runs its nodes; the
+module fixture kills them at the end.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from baas_testkit import PASSWORD, admin_password, kill_node_processes, ok, running_baas, token_client
 
 from baas.models import ConsortiumMember, Network, Node
 
@@ -50,7 +51,10 @@ def world(tmp_path_factory, baas_database):
             ids["shared"] = network("shared", ["a", "a", "b"])
             ids["own"] = network("own", ["a"])
             session.commit()
-        yield clients, ids
+        try:
+            yield clients, ids
+        finally:
+            kill_node_processes(state)
 
 
 def desired_states(clients, network_id: int) -> set[str]:
