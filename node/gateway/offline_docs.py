@@ -25,6 +25,17 @@ ASSETS_PATH = "/docs-assets"
 
 ASSETS_DIR = Path(str(files("fastapi_offline") / "static"))
 
+PAGE_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:")
+"""Set in the pages themselves (any server in front may add its own): they never reach another host, not
+even for ReDoc's "powered by" logo, which it otherwise fetches from its vendor's CDN."""
+
+
+def _self_contained(page: HTMLResponse) -> HTMLResponse:
+    html = bytes(page.body).decode()
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{PAGE_CSP}">'
+    return HTMLResponse(html.replace("<head>", f"<head>\n{meta}", 1))
+
 
 def _is_route(route: BaseRoute, path: str | None) -> bool:
     return path is not None and getattr(route, "path", None) == path
@@ -46,23 +57,23 @@ def serve_docs_offline(app: FastAPI) -> None:
         async def swagger_ui(request: Request) -> HTMLResponse:
             base = root(request)
             redirect = app.swagger_ui_oauth2_redirect_url
-            return get_swagger_ui_html(
+            return _self_contained(get_swagger_ui_html(
                 openapi_url=base + openapi_url, title=f"{app.title} - Swagger UI",
                 oauth2_redirect_url=base + redirect if redirect else None, init_oauth=app.swagger_ui_init_oauth,
                 swagger_js_url=f"{base}{ASSETS_PATH}/swagger-ui-bundle.js",
                 swagger_css_url=f"{base}{ASSETS_PATH}/swagger-ui.css",
                 swagger_favicon_url=f"{base}{ASSETS_PATH}/favicon.png",
                 swagger_ui_parameters=app.swagger_ui_parameters,
-            )
+            ))
 
         app.add_route(app.docs_url, swagger_ui, include_in_schema=False)
     if app.redoc_url is not None:
         async def redoc(request: Request) -> HTMLResponse:
             base = root(request)
-            return get_redoc_html(
+            return _self_contained(get_redoc_html(
                 openapi_url=base + openapi_url, title=f"{app.title} - ReDoc",
                 redoc_js_url=f"{base}{ASSETS_PATH}/redoc.standalone.js",
                 redoc_favicon_url=f"{base}{ASSETS_PATH}/favicon.png", with_google_fonts=False,
-            )
+            ))
 
         app.add_route(app.redoc_url, redoc, include_in_schema=False)
