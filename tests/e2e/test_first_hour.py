@@ -212,6 +212,7 @@ def test_explorer_shows_a_decoded_transaction(up: Up, browser: Any, tmp_path: Pa
         page.click("#search-form button[type=submit]")
         view = page.locator("#search-result section.tx-decoded")
         playwright_api.expect(view).to_be_visible()
+        playwright_api.expect(page.locator("#height")).to_have_text(re.compile(r"^height \d+$"))
         assert page.inner_text("#search-result .tx-status") == "SUCCESS"
         operation = page.locator("#search-result ol.operations > li.operation")
         assert operation.count() == 1
