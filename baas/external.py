@@ -83,7 +83,7 @@ def adopt_network(state: Any, layout_dir: Path, apps: dict[str, str]) -> int:
     Returns the network's id. Node keys are imported into custody (the same user's files on the same
     machine): governance the console prepares for this ledger is then signed as for its own networks.
     """
-    from node.net import load_layout
+    from jadechain.devnet.net import load_layout
 
     layout = load_layout(layout_dir)
     password = Path(layout.password_file).read_text().strip()

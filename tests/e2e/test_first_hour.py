@@ -30,7 +30,7 @@ import pytest
 from tests.support.browser import needs_chromium, offline_browser, offline_context, screenshot
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "node.cli"]
+CLI = [sys.executable, "-m", "jadechain.cli"]
 URL = re.compile(r"https?://[^\s()'\"]+")
 ADMIN = re.compile(r"user '([^']+)', password in (\S+) \(mode 0600\)")
 

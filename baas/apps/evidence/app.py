@@ -30,8 +30,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ledger.errors import JadechainError
+from jadechain.sdk.client import ApiError
 from node.gateway.offline_docs import serve_docs_offline
-from node.sdk.client import ApiError
 
 from baas.apps.evidence import records
 from baas.apps.evidence.bundle import build_evidence_zip

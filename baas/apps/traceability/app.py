@@ -43,8 +43,8 @@ from baas.apps.traceability.service import (
 from baas.apps.traceability.store import EventRow
 from baas.apps.traceability.xml_binding import XmlBindingError
 from ledger.crypto import PublicKey, address_from_public_key
+from jadechain.sdk.client import ApiError
 from node.gateway.offline_docs import serve_docs_offline
-from node.sdk.client import ApiError
 
 MAX_PER_PAGE = 1000
 

@@ -16,7 +16,7 @@ from baas.models import AppInstance, CustodyKey, LedgerRecord, Network, Node, Or
 from baas.monitoring import NodeSample
 from baas.settings import BaasSettings
 from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
-from node.net import create_network, load_layout
+from jadechain.devnet.net import create_network, load_layout
 
 APPS = {"evidence": "http://127.0.0.1:8200", "traceability": "http://127.0.0.1:8300"}
 
