@@ -2,7 +2,7 @@
 
 Usage: ``python bench/contracts.py [--quick] [--out FILE]``.
 
-Two workloads run on the in-memory test context (``tests/unit/contracts/fake_context.py``),
+Two workloads run on the in-memory test context (``tests/support/fake_context.py``),
 each through the same ledger path (transaction wrapper, undo journal, typed values):
 
 * ``kv``: read a key's version and write a new value (the KV-write transaction);
@@ -31,9 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "unit" / "contracts"))
 
-from fake_context import FakeLedger  # noqa: E402
+from tests.support.fake_context import FakeLedger  # noqa: E402
 
 from contracts import SandboxRuntime  # noqa: E402
 from ledger.contract_api import ContractCode, ContractContext, InvocationResult  # noqa: E402

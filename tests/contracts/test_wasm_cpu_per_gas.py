@@ -16,7 +16,7 @@ from pathlib import Path
 from contracts.vm import WasmRuntime
 from ledger.errors import JadechainError
 
-from tests.unit.contracts.fake_context import FakeLedger
+from tests.support.fake_context import FakeLedger
 from tests.contracts.wasm_kit import shared_runtime
 
 HERE = Path(__file__).resolve().parent

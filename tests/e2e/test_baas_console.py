@@ -7,14 +7,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "baas"))
 
-from baas_testkit import PASSWORD, admin_password, kill_node_processes, ok, running_baas, token_client  # noqa: E402
+from tests.support.baas_testkit import PASSWORD, admin_password, kill_node_processes, ok, running_baas, token_client  # noqa: E402
 
 from baas.provisioners.local import node_server_available  # noqa: E402
 

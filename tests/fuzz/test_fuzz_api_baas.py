@@ -11,17 +11,14 @@ through. About 30 s with the default examples (about 350 inputs); ``JADECHAIN_FU
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from tests.support.api_checks import check_no_5xx_and_stable_errors
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "baas"))
 
-from baas_testkit import admin_password, running_baas, token_client  # noqa: E402
+from tests.support.baas_testkit import admin_password, running_baas, token_client  # noqa: E402
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "baas"))
 
-from baas_testkit import (  # noqa: E402
+from tests.support.baas_testkit import (  # noqa: E402
     PASSWORD, admin_password, close_clients, kill_node_processes, ok, running_baas, token_client,
 )
 

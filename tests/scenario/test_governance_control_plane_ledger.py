@@ -9,16 +9,14 @@ refused with the ledger's own code, and the vote is in bolt's audit log in words
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "baas"))
 
-from baas_testkit import (  # noqa: E402
+from tests.support.baas_testkit import (  # noqa: E402
     PASSWORD, admin_password, close_clients, kill_node_processes, ok, running_baas, token_client,
 )
 

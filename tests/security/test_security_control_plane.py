@@ -24,9 +24,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "unit" / "baas"))
 
-from baas_testkit import admin_password, ok, running_baas, token_client  # noqa: E402
+from tests.support.baas_testkit import admin_password, ok, running_baas, token_client  # noqa: E402
 
 from baas.apps.evidence.tsa import TimestampAuthority  # noqa: E402
 
@@ -257,7 +256,7 @@ def _own_baas(data_dir: Path, **settings: Any) -> Iterator[Any]:
     """A second control plane that leaves the module's clients open (``running_baas`` closes them)."""
     from baas.app import create_app
     from baas.settings import BaasSettings
-    from baas_testkit import BaasServer
+    from tests.support.baas_testkit import BaasServer
 
     server = BaasServer(create_app(BaasSettings(data_dir=data_dir, supervise=False, **settings))).start()
     try:

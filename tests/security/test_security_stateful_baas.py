@@ -2,7 +2,7 @@
 chained through the links schemathesis infers from the OpenAPI document (an organisation created,
 then read, updated, given users and keys, ...). Every response: no 5xx, errors as ``{code, message}``,
 the documented status codes and bodies (schemathesis' response checks), timestamps with a time zone
-(tests/security/stateful_kit.py).
+(tests/support/stateful_kit.py).
 
 Operations that would start processes or end the fuzzing identity are left out (as in
 tests/fuzz/test_fuzz_api_baas.py). Bounded by ``JADECHAIN_FUZZ_EXAMPLES`` (default 5 scenarios of at
@@ -12,19 +12,13 @@ most 6 steps); about 30 s.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "baas"))
+from tests.support.baas_testkit import admin_password, running_baas, token_client  # noqa: E402
 
-from baas_testkit import admin_password, running_baas, token_client  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stateful_kit import ResponseChecks, run_checked  # noqa: E402
+from tests.support.stateful_kit import ResponseChecks, run_checked  # noqa: E402
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -15,7 +15,6 @@ Bounded by ``JADECHAIN_FUZZ_EXAMPLES`` (default 5 scenarios of at most 6 steps);
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,9 +26,7 @@ from ledger.crypto import keypair_from_private, load_keystore
 from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height
 from jadechain.sdk import JadechainClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stateful_kit import ResponseChecks, naive_timestamps, run_checked  # noqa: E402
+from tests.support.stateful_kit import ResponseChecks, naive_timestamps, run_checked  # noqa: E402
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import quote
@@ -26,9 +25,7 @@ import pytest
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from jadechain.devnet.solo import SoloNode, create_dev_solo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stateful_kit import ResponseChecks, run_checked  # noqa: E402
+from tests.support.stateful_kit import ResponseChecks, run_checked  # noqa: E402
 
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("contracts")

@@ -11,15 +11,12 @@ module is intact, the ledger holds no writes, and a benign contract still runs.
 from __future__ import annotations
 
 import builtins
-import sys
 from pathlib import Path
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "unit" / "contracts"))
-
-from fake_context import FakeLedger  # noqa: E402
+from tests.support.fake_context import FakeLedger  # noqa: E402
 
 import ledger.errors as errors  # noqa: E402
 from contracts import SandboxRuntime  # noqa: E402

@@ -7,14 +7,11 @@ and exports it: ``postgresql+psycopg://jadechain:jadechain@127.0.0.1:5432/jadech
 or when the server does not answer, the PostgreSQL variant is skipped and says why.
 """
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import baas_testkit  # noqa: E402
+from tests.support import baas_testkit
 
 # A test module that imports one of these runs against both databases.
 _DATABASE_MODULES = ("running_baas", "make_engine")

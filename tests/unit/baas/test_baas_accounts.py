@@ -8,7 +8,7 @@ import stat
 
 import httpx
 import pytest
-from baas_testkit import PASSWORD, admin_password, database_rows, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, database_rows, ok, running_baas, token_client
 from sqlalchemy import update
 
 from baas.models import ApiToken

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
 
 PAGES = ("/ui/", "/ui/organizations", "/ui/consortia", "/ui/invitations", "/ui/networks", "/ui/apps", "/ui/audit")
 

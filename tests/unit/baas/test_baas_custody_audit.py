@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, drop_audit_update_trigger, ok, running_baas, stored_bytes, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, drop_audit_update_trigger, ok, running_baas, stored_bytes, token_client
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
 from sqlalchemy import update
 
 from baas.models import Invitation

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
 
 from baas.models import AppInstance, Contract, LedgerRecord, Network, Node
 

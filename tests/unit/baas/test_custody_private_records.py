@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
 
 from ledger.crypto import SM2, SM3, PublicKey, generate_keypair
 from ledger.crypto.envelope import wrap_key

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, kill_node_processes, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, kill_node_processes, ok, running_baas, token_client
 
 from baas.models import ConsortiumMember, Network, Node
 

@@ -8,7 +8,7 @@ admin's token could make the organisation sign anything, blind.
 from __future__ import annotations
 
 import pytest
-from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
+from tests.support.baas_testkit import PASSWORD, admin_password, ok, running_baas, token_client
 
 from baas.custody import RAW_SIGNING_ENV, decode_intent
 from baas.errors import BaasError

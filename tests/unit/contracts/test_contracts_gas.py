@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from contract_sources import CALLER, KV
-from fake_context import FakeLedger
+from tests.support.fake_context import FakeLedger
 
 from contracts import SandboxRuntime
 from contracts.limits import DEFAULT_GAS
@@ -36,10 +36,9 @@ class Work:
 '''
 
 SCRIPT = """
-import json, sys
-sys.path.insert(0, {here!r})
-from fake_context import FakeLedger
-from contract_sources import KV, CALLER
+import json
+from tests.support.fake_context import FakeLedger
+from tests.unit.contracts.contract_sources import KV, CALLER
 from contracts import SandboxRuntime
 workload = {workload!r}
 ledger = FakeLedger(SandboxRuntime())
@@ -80,7 +79,7 @@ def test_same_gas_in_another_process_with_another_hash_seed() -> None:
     expected = measure(FakeLedger(SandboxRuntime()))
     env = dict(os.environ, PYTHONHASHSEED="12345", PYTHONPATH=str(ROOT))
     output = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(here=str(HERE), workload=WORKLOAD)],
+        [sys.executable, "-c", SCRIPT.format(workload=WORKLOAD)],
         capture_output=True, text=True, env=env, cwd=str(ROOT), timeout=60, check=True,
     ).stdout
     assert json.loads(output.strip().splitlines()[-1]) == expected

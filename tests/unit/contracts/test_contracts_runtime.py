@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from contract_sources import CALLER, KV
-from fake_context import FakeLedger
+from tests.support.fake_context import FakeLedger
 
 from contracts import SandboxRuntime
 from contracts.limits import SandboxLimits

@@ -13,7 +13,7 @@ from contracts import vm
 from contracts.vm import EngineWatchdog, WasmRuntime
 from ledger.errors import ContractRejected, JadechainError
 
-from fake_context import FakeLedger
+from tests.support.fake_context import FakeLedger
 
 _RUNTIME: WasmRuntime | None = None
 
@@ -284,7 +284,7 @@ def test_the_watchdog_stops_a_run_without_making_it_an_outcome() -> None:
 
 
 def test_a_host_error_is_a_failed_invocation_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fake_context
+    from tests.support import fake_context
 
     def broken(self: object, account: str, key: str, committed: bool = False) -> None:
         raise AttributeError("a bug on the host side")
