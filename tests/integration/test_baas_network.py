@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +17,7 @@ from tests.support.baas_testkit import (  # noqa: E402
 )
 
 from baas.provisioners.local import node_server_available, process_start_time  # noqa: E402
+from tests.support.waiting import wait_until  # noqa: E402
 
 CONTRACT = '''from jadechain import contract, callable
 
@@ -33,17 +33,6 @@ class Registry:
 pytestmark = pytest.mark.slow
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 def heights(client: httpx.Client, network_id: int) -> dict[str, int | None]:
     status = ok(client.get(f"/api/v1/networks/{network_id}/status"))
     return {n["name"]: (n["monitor"] or {}).get("height") for n in status["nodes"]}
@@ -55,7 +44,7 @@ def membership_changes(acme, bolt, cargo, orgs, network, ledger, contract, data,
     fifth = ok(cargo.post(f"/api/v1/networks/{network['id']}/nodes", json={"organization_id": orgs["cargo"]["id"]}), 201)
     assert fifth["registration_tx"] and fifth["validator"] is True
     participants_url = f"{network['nodes'][0]['gateway_url']}/api/v1/ledgers/{ledger['ledger_hash']}/participants"
-    wait_for(lambda: any(p["public_key"] == fifth["public_key"] and p["state"] == "CONSENSUS"
+    wait_until(lambda: any(p["public_key"] == fifth["public_key"] and p["state"] == "CONSENSUS"
                          for p in httpx.get(participants_url).json()), 15, "the fifth validator on chain")
 
     def halted() -> str | None:
@@ -71,7 +60,7 @@ def membership_changes(acme, bolt, cargo, orgs, network, ledger, contract, data,
         assert halted() is None, halted()
         return (heights(acme, network["id"]).get(fifth["name"]) or 0) >= top
 
-    wait_for(caught_up, 40, "the fifth node to catch up")
+    wait_until(caught_up, 40, "the fifth node to catch up")
     removed = ok(bolt.delete(f"/api/v1/nodes/{network['nodes'][2]['id']}"))
     assert removed["status"] == "removed" and removed["pid"] is None and removed["validator"] is False
     put = ok(cargo.post(f"/api/v1/contracts/{contract['id']}/invoke",
@@ -140,16 +129,16 @@ def test_four_node_network_through_the_api(tmp_path):
 
             # every node reaches the same height; the network is healthy
             top = ok(acme.get(f"/api/v1/ledgers/{ledger['id']}/explorer/summary"))["height"]
-            wait_for(lambda: all((h or 0) >= top for h in heights(acme, network["id"]).values()), 30, "all nodes at the top")
-            wait_for(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 20, "healthy")
+            wait_until(lambda: all((h or 0) >= top for h in heights(acme, network["id"]).values()), 30, "all nodes at the top")
+            wait_until(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 20, "healthy")
 
             # a crashed node is restarted by the supervisor, and the network says why it was degraded meanwhile
             victim = network["nodes"][3]
             os.kill(victim["pid"], signal.SIGKILL)
-            restarted = wait_for(lambda: (n := ok(acme.get(f"/api/v1/nodes/{victim['id']}")))["restarts"] >= 1 and n,
+            restarted = wait_until(lambda: (n := ok(acme.get(f"/api/v1/nodes/{victim['id']}")))["restarts"] >= 1 and n,
                                  30, "supervisor restart")
             assert restarted["pid"] != victim["pid"]
-            wait_for(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 40,
+            wait_until(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 40,
                      "healthy after the restart")
             audit = [e["action"] for e in ok(admin.get("/api/v1/audit", params={"limit": 500}))]
             assert "node.restarted" in audit
@@ -169,7 +158,7 @@ def test_four_node_network_through_the_api(tmp_path):
             again = ok(acme.get(f"/api/v1/networks/{network['id']}"))
             assert again["name"] == "tea" and len(again["nodes"]) == 4
             assert {n["id"]: n["pid"] for n in again["nodes"] if n["pid"]} == pids
-            wait_for(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 30,
+            wait_until(lambda: ok(acme.get(f"/api/v1/networks/{network['id']}/status"))["health"] == "healthy", 30,
                      "healthy after the control-plane restart")
             assert ok(acme.get(f"/api/v1/invitations/{invitation['id']}"))["status"] == "ACCEPTED"
             assert ok(acme.get(f"/api/v1/contracts/{contract['id']}"))["status"] == "deployed"

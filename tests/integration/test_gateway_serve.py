@@ -91,7 +91,7 @@ def test_sigterm_is_graceful_and_a_restart_resumes(tmp_path) -> None:
             assert ledger.get_entry(account, "k")["value"]["value"] == "before restart"
             again = ledger.submit(ledger.builder().kv_set(account, "k", "after restart", 0).sign(dev.key))
             assert again.status == "SUCCESS" and again.height > height
-            time.sleep(0.1)
+            # entry_proof waits (up to 30 s) for a certified header covering the write
             report = verify_bundle(ledger.entry_proof(account, "k", 0), trusted_validators=ledger.validators(),
                                    require_certificate=True)
             assert report.certified

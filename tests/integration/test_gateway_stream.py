@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from jadechain.sdk import JadechainClient, LedgerClient, StreamMessage
 from jadechain.devnet.solo import SoloNode, create_dev_solo
+from tests.support.waiting import wait_until
 
 
 def submit_writes(ledger: LedgerClient, key, account: str, prefix: str, count: int) -> list[str]:
@@ -67,8 +67,10 @@ def test_stream_delivers_every_result_exactly_once_across_reconnect_and_restart(
 
             follower = threading.Thread(target=follow, daemon=True)
             follower.start()
-            expected.update(submit_writes(ledger, dev.key, account, "b", 25))
-            time.sleep(0.2)
+            live = submit_writes(ledger, dev.key, account, "b", 25)
+            expected.update(live)
+            wait_until(lambda: set(live) & {m.data.get("tx_hash") for m in list(received)}, 60,
+                       "the subscriber to receive a live write before the restart", interval=0.05)
             node.stop()
             with pytest.raises(httpx.TransportError):
                 httpx.get(node.url + "/health", timeout=1)

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,6 +22,7 @@ from ledger.proofs import verify_bundle
 from ledger.store.directory import open_ledger
 from jadechain.sdk import JadechainClient
 from node.solo import load_key
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,15 +38,6 @@ def latest(url: str, ledger_hash: str, height: int | str = "latest") -> dict:
     response = httpx.get(f"{url}/api/v1/ledgers/{ledger_hash}/blocks/{height}", timeout=5)
     response.raise_for_status()
     return response.json()
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from node.replica_parts import (
     decode_payload,
     encode_payload,
 )
+from tests.support.waiting import wait_until_async
 
 PEER = generate_keypair(ED25519)
 
@@ -210,11 +211,9 @@ def test_grpc_transport_delivers_counts_drops_and_survives_a_dead_peer() -> None
                     dead.send(b"lost %d" % index)
                     live.send(b"hello %d" % index)
                 evil.send(b"spoofed")
-                for _ in range(100):
-                    delivered = [m for _, batch in received for m in batch]
-                    if len(delivered) >= 5 and server.counters.get("invalid_envelopes", 0) >= 1:
-                        break
-                    await asyncio.sleep(0.05)
+                await wait_until_async(
+                    lambda: len([m for _, batch in received for m in batch]) >= 5
+                    and server.counters.get("invalid_envelopes", 0) >= 1, 30, "five deliveries and the spoofed envelope")
                 delivered = [m for _, batch in received for m in batch]
                 assert delivered == [b"hello %d" % i for i in range(5)]
                 assert all(sender == sender_key.public.encoded for sender, _ in received)

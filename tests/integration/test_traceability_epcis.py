@@ -11,10 +11,9 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from urllib.parse import quote
 
 import httpx
@@ -27,22 +26,13 @@ from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from jadechain.devnet.solo import SoloNode, create_dev_solo
+from tests.support.waiting import wait_until
 
 pytest.importorskip("contracts")
 
 GS1 = Path(__file__).resolve().parents[1] / "apps" / "gs1_examples"
 GS1_PREFIXES = ("0614141", "0012345", "4012345", "4000001", "9524567", "95252084", "952005385", "735005385")
 DOCUMENTS = sorted(GS1.glob("**/*.jsonld"))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 class Receiver:
@@ -105,7 +95,7 @@ class Env:
         def finished() -> dict[str, Any] | None:
             job = self.http.get(location).json()
             return None if job["running"] else dict(job)
-        return dict(wait_for(finished))
+        return dict(wait_until(finished, 60, "the capture job to finish", interval=0.05))
 
     def query(self, path: str = "/epcis/events", **params: Any) -> dict[str, Any]:
         response = self.http.get(path, params=params)
@@ -299,13 +289,13 @@ def test_named_query_and_webhook_subscription(env: Env) -> None:
     event = new_event["epcisBody"]["eventList"][0]
     event.update({"eventID": "urn:uuid:11111111-2222-4333-8444-555555555555", "eventTime": "2019-11-02T14:00:00Z"})
     assert env.capture(new_event)["success"]
-    delivery = wait_for(lambda: env.receiver.bodies)[0]
+    delivery = wait_until(lambda: env.receiver.bodies, 60, "a delivery", interval=0.05)[0]
     results = delivery["body"]["epcisBody"]["queryResults"]
     assert results["subscriptionID"] == subscribed.json()["subscriptionID"]
     assert [e["eventID"] for e in results["resultsBody"]["eventList"]] == [event["eventID"]]
     assert delivery["headers"]["GS1-EPCIS-Version"] == "2.0.0"
-    state = wait_for(lambda: [s for s in env.http.get("/epcis/queries/assembling/subscriptions").json()
-                              if s["delivered"] == 1])  # recorded once the receiver has answered
+    state = wait_until(lambda: [s for s in env.http.get("/epcis/queries/assembling/subscriptions").json()
+                                if s["delivered"] == 1], 60, "the delivery recorded", interval=0.05)  # once the receiver answered
     assert state[0]["failures"] == 0 and state[0]["lastError"] is None
 
 
@@ -318,7 +308,8 @@ def test_both_bindings_capture_and_query_the_same_events(env: Env) -> None:
     response = env.http.post("/epcis/capture", content=xml,
                              headers={"Authorization": "Bearer brand-token", "Content-Type": "application/xml"})
     assert response.status_code == 202, response.text
-    job = wait_for(lambda: (lambda j: None if j["running"] else j)(env.http.get(response.headers["Location"]).json()))
+    job = wait_until(lambda: (lambda j: None if j["running"] else j)(env.http.get(response.headers["Location"]).json()),
+                     60, "the XML capture job to finish", interval=0.05)
     # the first XML event IS the first JSON event, already captured: the whole document is refused for it
     assert job["success"] is False and job["errors"][0]["code"] == "DUPLICATE_EVENT"
     assert job["errors"][0]["details"] == [first]
@@ -373,7 +364,7 @@ def test_a_restarted_dispatcher_resumes_from_the_stored_cursor(env: Env) -> None
     def caught_up() -> bool:  # the running dispatcher has pushed every matching event
         subscription = env.http.get("/epcis/queries/assembling/subscriptions").json()[0]
         return bool(subscription["delivered"] == matching_since_subscribed)
-    wait_for(caught_up)
+    wait_until(caught_up, 60, "the dispatcher to catch up", interval=0.05)
     delivered_before = len(env.receiver.bodies)
 
     async def one_round() -> int:

@@ -9,7 +9,6 @@ refused with the ledger's own code, and the vote is in bolt's audit log in words
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -36,16 +35,6 @@ class Registry:
 '''
 
 pytestmark = pytest.mark.skipif(not node_server_available(), reason="needs the networked node (node.server)")
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.timeout(600)

@@ -8,6 +8,7 @@ from ledger.proofs import build_entry_bundle, build_transaction_bundle, verify_b
 from ledger.transactions import TransactionBuilder
 from node.mempool import Mempool
 from node.solo import SoloCommitter
+from tests.support.waiting import wait_until_async
 from tests.unit.ledger.ledger_testkit import Chain, make_chain
 
 
@@ -33,11 +34,9 @@ def test_commits_certified_blocks_and_seals_the_last_one_so_it_is_provable() -> 
             infos = await committer.wait_for([r.tx_hash for r in results], timeout=10)
             committed = await subscription.get()
             height_after_commit = max(info.height for info in infos.values())
-            for _ in range(200):  # the seal block follows within idle_block_ms
-                if ledger.height > height_after_commit:
-                    break
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.05)
+            # the seal block follows within idle_block_ms
+            await wait_until_async(lambda: ledger.height > height_after_commit, 30, "the seal block", interval=0.01)
+            await asyncio.sleep(0.05)  # ten idle periods in which a wrong second empty block would appear
             return results, infos, committed, height_after_commit
 
     results, infos, committed, height = run(scenario())
