@@ -32,9 +32,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "chaos"))
 
-from chaos_runner import FAULT_KINDS, ChaosRunner  # noqa: E402
+from tests.chaos.chaos_runner import FAULT_KINDS, ChaosRunner  # noqa: E402
 
 
 def summarise(report: dict[str, Any]) -> dict[str, Any]:

@@ -174,12 +174,12 @@ def install(modes: set[str]) -> None:
 
 def start_byzantine_node(layout: Any, name: str, modes: set[str]) -> int:
     """Start ``name`` of a :class:`jadechain.devnet.net.NetworkLayout` as a Byzantine node; its pid."""
-    from node.subprocesses import child_environment, python_script_command
+    from node.subprocesses import child_environment, python_module_command
 
     node = layout.node(name)
     with open(node.log, "ab") as log_file:
         process = subprocess.Popen(
-            python_script_command(Path(__file__).resolve(), "--mode", ",".join(sorted(modes)), "--config", node.config),
+            python_module_command("tests.chaos.byzantine", "--mode", ",".join(sorted(modes)), "--config", node.config),
             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True,
             cwd=str(REPO_ROOT), env=child_environment(),
         )
@@ -194,7 +194,6 @@ def main() -> int:
     parser.add_argument("--mode", required=True)
     parser.add_argument("--config", required=True)
     args, rest = parser.parse_known_args()
-    sys.path.insert(0, str(REPO_ROOT))
     install({m for m in args.mode.split(",") if m})
     from node.server import main as node_main
     return node_main(["--config", args.config, *rest])

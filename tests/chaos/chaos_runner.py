@@ -4,7 +4,7 @@ and a schedule of faults drawn from a seed; then the history checker.
 ``ChaosRunner(directory, seed=7, duration=60).run()`` returns a :class:`ChaosReport`:
 
 - the network: ``nodes`` validators (f = (nodes - 1) // 3), peers wired through a TCP proxy mesh
-  (:class:`ChaosMesh`, a :class:`network_fault_kit.ProxyMesh` whose proxies can also drop one
+  (:class:`ChaosMesh`, a :class:`tests.support.network_fault_kit.ProxyMesh` whose proxies can also drop one
   direction and add latency);
 - the load: ``clients`` threads writing KV registers with expected versions (a compare-and-set
   chain per key) and reading them back, every operation in a :class:`chaos_history.History`;
@@ -53,11 +53,8 @@ from typing import Any, Callable
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scenario"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chaos_history import History, check_history, collect_final_state, format_violations  # noqa: E402
-from network_fault_kit import ProxyMesh, _Proxy  # noqa: E402
+from tests.chaos.chaos_history import History, check_history, collect_final_state, format_violations
+from tests.support.network_fault_kit import ProxyMesh, _Proxy
 
 from ledger import codec  # noqa: E402
 from ledger.crypto import address_from_public_key, generate_keypair, to_base58  # noqa: E402

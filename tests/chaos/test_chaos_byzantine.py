@@ -10,15 +10,15 @@ find no violation and the honest nodes identical blocks. About 2 minutes.
 
 from __future__ import annotations
 
-import time
 
 import httpx
 import pytest
 
-from byzantine import start_byzantine_node
-from chaos_runner import DEFAULT_CONSENSUS, HistoryLoad
-from chaos_history import History, check_history, collect_final_state, format_violations
+from tests.chaos.byzantine import start_byzantine_node
+from tests.chaos.chaos_runner import DEFAULT_CONSENSUS, HistoryLoad
+from tests.chaos.chaos_history import History, check_history, collect_final_state, format_violations
 from jadechain.devnet.net import create_network, net_down, start_node, stop_node
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def network(tmp_path_factory):
     try:
         for node in layout.nodes:
             start_node(layout, node.name)
-        _wait(lambda: all(_height(layout, n) >= 1 for n in HONEST + [BYZANTINE]), 90)
+        wait_until(lambda: all(_height(layout, n) >= 1 for n in HONEST + [BYZANTINE]), 90, "every node at height 1")
         load = HistoryLoad(layout, history, clients=2, seed=5)
         load.skip.add(BYZANTINE)
         load.start()
@@ -43,15 +43,6 @@ def network(tmp_path_factory):
         load.stop()
     finally:
         net_down(layout.directory, timeout=15)
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def _status(layout, name: str) -> dict:
@@ -97,8 +88,8 @@ def test_honest_nodes_stay_live_against_a_byzantine_node(network, modes: set[str
     committed_before = load.acknowledged
     start = {name: _height(layout, name) for name in HONEST}
     # Long enough for the Byzantine node to lead several rounds (leaders rotate).
-    progressed = _wait(lambda: all(_height(layout, n) >= start[n] + 12 for n in HONEST), 90)
-    assert progressed, f"honest nodes stalled under {modes}: {start} -> {[_height(layout, n) for n in HONEST]}"
+    wait_until(lambda: all(_height(layout, n) >= start[n] + 12 for n in HONEST), 90,
+               f"honest nodes to commit 12 blocks under {modes} from {start}")
     assert load.acknowledged > committed_before, f"no client write committed under {modes}"
     for name in HONEST:
         assert _status(layout, name)["halted"] is False
@@ -114,7 +105,7 @@ def test_after_all_attacks_the_honest_history_is_valid(network) -> None:
     stop_node(layout, BYZANTINE, timeout=10)
     load.stop()
     tip = max(_height(layout, n) for n in HONEST)
-    assert _wait(lambda: all(_height(layout, n) >= tip for n in HONEST), 60)
+    wait_until(lambda: all(_height(layout, n) >= tip for n in HONEST), 60, f"every honest node at height {tip}")
     final = collect_final_state({n: layout.node(n).url for n in HONEST}, layout.ledger_hash, load.account, load.all_keys)
     violations = check_history(history, final)
     assert violations == [], format_violations(violations)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos_history import BlockView, FinalState, History, check_history, format_violations
+from tests.chaos.chaos_history import BlockView, FinalState, History, check_history, format_violations
 
 
 def _good() -> tuple[History, FinalState]:

@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from chaos_runner import ChaosRunner
+from tests.chaos.chaos_runner import ChaosRunner
 
 pytestmark = pytest.mark.slow
 

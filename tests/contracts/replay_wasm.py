@@ -1,4 +1,4 @@
-"""Replay recorded blocks in a fresh process (``python replay_wasm.py BLOCKS RECURSION GC RLIMIT_DATA_MB``).
+"""Replay recorded blocks in a fresh process (``python -m tests.contracts.replay_wasm BLOCKS RECURSION GC RLIMIT_DATA_MB``).
 
 The host conditions differ on purpose (hash seed from the environment, recursion limit, GC
 thresholds, a data-size rlimit); the contract engine must not notice. Prints one JSON line:
@@ -12,9 +12,6 @@ import json
 import resource
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

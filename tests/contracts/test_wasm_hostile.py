@@ -17,12 +17,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from ledger import codec
 from ledger.crypto import address_from_public_key
 
+from node.subprocesses import child_environment, python_module_command
 from tests.contracts.wasm_kit import wasm_chain
 from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
@@ -80,9 +80,10 @@ def _replay(chain: Chain, tmp_path: Path) -> None:
         for r in chain.results
     ]
     for seed, recursion, gc_threshold, rlimit in REPLAYS:
-        env = dict(os.environ, PYTHONHASHSEED=seed)
+        env = child_environment(dict(os.environ, PYTHONHASHSEED=seed))
         done = subprocess.run(
-            [sys.executable, str(HERE / "replay_wasm.py"), str(blocks_file), str(recursion), str(gc_threshold), str(rlimit)],
+            python_module_command("tests.contracts.replay_wasm", str(blocks_file), str(recursion), str(gc_threshold),
+                                  str(rlimit)),
             env=env, capture_output=True, text=True, timeout=900, check=False,
         )
         assert done.returncode == 0, done.stderr[-3000:]

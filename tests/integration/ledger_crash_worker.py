@@ -1,6 +1,6 @@
 """Worker process of the crash-recovery test: applies a seeded chain to a LevelDB ledger.
 
-``python ledger_crash_worker.py DB_PATH SEED TARGET_HEIGHT`` opens (or creates) the ledger in
+``python -m tests.integration.ledger_crash_worker DB_PATH SEED TARGET_HEIGHT`` opens (or creates) the ledger in
 ``DB_PATH`` with ``sync=True`` and applies blocks ``height + 1 .. TARGET_HEIGHT`` of the chain
 that :class:`ChainPlan` derives from ``SEED``. It prints ``open H`` once the ledger is open and
 ``applied H`` after each block, so the parent knows when to start its kill timer.
@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
-
-if __name__ == "__main__":  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ledger.crypto import ED25519, KeyPair, PrivateKey, address_from_public_key, keypair_from_private
 from ledger.errors import NotFound

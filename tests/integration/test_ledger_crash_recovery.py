@@ -20,7 +20,6 @@ import random
 import select
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from ledger.ledger import Ledger
 from ledger.store import schema
 from ledger.store.leveldb import LevelDBStore
 from ledger.store.memory import MemoryStore
+from node.subprocesses import child_environment, python_module_command
 
 WORKER = Path(__file__).with_name("ledger_crash_worker.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -96,8 +96,8 @@ class WorkerRun:
     @classmethod
     def spawn(cls, db_path: Path, target: int) -> "WorkerRun":
         process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(db_path), str(SEED), str(target)],
-            cwd=REPO,
+            python_module_command("tests.integration.ledger_crash_worker", str(db_path), str(SEED), str(target)),
+            cwd=REPO, env=child_environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )

@@ -47,7 +47,7 @@ from ledger.types import (
     UpdateLedgerSettings,
     UpdateParticipantState,
 )
-from network_fault_kit import assert_consistent, wait_until
+from tests.support.network_fault_kit import assert_consistent, wait_until
 from jadechain.devnet.net import NetworkLayout, create_network, net_down, start_node, wait_for_height, write_node_config
 from jadechain.sdk import AsyncJadechainClient, JadechainClient
 from node.solo import load_key

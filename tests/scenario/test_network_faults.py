@@ -22,7 +22,7 @@ from ledger import codec
 from ledger.crypto import PublicKey, address_from_public_key, generate_keypair
 from ledger.store.directory import create_ledger, open_ledger
 from ledger.types import Block as LedgerBlock
-from network_fault_kit import (
+from tests.support.network_fault_kit import (
     Load,
     assert_consistent,
     caught_up,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from ledger.proofs import verify_bundle
-from network_fault_kit import Load, assert_consistent, get, height_of, make_network, wait_progress, wait_until
+from tests.support.network_fault_kit import Load, assert_consistent, get, height_of, make_network, wait_progress, wait_until
 from jadechain.devnet.net import kill_node, load_layout, net_down, node_alive, start_node, wait_for_height
 from jadechain.sdk import JadechainClient
 

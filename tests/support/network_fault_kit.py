@@ -25,6 +25,7 @@ from ledger.crypto import address_from_public_key, generate_keypair
 from jadechain.devnet.net import NetworkLayout, create_network, node_alive, write_node_config
 from jadechain.sdk import JadechainClient
 from node.solo import load_key
+from tests.support import waiting
 
 
 class _Proxy:
@@ -212,13 +213,13 @@ def network_summary(layout: NetworkLayout) -> str:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, layout: NetworkLayout | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.25)
-    detail = f"\n{network_summary(layout)}" if layout is not None else ""
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+    """:func:`tests.support.waiting.wait_until`, and on a timeout the state of every node of ``layout``."""
+    try:
+        waiting.wait_until(predicate, timeout, what, interval=0.25)
+    except AssertionError as error:
+        if layout is None:
+            raise
+        raise AssertionError(f"{error}\n{network_summary(layout)}") from None
 
 
 def caught_up(layout: NetworkLayout, name: str, slack: int = 1) -> bool:
