@@ -8,9 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable, TypeVar
+from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
+
+
+class _Poll(Generic[T]):
+    """One condition being waited for: each :meth:`done` asks once and fails the test past the deadline."""
+
+    def __init__(self, predicate: Callable[[], T], timeout: float, what: str,
+                 ignoring: tuple[type[BaseException], ...]) -> None:
+        self.predicate, self.timeout, self.what, self.ignoring = predicate, timeout, what, ignoring
+        self.deadline = time.monotonic() + timeout
+        self.value: T | None = None
+
+    def done(self) -> bool:
+        try:
+            self.value = self.predicate()
+            if self.value:
+                return True
+            last: object = self.value
+        except self.ignoring as error:
+            last = error
+        if time.monotonic() >= self.deadline:
+            raise AssertionError(f"timed out after {self.timeout} s waiting for {self.what} (last: {last!r})")
+        return False
 
 
 def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2,
@@ -20,32 +42,16 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
     An exception of a type in ``ignoring`` counts as "not yet" (a server still starting, a proof still
     pending). After ``timeout`` seconds, fail naming ``what`` and the last value or exception seen.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            last: object = predicate()
-            if last:
-                return last  # type: ignore[return-value]
-        except ignoring as error:
-            last = error
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+    poll = _Poll(predicate, timeout, what, ignoring)
+    while not poll.done():
         time.sleep(interval)
+    return poll.value  # type: ignore[return-value]
 
 
-async def wait_until_async(predicate: Callable[[], T | Awaitable[T]], timeout: float, what: str,
-                           interval: float = 0.05, ignoring: tuple[type[BaseException], ...] = ()) -> T:
-    """:func:`wait_until` inside an event loop: ``predicate`` may be a plain or an async callable."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            last: object = predicate()
-            if asyncio.iscoroutine(last):
-                last = await last
-            if last:
-                return last  # type: ignore[return-value]
-        except ignoring as error:
-            last = error
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+async def wait_until_async(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05,
+                           ignoring: tuple[type[BaseException], ...] = ()) -> T:
+    """:func:`wait_until` inside an event loop (the loop keeps running between two asks)."""
+    poll = _Poll(predicate, timeout, what, ignoring)
+    while not poll.done():
         await asyncio.sleep(interval)
+    return poll.value  # type: ignore[return-value]

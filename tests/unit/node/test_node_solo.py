@@ -62,7 +62,7 @@ def test_cuts_a_block_early_when_max_block_txs_wait() -> None:
 
     async def scenario():
         async with SoloCommitter(chain.ledger, pool, chain.founders, idle_block_ms=60_000, max_block_txs=4) as committer:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # the committer settles into its 60 s idle wait (the scenario, not a wait)
             results = pool.submit_many([write(chain, account, f"k{i}", i) for i in range(4)])
             committer.notify()
             return await committer.wait_for([r.tx_hash for r in results], timeout=5)
