@@ -189,15 +189,18 @@ def repair(
     genesis: Path = typer.Option(..., "--genesis", "-g", help="the network's genesis.json"),
     ledger: str = typer.Option(None, "--ledger", help="only this ledger (default: every hosted ledger)"),
     force: bool = typer.Option(False, "--force", help="rebuild even a ledger that opens cleanly"),
+    replay: bool = typer.Option(False, "--replay", help="replay every block from genesis instead of starting "
+                                "from a peer's state snapshot"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Set aside a ledger database refused as corrupted and start it again from genesis (backup kept);
-    on its next start the node catches up from its peers and votes again."""
+    on its next start the node joins from a peer's certified state snapshot (or replays, with
+    --replay or when no peer offers one) and votes again."""
     from node.cli import read_genesis_file
     from node.repair import repair_node
 
     try:
-        result = repair_node(config, read_genesis_file(genesis), ledger=ledger, force=force)
+        result = repair_node(config, read_genesis_file(genesis), ledger=ledger, force=force, snapshot=not replay)
     except JadechainError as exc:
         _fail(exc.message, exc.code)
         return
