@@ -604,7 +604,10 @@ class ChaosRunner:
         def wipe_and_catch_up() -> None:
             # What the operator runs: `jadechain node repair` (the damaged ledger set aside, safety
             # data kept), then starts the node, which catches up from its peers and votes again.
-            result = repair_node(node.config, self._genesis())
+            # Replay, not a snapshot: the history checker reads every block of every node from height 1
+            # (a snapshot-synced node answers HISTORY_NOT_AVAILABLE below its snapshot; see
+            # tests/scenario/test_snapshot_sync.py for repair through a snapshot).
+            result = repair_node(node.config, self._genesis(), snapshot=False)
             item = result["ledgers"][layout.ledger_hash]
             fault.detail["repair"] = item["status"]
             if "backup" in item:  # the operator's post-mortem copy; on the small tmpfs it would fill the disk
@@ -635,7 +638,7 @@ class ChaosRunner:
         if not node_alive(node) or corrupted:
             fault.notes.append("repair: the restarted node refused its database (LEDGER_CORRUPTED): repaired from genesis")
             stop_node(layout, name, timeout=5)
-            for item in repair_node(node.config, self._genesis(), force=True)["ledgers"].values():
+            for item in repair_node(node.config, self._genesis(), force=True, snapshot=False)["ledgers"].values():
                 if "backup" in item:
                     shutil.rmtree(Path(item["backup"]).parent, ignore_errors=True)
             start_node(layout, name)
