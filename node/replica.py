@@ -1071,9 +1071,20 @@ class Replica:
         and catch-up brings it back. Found by the chaos suite's disk-full fault.
         """
         self._halt(reason)
+        self._release_waiters()
         if self.on_fatal is not None:
             callback, self.on_fatal = self.on_fatal, None
             callback(reason)
+
+    def _release_waiters(self) -> None:
+        """Clients waiting for a commit here get their answer (not committed) now: a halted replica
+        commits nothing more, and requests left waiting held the node's HTTP shutdown open for its
+        whole grace period, so the fail-stopped process lingered, alive but answering nothing, and a
+        supervisor that looked in that window saw neither an exit nor a halt to restart."""
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self._waiters.clear()
 
     def _halt(self, reason: str) -> None:
         if self.halted:
