@@ -60,6 +60,8 @@ REQUEST_MARKER = "snapshot-sync-requested"
 OFFER_WAIT_S = 30.0
 """How long a joining node keeps asking its peers for an offer before it replays from genesis."""
 CHUNK_TIMEOUT_S = 30.0
+EXPORT_INTERVAL_S = 5.0
+"""Least time between two exports of different heights by one node (each costs a walk of the state)."""
 _OFFER = b"offer"
 _CHUNK = b"chunk"
 
@@ -81,6 +83,7 @@ class SnapshotServer:
         self.prefix_nibbles = prefix_nibbles
         self._lock = threading.Lock()
         self._cached: tuple[LedgerSnapshotOffer, bytes, list[bytes]] | None = None
+        self._next_export_at = 0.0
 
     def _certified_base(self) -> int | None:
         """The newest H with a certificate for H + 1 (and H inside this node's history)."""
@@ -94,6 +97,11 @@ class SnapshotServer:
     def _export(self, height: int) -> tuple[LedgerSnapshotOffer, bytes, list[bytes]]:
         with self._lock:
             if self._cached is None or self._cached[0].height != height:
+                if time.monotonic() < self._next_export_at:
+                    # Requests for alternating heights would otherwise make this node export again and
+                    # again; a joiner refused here asks another peer.
+                    raise SnapshotRejected("another snapshot height was exported moments ago", height=height)
+                self._next_export_at = time.monotonic() + EXPORT_INTERVAL_S
                 started = time.perf_counter()
                 offer, chunks = export_ledger_snapshot(self.ledger, height, self.prefix_nibbles)
                 self._cached = (offer, offer.encode(), chunks)
