@@ -11,7 +11,7 @@ import pytest
 from ledger import codec
 from ledger.certificate import ValidatorSignature, assemble_certificate, encode_commit_statement
 from ledger.crypto import sign
-from ledger.errors import HistoryNotAvailable, NotFound, ProofError
+from ledger.errors import CodecError, HistoryNotAvailable, NotFound, ProofError
 from ledger.ledger import Ledger
 from ledger.snapshot import SnapshotRejected, verify_chunk
 from ledger.snapshot_ledger import (
@@ -141,3 +141,22 @@ def test_a_leaf_that_is_no_known_record_is_refused() -> None:
         classify_leaf(chain.ledger.hash_fn, chain.ledger.entry_state_key(account, "k2"), encoded)  # another key
     with pytest.raises(SnapshotRejected):
         classify_leaf(chain.ledger.hash_fn, key_hash, b"\x01garbage")
+
+
+def test_every_single_byte_change_of_an_encoded_offer_is_refused() -> None:
+    chain = make_chain()
+    grow(chain, 2)
+    height = chain.ledger.height
+    chain.commit()
+    offer, _ = offer_for(chain, height)
+    encoded = offer.encode()
+    accepted = 0
+    for position in range(len(encoded)):
+        changed = bytearray(encoded)
+        changed[position] ^= 0x01
+        try:
+            verify(chain, LedgerSnapshotOffer.decode(bytes(changed)))
+        except (SnapshotRejected, ProofError, CodecError):
+            continue
+        accepted += 1
+    assert accepted == 0
