@@ -60,7 +60,7 @@ def _check_ledger(data_dir: str, ledger_hash: str) -> str | None:
     return None
 
 
-def _move_consensus_store(data_dir: str, ledger_hash: str, backup: Path) -> list[str]:
+def move_consensus_store(data_dir: str, ledger_hash: str, backup: Path) -> list[str]:
     """Move the consensus block stores of a ledger into ``backup``; safety files stay. Returns what moved."""
     root = Path(data_dir) / "consensus" / ledger_hash
     moved: list[str] = []
@@ -114,7 +114,7 @@ def repair_node(config_path: str | os.PathLike[str], genesis: Block, *, ledger: 
         source = Path(ledgers_root(data_dir)) / ledger_hash
         if source.exists():
             shutil.move(str(source), str(backup / "ledger"))
-        moved = _move_consensus_store(data_dir, ledger_hash, backup)
+        moved = move_consensus_store(data_dir, ledger_hash, backup)
         create_ledger(data_dir, genesis).close()
         if snapshot:
             request_snapshot_sync(str(Path(data_dir) / "consensus" / ledger_hash))

@@ -45,6 +45,7 @@ from consensus.network import (
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58
 from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
+from node.backup import add_backup_route
 from node.config import NodeConfig, load_node_config
 from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
@@ -464,6 +465,7 @@ async def run_node(
         app.state.metrics.registry.register(_NodeCollector(replicas, server, transport))
         app.state.node_status = lambda: node_status(config, replicas, transport)
         _add_status_route(app)
+        add_backup_route(app, config.node.data_dir, ledgers)
         sock = _bound_socket(config.gateway.host, config.gateway.port)
         http_port = sock.getsockname()[1]
         log.info("node started", extra={
