@@ -27,14 +27,8 @@ TOKEN = "backup-test-admin-token"
 @pytest.fixture
 def network(tmp_path, monkeypatch):
     monkeypatch.setenv("JADECHAIN_ADMIN_TOKEN", TOKEN)  # the nodes' admin token (children inherit it)
-    layout, _ = make_network(tmp_path / "net")
-    try:
-        for node in layout.nodes:
-            start_node(layout, node.name)
-        wait_for_height(layout, 1, 60)
+    with running_network(tmp_path / "net") as layout:
         yield layout
-    finally:
-        net_down(layout.directory, timeout=20)
 
 
 def test_a_node_backed_up_while_running_is_restored_and_rejoins_with_equal_roots(network, monkeypatch) -> None:

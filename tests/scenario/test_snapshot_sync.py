@@ -20,8 +20,8 @@ import pytest
 from ledger import codec
 from ledger.store.directory import open_ledger
 from ledger.types import Block as LedgerBlock
-from network_fault_kit import Load, caught_up, get, height_of, make_network, wait_until, wait_voting
-from node.net import net_down, start_node, stop_node, wait_for_height
+from network_fault_kit import Load, caught_up, get, height_of, running_network, wait_until, wait_voting
+from node.net import net_down, start_node, stop_node
 from node.repair import repair_node
 from node.sdk import JadechainClient
 from node.solo import load_key
@@ -38,17 +38,11 @@ def status_of(layout, name: str) -> dict:
 
 @pytest.fixture
 def network(tmp_path):
-    layout, _ = make_network(tmp_path / "net", consensus={
+    with running_network(tmp_path / "net", consensus={
         "round_timeout_ms": 500, "max_round_timeout_ms": 2000, "fast_forward_rounds": 20,
         "prune_keep_blocks": 8, "prune_every": 4,
-    })
-    try:
-        for node in layout.nodes:
-            start_node(layout, node.name)
-        wait_for_height(layout, 1, 60)
+    }) as layout:
         yield layout
-    finally:
-        net_down(layout.directory, timeout=20)
 
 
 def test_a_repaired_node_joins_from_a_snapshot_refuses_corrupted_chunks_and_votes(network) -> None:

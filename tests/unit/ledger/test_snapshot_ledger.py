@@ -53,6 +53,15 @@ def offer_for(chain: Chain, height: int) -> tuple[LedgerSnapshotOffer, list[byte
     return export_ledger_snapshot(chain.ledger, height)
 
 
+def small_certified_offer() -> tuple[Chain, LedgerSnapshotOffer]:
+    """A chain of a few blocks and the offer of its next-to-last height (the last one certified)."""
+    chain = make_chain()
+    grow(chain, 2)
+    height = chain.ledger.height
+    chain.commit()
+    return chain, offer_for(chain, height)[0]
+
+
 def verify(chain: Chain, offer: LedgerSnapshotOffer) -> None:
     ledger = chain.ledger
     verify_offer(offer, ledger_hash=ledger.ledger_hash, hash_fn=ledger.hash_fn, hash_code=ledger.hash_code,
@@ -107,11 +116,8 @@ def test_a_joined_ledger_continues_with_the_same_roots_and_refuses_older_history
 
 
 def test_an_offer_that_does_not_follow_from_the_certified_header_is_refused() -> None:
-    chain = make_chain()
-    grow(chain, 2)
-    height = chain.ledger.height
-    chain.commit()
-    offer, _ = offer_for(chain, height)
+    chain, offer = small_certified_offer()
+    height = offer.height
     other = make_chain()
     grow(other, 3)
     other.commit()
@@ -144,11 +150,7 @@ def test_a_leaf_that_is_no_known_record_is_refused() -> None:
 
 
 def test_every_single_byte_change_of_an_encoded_offer_is_refused() -> None:
-    chain = make_chain()
-    grow(chain, 2)
-    height = chain.ledger.height
-    chain.commit()
-    offer, _ = offer_for(chain, height)
+    chain, offer = small_certified_offer()
     encoded = offer.encode()
     accepted = 0
     for position in range(len(encoded)):
