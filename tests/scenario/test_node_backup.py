@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.store.directory import open_ledger
-from network_fault_kit import Load, assert_consistent, caught_up, height_of, make_network, wait_until, wait_voting
+from network_fault_kit import Load, assert_consistent, caught_up, height_of, running_network, wait_until, wait_voting
 from node.cli_net import _cli
-from node.net import net_down, start_node, stop_node, wait_for_height
+from node.net import start_node, stop_node
 
 VICTIM = "node2"
 TOKEN = "backup-test-admin-token"
