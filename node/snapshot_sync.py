@@ -183,7 +183,9 @@ async def _take_offer(replica: "Replica") -> tuple[bytes, LedgerSnapshotOffer] |
     ledger, transport = replica.ledger, replica.transport
     deadline = time.monotonic() + OFFER_WAIT_S
     while time.monotonic() < deadline and not replica._stopping:
-        for author in transport.peer_authors():
+        peers = transport.peer_authors()
+        answered = 0
+        for author in peers:
             try:
                 raw = await asyncio.wait_for(transport.get_snapshot(author, offer_request(ledger.ledger_hash)), 30.0)
             except asyncio.CancelledError:
@@ -192,6 +194,7 @@ async def _take_offer(replica: "Replica") -> tuple[bytes, LedgerSnapshotOffer] |
                 log.info("no snapshot offer from %s: %s", to_base58(author)[:12], repr(error)[:300],
                          extra={"ledger": replica.name})
                 continue
+            answered += 1
             if not raw:
                 log.info("no snapshot offer from %s (none certified yet)", to_base58(author)[:12], extra={"ledger": replica.name})
                 continue
@@ -207,6 +210,8 @@ async def _take_offer(replica: "Replica") -> tuple[bytes, LedgerSnapshotOffer] |
             if offer.height < replica.settings.snapshot_min_blocks:
                 return None  # the chain is short: replaying it is as cheap
             return author, offer
+        if peers and answered == len(peers):
+            return None  # every peer answered and none offers one (a new network): nothing to wait for
         await asyncio.sleep(1.0)
     return None
 

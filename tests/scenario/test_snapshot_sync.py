@@ -74,6 +74,7 @@ def test_a_repaired_node_joins_from_a_snapshot_refuses_corrupted_chunks_and_vote
     status = status_of(layout, JOINER)
     report = status["snapshot"]
     assert report is not None, status
+    print("snapshot join:", json.dumps(report | {"refused": len(report["refused"])}))
     snapshot_height = report["height"]
     assert snapshot_height >= 16 and status["history_start"] == snapshot_height
     assert report["chunks"] == 256 and report["bytes"] > 0
