@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from ledger.store.directory import open_ledger
 from network_fault_kit import Load, assert_consistent, caught_up, height_of, running_network, wait_until, wait_voting
-from node.cli_net import _cli
-from node.net import start_node, stop_node
+from jadechain.cli.net import _cli
+from jadechain.devnet.net import start_node, stop_node
 
 VICTIM = "node2"
 TOKEN = "backup-test-admin-token"

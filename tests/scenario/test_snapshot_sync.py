@@ -21,9 +21,9 @@ from ledger import codec
 from ledger.store.directory import open_ledger
 from ledger.types import Block as LedgerBlock
 from network_fault_kit import Load, caught_up, get, height_of, running_network, wait_until, wait_voting
-from node.net import net_down, start_node, stop_node
+from jadechain.devnet.net import net_down, start_node, stop_node
 from node.repair import repair_node
-from node.sdk import JadechainClient
+from jadechain.sdk import JadechainClient
 from node.solo import load_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
