@@ -24,7 +24,8 @@ from urllib.parse import quote
 
 from baas.apps.traceability import cbv
 from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas
-from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, time_millis
+from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, normalise_time, time_millis
+from baas.apps.traceability.extension_fields import field_rows, parse_parameter, sql_condition
 from baas.apps.traceability.identifiers import (
     IdentifierError, class_of, company_digits, gs1_key, normalise, to_urn,
 )
@@ -124,6 +125,7 @@ def prepare_event(event: Mapping[str, Any], document_context: Any = None) -> Pre
         error_json=canonical_json(declaration) if declaration is not None else None,
         event_id=str(given_id).strip() if given_id else hash_id,
         attrs=tuple(dict.fromkeys(_attrs_of(body))),
+        fields=field_rows(body, declaration if isinstance(declaration, Mapping) else None),
     )
     return PreparedEvent(hash_id, digest, canonical, gs1_keys, declaration, indexed)
 
@@ -593,7 +595,7 @@ class TraceabilityService:
 
         for name, raw in params.items():
             items = [v for value in raw for v in value.split("|") if v]
-            if not items:
+            if not items and not name.startswith("EXISTS_"):  # EXISTS_ parameters carry no value
                 continue
             if name == "eventType":
                 any_of("e.event_type", items)
@@ -613,12 +615,7 @@ class TraceabilityService:
                 column = "e.read_point" if name == "WD_readPoint" else "e.biz_location"
                 any_of(column, sorted(self._with_descendants([normalise(v) for v in items])))
             elif name in QUANTITY_OPERATORS:
-                try:
-                    number = float(items[0])
-                except ValueError:
-                    number = float("nan")
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+                number = finite_number(name, items[0])
                 lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in
                                     ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"))
                 where.append("EXISTS (SELECT 1 FROM json_tree(e.json) t WHERE t.key = 'quantity' AND "
@@ -632,20 +629,48 @@ class TraceabilityService:
                              "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.type') IN "
                              f"({','.join('?' * len(forms))}))")
                 values.extend(forms)
-            elif name.split("_", 1)[0] in SENSOR_OPERATORS and name.split("_")[1:2] == ["value"] \
-                    and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
-                operator, _, uom = name.split("_", 2)
-                try:
-                    number = float(items[0])
-                except ValueError:
-                    number = float("nan")
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+            elif _sensor_number_parameter(name) is not None:
+                operator, field, uom = _sensor_number_parameter(name)  # type: ignore[misc]
+                number = finite_number(name, items[0])
                 where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
                              "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.uom') = ? AND "
-                             "json_type(r.value, '$.value') IN ('integer', 'real') AND "
-                             f"json_extract(r.value, '$.value') {SENSOR_OPERATORS[operator]} ?)")
+                             f"json_type(r.value, '$.{field}') IN ('integer', 'real') AND "
+                             f"json_extract(r.value, '$.{field}') {SENSOR_OPERATORS[operator]} ?)")
                 values.extend([uom, number])
+            elif name in SENSOR_TEXT_FIELDS:
+                field = name[3:]
+                booleans = {"true": 1, "false": 0}
+                if field == "booleanValue" and any(v not in booleans for v in items):
+                    raise CaptureError("INVALID_PARAMETER", "EQ_booleanValue takes true or false", 400)
+                wanted = [booleans[v] for v in items] if field == "booleanValue" else items
+                marks = ",".join("?" * len(wanted))
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE "
+                             f"json_extract(r.value, '$.{field}') IN ({marks})"
+                             + (f" OR json_extract(s.value, '$.sensorMetadata.{field}') IN ({marks})"
+                                if field in SENSOR_METADATA_TEXT else "") + ")")
+                values.extend(wanted)
+                if field in SENSOR_METADATA_TEXT:
+                    values.extend(wanted)
+            elif name in SENSOR_TIME_PARAMETERS:
+                field, operator = SENSOR_TIME_PARAMETERS[name]
+                moment = julian_day(name, items[0])
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE "
+                             f"julianday(json_extract(r.value, '$.{field}')) {operator} julianday(?) OR "
+                             f"julianday(json_extract(s.value, '$.sensorMetadata.{field}')) {operator} julianday(?))")
+                values.extend([moment, moment])
+            elif name in PERC_RANK_OPERATORS:
+                number = finite_number(name, items[0])
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE json_type(r.value, '$.percRank') IN "
+                             f"('integer', 'real') AND json_extract(r.value, '$.percRank') {PERC_RANK_OPERATORS[name]} ?)")
+                values.append(number)
+            elif name in ("GE_errorDeclarationTime", "LT_errorDeclarationTime", "GE_errorDeclaration_Time",
+                          "LT_errorDeclaration_Time"):
+                operator = ">=" if name.startswith("GE_") else "<"
+                where.append(f"julianday(json_extract(e.error_json, '$.declarationTime')) {operator} julianday(?)")
+                values.append(julian_day(name, items[0]))
             elif name == "EQ_action":
                 if any(v not in ("ADD", "OBSERVE", "DELETE") for v in items):
                     raise CaptureError("INVALID_PARAMETER", "EQ_action takes ADD, OBSERVE or DELETE", 400)
@@ -683,6 +708,13 @@ class TraceabilityService:
                 _, element, kind = name.split("_", 2)
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
+            elif parse_parameter(name) is not None:
+                try:
+                    condition, arguments = sql_condition(parse_parameter(name), items)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise CaptureError("INVALID_PARAMETER", f"{name}: {exc}", 400) from exc
+                where.append(condition)
+                values.extend(arguments)
             elif name == "orderBy":
                 order_by = ORDER_COLUMNS.get(items[0])
                 if order_by is None:
@@ -829,7 +861,13 @@ QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime"
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
                     "EQ_readPoint", "EQ_bizLocation", "WD_readPoint", "WD_bizLocation", "EQ_quantity",
                     "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EXISTS_sensorElementList", "EQ_type",
-                    "EQ_/GT_/GE_/LT_/LE_value_<uom>", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
+                    "EQ_/GT_/GE_/LT_/LE_{value,minValue,maxValue,meanValue,sDev,percValue}_<uom>", "GT_/GE_/LT_/LE_percRank",
+                    "EQ_deviceID", "EQ_dataProcessingMethod", "EQ_microorganism", "EQ_chemicalSubstance",
+                    "EQ_bizRules", "EQ_stringValue", "EQ_booleanValue", "EQ_hexBinaryValue", "EQ_uriValue",
+                    "GE_/LT_time", "GE_/LT_startTime", "GE_/LT_endTime", "GE_/LT_errorDeclarationTime",
+                    "EQ_/GT_/GE_/LT_/LE_/EXISTS_[INNER_][ILMD_|SENSORELEMENT_|SENSORMETADATA_|SENSORREPORT_|"
+                    "ERROR_DECLARATION_|readPoint_|bizLocation_]<prefix:field or namespace#field>",
+                    "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
                     "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass",
@@ -869,6 +907,45 @@ def _sensor_type_forms(value: str) -> list[str]:
         return [value]
     term = bare if bare is not None else value
     return [term, f"gs1:{term}", GS1_VOC + term]
+
+
+SENSOR_NUMBERS = ("value", "minValue", "maxValue", "meanValue", "sDev", "percValue")
+"""Sensor report numbers filtered as ``EQ_/GT_/GE_/LT_/LE_<field>_<uom>``."""
+SENSOR_TEXT_FIELDS = {f"EQ_{field}" for field in ("deviceID", "dataProcessingMethod", "microorganism",
+                                                  "chemicalSubstance", "bizRules", "stringValue", "booleanValue",
+                                                  "hexBinaryValue", "uriValue")}
+SENSOR_METADATA_TEXT = ("deviceID", "dataProcessingMethod", "bizRules")
+"""Fields that may sit in a sensor element's metadata as well as in its reports."""
+SENSOR_TIME_PARAMETERS = {f"{op}_{field}": (field, sql) for field in ("time", "startTime", "endTime")
+                          for op, sql in (("GE", ">="), ("LT", "<"))}
+PERC_RANK_OPERATORS = {f"{op}_percRank": sql for op, sql in SENSOR_OPERATORS.items() if op != "EQ"}
+
+
+def _sensor_number_parameter(name: str) -> tuple[str, str, str] | None:
+    """(operator, report field, uom) of ``GE_value_CEL``-style parameters, else None."""
+    parts = name.split("_", 2)
+    if len(parts) == 3 and parts[0] in SENSOR_OPERATORS and parts[1] in SENSOR_NUMBERS and parts[2]:
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+def finite_number(name: str, text: str) -> float:
+    """A query parameter's number; 400 INVALID_PARAMETER for anything else (NaN and infinities too)."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+    return number
+
+
+def julian_day(name: str, text: str) -> str:
+    """A time parameter as the UTC text SQLite's ``julianday`` reads; 400 if it is not a time with a zone."""
+    try:
+        return normalise_time(text)
+    except EventHashError as exc:
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a date and time with a zone: {exc}", 400) from exc
 
 
 QUANTITY_OPERATORS = {"EQ_quantity": "=", "GT_quantity": ">", "GE_quantity": ">=", "LT_quantity": "<",

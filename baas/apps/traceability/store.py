@@ -92,6 +92,16 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS fields (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    number REAL,
+    millis INTEGER,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fields_value ON fields(name, value);
+CREATE INDEX IF NOT EXISTS fields_number ON fields(name, number) WHERE number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS fields_millis ON fields(name, millis) WHERE millis IS NOT NULL;
 CREATE TABLE IF NOT EXISTS master_data (
     id TEXT NOT NULL,
     attribute TEXT NOT NULL,
@@ -132,6 +142,8 @@ class IndexedEvent:
     attrs: tuple[tuple[str, str], ...] = ()
     """(name, value) pairs other query parameters match: ``bizTransaction:<type URI>``, ``source:<type>``,
     ``destination:<type>``, ``errorReason``, ``correctiveEventID``, ``persistentDisposition``..."""
+    fields: tuple[tuple[str, str, float | None, int | None], ...] = ()
+    """Extension field occurrences (``extension_fields.field_rows``): what EQ_/GT_/EXISTS_[INNER_]… match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,7 @@ class TraceStore:
                 if name not in columns:
                     connection.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
             connection.executescript(ADDED_INDEXES)
+            self._backfill_fields(connection)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -208,6 +221,10 @@ class TraceStore:
                             connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                                    [(name, value, row[0]) for name, value in event.attrs
                                                     if name in ("errorReason", "correctiveEventID")])
+                            connection.execute("DELETE FROM fields WHERE seq = ? AND name LIKE '%ERROR_DECLARATION|%'",
+                                               (row[0],))
+                            self._insert_fields(connection, row[0], [f for f in event.fields
+                                                                     if "ERROR_DECLARATION|" in f[0]])
                         continue
                     cursor = connection.execute(
                         "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
@@ -225,12 +242,36 @@ class TraceStore:
                                            [(key, role, seq) for key, role in event.keys])
                     connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                            [(name, value, seq) for name, value in event.attrs])
+                    self._insert_fields(connection, seq, event.fields)
                     added += 1
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
         return added
+
+    @staticmethod
+    def _insert_fields(connection: sqlite3.Connection, seq: int | None,
+                       rows: Iterable[tuple[str, str, float | None, int | None]]) -> None:
+        connection.executemany("INSERT INTO fields (name, value, number, millis, seq) VALUES (?, ?, ?, ?, ?)",
+                               [(name, value, number, millis, seq) for name, value, number, millis in rows])
+
+    def _backfill_fields(self, connection: sqlite3.Connection) -> None:
+        """Index the extension fields of events indexed before the ``fields`` table existed."""
+        from baas.apps.traceability.extension_fields import field_rows
+
+        if connection.execute("SELECT v FROM meta WHERE k = 'fields_indexed'").fetchone() is not None:
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for seq, text, error in connection.execute("SELECT seq, json, error_json FROM events").fetchall():
+                self._insert_fields(connection, seq, field_rows(json.loads(text),
+                                                                None if error is None else json.loads(error)))
+            connection.execute("INSERT OR REPLACE INTO meta VALUES ('fields_indexed', '1')")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
     def set_brand(self, prefix: str, brand: str, name: str) -> None:
         with self._write_lock:

@@ -412,7 +412,7 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
                 for report in sensor.get("sensorReport") or []:
                     _set_attributes(etree.SubElement(entry, "sensorReport"), report, writer)
                 for key, part in sensor.items():
-                    if key not in ("sensorMetadata", "sensorReport"):
+                    if key not in ("type", "sensorMetadata", "sensorReport"):  # type: the JSON-LD @type
                         writer.extension(entry, key, part)
         elif name == "ilmd":
             holder = etree.SubElement(element, name)
