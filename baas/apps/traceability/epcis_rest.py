@@ -3,6 +3,9 @@
 * ``POST /epcis/capture`` – validated at once (400/403 with a stable code), then written to the chain
   asynchronously: ``202 Accepted``, ``Location: /epcis/capture/{captureID}``; ``GET /epcis/capture/{id}``
   gives ``running`` / ``success`` / ``errors``; ``GET /epcis/capture`` lists the caller's jobs.
+* ``GET /epcis/vocabularies``: master data recorded on chain, with the parameters of EPCIS's
+  SimpleMasterDataQuery (``vocabularyName``, ``EQ_name``, ``WD_name``, ``HASATTR``, ``EQATTR_<attribute>``,
+  ``attributeNames``, ``includeAttributes``, ``includeChildren``, ``maxElementCount``) → ``vocabularyList``.
 * ``GET /epcis/events`` (the query language of :meth:`TraceabilityService.query`), ``/epcis/events/{eventID}``,
   ``/epcis/eventTypes[/{type}/events]``, ``/epcis/epcs/{epc}/events``, ``/epcis/bizSteps[/{step}/events]``,
   ``/epcis/bizLocations[/{id}/events]``, ``/epcis/readPoints[/{id}/events]``, ``/epcis/dispositions[...]``.
@@ -372,6 +375,15 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
         if row is None:
             return _error("NOT_FOUND", "no event has this eventID or hash ID", 404)
         return query_response(request, render([row], "SimpleEventQuery"), {})
+
+    @app.get("/epcis/vocabularies", summary="Master data (SimpleMasterDataQuery parameters)")
+    async def epcis_vocabularies(request: Request) -> JSONResponse:
+        vocabularies = await run_in_threadpool(svc.vocabulary_query, _params(request))
+        body = {**render([], "SimpleMasterDataQuery")}
+        body.pop("jade:eventHashes", None)
+        body["epcisBody"] = {"queryResults": {"queryName": "SimpleMasterDataQuery",
+                                              "resultsBody": {"vocabularyList": vocabularies}}}
+        return JSONResponse(body)
 
     @app.get("/epcis/eventTypes", summary="Event types")
     def epcis_event_types() -> JSONResponse:

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 from baas.apps.traceability import cbv
-from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas
+from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas, master_data_gas
 from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, normalise_time, time_millis
 from baas.apps.traceability.extension_fields import field_rows, parse_parameter, sql_condition
 from baas.apps.traceability.identifiers import (
@@ -429,7 +429,13 @@ class TraceabilityService:
         master_data = self.check_master_data(org, master.get("vocabularyList") or []) \
             if isinstance(master, Mapping) else []
         items = [event.chain_item() for event in prepared]
-        tx = self.ledger.builder().invoke(self._contract(), "capture", items, gas_limit=capture_gas(items)).sign(org_key)
+        builder = self.ledger.builder()
+        if items or not master_data:
+            builder = builder.invoke(self._contract(), "capture", items, gas_limit=capture_gas(items))
+        if master_data:  # in the same transaction: the document's events and master data commit together
+            elements = master_data_items(master_data)
+            builder = builder.invoke(self._contract(), "master_data", elements, gas_limit=master_data_gas(elements))
+        tx = builder.sign(org_key)
         size = len(codec.encode(tx))
         if size > 1 << 20:
             raise CaptureError("DOCUMENT_TOO_LARGE", f"the capture transaction would be {size} bytes; split the "
@@ -447,7 +453,7 @@ class TraceabilityService:
         assert result.height is not None
         self.store.add_events([e.indexed for e in prepared], org, result.tx_hash, result.height)
         for vocabulary, element_id, attributes in master_data:
-            self.store.set_master_data(vocabulary, element_id, attributes)
+            self.store.set_master_data(vocabulary, element_id, attributes, org)
         return {
             "captureID": result.tx_hash, "txHashes": [result.tx_hash], "height": result.height,
             "eventCount": len(prepared), "eventHashes": [e.hash_id for e in prepared],
@@ -456,25 +462,41 @@ class TraceabilityService:
 
     # --- master data ------------------------------------------------------------------------------
 
-    def save_master_data(self, org: str, vocabulary_list: Any) -> int:
-        """Store EPCIS master data (``vocabularyList``): names, images, addresses per GTIN, lot or GLN.
+    def save_master_data(self, org_key: KeyPair, vocabulary_list: Any) -> dict[str, Any]:
+        """Record EPCIS master data (``vocabularyList``: names, images, addresses per GTIN, lot or GLN)
+        on chain, signed by the organisation, and index it once committed.
 
         An element whose id is a GS1 key may only be described by the brand owning its prefix or a
-        partner the brand authorised (the capture rule); other ids (private URIs) by anyone. Kept in
-        the index, not on chain. Returns the number of elements stored.
+        partner the brand authorised (the capture rule); any other id by the organisation that
+        described it first. The contract checks both; this pre-check gives the clear error first.
         """
+        org = address_from_public_key(org_key.public)
         elements = self.check_master_data(org, vocabulary_list)
+        if not elements:
+            raise CaptureError("MASTER_DATA_INVALID", "the vocabularyList has no element", 400)
+        items = master_data_items(elements)
+        tx = self.ledger.builder().invoke(self._contract(), "master_data", items,
+                                          gas_limit=master_data_gas(items)).sign(org_key)
+        size = len(codec.encode(tx))
+        if size > 1 << 20:
+            raise CaptureError("DOCUMENT_TOO_LARGE", f"the master data transaction would be {size} bytes; send it "
+                               "in parts", 413)
+        result = self._submit(tx, "master data")
         for vocabulary, element_id, attributes in elements:
-            self.store.set_master_data(vocabulary, element_id, attributes)
-        return len(elements)
+            self.store.set_master_data(vocabulary, element_id, attributes, org)
+        return {"elements": len(elements), "txHash": result.tx_hash, "height": result.height}
 
     def check_master_data(self, org: str, vocabulary_list: Any) -> list[tuple[str, str, dict[str, str]]]:
         """The elements of a ``vocabularyList`` if ``org`` may describe every one of them; CaptureError if not."""
         elements = list(_master_data_elements(vocabulary_list))
         brands = self.store.brands()
-        for _, element_id, _ in elements:
+        for vocabulary, element_id, _ in elements:
             digits = company_digits(element_id)
             if not digits:
+                owner_org = self.store.master_data_owner(vocabulary, element_id)
+                if owner_org is not None and owner_org != org:
+                    raise CaptureError("MASTER_DATA_OWNED", f"another organisation describes {element_id}", 403,
+                                       [element_id])
                 continue
             owner = next((digits[:n] for n in range(12, 3, -1) if digits[:n] in brands and len(digits) >= n), None)
             if owner is None or (org != brands[owner][0] and org not in self.store.partners(owner)):
@@ -505,9 +527,12 @@ class TraceabilityService:
         added = 0
         for operation in tx["operations"]:
             if operation.get("type") != "InvokeContract" or operation.get("address") != self.contract_address \
-                    or operation.get("method") != "capture":
+                    or operation.get("method") not in ("capture", "master_data"):
                 continue
             arguments = codec.unpack_canonical(from_base58(operation["args"]))
+            if operation["method"] == "master_data":
+                self._index_master_data(arguments[0], tx["signers"][0])
+                continue
             events = []
             for item in arguments[0]:
                 try:
@@ -516,6 +541,17 @@ class TraceabilityService:
                     log.warning("skipping an event of tx %s that does not verify: %s", tx_hash, exc)
             added += self.store.add_events(events, tx["signers"][0], tx_hash, tx["height"])
         return added
+
+    def _index_master_data(self, elements: Sequence[Any], org: str) -> None:
+        """Index the master data elements a committed ``master_data`` invocation recorded."""
+        for item in elements:
+            try:
+                attributes = json.loads(item[2])
+                if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+                    raise ValueError("attributes are not a map of strings")
+                self.store.set_master_data(str(item[1]), str(item[0]), attributes, org)
+            except (ValueError, TypeError, IndexError) as exc:
+                log.warning("skipping a master data element that does not read: %s", exc)
 
     def _follow(self) -> None:
         client = self._follow_client = JadechainClient(self.settings.gateway_urls, retry_timeout=3600)
@@ -540,7 +576,7 @@ class TraceabilityService:
             return
         topic = data.get("topic")
         content = (data.get("content") or {}).get("value") or {}
-        if topic == "captured":
+        if topic in ("captured", "master_data_changed"):
             self.index_transaction(data["tx_hash"])
         elif topic == "brand_registered":
             self.store.set_brand(content["prefix"], content["brand"], content["name"])
@@ -616,11 +652,20 @@ class TraceabilityService:
                 any_of(column, sorted(self._with_descendants([normalise(v) for v in items])))
             elif name in QUANTITY_OPERATORS:
                 number = finite_number(name, items[0])
-                lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in
-                                    ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"))
+                lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in QUANTITY_LISTS)
                 where.append("EXISTS (SELECT 1 FROM json_tree(e.json) t WHERE t.key = 'quantity' AND "
                              f"t.type IN ('integer', 'real') AND ({lists}) AND t.value {QUANTITY_OPERATORS[name]} ?)")
                 values.append(number)
+            elif name.split("_", 2)[0] in SENSOR_OPERATORS and name.split("_", 2)[1:2] == ["quantity"] \
+                    and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
+                operator, _, uom = name.split("_", 2)
+                number = finite_number(name, items[0])
+                where.append("(" + " OR ".join(
+                    f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE json_extract(q.value, '$.uom') = ? "
+                    "AND json_type(q.value, '$.quantity') IN ('integer', 'real') AND "
+                    f"json_extract(q.value, '$.quantity') {SENSOR_OPERATORS[operator]} ?)" for q in QUANTITY_LISTS) + ")")
+                for _ in QUANTITY_LISTS:
+                    values.extend([uom, number])
             elif name == "EXISTS_sensorElementList":
                 where.append("json_type(e.json, '$.sensorElementList') = 'array'")
             elif name == "EQ_type":
@@ -708,6 +753,21 @@ class TraceabilityService:
                 _, element, kind = name.split("_", 2)
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
+            elif name.startswith(("HASATTR_", "EQ_ATTR_")):
+                kind, _, rest = name.partition("_ATTR_") if name.startswith("EQ_ATTR_") else ("HASATTR", "", name[8:])
+                field, _, attribute = rest.partition("_")
+                column = ATTRIBUTE_FIELDS.get(field)
+                if column is None or (kind == "EQ" and not attribute):
+                    raise CaptureError("INVALID_PARAMETER", f"{name}: master data attributes can be matched for "
+                                       "readPoint and bizLocation (HASATTR_<field>, EQ_ATTR_<field>_<attribute>)", 400)
+                marks = ",".join("?" * len(items))
+                if kind == "HASATTR":
+                    where.append(f"{column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
+                    values.extend(items)
+                else:
+                    where.append(f"{column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
+                                 f"a.value IN ({marks}))")
+                    values.extend([attribute, *items])
             elif parse_parameter(name) is not None:
                 try:
                     condition, arguments = sql_condition(parse_parameter(name), items)  # type: ignore[arg-type]
@@ -763,6 +823,79 @@ class TraceabilityService:
                         found.add(child)
                         frontier.append(child)
         return found
+
+    def vocabulary_query(self, params: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        """EPCIS SimpleMasterDataQuery over the master data recorded on chain: a ``vocabularyList``."""
+        where: list[str] = []
+        values: list[Any] = []
+        include_attributes = include_children = True
+        attribute_names: list[str] | None = None
+        limit = MASTER_DATA_LIMIT
+        max_count: int | None = None
+
+        def flag(name: str, text: str) -> bool:
+            if text not in ("true", "false"):
+                raise CaptureError("INVALID_PARAMETER", f"{name} takes true or false", 400)
+            return text == "true"
+
+        def count(name: str, text: str) -> int:
+            number = int(finite_number(name, text))
+            if number < 1 or str(number) != text.strip():
+                raise CaptureError("INVALID_PARAMETER", f"{name} must be a positive integer", 400)
+            return number
+
+        def has_attribute(attribute: str | None, items: list[str]) -> None:
+            marks = ",".join("?" * len(items))
+            condition = f"a.attribute IN ({marks})" if attribute is None else f"a.attribute = ? AND a.value IN ({marks})"
+            where.append("EXISTS (SELECT 1 FROM master_attributes a WHERE a.id = m.id AND a.vocabulary = m.vocabulary"
+                         f" AND {condition})")
+            values.extend(items if attribute is None else [attribute, *items])
+
+        for name, raw in params.items():
+            items = [v for value in raw for v in value.split("|") if v]
+            if not items:
+                continue
+            if name == "vocabularyName":
+                where.append(f"m.vocabulary IN ({','.join('?' * len(items))})")
+                values.extend(items)
+            elif name in ("EQ_name", "WD_name"):
+                ids = [normalise(v) for v in items]
+                if name == "WD_name":
+                    ids = sorted(self._with_descendants(ids))
+                where.append(f"m.id IN ({','.join('?' * len(ids))})")
+                values.extend(ids)
+            elif name == "includeAttributes":
+                include_attributes = flag(name, items[0])
+            elif name == "includeChildren":
+                include_children = flag(name, items[0])
+            elif name == "attributeNames":
+                attribute_names = items
+            elif name == "HASATTR":
+                has_attribute(None, items)
+            elif name.startswith(("EQATTR_", "EQ_ATTR_")) and name.partition("ATTR_")[2]:
+                has_attribute(name.partition("ATTR_")[2], items)
+            elif name == "maxElementCount":
+                max_count = count(name, items[0])
+            elif name == "perPage":
+                limit = min(limit, count(name, items[0]))
+            else:
+                raise CaptureError("INVALID_PARAMETER", f"unsupported master data query parameter {name!r}; "
+                                   "supported: " + ", ".join(MASTER_DATA_QUERY_PARAMETERS), 400)
+        elements = self.store.vocabulary_elements(where, values, (max_count or limit) + 1)
+        if max_count is not None and len(elements) > max_count:
+            raise CaptureError("QUERY_TOO_LARGE", f"more than maxElementCount={max_count} elements match", 413)
+        vocabularies: dict[str, list[dict[str, Any]]] = {}
+        for element in elements[:limit]:
+            attributes = element["attributes"]
+            children = json.loads(attributes.pop(CHILDREN_ATTRIBUTE, "[]"))
+            entry: dict[str, Any] = {"id": element["id"]}
+            if include_attributes:
+                entry["attributes"] = [{"id": key, "attribute": value} for key, value in attributes.items()
+                                       if attribute_names is None or key in attribute_names]
+            if include_children and children:
+                entry["children"] = children
+            vocabularies.setdefault(element["type"], []).append(entry)
+        return [{"type": kind, "vocabularyElementList": entries} for kind, entries in vocabularies.items()]
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
@@ -860,13 +993,15 @@ EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "Transform
 QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
                     "EQ_readPoint", "EQ_bizLocation", "WD_readPoint", "WD_bizLocation", "EQ_quantity",
-                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EXISTS_sensorElementList", "EQ_type",
+                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity",
+                    "EQ_/GT_/GE_/LT_/LE_quantity_<uom>", "EXISTS_sensorElementList", "EQ_type",
                     "EQ_/GT_/GE_/LT_/LE_{value,minValue,maxValue,meanValue,sDev,percValue}_<uom>", "GT_/GE_/LT_/LE_percRank",
                     "EQ_deviceID", "EQ_dataProcessingMethod", "EQ_microorganism", "EQ_chemicalSubstance",
                     "EQ_bizRules", "EQ_stringValue", "EQ_booleanValue", "EQ_hexBinaryValue", "EQ_uriValue",
                     "GE_/LT_time", "GE_/LT_startTime", "GE_/LT_endTime", "GE_/LT_errorDeclarationTime",
                     "EQ_/GT_/GE_/LT_/LE_/EXISTS_[INNER_][ILMD_|SENSORELEMENT_|SENSORMETADATA_|SENSORREPORT_|"
                     "ERROR_DECLARATION_|readPoint_|bizLocation_]<prefix:field or namespace#field>",
+                    "HASATTR_{readPoint,bizLocation}", "EQ_ATTR_{readPoint,bizLocation}_<attribute>",
                     "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
@@ -892,7 +1027,14 @@ MATCH_ROLES = {
 }
 
 
+ATTRIBUTE_FIELDS = {"readPoint": "e.read_point", "bizLocation": "e.biz_location"}
+"""Event fields HASATTR_ / EQ_ATTR_ look up in master data."""
+MASTER_DATA_QUERY_PARAMETERS = ("vocabularyName", "includeAttributes", "includeChildren", "attributeNames",
+                                "EQ_name", "WD_name", "HASATTR", "EQATTR_<attribute>", "maxElementCount", "perPage")
 MASTER_DATA_LIMIT = 10_000
+MAX_ATTRIBUTE_TEXT = 2000
+MAX_ELEMENT_ID = 900
+"""The contract's limit on a master data element id (a state key ``m:<id>``)."""
 CHILDREN_ATTRIBUTE = "children"
 """Where an element's ``children`` (the master-data hierarchy WD_readPoint / WD_bizLocation follow) is kept."""
 DESCENDANTS_LIMIT = 10_000
@@ -948,6 +1090,7 @@ def julian_day(name: str, text: str) -> str:
         raise CaptureError("INVALID_PARAMETER", f"{name} takes a date and time with a zone: {exc}", 400) from exc
 
 
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 QUANTITY_OPERATORS = {"EQ_quantity": "=", "GT_quantity": ">", "GE_quantity": ">=", "LT_quantity": "<",
                       "LE_quantity": "<="}
 
@@ -958,8 +1101,9 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
         raise CaptureError("MASTER_DATA_INVALID", "vocabularyList must be a list", 400)
     count = 0
     for vocabulary in vocabulary_list:
-        if not isinstance(vocabulary, Mapping) or not isinstance(vocabulary.get("type"), str):
-            raise CaptureError("MASTER_DATA_INVALID", "every vocabulary needs a type", 400)
+        if not isinstance(vocabulary, Mapping) or not isinstance(vocabulary.get("type"), str) \
+                or not 0 < len(vocabulary["type"]) <= 100:
+            raise CaptureError("MASTER_DATA_INVALID", "every vocabulary needs a type (at most 100 characters)", 400)
         for element in vocabulary.get("vocabularyElementList") or []:
             if not isinstance(element, Mapping) or not isinstance(element.get("id"), str):
                 raise CaptureError("MASTER_DATA_INVALID", "every vocabulary element needs an id", 400)
@@ -969,7 +1113,10 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
                     raise CaptureError("MASTER_DATA_INVALID", "every attribute needs an id", 400)
                 value = attribute.get("attribute")
                 text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                attributes[attribute["id"]] = text[:2000]
+                if len(text) > MAX_ATTRIBUTE_TEXT:
+                    raise CaptureError("MASTER_DATA_INVALID", f"attribute {attribute['id']!r} is longer than "
+                                       f"{MAX_ATTRIBUTE_TEXT} characters", 400)
+                attributes[attribute["id"]] = text
             children = element.get("children")
             if children is not None:
                 if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
@@ -985,7 +1132,14 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
                 element_id = normalise(element["id"])
             except IdentifierError as exc:
                 raise CaptureError("MASTER_DATA_INVALID", str(exc), 400) from exc
+            if len(element_id) > MAX_ELEMENT_ID:
+                raise CaptureError("MASTER_DATA_INVALID", f"an element id has at most {MAX_ELEMENT_ID} characters", 400)
             yield vocabulary["type"], element_id, attributes
+
+
+def master_data_items(elements: Sequence[tuple[str, str, dict[str, str]]]) -> list[list[str]]:
+    """The ``master_data`` contract argument: [element id, vocabulary type, attributes as canonical JSON]."""
+    return [[element_id, vocabulary, canonical_json(attributes)] for vocabulary, element_id, attributes in elements]
 
 
 def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:

@@ -47,6 +47,7 @@ def indexed(tmp_path: Path) -> Iterator[TraceabilityService]:
     other = gs1_document()
     event = other["epcisBody"]["eventList"][0]
     event["epcList"] = ["urn:epc:id:sgtin:0614141.107346.2019"]  # a second event without any extension
+    event["quantityList"][0]["quantity"] = 150
     for key in [k for k in event if ":" in k]:
         del event[key]
     del event["ilmd"], event["sensorElementList"]
@@ -205,3 +206,12 @@ def test_inner_parameters_match_a_direct_search(tmp_path: Path, extensions: dict
         assert count(svc, **{f"EQ_{name}": value}) == (1 if value in top_level else 0)
     finally:
         svc.store.close()
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"GE_quantity_KGM": "200"}, 1), ({"GT_quantity_KGM": "200"}, 0), ({"EQ_quantity_KGM": "200.0"}, 1),
+    ({"LE_quantity_KGM": "150"}, 1), ({"LT_quantity_KGM": "150"}, 0), ({"GE_quantity_LTR": "1"}, 0),
+    ({"GE_quantity_KGM": "150"}, 2)])
+def test_quantity_in_a_unit(indexed: TraceabilityService, params: dict[str, str], expected: int) -> None:
+    """200 KGM and 150 KGM of a lot: the unit must match exactly (no conversion)."""
+    assert count(indexed, **params) == expected

@@ -1,0 +1,126 @@
+"""Master data in the index: GS1's example 9.8.1 vocabularies, the SimpleMasterDataQuery parameters,
+HASATTR_ / EQ_ATTR_ in event queries, and an index file from before vocabularies were kept apart.
+
+(Recording on chain and reading back from the chain: tests/integration/test_traceability_epcis.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from baas.apps.traceability.identifiers import normalise
+from baas.apps.traceability.service import (
+    CaptureError, TraceabilityService, TraceabilitySettings, _master_data_elements, prepare_document,
+)
+from ledger.crypto import ED25519, generate_keypair
+
+EXAMPLE = (Path(__file__).resolve().parents[2] / "apps" / "gs1_examples_full"
+           / "Example_9.8.1-MasterData-complying-with-schema-fixed.jsonld")
+SITE, ROOM_2, ROOM_3 = (normalise(f"urn:epc:id:sgln:0037000.00729.{n}") for n in (0, 8202, 8203))
+LOCATION, READ_POINT = "urn:epcglobal:epcis:vtype:BusinessLocation", "urn:epcglobal:epcis:vtype:ReadPoint"
+
+
+def vocabulary_list() -> Any:
+    return json.loads(EXAMPLE.read_text())["epcisHeader"]["epcisMasterData"]["vocabularyList"]
+
+
+@pytest.fixture()
+def svc(tmp_path: Path) -> Iterator[TraceabilityService]:
+    settings = TraceabilitySettings(["http://127.0.0.1:9"], "unused", generate_keypair(ED25519),
+                                    str(tmp_path / "index.sqlite3"), follow=False)
+    service = TraceabilityService(settings)
+    for vocabulary, element_id, attributes in _master_data_elements(vocabulary_list()):
+        service.store.set_master_data(vocabulary, element_id, attributes, "org")
+    yield service
+    service.store.close()
+
+
+def ids(vocabularies: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(v["type"], e["id"]) for v in vocabularies for e in v["vocabularyElementList"]]
+
+
+def query(svc: TraceabilityService, **params: str) -> list[dict[str, Any]]:
+    return svc.vocabulary_query({name: [value] for name, value in params.items()})
+
+
+def test_one_id_in_two_vocabularies_keeps_both_descriptions(svc: TraceabilityService) -> None:
+    found = query(svc, EQ_name="urn:epc:id:sgln:0037000.00729.8202")
+    assert ids(found) == [(LOCATION, ROOM_2), (READ_POINT, ROOM_2)]
+    location, read_point = (v["vocabularyElementList"][0] for v in found)
+    assert location == {"id": ROOM_2, "attributes": [{"id": "cbvmda:sst", "attribute": "202"}], "children": [ROOM_3]}
+    assert read_point["attributes"] == [{"id": "cbvmda:site", "attribute": "0037000007296"},
+                                        {"id": "cbvmda:sst", "attribute": "202"}]
+
+
+def test_master_data_query_parameters(svc: TraceabilityService) -> None:
+    assert len(ids(query(svc))) == 6
+    assert ids(query(svc, vocabularyName=READ_POINT)) == [(READ_POINT, normalise(f"urn:epc:id:sgln:0037000.00729.{n}"))
+                                                          for n in (8201, 8202, 8203)]
+    assert ids(query(svc, WD_name=SITE, vocabularyName=LOCATION)) == [(LOCATION, SITE), (LOCATION, ROOM_2),
+                                                                      (LOCATION, ROOM_3)]
+    assert ids(query(svc, HASATTR="cbvmda:ssa")) == [(LOCATION, ROOM_3)]
+    assert ids(query(svc, **{"EQATTR_cbvmda:sst": "204"})) == [(READ_POINT, ROOM_3)]
+    assert ids(query(svc, **{"EQ_ATTR_cbvmda:sst": "202"})) == [(LOCATION, ROOM_2), (LOCATION, ROOM_3),
+                                                               (READ_POINT, ROOM_2)]
+    bare = query(svc, EQ_name=SITE, includeAttributes="false", includeChildren="false")
+    assert bare == [{"type": LOCATION, "vocabularyElementList": [{"id": SITE}]}]
+    named = query(svc, EQ_name=SITE, attributeNames="xmda:latitude")
+    assert named[0]["vocabularyElementList"][0]["attributes"] == [{"id": "xmda:latitude", "attribute": "+18.0000"}]
+    with pytest.raises(CaptureError) as too_many:
+        query(svc, maxElementCount="5")
+    assert too_many.value.status == 413
+    for bad in ({"includeChildren": "yes"}, {"maxElementCount": "0"}, {"EQ_nam": "x"}):
+        with pytest.raises(CaptureError) as refused:
+            query(svc, **bad)
+        assert refused.value.code == "INVALID_PARAMETER"
+
+
+def test_events_filtered_by_their_places_master_data(svc: TraceabilityService) -> None:
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-01-01T00:00:00Z",
+                "epcisBody": {"eventList": [
+                    {"type": "ObjectEvent", "eventTime": f"2024-01-01T0{n}:00:00Z", "eventTimeZoneOffset": "+00:00",
+                     "action": "OBSERVE", "epcList": [f"urn:epc:id:sgtin:0037000.012345.{n}"],
+                     "readPoint": {"id": f"urn:epc:id:sgln:0037000.00729.820{n}"},
+                     "bizLocation": {"id": "urn:epc:id:sgln:0037000.00729.0"}} for n in (1, 2, 3)]}}
+    svc.store.add_events([e.indexed for e in prepare_document(document)], "org", "tx", 1)
+
+    def count(**params: str) -> int:
+        return len(svc.query({k: [v] for k, v in params.items()}, 100)[0])
+
+    assert count(**{"EQ_ATTR_readPoint_cbvmda:sst": "204"}) == 1
+    assert count(**{"EQ_ATTR_readPoint_cbvmda:sst": "202"}) == 2  # 8202 (both vocabularies) and 8203
+    assert count(**{"EQ_ATTR_bizLocation_xmda:latitude": "+18.0000"}) == 3
+    assert count(HASATTR_readPoint="cbvmda:site") == 2
+    assert count(HASATTR_bizLocation="cbvmda:ssa") == 0
+    with pytest.raises(CaptureError):
+        count(HASATTR_bizStep="cbvmda:site")
+
+
+def test_an_index_from_before_vocabularies_were_kept_apart_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript("CREATE TABLE master_data (id TEXT NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL,"
+                          " vocabulary TEXT NOT NULL, PRIMARY KEY (id, attribute)) WITHOUT ROWID;")
+        old.execute("INSERT INTO master_data VALUES (?, 'urn:epcglobal:cbv:mda#name', 'Old Shop', ?)", (SITE, LOCATION))
+    settings = TraceabilitySettings(["http://127.0.0.1:9"], "unused", generate_keypair(ED25519), str(path),
+                                    follow=False)
+    service = TraceabilityService(settings)
+    assert service.store.master_data(SITE) == {"urn:epcglobal:cbv:mda#name": "Old Shop"}
+    assert ids(service.vocabulary_query({})) == [(LOCATION, SITE)]
+    service.store.close()
+
+
+def test_malformed_master_data_is_refused() -> None:
+    for bad in ([{"type": "", "vocabularyElementList": []}],
+                [{"type": LOCATION, "vocabularyElementList": [{"id": SITE, "attributes": [
+                    {"id": "x:long", "attribute": "y" * 2001}]}]}],
+                [{"type": LOCATION, "vocabularyElementList": [{"id": "https://example.org/" + "p" * 900}]}]):
+        with pytest.raises(CaptureError) as refused:
+            list(_master_data_elements(bad))
+        assert refused.value.code == "MASTER_DATA_INVALID" and refused.value.status == 400
