@@ -27,6 +27,8 @@ from it and refuses a record that does not match.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 CONTRACT_SOURCE = '''
 from jadechain import contract, callable, event
 
@@ -186,7 +188,7 @@ def capture_gas(events: list[list[object]]) -> int:
     return GAS_BASE + GAS_PER_EVENT * len(events) + 2 * arg_bytes
 
 
-def master_data_gas(elements: list[list[object]]) -> int:
+def master_data_gas(elements: Sequence[Sequence[object]]) -> int:
     """A gas limit comfortably above what ``master_data`` of these elements uses."""
     arg_bytes = sum(len(str(part)) for item in elements for part in item)
     return GAS_BASE + GAS_PER_EVENT * len(elements) + 4 * arg_bytes

@@ -61,6 +61,7 @@ def parse_parameter(name: str) -> FieldParameter | None:
         if rest.startswith(candidate + "_"):
             scope, rest = candidate, rest[len(candidate) + 1:]
             break
+    fields: tuple[str, ...]
     if "#" in rest:
         namespace, _, local = rest.rpartition("#")
         if not namespace or not local:
@@ -136,7 +137,7 @@ def _extension_rows(scope: str, element: Any, standard: frozenset[str], namespac
         yield from _occurrences(scope, key, value, namespaces, "INNER_" + scope)
 
 
-_EVENT_STANDARD = frozenset()  # every key of an event without ':' is a standard one; extensions are qualified
+_EVENT_STANDARD: frozenset[str] = frozenset()  # every key of an event without ':' is a standard one; extensions are qualified
 _SENSOR_ELEMENT_STANDARD = frozenset({"type", "sensorMetadata", "sensorReport"})
 
 

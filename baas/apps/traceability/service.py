@@ -754,18 +754,18 @@ class TraceabilityService:
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
             elif name.startswith(("HASATTR_", "EQ_ATTR_")):
-                kind, _, rest = name.partition("_ATTR_") if name.startswith("EQ_ATTR_") else ("HASATTR", "", name[8:])
-                field, _, attribute = rest.partition("_")
-                column = ATTRIBUTE_FIELDS.get(field)
-                if column is None or (kind == "EQ" and not attribute):
+                equals = name.startswith("EQ_ATTR_")
+                field, _, attribute = name[len("EQ_ATTR_" if equals else "HASATTR_"):].partition("_")
+                place_column = ATTRIBUTE_FIELDS.get(field)
+                if place_column is None or (equals and not attribute):
                     raise CaptureError("INVALID_PARAMETER", f"{name}: master data attributes can be matched for "
                                        "readPoint and bizLocation (HASATTR_<field>, EQ_ATTR_<field>_<attribute>)", 400)
                 marks = ",".join("?" * len(items))
-                if kind == "HASATTR":
-                    where.append(f"{column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
+                if not equals:
+                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
                     values.extend(items)
                 else:
-                    where.append(f"{column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
+                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
                                  f"a.value IN ({marks}))")
                     values.extend([attribute, *items])
             elif parse_parameter(name) is not None:
