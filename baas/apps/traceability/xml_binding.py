@@ -324,6 +324,15 @@ def _voc(value: Any, root: str = "https://gs1.org/voc/") -> str:
 class _Writer:
     def __init__(self, namespaces: Mapping[str, str]) -> None:
         self.namespaces = {**STANDARD_PREFIXES, **namespaces}
+        self.declared = dict(namespaces)
+
+    def expand(self, text: str) -> str:
+        """A CURIE value in a prefix the document's inline @context declares → its full URI (an XML
+        attribute value has no JSON-LD context: ``example:x`` would lose its meaning)."""
+        prefix, colon, local = text.partition(":")
+        if colon and prefix in self.declared and not local.startswith("//"):
+            return self.declared[prefix] + local
+        return text
 
     def name(self, key: str) -> str:
         """``prefix:local`` → Clark notation ``{ns}local`` (an undeclared prefix is kept in a urn: namespace)."""
@@ -441,9 +450,9 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
 def _set_attributes(element: Any, values: Mapping[str, Any], writer: _Writer) -> None:
     for key, value in values.items():
         if key in ("type", "exception"):
-            text = _voc(value)
+            text = writer.expand(_voc(value))
         elif key == "component":
-            text = _voc(value, cbv.CBV_ROOT + "Comp-")
+            text = writer.expand(_voc(value, cbv.CBV_ROOT + "Comp-"))
         elif isinstance(value, bool):
             text = "true" if value else "false"
         else:
