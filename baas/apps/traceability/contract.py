@@ -34,7 +34,7 @@ from jadechain import contract, callable, event
 
 EVENTS = ["captured", "brand_registered", "partner_changed", "master_data_changed"]
 
-COMPANY_KEY_SKIP = {"01": 1, "00": 1, "8003": 1, "414": 0, "417": 0, "8004": 0, "253": 0, "255": 0,
+COMPANY_KEY_SKIP = {"01": 1, "00": 1, "8003": 1, "8006": 1, "414": 0, "417": 0, "8004": 0, "253": 0, "255": 0,
                     "401": 0, "402": 0, "8010": 0, "8017": 0, "8018": 0}
 HEX = "0123456789abcdef"
 

@@ -121,3 +121,27 @@ def test_master_data_rules_on_chain(chain: Chain) -> None:
     assert invoke(brand, private) != "SUCCESS"
     assert invoke(rogue, [private[0], private[1], '{"cbvmda:name":"W7"}']) == "SUCCESS"
     assert invoke(brand, ["", private[1], "{}"]) != "SUCCESS"
+
+
+def test_itip_keys_are_governed_by_their_brands_prefix(chain: Chain) -> None:
+    """An ITIP (AI 8006: a GTIN's piece of a trade item) belongs to the GTIN's company prefix, on chain
+    and in the app's own pre-check: a stranger's capture of the brand's ITIP is refused by both."""
+    from baas.apps.traceability.identifiers import company_digits, normalise
+
+    contract = deploy(chain)
+    brand, rogue = chain.new_user("brand"), chain.new_user("rogue")
+    chain.statuses(chain.tx(lambda b: b.invoke(contract, "register_brand", "9521234",
+                                               address_from_public_key(brand.public), "Jade Tea Co",
+                                               gas_limit=2_000_000)))
+    itip = "urn:epc:id:itip:9521234.012345.01.02.77"
+    assert company_digits(normalise(itip)).startswith("9521234")
+    event = {"type": "ObjectEvent", "eventTime": "2026-03-01T06:00:00+08:00", "eventTimeZoneOffset": "+08:00",
+             "action": "OBSERVE", "epcList": [itip]}
+    captured = [prepare_event(event).chain_item()]
+
+    def invoke(signer):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, "capture", captured,
+                                                          gas_limit=capture_gas(captured)), signer))[0]
+
+    assert invoke(rogue) != "SUCCESS"
+    assert invoke(brand) == "SUCCESS"
