@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from baas.apps.traceability.identifiers import normalise
 from baas.apps.traceability.service import (
@@ -124,3 +126,21 @@ def test_malformed_master_data_is_refused() -> None:
         with pytest.raises(CaptureError) as refused:
             list(_master_data_elements(bad))
         assert refused.value.code == "MASTER_DATA_INVALID" and refused.value.status == 400
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["vocabularyName", "EQ_name", "WD_name", "HASATTR", "EQATTR_cbvmda:sst", "EQ_ATTR_",
+                             "attributeNames", "includeAttributes", "includeChildren", "maxElementCount", "perPage",
+                             "EQ_nam"]),
+       values=st.lists(st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+                                 st.sampled_from(["true", "3", "urn:epc:id:sgln:0037000.00729.0", "-1", "1.5"])),
+                       max_size=3))
+def test_master_data_query_never_crashes(svc: TraceabilityService, name: str, values: list[str]) -> None:
+    from baas.apps.traceability.identifiers import IdentifierError
+
+    try:
+        svc.vocabulary_query({name: values})
+    except CaptureError as refused:
+        assert refused.status in (400, 413)
+    except IdentifierError:
+        pass  # the app answers 400 IDENTIFIER_INVALID

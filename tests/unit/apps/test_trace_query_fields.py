@@ -215,3 +215,31 @@ def test_inner_parameters_match_a_direct_search(tmp_path: Path, extensions: dict
 def test_quantity_in_a_unit(indexed: TraceabilityService, params: dict[str, str], expected: int) -> None:
     """200 KGM and 150 KGM of a lot: the unit must match exactly (no conversion)."""
     assert count(indexed, **params) == expected
+
+
+# --- property: any parameter of these families is answered or refused with a stable code, never a crash -----
+
+FAMILIES = st.sampled_from(["EQ_", "GT_", "GE_", "LT_", "LE_", "EXISTS_", "EQ_INNER_", "GT_INNER_", "EXISTS_INNER_",
+                            "EQ_ILMD_", "LT_INNER_SENSORREPORT_", "EQ_ERROR_DECLARATION_", "GE_readPoint_",
+                            "HASATTR_", "EQ_ATTR_", "EQ_ATTR_readPoint_", "GE_maxValue_", "EQ_quantity_", "GE_",
+                            "LT_time", "EQ_booleanValue", "EQ_deviceID", "GE_errorDeclarationTime"])
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(family=FAMILIES, suffix=st.one_of(TEXT, st.sampled_from(["ext1:int", "ext1:time", "http://x/#y", "CEL",
+                                                                "readPoint", "bizLocation_a:b", ""])),
+       values=st.lists(st.one_of(TEXT, st.sampled_from(["10", "2013-06-08T14:58:56.591Z", "true", "nan", "1e999"])),
+                       max_size=3))
+def test_query_parameters_never_crash(indexed: TraceabilityService, family: str, suffix: str,
+                                      values: list[str]) -> None:
+    from baas.apps.traceability.identifiers import IdentifierError
+
+    try:
+        rows, _ = indexed.query({family + suffix: values}, 10)
+    except CaptureError as refused:
+        assert refused.status == 400 and refused.code == "INVALID_PARAMETER"
+    except IdentifierError:
+        pass  # the app answers 400 IDENTIFIER_INVALID
+    else:
+        assert len(rows) <= 2
