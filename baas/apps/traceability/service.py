@@ -295,6 +295,9 @@ class TraceabilityService:
     def start(self) -> "TraceabilityService":
         if self.contract_address is None:
             self.contract_address = self.deploy_contract()
+            self.store.set_meta("contract_version", str(CONTRACT_VERSION))
+        elif self.settings.contract_address is None and self.store.get_meta("contract_version") is None:
+            self.store.set_meta("contract_version", "1")  # deployed before versions were recorded: no master_data
         self.store.set_meta("contract", self.contract_address)
         if self._validators is None:
             self._validators = self.ledger.validators()
@@ -380,6 +383,11 @@ class TraceabilityService:
         self.store.set_partner(prefix, partner, authorised)
         return {"prefix": prefix, "partner": partner, "authorised": authorised, "txHash": result.tx_hash}
 
+    def master_data_on_chain(self) -> bool:
+        """Whether this app's contract has ``master_data`` (version 2+); version 1 contracts keep the
+        app's older behaviour: master data in the index only."""
+        return self.store.get_meta("contract_version") != "1"
+
     def _contract(self) -> str:
         if self.contract_address is None:
             raise RuntimeError("the traceability service is not started")
@@ -430,9 +438,10 @@ class TraceabilityService:
             if isinstance(master, Mapping) else []
         items = [event.chain_item() for event in prepared]
         builder = self.ledger.builder()
-        if items or not master_data:
+        master_on_chain = bool(master_data) and self.master_data_on_chain()
+        if items or not master_on_chain:
             builder = builder.invoke(self._contract(), "capture", items, gas_limit=capture_gas(items))
-        if master_data:  # in the same transaction: the document's events and master data commit together
+        if master_on_chain:  # one transaction: the document's events and its master data commit together
             elements = master_data_items(master_data)
             builder = builder.invoke(self._contract(), "master_data", elements, gas_limit=master_data_gas(elements))
         tx = builder.sign(org_key)
@@ -474,6 +483,11 @@ class TraceabilityService:
         elements = self.check_master_data(org, vocabulary_list)
         if not elements:
             raise CaptureError("MASTER_DATA_INVALID", "the vocabularyList has no element", 400)
+        if not self.master_data_on_chain():
+            log.warning("this app's contract (version 1) has no master_data method: master data kept in the index only")
+            for vocabulary, element_id, attributes in elements:
+                self.store.set_master_data(vocabulary, element_id, attributes, org)
+            return {"elements": len(elements), "onChain": False}
         items = master_data_items(elements)
         tx = self.ledger.builder().invoke(self._contract(), "master_data", items,
                                           gas_limit=master_data_gas(items)).sign(org_key)
@@ -484,7 +498,7 @@ class TraceabilityService:
         result = self._submit(tx, "master data")
         for vocabulary, element_id, attributes in elements:
             self.store.set_master_data(vocabulary, element_id, attributes, org)
-        return {"elements": len(elements), "txHash": result.tx_hash, "height": result.height}
+        return {"elements": len(elements), "onChain": True, "txHash": result.tx_hash, "height": result.height}
 
     def check_master_data(self, org: str, vocabulary_list: Any) -> list[tuple[str, str, dict[str, str]]]:
         """The elements of a ``vocabularyList`` if ``org`` may describe every one of them; CaptureError if not."""

@@ -144,3 +144,16 @@ def test_master_data_query_never_crashes(svc: TraceabilityService, name: str, va
         assert refused.status in (400, 413)
     except IdentifierError:
         pass  # the app answers 400 IDENTIFIER_INVALID
+
+
+def test_an_app_whose_contract_predates_master_data_keeps_it_in_the_index(svc: TraceabilityService) -> None:
+    """Version 1 contracts have no ``master_data`` method: sending one would fail the whole capture,
+    so such an app keeps the older behaviour (index only) and says so."""
+    svc.store.set_meta("contract_version", "1")
+    assert not svc.master_data_on_chain()
+    private = [{"type": LOCATION, "vocabularyElementList": [{"id": "https://example.org/places/w7", "attributes": [
+        {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Warehouse 7"}]}]}]
+    assert svc.save_master_data(generate_keypair(ED25519), private) == {"elements": 1, "onChain": False}
+    assert svc.store.master_data("https://example.org/places/w7") == {"urn:epcglobal:cbv:mda#name": "Warehouse 7"}
+    svc.store.set_meta("contract_version", "2")
+    assert svc.master_data_on_chain()
