@@ -563,8 +563,12 @@ class TraceabilityService:
                 attributes = json.loads(item[2])
                 if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
                     raise ValueError("attributes are not a map of strings")
+                if normalise(str(item[0])) != item[0]:
+                    # the contract governs GS1 keys in their canonical Digital Link form only; another
+                    # spelling (a URN sent to the chain directly) could dodge the brand's prefix rule
+                    raise ValueError(f"element id {item[0]!r} is not in canonical form")
                 self.store.set_master_data(str(item[1]), str(item[0]), attributes, org)
-            except (ValueError, TypeError, IndexError) as exc:
+            except (ValueError, TypeError, IndexError, IdentifierError) as exc:
                 log.warning("skipping a master data element that does not read: %s", exc)
 
     def _follow(self) -> None:

@@ -157,3 +157,16 @@ def test_an_app_whose_contract_predates_master_data_keeps_it_in_the_index(svc: T
     assert svc.store.master_data("https://example.org/places/w7") == {"urn:epcglobal:cbv:mda#name": "Warehouse 7"}
     svc.store.set_meta("contract_version", "2")
     assert svc.master_data_on_chain()
+
+
+def test_the_indexer_skips_master_data_sent_to_the_chain_in_a_non_canonical_spelling(
+        svc: TraceabilityService) -> None:
+    """The contract checks a GS1 key's prefix in its Digital Link form; a URN spelling sent to the chain
+    directly would dodge it, so the indexer (every read goes through it) ignores such elements."""
+    gtin_urn, gtin_dl = "urn:epc:idpat:sgtin:9521234.012345.*", normalise("urn:epc:idpat:sgtin:9521234.012345.*")
+    svc._index_master_data([[gtin_urn, "urn:epcglobal:epcis:vtype:EPCClass", '{"cbvmda:descriptionShort":"fake"}'],
+                            [gtin_dl, "urn:epcglobal:epcis:vtype:EPCClass", "not json"],
+                            [gtin_dl, "urn:epcglobal:epcis:vtype:EPCClass", '{"cbvmda:descriptionShort":"Tea"}']],
+                           "org")
+    assert svc.store.master_data(gtin_urn) == {}
+    assert svc.store.master_data(gtin_dl) == {"cbvmda:descriptionShort": "Tea"}
