@@ -160,6 +160,11 @@ def prepared_from_chain_item(item: Sequence[Any]) -> PreparedEvent:
         raise EventHashError(f"event hash on chain {item[0]} does not match the recorded event")
     if prepared.digest != item[1]:
         raise EventHashError(f"digest on chain {item[1]} does not match the recorded event")
+    if not isinstance(item[2], list) or not set(prepared.gs1_keys) <= set(item[2]):
+        # the contract checked the brand prefixes of the keys listed in item[2] only
+        raise EventHashError("the GS1 keys on chain do not cover the event's keys: its prefixes were not checked")
+    if bool(item[4]) != (prepared.declaration is not None):
+        raise EventHashError("the declaration flag on chain does not match the recorded event")
     return prepared
 
 

@@ -145,3 +145,21 @@ def test_itip_keys_are_governed_by_their_brands_prefix(chain: Chain) -> None:
 
     assert invoke(rogue) != "SUCCESS"
     assert invoke(brand) == "SUCCESS"
+
+
+def test_the_indexer_refuses_chain_items_whose_key_list_hides_the_events_keys() -> None:
+    """The contract checks brand prefixes of the keys the item lists; an item sent to the chain directly
+    with the list emptied would pass it, so every indexer recomputes the keys and refuses the item."""
+    from baas.apps.traceability.eventhash import EventHashError
+    from baas.apps.traceability.service import prepared_from_chain_item
+
+    item = items("01_brand_production", 1)[0]
+    assert prepared_from_chain_item(item).hash_id  # as the app sends it: accepted
+    hidden = list(item)
+    hidden[2] = []
+    with pytest.raises(EventHashError, match="GS1 keys"):
+        prepared_from_chain_item(hidden)
+    flagged = list(item)
+    flagged[4] = True
+    with pytest.raises(EventHashError, match="declaration"):
+        prepared_from_chain_item(flagged)
