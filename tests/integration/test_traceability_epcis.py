@@ -531,3 +531,27 @@ def test_master_data_is_recorded_on_chain_and_queried_back(env: Env, tmp_path: P
         assert rebuilt.store.master_data(urn_to_dl(room)) == env.service.store.master_data(urn_to_dl(room))
     finally:
         rebuilt.stop()
+
+
+def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_data(env: Env) -> None:
+    """Before master_data existed, a header's master data was indexed only; an app whose contract has
+    no master_data method must keep capturing such documents (one capture invocation, nothing else)."""
+    env.service.store.set_meta("contract_version", "1")
+    try:
+        place = "https://example.org/places/legacy-yard"
+        document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                    "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-06-01T10:00:00Z",
+                    "epcisHeader": {"epcisMasterData": {"vocabularyList": [
+                        {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+                            {"id": place, "attributes": [{"id": "urn:epcglobal:cbv:mda#name", "attribute": "Yard"}]}]}]}},
+                    "epcisBody": {"eventList": [{
+                        "type": "ObjectEvent", "eventTime": "2024-06-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
+                        "action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:0037000.012345.78"],
+                        "bizLocation": {"id": place}}]}}
+        job = env.capture(document)
+        assert job["success"], job
+        tx = env.service.ledger.get_tx(job["txHash"])
+        assert [op.get("method") for op in tx["operations"]] == ["capture"]
+        assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
+    finally:
+        env.service.store.set_meta("contract_version", "2")
