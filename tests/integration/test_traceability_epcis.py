@@ -515,6 +515,9 @@ def test_master_data_is_recorded_on_chain_and_queried_back(env: Env, tmp_path: P
     assert [v["type"] for v in found] == ["urn:epcglobal:epcis:vtype:BusinessLocation",
                                           "urn:epcglobal:epcis:vtype:ReadPoint"]
     assert found[0]["vocabularyElementList"][0]["children"] == [urn_to_dl("urn:epc:id:sgln:0037000.00729.8203")]
+    as_xml = env.http.get("/epcis/vocabularies", params={"EQ_name": room}, headers={"Accept": "application/xml"})
+    assert as_xml.status_code == 200 and as_xml.headers["content-type"].startswith("application/xml")
+    assert as_xml.text.count("<Vocabulary ") == 2 and "cbvmda:site" in as_xml.text
     assert [e["eventID"] for e in env.events(**{"EQ_ATTR_readPoint_cbvmda:site": "0037000007296"})] == \
         job["eventHashes"]
     # the other organisation may not describe the brand's places

@@ -16,6 +16,8 @@ refused), and documents are capped at :data:`MAX_XML_BYTES`.
 
 from __future__ import annotations
 
+import json
+
 from typing import Any, Iterable, Mapping
 
 from lxml import etree
@@ -478,8 +480,43 @@ def render_query_document(events: Iterable[Mapping[str, Any]], creation_date: st
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+def _render_vocabularies(parent: Any, vocabularies: Iterable[Mapping[str, Any]]) -> None:
+    """``<VocabularyList>`` of EPCIS master data (a JSON ``vocabularyList``), in the XSD's element order."""
+    vocabulary_list = etree.SubElement(parent, "VocabularyList")
+    for vocabulary in vocabularies:
+        holder = etree.SubElement(vocabulary_list, "Vocabulary")
+        holder.set("type", str(vocabulary.get("type", "")))
+        elements = vocabulary.get("vocabularyElementList") or []
+        if not elements:
+            continue  # the XSD wants at least one VocabularyElement in a VocabularyElementList
+        element_list = etree.SubElement(holder, "VocabularyElementList")
+        for element in elements:
+            entry = etree.SubElement(element_list, "VocabularyElement")
+            entry.set("id", str(element.get("id", "")))
+            for attribute in element.get("attributes") or []:
+                value = attribute.get("attribute")
+                node = etree.SubElement(entry, "attribute")
+                node.set("id", str(attribute.get("id", "")))
+                node.text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            if element.get("children"):
+                children = etree.SubElement(entry, "children")
+                for child in element["children"]:
+                    _text_child(children, "id", str(child))
+
+
+def render_vocabulary_query_document(vocabularies: Iterable[Mapping[str, Any]], creation_date: str) -> bytes:
+    """The answer to a SimpleMasterDataQuery as an XML ``EPCISQueryDocument`` (``resultsBody/VocabularyList``)."""
+    root = etree.Element(f"{{{EPCIS_QUERY_NS}}}EPCISQueryDocument", nsmap={"epcisq": EPCIS_QUERY_NS, "epcis": EPCIS_NS})
+    root.set("schemaVersion", "2.0")
+    root.set("creationDate", creation_date)
+    results = etree.SubElement(etree.SubElement(root, "EPCISBody"), f"{{{EPCIS_QUERY_NS}}}QueryResults")
+    _text_child(results, "queryName", "SimpleMasterDataQuery")
+    _render_vocabularies(etree.SubElement(results, "resultsBody"), vocabularies)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
 def render_document(document: Mapping[str, Any]) -> bytes:
-    """An ``EPCISDocument`` (our JSON-LD form) in XML: the same events, the other binding."""
+    """An ``EPCISDocument`` (our JSON-LD form) in XML: the same events and master data, the other binding."""
     namespaces: dict[str, str] = {}
     for context in document.get("@context") or []:
         if isinstance(context, Mapping):
@@ -487,6 +524,11 @@ def render_document(document: Mapping[str, Any]) -> bytes:
     root = etree.Element(f"{{{EPCIS_NS}}}EPCISDocument", nsmap={"epcis": EPCIS_NS})
     root.set("schemaVersion", "2.0")
     root.set("creationDate", str(document.get("creationDate", "")))
+    header = document.get("epcisHeader")
+    master = header.get("epcisMasterData") if isinstance(header, Mapping) else None
+    if isinstance(master, Mapping) and master.get("vocabularyList"):
+        extension = etree.SubElement(etree.SubElement(root, "EPCISHeader"), "extension")
+        _render_vocabularies(etree.SubElement(extension, "EPCISMasterData"), master["vocabularyList"])
     event_list = etree.SubElement(etree.SubElement(root, "EPCISBody"), "EventList")
     for event in document["epcisBody"]["eventList"]:
         render_event(event_list, event, namespaces)
