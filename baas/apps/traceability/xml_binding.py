@@ -17,6 +17,7 @@ refused), and documents are capped at :data:`MAX_XML_BYTES`.
 from __future__ import annotations
 
 import json
+import re
 
 from typing import Any, Iterable, Mapping
 
@@ -323,6 +324,9 @@ def _voc(value: Any, root: str = "https://gs1.org/voc/") -> str:
     return root + text if ":" not in text else text
 
 
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
 class _Writer:
     def __init__(self, namespaces: Mapping[str, str]) -> None:
         self.namespaces = {**STANDARD_PREFIXES, **namespaces}
@@ -370,7 +374,10 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
         if isinstance(context, Mapping):
             inline.update({k: v for k, v in context.items() if isinstance(v, str)})
     writer = _Writer(inline)
-    element = etree.SubElement(parent, str(event.get("type")))
+    # the capturer's own prefixes, declared on the event: extensions read ``ext1:int``, not ``ns0:int``
+    prefixes = {prefix: namespace for prefix, namespace in inline.items()
+                if _NCNAME.match(prefix) and not prefix.lower().startswith("xml") and namespace}
+    element = etree.SubElement(parent, str(event.get("type")), nsmap=prefixes)
     schema_order = xml_schema.event_field_order().get(str(event.get("type")), ())
     for name in schema_order + tuple(n for n in XML_ORDER if n not in schema_order):
         value = event.get(name)
