@@ -66,7 +66,10 @@ def parse_parameter(name: str) -> FieldParameter | None:
         namespace, _, local = rest.rpartition("#")
         if not namespace or not local:
             return None
-        fields = ("{" + namespace + "}" + local, namespace + local)
+        # the standard's "namespace#name", and a namespace that itself ends in '#' written once
+        # ("http://ex.org/ns#name" for the namespace "http://ex.org/ns#"), as an IRI key or a declared prefix
+        fields = tuple(dict.fromkeys(("{" + namespace + "}" + local, namespace + local,
+                                      "{" + namespace + "#}" + local, rest)))
     elif ":" in rest and not rest.startswith(":") and not rest.endswith(":"):
         fields = (rest,)
     else:

@@ -243,3 +243,17 @@ def test_query_parameters_never_crash(indexed: TraceabilityService, family: str,
         pass  # the app answers 400 IDENTIFIER_INVALID
     else:
         assert len(rows) <= 2
+
+
+def test_a_namespace_ending_in_a_hash_is_found_with_one_or_two_hashes(tmp_path: Path) -> None:
+    svc = service(tmp_path)
+    document = gs1_document()
+    event = {k: v for k, v in document["epcisBody"]["eventList"][0].items() if ":" not in k}
+    event.update({"hx:grade": "A"})
+    document["epcisBody"]["eventList"] = [event]
+    document["@context"].append({"hx": "http://hash.example.org/ns#"})
+    svc.store.add_events([e.indexed for e in prepare_document(document)], "org", "tx", 1)
+    for name in ("EQ_hx:grade", "EQ_http://hash.example.org/ns##grade", "EQ_http://hash.example.org/ns#grade"):
+        assert count(svc, **{name: "A"}) == 1, name
+    assert count(svc, **{"EQ_http://hash.example.org/other#grade": "A"}) == 0
+    svc.store.close()
