@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -160,9 +159,3 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def describe_errors() -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entry shared by every route: the error body shape."""
-    return {"default": {"model": None, "description": "Error: `{code, message}`",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}}}}
