@@ -39,7 +39,10 @@ from node.mempool import Mempool
 
 log = logging.getLogger("jadechain.solo")
 
-__all__ = ["CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "serve_solo", "solo_runtime"]
+__all__ = [
+    "CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "load_key", "serve_app", "serve_solo", "solo_runtime",
+    "wait_for_commits",
+]
 
 
 @dataclass(frozen=True, slots=True)
