@@ -169,7 +169,8 @@ class SoloCommitter:
     # --- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._wakeup is not None
+        if self._wakeup is None:
+            raise RuntimeError("SoloCommitter.start() creates the wake-up event the loop waits on")
         while not self._stopping:
             if self.mempool.size() < self.max_block_txs:
                 with contextlib.suppress(asyncio.TimeoutError):
