@@ -195,8 +195,7 @@ def certificate_quorum(validators: ValidatorSet) -> int:
 
 
 def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
-    packed = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
-    assert isinstance(packed, bytes)
+    packed: bytes = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
     return packed
 
 
@@ -400,6 +399,16 @@ class Replica:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _started_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the replica is not started")
+        return self._loop
+
+    def _started_apply_queue(self) -> "asyncio.Queue[_PendingApply | None]":
+        if self._apply_queue is None:
+            raise RuntimeError("the replica is not started")
+        return self._apply_queue
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._apply_queue = asyncio.Queue()
@@ -505,8 +514,10 @@ class Replica:
     def _on_epoch_signature(self, sender: bytes, body: bytes) -> None:
         try:
             epoch, signature = msgpack.unpackb(body, raw=True)
-            assert isinstance(epoch, int) and isinstance(signature, bytes)
         except Exception:
+            self._count("invalid_messages")
+            return
+        if not (isinstance(epoch, int) and isinstance(signature, bytes)):
             self._count("invalid_messages")
             return
         if epoch <= 0 or epoch > self.ledger_epoch + 16:
@@ -536,8 +547,7 @@ class Replica:
             tuple(ValidatorSignature(key, valid[key]) for key in sorted(valid)),
         )
         self._epoch_signatures.pop(epoch, None)
-        assert self._loop is not None
-        self._loop.create_task(self._store_epoch_certificate(certificate))
+        self._started_loop().create_task(self._store_epoch_certificate(certificate))
 
     async def _store_epoch_certificate(self, certificate: EpochChangeCertificate) -> None:
         async with self._writer:
@@ -645,14 +655,14 @@ class Replica:
         self._perform(actions)
 
     def _perform(self, actions: Sequence[Action]) -> None:
-        assert self._loop is not None
+        loop = self._started_loop()
         for action in actions:
             if isinstance(action, Broadcast):
                 self.transport.broadcast(self._consensus_message(action.msg))
             elif isinstance(action, SendTo):
                 self._send_consensus(action.author, action.msg)
             elif isinstance(action, ScheduleTimer):
-                self._loop.call_later(action.delay_ms / 1000, self._on_timer, self.core, action.round)
+                loop.call_later(action.delay_ms / 1000, self._on_timer, self.core, action.round)
             elif isinstance(action, CommitBlocks):
                 self._on_commit_blocks(action.blocks)
             elif isinstance(action, RequestBlocks):
@@ -671,8 +681,7 @@ class Replica:
 
     def _send_consensus(self, author: bytes, msg: ConsensusMsg) -> None:
         if author == self.author:
-            assert self._loop is not None
-            self._loop.call_soon(self._feed, event_for_message(Author(author), msg))
+            self._started_loop().call_soon(self._feed, event_for_message(Author(author), msg))
             return
         self.transport.send(author, self._consensus_message(msg))
 
@@ -841,8 +850,7 @@ class Replica:
             txs = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
         for tx_hash in txs.hashes:
             self._unapplied_txs[tx_hash] = self._unapplied_txs.get(tx_hash, 0) + 1
-        assert self._apply_queue is not None
-        self._apply_queue.put_nowait(
+        self._started_apply_queue().put_nowait(
             _PendingApply(block, record.height, decoded.time_ms, txs, time.monotonic(), self.ledger_epoch)
         )
 
@@ -860,9 +868,9 @@ class Replica:
             self._block_txs[block_id] = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
 
     async def _applier(self) -> None:
-        assert self._apply_queue is not None
+        queue = self._started_apply_queue()
         while True:
-            item = await self._apply_queue.get()
+            item = await queue.get()
             if item is None:
                 return
             try:
@@ -993,9 +1001,11 @@ class Replica:
     def _on_attestation(self, sender: bytes, body: bytes) -> None:
         try:
             height, header_hash, epoch, signature = msgpack.unpackb(body, raw=True)
-            assert isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(signature, bytes)
-            assert isinstance(epoch, int)
         except Exception:
+            self._count("invalid_messages")
+            return
+        if not (isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(epoch, int)
+                and isinstance(signature, bytes)):
             self._count("invalid_messages")
             return
         if height <= 0 or height > self.ledger.height + 100_000:
@@ -1052,8 +1062,7 @@ class Replica:
             )
             del self._attestations[height]
             self._uncertified.pop(height, None)
-            assert self._loop is not None
-            self._loop.create_task(self._store_certificate(certificate))
+            self._started_loop().create_task(self._store_certificate(certificate))
             return
 
     async def _store_certificate(self, certificate: CommitCertificate) -> None:
@@ -1128,8 +1137,7 @@ class Replica:
                 del self._attestations[height]
 
     def _sync_request(self, start: int, count: int) -> bytes:
-        packed = msgpack.packb([self.ledger_hash, start, count], use_bin_type=True)
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([self.ledger_hash, start, count], use_bin_type=True)
         return packed
 
     async def _ask(self, author: bytes, start: int, count: int) -> tuple[int, list[tuple[LedgerBlock, CommitCertificate | None]]] | None:
@@ -1258,11 +1266,10 @@ class Replica:
         record = self.execution.record(root.id)
         if record is None:
             return b""
-        packed = msgpack.packb(
+        packed: bytes = msgpack.packb(
             [encode_block(root), encode_quorum_certificate(root_qc), encode_quorum_certificate(commit_qc), record.encode()],
             use_bin_type=True,
         )
-        assert isinstance(packed, bytes)
         return packed
 
     async def _maybe_fast_forward(self, min_rounds: int | None = None) -> None:
@@ -1347,8 +1354,7 @@ class Replica:
             change = self.ledger.get_epoch_certificate(epoch)
             if change is not None:
                 epoch_certificates.append(codec.encode(change))
-        packed = msgpack.packb([height, items, epoch_certificates], use_bin_type=True)
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([height, items, epoch_certificates], use_bin_type=True)
         return packed
 
     # --- committer interface (gateway) --------------------------------------------------------

@@ -67,8 +67,7 @@ _CHUNK = b"chunk"
 
 
 def _pack(value: Any) -> bytes:
-    packed = msgpack.packb(value, use_bin_type=True)
-    assert isinstance(packed, bytes)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
     return packed
 
 
