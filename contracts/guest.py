@@ -1,10 +1,15 @@
 """The MicroPython side of the contract ABI: source the engine prepends and appends to a contract.
 
-A contract runs as ``micropython -c <program>`` inside WebAssembly, where ``program`` is::
+A contract's *program* is::
 
     PRELUDE  +  EVENTS_LINE (the contract's event fields, from the host-side spec)
              +  the contract source, exactly as deployed
-             +  DISPATCH
+             +  DISPATCH (or LOAD_ONLY, for the deploy check)
+
+compiled once per node to bytecode (``contracts.bytecode``). Each run is ``micropython -c BOOT``
+inside WebAssembly: BOOT mounts a one-file filesystem whose file is that bytecode, fetched
+from the host with ``host.call("code")`` (once per run), and imports it, so an invocation
+never compiles the contract.
 
 The only door out of the guest is the ``host`` module of the MicroPython build
 (``host.call(name, payload) -> str``, one imported WebAssembly function). The prelude
@@ -88,6 +93,20 @@ try:
 except BaseException as _jcx:
  _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
 '''
+
+BOOT = '''import host,io,sys,vfs,binascii
+class _JcFiles:
+ def mount(s,r,m):pass
+ def umount(s):pass
+ def stat(s,p):
+  if p!="/_jcprogram.mpy":raise OSError(2)
+  return (32768,0,0,0,0,0,0,0,0,0)
+ def open(s,p,m):return io.BytesIO(binascii.unhexlify(host.call("code","")))
+vfs.mount(_JcFiles(),"/_jc")
+sys.path[:]=["/_jc"]
+import _jcprogram
+'''
+"""The ``-c`` program of every run: import the contract's bytecode from the host, nothing else."""
 
 LOAD_ONLY = '''
 if _JC.get("cls") is None:

@@ -53,7 +53,7 @@ from ledger.errors import (
 )
 from ledger.values import TypedValue
 
-from contracts import guest
+from contracts import bytecode, guest
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
@@ -156,11 +156,11 @@ def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
 
 
 def _identity(module_sha256: str) -> str:
-    guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
+    guest_sha256 = hashlib.sha256((guest.BOOT + guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
     return (
-        f"jadechain-wasm/1 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
+        f"jadechain-wasm/2 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
-        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES}"
+        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES} {bytecode.compiler_identity()}"
     )
 
 
@@ -190,6 +190,8 @@ class _Trap(Exception):
 class _Run:
     store: wasmtime.Store
     argv: list[bytes]
+    program: bytes
+    """The contract program's bytecode, handed to the guest once by the ``code`` host call."""
     fuel_start: int
     runtime: WasmRuntime
     spec: ContractSpec | None = None
@@ -200,6 +202,7 @@ class _Run:
     result: TypedValue | None = None
     fault: tuple[str, str] | None = None
     served: bool = False
+    program_served: bool = False
     exit_code: int | None = None
 
     def gas_used(self) -> int:
@@ -384,14 +387,17 @@ def _host_call(
             raise ContractFault("unknown host call", reason="abi")
         if not 0 <= payload_len <= MAX_PAYLOAD_BYTES:
             raise ContractLimitExceeded(f"host call payload over {MAX_PAYLOAD_BYTES} bytes", limit="payload")
-        run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
         memory = _mem(caller)
         name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode("ascii", errors="replace")
-        payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
-        if not _NAME.fullmatch(name):
-            raise ContractFault("unknown host call", reason="abi")
-        reply = _dispatch(run, name, payload)
-        run.charge(gas.host_byte * len(reply))
+        if name == "code":
+            reply = _program_reply(run)  # the engine's own transfer: once per run, not the contract's work
+        else:
+            run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
+            payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
+            if not _NAME.fullmatch(name):
+                raise ContractFault("unknown host call", reason="abi")
+            reply = _dispatch(run, name, payload)
+            run.charge(gas.host_byte * len(reply))
         if len(reply) > HOST_RESULT_BYTES:
             raise ContractLimitExceeded(f"host reply over {HOST_RESULT_BYTES} bytes", limit="max_read_bytes")
         if len(reply) <= result_cap:
@@ -411,6 +417,14 @@ def _host_call(
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
     except Exception as exc:  # any other host error: the same on every node, a failed transaction
         raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
+
+
+def _program_reply(run: _Run) -> bytes:
+    """The program's bytecode as hex text, for BOOT's one-file filesystem; a second request is refused."""
+    if run.program_served:
+        raise ContractFault("the program was requested twice", reason="abi")
+    run.program_served = True
+    return run.program.hex().encode("ascii")
 
 
 def _reply(value: object) -> bytes:
@@ -652,12 +666,20 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
 
 # --- the runtime ---------------------------------------------------------------------
 
+_BOOT_ARGV = [b"jadechain", b"-c", guest.BOOT.encode("ascii")]
+
+
+def _program_text(source: str, spec: ContractSpec, tail: str) -> bytes:
+    return (guest.PRELUDE + guest.events_line(spec.events) + source + "\n" + tail).encode(
+        "utf-8", errors="surrogatepass")
+
 
 @dataclass(frozen=True, slots=True)
 class LoadedContract:
     code_hash: bytes
     spec: ContractSpec
     program: bytes
+    """The ``.mpy`` bytecode of PRELUDE + events + source + DISPATCH (``contracts.bytecode``)."""
 
 
 class WasmRuntime:
@@ -679,6 +701,8 @@ class WasmRuntime:
         self.identity = self._engine.identity
         self.load_count = 0
         self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
+        self._programs: OrderedDict[bytes, bytes] = OrderedDict()
+        self.compile_count = 0
         self._lock = threading.Lock()
 
     # --- identity --------------------------------------------------------------------
@@ -693,10 +717,16 @@ class WasmRuntime:
     # --- deploy ----------------------------------------------------------------------
 
     def validate(self, source: str) -> None:
-        """Refuse a source without a contract spec, or one MicroPython cannot load within a fixed budget."""
+        """Refuse a source without a contract spec, one MicroPython cannot compile and load within a
+        fixed budget, or one that does not compile to bytecode.
+
+        The budgeted load compiles the *source* inside the guest, under fuel: compilation does work
+        that depends on the source (constant folding: ``7 ** (10 ** 6)``), and only fuel bounds it
+        the same way on every node. The native compiler then compiles a program already known to
+        compile within that budget, so it cannot be made to run long (its time limit is only a guard).
+        """
         spec = extract_spec(source)
-        program = self._program(source, spec, guest.LOAD_ONLY)
-        run = self._new_run(program, VALIDATE_GAS)
+        run = self._new_run(b"", VALIDATE_GAS, argv=[b"jadechain", b"-c", _program_text(source, spec, guest.LOAD_ONLY)])
         try:
             self._execute(run)
         except OutOfGas:
@@ -705,6 +735,10 @@ class WasmRuntime:
             raise ContractRejected(f"the contract does not load: {exc.message}", rule="load") from None
         if run.exit_code not in (None, 0):
             raise ContractRejected("the contract does not load in MicroPython (syntax or top-level error)", rule="load")
+        try:
+            self._program(source, spec, guest.DISPATCH)
+        except bytecode.CompileRefused as exc:
+            raise ContractRejected(f"the contract does not compile to bytecode: {exc}", rule="load") from None
 
     def load(self, code: ContractCode) -> LoadedContract:
         with self._lock:
@@ -716,7 +750,11 @@ class WasmRuntime:
             spec = extract_spec(code.source)
         except ContractRejected as exc:
             raise ContractFault(f"deployed contract has no valid spec: {exc.message}", reason="spec") from None
-        loaded = LoadedContract(code.code_hash, spec, self._program(code.source, spec, guest.DISPATCH))
+        try:
+            program = self._program(code.source, spec, guest.DISPATCH)
+        except bytecode.CompileRefused as exc:
+            raise ContractFault(f"deployed contract does not compile: {exc}", reason="compile") from None
+        loaded = LoadedContract(code.code_hash, spec, program)
         with self._lock:
             self.load_count += 1
             self._cache[code.code_hash] = loaded
@@ -724,10 +762,25 @@ class WasmRuntime:
                 self._cache.popitem(last=False)
         return loaded
 
-    @staticmethod
-    def _program(source: str, spec: ContractSpec, tail: str) -> bytes:
-        text = guest.PRELUDE + guest.events_line(spec.events) + source + "\n" + tail
-        return text.encode("utf-8", errors="surrogatepass")
+    def _program(self, source: str, spec: ContractSpec, tail: str) -> bytes:
+        """The bytecode of the program for ``source``: a deterministic function of the source and the
+        engine identity (which pins the compiler), compiled once per node and kept by digest."""
+        text = _program_text(source, spec, tail)
+        key = hashlib.sha256(text).digest()
+        with self._lock:
+            cached = self._programs.get(key)
+            if cached is not None:
+                self._programs.move_to_end(key)
+                return cached
+        compiled = bytecode.compile_program(text)
+        if 2 * len(compiled) > HOST_RESULT_BYTES:
+            raise bytecode.CompileRefused(f"compiled contract over {HOST_RESULT_BYTES // 2} bytes")
+        with self._lock:
+            self.compile_count += 1
+            self._programs[key] = compiled
+            while len(self._programs) > 2 * self.cache_size:
+                self._programs.popitem(last=False)
+        return compiled
 
     # --- invoke ----------------------------------------------------------------------
 
@@ -791,13 +844,13 @@ class WasmRuntime:
             exc.details["gas_used"] = min(run.gas_used(), gas_limit) if run is not None else 0
             raise
 
-    def _new_run(self, program: bytes, gas_limit: int) -> _Run:
+    def _new_run(self, program: bytes, gas_limit: int, argv: list[bytes] | None = None) -> _Run:
         store = wasmtime.Store(self._engine.engine)
         store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
         fuel = gas_limit * FUEL_PER_GAS
         store.set_fuel(fuel)
         store.set_epoch_deadline(self.watchdog_ticks)
-        return _Run(store=store, argv=[b"jadechain", b"-c", program], fuel_start=fuel, runtime=self)
+        return _Run(store=store, argv=_BOOT_ARGV if argv is None else argv, program=program, fuel_start=fuel, runtime=self)
 
     def _execute(self, run: _Run) -> None:
         stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
