@@ -56,6 +56,8 @@ class _JcCtx:
   r=_jcc("call",a,m,[_jce(x) for x in (args or [])],gas_limit,True)
   if r["ok"]:r["value"]=_jcd(r["value"])
   return r
+ def verified_fact(s,ledger,bundle,expect=None,max_age_ms=0):
+  return _jcc("fact",_jce(ledger),_jce(bundle),expect or {},max_age_ms)
  def revert(s,message="reverted"):
   _jcc("revert",message)
 def _jcemitter(t,f):

@@ -41,7 +41,8 @@ from typing import Any, Callable
 
 import wasmtime
 
-from ledger.contract_api import ContractCode, ContractContext, ContractEngineMismatch, InvocationResult
+from ledger.contract_api import ContractCode, ContractContext, ContractEngineMismatch, ForeignFacts, InvocationResult
+from ledger.crypto import from_base58
 from ledger.errors import (
     ContractError,
     ContractFault,
@@ -139,6 +140,11 @@ class _Engine:
         while True:
             event.wait(1.0)
             self.engine.increment_epoch()
+
+
+class EngineUnavailable(RuntimeError):
+    """This node could not start an instance (out of memory): not a contract outcome, so the
+    block stops on this node instead of recording a failure other nodes would not see."""
 
 
 _ENGINES: dict[str, _Engine] = {}
@@ -411,7 +417,7 @@ def _host_call(
         raise _abort(run, ContractLimitExceeded("host recursion limit", limit="recursion")) from None
     except MemoryError:
         raise _abort(run, ContractLimitExceeded("host memory", limit="memory")) from None
-    except (EngineWatchdog, ContractEngineMismatch) as exc:
+    except (EngineWatchdog, EngineUnavailable, ContractEngineMismatch) as exc:
         raise _abort(run, exc) from None  # from a nested invocation: not an outcome, stop the block
     except (wasmtime.WasmtimeError, ValueError, TypeError, KeyError, IndexError, UnicodeError, OverflowError) as exc:
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
@@ -621,6 +627,8 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         return _reply(context.emit_event(topic_text, typed))
     if name == "call":
         return _nested_call(run, context, _args(args, 5))
+    if name == "fact":
+        return _foreign_fact(run, context, _args(args, 4))
     if name == "revert":
         (message,) = _args(args, 1)
         if type(message) is not str:
@@ -628,6 +636,48 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         assert isinstance(message, str)
         raise ContractReverted(message[:MAX_MESSAGE], reverted=True)
     raise ContractFault(f"unknown host call '{name}'", reason="abi")
+
+
+def _foreign_fact(run: _Run, context: ContractContext, args: list[object]) -> bytes:
+    """``ctx.verified_fact(ledger, bundle, expect, max_age_ms)``: another ledger's proven claim.
+
+    ``ledger`` is the other ledger's hash (bytes, or base58 text), ``bundle`` its proof bundle
+    (bytes or text of its UTF-8 JSON, or the parsed dict). A refusal is the light client's error,
+    with its stable code, and fails the transaction like any other host refusal.
+    """
+    limits, gas = run.runtime.limits, run.runtime.gas
+    ledger, bundle, expect, max_age_ms = args
+    if not isinstance(context, ForeignFacts):
+        raise ContractFault("verified_fact is not available in this context", reason="abi")
+    ledger_value = _decode_value(ledger, limits, "ledger hash").to_python()
+    if isinstance(ledger_value, str):
+        try:
+            ledger_value = from_base58(_text(ledger_value, "ledger hash", limits.max_key_bytes))
+        except JadechainError:
+            raise ContractFault("ledger hash is not base58") from None
+    if not isinstance(ledger_value, bytes):
+        raise ContractFault("ledger hash must be bytes or base58 text")
+    bundle_value = _decode_value(bundle, limits, "bundle").to_python()
+    if isinstance(bundle_value, dict):
+        bundle_bytes = _reply(bundle_value)
+    elif isinstance(bundle_value, str):
+        bundle_bytes = bundle_value.encode("utf-8", errors="surrogatepass")
+    elif isinstance(bundle_value, bytes):
+        bundle_bytes = bundle_value
+    else:
+        raise ContractFault("bundle must be bytes, text or a dict")
+    if type(expect) is not dict:
+        raise ContractFault("expect must be a dict")
+    assert isinstance(expect, dict)
+    age = _int(max_age_ms, "max_age_ms")
+    if age < 0:
+        raise ContractFault("max_age_ms must be non-negative")
+    run.charge(gas.foreign_fact_base + gas.foreign_fact_byte * len(bundle_bytes))
+    claim = context.verified_fact(ledger_value, bundle_bytes, expect, age)
+    reply = _reply(claim)
+    if len(reply) > READ_LIMIT:
+        raise ContractLimitExceeded(f"proven claim over {READ_LIMIT} bytes", limit="max_read_bytes")
+    return reply
 
 
 def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> bytes:
@@ -861,7 +911,10 @@ class WasmRuntime:
         try:
             with _EXEC_LOCK:
                 metered = run.store.get_fuel()
-                instance = self._engine.linker.instantiate(run.store, self._engine.module)
+                try:
+                    instance = self._engine.linker.instantiate(run.store, self._engine.module)
+                except wasmtime.WasmtimeError as exc:
+                    raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
                 # Instantiation burns fuel only where wasmtime cannot map the data segments
                 # copy-on-write (a platform or build property, not the contract's doing): the
                 # meter resumes at _start, so every node charges the same gas.
@@ -869,6 +922,8 @@ class WasmRuntime:
                 start = instance.exports(run.store)["_start"]
                 assert isinstance(start, wasmtime.Func)
                 start(run.store)
+        except EngineUnavailable:
+            raise
         except wasmtime.ExitTrap as exc:
             run.exit_code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:
@@ -932,4 +987,4 @@ class WasmRuntime:
             )
 
 
-__all__ = ["EngineMismatch", "EngineWatchdog", "FUEL_PER_GAS", "WasmRuntime", "engine_identity"]
+__all__ = ["EngineMismatch", "EngineUnavailable", "EngineWatchdog", "FUEL_PER_GAS", "WasmRuntime", "engine_identity"]
