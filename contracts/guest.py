@@ -86,7 +86,12 @@ IMAGE_TAIL = '''
 if _JC.get("cls") is None:
  raise TypeError("the module did not define its @contract class")
 def _jcmain():
- q=_jcj.loads(_jch.call("next",""));c=_JC["cls"]
+ p=[]
+ while True:
+  x=_jch.call("next","")
+  if not x:break
+  p.append(x)
+ q=_jcj.loads("".join(p));p=x=None;c=_JC["cls"]
  i=object.__new__(c);i.ctx=_JcCtx(q["env"])
  for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
  r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])

@@ -61,8 +61,13 @@ from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
 
 FUEL_PER_GAS = 1000
-MEMORY_BYTES = 2 * 1024 * 1024
-"""Linear-memory cap per instance; MicroPython's GC heap (1 MiB) lives inside it."""
+HEAP_BYTES = 4 * 1024 * 1024
+"""MicroPython's GC heap (``-X heapsize``): room for a call whose arguments are a 1 MiB transaction."""
+MEMORY_BYTES = 2 * HEAP_BYTES
+"""Linear-memory cap per instance; the GC heap lives inside it."""
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""Largest invocation request (method, arguments, environment as JSON); it reaches the guest in
+``HOST_RESULT_BYTES`` pieces (the ``next`` host call, repeated until it returns nothing)."""
 MAX_WASM_STACK = 512 * 1024
 HOST_RESULT_BYTES = 131072
 """Largest reply a host call can hand to the guest (the guest allocates this buffer per call)."""
@@ -179,7 +184,7 @@ def _identity(module_sha256: str) -> str:
     return (
         f"jadechain-wasm/2 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
-        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
+        f"stack={MAX_WASM_STACK} heap={HEAP_BYTES} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
     )
 
 
@@ -438,6 +443,14 @@ def _host_call(
         raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
 
 
+def _utf8_prefix(data: bytes, limit: int) -> bytes:
+    """The longest prefix of UTF-8 ``data`` of at most ``limit`` bytes that ends on a character boundary."""
+    cut = min(limit, len(data))
+    while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return data[:cut]
+
+
 def _reply(value: object) -> bytes:
     # UTF-8, not \u escapes: text stays its own size on the way in (the guest checks it is UTF-8)
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -549,10 +562,13 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
     if name == "image":
         return _capture_image(run, payload)
     if name == "next":
-        if run.served or not run.request:
+        if run.served or run.context is None:
             raise ContractFault("invocation requested twice", reason="abi")
-        run.served = True
-        return run.request
+        piece = _utf8_prefix(run.request, HOST_RESULT_BYTES)
+        run.request = run.request[len(piece):]
+        if not piece:
+            run.served = True
+        return piece
     if name in ("return", "fault"):
         if run.result is not None or run.fault is not None or not run.served:
             raise ContractFault("result given twice", reason="abi")
@@ -839,35 +855,45 @@ def _capture_image(run: _Run, payload: bytes) -> bytes:
         else:
             runs.append((offset, page))
     pointer = stack_pointer.value(run.store)
+    entry = _u32_at(data, int(addresses[0]) + 8)  # mp_obj_fun_builtin_var_t: base, sig, fun
+    _entry_of(run.store, exports, entry)  # the build refuses an image whose entry is not (i32, i32) -> i32
     run.captured = ContractImage(
         pages=tuple(runs), memory_pages=len(data) // 65536, stack_pointer=int(pointer) if isinstance(pointer, int) else 0,
-        entry=_u32_at(data, int(addresses[0]) + 8),  # mp_obj_fun_builtin_var_t: base, sig, fun
+        entry=entry,
         argument=_u32_at(data, int(addresses[1]) + 12),  # mp_obj_list_t: base, alloc, len, items
         load_gas=run.gas_used(),
     )
     raise _Trap()
 
 
-def _resume_entry(run: _Run, instance: wasmtime.Instance, image: ContractImage) -> wasmtime.Func:
-    """Lay ``image`` into a fresh instance; the function to call (``next`` builtin) with (1, argument)."""
+def _resume_entry(run: _Run, exports: Any, image: ContractImage) -> wasmtime.Func:
+    """Lay ``image`` into a fresh instance; the function to call (``next`` builtin) with (1, argument).
+    Its type was checked when the image was built (``_entry_of``); the module is the same."""
     store = run.store
-    exports = instance.exports(store)
-    memory, stack_pointer, table = exports["memory"], exports["jadechain_stack_pointer"], exports["jadechain_table"]
-    assert isinstance(memory, wasmtime.Memory) and isinstance(stack_pointer, wasmtime.Global)
-    assert isinstance(table, wasmtime.Table)
+    memory, stack_pointer = run.memory, exports["jadechain_stack_pointer"]
     grow = image.memory_pages - memory.size(store)
     if grow > 0:
         memory.grow(store, grow)
     for offset, data in image.pages:
         memory.write(store, data, offset)
     stack_pointer.set_value(store, wasmtime.Val.i32(image.stack_pointer))
-    entry = table.get(store, image.entry) if 0 <= image.entry < table.size(store) else None
-    if not isinstance(entry, wasmtime.Func) or str(entry.type(store).params) != _ENTRY_PARAMS:
+    return _entry_of(store, exports, image.entry, check_type=False)
+
+
+def _entry_of(store: wasmtime.Store, exports: Any, index: int, check_type: bool = True) -> wasmtime.Func:
+    table = exports["jadechain_table"]
+    assert isinstance(table, wasmtime.Table)
+    entry = table.get(store, index) if 0 <= index < table.size(store) else None
+    if not isinstance(entry, wasmtime.Func) or (check_type and _signature(entry.type(store)) != _ENTRY_TYPE):
         raise ContractFault("the contract image has no entry point", reason="image")
     return entry
 
 
-_ENTRY_PARAMS = str([_I32, _I32])
+def _signature(func_type: wasmtime.FuncType) -> str:
+    return f"{func_type.params} -> {func_type.results}"
+
+
+_ENTRY_TYPE = _signature(wasmtime.FuncType([_I32, _I32], [_I32]))
 
 
 # --- the runtime ---------------------------------------------------------------------
@@ -962,7 +988,7 @@ class WasmRuntime:
             if cached is not None:
                 self._images.move_to_end(key)
                 return cached
-        run = self._new_run(IMAGE_GAS, argv=[b"jadechain", b"-c", text])
+        run = self._new_run(IMAGE_GAS, argv=[b"jadechain", b"-X", b"heapsize=%d" % HEAP_BYTES, b"-c", text])
         run.building = True
         self._execute(run)
         if run.captured is None:
@@ -1016,6 +1042,8 @@ class WasmRuntime:
             run.resume = loaded.image
             run.spec = loaded.spec
             run.context = context
+            if len(request) > MAX_REQUEST_BYTES:
+                raise ContractLimitExceeded(f"invocation arguments over {MAX_REQUEST_BYTES} bytes", limit="arguments")
             run.request = request
             run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request)
                        + self.gas.image_page * loaded.image.page_count)
@@ -1061,9 +1089,10 @@ class WasmRuntime:
                 except wasmtime.WasmtimeError as exc:
                     raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
                 run.instance = instance
-                run.memory = instance.exports(run.store)["memory"]
+                exports = instance.exports(run.store)
+                run.memory = exports["memory"]
                 if run.resume is not None:
-                    entry = _resume_entry(run, instance, run.resume)
+                    entry = _resume_entry(run, exports, run.resume)
                     # Instantiation burns fuel only where wasmtime cannot map the data segments
                     # copy-on-write (a platform or build property, not the contract's doing), and
                     # laying the image is the host's work (priced per page in invoke): the meter

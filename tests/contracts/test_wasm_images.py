@@ -28,7 +28,7 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "72727b43b48857d6bdcbfa268f464868977e09ae044a4f86c2e3bf7bd5709d7f"
+TRACEABILITY_IMAGE_DIGEST = "05fde652680c9d6adbc32c45432e7f3782883a518ba944cf91b2a2bc512312ed"
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''
