@@ -1,7 +1,7 @@
 """Every test stops what it starts: node processes left running by a test module are stopped here.
 
 After each test module, any validator process still running that the module started (through
-:func:`node.net.start_node`, which records its children, or any direct child of this pytest process
+:func:`jadechain.devnet.net.start_node`, which records its children, or any direct child of this pytest process
 running ``node.server``) is stopped — SIGTERM, then SIGKILL — and reaped, so that no stray node
 burns the shared CPU of the next suites or outlives the run ("subprocess ... is still running").
 The modules that leaked are listed at the end of the run, so the fixture at fault can be fixed.
@@ -23,7 +23,7 @@ def _running_node_children() -> dict[int, object]:
     """pid -> Popen (or None) of node processes started by this pytest process and still running."""
     found: dict[int, object] = {}
     try:
-        from node import net
+        from jadechain.devnet import net
     except Exception:  # the package may not import in a broken tree; nothing to check then
         return found
     for pid, process in list(net._children.items()):
@@ -85,7 +85,7 @@ def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     for pid, process in left.items():
         _stop(pid, process)
     try:
-        from node import net
+        from jadechain.devnet import net
 
         for pid in left:
             net._children.pop(pid, None)
