@@ -753,6 +753,9 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
 IMAGE_GAS = VALIDATE_GAS
 """Fuel budget (in gas) of an image build: the same as the deploy check, which is an image build."""
 PAGE = 4096
+IMAGE_CACHE_BYTES = 256 * 1024 * 1024
+"""Images kept per runtime, by their pages' size as well as their number (a contract whose top level
+fills its heap has an image of megabytes)."""
 _IMAGE_EXPORTS = ((b"jadechain_table", 1, 0), (b"jadechain_stack_pointer", 3, 0))
 """(name, kind, index): the function table and global 0, ``__stack_pointer`` of the WASI C runtime."""
 
@@ -931,6 +934,7 @@ class WasmRuntime:
         self.load_count = 0
         self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
         self._images: OrderedDict[bytes, ContractImage] = OrderedDict()
+        self._image_bytes = 0
         self.image_builds = 0
         self._lock = threading.Lock()
 
@@ -997,8 +1001,10 @@ class WasmRuntime:
         with self._lock:
             self.image_builds += 1
             self._images[key] = run.captured
-            while len(self._images) > self.cache_size:
-                self._images.popitem(last=False)
+            self._image_bytes += run.captured.page_count * PAGE
+            while len(self._images) > self.cache_size or (self._image_bytes > IMAGE_CACHE_BYTES and len(self._images) > 1):
+                _, evicted = self._images.popitem(last=False)
+                self._image_bytes -= evicted.page_count * PAGE
         return run.captured
 
     # --- invoke ----------------------------------------------------------------------

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from baas.apps.traceability.contract import CONTRACT_SOURCE
 from contracts.vm import IMAGE_GAS, WasmRuntime
 from ledger.crypto import address_from_public_key
@@ -123,3 +125,21 @@ def test_a_contract_that_does_not_finish_loading_is_refused_at_deploy() -> None:
     assert result.tx_infos[0].status == "CONTRACT_REJECTED"
     invoke = chain.commit(chain.tx(lambda b: b.invoke(address_from_public_key(pair.public), "put", "k", "v")))
     assert invoke.tx_infos[0].status == "CONTRACT_NOT_FOUND"
+
+
+def test_the_image_cache_is_bounded_by_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A contract whose top level fills the heap has an image of megabytes: the cache counts bytes too."""
+    import contracts.vm as vm
+
+    runtime = WasmRuntime()
+    big = "BALLAST = (b\"x\" * 1024) * 3072\n" + OTHER
+    heavy = runtime.image(big)
+    heavy_bytes = heavy.page_count * 4096
+    assert heavy_bytes > 3 * 1024 * 1024
+    small_bytes = max(WasmRuntime().image(source).page_count for source in (COUNTER, OTHER)) * 4096
+    limit = heavy_bytes + small_bytes  # room for the heavy image and one small one, not two
+    monkeypatch.setattr(vm, "IMAGE_CACHE_BYTES", limit)
+    runtime.image(COUNTER)
+    runtime.image(OTHER)
+    assert len(runtime._images) == 2 and runtime._image_bytes <= limit  # the heavy one went first
+    assert runtime.image(big) == heavy  # rebuilt, identical
