@@ -50,6 +50,7 @@ ENVELOPE_DOMAIN = b"JADECHAIN/NETWORK/ENVELOPE/v1\x00"
 SEND_METHOD = "/jadechain.Consensus/Send"
 GET_LEDGER_BLOCKS_METHOD = "/jadechain.Sync/GetLedgerBlocks"
 GET_CONSENSUS_ROOT_METHOD = "/jadechain.Sync/GetConsensusRoot"
+GET_SNAPSHOT_METHOD = "/jadechain.Sync/GetSnapshot"
 SUBMIT_METHOD = "/jadechain.Tx/Submit"
 
 GRPC_OPTIONS: list[tuple[str, Any]] = [
@@ -118,6 +119,7 @@ class NetworkServer:
         get_ledger_blocks: Callable[[bytes], Awaitable[bytes]],
         submit: Callable[[bytes], Awaitable[bytes]],
         get_consensus_root: Callable[[bytes], Awaitable[bytes]] | None = None,
+        get_snapshot: Callable[[bytes], Awaitable[bytes]] | None = None,
         verify_in_thread: bool = False,
         credentials: Any = None,
         peer_identity: Callable[[Any], bytes | None] | None = None,
@@ -141,6 +143,7 @@ class NetworkServer:
         self.get_ledger_blocks = get_ledger_blocks
         self.submit = submit
         self.get_consensus_root = get_consensus_root
+        self.get_snapshot = get_snapshot
         self.verify_in_thread = verify_in_thread
         self.counters: dict[str, int] = {}
         self._server: Any = None
@@ -186,6 +189,11 @@ class NetworkServer:
             return b""
         return await self.get_consensus_root(request)
 
+    async def _get_snapshot(self, request: bytes, context: Any) -> bytes:
+        if self.get_snapshot is None:
+            return b""
+        return await self.get_snapshot(request)
+
     async def start(self) -> None:
         server = grpc.aio.server(options=GRPC_OPTIONS)
 
@@ -201,6 +209,7 @@ class NetworkServer:
                 {
                     "GetLedgerBlocks": unary(self._get_ledger_blocks),
                     "GetConsensusRoot": unary(self._get_consensus_root),
+                    "GetSnapshot": unary(self._get_snapshot),
                 },
             ),
             grpc.method_handlers_generic_handler("jadechain.Tx", {"Submit": unary(self._submit)}),

@@ -184,6 +184,14 @@ class NotFound(JadechainError):
     http_status = 404
 
 
+class HistoryNotAvailable(JadechainError):
+    """Asked for history below the height this node's ledger was started from (a state snapshot):
+    the node never had those blocks, transactions or events; a node with full history has them."""
+
+    code = "HISTORY_NOT_AVAILABLE"
+    http_status = 410
+
+
 class InvalidBlock(JadechainError):
     code = "INVALID_BLOCK"
     http_status = 400

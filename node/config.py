@@ -94,6 +94,12 @@ class ConsensusSection(_Section):
     height (the ledger keeps every block; a peer further behind syncs ledger blocks and fast-forwards)."""
     prune_every: int = Field(256, ge=1)
     """Applied ledger blocks between two pruning passes."""
+    snapshot_sync: bool = False
+    """A node whose ledger holds only its genesis block starts from a peer's state snapshot at a recent
+    certified height instead of replaying every block (its history then starts there). ``jadechain node
+    repair`` asks for it once, for the next start, whatever this says."""
+    snapshot_min_blocks: int = Field(16, ge=1)
+    """A snapshot is taken only if the peer's offered height is at least this (else the node replays)."""
 
 
 class LedgerSection(_Section):

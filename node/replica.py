@@ -125,6 +125,7 @@ from node.replica_parts import (
     encode_payload,
     proposal_exclusions,
 )
+from node.snapshot_sync import SnapshotServer, join_from_snapshot, snapshot_wanted
 from node.solo import CommittedBlock, Subscription, wait_for_commits
 
 __all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHANGE", "MSG_TXS", "Replica", "Transport",
@@ -173,6 +174,8 @@ class Transport(Protocol):
     async def get_ledger_blocks(self, author: bytes, request: bytes) -> bytes: ...
 
     async def get_consensus_root(self, author: bytes, request: bytes) -> bytes: ...
+
+    async def get_snapshot(self, author: bytes, request: bytes) -> bytes: ...
 
     def connected_peers(self) -> int: ...
 
@@ -326,6 +329,8 @@ class Replica:
         self.last_commit_time = 0.0
         self._applied_since_prune = 0
         self.core = self._make_core()
+        self.snapshot_server = SnapshotServer(ledger)
+        self.snapshot_report: dict[str, Any] | None = None
 
     def _open_epoch(self) -> None:
         """Consensus state for the ledger's current epoch: its validator set, its own block store and
@@ -401,19 +406,35 @@ class Replica:
         self.mempool.on_accepted = self._on_accepted_threadsafe
         self._tasks.append(asyncio.create_task(self._applier(), name=f"applier-{self.name[:8]}"))
         self._update_peers()
+        joined = await self._join_from_snapshot()
         # Committed blocks the ledger does not have yet (a crash between commit and apply).
         for block in self._unapplied_committed_blocks():
             self._enqueue_committed(block)
         await self._initial_sync()
         if self.is_validator:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._maybe_fast_forward(), 15.0)
+                await asyncio.wait_for(self._maybe_fast_forward(min_rounds=0 if joined else None), 15.0)
         self._started = True
         self._feed(Start())
         self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sync-{self.name[:8]}"))
         log.info("replica started", extra={"ledger": self.name, "height": self.ledger.height,
                                             "round": self.core.current_round, "epoch": self.ledger_epoch,
                                             "validator": self.is_validator})
+
+    async def _join_from_snapshot(self) -> bool:
+        """A ledger at genesis asked to (``snapshot_sync`` or ``node repair``) starts from a peer's
+        certified state snapshot (:mod:`node.snapshot_sync`); False when it replays instead."""
+        if not snapshot_wanted(self):
+            return False
+        self.snapshot_report = await join_from_snapshot(self)
+        if self.snapshot_report is None:
+            return False
+        if self.ledger.current_epoch() != self.ledger_epoch:
+            self._retired_stores.append(self.store)
+            self._open_epoch()
+            self.core = self._make_core()
+        self._update_peers()
+        return True
 
     # --- epochs ------------------------------------------------------------------------------
 
@@ -1051,9 +1072,20 @@ class Replica:
         and catch-up brings it back. Found by the chaos suite's disk-full fault.
         """
         self._halt(reason)
+        self._release_waiters()
         if self.on_fatal is not None:
             callback, self.on_fatal = self.on_fatal, None
             callback(reason)
+
+    def _release_waiters(self) -> None:
+        """Clients waiting for a commit here get their answer (not committed) now: a halted replica
+        commits nothing more, and requests left waiting held the node's HTTP shutdown open for its
+        whole grace period, so the fail-stopped process lingered, alive but answering nothing, and a
+        supervisor that looked in that window saw neither an exit nor a halt to restart."""
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self._waiters.clear()
 
     def _halt(self, reason: str) -> None:
         if self.halted:
@@ -1233,9 +1265,11 @@ class Replica:
         assert isinstance(packed, bytes)
         return packed
 
-    async def _maybe_fast_forward(self) -> None:
+    async def _maybe_fast_forward(self, min_rounds: int | None = None) -> None:
         """Far behind a peer's committed round (a long outage, a wiped disk): sync the ledger to the
-        peer's root, then restart the core from that root instead of fetching every block."""
+        peer's root, then restart the core from that root instead of fetching every block.
+        ``min_rounds``: how far behind is far (default ``fast_forward_rounds``; 0 after a snapshot,
+        whose consensus store holds nothing below the snapshot to fetch from)."""
         if self.halted or self._stopping:
             return
         peers = self.transport.peer_authors()
@@ -1257,7 +1291,8 @@ class Replica:
                 continue
             if root.epoch != self.validators.epoch:
                 continue  # a peer in another epoch: ledger sync brings this node there
-            if root.round <= self.core.tree.root.round + self.settings.fast_forward_rounds:
+            far = self.settings.fast_forward_rounds if min_rounds is None else min_rounds
+            if root.round <= self.core.tree.root.round + far:
                 return  # close enough: block retrieval catches up
             checker = MessageVerifier(self.validators, self._verifier, make_genesis_qc(self._genesis))
             try:
@@ -1300,7 +1335,7 @@ class Replica:
         height = self.ledger.height
         items = []
         size = 0
-        for h in range(max(1, start), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
+        for h in range(max(1, start, self.ledger.history_start + 1), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
             block_raw = codec.encode(self.ledger.get_block(h))
             certificate = self.ledger.get_certificate(h)
             items.append([block_raw, codec.encode(certificate) if certificate is not None else None])
@@ -1357,6 +1392,8 @@ class Replica:
             "peers_connected": self.transport.connected_peers(),
             "halted": self.halted,
             "divergence": self.divergence,
+            "history_start": self.ledger.history_start,
+            "snapshot": self.snapshot_report,
             "invalid_messages": self.counters.get("invalid_messages", 0)
             + core.get("dropped_invalid", 0) + core.get("dropped_malformed", 0),
             "consensus": dict(core),

@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from consensus.network import (
     GET_CONSENSUS_ROOT_METHOD,
     GET_LEDGER_BLOCKS_METHOD,
+    GET_SNAPSHOT_METHOD,
     GRPC_OPTIONS,
     NetworkServer,
     PeerSender,
@@ -44,6 +45,7 @@ from consensus.network import (
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58
 from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
+from node.backup import add_backup_route
 from node.config import NodeConfig, load_node_config
 from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
@@ -293,6 +295,9 @@ class NodeTransport:
     async def get_consensus_root(self, author: bytes, request: bytes) -> bytes:
         return await call_unary(self._channel(author), GET_CONSENSUS_ROOT_METHOD, request, timeout=5.0)
 
+    async def get_snapshot(self, author: bytes, request: bytes) -> bytes:
+        return await call_unary(self._channel(author), GET_SNAPSHOT_METHOD, request, timeout=30.0)
+
 
 class _NodeCollector(Collector):
     """Consensus gauges and counters read at scrape time."""
@@ -383,6 +388,14 @@ async def run_node(
             return b""
         return await asyncio.to_thread(replica.serve_consensus_root)
 
+    async def get_snapshot(request: bytes) -> bytes:
+        try:
+            decoded = msgpack.unpackb(request, raw=True, max_bin_len=64, max_array_len=4)
+            replica = replicas[to_base58(decoded[0])]
+        except Exception:
+            return b""
+        return await asyncio.to_thread(replica.snapshot_server.serve, decoded)
+
     def refusal(code: str, message: str) -> bytes:
         packed = msgpack.packb([[None, code, message]])
         assert isinstance(packed, bytes)
@@ -421,7 +434,7 @@ async def run_node(
     server = NetworkServer(
         config.network.grpc_host, config.network.grpc_port, keys=peer_keys,
         on_messages=on_messages, get_ledger_blocks=get_ledger_blocks, submit=submit,
-        get_consensus_root=get_consensus_root,
+        get_consensus_root=get_consensus_root, get_snapshot=get_snapshot,
         credentials=server_credentials(transport.tls) if transport.tls is not None else None,
         peer_identity=peer_node_key_bytes if transport.tls is not None else None,
         submit_gate=submit_rate_gate(config.gateway.post_rate, config.gateway.post_burst),
@@ -453,6 +466,7 @@ async def run_node(
         app.state.metrics.registry.register(_NodeCollector(replicas, server, transport))
         app.state.node_status = lambda: node_status(config, replicas, transport)
         _add_status_route(app)
+        add_backup_route(app, config.node.data_dir, ledgers)
         sock = _bound_socket(config.gateway.host, config.gateway.port)
         http_port = sock.getsockname()[1]
         log.info("node started", extra={
