@@ -30,7 +30,7 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "05fde652680c9d6adbc32c45432e7f3782883a518ba944cf91b2a2bc512312ed"
+TRACEABILITY_IMAGE_DIGEST = "e2bee7116347bd698459ca4ec5d3a369a89258ceebbfc9d87fbe1f5ef1af8362"
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''
