@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 import grpc
 import msgpack
 
+from consensus.errors import InvalidMessage
 from ledger.crypto import PublicKey, verify
 from ledger.errors import CryptoError
 
@@ -70,10 +71,8 @@ def _identity(data: bytes) -> bytes:
 
 def seal_envelope(public_key: bytes, sign: Callable[[bytes], bytes], messages: Iterable[bytes]) -> bytes:
     """The wire bytes of a batch of messages signed by this node."""
-    body = msgpack.packb(list(messages), use_bin_type=True)
-    assert isinstance(body, bytes)
-    packed = msgpack.packb([public_key, body, sign(ENVELOPE_DOMAIN + body)], use_bin_type=True)
-    assert isinstance(packed, bytes)
+    body: bytes = msgpack.packb(list(messages), use_bin_type=True)
+    packed: bytes = msgpack.packb([public_key, body, sign(ENVELOPE_DOMAIN + body)], use_bin_type=True)
     return packed
 
 
@@ -358,5 +357,6 @@ async def call_unary(channel: Any, method: str, request: bytes, timeout: float) 
     """One raw-bytes unary call on an open channel."""
     stub = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
     response = await stub(request, timeout=timeout)
-    assert isinstance(response, bytes)
+    if not isinstance(response, bytes):  # the peer's answer: checked, never assumed
+        raise InvalidMessage(f"{method} answered {type(response).__name__}, not bytes")
     return response

@@ -302,14 +302,3 @@ class Unauthenticated(JadechainError):
 class ConfigError(JadechainError):
     code = "CONFIG_ERROR"
     http_status = 400
-
-
-def all_error_codes() -> dict[str, type[JadechainError]]:
-    """Every stable code mapped to its class (used by the API docs and a uniqueness test)."""
-    found: dict[str, type[JadechainError]] = {}
-    stack: list[type[JadechainError]] = [JadechainError]
-    while stack:
-        cls = stack.pop()
-        found.setdefault(cls.code, cls)
-        stack.extend(cls.__subclasses__())
-    return found

@@ -60,7 +60,6 @@ from ledger.types import (
     ExecutionRoots,
     LedgerSettings,
     ParticipantRecord,
-    ParticipantState,
     RoleRecord,
     Transaction,
     TransactionInfo,
@@ -209,7 +208,7 @@ class Ledger:
         algorithm = algorithm_by_code(settings.hash_algorithm)
         hash_fn = hasher(algorithm)
         header = genesis.header
-        empty = ExecutionRoots(_empty_state_root(hash_fn), empty_root(hash_fn), 0)
+        empty = ExecutionRoots(SPARSE_MERKLE_PLACEHOLDER_HASH, empty_root(hash_fn), 0)
         if header.ledger_hash or header.previous_hash or header.proposer:
             raise InvalidBlock("genesis header must have empty ledger hash, previous hash and proposer")
         if (header.state_root, header.accumulator_root, header.accumulator_size) != (
@@ -615,10 +614,6 @@ class Ledger:
 def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockHeader) -> bytes:
     """``code ‖ H(encode(header))``: the block hash (and, for genesis, the ledger hash)."""
     return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(header))
-
-
-def _empty_state_root(hash_fn: Callable[[bytes], bytes]) -> bytes:
-    return SPARSE_MERKLE_PLACEHOLDER_HASH
 
 
 TREE_NODE_CACHE_LIMIT = 50_000

@@ -176,7 +176,8 @@ class NodeConfig(_Section):
                 return Path(self.node.password_file).read_text().strip()
             except OSError as exc:
                 raise ConfigError(f"cannot read password_file {self.node.password_file}: {exc}") from exc
-        assert self.node.password_env is not None
+        if self.node.password_env is None:
+            raise ConfigError("[node] needs password_file or password_env")
         value = os.environ.get(self.node.password_env)
         if value is None:
             raise ConfigError(f"environment variable {self.node.password_env} (password_env) is not set")

@@ -94,8 +94,7 @@ def submit_rate_gate(rate: float, burst: float) -> Callable[[Any], bytes | None]
     def gate(context: Any) -> bytes | None:
         if buckets.take(submit_client(context)):
             return None
-        packed = msgpack.packb([[None, "RATE_LIMITED", "too many Submit calls from this client; retry shortly"]])
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([[None, "RATE_LIMITED", "too many Submit calls from this client; retry shortly"]])
         return packed
 
     return gate
@@ -375,9 +374,8 @@ async def run_node(
             ledger_hash, start, count = msgpack.unpackb(request, raw=True)
             replica = replicas[to_base58(ledger_hash)]
         except Exception:
-            packed = msgpack.packb([0, []])
-            assert isinstance(packed, bytes)
-            return packed
+            empty: bytes = msgpack.packb([0, []])
+            return empty
         return await asyncio.to_thread(replica.serve_ledger_blocks, int(start), int(count))
 
     async def get_consensus_root(request: bytes) -> bytes:
@@ -397,8 +395,7 @@ async def run_node(
         return await asyncio.to_thread(replica.snapshot_server.serve, decoded)
 
     def refusal(code: str, message: str) -> bytes:
-        packed = msgpack.packb([[None, code, message]])
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([[None, code, message]])
         return packed
 
     async def submit(request: bytes) -> bytes:
@@ -424,12 +421,11 @@ async def run_node(
             return refusal("BATCH_TOO_LARGE", f"at most {SUBMIT_MAX_TXS} transactions per Submit call")
         results = await asyncio.to_thread(replica.mempool.submit_many, raws, now_ms=int(time.time() * 1000))
         replica.notify()
-        packed = msgpack.packb([
+        answer: bytes = msgpack.packb([
             [r.tx_hash, None if r.error is None else r.error.code, None if r.error is None else r.error.message]
             for r in results
         ], use_bin_type=True)
-        assert isinstance(packed, bytes)
-        return packed
+        return answer
 
     server = NetworkServer(
         config.network.grpc_host, config.network.grpc_port, keys=peer_keys,
