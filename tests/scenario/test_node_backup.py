@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.store.directory import open_ledger
-from network_fault_kit import Load, assert_consistent, caught_up, height_of, running_network, wait_until, wait_voting
+from tests.support.network_fault_kit import Load, assert_consistent, caught_up, height_of, running_network, wait_until, wait_voting
 from jadechain.cli.net import _cli
 from jadechain.devnet.net import start_node, stop_node
 

@@ -11,7 +11,6 @@ quorum exists without node3: the next block's commit certificate must carry node
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,14 +19,12 @@ import pytest
 from ledger import codec
 from ledger.store.directory import open_ledger
 from ledger.types import Block as LedgerBlock
-from network_fault_kit import Load, caught_up, get, height_of, running_network, wait_until, wait_voting
+from tests.support.network_fault_kit import Load, caught_up, get, height_of, running_network, wait_until, wait_voting
 from jadechain.devnet.net import net_down, start_node, stop_node
 from node.repair import repair_node
 from jadechain.sdk import JadechainClient
 from node.solo import load_key
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
-from byzantine import start_byzantine_node  # noqa: E402
+from tests.chaos.byzantine import start_byzantine_node
 
 JOINER, BYZANTINE, HONEST = "node3", "node1", "node2"
 
