@@ -96,37 +96,24 @@ def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
         pass
 
 
+# Helpers of the interpreter itself (multiprocessing's), which end with it.
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
 def _unwaited_children() -> dict[int, str]:
     """Children of this pytest process still running or exited but never reaped (never ``wait()``-ed)."""
-    try:
-        import psutil
-    except ImportError:
-        return _unwaited_children_from_proc()
+    import psutil
+
     found = {}
     for child in psutil.Process().children(recursive=False):
         try:
-            found[child.pid] = f"pid {child.pid} ({child.status()}): {' '.join(child.cmdline())[:200]}"
+            cmdline = " ".join(child.cmdline())
+        except psutil.ZombieProcess:
+            cmdline = "(exited, never waited for)"
         except psutil.Error:
             continue
-    return found
-
-
-def _unwaited_children_from_proc() -> dict[int, str]:
-    me = str(os.getpid())
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat_file:
-                fields = stat_file.read().rsplit(")", 1)[1].split()
-            if fields[1] != me:
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as cmdline_file:
-                cmdline = cmdline_file.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        found[int(entry)] = f"pid {entry} ({fields[0]}): {cmdline[:200]}"
+        if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):
+            found[child.pid] = f"pid {child.pid}: {cmdline[:200]}"
     return found
 
 
