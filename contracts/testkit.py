@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult
+from ledger.contract_api import ContractCode, ContractContext, ContractRuntime, Entry, InvocationResult
 from ledger.errors import AccountExists, ContractNotFound, VersionConflict
 from ledger.values import TypedValue
 
@@ -79,6 +79,14 @@ class LocalContracts:
     def event_log(self, address: str, topic: str) -> list[object]:
         return [event.to_python() for event in self.events.get((address, topic), [])]
 
+    def journal_mark(self) -> int:
+        """A point to roll back to (see :meth:`rollback_to`)."""
+        return len(self._journal)
+
+    def rollback_to(self, mark: int) -> None:
+        """Discard every write, event and account made since ``mark``."""
+        self._rollback(mark)
+
     def _rollback(self, mark: int) -> None:
         while len(self._journal) > mark:
             kind, key = self._journal.pop()
@@ -90,6 +98,11 @@ class LocalContracts:
                 self.events[key].pop()
             else:
                 del self.accounts[key]
+
+
+def host_context(kit: LocalContracts, address: str, caller: str, signers: tuple[str, ...]) -> ContractContext:
+    """The kit's host context for a top-level invocation of ``address`` (what the VM's host calls reach)."""
+    return _Context(kit, address, caller, signers, 0)
 
 
 class _Context:
