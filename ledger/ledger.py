@@ -26,8 +26,10 @@ from ledger.errors import (
 )
 from ledger.executor import (
     BlockExecution,
+    CallOutcome,
     ExecutionEnvironment,
     SignatureCheck,
+    call_readonly,
     encoded_transaction,
     execute_block,
     hash_and_content,
@@ -355,6 +357,29 @@ class Ledger:
             events=tuple(execution.events),
             skipped_duplicates=tuple(execution.skipped_duplicates),
         )
+
+    def call(self, tx: Transaction) -> CallOutcome:
+        """Run a signed one-``InvokeContract`` transaction against the committed state; write nothing.
+
+        Like web3's ``eth_call``: the contract runs as it would in the next block (that height,
+        the last block's time), with the signer as caller, and every write is discarded. Reads go
+        to the store while blocks may commit: a call that overlaps a commit can read keys on both
+        sides of it (the contract engine runs one invocation at a time per process, so a call
+        delays a block's execution by at most its gas limit).
+        """
+        last = self._last_header
+        header = BlockHeader(
+            ledger_hash=self.ledger_hash, height=last.height + 1, previous_hash=self._last_header_hash,
+            tx_root=b"", tx_count=1, state_root=self._roots.state_root,
+            accumulator_root=self._roots.accumulator_root, accumulator_size=self._roots.accumulator_size,
+            time=last.time, proposer=b"", epoch=last.epoch,
+        )
+        env = ExecutionEnvironment(
+            ledger_hash=self.ledger_hash, hash_fn=self.hash_fn, hash_code=self.hash_code, settings=self.settings,
+            runtime=self.runtime, check_signatures=self.check_signatures,
+        )
+        tx_hash = hash_and_content(self.hash_fn, self.hash_code, tx)[0]
+        return call_readonly(WorkingState(self.store, self.hash_fn), tx, tx_hash, Block(header, (tx,)), env)
 
     def put_certificate(self, certificate: CommitCertificate) -> None:
         """Attach a commit certificate that arrived after the block was applied."""

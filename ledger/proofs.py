@@ -279,6 +279,7 @@ def _transaction_claim(tx: Transaction, info: TransactionInfo) -> dict[str, Any]
             address_from_public_key(PublicKey.from_encoded(s.public_key)) for s in tx.signatures
         ],
         "operations": [type(op).__name__ for op in tx.content.operations],
+        "results": [typed_value_to_json(value) for value in info.results],
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Sequence, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -110,6 +110,9 @@ class TxResultPublic(BaseModel):
     height: int
     index: int
     gas_used: int
+    results: list[TypedValuePublic] = Field(default_factory=list, description=(
+        "One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
+        "return value, NIL for the other operations; empty otherwise."))
 
 
 class TxPublic(BaseModel):
@@ -126,6 +129,9 @@ class TxPublic(BaseModel):
     signers: list[str]
     operations: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    results: list[TypedValuePublic] = Field(default_factory=list, description=(
+        "One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
+        "return value, NIL for the other operations; empty otherwise."))
 
 
 class SubmitResultPublic(BaseModel):
@@ -263,8 +269,12 @@ def block_public(header: BlockHeader, block_hash: bytes, certified: bool) -> Blo
 def tx_result_public(info: TransactionInfo) -> TxResultPublic:
     return TxResultPublic(
         tx_hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
-        gas_used=info.gas_used,
+        gas_used=info.gas_used, results=typed_results(info.results),
     )
+
+
+def typed_results(values: Sequence[TypedValue]) -> list[TypedValuePublic]:
+    return [TypedValuePublic(**typed_value_to_json(value)) for value in values]
 
 
 def signer_address(public_key: bytes) -> str:
@@ -290,7 +300,7 @@ def tx_public(tx: Transaction, info: TransactionInfo, accumulator_index: int, ev
         nonce=tx.content.nonce.hex(), expiry=tx.content.expiry,
         signers=[signer_address(s.public_key) for s in tx.signatures],
         operations=[operation_to_json(op) for op in tx.content.operations],
-        events=[event_public(e).model_dump() for e in events],
+        events=[event_public(e).model_dump() for e in events], results=typed_results(info.results),
     )
 
 

@@ -1,0 +1,137 @@
+"""Contract return values in the transaction result, and read-only calls against committed state."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import codec
+from ledger.crypto import address_from_public_key
+from ledger.errors import CodecError, InvalidSignature, InvalidTransaction, LedgerMismatch, NotFound, PermissionDenied
+from ledger.ledger import Ledger
+from ledger.store.memory import MemoryStore
+from ledger.transactions import sign_content
+from ledger.types import EndpointSignature, Transaction, TransactionInfo
+from ledger.values import TypedValue
+from tests.contracts.wasm_kit import deploy, shared_runtime, wasm_chain
+from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
+
+COUNTER = (Path(__file__).resolve().parents[2] / "examples" / "contracts" / "counter.py").read_text()
+
+
+def counter_chain() -> tuple[Chain, str]:
+    chain = wasm_chain()
+    address, status = deploy(chain, "counter", COUNTER)
+    assert status == "SUCCESS"
+    return chain, address
+
+
+def test_a_contract_invocation_records_its_return_value_per_operation() -> None:
+    chain, counter = counter_chain()
+    data = chain.new_data_account("results-data")
+    tx = chain.tx(lambda b: b.kv_set(data, "k", "v").invoke(counter, "add", 2).invoke(counter, "add", 5))
+    info = chain.commit(tx).tx_infos[0]
+    assert info.status == "SUCCESS"
+    assert info.results == (TypedValue.nil(), TypedValue.int64(2), TypedValue.int64(7))
+    stored = chain.ledger.get_transaction(info.tx_hash).info
+    assert stored == info
+    assert chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total"))).value == TypedValue.int64(7)
+
+
+def test_no_contract_call_or_a_failure_records_no_results_and_keeps_the_old_leaf_bytes() -> None:
+    chain, counter = counter_chain()
+    data = chain.new_data_account("plain-data")
+    plain = chain.commit(chain.tx(lambda b: b.kv_set(data, "k", "v"))).tx_infos[0]
+    failed = chain.commit(chain.tx(lambda b: b.invoke(counter, "add", 0))).tx_infos[0]
+    assert failed.status == "CONTRACT_REVERTED" and failed.gas_used > 0
+    for info in (plain, failed):
+        assert info.results == ()
+        fields = [info.tx_hash, info.height, info.index, info.status, info.write_set_hash, info.events_hash,
+                  info.gas_used]
+        assert codec.encode(info) == codec.pack_canonical(fields)  # the leaf as format 2 wrote it
+
+
+def test_replicas_agree_on_roots_with_return_values() -> None:
+    chain, counter = counter_chain()
+    for amount in (1, 2, 3):
+        chain.commit(chain.tx(lambda b: b.invoke(counter, "add", amount)))
+    replica = Ledger.create(MemoryStore(), chain.ledger.get_block(0), runtime=shared_runtime())
+    for height in range(1, chain.ledger.height + 1):
+        replica.apply_block(chain.ledger.get_block(height))
+    assert replica.roots == chain.ledger.roots
+
+
+def test_a_read_only_call_returns_the_value_and_writes_nothing() -> None:
+    chain, counter = counter_chain()
+    chain.commit(chain.tx(lambda b: b.invoke(counter, "add", 3)))
+    roots, height = chain.ledger.roots, chain.ledger.height
+    outcome = chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "add", 4)))
+    assert outcome.status == "SUCCESS" and outcome.value == TypedValue.int64(7) and outcome.gas_used > 0
+    assert [e.topic for e in outcome.events] == ["added"]
+    assert (chain.ledger.roots, chain.ledger.height) == (roots, height)
+    assert chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total"))).value == TypedValue.int64(3)
+    after = chain.commit(chain.tx(lambda b: b.invoke(counter, "add", 1))).tx_infos[0]
+    assert after.results == (TypedValue.int64(4),)  # the call's write never happened
+
+
+def test_a_failing_call_is_an_outcome_with_its_code_and_gas() -> None:
+    chain, counter = counter_chain()
+    reverted = chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "add", 0)))
+    assert (reverted.status, reverted.value, reverted.events) == ("CONTRACT_REVERTED", TypedValue.nil(), ())
+    assert reverted.gas_used > 0 and "positive" in reverted.message
+    ceiling = chain.ledger.settings.default_gas_limit
+    capped = chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total", gas_limit=ceiling + 1)))
+    assert capped.status == "INVALID_OPERATION" and "default_gas_limit" in capped.message
+    starved = chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total", gas_limit=100)))
+    assert starved.status == "OUT_OF_GAS"
+
+
+def test_who_may_call_is_who_may_send_the_transaction() -> None:
+    chain, counter = counter_chain()
+    stranger = seeded_keypair("not-a-user")
+    with pytest.raises(PermissionDenied):
+        chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total"), stranger))
+    tx = chain.tx(lambda b: b.invoke(counter, "total"))
+    forged = Transaction(tx.content, (EndpointSignature(tx.signatures[0].public_key, b"\x00" * 64),))
+    with pytest.raises(InvalidSignature):
+        chain.ledger.call(forged)
+    with pytest.raises(InvalidTransaction):
+        chain.ledger.call(chain.tx(lambda b: b.invoke(counter, "total").invoke(counter, "total")))
+    data_key = seeded_keypair("call-data")
+    with pytest.raises(InvalidTransaction):
+        chain.ledger.call(chain.tx(lambda b: b.register_data_account(data_key.public.encoded)))
+    with pytest.raises(NotFound):
+        chain.ledger.get_account(address_from_public_key(data_key.public))
+
+
+def test_a_call_signed_for_another_ledger_is_refused() -> None:
+    chain, counter = counter_chain()
+    tx = chain.tx(lambda b: b.invoke(counter, "total"))
+    elsewhere = dataclasses.replace(tx.content, ledger_hash=tx.content.ledger_hash[:-1] + bytes([tx.content.ledger_hash[-1] ^ 1]))
+    with pytest.raises(LedgerMismatch):
+        chain.ledger.call(sign_content(elsewhere, chain.admin))
+
+
+typed_values = st.one_of(
+    st.just(TypedValue.nil()),
+    st.integers(-(2**63), 2**63 - 1).map(TypedValue.int64),
+    st.text(max_size=20).map(TypedValue.text),
+    st.binary(max_size=20).map(TypedValue.bytes_),
+    st.booleans().map(TypedValue.boolean),
+    st.lists(st.integers(-1000, 1000), max_size=4).map(TypedValue.json_),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(results=st.lists(typed_values, max_size=5), gas=st.integers(0, 2**40), status=st.sampled_from(["SUCCESS", "X"]))
+def test_transaction_info_with_results_has_one_canonical_encoding(results: list[TypedValue], gas: int, status: str) -> None:
+    info = TransactionInfo(b"\x01" * 34, 5, 0, status, b"\x02" * 32, b"\x03" * 32, gas, tuple(results))
+    encoded = codec.encode(info)
+    assert codec.decode(TransactionInfo, encoded) == info
+    if not results:
+        with pytest.raises(CodecError):  # an empty results field written out is not canonical
+            codec.decode(TransactionInfo, codec.pack_canonical(codec.unpack_canonical(encoded) + [[]]))
