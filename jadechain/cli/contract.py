@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 import sys
 import traceback
 import uuid
@@ -170,8 +171,75 @@ def contract_test(
         raise typer.Exit(1)
 
 
+# --- read-only calls --------------------------------------------------------------------------
+
+@dataclass
+class CallSession:
+    connection: Any
+    keyring: Any
+    key: str
+    as_json: bool
+
+
+def _call_parameters() -> list[inspect.Parameter]:
+    from node.cli_tx import DEFAULT_KEY_DIR, PASSWORD_ENV, _connection_parameters, _option
+
+    return _connection_parameters() + [
+        _option("key", str, typer.Option(..., "--key", "-k", help="Who calls: key name in --key-dir or a keystore path "
+                                                                 "(a user allowed to invoke contracts).")),
+        _option("key_dir", str, typer.Option(DEFAULT_KEY_DIR, "--key-dir", envvar="JADECHAIN_KEY_DIR",
+                                             help="Directory of key files (NAME.json).")),
+        _option("password_env", str, typer.Option(PASSWORD_ENV, "--password-env",
+                                                  help="Environment variable holding the key password (else a prompt).")),
+        _option("as_json", bool, typer.Option(False, "--json", help="Print the result as JSON.")),
+    ]
+
+
+def _make_call_session(gateway: Optional[List[str]], ledger: Optional[str], key: str, key_dir: str,
+                       password_env: str, as_json: bool) -> CallSession:
+    from node.cli_tx import Connection, KeyRing, _split_urls
+
+    return CallSession(Connection(_split_urls(gateway), ledger), KeyRing(key_dir, password_env), key, as_json)
+
+
+def contract_call(
+    session: CallSession,
+    address: str = typer.Argument(..., help="Contract address."),
+    method: str = typer.Argument(...),
+    args: Optional[List[str]] = typer.Argument(None, help="Arguments as JSON (plain words are strings)."),
+    gas: int = typer.Option(1_000_000, "--gas", min=1, help="Gas limit (at most the ledger's default_gas_limit)."),
+) -> None:
+    """Call a contract method read-only: against the committed state, without a transaction; print its value."""
+    from node.cli_tx import TransactionFailed, _jsonable, _print_json, console, parse_argument
+
+    values = [parse_argument(arg) for arg in args or []]
+    result = session.connection.ledger().call(address, method, values, signer=session.keyring.keypair(session.key),
+                                              gas_limit=gas)
+    shown = {"status": result.status, "value": _jsonable(result.value), "gas_used": result.gas_used,
+             "height": result.height, "message": result.message, "events": list(result.events)}
+    if session.as_json:
+        _print_json(shown)
+    else:
+        console.print(f"{'status':10} {result.status}\n{'value':10} {json.dumps(shown['value'], ensure_ascii=False)}\n"
+                      f"{'gas':10} {result.gas_used}\n{'height':10} {result.height} (committed state; nothing written)")
+    if not result.ok:
+        raise TransactionFailed(result.status, result.message or f"{method} failed")
+
+
+def _register_call() -> None:
+    from node.cli_tx import _command
+
+    _command(contract_app, "call", _call_parameters, _make_call_session)(contract_call)
+
+
+_register_call()
+
+
 def main() -> None:
-    contract_app()
+    """``python -m jadechain.cli.contract contract ...``: the commands on their own (as ``jadechain contract``)."""
+    standalone = typer.Typer(no_args_is_help=True)
+    standalone.add_typer(contract_app, name="contract")
+    standalone()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from node.gateway.deps import TokenBuckets
 from node.gateway.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from node.gateway.metrics import GatewayMetrics
-from node.gateway.routers import blocks, ledgers, proofs, stream, system, txs
+from node.gateway.routers import blocks, calls, ledgers, proofs, stream, system, txs
 from node.gateway.schemas import ErrorPublic
 from node.solo import LedgerRuntime
 
@@ -59,7 +59,7 @@ def create_app(runtimes: dict[str, LedgerRuntime], settings: GatewaySettings | N
     for runtime in runtimes.values():
         _chain_on_commit(runtime, metrics)
     install_error_handlers(app)
-    for module in (system, ledgers, blocks, txs, proofs, stream):
+    for module in (system, ledgers, blocks, txs, calls, proofs, stream):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

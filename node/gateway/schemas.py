@@ -188,6 +188,17 @@ class EventPublic(BaseModel):
     height: int
 
 
+class CallResultPublic(BaseModel):
+    """A read-only call's answer; nothing of it was written."""
+
+    status: str = Field(description='"SUCCESS" or the stable error code the method failed with.')
+    value: TypedValuePublic = Field(description="The method's return value (NIL if it failed).")
+    gas_used: int
+    message: str | None = Field(None, description="The failure's message.")
+    height: int = Field(description="The committed height the call ran on (as the next block would).")
+    events: list[EventPublic] = Field(default_factory=list, description="Events it would have published.")
+
+
 class TopicPublic(BaseModel):
     topic: str
     latest_sequence: int

@@ -22,9 +22,9 @@ ridden out. Errors from a gateway are raised as :class:`ApiError` with its stabl
 """
 
 from node.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
-from node.sdk.client import ApiError, JadechainClient, LedgerClient, StreamMessage, TxResult
+from node.sdk.client import ApiError, CallResult, JadechainClient, LedgerClient, StreamMessage, TxResult
 
 __all__ = [
-    "ApiError", "AsyncJadechainClient", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
+    "ApiError", "AsyncJadechainClient", "CallResult", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
     "TxResult",
 ]

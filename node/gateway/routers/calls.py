@@ -1,0 +1,44 @@
+"""Read-only contract calls: run a method against committed state without a transaction (web3's ``call``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ledger import codec
+from ledger.errors import InvalidTransaction
+from ledger.types import Transaction
+from node.gateway.deps import RateLimitDep, RuntimeDep
+from node.gateway.routers.txs import SUBMIT_BODY, decode_body
+from node.gateway.schemas import CallResultPublic, event_public, typed_results
+
+router = APIRouter(prefix="/api/v1/ledgers/{ledger}/call", tags=["contracts"])
+
+CALL_DOC = """Run a contract method against the ledger's committed state and return its value; nothing is written.
+
+The body is a signed transaction of exactly one `InvokeContract` operation, sent as for `POST .../txs`
+(`{"tx": "<hex>"}` or `application/msgpack`), and never submitted: the call is refused (with the code
+ingress would give) unless its signer may send that transaction: a registered user holding the
+CONTRACT_OPERATION transaction permission, valid signatures, this ledger, not expired. The contract
+sees the signer as `caller`, the next height as `block_height` and the last block's time.
+Its gas limit is capped by the ledger's `default_gas_limit`. A failure of the method itself is an
+answer (`status` is its code, with `gas_used` and `message`); its writes and events are discarded.
+"""
+
+
+@router.post("", response_model=CallResultPublic, description=CALL_DOC, dependencies=[RateLimitDep],
+             summary="Call a contract read-only", openapi_extra={"requestBody": SUBMIT_BODY})
+async def call(request: Request, runtime: RuntimeDep) -> Any:
+    raws, batch = decode_body(await request.body(), request.headers.get("content-type", "application/json"))
+    if batch or len(raws) != 1:
+        raise InvalidTransaction('a call takes one transaction ({"tx": "<hex>"})')
+    tx = codec.decode(Transaction, raws[0])
+    ledger = runtime.ledger
+    height = ledger.height
+    outcome = await run_in_threadpool(ledger.call, tx)
+    return CallResultPublic(
+        status=outcome.status, value=typed_results([outcome.value])[0], gas_used=outcome.gas_used,
+        message=outcome.message or None, height=height, events=[event_public(e) for e in outcome.events],
+    )
