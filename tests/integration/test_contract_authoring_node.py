@@ -8,6 +8,8 @@ async clients call the same contract.
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +108,34 @@ def test_who_may_call_and_bad_requests_get_stable_codes(cli: Cli, node: SoloNode
         for body in ({"tx": "zz"}, {"txs": []}, {"nope": 1}, {"tx": "00"}):
             answer = httpx.post(url, json=body)
             assert answer.status_code == 400 and set(answer.json()) == {"code", "message"}, (body, answer.text)
+
+
+DOC = REPO / "docs" / "contracts.md"
+
+
+def documented_session() -> str:
+    """The runnable shell block of docs/contracts.md that types, tests, deploys, invokes and calls counter.py."""
+    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    (session,) = [block for block in blocks if "jadechain contract test" in block]
+    return session
+
+
+def test_the_documented_session_runs_against_a_node(cli: Cli, tmp_path: Path) -> None:
+    shutil.copytree(REPO / "examples" / "contracts", tmp_path / "examples" / "contracts")
+    script = tmp_path / "session.sh"
+    script.write_text(
+        "set -e -o pipefail\n"
+        f'jadechain() {{ case "$1" in contract) "{sys.executable}" -m {CONTRACT_CLI} "$@";; '
+        f'*) "{sys.executable}" -m node.cli_tx "$@";; esac; }}\n'
+        f'mypy() {{ "{sys.executable}" -m mypy --cache-dir "{tmp_path / "mypy-cache"}" "$@"; }}\n'
+        + documented_session() + "echo '>>> session done'\n"
+    )
+    env = {**cli.env, "PYTHONPATH": str(REPO), "MYPYPATH": str(REPO)}
+    done = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and ">>> session done" in done.stdout, output
+    assert "Traceback" not in output, output
+    assert "3 passed, 0 failed" in output and "returned     2" in output and "returned 5  (INT64)" in output
+    assert "value      15" in output and "value      5" in output
+    assert "CONTRACT_REVERTED: amount must be positive" in output and "reverted, exit 1" in output
