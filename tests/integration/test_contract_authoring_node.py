@@ -105,6 +105,9 @@ def test_who_may_call_and_bad_requests_get_stable_codes(cli: Cli, node: SoloNode
         two = ledger.builder().invoke(address, "total").invoke(address, "total").sign(dev.key)
         answer = httpx.post(url, json={"tx": codec.encode(two).hex()})
         assert answer.json()["code"] == "INVALID_TRANSACTION" and answer.status_code == 400
+        huge = ledger.builder().invoke(address, "add", "x" * 2_000_000).sign(dev.key)
+        answer = httpx.post(url, json={"tx": codec.encode(huge).hex()})
+        assert (answer.status_code, answer.json()["code"]) == (413, "TRANSACTION_TOO_LARGE"), answer.text
         for body in ({"tx": "zz"}, {"txs": []}, {"nope": 1}, {"tx": "00"}):
             answer = httpx.post(url, json=body)
             assert answer.status_code == 400 and set(answer.json()) == {"code", "message"}, (body, answer.text)

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import codec
 from ledger.errors import InvalidTransaction
+from node.mempool import TransactionTooLarge
 from ledger.types import Transaction
 from node.gateway.deps import RateLimitDep, RuntimeDep
 from node.gateway.routers.txs import SUBMIT_BODY, decode_body
@@ -34,8 +35,10 @@ async def call(request: Request, runtime: RuntimeDep) -> Any:
     raws, batch = decode_body(await request.body(), request.headers.get("content-type", "application/json"))
     if batch or len(raws) != 1:
         raise InvalidTransaction('a call takes one transaction ({"tx": "<hex>"})')
-    tx = codec.decode(Transaction, raws[0])
     ledger = runtime.ledger
+    if len(raws[0]) > ledger.settings.max_tx_bytes:
+        raise TransactionTooLarge(f"transaction of {len(raws[0])} bytes exceeds {ledger.settings.max_tx_bytes}")
+    tx = codec.decode(Transaction, raws[0])
     height = ledger.height
     outcome = await run_in_threadpool(ledger.call, tx)
     return CallResultPublic(
