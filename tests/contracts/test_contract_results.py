@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -11,14 +13,16 @@ from hypothesis import strategies as st
 
 from ledger import codec
 from ledger.crypto import address_from_public_key
-from ledger.errors import CodecError, InvalidSignature, InvalidTransaction, LedgerMismatch, NotFound, PermissionDenied
+from ledger.errors import CodecError, ProofError, InvalidSignature, InvalidTransaction, LedgerMismatch, NotFound, PermissionDenied
 from ledger.ledger import Ledger
+from ledger.proofs import build_transaction_bundle, verify_bundle
 from ledger.store.memory import MemoryStore
 from ledger.transactions import sign_content
 from ledger.types import EndpointSignature, Transaction, TransactionInfo
 from ledger.values import TypedValue
 from tests.contracts.wasm_kit import deploy, shared_runtime, wasm_chain
 from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
+from tests.unit.ledger.test_ledger_proofs import certify
 
 COUNTER = (Path(__file__).resolve().parents[2] / "examples" / "contracts" / "counter.py").read_text()
 
@@ -135,3 +139,23 @@ def test_transaction_info_with_results_has_one_canonical_encoding(results: list[
     if not results:
         with pytest.raises(CodecError):  # an empty results field written out is not canonical
             codec.decode(TransactionInfo, codec.pack_canonical(codec.unpack_canonical(encoded) + [[]]))
+
+
+def test_a_transaction_proof_covers_the_return_values() -> None:
+    chain, counter = counter_chain()
+    tx = chain.tx(lambda b: b.invoke(counter, "add", 9))
+    tx_hash = chain.commit(tx).tx_infos[0].tx_hash
+    plain = chain.commit(chain.tx(lambda b: b.kv_set(chain.new_data_account("proof-data"), "k", "v")))
+    chain.commit()
+    certify(chain, chain.founders)
+    trusted = chain.ledger.validator_set()
+    bundle = json.loads(json.dumps(build_transaction_bundle(chain.ledger, tx_hash)))
+    assert bundle["claim"]["results"] == [{"type": "INT64", "value": 9}]
+    assert verify_bundle(copy.deepcopy(bundle), trusted_validators=trusted).claim["results"][0]["value"] == 9
+    bundle["claim"]["results"][0]["value"] = 10
+    with pytest.raises(ProofError):
+        verify_bundle(bundle, trusted_validators=trusted)
+    # a transaction without results keeps the claim shape bundles had before results were recorded
+    without = build_transaction_bundle(chain.ledger, plain.tx_infos[0].tx_hash)
+    assert "results" not in without["claim"]
+    assert verify_bundle(without, trusted_validators=trusted).claim["tx_hash"] == without["claim"]["tx_hash"]
