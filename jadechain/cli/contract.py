@@ -90,7 +90,7 @@ def load_test_module(path: Path) -> ModuleType:
 
 
 def collect(module: ModuleType, selected: list[str]) -> list[tuple[str, Callable[..., Any]]]:
-    tests = [
+    tests: list[tuple[str, Callable[..., Any]]] = [
         (name, value) for name, value in vars(module).items()
         if name.startswith("test_") and inspect.isfunction(value) and value.__module__ == module.__name__
     ]
