@@ -34,6 +34,9 @@ class GatewaySettings:
     """Token bucket size: POSTs a client may send at once."""
     admin_token: str | None = None
     """Bearer token for /api/v1/admin/...; None disables the admin endpoints."""
+    max_call_gas: int = 1_000_000
+    """Highest gas limit of a read-only call (``POST .../call``; 400 CALL_GAS_TOO_HIGH above): a call is
+    free and runs on this node only, where it shares the contract engine with block execution."""
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":

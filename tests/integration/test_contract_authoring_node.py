@@ -105,6 +105,9 @@ def test_who_may_call_and_bad_requests_get_stable_codes(cli: Cli, node: SoloNode
         two = ledger.builder().invoke(address, "total").invoke(address, "total").sign(dev.key)
         answer = httpx.post(url, json={"tx": codec.encode(two).hex()})
         assert answer.json()["code"] == "INVALID_TRANSACTION" and answer.status_code == 400
+        greedy = ledger.builder().invoke(address, "total", gas_limit=1_000_001).sign(dev.key)
+        answer = httpx.post(url, json={"tx": codec.encode(greedy).hex()})
+        assert (answer.status_code, answer.json()["code"]) == (400, "CALL_GAS_TOO_HIGH"), answer.text
         huge = ledger.builder().invoke(address, "add", "x" * 2_000_000).sign(dev.key)
         answer = httpx.post(url, json={"tx": codec.encode(huge).hex()})
         assert (answer.status_code, answer.json()["code"]) == (413, "TRANSACTION_TOO_LARGE"), answer.text

@@ -8,12 +8,17 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ledger import codec
-from ledger.errors import InvalidTransaction
+from ledger.errors import InvalidTransaction, JadechainError
 from node.mempool import TransactionTooLarge
-from ledger.types import Transaction
+from ledger.types import InvokeContract, Transaction
 from node.gateway.deps import RateLimitDep, RuntimeDep
 from node.gateway.routers.txs import SUBMIT_BODY, decode_body
 from node.gateway.schemas import CallResultPublic, event_public, typed_results
+
+class CallGasTooHigh(JadechainError):
+    code = "CALL_GAS_TOO_HIGH"
+    http_status = 400
+
 
 router = APIRouter(prefix="/api/v1/ledgers/{ledger}/call", tags=["contracts"])
 
@@ -24,7 +29,8 @@ The body is a signed transaction of exactly one `InvokeContract` operation, sent
 ingress would give) unless its signer may send that transaction: a registered user holding the
 CONTRACT_OPERATION transaction permission, valid signatures, this ledger, not expired. The contract
 sees the signer as `caller`, the next height as `block_height` and the last block's time.
-Its gas limit is capped by the ledger's `default_gas_limit`. A failure of the method itself is an
+Its gas limit may not exceed this gateway's `max_call_gas` (400 CALL_GAS_TOO_HIGH) nor the ledger's
+`default_gas_limit`. A failure of the method itself is an
 answer (`status` is its code, with `gas_used` and `message`); its writes and events are discarded.
 """
 
@@ -39,6 +45,10 @@ async def call(request: Request, runtime: RuntimeDep) -> Any:
     if len(raws[0]) > ledger.settings.max_tx_bytes:
         raise TransactionTooLarge(f"transaction of {len(raws[0])} bytes exceeds {ledger.settings.max_tx_bytes}")
     tx = codec.decode(Transaction, raws[0])
+    limit = request.app.state.settings.max_call_gas
+    for operation in tx.content.operations:
+        if isinstance(operation, InvokeContract) and operation.gas_limit > limit:
+            raise CallGasTooHigh(f"a read-only call on this gateway may use at most {limit} gas")
     height = ledger.height
     outcome = await run_in_threadpool(ledger.call, tx)
     return CallResultPublic(
