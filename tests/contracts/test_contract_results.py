@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -159,3 +160,19 @@ def test_a_transaction_proof_covers_the_return_values() -> None:
     without = build_transaction_bundle(chain.ledger, plain.tx_infos[0].tx_hash)
     assert "results" not in without["claim"]
     assert verify_bundle(without, trusted_validators=trusted).claim["tx_hash"] == without["claim"]["tx_hash"]
+
+
+def test_a_call_on_a_node_with_another_engine_is_refused_not_run() -> None:
+    from contracts.runtime import SandboxRuntime
+    from ledger.crypto import to_base58
+    from node.gateway.app import create_app
+    from tests.unit.node.test_node_gateway_errors import call
+
+    chain, counter = counter_chain()
+    legacy = Ledger(chain.ledger.store, runtime=SandboxRuntime())  # this node runs only the legacy sandbox
+    runtime = SimpleNamespace(ledger=legacy, committer=SimpleNamespace(on_commit=None))
+    name = to_base58(chain.ledger.ledger_hash)
+    tx = chain.tx(lambda b: b.invoke(counter, "total"))
+    answer = call(create_app({name: runtime}), "POST", f"/api/v1/ledgers/{name}/call",  # type: ignore[dict-item]
+                  json={"tx": codec.encode(tx).hex()})
+    assert (answer.status_code, answer.json()["code"]) == (503, "CONTRACT_ENGINE_MISMATCH")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ledger import codec
+from ledger.contract_api import ContractEngineMismatch
 from ledger.errors import InvalidTransaction, JadechainError
 from node.mempool import TransactionTooLarge
 from ledger.types import InvokeContract, Transaction
@@ -18,6 +19,11 @@ from node.gateway.schemas import CallResultPublic, event_public, typed_results
 class CallGasTooHigh(JadechainError):
     code = "CALL_GAS_TOO_HIGH"
     http_status = 400
+
+
+class EngineUnavailable(JadechainError):
+    code = "CONTRACT_ENGINE_MISMATCH"
+    http_status = 503
 
 
 router = APIRouter(prefix="/api/v1/ledgers/{ledger}/call", tags=["contracts"])
@@ -50,7 +56,10 @@ async def call(request: Request, runtime: RuntimeDep) -> Any:
         if isinstance(operation, InvokeContract) and operation.gas_limit > limit:
             raise CallGasTooHigh(f"a read-only call on this gateway may use at most {limit} gas")
     height = ledger.height
-    outcome = await run_in_threadpool(ledger.call, tx)
+    try:
+        outcome = await run_in_threadpool(ledger.call, tx)
+    except ContractEngineMismatch as exc:  # this node cannot run the ledger's contracts (nor its blocks)
+        raise EngineUnavailable(str(exc)) from None
     return CallResultPublic(
         status=outcome.status, value=typed_results([outcome.value])[0], gas_used=outcome.gas_used,
         message=outcome.message or None, height=height, events=[event_public(e) for e in outcome.events],
