@@ -32,6 +32,21 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
+from jadechain.cli.tx import (
+    DEFAULT_KEY_DIR,
+    PASSWORD_ENV,
+    Connection,
+    KeyRing,
+    TransactionFailed,
+    _command,
+    _connection_parameters,
+    _jsonable,
+    _option,
+    _print_json,
+    _split_urls,
+    console,
+    parse_argument,
+)
 from ledger.errors import JadechainError
 
 contract_app = typer.Typer(help="Test contracts locally on the chain's engine; call them read-only.",
@@ -175,15 +190,13 @@ def contract_test(
 
 @dataclass
 class CallSession:
-    connection: Any
-    keyring: Any
+    connection: Connection
+    keyring: KeyRing
     key: str
     as_json: bool
 
 
 def _call_parameters() -> list[inspect.Parameter]:
-    from node.cli_tx import DEFAULT_KEY_DIR, PASSWORD_ENV, _connection_parameters, _option
-
     return _connection_parameters() + [
         _option("key", str, typer.Option(..., "--key", "-k", help="Who calls: key name in --key-dir or a keystore path "
                                                                  "(a user allowed to invoke contracts).")),
@@ -197,8 +210,6 @@ def _call_parameters() -> list[inspect.Parameter]:
 
 def _make_call_session(gateway: Optional[List[str]], ledger: Optional[str], key: str, key_dir: str,
                        password_env: str, as_json: bool) -> CallSession:
-    from node.cli_tx import Connection, KeyRing, _split_urls
-
     return CallSession(Connection(_split_urls(gateway), ledger), KeyRing(key_dir, password_env), key, as_json)
 
 
@@ -210,8 +221,6 @@ def contract_call(
     gas: int = typer.Option(1_000_000, "--gas", min=1, help="Gas limit (at most the ledger's default_gas_limit)."),
 ) -> None:
     """Call a contract method read-only: against the committed state, without a transaction; print its value."""
-    from node.cli_tx import TransactionFailed, _jsonable, _print_json, console, parse_argument
-
     values = [parse_argument(arg) for arg in args or []]
     result = session.connection.ledger().call(address, method, values, signer=session.keyring.keypair(session.key),
                                               gas_limit=gas)
@@ -226,21 +235,4 @@ def contract_call(
         raise TransactionFailed(result.status, result.message or f"{method} failed")
 
 
-def _register_call() -> None:
-    from node.cli_tx import _command
-
-    _command(contract_app, "call", _call_parameters, _make_call_session)(contract_call)
-
-
-_register_call()
-
-
-def main() -> None:
-    """``python -m jadechain.cli.contract contract ...``: the commands on their own (as ``jadechain contract``)."""
-    standalone = typer.Typer(no_args_is_help=True)
-    standalone.add_typer(contract_app, name="contract")
-    standalone()
-
-
-if __name__ == "__main__":
-    main()
+_command(contract_app, "call", _call_parameters, _make_call_session)(contract_call)

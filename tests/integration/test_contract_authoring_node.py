@@ -20,13 +20,14 @@ import pytest
 
 from ledger import codec
 from ledger.crypto import generate_keypair
-from node.sdk import AsyncJadechainClient, JadechainClient
-from node.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.sdk import AsyncJadechainClient, JadechainClient
 from tests.integration.test_cli_tx_query import Cli
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "examples" / "contracts" / "counter.py"
-CONTRACT_CLI = "jadechain.cli.contract"
+CONTRACT_CLI = "jadechain.cli"
+"""``python -m jadechain.cli`` is the ``jadechain`` command (``contract`` is one of its sub-commands)."""
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +132,7 @@ def test_the_documented_session_runs_against_a_node(cli: Cli, tmp_path: Path) ->
     script = tmp_path / "session.sh"
     script.write_text(
         "set -e -o pipefail\n"
-        f'jadechain() {{ case "$1" in contract) "{sys.executable}" -m {CONTRACT_CLI} "$@";; '
-        f'*) "{sys.executable}" -m node.cli_tx "$@";; esac; }}\n'
+        f'jadechain() {{ "{sys.executable}" -m jadechain.cli "$@"; }}\n'
         f'mypy() {{ "{sys.executable}" -m mypy --cache-dir "{tmp_path / "mypy-cache"}" "$@"; }}\n'
         + documented_session() + "echo '>>> session done'\n"
     )

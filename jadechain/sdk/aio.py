@@ -16,7 +16,7 @@ from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from node.sdk.client import (
+from jadechain.sdk.client import (
     ApiError,
     CallResult,
     GatewaysUnavailable,
