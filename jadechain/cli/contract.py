@@ -2,7 +2,8 @@
 
 ``jadechain contract test FILE [TESTS...]`` deploys FILE into a fresh in-memory kit
 (:class:`contracts.testkit.LocalContracts`, the node's own WebAssembly engine) for every test
-function ``test_*`` of the TESTS files (default: ``test_<name>.py`` beside FILE) and runs it.
+function ``test_*`` of the test files (``*.py`` among TESTS; default: ``test_<name>.py`` beside
+FILE) and runs it; other TESTS (and ``-t NAME``) name the test functions to run.
 A test asks for what it needs by parameter name:
 
 * ``contract``: a :class:`contracts.testkit.DeployedContract` (``contract.add(2)`` invokes
@@ -171,12 +172,15 @@ def run_contract_tests(contract_file: Path, test_files: list[Path], selected: li
 @contract_app.command("test")
 def contract_test(
     file: Path = typer.Argument(..., help="The contract (.py), exactly as it will be deployed."),
-    tests: Optional[List[Path]] = typer.Argument(None, help="Test files (default: test_<name>.py beside FILE)."),
+    tests: Optional[List[str]] = typer.Argument(
+        None, help="Test files (*.py; default: test_<name>.py beside FILE) and/or test function names to run."),
     select: Optional[List[str]] = typer.Option(None, "--test", "-t", help="Run only this test function (repeat)."),
 ) -> None:
     """Run a contract's tests on the chain's own engine (WebAssembly VM, gas and limits as on chain)."""
+    files = [Path(item) for item in tests or [] if item.endswith(".py")]
+    names = [item for item in tests or [] if not item.endswith(".py")] + list(select or [])
     try:
-        outcomes = run_contract_tests(file, list(tests or []), list(select or []), typer.echo)
+        outcomes = run_contract_tests(file, files, names, typer.echo)
     except JadechainError as error:
         typer.echo(f"{error.code}: {error.message}", err=True)
         raise typer.Exit(1) from None

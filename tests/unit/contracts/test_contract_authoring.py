@@ -121,6 +121,8 @@ def test_unknown_fixture(database):
     assert "1 passed, 3 failed" in result.output
     only = runner.invoke(contract_app, ["test", str(contract), "--test", "test_ok"])
     assert only.exit_code == 0 and "1 passed, 0 failed" in only.output
+    named = runner.invoke(contract_app, ["test", str(contract), str(tmp_path / "test_ledger.py"), "test_ok", "test_wrong"])
+    assert named.exit_code == 1 and "1 passed, 1 failed" in named.output
 
 
 def test_no_tests_a_rejected_contract_and_a_broken_test_file_are_errors(tmp_path: Path) -> None:
