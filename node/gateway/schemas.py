@@ -104,15 +104,17 @@ class BlockPublic(BaseModel):
     certified: bool
 
 
+RESULTS_DESCRIPTION = ("One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
+                       "return value, NIL for the other operations; empty otherwise.")
+
+
 class TxResultPublic(BaseModel):
     tx_hash: str
     status: str
     height: int
     index: int
     gas_used: int
-    results: list[TypedValuePublic] = Field(default_factory=list, description=(
-        "One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
-        "return value, NIL for the other operations; empty otherwise."))
+    results: list[TypedValuePublic] = Field(default_factory=list, description=RESULTS_DESCRIPTION)
 
 
 class TxPublic(BaseModel):
@@ -129,9 +131,7 @@ class TxPublic(BaseModel):
     signers: list[str]
     operations: list[dict[str, Any]]
     events: list[dict[str, Any]]
-    results: list[TypedValuePublic] = Field(default_factory=list, description=(
-        "One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
-        "return value, NIL for the other operations; empty otherwise."))
+    results: list[TypedValuePublic] = Field(default_factory=list, description=RESULTS_DESCRIPTION)
 
 
 class SubmitResultPublic(BaseModel):

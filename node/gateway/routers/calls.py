@@ -10,11 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from ledger import codec
 from ledger.contract_api import ContractEngineMismatch
 from ledger.errors import InvalidTransaction, JadechainError
-from node.mempool import TransactionTooLarge
 from ledger.types import InvokeContract, Transaction
 from node.gateway.deps import RateLimitDep, RuntimeDep
 from node.gateway.routers.txs import SUBMIT_BODY, decode_body
 from node.gateway.schemas import CallResultPublic, event_public, typed_results
+from node.mempool import TransactionTooLarge
 
 class CallGasTooHigh(JadechainError):
     code = "CALL_GAS_TOO_HIGH"
