@@ -312,6 +312,8 @@ class CallOutcome:
     gas_used: int
     events: tuple[Event, ...]
     """The events it would have published."""
+    height: int
+    """The committed height whose state it read (it ran as the block after it)."""
     message: str = ""
     """The failure's message."""
 
@@ -336,9 +338,9 @@ def call_readonly(state: WorkingState, tx: Transaction, tx_hash: bytes, block: B
     state.push()
     try:
         value = _apply_operations(context, tx.content.operations)[0]
-        return CallOutcome(SUCCESS, value, gas.used, tuple(events))
+        return CallOutcome(SUCCESS, value, gas.used, tuple(events), block.header.height - 1)
     except JadechainError as error:
-        return CallOutcome(error.code, _NIL, gas.used + _details_gas(error), (), error.message)
+        return CallOutcome(error.code, _NIL, gas.used + _details_gas(error), (), block.header.height - 1, error.message)
     finally:
         state.discard()
 

@@ -10,6 +10,7 @@ batch was written, never in between.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -162,6 +163,9 @@ class Ledger:
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
         self._tree_nodes: dict[bytes, Node] = {}
+        self._commit_lock = threading.Lock()
+        """Held while a block's batch is written and the ledger moves to it, and for a whole read-only
+        call, so that a call reads one committed state (a commit waits for at most one call)."""
 
     def _load_settings(self, settings: LedgerSettings) -> None:
         self.settings = settings
@@ -337,18 +341,19 @@ class Ledger:
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
-        batch.commit()
-        if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
-            self._tree_nodes.clear()
-        self._tree_nodes.update(new_tree_nodes)
-        self._height = block.header.height
-        self._roots = roots
-        self._last_header = block.header
-        self._last_header_hash = header_hash
-        self._made = {}
-        new_settings = self.store.get(schema.META_SETTINGS)
-        if new_settings is not None:
-            self._load_settings(codec.decode(LedgerSettings, new_settings))
+        with self._commit_lock:  # a read-only call never sees half of this
+            batch.commit()
+            if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
+                self._tree_nodes.clear()
+            self._tree_nodes.update(new_tree_nodes)
+            self._height = block.header.height
+            self._roots = roots
+            self._last_header = block.header
+            self._last_header_hash = header_hash
+            self._made = {}
+            new_settings = self.store.get(schema.META_SETTINGS)
+            if new_settings is not None:
+                self._load_settings(codec.decode(LedgerSettings, new_settings))
         return BlockResult(
             header=block.header,
             block_hash=header_hash,
@@ -362,11 +367,15 @@ class Ledger:
         """Run a signed one-``InvokeContract`` transaction against the committed state; write nothing.
 
         Like web3's ``eth_call``: the contract runs as it would in the next block (that height,
-        the last block's time), with the signer as caller, and every write is discarded. Reads go
-        to the store while blocks may commit: a call that overlaps a commit can read keys on both
-        sides of it (the contract engine runs one invocation at a time per process, so a call
-        delays a block's execution by at most its gas limit).
+        the last block's time), with the signer as caller, and every write is discarded. The call
+        reads one committed state: a block that finishes executing meanwhile waits to be written
+        until the call returns (the contract engine runs one invocation at a time per process too,
+        so a call delays the node's blocks by at most its gas limit's worth of work).
         """
+        with self._commit_lock:
+            return self._call(tx)
+
+    def _call(self, tx: Transaction) -> CallOutcome:
         last = self._last_header
         header = BlockHeader(
             ledger_hash=self.ledger_hash, height=last.height + 1, previous_hash=self._last_header_hash,

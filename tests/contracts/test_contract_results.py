@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -176,3 +177,52 @@ def test_a_call_on_a_node_with_another_engine_is_refused_not_run() -> None:
     answer = call(create_app({name: runtime}), "POST", f"/api/v1/ledgers/{name}/call",  # type: ignore[dict-item]
                   json={"tx": codec.encode(tx).hex()})
     assert (answer.status_code, answer.json()["code"]) == (503, "CONTRACT_ENGINE_MISMATCH")
+
+
+PAIR = '''
+from jadechain import callable, contract
+
+
+@contract
+class Pair:
+    @callable
+    def read(self, account: str) -> list:
+        return [self.ctx.get(account, "a"), self.ctx.get(account, "b")]
+'''
+
+
+def test_a_call_reads_one_committed_state_even_while_a_block_commits() -> None:
+    chain = wasm_chain()
+    pair, status = deploy(chain, "pair", PAIR)
+    data = chain.new_data_account("pair-data")
+    assert chain.statuses(chain.tx(lambda b: b.kv_set(data, "a", 1).kv_set(data, "b", 1))) == ["SUCCESS"]
+    writes_both = chain.tx(lambda b: b.kv_set(data, "a", 2, 0).kv_set(data, "b", 2, 0))
+    call = chain.tx(lambda b: b.invoke(pair, "read", data))
+    ledger = chain.ledger
+    store = ledger.store
+    committer: list[threading.Thread] = []
+    chain.time += 1000
+    block = ledger.make_block([writes_both], time=chain.time)
+
+    class Interleaving:
+        """The store, but the call's first read lets a commit of ``block`` run before the call goes on."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def get(self, key: bytes) -> bytes | None:
+            if not committer and threading.current_thread() is threading.main_thread():
+                committer.append(threading.Thread(target=ledger.apply_block, args=(block,)))
+                committer[0].start()
+                committer[0].join(timeout=2)  # without the ledger's commit lock it finishes here
+            return store.get(key)
+
+    ledger.store = Interleaving()  # type: ignore[assignment]
+    try:
+        outcome = ledger.call(call)
+    finally:
+        ledger.store = store
+        committer[0].join()
+    assert status == "SUCCESS" and outcome.status == "SUCCESS"
+    assert json.loads(outcome.value.data) == [1, 1] and outcome.height == block.header.height - 1  # never [1, 2]
+    assert ledger.height == block.header.height and ledger.call(call).value.to_python() == [2, 2]

@@ -55,12 +55,11 @@ async def call(request: Request, runtime: RuntimeDep) -> Any:
     for operation in tx.content.operations:
         if isinstance(operation, InvokeContract) and operation.gas_limit > limit:
             raise CallGasTooHigh(f"a read-only call on this gateway may use at most {limit} gas")
-    height = ledger.height
     try:
         outcome = await run_in_threadpool(ledger.call, tx)
     except ContractEngineMismatch as exc:  # this node cannot run the ledger's contracts (nor its blocks)
         raise EngineUnavailable(str(exc)) from None
     return CallResultPublic(
         status=outcome.status, value=typed_results([outcome.value])[0], gas_used=outcome.gas_used,
-        message=outcome.message or None, height=height, events=[event_public(e) for e in outcome.events],
+        message=outcome.message or None, height=outcome.height, events=[event_public(e) for e in outcome.events],
     )
