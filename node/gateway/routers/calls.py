@@ -12,7 +12,7 @@ from ledger.contract_api import ContractEngineMismatch
 from ledger.errors import InvalidTransaction, JadechainError
 from ledger.types import InvokeContract, Transaction
 from node.gateway.deps import RateLimitDep, RuntimeDep
-from node.gateway.routers.txs import SUBMIT_BODY, decode_body
+from node.gateway.routers.txs import HEX_TX, decode_body
 from node.gateway.schemas import CallResultPublic, event_public, typed_results
 from node.mempool import TransactionTooLarge
 
@@ -25,6 +25,14 @@ class EngineUnavailable(JadechainError):
     code = "CONTRACT_ENGINE_MISMATCH"
     http_status = 503
 
+
+CALL_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "properties": {"tx": HEX_TX}, "required": ["tx"]}},
+        "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 
 router = APIRouter(prefix="/api/v1/ledgers/{ledger}/call", tags=["contracts"])
 
@@ -42,7 +50,7 @@ answer (`status` is its code, with `gas_used` and `message`); its writes and eve
 
 
 @router.post("", response_model=CallResultPublic, description=CALL_DOC, dependencies=[RateLimitDep],
-             summary="Call a contract read-only", openapi_extra={"requestBody": SUBMIT_BODY})
+             summary="Call a contract read-only", openapi_extra={"requestBody": CALL_BODY})
 async def call(request: Request, runtime: RuntimeDep) -> Any:
     raws, batch = decode_body(await request.body(), request.headers.get("content-type", "application/json"))
     if batch or len(raws) != 1:
