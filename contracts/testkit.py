@@ -193,6 +193,14 @@ class DeployedContract:
         self.gas_used += result.gas_used
         return result
 
+    def fails(self, method: str, *args: object, caller: str = "local-user") -> JadechainError:
+        """The chain's error of an invocation that must fail (``AssertionError`` if it succeeds)."""
+        try:
+            result = self.invoke(method, *args, caller=caller)
+        except JadechainError as error:
+            return error
+        raise AssertionError(f"{method}{tuple(args)!r} returned {result.value!r} instead of failing")
+
     def value(self, key: str, account: str | None = None) -> object:
         """Latest value of ``key`` in ``account`` (the contract's own by default)."""
         return self.kit.value(self.address if account is None else account, key)

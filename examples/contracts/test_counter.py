@@ -16,12 +16,8 @@ def test_add_returns_the_total(contract):
 
 def test_a_revert_writes_nothing(contract):
     contract.add(4)
-    try:
-        contract.add(0)
-    except Exception as error:
-        assert getattr(error, "code", None) == "CONTRACT_REVERTED"
-    else:
-        raise AssertionError("add(0) should revert")
+    error = contract.fails("add", 0)
+    assert (error.code, error.message) == ("CONTRACT_REVERTED", "amount must be positive")
     assert contract.total() == 4 and len(contract.events("added")) == 1
 
 

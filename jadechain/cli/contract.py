@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import traceback
 import uuid
@@ -135,12 +136,19 @@ def run_test(name: str, function: Callable[..., Any], source: str, runtime: Any)
     return Outcome(name, True, deployed.invocations, deployed.gas_used)
 
 
+_ENGINE_FILES = tuple(
+    str(Path(module.__file__).resolve().parent) + os.sep
+    for module in (sys.modules["ledger"], sys.modules["jadechain"]) if module.__file__
+) + (str(Path(__file__).resolve().parents[2] / "contracts") + os.sep,)
+
+
 def describe_failure(error: BaseException) -> str:
     """``CODE: message`` for a chain error, else the exception and the test's own failing lines."""
     if isinstance(error, JadechainError):
         details = {k: v for k, v in error.details.items() if k != "gas_used"}
         return f"{error.code}: {error.message}" + (f" {details}" if details else "")
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename != __file__]
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not frame.filename.startswith(_ENGINE_FILES)]  # the test's own lines, not the kit's
     where = "".join(f"\n    {Path(f.filename).name}:{f.lineno}: {f.line}" for f in frames[-3:] if f.line)
     return f"{type(error).__name__}: {error}{where}"
 
@@ -159,7 +167,7 @@ def run_contract_tests(contract_file: Path, test_files: list[Path], selected: li
         for name, function in collect(load_test_module(path), selected):
             outcome = run_test(name, function, source, runtime)
             outcomes.append(outcome)
-            gas = f"{outcome.invocations} invocations, {outcome.gas_used:,} gas"
+            gas = f"{outcome.invocations} invocation{'' if outcome.invocations == 1 else 's'}, {outcome.gas_used:,} gas"
             echo(f"{'PASS' if outcome.passed else 'FAIL'} {path.name}::{name}  ({gas})")
             if not outcome.passed:
                 echo("    " + outcome.failure.replace("\n", "\n    "))
