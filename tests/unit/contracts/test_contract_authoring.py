@@ -111,6 +111,9 @@ def test_reverts(contract):
 
 def test_unknown_fixture(database):
     pass
+
+def test_fails_but_succeeded(contract):
+    contract.fails("credit", "bob", 1)
 ''')
     result = runner.invoke(contract_app, ["test", str(contract)])
     assert result.exit_code == 1
@@ -118,7 +121,10 @@ def test_unknown_fixture(database):
     assert "FAIL test_ledger.py::test_wrong" in result.output and 'assert contract.credit("bob", 5) == 6' in result.output
     assert "FAIL test_ledger.py::test_reverts" in result.output and "CONTRACT_REVERTED: over the limit" in result.output
     assert "asks for 'database'" in result.output
-    assert "1 passed, 3 failed" in result.output
+    assert "FAIL test_ledger.py::test_fails_but_succeeded" in result.output
+    assert "credit('bob', 1) returned 1 instead of failing" in result.output
+    assert "testkit.py" not in result.output and "contract.py" not in result.output  # the test's lines only
+    assert "1 passed, 4 failed" in result.output
     only = runner.invoke(contract_app, ["test", str(contract), "--test", "test_ok"])
     assert only.exit_code == 0 and "1 passed, 0 failed" in only.output
     named = runner.invoke(contract_app, ["test", str(contract), str(tmp_path / "test_ledger.py"), "test_ok", "test_wrong"])
