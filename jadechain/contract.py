@@ -87,7 +87,11 @@ class CallOutcome(TypedDict):
 
 
 class Context(Protocol):
-    """``self.ctx`` of a running contract: the only door to the chain (the guest prelude's API)."""
+    """``self.ctx`` of a running contract: the only door to the chain (the guest prelude's API).
+
+    Parameters before ``/`` are positional only, as in the VM (whose methods name them otherwise):
+    mypy refuses ``ctx.set(account, key, value, expected_version=v)``, which the VM would too.
+    """
 
     caller: str
     """The signer who invoked the contract, or the contract that called this one."""
@@ -103,34 +107,34 @@ class Context(Protocol):
     call_depth: int
     """0 when a transaction invoked the contract, +1 for each nested call."""
 
-    def get(self, account: str, key: str, committed: bool = False) -> Any:
+    def get(self, account: str, key: str, /, committed: bool = False) -> Any:
         """Latest value of ``key`` in ``account``, or None."""
         ...
 
-    def get_entry(self, account: str, key: str, committed: bool = False) -> EntryView | None: ...
+    def get_entry(self, account: str, key: str, /, committed: bool = False) -> EntryView | None: ...
 
-    def get_version(self, account: str, key: str) -> int:
+    def get_version(self, account: str, key: str, /) -> int:
         """Current version of ``key``, -1 if absent."""
         ...
 
-    def get_at(self, account: str, key: str, version: int) -> Any: ...
+    def get_at(self, account: str, key: str, version: int, /) -> Any: ...
 
-    def set(self, account: str, key: str, value: Any, expected_version: int) -> int:
+    def set(self, account: str, key: str, value: Any, expected_version: int, /) -> int:
         """Write a new version (``VERSION_CONFLICT`` unless ``expected_version`` is current); returns it."""
         ...
 
-    def register_data_account(self, address: str, public_key: bytes) -> None: ...
+    def register_data_account(self, address: str, public_key: bytes, /) -> None: ...
 
-    def emit(self, topic: str, content: Any = None) -> int:
+    def emit(self, topic: str, content: Any = None, /) -> int:
         """Publish on this contract's event account; returns the sequence number."""
         ...
 
-    def call(self, address: str, method: str, args: list[Any] | None = None, gas_limit: int | None = None) -> Any:
+    def call(self, address: str, method: str, /, args: list[Any] | None = None, gas_limit: int | None = None) -> Any:
         """The callee's return value; its failure fails the caller."""
         ...
 
     def try_call(
-        self, address: str, method: str, args: list[Any] | None = None, gas_limit: int | None = None
+        self, address: str, method: str, /, args: list[Any] | None = None, gas_limit: int | None = None
     ) -> CallOutcome:
         """Like ``call``, but a failure is an answer; the callee's writes are rolled back."""
         ...
@@ -158,41 +162,41 @@ class LocalContext:
         self.block_time = int(self._host.block_time)
         self.call_depth = 0
 
-    def get(self, account: str, key: str, committed: bool = False) -> Any:
+    def get(self, account: str, key: str, /, committed: bool = False) -> Any:
         entry = self._host.get_entry(account, key, committed)
         return None if entry is None else entry.value.to_python()
 
-    def get_entry(self, account: str, key: str, committed: bool = False) -> EntryView | None:
+    def get_entry(self, account: str, key: str, /, committed: bool = False) -> EntryView | None:
         entry = self._host.get_entry(account, key, committed)
         return None if entry is None else {"value": entry.value.to_python(), "version": entry.version}
 
-    def get_version(self, account: str, key: str) -> int:
+    def get_version(self, account: str, key: str, /) -> int:
         entry = self._host.get_entry(account, key)
         return -1 if entry is None else entry.version
 
-    def get_at(self, account: str, key: str, version: int) -> Any:
+    def get_at(self, account: str, key: str, version: int, /) -> Any:
         entry = self._host.get_entry_version(account, key, version)
         return None if entry is None else entry.value.to_python()
 
-    def set(self, account: str, key: str, value: Any, expected_version: int) -> int:
+    def set(self, account: str, key: str, value: Any, expected_version: int, /) -> int:
         from contracts.values import to_typed_value
 
         return self._host.set_entry(account, key, to_typed_value(value, what="stored value"), expected_version)
 
-    def register_data_account(self, address: str, public_key: bytes) -> None:
+    def register_data_account(self, address: str, public_key: bytes, /) -> None:
         self._host.register_data_account(address, public_key)
 
-    def emit(self, topic: str, content: Any = None) -> int:
+    def emit(self, topic: str, content: Any = None, /) -> int:
         from contracts.values import to_typed_value
 
         return self._host.emit_event(topic, to_typed_value(content, what="event content"))
 
-    def call(self, address: str, method: str, args: list[Any] | None = None, gas_limit: int | None = None) -> Any:
+    def call(self, address: str, method: str, /, args: list[Any] | None = None, gas_limit: int | None = None) -> Any:
         result = self._host.call_contract(address, method, list(args or []), 1_000_000 if gas_limit is None else gas_limit)
         return result.return_value.to_python()
 
     def try_call(
-        self, address: str, method: str, args: list[Any] | None = None, gas_limit: int | None = None
+        self, address: str, method: str, /, args: list[Any] | None = None, gas_limit: int | None = None
     ) -> CallOutcome:
         from ledger.errors import JadechainError
 

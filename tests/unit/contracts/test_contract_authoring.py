@@ -14,7 +14,7 @@ from contracts.guest import PRELUDE
 from contracts.testkit import LocalContracts
 from jadechain.cli.contract import contract_app
 from jadechain.contract import LocalContract
-from ledger.errors import ContractReverted, VersionConflict
+from ledger.errors import ContractFault, ContractReverted, VersionConflict
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "contracts" / "counter.py"
@@ -145,3 +145,17 @@ def test_no_tests_a_rejected_contract_and_a_broken_test_file_are_errors(tmp_path
     write(tmp_path, "test_rejected.py", "def test_any(contract):\n    pass\n")
     refused = runner.invoke(contract_app, ["test", str(rejected)])
     assert refused.exit_code == 1 and "CONTRACT_REJECTED" in refused.output
+
+
+def test_what_the_vm_refuses_by_keyword_mypy_refuses_too() -> None:
+    keyword = LEDGER.replace("self.ctx.set(me, to, balance, self.ctx.get_version(me, to))",
+                             "self.ctx.set(me, to, balance, expected_version=self.ctx.get_version(me, to))")
+    assert keyword != LEDGER
+    kit = LocalContracts()
+    kit.deploy("contract", keyword)
+    with pytest.raises(ContractFault) as refused:
+        kit.invoke("contract", "credit", ["alice", 1])
+    assert refused.value.details["error"] == "TypeError"
+    checked = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-c", keyword], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert checked.returncode == 1 and "expected_version" in checked.stdout, checked.stdout
