@@ -226,3 +226,23 @@ def test_a_call_reads_one_committed_state_even_while_a_block_commits() -> None:
     assert status == "SUCCESS" and outcome.status == "SUCCESS"
     assert json.loads(outcome.value.data) == [1, 1] and outcome.height == block.header.height - 1  # never [1, 2]
     assert ledger.height == block.header.height and ledger.call(call).value.to_python() == [2, 2]
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(results=st.lists(st.one_of(typed_values, st.text(max_size=10).map(TypedValue.text), json_values.map(TypedValue.json_)),
+                        max_size=4))
+def test_the_stream_and_submit_encodings_carry_the_return_values_as_the_models_do(results: list[TypedValue]) -> None:
+    from node.gateway.schemas import tx_result_dict, tx_result_json, tx_result_public
+
+    info = TransactionInfo(b"\x01" * 34, 5, 0, "SUCCESS", b"\x02" * 32, b"\x03" * 32, 9, tuple(results))
+    model = tx_result_public(info)
+    assert tx_result_json(info) == model.model_dump_json()
+    assert tx_result_dict(info) == model.model_dump()
+    assert [item["type"] for item in model.model_dump()["results"]] == [value.type.name for value in results]
