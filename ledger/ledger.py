@@ -10,6 +10,7 @@ batch was written, never in between.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -160,9 +161,10 @@ class Ledger:
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
         self._tree_nodes: dict[bytes, Node] = {}
-        self._commit_lock = threading.Lock()
+        self._commit_lock = _CommitFirstLock()
         """Held while a block's batch is written and the ledger moves to it, and for a whole read-only
-        call, so that a call reads one committed state (a commit waits for at most one call)."""
+        call, so that a call reads one committed state; a waiting commit goes before any call that has
+        not started, so it waits for at most one call."""
 
     def _load_settings(self, settings: LedgerSettings) -> None:
         self.settings = settings
@@ -348,7 +350,7 @@ class Ledger:
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
-        with self._commit_lock:  # a read-only call never sees half of this
+        with self._commit_lock.committing():  # a read-only call never sees half of this
             batch.commit()
             if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
                 self._tree_nodes.clear()
@@ -378,7 +380,7 @@ class Ledger:
         until the call returns (the contract engine runs one invocation at a time per process too,
         so a call delays the node's blocks by at most its gas limit's worth of work).
         """
-        with self._commit_lock:
+        with self._commit_lock.calling():
             return self._call(tx)
 
     def _call(self, tx: Transaction) -> CallOutcome:
@@ -605,6 +607,53 @@ class Ledger:
 
     def close(self) -> None:
         self.store.close()
+
+
+class _CommitFirstLock:
+    """Mutual exclusion of a block's commit and read-only calls, in which a waiting commit goes first.
+
+    A call holds it for the whole invocation; a stream of calls must not keep the node's blocks
+    from being written, so once a commit waits, no new call starts until it is done.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._commits = 0
+        """Commits waiting or in progress."""
+        self._busy = False
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        with self._condition:
+            self._commits += 1
+            while self._busy:
+                self._condition.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._commits -= 1
+                self._busy = False
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def calling(self) -> Iterator[None]:
+        with self._condition:
+            while self._busy or self._commits:
+                self._condition.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+    @property
+    def commits_waiting(self) -> int:
+        with self._condition:
+            return self._commits
 
 
 # --- persistence of one block ---------------------------------------------------------------

@@ -246,3 +246,46 @@ def test_the_stream_and_submit_encodings_carry_the_return_values_as_the_models_d
     assert tx_result_json(info) == model.model_dump_json()
     assert tx_result_dict(info) == model.model_dump()
     assert [item["type"] for item in model.model_dump()["results"]] == [value.type.name for value in results]
+
+
+def test_a_waiting_commit_goes_before_calls_that_have_not_started() -> None:
+    chain = wasm_chain()
+    pair, _ = deploy(chain, "pair", PAIR)
+    data = chain.new_data_account("first-data")
+    assert chain.statuses(chain.tx(lambda b: b.kv_set(data, "a", 1).kv_set(data, "b", 1))) == ["SUCCESS"]
+    ledger, store = chain.ledger, chain.ledger.store
+    chain.time += 1000
+    block = ledger.make_block([chain.tx(lambda b: b.kv_set(data, "a", 2, 0).kv_set(data, "b", 2, 0))], time=chain.time)
+    first, second = (chain.tx(lambda b: b.invoke(pair, "read", data)) for _ in range(2))
+    threads: list[threading.Thread] = []
+    answers: dict[str, object] = {}
+
+    def call(name: str, tx: Transaction) -> None:
+        answers[name] = ledger.call(tx)
+
+    class Hold:
+        """The first call's first read starts a commit and a second call, and waits until the commit waits."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def get(self, key: bytes) -> bytes | None:
+            if not threads and threading.current_thread() is threading.main_thread():
+                threads.append(threading.Thread(target=ledger.apply_block, args=(block,)))
+                threads[0].start()
+                while ledger._commit_lock.commits_waiting == 0:  # polls a condition, not a clock
+                    threading.Event().wait(0.001)
+                threads.append(threading.Thread(target=call, args=("second", second)))
+                threads[1].start()
+            return store.get(key)
+
+    ledger.store = Hold()  # type: ignore[assignment]
+    try:
+        answers["first"] = ledger.call(first)
+    finally:
+        ledger.store = store
+        for thread in threads:
+            thread.join()
+    assert answers["first"].height == block.header.height - 1  # type: ignore[attr-defined]
+    assert answers["second"].height == block.header.height  # type: ignore[attr-defined]
+    assert answers["second"].value.to_python() == [2, 2]  # type: ignore[attr-defined]
