@@ -139,6 +139,13 @@ class Context(Protocol):
         """Like ``call``, but a failure is an answer; the callee's writes are rolled back."""
         ...
 
+    def verified_fact(
+        self, ledger: bytes | str, bundle: bytes | str | dict[str, Any], expect: dict[str, Any] | None = None,
+        max_age_ms: int = 0,
+    ) -> dict[str, Any]:
+        """The claim another ledger's proof bundle proves, checked by this ledger's light client of it."""
+        ...
+
     def revert(self, message: str = "reverted") -> NoReturn:
         """Fail the invocation with ``CONTRACT_REVERTED``, discarding its writes."""
         ...
@@ -205,6 +212,15 @@ class LocalContext:
         except JadechainError as error:
             return {"ok": False, "value": None, "error": error.code, "message": error.message}
         return {"ok": True, "value": value, "error": None, "message": None}
+
+    def verified_fact(
+        self, ledger: bytes | str, bundle: bytes | str | dict[str, Any], expect: dict[str, Any] | None = None,
+        max_age_ms: int = 0,
+    ) -> dict[str, Any]:
+        """As in the test kit's VM: there is no light client in memory."""
+        from ledger.errors import ContractFault
+
+        raise ContractFault("verified_fact is not available in this context", reason="abi")
 
     def revert(self, message: str = "reverted") -> NoReturn:
         from ledger.errors import ContractReverted

@@ -44,6 +44,8 @@ STORAGE_FORMAT = 3
 """Format 3: a transaction's info (the accumulator leaf) records its operations' contract return values.
 Format 2: accounts, participants and settings carry their owning organisation, the governance policy
 and the contract engine identity. Format 1 stores (no marker) were written before that."""
+META_HISTORY_START = make_meta_key("history_start")
+"""Height of the state snapshot this ledger was started from (absent: full history from genesis)."""
 META_VALIDATORS = make_meta_key("validators")
 """The validator set in force (a ValidatorSetRecord)."""
 

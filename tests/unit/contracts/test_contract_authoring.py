@@ -159,3 +159,16 @@ def test_what_the_vm_refuses_by_keyword_mypy_refuses_too() -> None:
     checked = subprocess.run([sys.executable, "-m", "mypy", "--strict", "-c", keyword], cwd=REPO,
                              capture_output=True, text=True, timeout=300)
     assert checked.returncode == 1 and "expected_version" in checked.stdout, checked.stdout
+
+
+def test_the_context_protocol_has_every_method_and_attribute_of_the_guest_ctx() -> None:
+    import re
+
+    from jadechain.contract import Context, LocalContext
+
+    guest_class = PRELUDE.split("class _JcCtx:")[1].split("\ndef ")[0]
+    methods = set(re.findall(r"^ def (\w+)\(s", guest_class, flags=re.M)) - {"__init__"}
+    attributes = set(re.findall(r"s\.(\w+)=", guest_class))
+    declared = {name for name in dir(Context) if not name.startswith("_")} | set(Context.__annotations__)
+    assert methods <= declared and attributes <= declared, (methods | attributes) - declared
+    assert methods <= {name for name in dir(LocalContext) if not name.startswith("_")}
