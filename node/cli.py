@@ -45,6 +45,7 @@ from ledger.genesis import (
 )
 from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
 from ledger.types import Block, EndpointSignature
+from node.cli_archive import ledger_archive_app
 from node.cli_bench import bench_app
 from node.cli_net import net_app, node_app
 from node.cli_private import private_app
@@ -57,6 +58,7 @@ ledger_app = typer.Typer(help="Inspect ledgers in a data directory.", no_args_is
 app.add_typer(keys_app, name="keys")
 app.add_typer(genesis_app, name="genesis")
 app.add_typer(ledger_app, name="ledger")
+ledger_app.registered_commands += ledger_archive_app.registered_commands
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 app.add_typer(net_app, name="net")

@@ -976,7 +976,7 @@ class Replica:
         except Exception:
             self._count("invalid_messages")
             return
-        if height <= 0 or height > self.ledger.height + 100_000:
+        if height <= 0 or height > self.ledger.height + 100_000 or self.ledger.is_archived(height):
             return
         validators = self._validators_of(epoch)
         if validators is None:
