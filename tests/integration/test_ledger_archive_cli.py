@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def jadechain(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+def documented_commands(word: str) -> str:
+    """The runnable block of docs/reliability.md that runs ``jadechain ledger WORD``."""
+    document = ROOT / "docs" / "reliability.md"
+    blocks = re.findall(r"```sh\n(.*?)```", document.read_text(), flags=re.S)
+    (block,) = [b for b in blocks if f"jadechain ledger {word}" in b and not b.startswith("# (fragment:")]
+    return block
+
+
+def run_documented(word: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", "-e", "-c", documented_commands(word)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def database_items(data_dir: str, ledger_hash: str) -> dict[bytes, bytes]:
@@ -57,8 +73,8 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
             assert all(r.status == "SUCCESS" for r in results)
             old = results[2]
             proof_before = ledger.tx_proof(old.tx_hash)
-            below = results[-3].height
-            assert old.height < below and ledger.get_block(below)["certified"]
+            below = 9  # as docs/reliability.md archives
+            assert old.height < below < results[-1].height and ledger.get_block(below)["certified"]
         # the node holds its database: archiving refuses while it runs
         running = jadechain("ledger", "archive", "--data-dir", dev.data_dir, "--below", str(below), "--out", str(tmp_path / "a"))
         assert running.returncode == 1 and "STORAGE_ERROR" in running.stderr and "stop it first" in running.stderr
@@ -67,11 +83,13 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
     port = node.port
 
     before = database_items(dev.data_dir, dev.ledger_hash)
-    archived = jadechain("ledger", "archive", "--data-dir", dev.data_dir, "--below", str(below),
-                         "--out", str(tmp_path / "archive"), "--blocks-per-file", "4", "--json")
-    assert archived.returncode == 0, archived.stderr
-    report = json.loads(archived.stdout)
-    assert report["first_held"] == below and report["blocks"] == below - 1 and len(report["files"]) >= 2
+    home = Path(dev.data_dir).parent
+    assert Path(dev.data_dir).name == "node0"
+    archived = run_documented("archive", home)
+    assert archived.returncode == 0, archived.stdout + archived.stderr
+    assert f"archived {below - 1} blocks" in archived.stdout and "holds blocks from 9" in archived.stdout
+    assert jadechain("ledger", "archive", "--data-dir", dev.data_dir, "--below", str(below),
+                     "--out", str(home / "again")).returncode == 1  # nothing left below 9
     after_archive = database_items(dev.data_dir, dev.ledger_hash)
     assert sum(map(len, after_archive.values())) < sum(map(len, before.values()))
 
@@ -98,8 +116,8 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
 
     # one byte altered in one file: refused with a stable code, nothing imported
     tampered_dir = tmp_path / "tampered"
-    shutil.copytree(tmp_path / "archive", tampered_dir)
-    victim = sorted(tampered_dir.iterdir())[1]
+    shutil.copytree(home / "archive", tampered_dir)
+    victim = sorted(tampered_dir.iterdir())[0]
     raw = bytearray(victim.read_bytes())
     raw[len(raw) // 2] ^= 0x01
     victim.write_bytes(bytes(raw))
@@ -108,9 +126,10 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
     assert refused.returncode == 1 and "ARCHIVE_INVALID" in refused.stderr and "nothing was imported" in refused.stderr
     assert database_items(dev.data_dir, dev.ledger_hash) == unchanged
 
-    imported = jadechain("ledger", "import", str(tmp_path / "archive"), "--data-dir", dev.data_dir, "--json")
-    assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout)["first_held"] == 1
+    imported = run_documented("import", home)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "holds blocks from 1" in imported.stdout
+    assert database_items(dev.data_dir, dev.ledger_hash) == before
 
     node = SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], port=port, idle_block_ms=10).start()
     try:
