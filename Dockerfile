@@ -20,6 +20,7 @@ COPY ledger ./ledger
 COPY contracts ./contracts
 COPY consensus ./consensus
 COPY node ./node
+COPY jadechain ./jadechain
 COPY baas ./baas
 # The project's wheel plus a wheel for every dependency (binary wheels from PyPI, the rest built here).
 RUN /build/venv/bin/pip wheel --no-cache-dir --wheel-dir /wheels .

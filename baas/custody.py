@@ -183,7 +183,7 @@ def _transaction_intent(kind: str, data: bytes, role: str) -> SigningIntent:
     from ledger import codec
     from ledger.transactions import hash_transaction_content
     from ledger.types import Propose, ProposedOperations, TransactionContent, Vote
-    from node.cli_tx import describe_operation
+    from jadechain.cli.tx import describe_operation
 
     try:
         content = codec.decode(TransactionContent, data)

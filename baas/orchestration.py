@@ -95,7 +95,7 @@ def gateway_urls(network: Network) -> list[str]:
 
 
 def ledger_client(network: Network, ledger_hash: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    from node.sdk import JadechainClient
+    from jadechain.sdk import JadechainClient
 
     urls = gateway_urls(network)
     if not urls:
@@ -106,7 +106,7 @@ def ledger_client(network: Network, ledger_hash: str, timeout: float = 20.0):  #
 
 def submit(network: Network, ledger_hash: str, tx: Any, timeout: float = 30.0) -> dict[str, Any]:
     """Submit a signed transaction through the network's gateways and wait for its commit."""
-    from node.sdk import ApiError
+    from jadechain.sdk import ApiError
 
     client, ledger = ledger_client(network, ledger_hash, timeout)
     try:

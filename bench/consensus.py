@@ -10,7 +10,7 @@ Phase 1 offers more than the network can commit (``--rate``): it measures throug
 latency includes queueing. Phase 2 then offers half the measured TPS: its p50/p99 are the
 latency of a loaded but not saturated network.
 
-The signature-verify ceiling is measured in the same run (``bench/_ceiling.py``, all cores):
+The signature-verify ceiling is measured in the same run (``jadechain/bench/ceiling.py``, all cores):
 every node verifies every transaction once, so the ceiling for the network is
 ``verifies per second / nodes``; the TPS is reported as a fraction of it. The profile is each
 replica's per-stage timers (ingress verify, consensus core, execution, attestation signing)
@@ -43,13 +43,13 @@ import grpc  # noqa: E402
 import httpx  # noqa: E402
 import msgpack  # noqa: E402
 
-from bench._ceiling import measure_verify_ceiling  # noqa: E402
+from jadechain.bench.ceiling import measure_verify_ceiling  # noqa: E402
 from consensus.network import GRPC_OPTIONS, SUBMIT_METHOD, call_unary  # noqa: E402
 from ledger import codec  # noqa: E402
 from ledger.crypto import ED25519, SM2, address_from_public_key, from_base58, generate_keypair, to_base58  # noqa: E402
 from ledger.transactions import hash_transaction_content  # noqa: E402
-from node.net import create_network, net_down, start_node, wait_for_height  # noqa: E402
-from node.sdk import JadechainClient  # noqa: E402
+from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height  # noqa: E402
+from jadechain.sdk import JadechainClient  # noqa: E402
 from node.solo import load_key  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

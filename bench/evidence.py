@@ -40,7 +40,7 @@ from baas.apps.evidence import records, verify_evidence_zip  # noqa: E402
 from baas.apps.evidence.server import EvidenceServer  # noqa: E402
 from baas.apps.evidence.service import EvidenceSettings, static_authorizer  # noqa: E402
 from ledger.crypto import ED25519, generate_keypair  # noqa: E402
-from node.solo import SoloNode, create_dev_solo  # noqa: E402
+from jadechain.devnet.solo import SoloNode, create_dev_solo  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -34,8 +34,8 @@ from ledger.crypto import ED25519, address_from_public_key, generate_keypair, to
 from ledger.crypto.keys import PublicKey  # noqa: E402
 from ledger.transactions import TransactionBuilder, hash_transaction_content  # noqa: E402
 from node.gateway.app import GatewaySettings  # noqa: E402
-from node.sdk import JadechainClient  # noqa: E402
-from node.solo import SoloNode, create_dev_solo  # noqa: E402
+from jadechain.sdk import JadechainClient  # noqa: E402
+from jadechain.devnet.solo import SoloNode, create_dev_solo  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

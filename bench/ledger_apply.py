@@ -37,7 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from _ceiling import measure_verify_ceiling  # noqa: E402
+from jadechain.bench.ceiling import measure_verify_ceiling  # noqa: E402
 
 from ledger.crypto import (  # noqa: E402
     ED25519,

@@ -1,6 +1,6 @@
 """``python bench/tps.py [tps|scale|soak|raft] [options]``: the ``jadechain bench`` harness as a script.
 
-Same commands and options as ``jadechain bench`` (see ``node/cli_bench.py``); with no command
+Same commands and options as ``jadechain bench`` (see ``jadechain/cli/bench.py``); with no command
 name, ``tps`` is assumed. Every command accepts ``--quick`` (about two minutes at most) and
 prints one JSON object of headline figures as its very last line.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from node.cli_bench import bench_app  # noqa: E402
+from jadechain.cli.bench import bench_app  # noqa: E402
 
 COMMANDS = ("tps", "scale", "soak", "raft")
 

@@ -43,7 +43,7 @@ from baas.apps.traceability.app import create_app  # noqa: E402
 from baas.apps.traceability.server import AppServer  # noqa: E402
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings  # noqa: E402
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair  # noqa: E402
-from node.solo import create_dev_solo  # noqa: E402
+from jadechain.devnet.solo import create_dev_solo  # noqa: E402
 
 PREFIX = "9521234"
 CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]

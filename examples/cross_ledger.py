@@ -29,23 +29,21 @@ from ledger.crypto import (
     ED25519,
     KeyPair,
     address_from_public_key,
-    decrypt_private_key,
     from_base58,
     generate_keypair,
-    keypair_from_private,
-    load_keystore,
+    load_keypair,
     sign,
     to_base58,
 )
 from ledger.certificate import encode_commit_statement
 from ledger.types import AdvanceLightClient, CreateLightClient, ProveForeignFact
 from node import net
-from node.sdk import JadechainClient, LedgerClient
+from jadechain.sdk import JadechainClient, LedgerClient
 
 
 def admin_key(layout: net.NetworkLayout) -> KeyPair:
     password = Path(layout.password_file).read_text().strip()
-    return keypair_from_private(decrypt_private_key(load_keystore(layout.nodes[0].key_file), password))
+    return load_keypair(layout.nodes[0].key_file, password)
 
 
 def new_account(ledger: LedgerClient, admin: KeyPair) -> str:

@@ -13,8 +13,8 @@ therefore seals every non-empty block with one empty block when nothing else arr
 A ledger with several validators is only certified if the committer holds a quorum of their keys
 (a dev network whose keys are all local); otherwise proofs are returned uncertified.
 
-:func:`serve_solo` runs a committer plus the HTTP gateway; :class:`SoloNode` does the same in a
-background thread for tests and benchmarks (real HTTP on loopback).
+:func:`serve_solo` runs a committer plus the HTTP gateway; :class:`jadechain.devnet.solo.SoloNode` does
+the same in a background thread for tests and benchmarks (real HTTP on loopback).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
 
 from ledger.certificate import CommitCertificate, assemble_certificate, sign_commit_statement
-from ledger.crypto import KeyPair, decrypt_private_key, keypair_from_private, load_keystore, sign
+from ledger.crypto import KeyPair, sign
+from ledger.crypto import load_keypair as load_key  # the name the node's callers import
 from ledger.errors import Archived, NotFound
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block, BlockHeader, Event, TransactionInfo
@@ -38,10 +39,7 @@ from node.mempool import Mempool
 
 log = logging.getLogger("jadechain.solo")
 
-__all__ = [
-    "CommittedBlock", "DevSolo", "LedgerRuntime", "SoloCommitter", "SoloNode", "Subscription", "create_dev_solo",
-    "serve_solo",
-]
+__all__ = ["CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "serve_solo", "solo_runtime"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +272,6 @@ def default_contract_runtime() -> Any:
     return EngineSet()  # the engine each ledger recorded at genesis (legacy sandbox or WebAssembly)
 
 
-def load_key(key_file: str, password: str) -> KeyPair:
-    return keypair_from_private(decrypt_private_key(load_keystore(key_file), password))
-
-
 def _bound_socket(host: str, port: int) -> socket.socket:
     # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
     # with proto 0, Nagle + delayed ACKs add ~40 ms to every response.
@@ -371,116 +365,6 @@ async def serve_solo(
         ledger.close()
         for signum in installed:
             loop.remove_signal_handler(signum)
-
-
-class SoloNode:
-    """A solo node (committer + gateway) on 127.0.0.1 in a background thread with its own loop.
-
-    ``SoloNode(data_dir, ledger_hash, keys).start()`` returns once the server accepts requests;
-    ``url`` is its base URL; ``stop()`` shuts it down gracefully and closes the ledger. Starting
-    again on the same ``port`` reopens the ledger where it stopped (a node restart).
-    """
-
-    def __init__(
-        self, data_dir: str, ledger_hash: str, validator_keys: Sequence[KeyPair], *,
-        port: int = 0, settings: Any = None, idle_block_ms: int = 20, max_block_txs: int = 2000,
-    ) -> None:
-        self.data_dir = data_dir
-        self.ledger_hash = ledger_hash
-        self.validator_keys = list(validator_keys)
-        self.port = port
-        self.settings = settings
-        self.idle_block_ms = idle_block_ms
-        self.max_block_txs = max_block_txs
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> "SoloNode":
-        self._ready.clear()
-        self._error = None
-        self._thread = threading.Thread(target=self._main, name="solo-node", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError("solo node did not start in time")
-        if self._error is not None:
-            raise RuntimeError(f"solo node failed to start: {self._error!r}") from self._error
-        return self
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as error:  # reported to start()
-            self._error = error
-            log.exception("solo node crashed")
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        from ledger.store.directory import open_ledger
-        from node.gateway.app import GatewaySettings, create_app
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        ledger = open_ledger(self.data_dir, self.ledger_hash, runtime=default_contract_runtime())
-        try:
-            async with solo_runtime(
-                ledger, self.validator_keys, idle_block_ms=self.idle_block_ms, max_block_txs=self.max_block_txs,
-            ) as runtime:
-                self.runtime = runtime
-                app = create_app({self.ledger_hash: runtime}, self.settings or GatewaySettings())
-                sock = _bound_socket("127.0.0.1", self.port)
-                self.port = sock.getsockname()[1]
-                try:
-                    await serve_app(app, sock, self._stop, self._ready.set)
-                finally:
-                    sock.close()
-        finally:
-            ledger.close()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self._loop is not None and self._stop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> "SoloNode":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-@dataclass(frozen=True)
-class DevSolo:
-    """A one-validator dev ledger on disk (what tests, benchmarks and demos start a solo node on)."""
-
-    data_dir: str
-    ledger_hash: str
-    key: KeyPair
-    """The validator's (and admin user's) key: it certifies blocks and may sign any transaction."""
-    key_file: str
-    password: str
-
-
-def create_dev_solo(directory: str, crypto: str = "classic") -> DevSolo:
-    """Create a one-validator dev ledger in ``directory`` (keys, genesis, data dir) with ``jadechain``'s
-    own dev-network ceremony; with one validator, the solo committer's certificates are a quorum."""
-    from pathlib import Path
-
-    from node.cli import create_dev_network
-
-    info = create_dev_network(Path(directory), 1, crypto)
-    password = Path(info["password_file"]).read_text().strip()
-    node = info["nodes"][0]
-    return DevSolo(node["data_dir"], info["ledger_hash"], load_key(node["key"], password), node["key"], password)
 
 
 async def wait_for_commits(

@@ -1,7 +1,7 @@
 """Every test stops what it starts: node processes left running by a test module are stopped here.
 
 After each test module, any validator process still running that the module started (through
-:func:`node.net.start_node`, which records its children, or any direct child of this pytest process
+:func:`jadechain.devnet.net.start_node`, which records its children, or any direct child of this pytest process
 running ``node.server``) is stopped — SIGTERM, then SIGKILL — and reaped, so that no stray node
 burns the shared CPU of the next suites or outlives the run ("subprocess ... is still running").
 The modules that leaked are listed at the end of the run, so the fixture at fault can be fixed.

@@ -85,7 +85,7 @@ if [ -z "$wheelhouse" ]; then
   # The files the Dockerfile's build stage copies, staged so the build leaves nothing in the tree.
   mkdir -p "$work/src"
   (cd "$project" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - pyproject.toml README.md \
-    ledger contracts consensus node baas) | tar -C "$work/src" -xf -
+    ledger contracts consensus node jadechain baas) | tar -C "$work/src" -xf -
   echo "build-rootfs: building wheels with $python" >&2
   "$python" -m pip wheel --quiet --wheel-dir "$wheelhouse" "$work/src"
 fi

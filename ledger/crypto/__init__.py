@@ -33,7 +33,9 @@ from ledger.crypto.keys import (
 from ledger.crypto.keystore import (
     decrypt_private_key,
     encrypt_private_key,
+    load_keypair,
     load_keystore,
+    save_keypair,
     save_keystore,
 )
 from ledger.crypto.registry import (
@@ -97,7 +99,9 @@ __all__ = [
     "hash_raw",
     "hasher",
     "keypair_from_private",
+    "load_keypair",
     "load_keystore",
+    "save_keypair",
     "save_keystore",
     "shutdown_verify_pool",
     "sign",

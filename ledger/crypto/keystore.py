@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ledger.crypto.address import address_from_public_key
-from ledger.crypto.keys import PrivateKey, PublicKey
+from ledger.crypto.keys import KeyPair, PrivateKey, PublicKey, keypair_from_private
 from ledger.crypto.registry import AES_GCM, SM4, CryptoAlgorithm, algorithm_by_name
 from ledger.crypto.symmetric import (
     GCM_NONCE_SIZE,
@@ -236,3 +236,13 @@ def load_keystore(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise KeystoreError(f"keystore {os.fspath(path)!r} is not a JSON object")
     return document
+
+
+def load_keypair(path: str | os.PathLike[str], password: str | bytes) -> KeyPair:
+    """The key pair of the keystore file at ``path``; WrongPassword or KeystoreError if it cannot be opened."""
+    return keypair_from_private(decrypt_private_key(load_keystore(path), password))
+
+
+def save_keypair(path: str | os.PathLike[str], pair: KeyPair, password: str | bytes) -> None:
+    """Encrypt ``pair``'s private key under ``password`` into a keystore file (mode 0600, written atomically)."""
+    save_keystore(path, encrypt_private_key(pair.private, password))

@@ -1,7 +1,7 @@
 """The node's HTTP gateway (FastAPI): JD Chain's query surface plus submission, proofs and a push stream.
 
 Build it with :func:`node.gateway.app.create_app` (``{ledger hash: LedgerRuntime}``, settings); run it
-with :func:`node.solo.serve_solo` or :class:`node.solo.SoloNode`. OpenAPI at ``/docs`` and ``/openapi.json``.
+with :func:`node.solo.serve_solo` or :class:`jadechain.devnet.solo.SoloNode`. OpenAPI at ``/docs`` and ``/openapi.json``.
 
 Routes (``{ledger}`` is the base58 ledger hash; lists take ``?offset=&limit=`` (limit ≤ 1000) and
 answer ``{total, offset, limit, items}``)::

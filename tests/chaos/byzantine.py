@@ -173,7 +173,7 @@ def install(modes: set[str]) -> None:
 
 
 def start_byzantine_node(layout: Any, name: str, modes: set[str]) -> int:
-    """Start ``name`` of a :class:`node.net.NetworkLayout` as a Byzantine node; its pid."""
+    """Start ``name`` of a :class:`jadechain.devnet.net.NetworkLayout` as a Byzantine node; its pid."""
     from node.subprocesses import child_environment, python_script_command
 
     node = layout.node(name)
@@ -184,7 +184,7 @@ def start_byzantine_node(layout: Any, name: str, modes: set[str]) -> int:
             cwd=str(REPO_ROOT), env=child_environment(),
         )
     from node import net
-    net._children[process.pid] = process  # reaped by node.net.stop_node / kill_node like its own children
+    net._children[process.pid] = process  # reaped by jadechain.devnet.net.stop_node / kill_node like its own children
     Path(node.pid_file).write_text(str(process.pid))
     return process.pid
 

@@ -63,7 +63,7 @@ from ledger import codec  # noqa: E402
 from ledger.crypto import address_from_public_key, generate_keypair, to_base58  # noqa: E402
 from ledger.transactions import hash_transaction_content  # noqa: E402
 from ledger.types import Block as LedgerBlock  # noqa: E402
-from node.net import (  # noqa: E402
+from jadechain.devnet.net import (  # noqa: E402
     NetworkLayout,
     create_network,
     kill_node,
@@ -72,8 +72,8 @@ from node.net import (  # noqa: E402
     stop_node,
     write_node_config,
 )
-from node.sdk import JadechainClient  # noqa: E402
-from node.sdk.client import ApiError  # noqa: E402
+from jadechain.sdk import JadechainClient  # noqa: E402
+from jadechain.sdk.client import ApiError  # noqa: E402
 from node.repair import repair_node  # noqa: E402
 from node.solo import load_key  # noqa: E402
 

@@ -18,7 +18,7 @@ import pytest
 from byzantine import start_byzantine_node
 from chaos_runner import DEFAULT_CONSENSUS, HistoryLoad
 from chaos_history import History, check_history, collect_final_state, format_violations
-from node.net import create_network, net_down, start_node, stop_node
+from jadechain.devnet.net import create_network, net_down, start_node, stop_node
 
 pytestmark = pytest.mark.slow
 

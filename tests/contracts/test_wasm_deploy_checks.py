@@ -17,7 +17,8 @@ from ledger import codec
 from ledger.errors import ContractRejected
 from ledger.genesis import genesis_contract_engine
 from ledger.types import Block
-from node.cli import create_dev_network, with_contract_engine
+from jadechain.devnet.genesis import create_dev_network
+from jadechain.cli.main import with_contract_engine
 from tests.unit.ledger.ledger_testkit import genesis_toml, seeded_keypair
 from tests.unit.ledger import ledger_testkit
 

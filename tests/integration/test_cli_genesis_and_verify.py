@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-m", "node.cli"]
+CLI = [sys.executable, "-m", "jadechain.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -70,7 +70,7 @@ def test_three_founders_run_the_ceremony_and_agree_on_one_ledger_hash(tmp_path: 
     ledgers = json.loads(run("ledger", "info", "--data-dir", str(tmp_path / "n2"), "--json").stdout)
     assert ledgers[0]["hash_algorithm"] == "SM3" and sorted(ledgers[0]["participants"]) == ["alpha", "beta", "gamma"]
     from ledger.genesis import genesis_contract_engine
-    from node.cli import read_genesis_file
+    from jadechain.devnet.genesis import read_genesis_file
 
     assert genesis_contract_engine(read_genesis_file(tmp_path / "genesis-a.json")) == engine_identity()
 

@@ -1,8 +1,8 @@
 """``jadechain tx`` / ``jadechain query`` as a user runs them: subprocesses against a real solo node over HTTP.
 
-The commands run through ``python -m node.cli_tx`` (the stand-alone runner of the two Typer apps),
+The commands run through ``python -m jadechain.cli.tx`` (the stand-alone runner of the two Typer apps),
 so this test passes before and after they are mounted into ``jadechain``. ``keys new`` and ``verify``
-are the existing ``jadechain`` commands (``python -m node.cli``).
+are the existing ``jadechain`` commands (``python -m jadechain.cli``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 
 from ledger.crypto import address_from_public_key
-from node.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ class Cli:
         }
         self.env.pop("JADECHAIN_LEDGER", None)
 
-    def run(self, *args: str, module: str = "node.cli_tx", ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, module: str = "jadechain.cli.tx", ok: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", module, *args], cwd=REPO, env={**self.env, **env},
             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
@@ -168,7 +168,7 @@ def test_kv_versions_conflict_and_json_queries(cli: Cli, account: str, admin: st
 
 def test_offline_export_sign_with_two_keys_then_send(cli: Cli, account: str, admin: str, key_dir: str,
                                                      dev: DevSolo, tmp_path: Path) -> None:
-    bob = json.loads(cli.run("keys", "new", "bob", "--dir", key_dir, "--json", module="node.cli").stdout)
+    bob = json.loads(cli.run("keys", "new", "bob", "--dir", key_dir, "--json", module="jadechain.cli").stdout)
     registered = cli.json("tx", "user-register", "--key-name", "bob", "-k", "node0")
     assert (registered["status"], registered["address"]) == ("SUCCESS", bob["address"])
     assert cli.json("tx", "role", "WRITER", "--grant", "write_data_account", "--grant-tx", "DIRECT_OPERATION",
@@ -265,14 +265,14 @@ def test_entry_proof_saved_by_query_verifies_after_the_node_is_stopped(
     cli.run("query", "tx", written["tx_hash"], "--proof", str(tx_bundle))
     node.stop()
 
-    report = cli.json("verify", str(bundle), "--validators", str(validators), module="node.cli")
+    report = cli.json("verify", str(bundle), "--validators", str(validators), module="jadechain.cli")
     assert report["valid"] and report["kind"] == "entry" and report["certified"]
     assert report["claim"]["key"] == "evidence/1"
     assert report["claim"]["value"] == {"type": "TEXT", "value": "sha256:9f86d081"}
-    assert cli.json("verify", str(tx_bundle), "--validators", str(validators), module="node.cli")["valid"]
+    assert cli.json("verify", str(tx_bundle), "--validators", str(validators), module="jadechain.cli")["valid"]
 
     forged = json.loads(bundle.read_text())
     forged["claim"]["value"]["value"] = "sha256:forged"
     bundle.write_text(json.dumps(forged))
-    rejected = cli.run("verify", str(bundle), "--validators", str(validators), module="node.cli", ok=False)
+    rejected = cli.run("verify", str(bundle), "--validators", str(validators), module="jadechain.cli", ok=False)
     assert rejected.returncode == 1 and "PROOF_INVALID" in rejected.stderr

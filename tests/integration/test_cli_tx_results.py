@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from node.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def run(env: dict[str, str], module: str, *args: str) -> subprocess.CompletedPro
 
 
 def tx_json(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = run(env, "node.cli_tx", "tx", *args, "--json")
+    result = run(env, "jadechain.cli.tx", "tx", *args, "--json")
     assert result.returncode == code, (args, result.stdout, result.stderr)
     return json.loads(result.stdout)
 
@@ -61,7 +61,7 @@ def test_a_failed_kv_set_reports_the_version_it_expected_not_one_it_wrote(env: d
 
 def test_user_register_names_the_user_after_the_key_not_its_path(env: dict[str, str], tmp_path: Path) -> None:
     keys = tmp_path / "keys"
-    created = run(env, "node.cli", "keys", "new", "alice", "--dir", str(keys), "--json")
+    created = run(env, "jadechain.cli", "keys", "new", "alice", "--dir", str(keys), "--json")
     assert created.returncode == 0, created.stderr
     registered = tx_json(env, "user-register", "--key-name", str(keys / "alice.json"), "-k", "node0")
     assert registered["status"] == "SUCCESS" and registered["name"] == "alice"

@@ -28,7 +28,7 @@ from baas.apps.evidence.service import EvidenceSettings, static_authorizer
 from baas.apps.evidence.tsa import TimestampAuthority, load_certificates, token_from_file, verify_token
 from ledger.crypto import ED25519, SM2, generate_keypair
 from ledger.proofs import verify_bundle
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 
 class _TsaHandler(http.server.BaseHTTPRequestHandler):
@@ -354,7 +354,7 @@ def test_bundles_verify_offline_after_the_network_stops(net: Network, tmp_path: 
         archive.extractall(unpacked)
     from typer.testing import CliRunner
 
-    from node.cli import app as cli
+    from jadechain.cli.main import app as cli
 
     outcome = CliRunner().invoke(cli, ["verify", str(unpacked / "proof" / "record.json"), "--validators",
                                        str(unpacked / "validators.json"), "--json"])

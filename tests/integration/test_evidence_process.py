@@ -14,7 +14,7 @@ import httpx
 
 from baas.apps.evidence.client import EvidenceClient
 from ledger.crypto import SM2, generate_keypair
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 ROOT = Path(__file__).resolve().parents[2]
 

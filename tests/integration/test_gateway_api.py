@@ -19,8 +19,8 @@ from ledger.proofs import verify_bundle
 from ledger.transactions import TransactionBuilder
 from ledger.types import EndpointSignature, Transaction
 from node.gateway.app import GatewaySettings
-from node.sdk import ApiError, AsyncJadechainClient, JadechainClient, LedgerClient, StreamMessage, TxResult
-from node.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.sdk import ApiError, AsyncJadechainClient, JadechainClient, LedgerClient, StreamMessage, TxResult
+from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
 
 
 @pytest.fixture(scope="module")

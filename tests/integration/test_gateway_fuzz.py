@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from ledger import codec
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from node.gateway.app import GatewaySettings
-from node.sdk import JadechainClient
-from node.solo import DevSolo, SoloNode, create_dev_solo
+from jadechain.sdk import JadechainClient
+from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
 
 _STATE: dict[str, Any] = {}
 SCHEMA_EXAMPLES = int(os.environ.get("JADECHAIN_FUZZ_EXAMPLES", "8"))

@@ -15,8 +15,8 @@ import httpx
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from ledger.proofs import verify_bundle
 from ledger.store.directory import open_ledger
-from node.sdk import JadechainClient
-from node.solo import create_dev_solo
+from jadechain.sdk import JadechainClient
+from jadechain.devnet.solo import create_dev_solo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
-from node.sdk import JadechainClient, LedgerClient, StreamMessage
-from node.solo import SoloNode, create_dev_solo
+from jadechain.sdk import JadechainClient, LedgerClient, StreamMessage
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 
 def submit_writes(ledger: LedgerClient, key, account: str, prefix: str, count: int) -> list[str]:

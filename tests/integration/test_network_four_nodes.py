@@ -21,7 +21,7 @@ from ledger.certificate import ValidatorSet
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from ledger.proofs import verify_bundle
 from ledger.store.directory import open_ledger
-from node.sdk import JadechainClient
+from jadechain.sdk import JadechainClient
 from node.solo import load_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "node.cli_net", *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "jadechain.cli.net", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

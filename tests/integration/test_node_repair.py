@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from ledger.errors import LedgerCorrupted
 from ledger.store.directory import open_ledger
-from node.cli_net import _cli
-from node.net import create_network
+from jadechain.cli.net import _cli
+from jadechain.devnet.net import create_network
 
 
 def _corrupt_manifest(ledger_dir: Path) -> None:

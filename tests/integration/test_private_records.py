@@ -28,7 +28,7 @@ from ledger.private import (
     grants_key,
     verify_disclosure,
 )
-from node.sdk import JadechainClient, LedgerClient
+from jadechain.sdk import JadechainClient, LedgerClient
 from node.solo import load_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,14 +42,14 @@ def run(module: str, *args: str, timeout: float = 180) -> subprocess.CompletedPr
 
 
 def start_network(directory: Path, crypto: str) -> Iterator[dict[str, Any]]:
-    up = run("node.cli_net", "net", "up", "--nodes", "1", "--crypto", crypto, "--dir", str(directory), "--json",
+    up = run("jadechain.cli.net", "net", "up", "--nodes", "1", "--crypto", crypto, "--dir", str(directory), "--json",
              "--timeout", "150")
     assert up.returncode == 0, up.stdout + up.stderr
     info = json.loads(up.stdout.strip().splitlines()[-1])
     try:
         yield info
     finally:
-        run("node.cli_net", "net", "down", "--dir", str(directory), "--timeout", "30")
+        run("jadechain.cli.net", "net", "down", "--dir", str(directory), "--timeout", "30")
 
 
 class World:
@@ -181,7 +181,7 @@ def test_a_grant_adds_a_reader_to_an_old_version_without_re_encryption(world: Wo
 
 
 def verify_cli(path: Path, ledger_hash: str) -> subprocess.CompletedProcess[str]:
-    return run("node.cli", "verify", "--disclosure", str(path), "--ledger", ledger_hash, "--json")
+    return run("jadechain.cli", "verify", "--disclosure", str(path), "--ledger", ledger_hash, "--json")
 
 
 def test_a_disclosure_verifies_offline_and_a_forged_one_fails(world: World, tmp_path: Path) -> None:
@@ -197,7 +197,7 @@ def test_a_disclosure_verifies_offline_and_a_forged_one_fails(world: World, tmp_
     # The entry's own proof bundle is an ordinary one: it proves the ciphertext and envelopes.
     bundle_path = tmp_path / "bundle.json"
     bundle_path.write_text(json.dumps(document["bundle"]))
-    plain = run("node.cli", "verify", str(bundle_path), "--ledger", world.ledger_hash, "--json")
+    plain = run("jadechain.cli", "verify", str(bundle_path), "--ledger", world.ledger_hash, "--json")
     assert plain.returncode == 0, plain.stdout + plain.stderr
     claim = json.loads(plain.stdout)["claim"]
     assert claim["value"] == {"type": "BYTES", "value": raw_value(world, "visit-2").hex()}
@@ -349,7 +349,7 @@ def test_cli_bad_input_is_a_clear_error_not_a_traceback(classic: World, tmp_path
     ]
     for args, secret, code in cases:
         done = subprocess.run(
-            [sys.executable, "-m", "node.cli", "private", *args, "--key-file", str(owner_file), "--gateway", gateway],
+            [sys.executable, "-m", "jadechain.cli", "private", *args, "--key-file", str(owner_file), "--gateway", gateway],
             cwd=ROOT, capture_output=True, text=True, timeout=120, env={**base, "JADECHAIN_KEY_PASSWORD": secret})
         assert done.returncode == 1, (args, done.stdout, done.stderr)
         assert code in done.stderr and "Traceback" not in done.stderr + done.stdout, (args, done.stderr)

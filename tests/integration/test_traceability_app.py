@@ -22,7 +22,7 @@ from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings, canonical_json
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, verify_bundle
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 pytest.importorskip("contracts")
 
@@ -245,7 +245,7 @@ def test_proof_bundle_verifies_offline_and_with_the_cli(env: Env, tmp_path: Path
     # what a consumer checks: the event JSON served by the app is the one whose digest is on chain
     assert record["d"] == hashlib.sha256(canonical_json(event["event"]).encode()).hexdigest()
     assert event_hash(event["event"]) == event["eventHash"]
-    from node.cli import app as cli
+    from jadechain.cli.main import app as cli
 
     path = tmp_path / "bundle.json"
     path.write_text(response.text)

@@ -26,7 +26,7 @@ from baas.apps.traceability.identifiers import urn_to_dl
 from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 pytest.importorskip("contracts")
 

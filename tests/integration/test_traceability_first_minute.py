@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 
 from baas.apps.traceability import create_app
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 pytest.importorskip("contracts")
 EXAMPLES = Path(__file__).resolve().parents[1] / "apps" / "epcis_examples"

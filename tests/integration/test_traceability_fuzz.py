@@ -19,7 +19,7 @@ from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import CaptureError, TraceabilityService, TraceabilitySettings, prepare_document
 from baas.apps.traceability.xml_binding import XmlBindingError, parse_document
 from ledger.crypto import ED25519, generate_keypair
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 from tests.support.api_checks import check_no_5xx_and_stable_errors
 
 schemathesis = pytest.importorskip("schemathesis")

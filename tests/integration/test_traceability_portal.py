@@ -14,7 +14,7 @@ from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, verify_bundle
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ledger.crypto import ED25519, address_from_public_key, encrypt_private_key, generate_keypair, save_keystore
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 pytest.importorskip("contracts")
 EXAMPLES = Path(__file__).resolve().parents[1] / "apps" / "epcis_examples"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 
 def cli(*args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "jadechain.cli", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout, env=dict(os.environ))
 
 

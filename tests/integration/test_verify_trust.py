@@ -37,7 +37,7 @@ from ledger.proofs import (
     validators_to_json,
 )
 from ledger.store.memory import MemoryStore
-from node.sdk import LedgerClient
+from jadechain.sdk import LedgerClient
 from tests.unit.ledger.ledger_testkit import Chain, make_chain, make_genesis, seeded_keypair
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "node.cli", "verify", *args], cwd=REPO, capture_output=True, text=True,
+        [sys.executable, "-m", "jadechain.cli", "verify", *args], cwd=REPO, capture_output=True, text=True,
         timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200"},
     )
     assert "Traceback" not in result.stderr, result.stderr
@@ -307,8 +307,8 @@ def test_sdk_verify_needs_an_anchor_and_refuses_the_same_forgeries(world: World)
 
 def test_genesis_transaction_and_consistency_from_zero_fetched_from_a_node_verify(tmp_path: Path) -> None:
     """Both were refused when fetched from real networks; the node serves them, verify accepts them."""
-    from node.sdk import JadechainClient
-    from node.solo import SoloNode, create_dev_solo
+    from jadechain.sdk import JadechainClient
+    from jadechain.devnet.solo import SoloNode, create_dev_solo
 
     dev = create_dev_solo(str(tmp_path / "solo"))
     with SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], idle_block_ms=10) as node:

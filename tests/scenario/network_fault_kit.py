@@ -22,8 +22,8 @@ from typing import Any, Callable
 import httpx
 
 from ledger.crypto import address_from_public_key, generate_keypair
-from node.net import NetworkLayout, create_network, node_alive, write_node_config
-from node.sdk import JadechainClient
+from jadechain.devnet.net import NetworkLayout, create_network, node_alive, write_node_config
+from jadechain.sdk import JadechainClient
 from node.solo import load_key
 
 

@@ -25,7 +25,7 @@ from baas_testkit import (  # noqa: E402
 from baas.models import CustodyKey, Organization  # noqa: E402
 from baas.provisioners.local import node_server_available  # noqa: E402
 from ledger.types import AccountState, ConfigureRole, TransactionPermission, UpdateAccountState  # noqa: E402
-from node.sdk import JadechainClient  # noqa: E402
+from jadechain.sdk import JadechainClient  # noqa: E402
 
 CONTRACT = '''from jadechain import contract, callable
 

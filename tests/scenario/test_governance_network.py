@@ -48,8 +48,8 @@ from ledger.types import (
     UpdateParticipantState,
 )
 from network_fault_kit import assert_consistent, wait_until
-from node.net import NetworkLayout, create_network, net_down, start_node, wait_for_height, write_node_config
-from node.sdk import AsyncJadechainClient, JadechainClient
+from jadechain.devnet.net import NetworkLayout, create_network, net_down, start_node, wait_for_height, write_node_config
+from jadechain.sdk import AsyncJadechainClient, JadechainClient
 from node.solo import load_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +116,7 @@ class Consortium:
             "JADECHAIN_LEDGER": self.layout.ledger_hash, "JADECHAIN_KEY_PASSWORD": self.password,
             "JADECHAIN_KEY_DIR": self.layout.key_dir, "COLUMNS": "200",
         }
-        result = subprocess.run([sys.executable, "-m", "node.cli_tx", *args], cwd=ROOT, env=env,
+        result = subprocess.run([sys.executable, "-m", "jadechain.cli.tx", *args], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL)
         assert "Traceback" not in result.stderr, result.stderr
         if ok:

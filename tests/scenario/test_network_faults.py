@@ -33,8 +33,8 @@ from network_fault_kit import (
     wait_voting,
     wait_until,
 )
-from node.net import kill_node, net_down, start_node, stop_node, wait_for_height
-from node.sdk import JadechainClient
+from jadechain.devnet.net import kill_node, net_down, start_node, stop_node, wait_for_height
+from jadechain.sdk import JadechainClient
 from node.solo import load_key
 
 

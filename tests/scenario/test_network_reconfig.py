@@ -24,15 +24,15 @@ import pytest
 
 from ledger.proofs import verify_bundle
 from network_fault_kit import Load, assert_consistent, get, height_of, make_network, wait_progress, wait_until
-from node.net import kill_node, load_layout, net_down, node_alive, start_node, wait_for_height
-from node.sdk import JadechainClient
+from jadechain.devnet.net import kill_node, load_layout, net_down, node_alive, start_node, wait_for_height
+from jadechain.sdk import JadechainClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "node.cli_net", *args], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "jadechain.cli.net", *args], cwd=ROOT, capture_output=True, text=True,
         timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

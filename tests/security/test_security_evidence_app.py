@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from ledger.crypto import ED25519, generate_keypair
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 from baas.apps.evidence import records
 from baas.apps.evidence.client import EvidenceClient

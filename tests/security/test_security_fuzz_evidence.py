@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 from baas.apps.evidence.server import EvidenceServer
 from baas.apps.evidence.service import EvidenceSettings, static_authorizer

@@ -2,7 +2,7 @@
 ``post_burst``): one token bucket per TLS certificate when the caller presents one, else per address;
 a caller over its budget is refused with ``RATE_LIMITED`` (HTTP's 429 code), without anything decoded.
 
-A real single-validator network with mutual TLS (node.net, ``tls=True``); about 10 s.
+A real single-validator network with mutual TLS (jadechain.devnet.net, ``tls=True``); about 10 s.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from consensus.network import SUBMIT_METHOD
 from ledger.crypto import from_base58
-from node.net import create_network, net_down, start_node, wait_for_height
+from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height
 from node.server import submit_client, submit_rate_gate
 from node.tls import SERVER_NAME
 

@@ -24,8 +24,8 @@ import pytest
 
 from consensus.network import SEND_METHOD, SUBMIT_METHOD, seal_envelope
 from ledger.crypto import decrypt_private_key, from_base58, generate_keypair, keypair_from_private, load_keystore, sign
-from node.net import net_down, net_up, node_height
-from node.sdk import JadechainClient
+from jadechain.devnet.net import net_down, net_up, node_height
+from jadechain.sdk import JadechainClient
 from node.tls import SERVER_NAME, TlsFiles, create_consortium_ca, issue_certificate, node_key_of_certificate
 
 
@@ -130,7 +130,7 @@ def test_an_envelope_must_come_from_the_node_its_certificate_names(network: Any)
 
 
 def test_a_node_added_later_gets_a_consortium_certificate_and_joins(network: Any) -> None:
-    from node.net import add_node, load_layout
+    from jadechain.devnet.net import add_node, load_layout
 
     added = add_node(network.directory, timeout=120.0)
     layout = load_layout(network.directory)

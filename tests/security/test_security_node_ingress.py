@@ -25,9 +25,9 @@ from ledger.crypto import ED25519, address_from_public_key, decrypt_private_key,
 from ledger.crypto import algorithm_by_code, hasher, keypair_from_private, load_keystore, to_base58
 from ledger.executor import transaction_hash
 from node.config import GatewaySection
-from node.net import create_network, net_down, start_node, wait_for_height
-from node.sdk import JadechainClient
-from node.sdk.client import ApiError
+from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height
+from jadechain.sdk import JadechainClient
+from jadechain.sdk.client import ApiError
 
 POST_BURST = 25
 

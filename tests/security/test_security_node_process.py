@@ -33,7 +33,7 @@ from consensus.network import (
     seal_envelope,
 )
 from ledger.crypto import PublicKey, decrypt_private_key, generate_keypair, load_keystore, sign, to_base58
-from node.net import create_network, net_down, start_node, wait_for_height
+from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height
 
 ADMIN_TOKEN = "adm-" + os.urandom(12).hex()
 

@@ -23,9 +23,9 @@ import pytest
 
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
 from ledger.types import AccountState, UpdateAccountState
-from node.sdk import JadechainClient
-from node.sdk.client import ApiError
-from node.solo import SoloNode, create_dev_solo
+from jadechain.sdk import JadechainClient
+from jadechain.sdk.client import ApiError
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Stateful schemathesis over the gateway of a real one-node network (``node.net``, mutual TLS between
+"""Stateful schemathesis over the gateway of a real one-node network (``jadechain.devnet.net``, mutual TLS between
 nodes, the gateway's default rate limit on), chained through the links schemathesis infers from the
 gateway's OpenAPI document.
 
@@ -24,8 +24,8 @@ import pytest
 from ledger import codec
 from ledger.crypto import ED25519, address_from_public_key, decrypt_private_key, generate_keypair
 from ledger.crypto import keypair_from_private, load_keystore
-from node.net import create_network, net_down, start_node, wait_for_height
-from node.sdk import JadechainClient
+from jadechain.devnet.net import create_network, net_down, start_node, wait_for_height
+from jadechain.sdk import JadechainClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

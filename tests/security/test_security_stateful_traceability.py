@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from ledger.crypto import ED25519, address_from_public_key, generate_keypair
-from node.solo import SoloNode, create_dev_solo
+from jadechain.devnet.solo import SoloNode, create_dev_solo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

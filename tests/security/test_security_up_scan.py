@@ -29,7 +29,7 @@ def _cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     def user_umask() -> None:
         os.umask(0o022)
 
-    return subprocess.run([sys.executable, "-m", "node.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "jadechain.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout, env=dict(os.environ), preexec_fn=user_umask)
 
 

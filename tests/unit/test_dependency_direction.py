@@ -1,4 +1,4 @@
-"""DESIGN.md's dependency direction, enforced: ledger <- contracts <- consensus <- node <- baas."""
+"""DESIGN.md's dependency direction, enforced: ledger <- contracts <- consensus <- node <- jadechain <- baas."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["ledger", "contracts", "consensus", "node", "baas"]
+ORDER = ["ledger", "contracts", "consensus", "node", "jadechain", "baas"]
 IO_MODULES = {"asyncio", "grpc", "fastapi", "plyvel", "uvicorn", "starlette", "aiohttp", "httpx", "requests"}
 
 

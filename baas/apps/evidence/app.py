@@ -30,7 +30,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ledger.errors import JadechainError
-from node.sdk.client import ApiError
+from jadechain.sdk.client import ApiError
 
 from baas.apps.evidence import records
 from baas.apps.evidence.bundle import build_evidence_zip

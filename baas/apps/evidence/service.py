@@ -39,8 +39,8 @@ from typing import Any, Callable, Mapping, Sequence
 from ledger import codec
 from ledger.crypto import KeyPair, algorithm_by_code, from_base58, generate_keypair, hasher
 from ledger.types import KVSet, KVWrite, WritePolicy, typed_value
-from node.sdk import JadechainClient
-from node.sdk.client import ApiError, LedgerClient
+from jadechain.sdk import JadechainClient
+from jadechain.sdk.client import ApiError, LedgerClient
 
 from baas.apps.evidence import records
 from baas.apps.evidence.records import EvidenceError

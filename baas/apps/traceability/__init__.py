@@ -51,7 +51,7 @@ it (ILMD ``lotNumber``), e.g. a lab inspection or a recall of the whole lot.
 Index. :mod:`.store` (SQLite, stdlib): an ``events`` table (canonical JSON + filter columns) and a
 ``keys`` table (identifier, role, event) that makes item / lot / class / parent / input / output
 look-ups one B-tree range; columns indexed by bizStep, readPoint, bizLocation and time. The index is
-fed by the gateway's SSE stream (``node.sdk`` subscribe, resumable from the stored ``Last-Event-ID``)
+fed by the gateway's SSE stream (``jadechain.sdk`` subscribe, resumable from the stored ``Last-Event-ID``)
 and, for read-your-writes, by the capture call itself (idempotent). Deleting the file and replaying
 the chain rebuilds it; queries never scan the chain.
 

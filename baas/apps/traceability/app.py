@@ -43,7 +43,7 @@ from baas.apps.traceability.service import (
 from baas.apps.traceability.store import EventRow
 from baas.apps.traceability.xml_binding import XmlBindingError
 from ledger.crypto import PublicKey, address_from_public_key
-from node.sdk.client import ApiError
+from jadechain.sdk.client import ApiError
 
 MAX_PER_PAGE = 1000
 

@@ -36,8 +36,8 @@ from baas.apps.traceability.store import (
 from ledger import codec
 from ledger.crypto import ED25519, KeyPair, address_from_public_key, from_base58, generate_keypair
 from ledger.proofs import verify_bundle
-from node.sdk import JadechainClient
-from node.sdk.client import ApiError, LedgerClient
+from jadechain.sdk import JadechainClient
+from jadechain.sdk.client import ApiError, LedgerClient
 
 log = logging.getLogger("jadechain.traceability")
 

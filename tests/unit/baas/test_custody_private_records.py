@@ -15,8 +15,8 @@ from baas_testkit import PASSWORD, admin_password, ok, running_baas, token_clien
 from ledger.crypto import SM2, SM3, PublicKey, generate_keypair
 from ledger.crypto.envelope import wrap_key
 from ledger.private import GradeSpec, NotAReader, open_grade, seal_record
-from node.sdk.client import ApiError
-from node.sdk.private import CustodyReader
+from jadechain.sdk.client import ApiError
+from jadechain.sdk.private import CustodyReader
 
 __all__ = ["running_baas"]  # the conftest runs this module on each database backend
 

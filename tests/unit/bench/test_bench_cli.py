@@ -2,7 +2,7 @@
 
 from typer.testing import CliRunner
 
-from node.cli_bench import bench_app
+from jadechain.cli.bench import bench_app
 
 runner = CliRunner()
 

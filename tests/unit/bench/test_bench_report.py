@@ -3,10 +3,10 @@
 import asyncio
 import json
 
-from bench.harness.load import LoadResult, Submitter, run_closed_loop, run_open_loop
-from bench.harness.observe import parse_stage_metrics
-from bench.harness.report import REPORT_KEYS, headline, summary_table, target_verdicts, validate_report
-from bench.harness.runner import comparison_rows, comparison_table
+from jadechain.bench.load import LoadResult, Submitter, run_closed_loop, run_open_loop
+from jadechain.bench.observe import parse_stage_metrics
+from jadechain.bench.report import REPORT_KEYS, headline, summary_table, target_verdicts, validate_report
+from jadechain.bench.runner import comparison_rows, comparison_table
 
 
 def sample_report(nodes=4, crypto="classic", tps=3200.0, p99=1.5):
@@ -148,7 +148,7 @@ def test_closed_loop_keeps_at_most_clients_times_batch_in_flight():
 
 
 def test_commit_listener_records_blocks_first_commits_and_repeated_inclusions():
-    from bench.harness.observe import CommitListener
+    from jadechain.bench.observe import CommitListener
 
     listener = CommitListener("http://127.0.0.1:1", "L", 5)
     listener._record("block", {"height": 5, "tx_count": 2, "time": 1000}, 10.0)

@@ -1,10 +1,10 @@
-"""Percentile math, TPS from block commit times, growth slopes (bench.harness.stats)."""
+"""Percentile math, TPS from block commit times, growth slopes (jadechain.bench.stats)."""
 
 import math
 
 import pytest
 
-from bench.harness.stats import BlockCommit, committed_tps_from_blocks, growth_per_million, latency_summary, percentile
+from jadechain.bench.stats import BlockCommit, committed_tps_from_blocks, growth_per_million, latency_summary, percentile
 
 
 def test_percentile_interpolates_like_numpy_linear():

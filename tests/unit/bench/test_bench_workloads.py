@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.harness.workloads import MIX_WEIGHTS, WORKLOADS, Workload, mix_schedule
+from jadechain.bench.workloads import MIX_WEIGHTS, WORKLOADS, Workload, mix_schedule
 from contracts import EngineSet
 from ledger import codec
 from ledger.crypto import from_base58

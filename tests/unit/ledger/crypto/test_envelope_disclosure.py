@@ -129,7 +129,7 @@ def test_every_forgery_is_refused(world: dict[str, Any]) -> None:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "node.cli", "verify", *args], cwd=REPO, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "jadechain.cli", "verify", *args], cwd=REPO, capture_output=True,
                             text=True, timeout=120, stdin=subprocess.DEVNULL, env={**os.environ, "COLUMNS": "200"})
     assert "Traceback" not in result.stderr + result.stdout, result.stderr
     return result

@@ -1,4 +1,4 @@
-"""The synchronous SDK client (httpx). See :mod:`node.sdk` for an overview."""
+"""The synchronous SDK client (httpx). See :mod:`jadechain.sdk` for an overview."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from node.sdk.private import PrivateRecordsMixin
+from jadechain.sdk.private import PrivateRecordsMixin
 
 __all__ = ["ApiError", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult"]
 
@@ -389,9 +389,10 @@ def proposal_key_of(proposal_id: str) -> str:
 
 
 def verify_pinned(
-    bundle: dict[str, Any], *, ledger_hash: str | bytes | None, trusted_validators: ValidatorSet | None,
+    bundle: dict[str, Any], *, ledger_hash: str | bytes | None = None, trusted_validators: ValidatorSet | None = None,
 ) -> VerificationReport:
-    """The SDK's offline check: refuses to run with nothing pinned (see :meth:`LedgerClient.verify`)."""
+    """Check a proof bundle offline (``jadechain.verify``); refuses with ``TrustAnchorRequired`` when nothing is
+    pinned: the expected ``ledger_hash`` or a ``trusted_validators`` set you obtained yourself."""
     if ledger_hash is None and trusted_validators is None:
         raise TrustAnchorRequired(
             "pin the ledger you trust: verify(bundle, ledger_hash=EXPECTED_HASH) or trusted_validators=SET"

@@ -17,10 +17,8 @@ from ledger.certificate import assemble_certificate, sign_commit_statement
 from ledger.crypto import (
     KeyPair,
     address_from_public_key,
-    decrypt_private_key,
     generate_keypair,
-    keypair_from_private,
-    load_keystore,
+    load_keypair,
     sign,
     to_base58,
 )
@@ -33,7 +31,7 @@ from ledger.transactions import TransactionBuilder
 def _founder_keys(directory: Path) -> list[KeyPair]:
     password = (directory / "keys" / "PASSWORD").read_text().strip()
     paths = sorted((directory / "keys").glob("node*.json"))
-    return [keypair_from_private(decrypt_private_key(load_keystore(p), password)) for p in paths]
+    return [load_keypair(p, password) for p in paths]
 
 
 def _certify(ledger: Ledger, validators: list[KeyPair], height: int) -> None:
@@ -50,7 +48,7 @@ def _certify(ledger: Ledger, validators: list[KeyPair], height: int) -> None:
 
 
 def run_local_demo(directory: Path, crypto: str) -> dict[str, Any]:
-    from node.cli import create_dev_network
+    from jadechain.devnet.genesis import create_dev_network
 
     node_dir = directory / "node0"
     if not list_ledgers(str(node_dir)):

@@ -9,9 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
-import secrets
 import sys
-import time
 import zipfile
 from pathlib import Path
 from typing import Any, Optional
@@ -22,7 +20,6 @@ from rich.table import Table
 
 from ledger import codec
 from ledger.crypto import (
-    PublicKey,
     algorithm_by_name,
     decrypt_private_key,
     encrypt_private_key,
@@ -44,12 +41,13 @@ from ledger.genesis import (
     sign_genesis,
 )
 from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
-from ledger.types import Block, EndpointSignature
-from node.cli_archive import ledger_archive_app
-from node.cli_bench import bench_app
-from node.cli_net import net_app, node_app
-from node.cli_private import private_app
-from node.cli_tx import query_app, tx_app
+from ledger.types import EndpointSignature
+from jadechain.cli.archive import ledger_archive_app
+from jadechain.cli.bench import bench_app
+from jadechain.cli.net import net_app, node_app
+from jadechain.cli.private import private_app
+from jadechain.cli.tx import query_app, tx_app
+from jadechain.devnet.genesis import GENESIS_FORMAT, create_dev_network, default_contract_engine, read_genesis_file
 
 app = typer.Typer(help="Jadechain: a consortium blockchain with national cryptography.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create and inspect encrypted key files.", no_args_is_help=True)
@@ -89,7 +87,6 @@ _mount_plugins()
 DEFAULT_KEY_DIR = os.environ.get("JADECHAIN_KEY_DIR") or os.path.join(os.path.expanduser("~"), ".jadechain", "keys")
 PASSWORD_ENV = "JADECHAIN_KEY_PASSWORD"
 PROPOSAL_FORMAT = "jadechain-genesis-proposal/1"
-GENESIS_FORMAT = "jadechain-genesis/1"
 
 
 def _fail(error: JadechainError) -> None:
@@ -193,13 +190,6 @@ def _load_private(key: str, key_dir: str, password_env: str) -> Any:
 
 
 # --- genesis -----------------------------------------------------------------------------
-
-def default_contract_engine() -> str:
-    """The contract engine a new ledger records when its config names none: the WebAssembly engine."""
-    from contracts.vm import engine_identity
-
-    return engine_identity()
-
 
 def with_contract_engine(text: str) -> str:
     """``text`` with ``[ledger] contract_engine`` set to this node's WebAssembly engine if it names none.
@@ -318,16 +308,6 @@ def genesis_assemble(
         console.print(f"ledger hash [bold]{ledger_hash}[/]\ngenesis block written to {out}")
 
 
-def read_genesis_file(path: Path) -> Block:
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read genesis file {path}: {exc}") from exc
-    if document.get("format") != GENESIS_FORMAT:
-        raise ConfigError(f"{path} is not a genesis file")
-    return codec.decode(Block, bytes.fromhex(document["block"]))
-
-
 @genesis_app.command("init")
 def genesis_init(
     genesis: Path = typer.Option(..., "--genesis", "-g"),
@@ -366,65 +346,6 @@ def genesis_dev(
         console.print(f"  keys      {info['key_dir']} (password in {info['password_file']})")
         for node in info["nodes"]:
             console.print(f"  {node['name']:9} {node['data_dir']}")
-
-
-def create_dev_network(directory: Path, nodes: int, crypto: str) -> dict[str, Any]:
-    if crypto not in ("classic", "sm"):
-        raise ConfigError("--crypto must be classic or sm")
-    algorithm = algorithm_by_name("SM2" if crypto == "sm" else "ED25519")
-    hash_name = "SM3" if crypto == "sm" else "SHA256"
-    key_dir = directory / "keys"
-    key_dir.mkdir(parents=True, exist_ok=True)
-    password_file = key_dir / "PASSWORD"
-    if password_file.exists():
-        password = password_file.read_text().strip()
-    else:
-        password = secrets.token_urlsafe(24)
-        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(password + "\n")
-    pairs = []
-    for index in range(nodes):
-        path = key_dir / f"node{index}.json"
-        if path.exists():
-            pairs.append(keypair_from_private(decrypt_private_key(load_keystore(path), password)))
-            continue
-        pair = generate_keypair(algorithm)
-        save_keystore(path, encrypt_private_key(pair.private, password))
-        pairs.append(pair)
-    participants = "\n".join(
-        f'[[participants]]\nname = "org{index}"\npublic_key = "{pair.public.base58}"\n'
-        for index, pair in enumerate(pairs)
-    )
-    config_text = (
-        f'[ledger]\nname = "dev"\nhash_algorithm = "{hash_name}"\n'
-        f'signature_algorithms = ["SM2", "ED25519", "ECDSA"]\ncreated_time = {int(time.time() * 1000)}\n'
-        f"contract_engine = {json.dumps(default_contract_engine())}\n\n"
-        f"{participants}"
-    )
-    (directory / "ledger.toml").write_text(config_text)
-    config = parse_genesis_config(config_text)
-    signatures = [sign_genesis(config, pair.private, pair.public) for pair in pairs]
-    block = assemble_genesis(config, signatures)
-    ledger_hash = to_base58(genesis_ledger_hash(block, config))
-    (directory / "genesis.json").write_text(json.dumps(
-        {"format": GENESIS_FORMAT, "ledger_hash": ledger_hash, "block": codec.encode(block).hex()}, indent=2
-    ))
-    from ledger.store.directory import create_ledger
-
-    node_info = []
-    for index in range(nodes):
-        data_dir = directory / f"node{index}"
-        create_ledger(str(data_dir), block).close()
-        node_info.append({"name": f"node{index}", "data_dir": str(data_dir), "key": str(key_dir / f"node{index}.json")})
-    return {
-        "ledger_hash": ledger_hash,
-        "crypto": crypto,
-        "key_dir": str(key_dir),
-        "password_file": str(password_file),
-        "genesis": str(directory / "genesis.json"),
-        "nodes": node_info,
-    }
 
 
 # --- ledgers ---------------------------------------------------------------------------------
@@ -492,7 +413,7 @@ def verify_command(
     """
     del require_certificate
     if disclosure is not None:  # private records: the bundle inside plus the commitment opening
-        from node.cli_private import verify_disclosure_file
+        from jadechain.cli.private import verify_disclosure_file
 
         verify_disclosure_file(disclosure, ledger, as_json)
         return
@@ -582,7 +503,7 @@ def up_command(
 
     Everything runs in the background on 127.0.0.1 until `jadechain down --dir DIR`.
     """
-    from node.up import up
+    from jadechain.devnet.up import up
 
     try:
         summary = up(directory, nodes=nodes, crypto=crypto, with_apps=apps)
@@ -617,7 +538,7 @@ def down_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Stop what `jadechain up` started (apps, control plane, nodes); data stays for the next `up`."""
-    from node.up import down
+    from jadechain.devnet.up import down
 
     try:
         stopped = down(directory)
@@ -634,7 +555,7 @@ def demo_command(
     crypto: str = typer.Option("sm", "--crypto"),
 ) -> None:
     """In-process tour of the ledger alone: a dev ledger, certified blocks, a proof checked offline."""
-    from node.local import run_local_demo
+    from jadechain.devnet.local import run_local_demo
 
     try:
         summary = run_local_demo(directory, crypto)

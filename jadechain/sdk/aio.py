@@ -16,7 +16,7 @@ from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from node.sdk.client import ApiError, GatewaysUnavailable, JadechainClient, StreamMessage, TxResult, _parse_sse_lines, verify_pinned
+from jadechain.sdk.client import ApiError, GatewaysUnavailable, JadechainClient, StreamMessage, TxResult, _parse_sse_lines, verify_pinned
 
 __all__ = ["AsyncJadechainClient", "AsyncLedgerClient"]
 

@@ -50,7 +50,7 @@ from ledger.values import TypedValue
 if TYPE_CHECKING:
     from ledger.transactions import TransactionBuilder
     from ledger.types import Transaction
-    from node.sdk.client import TxResult
+    from jadechain.sdk.client import TxResult
 
 __all__ = ["CustodyReader", "PrivateRecordsMixin", "PrivateView"]
 
@@ -94,7 +94,7 @@ class CustodyReader:
         return self._public
 
     def unwrap(self, wrapped_key: bytes) -> bytes:
-        from node.sdk.client import ApiError
+        from jadechain.sdk.client import ApiError
 
         response = self._http.post(self._path, json={"wrapped_key_hex": wrapped_key.hex(), "context": self._context})
         try:
@@ -127,7 +127,7 @@ def _is_not_found(error: Exception) -> bool:
 
 
 class PrivateRecordsMixin:
-    """The private-record operations of :class:`node.sdk.LedgerClient`."""
+    """The private-record operations of :class:`jadechain.sdk.LedgerClient`."""
 
     if TYPE_CHECKING:  # provided by LedgerClient
         ledger_hash: str

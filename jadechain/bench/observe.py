@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import httpx
 
-from bench.harness.stats import BlockCommit
+from jadechain.bench.stats import BlockCommit
 
 __all__ = [
     "CommitListener",

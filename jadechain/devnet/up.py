@@ -2,7 +2,7 @@
 
 `up` starts, each as its own background process on 127.0.0.1:
 
-* a network of validator nodes (`node.net`: keys, genesis ceremony, configs, processes);
+* a network of validator nodes (`jadechain.devnet.net`: keys, genesis ceremony, configs, processes);
 * the BaaS control plane (`python -m baas serve`, run as a process: `node` never imports `baas`);
 * the apps that are installed (evidence preservation, traceability), pointed at the network;
 
@@ -25,13 +25,13 @@ from typing import Any
 
 import httpx
 
-from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+from ledger.crypto import load_keypair
 from ledger.errors import ConfigError, JadechainError
 from ledger.certificate import ValidatorSet
 from ledger.crypto import address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
 from node import net
-from node.sdk import JadechainClient
+from jadechain.sdk import JadechainClient
 from node.subprocesses import child_environment, python_module_command
 
 class NetworkNotReady(JadechainError):
@@ -207,7 +207,7 @@ def _traceability_capture_command(url: str, data_dir: Path) -> str:
 def _demo_proof(directory: Path, layout: net.NetworkLayout) -> dict[str, str]:
     """One transaction end to end: submit, wait for commit, fetch the certified proof, verify it."""
     password = Path(layout.password_file).read_text().strip()
-    admin = keypair_from_private(decrypt_private_key(load_keystore(layout.nodes[0].key_file), password))
+    admin = load_keypair(layout.nodes[0].key_file, password)
     with JadechainClient(layout.urls) as client:
         ledger = client.ledger(layout.ledger_hash)
         account = generate_keypair(admin.public.algorithm)

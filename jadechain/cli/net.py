@@ -1,12 +1,12 @@
 """CLI for local networks and node processes: ``jadechain net up|status|down`` and ``jadechain node start``.
 
-The lead mounts them in :mod:`node.cli`::
+The lead mounts them in :mod:`jadechain.cli`::
 
-    from node.cli_net import net_app, node_app
+    from jadechain.cli.net import net_app, node_app
     app.add_typer(net_app, name="net")
     app.add_typer(node_app, name="node")
 
-Standalone: ``python -m node.cli_net net up --nodes 4``.
+Standalone: ``python -m jadechain.cli.net net up --nodes 4``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def up(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create keys, run the genesis ceremony, write configs, start the nodes and wait until they commit."""
-    from node.net import net_up
+    from jadechain.devnet.net import net_up
 
     if crypto not in ("classic", "sm"):
         _fail("--crypto must be classic or sm", "CONFIG_ERROR")
@@ -80,7 +80,7 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Height, round, peers and process state of every node."""
-    from node.net import network_status
+    from jadechain.devnet.net import network_status
 
     try:
         result = network_status(directory)
@@ -110,7 +110,7 @@ def down(
     timeout: float = typer.Option(20.0, "--timeout", help="Seconds before SIGKILL."),
 ) -> None:
     """Stop every node: SIGTERM, then SIGKILL after the timeout."""
-    from node.net import net_down
+    from jadechain.devnet.net import net_down
 
     try:
         result = net_down(directory, timeout)
@@ -132,7 +132,7 @@ def add_node_command(
     Creates the key and config, registers and activates the node on chain (signed by a majority
     of the validators' keys in DIR/keys) and starts it.
     """
-    from node.net import add_node
+    from jadechain.devnet.net import add_node
 
     try:
         with console.status("adding a validator…") if not as_json else _null():
@@ -159,7 +159,7 @@ def remove_node_command(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Deactivate a validator by governance transaction (a new epoch starts without it), then stop it."""
-    from node.net import remove_node
+    from jadechain.devnet.net import remove_node
 
     try:
         with console.status(f"removing {name}…") if not as_json else _null():
@@ -193,7 +193,7 @@ def repair(
 ) -> None:
     """Set aside a ledger database refused as corrupted and start it again from genesis (backup kept);
     on its next start the node catches up from its peers and votes again."""
-    from node.cli import read_genesis_file
+    from jadechain.devnet.genesis import read_genesis_file
     from node.repair import repair_node
 
     try:

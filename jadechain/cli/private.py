@@ -26,7 +26,7 @@ from typing import Any, List, Optional
 import typer
 from rich.console import Console
 
-from ledger.crypto import KeyPair, PublicKey, decrypt_private_key, keypair_from_private, load_keystore
+from ledger.crypto import KeyPair, PublicKey, load_keypair
 from ledger.errors import JadechainError, ProofError
 from ledger.private import GradeSpec, PrivateRecordError, verify_disclosure
 
@@ -56,7 +56,7 @@ def _key(path: Path, password_env: str) -> KeyPair:
     password = os.environ.get(password_env)
     if password is None:
         _fail("PASSWORD_REQUIRED", f"set {password_env} to the password of {path}")
-    return keypair_from_private(decrypt_private_key(load_keystore(str(path)), str(password)))
+    return load_keypair(str(path), str(password))
 
 
 def _public(text: str) -> PublicKey:
@@ -70,7 +70,7 @@ class _Session:
         self.gateways = gateways
 
     def __enter__(self) -> Any:
-        from node.sdk import JadechainClient
+        from jadechain.sdk import JadechainClient
 
         self.client = JadechainClient(self.gateways)
         return self.client.ledger()

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import msgpack
 
-from bench.harness.workloads import SignedTx
+from jadechain.bench.workloads import SignedTx
 
 __all__ = ["LoadResult", "Submitter", "run_closed_loop", "run_open_loop", "GrpcSubmitter", "HttpSubmitter"]
 

@@ -2,7 +2,7 @@
 
 Example::
 
-    from node.sdk import JadechainClient
+    from jadechain.sdk import JadechainClient
 
     with JadechainClient(["http://127.0.0.1:8080", "http://127.0.0.1:8081"]) as client:
         ledger = client.ledger()                      # the only ledger (or client.ledger(hash))
@@ -21,8 +21,8 @@ ridden out. Errors from a gateway are raised as :class:`ApiError` with its stabl
 :class:`AsyncJadechainClient` offers the same operations for asyncio applications.
 """
 
-from node.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
-from node.sdk.client import ApiError, JadechainClient, LedgerClient, StreamMessage, TxResult
+from jadechain.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
+from jadechain.sdk.client import ApiError, JadechainClient, LedgerClient, StreamMessage, TxResult
 
 __all__ = [
     "ApiError", "AsyncJadechainClient", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",

@@ -1,7 +1,7 @@
 """Runners: ``run_tps`` (one configuration), ``run_scale`` (a grid + PySyncObj), ``run_soak``.
 
 ``run_tps`` in order: measure the signature-verify ceiling (same run, same algorithm, all cores);
-start a network (``node.net``) or attach to existing gateways; create the workload's accounts
+start a network (``jadechain.devnet.net``) or attach to existing gateways; create the workload's accounts
 and contracts; pre-sign the transactions; start the commit listener (SSE of node 0) and the
 process sampler; offer the load (open or closed loop, gRPC or HTTP); wait a bounded time for the
 accepted transactions to commit; read the stage timers; stop what it started. Every figure comes
@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from bench.harness import observe, report as reports, stats
-from bench.harness.load import GrpcSubmitter, HttpSubmitter, LoadResult, run_closed_loop, run_open_loop
-from bench.harness.workloads import Workload
+from jadechain.bench import observe, report as reports, stats
+from jadechain.bench.load import GrpcSubmitter, HttpSubmitter, LoadResult, run_closed_loop, run_open_loop
+from jadechain.bench.workloads import Workload
 
 __all__ = ["TpsConfig", "run_tps", "run_scale", "run_soak", "Target"]
 
@@ -97,7 +97,7 @@ def _algorithm(crypto: str) -> Any:
 # --- the network ------------------------------------------------------------------------------
 
 def _open_target(config: TpsConfig) -> Target:
-    from node.net import create_network, load_layout, start_node, wait_for_height
+    from jadechain.devnet.net import create_network, load_layout, start_node, wait_for_height
     from node.solo import load_key
 
     if config.gateways and not config.net_dir:
@@ -131,7 +131,7 @@ def _open_target(config: TpsConfig) -> Target:
     wait_for_height(layout, 1, 120)
     password = Path(layout.password_file).read_text().strip()
     admin = load_key(layout.nodes[0].key_file, password)
-    from node.net import _read_pid  # the pid files written by start_node
+    from jadechain.devnet.net import _read_pid  # the pid files written by start_node
 
     pids = {node.name: pid for node in layout.nodes if (pid := _read_pid(node)) is not None}
     urls = list(config.gateways) or layout.urls
@@ -161,9 +161,9 @@ def _open_solo(config: TpsConfig) -> Target:
 
     import httpx
 
-    from node.net import _free_ports
+    from jadechain.devnet.net import _free_ports
     from node.subprocesses import SOURCE_ROOT, child_environment, python_code_command
-    from node.solo import create_dev_solo
+    from jadechain.devnet.solo import create_dev_solo
 
     directory = tempfile.mkdtemp(prefix="jadechain-bench-solo-")
     _log(f"creating a single-validator {config.crypto} ledger (solo committer) in {directory}")
@@ -211,7 +211,7 @@ def _close_target(target: Target, keep: bool) -> None:
             process.kill()
             process.wait()
     elif target.started and target.layout_dir and not keep:
-        from node.net import net_down
+        from jadechain.devnet.net import net_down
 
         net_down(target.layout_dir, timeout=30)
     if target.temporary and target.layout_dir:
@@ -247,7 +247,7 @@ class _NullProgress:
 
 def _setup(target: Target, workload: Workload) -> int:
     """Submit the workload's setup transactions and wait for them; the next height."""
-    from node.sdk import JadechainClient
+    from jadechain.sdk import JadechainClient
 
     with JadechainClient([target.urls[0]], retry_timeout=30) as client:
         ledger = client.ledger(target.ledger_hash)
@@ -277,7 +277,7 @@ def _stage_totals(before: dict[str, dict[str, float]], after: dict[str, dict[str
 
 def run_tps(config: TpsConfig, on_sample: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """One benchmark run; returns the report (see ``report.REPORT_KEYS``) and writes it under ``out``."""
-    from bench._ceiling import measure_verify_ceiling
+    from jadechain.bench.ceiling import measure_verify_ceiling
 
     algorithm = _algorithm(config.crypto)
     if config.quick and not config.soak:
@@ -604,7 +604,7 @@ def _write(config: TpsConfig, report: dict[str, Any], stem: str) -> None:
 
 def run_raft_baseline(nodes: int, quick: bool) -> dict[str, Any]:
     """PySyncObj ordering payloads of one signed KV-write each, at ``nodes`` nodes (bench/raft_baseline.py)."""
-    from bench import raft_baseline
+    from jadechain.bench import raft_baseline
 
     ops = 1_500 if quick else 10_000
     return raft_baseline.run(nodes, ops, raft_baseline.payload_size())
@@ -613,7 +613,7 @@ def run_raft_baseline(nodes: int, quick: bool) -> dict[str, Any]:
 def run_scale(node_counts: Sequence[int], block_sizes: Sequence[int], base: TpsConfig,
               with_raft: bool = True) -> dict[str, Any]:
     """TPS and latency for every (node count, block size) and PySyncObj at each node count; plots."""
-    from bench.harness import plots
+    from jadechain.bench import plots
 
     runs: list[dict[str, Any]] = []
     for nodes in node_counts:

@@ -190,8 +190,8 @@ def create_network(
     ``tls``: create the network's consortium CA (``tls/``), a certificate per node bound to its key,
     and a client certificate for operators' gRPC tools (``tls/client.pem``); nodes then talk over
     mutual TLS (node.tls)."""
-    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
-    from node.cli import create_dev_network
+    from ledger.crypto import load_keypair
+    from jadechain.devnet.genesis import create_dev_network
 
     if nodes < 1:
         raise ConfigError("a network needs at least one node")
@@ -212,7 +212,7 @@ def create_network(
         password_file=info["password_file"], key_dir=info["key_dir"], consensus=dict(consensus or {}),
     )
     for index, item in enumerate(info["nodes"]):
-        pair = keypair_from_private(decrypt_private_key(load_keystore(item["key"]), password))
+        pair = load_keypair(item["key"], password)
         name = item["name"]
         layout.nodes.append(NodeLayout(
             name=name, data_dir=item["data_dir"], key_file=item["key"], public_key=pair.public.base58,
@@ -441,13 +441,13 @@ def net_down(directory: str | os.PathLike[str], timeout: float = 20.0) -> dict[s
 
 def _validator_keys(layout: NetworkLayout, validators: set[bytes]) -> list[Any]:
     """The key pairs in ``dir/keys`` that belong to current validators."""
-    from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
+    from ledger.crypto import load_keypair
 
     password = Path(layout.password_file).read_text().strip()
     pairs = []
     for path in sorted(Path(layout.key_dir).glob("*.json")):
         try:
-            pair = keypair_from_private(decrypt_private_key(load_keystore(path), password))
+            pair = load_keypair(path, password)
         except Exception:
             continue
         if pair.public.encoded in validators:
@@ -467,7 +467,7 @@ def _governance_submit(layout: NetworkLayout, urls: list[str], operations: list[
                        timeout: float) -> dict[str, Any]:
     """Sign ``operations`` with the current validators' keys (all but ``exclude``) and wait for the commit."""
     from ledger.crypto import address_from_public_key
-    from node.sdk import JadechainClient
+    from jadechain.sdk import JadechainClient
 
     with JadechainClient(urls, retry_timeout=timeout, timeout=10) as client:
         ledger = client.ledger(layout.ledger_hash)

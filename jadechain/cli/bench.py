@@ -35,7 +35,7 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Ric
 
 
 def _check(nodes: int, crypto: str, workload: str, transport: str) -> None:
-    from bench.harness.workloads import WORKLOADS
+    from jadechain.bench.workloads import WORKLOADS
 
     if nodes < 1:
         raise typer.BadParameter("--nodes must be at least 1")
@@ -62,8 +62,8 @@ def tps(
                                        "or a one-validator node.server replica")] = True,
 ) -> None:
     """Committed TPS, latency p50/p90/p99, CPU and memory per node, and TPS / verify ceiling."""
-    from bench.harness.report import headline, summary_table
-    from bench.harness.runner import TpsConfig, run_tps
+    from jadechain.bench.report import headline, summary_table
+    from jadechain.bench.runner import TpsConfig, run_tps
 
     _check(nodes, crypto, workload, transport)
     config = TpsConfig(nodes=nodes, crypto=crypto, duration=duration, workload=workload, rate=rate, clients=clients,
@@ -89,7 +89,7 @@ def scale(
     quick: QuickOpt = False, out: OutOpt = None, progress: ProgressOpt = True,
 ) -> None:
     """TPS and latency against node count and block size, PNG plots, and PySyncObj side by side."""
-    from bench.harness.runner import TpsConfig, run_scale
+    from jadechain.bench.runner import TpsConfig, run_scale
 
     try:
         node_counts = [int(x) for x in nodes.split(",") if x.strip()]
@@ -120,8 +120,8 @@ def soak(
     progress: ProgressOpt = True,
 ) -> None:
     """A long run at a sustainable rate: memory growth and LevelDB size per 10^6 transactions."""
-    from bench.harness.report import headline
-    from bench.harness.runner import TpsConfig, run_soak
+    from jadechain.bench.report import headline
+    from jadechain.bench.runner import TpsConfig, run_soak
 
     _check(nodes, crypto, workload, transport)
     config = TpsConfig(nodes=nodes, crypto=crypto, duration=duration, workload=workload, rate=rate, batch=batch,
@@ -139,7 +139,7 @@ def raft(
     nodes: NodesOpt = 4, quick: QuickOpt = False,
 ) -> None:
     """PySyncObj (Raft) alone, same payload size as one signed KV-write transaction."""
-    from bench.harness.runner import run_raft_baseline
+    from jadechain.bench.runner import run_raft_baseline
 
     result = run_raft_baseline(nodes, quick)
     _print_last({"benchmark": "raft", **result})

@@ -12,13 +12,13 @@ from the transaction's content, never taken from the file.
 Every query accepts ``--json`` for scripts. Errors print ``CODE: message`` on stderr and exit 1,
 never a traceback (set ``JADECHAIN_DEBUG=1`` to see one for an unexpected error).
 
-Mounting (in :mod:`node.cli`; this module does not import ``node.cli``, so there is no cycle)::
+Mounting (in :mod:`jadechain.cli`; this module does not import ``jadechain.cli``, so there is no cycle)::
 
-    from node.cli_tx import query_app, tx_app
+    from jadechain.cli.tx import query_app, tx_app
     app.add_typer(tx_app, name="tx")
     app.add_typer(query_app, name="query")
 
-Until then ``python -m node.cli_tx tx ...`` / ``python -m node.cli_tx query ...`` run them on their own.
+Until then ``python -m jadechain.cli.tx tx ...`` / ``python -m jadechain.cli.tx query ...`` run them on their own.
 A walk-through for users is in ``docs/cli.md``.
 """
 
@@ -227,15 +227,15 @@ class Connection:
 
     def client(self) -> Any:
         if self._client is None:
-            from node.sdk import JadechainClient
+            from jadechain.sdk import JadechainClient
 
             self._client = JadechainClient(self.gateways, retry_timeout=self.retry_timeout)
         return self._client
 
     def ledger(self) -> Any:
-        """The SDK's :class:`~node.sdk.LedgerClient` for ``--ledger`` (or the gateway's only ledger)."""
+        """The SDK's :class:`~jadechain.sdk.LedgerClient` for ``--ledger`` (or the gateway's only ledger)."""
         if self._ledger is None:
-            from node.sdk import LedgerClient
+            from jadechain.sdk import LedgerClient
 
             client = self.client()
             if self.ledger_option:
@@ -1102,7 +1102,7 @@ def tx_vote(
     reject: bool = typer.Option(False, "--reject", help="Vote against (default: for)."),
 ) -> TxPlan:
     """Vote for (or, with --reject, against) a proposal, for the signer's organisation."""
-    from node.sdk.client import proposal_key_of
+    from jadechain.sdk.client import proposal_key_of
 
     try:
         key = proposal_key_of(proposal)

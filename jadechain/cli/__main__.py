@@ -1,0 +1,5 @@
+"""``python -m jadechain.cli ...`` runs the ``jadechain`` command line."""
+
+from jadechain.cli import main
+
+main()
