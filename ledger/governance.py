@@ -47,7 +47,17 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ledger.crypto import ED25519, PublicKey, address_from_public_key
 from ledger.errors import CryptoError, InvalidOperation, JadechainError
-from ledger.types import OPERATION_TAGS, LedgerSettings, Operation, UpdateLedgerSettings
+from ledger.types import (
+    OPERATION_TAGS,
+    LedgerSettings,
+    Operation,
+    ParticipantRecord,
+    ParticipantState,
+    RegisterParticipant,
+    RegisterUser,
+    UpdateLedgerSettings,
+    UpdateParticipantState,
+)
 from ledger.values import TypedValue, ValueType
 
 POLICIES = ("majority", "two_thirds", "unanimous", "weighted")
@@ -303,3 +313,25 @@ __all__ = [
     "STATUS_REJECTED", "check_organization_name", "decide", "governance_from_json", "governance_of",
     "governance_value", "parse_proposal_id", "proposal_key", "proposal_view", "tally",
 ]
+
+
+def key_rotation_operations(
+    participant: ParticipantRecord, new_public_key: bytes, user_name: str,
+) -> tuple[Operation, ...]:
+    """The governed change that moves a validator from its consensus key to ``new_public_key``.
+
+    In order: the new key becomes a user of the node's organisation (so that it can co-sign later
+    changes) and a participant with the node's name, address and organisation; it is activated and
+    the old key deactivated. Both validator-set changes fall in the same block, so one new epoch
+    starts at the next height with the new key in place of the old one: from that height a vote or
+    certificate signature by the old key is refused like any outsider's, and light clients follow
+    the change through the epoch-change certificate. Run it as a proposal (or one transaction signed
+    by enough organisations): participant changes are ledger-wide.
+    """
+    new_address = address_from_public_key(PublicKey.from_encoded(new_public_key))
+    return (
+        RegisterUser(new_public_key, user_name, participant.organization),
+        RegisterParticipant(participant.name, new_public_key, participant.network_address, participant.organization),
+        UpdateParticipantState(new_address, ParticipantState.CONSENSUS),
+        UpdateParticipantState(participant.address, ParticipantState.DEACTIVATED),
+    )
