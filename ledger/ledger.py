@@ -395,6 +395,11 @@ class Ledger:
     def is_archived(self, height: int) -> bool:
         return 1 <= height < self.archived_below
 
+    def check_not_archived(self, height: int) -> None:
+        """Raise Archived for a height whose block is in archive files (before reading a range from it)."""
+        if self.is_archived(height):
+            raise self._missing_block(height)
+
     def _missing_block(self, height: int) -> NotFound:
         if self.is_archived(height):
             return Archived(

@@ -101,6 +101,8 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
                          f"{base}/txs/{old.tx_hash}?proof=true"):
                 response = http.get(path)
                 assert response.status_code == 410 and response.json()["code"] == "ARCHIVED", (path, response.text)
+            stream = http.get(f"{base}/stream", params={"from_height": old.height})
+            assert stream.status_code == 410 and stream.json()["code"] == "ARCHIVED"
             assert http.get(f"{base}/blocks/{below}").status_code == 200
         with JadechainClient([node.url], retry_timeout=10) as client:
             ledger = client.ledger(dev.ledger_hash)

@@ -23,7 +23,7 @@ from ledger.archive import (
     plan_ranges,
 )
 from ledger.certificate import assemble_certificate, sign_commit_statement
-from ledger.crypto import address_from_public_key, sign
+from ledger.crypto import SM2, address_from_public_key, sign
 from ledger.errors import Archived, ArchiveInvalid, ArchiveRefused, NotFound
 from ledger.proofs import build_entry_bundle, build_event_bundle, build_transaction_bundle, verify_bundle
 from ledger.store.memory import MemoryStore
@@ -44,9 +44,10 @@ def certify(chain: Chain, heights=None) -> None:
         chain.ledger.put_certificate(assemble_certificate(chain.ledger.ledger_hash, height, header_hash, 0, signatures))
 
 
-def build_history(blocks: int = 12) -> Chain:
+def build_history(blocks: int = 12, sm: bool = False) -> Chain:
     """Entries, events and several transactions per block; every header certified."""
-    chain = make_chain(store=MemoryStore())
+    chain = (make_chain(store=MemoryStore(), algorithm=SM2, hash_algorithm="SM3") if sm
+             else make_chain(store=MemoryStore()))
     account = chain.new_data_account("archive-acct")
     events = seeded_keypair("archive-events")
     chain.commit(chain.tx(lambda b: b.register_event_account(events.public.encoded)))
@@ -66,8 +67,9 @@ def store_items(chain: Chain) -> dict[bytes, bytes]:
     return dict(chain.ledger.store.iterate(b""))
 
 
-def test_archive_then_import_restores_the_database_byte_for_byte(tmp_path) -> None:
-    chain = build_history()
+@pytest.mark.parametrize("sm", [False, True], ids=["ed25519-sha256", "sm2-sm3"])
+def test_archive_then_import_restores_the_database_byte_for_byte(tmp_path, sm: bool) -> None:
+    chain = build_history(sm=sm)
     before = store_items(chain)
     report = archive_ledger(chain.ledger, 10, str(tmp_path), blocks_per_file=4)
     assert report.first_held == 10 and report.blocks == 9 and report.transactions > 9
@@ -167,6 +169,11 @@ def test_ranges_end_at_certified_headers() -> None:
     assert plan_ranges(chain.ledger, 9, 4) == [(1, 3), (3, 7), (7, 9)]
     certify(chain, [1, 2])
     assert plan_ranges(chain.ledger, 3, 1) == [(1, 2), (2, 3)]
+    sparse = make_chain(store=MemoryStore())
+    for _ in range(10):
+        sparse.commit()
+    certify(sparse, [6, 9])
+    assert plan_ranges(sparse.ledger, 9, 2) == [(1, 6), (6, 9)]  # no certified header within 2: stretched
 
 
 def test_import_refuses_gaps_and_foreign_files(tmp_path) -> None:
