@@ -109,6 +109,20 @@ def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> No
             assert validators.epoch == epoch
             assert from_base58(result["new_public_key"]) in validators.public_keys
             assert old_pair.public.encoded not in validators.public_keys
+        # node3 attests with its new key: the certificates it assembles for new blocks carry that signature
+        new_key = result["new_public_key"]
+        with JadechainClient([node3.url], retry_timeout=30) as client:
+            ledger = client.ledger(layout.ledger_hash)
+
+            def signed_by_new_key() -> bool:
+                fresh = max(load.committed.items(), key=lambda item: item[1])[0]
+                try:
+                    certificate = ledger.tx_proof(fresh, wait=10)["header"]["certificate"]
+                except Exception:
+                    return False
+                return certificate is not None and new_key in {s["public_key"] for s in certificate["signatures"]}
+
+            wait_until(signed_by_new_key, 60, "a certificate signed by node3's new key", layout)
     finally:
         load.stop()
     assert len(load.committed) > 10
