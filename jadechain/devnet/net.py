@@ -676,9 +676,9 @@ def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90
        node is restarted with the new key (its config and the network's layout point to it; its
        data and consensus safety files stay). It votes with the new key from then on.
     """
-    from ledger.crypto import PublicKey, from_base58, generate_keypair, load_keypair, save_keypair
+    from ledger.crypto import PublicKey, address_from_public_key, from_base58, generate_keypair, load_keypair, save_keypair
     from ledger.governance import key_rotation_operations
-    from ledger.types import ParticipantRecord, ParticipantState
+    from ledger.types import ParticipantRecord, ParticipantState, RolesPolicy, UserRolesRecord
 
     layout = load_layout(directory)
     node = layout.node(name)
@@ -689,13 +689,19 @@ def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90
     old = load_keypair(node.key_file, password)
     if old.public.base58 != node.public_key:
         raise ConfigError(f"{node.key_file} does not hold {name}'s key {node.public_key}")
-    from jadechain.sdk import JadechainClient
+    from jadechain.sdk import ApiError, JadechainClient
 
     with JadechainClient(live, retry_timeout=timeout, timeout=10) as client:
         ledger = client.ledger(layout.ledger_hash)
         participants = client.request("GET", f"{ledger.base}/participants")
         record = next((p for p in participants if p["public_key"] == node.public_key), None)
         epoch_before = ledger.validators().epoch
+        try:  # the roles of the node key's user, which the new key's user takes over
+            roles = client.request("GET", f"{ledger.base}/users/{address_from_public_key(old.public)}/roles")
+        except ApiError:
+            roles = {"roles": []}  # the node key is not a user of the ledger
+    old_roles = (UserRolesRecord(roles["user"], tuple(roles["roles"]), RolesPolicy[roles["policy"]])
+                 if roles["roles"] else None)
     if record is None or record["state"] != "CONSENSUS":
         raise ConfigError(f"{name}'s key {node.public_key} is not an active validator of the ledger")
     participant = ParticipantRecord(
@@ -707,7 +713,7 @@ def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90
         index += 1
     key_file = Path(layout.key_dir) / f"{name}-key{index}.json"
     save_keypair(key_file, new, password)
-    operations = list(key_rotation_operations(participant, new.public.encoded, f"{name} key {index}"))
+    operations = list(key_rotation_operations(participant, new.public.encoded, f"{name} key {index}", old_roles))
     try:
         decided = _propose_and_vote(layout, live, operations, old, f"rotate {name}'s consensus key", timeout)
     except BaseException:

@@ -109,6 +109,12 @@ def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> No
             assert validators.epoch == epoch
             assert from_base58(result["new_public_key"]) in validators.public_keys
             assert old_pair.public.encoded not in validators.public_keys
+            from ledger.crypto import address_from_public_key
+
+            new_user = address_from_public_key(load_keypair(node3.key_file, password).public)
+            old_user = address_from_public_key(old_pair.public)
+            roles = [client.request("GET", f"{ledger.base}/users/{user}/roles")["roles"] for user in (new_user, old_user)]
+            assert roles[0] == roles[1] and roles[0]  # the new key speaks for node3's organisation as the old did
         # node3 attests with its new key: the certificates it assembles for new blocks carry that signature
         new_key = result["new_public_key"]
         with JadechainClient([node3.url], retry_timeout=30) as client:

@@ -27,7 +27,9 @@ def test_a_rotation_proposal_swaps_the_key_in_one_epoch_change_and_the_old_key_n
     before = ledger.validator_set_record()
     old = next(p for p in ledger.list_participants() if p.public_key == orgs.b.public.encoded)
     new = seeded_keypair("b-node-key-2")
-    operations = key_rotation_operations(old, new.public.encoded, "B node key 2")
+    old_roles = ledger.get_user_roles(address_from_public_key(orgs.b.public))
+    assert old_roles is not None and old_roles.roles
+    operations = key_rotation_operations(old, new.public.encoded, "B node key 2", old_roles)
 
     proposal_id, status = propose(orgs, operations, orgs.b, "rotate B's node key")
     assert status == "SUCCESS" and ledger.validator_set_record() == before  # alone, B may not change it
@@ -44,6 +46,8 @@ def test_a_rotation_proposal_swaps_the_key_in_one_epoch_change_and_the_old_key_n
     assert (rotated.state, rotated.name, rotated.organization) == (ParticipantState.CONSENSUS, old.name, old.organization)
     user = ledger.get_account(address_from_public_key(new.public))
     assert user.organization == old.organization
+    new_roles = ledger.get_user_roles(address_from_public_key(new.public))
+    assert new_roles is not None and (new_roles.roles, new_roles.policy) == (old_roles.roles, old_roles.policy)
 
     # the first block of the new epoch: n - f = 3 of {A, A2, C, B-new}; B's old key is an outsider now
     orgs.chain.commit()
@@ -77,3 +81,23 @@ def test_the_rotation_alone_by_the_rotating_organisation_is_refused() -> None:
     status = orgs.chain.statuses(orgs.chain.tx(lambda b: [b.add(op) for op in operations], orgs.b))[0]
     assert status in ("PROPOSAL_REQUIRED", "THRESHOLD_NOT_MET")
     assert ledger.validator_set_record() == before
+
+
+def test_after_the_rotation_the_new_key_speaks_for_its_organisation() -> None:
+    """Where the node's key was also its organisation's approver, the new key takes that over."""
+    from ledger.types import AccountState, UpdateAccountState
+
+    orgs = Orgs(make_consortium())
+    ledger = orgs.chain.ledger
+    old = next(p for p in ledger.list_participants() if p.public_key == orgs.b.public.encoded)
+    new = seeded_keypair("b-node-key-2")
+    operations = key_rotation_operations(old, new.public.encoded, "B node key 2",
+                                         ledger.get_user_roles(address_from_public_key(orgs.b.public)))
+    proposal_id, _ = propose(orgs, operations, orgs.b, "rotate B's node key")
+    assert vote(orgs, proposal_id, orgs.c) == "SUCCESS" and proposal(orgs, proposal_id)["status"] == "EXECUTED"
+    # C proposes acting on A's object; B's vote, signed by the new key, is the second organisation's
+    freeze = UpdateAccountState(orgs.a_user_address, AccountState.FROZEN)
+    second, _ = propose(orgs, [freeze], orgs.c, "freeze A's user")
+    assert vote(orgs, second, new) == "SUCCESS"
+    assert proposal(orgs, second)["status"] == "EXECUTED"
+    assert ledger.get_account(orgs.a_user_address).state == AccountState.FROZEN
