@@ -37,7 +37,7 @@ from ledger.crypto import (
 )
 from ledger.certificate import encode_commit_statement
 from ledger.types import AdvanceLightClient, CreateLightClient, ProveForeignFact
-from node import net
+from jadechain.devnet import net
 from jadechain.sdk import JadechainClient, LedgerClient
 
 

@@ -23,7 +23,7 @@ def _running_node_children() -> dict[int, object]:
     """pid -> Popen (or None) of node processes started by this pytest process and still running."""
     found: dict[int, object] = {}
     try:
-        from node import net
+        from jadechain.devnet import net
     except Exception:  # the package may not import in a broken tree; nothing to check then
         return found
     for pid, process in list(net._children.items()):
@@ -85,7 +85,7 @@ def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     for pid, process in left.items():
         _stop(pid, process)
     try:
-        from node import net
+        from jadechain.devnet import net
 
         for pid in left:
             net._children.pop(pid, None)

@@ -30,7 +30,7 @@ from ledger.errors import ConfigError, JadechainError
 from ledger.certificate import ValidatorSet
 from ledger.crypto import address_from_public_key, generate_keypair
 from ledger.proofs import validators_from_json, validators_to_json, verify_bundle
-from node import net
+from jadechain.devnet import net
 from jadechain.sdk import JadechainClient
 from node.subprocesses import child_environment, python_module_command
 

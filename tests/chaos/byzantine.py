@@ -183,7 +183,7 @@ def start_byzantine_node(layout: Any, name: str, modes: set[str]) -> int:
             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL, start_new_session=True,
             cwd=str(REPO_ROOT), env=child_environment(),
         )
-    from node import net
+    from jadechain.devnet import net
     net._children[process.pid] = process  # reaped by jadechain.devnet.net.stop_node / kill_node like its own children
     Path(node.pid_file).write_text(str(process.pid))
     return process.pid

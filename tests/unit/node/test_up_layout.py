@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node import up
+from jadechain.devnet import up
 
 
 def old_layout(directory: Path) -> Path:
