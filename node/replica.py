@@ -1296,6 +1296,8 @@ class Replica:
         height = self.ledger.height
         items = []
         size = 0
+        if self.ledger.is_archived(start):
+            count = 0  # archived here: an empty answer sends the peer to another node (not an error)
         for h in range(max(1, start), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
             block_raw = codec.encode(self.ledger.get_block(h))
             certificate = self.ledger.get_certificate(h)
