@@ -26,7 +26,7 @@ from ledger.crypto import from_base58, load_keypair, sign
 from ledger.errors import ProofError
 from ledger.proofs import certificate_from_json, certificate_to_json, verify_bundle
 from network_fault_kit import Load, assert_consistent, get, make_network, wait_progress, wait_until, wait_voting
-from jadechain.devnet.net import load_layout, net_down, start_node, wait_for_height
+from jadechain.devnet.net import create_network, load_layout, net_down, start_node, wait_for_height
 from jadechain.sdk import JadechainClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +62,16 @@ def send_envelope(address: str, pair, message: bytes) -> None:
     asyncio.run(go())
 
 
-@pytest.fixture(scope="module")
-def network(tmp_path_factory):
+@pytest.fixture(scope="module", params=["plaintext", "tls"])
+def network(request, tmp_path_factory):
+    """A 4-node network; with ``tls`` its nodes talk mutual TLS, each certificate bound to the node's key
+    (rotation must issue node3 a certificate for its new key, or its peers drop its envelopes)."""
     directory = tmp_path_factory.mktemp("rotation") / "net"
-    layout, _ = make_network(directory)
+    if request.param == "tls":
+        layout = create_network(directory, 4, "classic", tls=True, consensus={
+            "round_timeout_ms": 500, "max_round_timeout_ms": 2000, "fast_forward_rounds": 20})
+    else:
+        layout, _ = make_network(directory)
     try:
         for node in layout.nodes:
             start_node(layout, node.name)
@@ -79,6 +85,8 @@ def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> No
     layout = load_layout(network)
     password = Path(layout.password_file).read_text().strip()
     old_pair = load_keypair(layout.node("node3").key_file, password)
+    tls_cert = Path(network) / "tls" / "node3.pem"
+    node3_certificate_before = tls_cert.read_text() if tls_cert.exists() else None
     names = [n.name for n in layout.nodes]
     load = Load(layout).start()
     try:
@@ -143,10 +151,14 @@ def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> No
     attestation = msgpack.packb([tip["height"], header_hash, epoch, sign(old_pair.private, statement)], use_bin_type=True)
     from node.replica import MSG_ATTESTATION, pack_message
 
-    before = invalid_messages(node0.url, layout.ledger_hash)
-    send_envelope(node0.grpc_address, old_pair, pack_message(ledger_hash, MSG_ATTESTATION, attestation))
-    wait_until(lambda: invalid_messages(node0.url, layout.ledger_hash) > before, 20, "node0 to refuse the old key")
-    assert "unknown sender" in Path(node0.log).read_text()
+    if not (Path(network) / "tls").exists():  # (with TLS a plaintext caller fails the handshake before that)
+        before = invalid_messages(node0.url, layout.ledger_hash)
+        send_envelope(node0.grpc_address, old_pair, pack_message(ledger_hash, MSG_ATTESTATION, attestation))
+        wait_until(lambda: invalid_messages(node0.url, layout.ledger_hash) > before, 20, "node0 to refuse the old key")
+        assert "unknown sender" in Path(node0.log).read_text()
+    else:
+        cert = (Path(network) / "tls" / "node3.pem").read_text()
+        assert node3_certificate_before != cert  # node3 got a certificate for its new key
 
     # a certificate of a new-epoch block with the old key's signature in it is refused offline
     with JadechainClient([node0.url], retry_timeout=30) as client:
