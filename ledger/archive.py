@@ -29,9 +29,10 @@ that archived nothing — execution must not depend on whether a node archived.
 
 Files are written before any key is deleted, one atomic batch per file moves the boundary
 (:data:`schema.META_ARCHIVE`); a crash leaves either the blocks or their file, never neither.
-The node also keeps each file's digest: endpoint signatures are not covered by the transaction
-root (a transaction hash is the hash of its content), so only the digest makes an import refuse
-a file whose signature bytes were altered; import takes back exactly the bytes it archived.
+Endpoint signatures are not covered by the transaction root (a transaction hash is the hash of its
+content): those of successful transactions are verified again, and the node keeps each file's digest,
+so that an import refuses a file whose other signature bytes were altered and takes back exactly
+the bytes it archived.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from ledger import codec
 from ledger.certificate import CommitCertificate, verify_certificate
 from ledger.crypto import to_base58
 from ledger.errors import ArchiveInvalid, ArchiveRefused, CodecError, JadechainError, NotFound, ProofError
-from ledger.executor import events_hash, hash_and_content
+from ledger.executor import SUCCESS, events_hash, hash_and_content, verify_signatures
 from ledger.ledger import (
     Ledger,
     archived_tx_height,
@@ -181,6 +182,8 @@ def _decode_record(tp: type[R], raw: bytes, what: str) -> R:
         return codec.decode(tp, raw)
     except JadechainError as exc:
         raise ArchiveInvalid(f"{what}: {exc.message}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ArchiveInvalid(f"{what}: {exc}") from exc
 
 
 def verify_archive(ledger: Ledger, raw: bytes) -> VerifiedArchive:
@@ -268,7 +271,12 @@ def _check_certificate(ledger: Ledger, raw: bytes, header: BlockHeader, header_h
 def _derive_block(
     ledger: Ledger, height: int, header: BlockHeader, header_hash: bytes, block: ArchivedBlock, log_index: int,
 ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
-    """The database writes of one archived block, each checked against what certifies it."""
+    """The database writes of one archived block, each checked against what certifies it.
+
+    Endpoint signatures are not under the transaction root (a transaction hash is its content's), so
+    those of successful transactions are verified again here; those of failed ones (which may never
+    have verified) only the digest the node keeps covers.
+    """
     try:
         encoded_txs = codec.unpack_canonical(block.body)
         if not isinstance(encoded_txs, list) or not all(isinstance(item, bytes) for item in encoded_txs):
@@ -294,6 +302,7 @@ def _derive_block(
         writes.append((schema.make_certificate_key(height), block.certificate))
     executed: list[bytes] = []
     seen: set[bytes] = set()
+    signatures: list[tuple[bytes, bytes, bytes]] = []
     for offset, (info_raw, events_raw) in enumerate(zip(block.infos, block.events)):
         info = _decode_record(TransactionInfo, info_raw, f"block {height} info {offset}")
         if info.height != height or info.index != offset or info.tx_hash not in position_of:
@@ -324,6 +333,11 @@ def _derive_block(
                 writes.append((schema.make_event_key(event.account, event.topic, event.sequence), codec.encode(event)))
         executed.append(info.tx_hash)
         seen.add(info.tx_hash)
+        if info.status == SUCCESS:  # it executed, so every endpoint signature verified then
+            signed = transactions[position_of[info.tx_hash]]
+            signatures += [(s.public_key, info.tx_hash, s.signature) for s in signed.signatures]
+    if not all(verify_signatures(signatures)):
+        raise ArchiveInvalid(f"block {height}: an endpoint signature of a successful transaction does not verify")
     writes.append((schema.make_block_txs_key(height), codec.pack_canonical(executed)))
     return writes, executed
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -216,26 +217,64 @@ def test_a_file_altered_in_any_one_byte_is_refused_and_nothing_changes(archived_
     assert store_items(chain) == archived_items
 
 
-def test_a_re_encoded_file_with_a_forged_signature_is_refused(archived_once) -> None:
-    """A signature inside a block body is not under the transaction root; the kept digest catches it."""
-    chain, directory, path, raw, archived_items = archived_once
-    archive = decode_archive(raw)
+def _with_forged_signature(raw: bytes, block_index: int, tx_index: int) -> bytes:
+    """The file re-encoded (canonically) with one endpoint signature of one transaction altered."""
+    from dataclasses import replace
+
     from ledger import codec
 
-    block = archive.blocks[0]
+    archive = decode_archive(raw)
+    block = archive.blocks[block_index]
     txs = codec.unpack_canonical(block.body)
-    content, signatures = codec.unpack_canonical(txs[0])[0], codec.unpack_canonical(txs[0])[1]
-    assert signatures  # a transaction with endpoint signatures
-    forged_sig = bytearray(signatures[0][1])
-    forged_sig[-1] ^= 1
-    txs[0] = codec.pack_canonical([content, [[signatures[0][0], bytes(forged_sig)], *signatures[1:]]])
-    forged = type(archive)(archive.ledger_hash, archive.first_height, archive.anchor_height, archive.frontier,
-                           (type(block)(block.header, codec.pack_canonical(txs), block.certificate, block.infos,
-                                        block.events), *archive.blocks[1:]),
-                           archive.anchor_header, archive.anchor_certificate)
+    content, signatures = codec.unpack_canonical(txs[tx_index])
+    forged = bytearray(signatures[0][1])
+    forged[-1] ^= 1
+    txs[tx_index] = codec.pack_canonical([content, [[signatures[0][0], bytes(forged)], *signatures[1:]]])
+    blocks = list(archive.blocks)
+    blocks[block_index] = replace(block, body=codec.pack_canonical(txs))
+    return encode_archive(replace(archive, blocks=tuple(blocks)))
+
+
+def test_an_altered_signature_is_refused_by_verification_or_by_the_kept_digest(tmp_path) -> None:
+    """Signatures are not under the transaction root: a successful transaction's are verified again,
+    a failed one's (which may never have verified) are covered by the digest the node keeps."""
+    from ledger.archive import verify_archive
+
+    chain = build_history(blocks=2)
+    account = chain.account
+    conflict = chain.tx(lambda b: b.kv_set(account, "k0", "late", 5))  # wrong version: recorded as failed
+    assert chain.statuses(conflict) == ["VERSION_CONFLICT"]
+    failed_height = chain.ledger.height
+    chain.commit()
+    certify(chain)
+    report = archive_ledger(chain.ledger, chain.ledger.height, str(tmp_path))
+    (path,) = report.files
+    raw = Path(path).read_bytes()
+    archived_items = store_items(chain)
+    first = decode_archive(raw).first_height
+    with pytest.raises(ArchiveInvalid, match="endpoint signature of a successful transaction"):
+        verify_archive(chain.ledger, _with_forged_signature(raw, 1, 0))  # block 2 registers the event account
+    forged_failed = _with_forged_signature(raw, failed_height - first, 0)
+    verify_archive(chain.ledger, forged_failed)  # passes the chain's own checks ...
     with pytest.raises(ArchiveInvalid, match="differs from the one this node archived"):
-        import_archive(chain.ledger, directory, read=lambda _: encode_archive(forged))
+        import_archive(chain.ledger, str(tmp_path), read=lambda _: forged_failed)  # ... not the digest
     assert store_items(chain) == archived_items
+
+
+def test_every_single_byte_change_of_a_small_file_fails_its_own_verification(archived_once) -> None:
+    from ledger.archive import verify_archive
+
+    chain, _, _, raw, _ = archived_once
+    accepted = []
+    for position in range(len(raw)):
+        changed = bytearray(raw)
+        changed[position] ^= 0x01
+        try:
+            verify_archive(chain.ledger, bytes(changed))
+        except ArchiveInvalid:
+            continue
+        accepted.append(position)
+    assert accepted == []
 
 
 @given(st.integers(min_value=0, max_value=10_000))
