@@ -714,11 +714,9 @@ def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90
     key_file = Path(layout.key_dir) / f"{name}-key{index}.json"
     save_keypair(key_file, new, password)
     operations = list(key_rotation_operations(participant, new.public.encoded, f"{name} key {index}", old_roles))
-    try:
-        decided = _propose_and_vote(layout, live, operations, old, f"rotate {name}'s consensus key", timeout)
-    except BaseException:
-        key_file.unlink(missing_ok=True)  # nothing changed on chain: no orphan key left behind
-        raise
+    # On a failure the new key file stays: a proposal or vote that timed out here may still commit,
+    # and then the ledger's validator set names that key.
+    decided = _propose_and_vote(layout, live, operations, old, f"rotate {name}'s consensus key", timeout)
     epoch = epoch_before + 1
     _wait_epoch(layout, [n.name for n in layout.nodes if n.name != name and node_alive(n)], epoch, timeout)
     graceful = stop_node(layout, name)
@@ -731,8 +729,10 @@ def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90
     layout.save()
     start_node(layout, name)
     deadline = time.monotonic() + timeout
-    while not ((_node_status(node, layout.ledger_hash) or {}).get("validator") is True
-               and (_node_status(node, layout.ledger_hash) or {}).get("epoch", -1) >= epoch):
+    while True:
+        status = _node_status(node, layout.ledger_hash) or {}
+        if status.get("validator") is True and status.get("epoch", -1) >= epoch:
+            break
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name} did not come back as a validator of epoch {epoch} with its new key")
         time.sleep(0.2)
