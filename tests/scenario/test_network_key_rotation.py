@@ -177,6 +177,12 @@ def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> No
     tampered = dict(bundle, header=dict(bundle["header"], certificate=certificate_to_json(forged)))
     with pytest.raises(ProofError, match="outside the validator set"):
         verify_bundle(tampered, ledger_hash=ledger_hash)
+    genuine = Path(network).parent / "genuine.json"
+    genuine.write_text(json.dumps(bundle))
+    checked = subprocess.run([sys.executable, "-m", "jadechain.cli", "verify", str(genuine), "--ledger",
+                              layout.ledger_hash, "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert checked.returncode == 0 and json.loads(checked.stdout)["valid"] is True, checked.stdout + checked.stderr
     path = Path(network).parent / "forged.json"
     path.write_text(json.dumps(tampered))
     refused = subprocess.run([sys.executable, "-m", "jadechain.cli", "verify", str(path), "--ledger",
