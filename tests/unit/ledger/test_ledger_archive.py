@@ -342,3 +342,25 @@ def test_the_file_verifies_on_its_own_bytes_without_the_kept_digest(archived_onc
         changed = replace(archive, first_height=archive.first_height + 1, anchor_height=archive.anchor_height + 1)
     with pytest.raises(ArchiveInvalid):
         verify_archive(chain.ledger, encode_archive(changed))
+
+
+def test_the_block_where_the_current_epoch_starts_is_never_archived(tmp_path) -> None:
+    """A restarting node reads the header before its epoch's first block; archiving stops there."""
+    from ledger.governance import key_rotation_operations
+
+    from tests.unit.ledger.test_governance_ownership import Orgs, make_consortium
+    from tests.unit.ledger.test_governance_proposals import propose, vote
+
+    orgs = Orgs(make_consortium())
+    ledger = orgs.chain.ledger
+    old = next(p for p in ledger.list_participants() if p.public_key == orgs.b.public.encoded)
+    proposal_id, _ = propose(orgs, key_rotation_operations(old, seeded_keypair("b-2").public.encoded, "b2"), orgs.b)
+    assert vote(orgs, proposal_id, orgs.c) == "SUCCESS"
+    record = ledger.validator_set_record()
+    assert record.epoch == 1
+    for _ in range(4):
+        orgs.chain.commit()
+    with pytest.raises(ArchiveRefused, match="current epoch 1 starts"):
+        plan_ranges(ledger, record.since_height, 10)
+    certify(Chain(ledger, orgs.chain.founders), [record.since_height - 1])
+    assert plan_ranges(ledger, record.since_height - 1, 1000) == [(1, record.since_height - 1)]
