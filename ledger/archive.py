@@ -49,7 +49,6 @@ from ledger.executor import SUCCESS, events_hash, hash_and_content, verify_signa
 from ledger.ledger import (
     Ledger,
     archived_tx_height,
-    block_hash,
     compute_tx_root,
     encode_archived_tx_record,
     read_archive_boundary,

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ledger.archive import (
-    accumulator_frontier,
     archive_ledger,
     decode_archive,
     encode_archive,
@@ -208,7 +207,7 @@ def archived_once(tmp_path_factory):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
 def test_a_file_altered_in_any_one_byte_is_refused_and_nothing_changes(archived_once, position, flip) -> None:
-    chain, directory, path, raw, archived_items = archived_once
+    chain, directory, _, raw, archived_items = archived_once
     tampered = bytearray(raw)
     tampered[position % len(raw)] ^= flip
     with pytest.raises(ArchiveInvalid) as caught:
@@ -277,16 +276,6 @@ def test_every_single_byte_change_of_a_small_file_fails_its_own_verification(arc
     assert accepted == []
 
 
-@given(st.integers(min_value=0, max_value=10_000))
-def test_the_frontier_covers_the_log_with_aligned_perfect_subtrees(size: int) -> None:
-    nodes = accumulator_frontier(size)
-    covered = 0
-    for level, index in nodes:
-        assert index << level == covered  # each starts where the previous ended, aligned to its width
-        covered += 1 << level
-    assert covered == size and len(nodes) == bin(size).count("1")
-
-
 def test_archive_files_are_listed_in_height_order(tmp_path) -> None:
     chain = build_history()
     archive_ledger(chain.ledger, 10, str(tmp_path), blocks_per_file=3)
@@ -347,7 +336,6 @@ def test_the_file_verifies_on_its_own_bytes_without_the_kept_digest(archived_onc
 def test_the_block_where_the_current_epoch_starts_is_never_archived(tmp_path) -> None:
     """A restarting node reads the header before its epoch's first block; archiving stops there."""
     from ledger.governance import key_rotation_operations
-
     from tests.unit.ledger.test_governance_ownership import Orgs, make_consortium
     from tests.unit.ledger.test_governance_proposals import propose, vote
 
@@ -364,3 +352,4 @@ def test_the_block_where_the_current_epoch_starts_is_never_archived(tmp_path) ->
         plan_ranges(ledger, record.since_height, 10)
     certify(Chain(ledger, orgs.chain.founders), [record.since_height - 1])
     assert plan_ranges(ledger, record.since_height - 1, 1000) == [(1, record.since_height - 1)]
+
