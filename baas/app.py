@@ -32,6 +32,7 @@ from baas.monitoring import Monitor
 from baas.provisioners.base import Provisioner
 from baas.security import hash_password
 from baas.settings import BaasSettings, get_settings
+from node.gateway.offline_docs import serve_docs_offline
 
 log = logging.getLogger("jadechain.baas")
 
@@ -109,6 +110,10 @@ def build_state(settings: BaasSettings) -> ServiceState:
     custody = Custody(load_master_key(settings.master_key_file or settings.data_dir / "master.key"))
     state = ServiceState(settings, engine, session_factory(engine), custody, make_provisioner(settings), Monitor())
     state.initial_admin_password = ensure_first_admin(state)
+    if settings.adopt_network is not None:
+        from baas.external import adopt_network
+
+        adopt_network(state, settings.adopt_network, dict(settings.adopt_apps))
     return state
 
 
@@ -140,6 +145,7 @@ def create_app(settings: BaasSettings | None = None) -> FastAPI:
                     "(then send the CSRF cookie's value in `X-CSRF-Token`).",
         lifespan=lifespan,
     )
+    serve_docs_offline(app)
     app.state.baas = state
     app.state.sessions = state.sessions
     install_error_handlers(app)

@@ -34,6 +34,9 @@ def serve(
     database_url: Optional[str] = typer.Option(None, "--database-url", help="e.g. postgresql+psycopg://user:pw@host/db"),
     provisioner: Optional[str] = typer.Option(None, "--provisioner", help="local (default) or kubernetes"),
     kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig"),
+    adopt_network: Optional[Path] = typer.Option(None, "--adopt-network", help="Show this `jadechain net` network "
+                                                 "directory in the console (what `jadechain up` started)"),
+    adopt_app: list[str] = typer.Option([], "--adopt-app", help="KIND=URL of an app running beside it (repeatable)"),
 ) -> None:
     """Run the control plane (API under /api/v1, console under /ui, docs at /docs)."""
     import uvicorn
@@ -43,7 +46,11 @@ def serve(
     from baas.hardening import make_process_files_private
 
     make_process_files_private()  # the database, its WAL, logs and keystores: readable by this user only
-    settings = _settings(data_dir, database_url, host=host, port=port, provisioner=provisioner, kubeconfig=kubeconfig)
+    apps = dict(item.split("=", 1) for item in adopt_app if "=" in item)
+    if len(apps) != len(adopt_app):
+        raise typer.BadParameter("--adopt-app takes KIND=URL")
+    settings = _settings(data_dir, database_url, host=host, port=port, provisioner=provisioner, kubeconfig=kubeconfig,
+                         adopt_network=adopt_network, adopt_apps=apps or None)
     app = create_app(settings)
     tls = settings.tls_certificate_file is not None and settings.tls_key_file is not None
     scheme = "https" if tls else "http"

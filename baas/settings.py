@@ -50,6 +50,11 @@ class BaasSettings(BaseSettings):
     kubeconfig: str | None = None
     kubernetes_namespace: str = "jadechain"
     node_image: str = "jadechain/node:0.1.0"
+    adopt_network: Path | None = None
+    """A network directory of ``jadechain net`` (``jadechain up`` passes its own) to show in the console as an
+    external network: recorded at start, idempotently, never started or stopped by the control plane."""
+    adopt_apps: dict[str, str] = {}
+    """Apps that run beside the adopted network: kind (``evidence``, ``traceability``) → URL."""
 
     @property
     def resolved_database_url(self) -> str:

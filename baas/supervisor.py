@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from baas import audit
+from baas.external import EXTERNAL
 from baas.models import Network, Node
 from baas.monitoring import network_health, scrape
 from baas.orchestration import node_spec, node_url
@@ -72,13 +73,15 @@ class Supervisor:
             self._stop.wait(self.interval)
 
     def tick(self) -> None:
-        """One pass over every local network (also called directly by tests)."""
+        """One pass over every local network (also called directly by tests); external networks (jadechain up)
+        are only watched: their health and metrics, never their processes."""
         with self.state.sessions() as session:
-            networks = session.scalars(select(Network).where(Network.provisioner == "local",
+            networks = session.scalars(select(Network).where(Network.provisioner.in_(("local", EXTERNAL)),
                                                              Network.status != "creating")).all()
             for network in networks:
-                for node in network.nodes:
-                    self.converge(session, node)
+                if network.provisioner == "local":
+                    for node in network.nodes:
+                        self.converge(session, node)
                 self.refresh_health(session, network)
             session.commit()
 

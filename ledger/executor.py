@@ -33,6 +33,7 @@ from ledger.errors import (
     AccountRevoked,
     AlgorithmNotAccepted,
     AlreadyVoted,
+    CodecError,
     ContractNotFound,
     CryptoError,
     DuplicateTransaction,
@@ -113,47 +114,46 @@ def transaction_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, tx: Tran
     return hash_and_content(hash_fn, hash_code, tx)[0]
 
 
-# --- encodings carried from ingress ---------------------------------------------------
-#
-# Ingress decodes each transaction once from its wire bytes (strictly: canonical form is
-# checked), so it holds the canonical bytes of the content and of the signatures, and the
-# transaction hash, which is ``code ‖ H(content bytes)``. It registers them here against
-# the decoded object; the block header check, the executor and the block's persistence
-# then reuse them instead of re-encoding and re-hashing the content. An entry is found
-# only for that very object (identity, and the entry holds it so its id is not reused),
-# so a lookup either returns exactly what encoding would or falls back to encoding.
-
-_Encoding = tuple[Transaction, bytes, bytes | None, int, bytes | None]
-"""(transaction, content bytes, signatures bytes or None, hash code, tx hash or None)."""
-
-_ENCODINGS: dict[int, _Encoding] = {}
-ENCODINGS_LIMIT = 300_000
-"""Bound on registered transactions (a safety net: ingress forgets them at commit)."""
+# --- one value per transaction ---------------------------------------------------------
 
 
-def remember_encoding(
-    tx: Transaction,
-    content: bytes,
-    signatures: bytes | None = None,
-    hash_code: int = -1,
-    tx_hash: bytes | None = None,
-) -> None:
-    """Register the canonical bytes (and, if known, the hash) of a decoded transaction.
+@dataclass(frozen=True, slots=True)
+class SignedTransaction:
+    """A transaction as a node carries it: decoded, cut into canonical parts and hashed once.
 
-    The caller vouches that ``content`` is ``codec.encode(tx.content)`` (and ``signatures``
-    the encoding of ``tx.signatures``), e.g. because both were cut from the strictly
-    decoded wire bytes (:func:`decode_transaction`).
+    Ingress (or a replica reading a proposal) makes one from the wire bytes; the mempool, the
+    proposal, the block header and the block's persistence then use its fields instead of
+    encoding or hashing the transaction again. Only :meth:`decode` and :meth:`of` make one, so
+    the fields always agree: ``encoded`` is the canonical encoding of ``tx``, ``content`` and
+    ``signatures`` those of its two fields, and ``tx_hash`` is ``hash code ‖ H(content)``.
     """
-    if len(_ENCODINGS) >= ENCODINGS_LIMIT:
-        _ENCODINGS.clear()
-    _ENCODINGS[id(tx)] = (tx, content, signatures, hash_code, tx_hash)
 
+    tx: Transaction
+    """The decoded transaction."""
+    encoded: bytes
+    """Canonical bytes of the whole transaction (its wire form, stored in the block body)."""
+    content: bytes
+    """Canonical bytes of ``tx.content``: what the hash covers and the endpoints sign."""
+    signatures: bytes
+    """Canonical bytes of ``tx.signatures``."""
+    tx_hash: bytes
+    """``hash code ‖ H(content)``, with the ledger's hash algorithm."""
 
-def forget_encoding(tx: Transaction) -> None:
-    """Drop a registration (ingress calls it when the transaction leaves the pool)."""
-    entry = _ENCODINGS.get(id(tx))
-    if entry is not None and entry[0] is tx:
-        _ENCODINGS.pop(id(tx), None)
+    @classmethod
+    def decode(cls, data: bytes, hash_fn: Callable[[bytes], bytes], hash_code: int) -> "SignedTransaction":
+        """Strictly decode wire bytes (``CodecError`` if they are not a canonical transaction)."""
+        tx, parts = codec.decode_split(Transaction, data)
+        if len(parts) != 2:
+            raise CodecError("a transaction is [content, signatures]")
+        return cls(tx, bytes(data), parts[0], parts[1], hash_code.to_bytes(2, "big") + hash_fn(parts[0]))
+
+    @classmethod
+    def of(cls, tx: Transaction, hash_fn: Callable[[bytes], bytes], hash_code: int) -> "SignedTransaction":
+        """Encode a transaction built in memory (a client's or a test's object)."""
+        content = codec.encode(tx.content)
+        signatures = codec.encode_list(tx.signatures)
+        return cls(tx, _TX_ARRAY_HEADER + content + signatures, content, signatures,
+                   hash_code.to_bytes(2, "big") + hash_fn(content))
 
 
 def decode_transaction(data: bytes) -> tuple[Transaction, bytes, bytes]:
@@ -167,29 +167,16 @@ def decode_transaction(data: bytes) -> tuple[Transaction, bytes, bytes]:
 
 
 def hash_and_content(hash_fn: Callable[[bytes], bytes], hash_code: int, tx: Transaction) -> tuple[bytes, bytes]:
-    """``(tx hash, content bytes)``, from the registered encoding when there is one."""
-    entry = _ENCODINGS.get(id(tx))
-    if entry is not None and entry[0] is tx:
-        if entry[3] == hash_code and entry[4] is not None:
-            return entry[4], entry[1]
-        content = entry[1]
-    else:
-        content = codec.encode(tx.content)
+    """``(tx hash, content bytes)`` of a transaction object."""
+    content = codec.encode(tx.content)
     return hash_code.to_bytes(2, "big") + hash_fn(content), content
 
 
 def encoded_transaction(tx: Transaction, content: bytes | None = None) -> bytes:
-    """Canonical bytes of ``tx`` (``[content, signatures]``), reusing registered parts."""
-    entry = _ENCODINGS.get(id(tx))
-    signatures: bytes | None = None
-    if entry is not None and entry[0] is tx:
-        content = entry[1]
-        signatures = entry[2]
+    """Canonical bytes of ``tx`` (``[content, signatures]``); ``content`` if its bytes are known."""
     if content is None:
         content = codec.encode(tx.content)
-    if signatures is None:
-        signatures = codec.encode_list(tx.signatures)
-    return _TX_ARRAY_HEADER + content + signatures
+    return _TX_ARRAY_HEADER + content + codec.encode_list(tx.signatures)
 
 
 _TX_ARRAY_HEADER = b"\x92"

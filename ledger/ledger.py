@@ -29,6 +29,7 @@ from ledger.executor import (
     BlockExecution,
     ExecutionEnvironment,
     SignatureCheck,
+    SignedTransaction,
     encoded_transaction,
     execute_block,
     hash_and_content,
@@ -179,10 +180,6 @@ class Ledger:
         """Blocks 1 .. archived_below - 1 are in archive files, not in this store."""
         self._last_header = self.get_header(self._height)
         self._last_header_hash = self.hash_header(self._last_header)
-        # (tx hash, content bytes) of the transactions of the last block this ledger made,
-        # by object identity (the entry holds the transaction), so that applying that block
-        # does not encode and hash its transactions a second time.
-        self._made: dict[int, tuple[Transaction, bytes, bytes]] = {}
         # Decoded state-tree nodes by store key. Nodes are immutable once their block is
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
@@ -193,6 +190,7 @@ class Ledger:
         self.hash_algorithm = algorithm_by_code(settings.hash_algorithm)
         self.hash_fn = hasher(self.hash_algorithm)
         self.hash_code = settings.hash_algorithm
+        self._hash_prefix = self.hash_code.to_bytes(2, "big")
 
     # --- creation -------------------------------------------------------------------
 
@@ -258,25 +256,23 @@ class Ledger:
         return block_hash(self.hash_fn, self.hash_code, header)
 
     def tx_hash(self, tx: Transaction) -> bytes:
-        return self._hash_and_content(tx)[0]
+        return hash_and_content(self.hash_fn, self.hash_code, tx)[0]
 
-    def _hash_and_content(self, tx: Transaction) -> tuple[bytes, bytes]:
-        made = self._made.get(id(tx))
-        if made is not None and made[0] is tx:
-            return made[1], made[2]
-        return hash_and_content(self.hash_fn, self.hash_code, tx)
+    def sign_parts(self, tx: Transaction | SignedTransaction) -> SignedTransaction:
+        """The transaction as one :class:`SignedTransaction` (encoded and hashed here if it is not one,
+        or if it was hashed with another ledger's algorithm)."""
+        if isinstance(tx, SignedTransaction):
+            if tx.tx_hash[:2] == self._hash_prefix:
+                return tx
+            tx = tx.tx
+        return SignedTransaction.of(tx, self.hash_fn, self.hash_code)
 
     def next_header(
-        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes, epoch: int | None = None
+        self, transactions: Sequence[Transaction | SignedTransaction], *, time: int, proposer: bytes,
+        epoch: int | None = None,
     ) -> BlockHeader:
         """The header a proposer puts on the next block (carrying the current roots)."""
-        made: dict[int, tuple[Transaction, bytes, bytes]] = {}
-        hashes = []
-        for tx in transactions:
-            tx_hash, content = self._hash_and_content(tx)
-            made[id(tx)] = (tx, tx_hash, content)
-            hashes.append(tx_hash)
-        self._made = made
+        hashes = [self.sign_parts(tx).tx_hash for tx in transactions]
         return BlockHeader(
             ledger_hash=self.ledger_hash,
             height=self._height + 1,
@@ -292,21 +288,24 @@ class Ledger:
         )
 
     def make_block(
-        self, transactions: Sequence[Transaction], *, time: int, proposer: bytes = b"", epoch: int | None = None
+        self, transactions: Sequence[Transaction | SignedTransaction], *, time: int, proposer: bytes = b"",
+        epoch: int | None = None,
     ) -> Block:
+        """The next block. Give :class:`SignedTransaction` values (and the same to :meth:`apply_block`)
+        to hash and encode nothing again."""
         header = self.next_header(transactions, time=time, proposer=proposer, epoch=epoch)
-        return Block(header, tuple(transactions))
+        return Block(header, tuple(tx.tx if isinstance(tx, SignedTransaction) else tx for tx in transactions))
 
-    def check_header(self, header: BlockHeader, transactions: Sequence[Transaction]) -> list[bytes]:
+    def check_header(self, header: BlockHeader, transactions: Sequence[Transaction | SignedTransaction]) -> list[bytes]:
         """Every check a replica makes before voting for / applying a block.
 
         Returns the transactions' hashes (computed on the way).
         """
-        return self._check_header(header, transactions)[0]
+        return [signed.tx_hash for signed in self._check_header(header, transactions)]
 
     def _check_header(
-        self, header: BlockHeader, transactions: Sequence[Transaction]
-    ) -> tuple[list[bytes], list[bytes]]:
+        self, header: BlockHeader, transactions: Sequence[Transaction | SignedTransaction]
+    ) -> list[SignedTransaction]:
         if header.ledger_hash != self.ledger_hash:
             raise InvalidBlock("block is for another ledger")
         if header.height != self._height + 1:
@@ -321,19 +320,14 @@ class Ledger:
             raise RootMismatch("accumulator size differs from this replica's execution")
         if header.tx_count != len(transactions):
             raise InvalidBlock("transaction count does not match the header")
-        hashes = []
-        contents = []
-        for tx in transactions:
-            tx_hash, content = self._hash_and_content(tx)
-            hashes.append(tx_hash)
-            contents.append(content)
-        if header.tx_root != compute_tx_root(self.hash_fn, hashes):
+        signed = [self.sign_parts(tx) for tx in transactions]
+        if header.tx_root != compute_tx_root(self.hash_fn, [item.tx_hash for item in signed]):
             raise InvalidBlock("transaction root does not match the block's transactions")
         if header.time < self._last_header.time:
             raise InvalidBlock("block time goes backwards")
         if header.epoch != self.current_epoch():
             raise InvalidBlock(f"block is for epoch {header.epoch}; the ledger is in epoch {self.current_epoch()}")
-        return hashes, contents
+        return signed
 
     def apply_block(
         self,
@@ -341,9 +335,21 @@ class Ledger:
         *,
         certificate: CommitCertificate | None = None,
         preverified: Callable[[bytes], bool] | None = None,
+        signed: Sequence[SignedTransaction] | None = None,
     ) -> BlockResult:
-        """Validate and execute the next block and persist it atomically."""
-        hashes, contents = self._check_header(block.header, block.transactions)
+        """Validate and execute the next block and persist it atomically.
+
+        ``signed``: the block's transactions as the caller already holds them decoded and hashed
+        (the values given to :meth:`make_block`), so they are not encoded and hashed again.
+        """
+        if signed is not None:
+            if len(signed) != len(block.transactions) or any(
+                item.tx is not tx and item.tx != tx for item, tx in zip(signed, block.transactions)
+            ):
+                raise InvalidBlock("the signed transactions given are not the block's transactions")
+            parts = self._check_header(block.header, signed)
+        else:
+            parts = self._check_header(block.header, block.transactions)
         env = ExecutionEnvironment(
             ledger_hash=self.ledger_hash,
             hash_fn=self.hash_fn,
@@ -352,12 +358,13 @@ class Ledger:
             runtime=self.runtime,
             check_signatures=self.check_signatures,
             preverified=preverified,
-            tx_hashes=hashes,
+            tx_hashes=[item.tx_hash for item in parts],
         )
         batch = self.store.atomic_batch()
         new_tree_nodes: dict[bytes, Node] = {}
         execution, roots, header_hash = _persist_block(
-            batch, block, env, self._roots, base_tree_version=self._height, encoded_contents=contents,
+            batch, block, env, self._roots, base_tree_version=self._height,
+            encoded_txs=[item.encoded for item in parts],
             node_cache=self._tree_nodes, tree_nodes_out=new_tree_nodes,
         )
         if certificate is not None:
@@ -370,7 +377,6 @@ class Ledger:
         self._roots = roots
         self._last_header = block.header
         self._last_header_hash = header_hash
-        self._made = {}
         new_settings = self.store.get(schema.META_SETTINGS)
         if new_settings is not None:
             self._load_settings(codec.decode(LedgerSettings, new_settings))
@@ -652,7 +658,7 @@ def _persist_block(
     roots: ExecutionRoots,
     *,
     base_tree_version: int | None,
-    encoded_contents: Sequence[bytes] | None = None,
+    encoded_txs: Sequence[bytes] | None = None,
     node_cache: dict[bytes, Node] | None = None,
     tree_nodes_out: dict[bytes, Node] | None = None,
 ) -> tuple[BlockExecution, ExecutionRoots, bytes]:
@@ -716,13 +722,8 @@ def _persist_block(
     batch.put(schema.make_block_hash_key(header_hash), height.to_bytes(8, "big"))
     executed_hashes = [tx_hash for tx_hash, _, _ in execution.executed]
     batch.put(schema.make_block_txs_key(height), codec.pack_canonical(executed_hashes))
-    if encoded_contents is None:
+    if encoded_txs is None:
         encoded_txs = [encoded_transaction(tx) for tx in block.transactions]
-    else:
-        # Reuse the content bytes that hashing the transactions produced.
-        encoded_txs = [
-            encoded_transaction(tx, content) for content, tx in zip(encoded_contents, block.transactions)
-        ]
     batch.put(schema.make_block_body_key(height), codec.pack_canonical(encoded_txs))
     position_of: dict[bytes, int] = {}
     for position, tx_hash in enumerate(execution.tx_hashes):

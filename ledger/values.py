@@ -82,7 +82,24 @@ class TypedValue:
 def canonical_json(value: object) -> bytes:
     """JSON with sorted keys, no spaces, no floats: one byte form per value."""
     _reject_floats(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL_ENCODER.encode(value).encode("utf-8")
+
+
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""What ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` builds on
+every call, built once (decoding a transaction checks every JSON value's canonical form)."""
+
+
+class _FloatInJson(Exception):
+    """Raised by the strict decoder's hooks on a number with a fraction or exponent, NaN or Infinity."""
+
+
+def _refuse_float(text: str) -> object:
+    raise _FloatInJson(text)
+
+
+_STRICT_JSON_DECODER = json.JSONDecoder(parse_float=_refuse_float, parse_constant=_refuse_float)
+"""Parses JSON and stops at the first float (which a ledger value may not hold)."""
 
 
 def _reject_floats(value: object) -> None:
@@ -98,11 +115,14 @@ def _reject_floats(value: object) -> None:
             _reject_floats(v)
 
 
+_VALUE_TYPES: dict[int, ValueType] = {int(member): member for member in ValueType}
+"""``ValueType(code)`` as a dict lookup (``EnumType.__call__`` was a visible share of decoding)."""
+
+
 def validate_typed_value(value_type: int, data: bytes) -> None:
-    try:
-        kind = ValueType(value_type)
-    except ValueError as exc:
-        raise CodecError(f"unknown value type {value_type}") from exc
+    kind = _VALUE_TYPES.get(value_type)
+    if kind is None:
+        raise CodecError(f"unknown value type {value_type}")
     if kind == ValueType.NIL and data:
         raise CodecError("NIL value must be empty")
     if kind == ValueType.INT64 and len(data) != 8:
@@ -116,8 +136,10 @@ def validate_typed_value(value_type: int, data: bytes) -> None:
             raise CodecError(f"{kind.name} value is not UTF-8") from exc
         if kind == ValueType.JSON:
             try:
-                parsed = json.loads(text)
+                parsed = _STRICT_JSON_DECODER.decode(text)
+            except _FloatInJson as exc:
+                raise CodecError("floats are not allowed in ledger values") from exc
             except ValueError as exc:
                 raise CodecError("JSON value does not parse") from exc
-            if canonical_json(parsed) != data:
+            if _CANONICAL_ENCODER.encode(parsed).encode("utf-8") != data:
                 raise CodecError("JSON value is not in canonical form (sorted keys, no spaces)")

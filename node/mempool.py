@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Collection, Sequence
 
-from ledger import codec
 from ledger.crypto import PublicKey, algorithm_by_code, hasher, verify_batch
 from ledger.errors import (
     AlgorithmNotAccepted,
@@ -49,7 +48,7 @@ from ledger.errors import (
     PermissionDenied,
     TransactionExpired,
 )
-from ledger.executor import decode_transaction, forget_encoding, remember_encoding
+from ledger.executor import SignedTransaction
 from ledger.ledger import Ledger
 from ledger.types import AccountKind, Transaction
 
@@ -121,16 +120,13 @@ class MempoolStats:
 
 @dataclass(slots=True)
 class _Entry:
-    tx: Transaction
+    signed: SignedTransaction
+    """The transaction, its canonical bytes and its hash: decoded and hashed once, at ingress."""
     tx_hash: bytes
     size: int
     signer: bytes
     admitted: float
     keys: tuple[PublicKey, ...]
-    content: bytes = b""
-    """Canonical bytes of the content (the tx hash is ``code ‖ H(content)``)."""
-    signatures: bytes | None = None
-    """Canonical bytes of the signatures, when the transaction arrived encoded."""
 
 
 class Mempool:
@@ -152,6 +148,7 @@ class Mempool:
         self.ledger_hash = ledger_hash
         self.hash_code = hash_code
         self.hash_fn = hasher(algorithm_by_code(hash_code))
+        self._hash_prefix = hash_code.to_bytes(2, "big")
         self.accepted_algorithms = frozenset(accepted_algorithms)
         self.max_size = max_size
         self.max_tx_bytes = max_tx_bytes
@@ -183,11 +180,11 @@ class Mempool:
 
     # --- ingress ---------------------------------------------------------------------
 
-    def submit(self, item: bytes | Transaction, *, now_ms: int | None = None) -> SubmitResult:
+    def submit(self, item: bytes | Transaction | SignedTransaction, *, now_ms: int | None = None) -> SubmitResult:
         return self.submit_many([item], now_ms=now_ms)[0]
 
     def submit_many(
-        self, items: Sequence[bytes | Transaction], *, now_ms: int | None = None
+        self, items: Sequence[bytes | Transaction | SignedTransaction], *, now_ms: int | None = None
     ) -> list[SubmitResult]:
         """Check, verify (one parallel pass for the whole batch) and admit transactions.
 
@@ -197,12 +194,13 @@ class Mempool:
         results: list[SubmitResult | None] = [None] * len(items)
         candidates: list[tuple[int, _Entry]] = []
         seen: set[bytes] = set()
+        admitted_at = time.monotonic()
         for position, item in enumerate(items):
             tx_hash: bytes | None = None
             try:
-                tx, size, content, signatures = self._decode(item)
-                tx_hash = self.hash_code.to_bytes(2, "big") + self.hash_fn(content)
-                keys = self._check(tx, now_ms)
+                signed = self._decode(item)
+                tx_hash = signed.tx_hash
+                keys = self._check(signed.tx, now_ms)
                 if tx_hash in seen or self._known(tx_hash):
                     raise DuplicateTransaction("transaction already submitted")
             except JadechainError as error:
@@ -210,7 +208,7 @@ class Mempool:
                 continue
             seen.add(tx_hash)
             candidates.append((position, _Entry(
-                tx, tx_hash, size, tx.signatures[0].public_key, time.monotonic(), keys, content, signatures,
+                signed, tx_hash, len(signed.encoded), signed.tx.signatures[0].public_key, admitted_at, keys,
             )))
 
         verified = self._verify(candidates)
@@ -237,31 +235,34 @@ class Mempool:
         assert len(final) == len(items)
         return final
 
-    def _decode(self, item: bytes | Transaction) -> tuple[Transaction, int, bytes, bytes | None]:
-        """The transaction, its encoded size, and the canonical bytes of its content and signatures.
+    def _decode(self, item: bytes | Transaction | SignedTransaction) -> SignedTransaction:
+        """The transaction decoded (strictly), cut into its canonical parts and hashed: once.
 
-        Size first, so an oversized body is never decoded. Bytes are decoded once, strictly;
-        the content bytes (what the tx hash covers) are cut from them, not re-encoded.
+        Size first, so an oversized body is never decoded. The content bytes (what the tx hash
+        covers) are cut from the wire bytes, not re-encoded.
         """
-        if isinstance(item, Transaction):
-            content = codec.encode(item.content)
-            signatures = codec.encode_list(item.signatures)
-            size = 1 + len(content) + len(signatures)
-            if size > self.max_tx_bytes:
-                raise TransactionTooLarge(f"transaction of {size} bytes exceeds {self.max_tx_bytes}")
-            return item, size, content, signatures
-        if not isinstance(item, (bytes, bytearray, memoryview)):
+        if isinstance(item, SignedTransaction):
+            signed = item if item.tx_hash[:2] == self._hash_prefix else self.sign_parts(item.tx)
+        elif isinstance(item, Transaction):
+            signed = self.sign_parts(item)
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            if len(item) > self.max_tx_bytes:
+                raise TransactionTooLarge(f"transaction of {len(item)} bytes exceeds {self.max_tx_bytes}")
+            try:
+                signed = SignedTransaction.decode(bytes(item), self.hash_fn, self.hash_code)
+            except CodecError:
+                raise
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+                raise CodecError(f"not a transaction: {type(exc).__name__}") from exc
+        else:
             raise CodecError("expected encoded transaction bytes")
-        size = len(item)
-        if size > self.max_tx_bytes:
-            raise TransactionTooLarge(f"transaction of {size} bytes exceeds {self.max_tx_bytes}")
-        try:
-            tx, content, signatures = decode_transaction(bytes(item))
-            return tx, size, content, signatures
-        except CodecError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
-            raise CodecError(f"not a transaction: {type(exc).__name__}") from exc
+        if len(signed.encoded) > self.max_tx_bytes:
+            raise TransactionTooLarge(f"transaction of {len(signed.encoded)} bytes exceeds {self.max_tx_bytes}")
+        return signed
+
+    def sign_parts(self, tx: Transaction) -> SignedTransaction:
+        """A transaction object as one :class:`SignedTransaction` with this ledger's hash."""
+        return SignedTransaction.of(tx, self.hash_fn, self.hash_code)
 
     def _check(self, tx: Transaction, now_ms: int | None) -> tuple[PublicKey, ...]:
         """Every stateless check but the signatures themselves; returns the parsed endpoint keys."""
@@ -299,7 +300,7 @@ class Mempool:
         items = []
         owners = []
         for owner, (_, entry) in enumerate(candidates):
-            for key, signature in zip(entry.keys, entry.tx.signatures):
+            for key, signature in zip(entry.keys, entry.signed.tx.signatures):
                 items.append((key, entry.tx_hash, signature.signature))
                 owners.append(owner)
         with self._lock:
@@ -323,23 +324,31 @@ class Mempool:
         queue.append(entry)
         self._pending[entry.tx_hash] = entry
         self._verified.add(entry.tx_hash)
-        # The executor reuses these bytes and this hash when a block carries this object.
-        remember_encoding(entry.tx, entry.content, entry.signatures, self.hash_code, entry.tx_hash)
 
     # --- the proposer's side ------------------------------------------------------------
 
     def pull(self, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
+        """The transactions of :meth:`pull_signed`."""
+        return [signed.tx for signed in self.pull_signed(max_txs, max_bytes)]
+
+    def pull_signed(self, max_txs: int, max_bytes: int = 1 << 62) -> list[SignedTransaction]:
         """Take up to ``max_txs`` transactions (``max_bytes`` encoded), round-robin across signers.
 
         Each signer's transactions keep their submission order. Pulled transactions are in
         flight: not pulled again, still refused as duplicates, until committed or requeued.
+        Give them to ``Ledger.make_block`` and ``Ledger.apply_block(signed=...)`` as they are.
         """
-        taken: list[Transaction] = []
+        taken: list[SignedTransaction] = []
         total = 0
         with self._lock:
             while len(taken) < max_txs and self._signer_order:
                 signer = self._signer_order.popleft()
                 queue = self._queues[signer]
+                while queue and self._pending.get(queue[0].tx_hash) is not queue[0]:
+                    queue.popleft()  # committed (or requeued ahead) while it waited: a stale slot
+                if not queue:
+                    del self._queues[signer]
+                    continue
                 entry = queue[0]
                 if taken and total + entry.size > max_bytes:
                     self._signer_order.appendleft(signer)
@@ -351,34 +360,30 @@ class Mempool:
                     del self._queues[signer]
                 del self._pending[entry.tx_hash]
                 self._in_flight[entry.tx_hash] = entry
-                taken.append(entry.tx)
+                taken.append(entry.signed)
                 total += entry.size
         return taken
 
     def remove_committed(self, tx_hashes: Collection[bytes]) -> list[float]:
-        """Forget transactions that a committed block holds (pending or in flight).
+        """Forget transactions that a committed block holds (pending or in flight), O(1) each.
 
+        A pending one leaves a stale slot in its signer's queue, dropped when a pull reaches it.
         Returns the admission times (``time.monotonic()``) of those this pool held, for latency metrics.
         """
         admitted: list[float] = []
         with self._lock:
             for tx_hash in tx_hashes:
                 self._verified.discard(tx_hash)
-                flying = self._in_flight.pop(tx_hash, None)
-                if flying is not None:
-                    admitted.append(flying.admitted)
-                    forget_encoding(flying.tx)
-                    continue
-                entry = self._pending.pop(tx_hash, None)
+                entry = self._in_flight.pop(tx_hash, None)
+                if entry is None:
+                    entry = self._pending.pop(tx_hash, None)
                 if entry is not None:
                     admitted.append(entry.admitted)
-                    forget_encoding(entry.tx)
-                    queue = self._queues[entry.signer]
-                    queue.remove(entry)
-                    if not queue:
-                        del self._queues[entry.signer]
-                        self._signer_order.remove(entry.signer)
+                    self._forget(entry)
         return admitted
+
+    def _forget(self, entry: _Entry) -> None:
+        """A transaction left the pool for good (called under the lock)."""
 
     def requeue(self, tx_hashes: Collection[bytes]) -> None:
         """Put in-flight transactions back (their block was not committed), ahead of newer ones."""

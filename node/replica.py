@@ -107,9 +107,10 @@ from ledger.certificate import (
 )
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58, verify
 from ledger.errors import CryptoError, NotFound, ProofError, StorageError
+from ledger.executor import SignedTransaction
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block as LedgerBlock
-from ledger.types import ParticipantState, Transaction, TransactionInfo
+from ledger.types import ParticipantState, TransactionInfo
 from node.config import ConsensusSection
 from node.replica_parts import (
     KIND_HEARTBEAT,
@@ -119,6 +120,7 @@ from node.replica_parts import (
     ExecutionRecord,
     ReplicaMempool,
     StageTimers,
+    apply_payload_txs,
     decode_payload,
     encode_payload,
     proposal_exclusions,
@@ -196,13 +198,24 @@ def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
 
 
 @dataclass(slots=True)
+class _BlockTxs:
+    """The transactions of a block in the consensus tree, decoded once when the block arrived."""
+
+    signed: list[SignedTransaction]
+    hashes: list[bytes]
+
+    @classmethod
+    def of(cls, signed: list[SignedTransaction]) -> "_BlockTxs":
+        return cls(signed, [item.tx_hash for item in signed])
+
+
+@dataclass(slots=True)
 class _PendingApply:
     block: Block
     height: int
     time_ms: int
-    txs: tuple[bytes, ...]
+    txs: _BlockTxs
     committed_at: float
-    tx_hashes: list[bytes]
     epoch: int
     """Ledger epoch of the consensus instance that committed it (dropped once the ledger left it)."""
 
@@ -280,8 +293,8 @@ class Replica:
         self._open_epoch()
         # commit pipeline
         self._apply_queue: asyncio.Queue[_PendingApply | None] | None = None
-        self._block_txs: dict[BlockId, list[bytes]] = {}
-        """Tx hashes of the blocks in the tree (what a proposal must not repeat)."""
+        self._block_txs: dict[BlockId, _BlockTxs] = {}
+        """Transactions of the blocks in the tree (what a proposal must not repeat; what is applied at commit)."""
         self._unapplied_txs: dict[bytes, int] = {}
         """Tx hashes of committed blocks not applied yet (count of blocks holding each)."""
         self._writer = asyncio.Lock()
@@ -682,7 +695,8 @@ class Replica:
             tree = self.core.tree
             path = tree.path_from_root(tree.highest_qc.block_id) or []
             exclude_hashes = proposal_exclusions(
-                self._block_txs, {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
+                {block_id: txs.hashes for block_id, txs in self._block_txs.items()},
+                {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
             )
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
         if backlog >= MAX_APPLY_BACKLOG:
@@ -792,29 +806,21 @@ class Replica:
         return found
 
     def _enqueue_committed(self, block: Block) -> None:
-        hashes = self._block_txs.pop(block.id, None)
+        txs = self._block_txs.pop(block.id, None)
         record = self.execution.record(block.id)
         if record is None or record.kind not in (KIND_SEAL, KIND_TXS):
             return
         if record.height <= self.ledger.height:
             return
         decoded = decode_payload(block.payload)
-        if hashes is None:
-            hashes = self._tx_hashes(decoded.txs)
-        for tx_hash in hashes:
+        if txs is None:  # committed without passing through this tree (replayed from the commit log)
+            txs = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
+        for tx_hash in txs.hashes:
             self._unapplied_txs[tx_hash] = self._unapplied_txs.get(tx_hash, 0) + 1
         assert self._apply_queue is not None
         self._apply_queue.put_nowait(
-            _PendingApply(block, record.height, decoded.time_ms, decoded.txs, time.monotonic(), hashes, self.ledger_epoch)
+            _PendingApply(block, record.height, decoded.time_ms, txs, time.monotonic(), self.ledger_epoch)
         )
-
-    def _tx_hashes(self, raws: Sequence[bytes]) -> list[bytes]:
-        hashes = []
-        for raw in raws:
-            found = self.mempool.decode_raw(raw, self.ledger.tx_hash)
-            if found is not None:
-                hashes.append(found[1])
-        return hashes
 
     def _note_block_txs(self, block_id: BlockId, payload: bytes) -> None:
         """A block entered the tree: proposals extending it must not repeat its transactions.
@@ -827,7 +833,7 @@ class Replica:
         except ValueError:
             return
         if decoded.txs:
-            self._block_txs[block_id] = self._tx_hashes(decoded.txs)
+            self._block_txs[block_id] = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
 
     async def _applier(self) -> None:
         assert self._apply_queue is not None
@@ -838,7 +844,7 @@ class Replica:
             try:
                 await self._apply_item(item)
             finally:
-                for tx_hash in item.tx_hashes:
+                for tx_hash in item.txs.hashes:
                     left = self._unapplied_txs.get(tx_hash, 0) - 1
                     if left > 0:
                         self._unapplied_txs[tx_hash] = left
@@ -882,17 +888,12 @@ class Replica:
     def _apply_committed(self, item: _PendingApply) -> tuple[BlockResult, float]:
         """Make the ledger block every replica makes from this consensus block; apply it (worker thread)."""
         started = time.perf_counter()
-        txs: list[Transaction] = []
-        for raw in item.txs:
-            found = self.mempool.decode_raw(raw, self.ledger.tx_hash)
-            if found is not None:
-                txs.append(found[0])
-        ledger_block = self.ledger.make_block(
-            txs, time=item.time_ms, proposer=bytes(item.block.author), epoch=item.epoch
+        result = apply_payload_txs(
+            self.ledger, item.txs.signed, time_ms=item.time_ms, proposer=bytes(item.block.author),
+            epoch=item.epoch, preverified=self.mempool.is_verified,
         )
-        result = self.ledger.apply_block(ledger_block, preverified=self.mempool.is_verified)
         seconds = time.perf_counter() - started
-        self.timers.add("execution", seconds, len(txs))
+        self.timers.add("execution", seconds, len(result.tx_infos) + len(result.skipped_duplicates))
         return result, seconds
 
     def _after_apply(self, result: BlockResult, seconds: float, item: _PendingApply | None) -> None:

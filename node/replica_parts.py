@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Collection, Mapping, Sequence
@@ -35,8 +36,8 @@ import msgpack
 
 from consensus.persistent_store import LevelDBConsensusStore
 from consensus.types import BlockId
-from ledger import codec
-from ledger.executor import forget_encoding
+from ledger.executor import SignedTransaction
+from ledger.ledger import BlockResult, Ledger
 from ledger.types import Transaction
 from node.mempool import Mempool, SubmitResult
 
@@ -49,6 +50,7 @@ __all__ = [
     "DecodedPayload",
     "ExecutionRecord",
     "ReplicaMempool",
+    "apply_payload_txs",
     "decode_payload",
     "encode_payload",
 ]
@@ -90,7 +92,7 @@ def decode_payload(payload: bytes, max_txs: int | None = None) -> DecodedPayload
         raise ValueError("payload time is not a non-negative integer")
     if txs is None:
         return DecodedPayload(KIND_HEARTBEAT, time_ms, ())
-    if not isinstance(txs, list) or not all(isinstance(tx, bytes) for tx in txs):
+    if not isinstance(txs, list) or (txs and set(map(type, txs)) != {bytes}):  # msgpack bin is exactly bytes
         raise ValueError("payload transactions are not a list of byte strings")
     if max_txs is not None and len(txs) > max_txs:
         raise ValueError(f"payload carries {len(txs)} transactions, the limit is {max_txs}")
@@ -220,11 +222,16 @@ def proposal_exclusions(
     return excluded
 
 
+PROPOSAL_DECODED_LIMIT = 50_000
+"""Transactions decoded from proposals kept for their gossip's ingress (older ones are decoded again)."""
+
+
 class ReplicaMempool(Mempool):
     """The node's mempool plus what a replica needs around it.
 
-    - a cache of encoded transactions, so payloads are built and read without re-encoding
-      or re-decoding what ingress already handled;
+    - every admitted transaction by its encoded bytes, so a proposal's transactions that ingress
+      already handled are found, not decoded again (:meth:`signed_of`); and the other way round,
+      a transaction first met in a proposal is not decoded again when its gossip arrives;
     - an outbox of transactions accepted from clients, gossiped to the other validators
       (transactions from peers are not gossiped again);
     - :meth:`peek_raw`: proposals take transactions without removing them (the replica
@@ -234,35 +241,33 @@ class ReplicaMempool(Mempool):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._raw_by_hash: dict[bytes, bytes] = {}
-        self._decoded: dict[bytes, tuple[Transaction, bytes]] = {}
+        self._by_encoded: dict[bytes, SignedTransaction] = {}
+        self._from_proposals: dict[bytes, SignedTransaction] = {}
+        """Transactions decoded from proposals before ingress saw them (oldest first, bounded)."""
         self._outbox: list[bytes] = []
         self.on_accepted: Any = None
         """Called (from any thread) after a submission admitted transactions."""
         self.verify_seconds = 0.0
 
     def submit_many(
-        self, items: Sequence[bytes | Transaction], *, now_ms: int | None = None, from_peer: bool = False
+        self, items: Sequence[bytes | Transaction | SignedTransaction], *, now_ms: int | None = None,
+        from_peer: bool = False,
     ) -> list[SubmitResult]:
-        import time as _time
-
-        started = _time.perf_counter()
+        started = time.perf_counter()
         results = super().submit_many(items, now_ms=now_ms)
-        elapsed = _time.perf_counter() - started
+        elapsed = time.perf_counter() - started
         accepted = 0
         with self._lock:
             self.verify_seconds += elapsed
-            for item, result in zip(items, results):
+            for result in results:
                 if not result.accepted or result.tx_hash is None:
                     continue
                 entry = self._pending.get(result.tx_hash)
                 if entry is None:
                     continue
-                raw = bytes(item) if not isinstance(item, Transaction) else codec.encode(item)
-                self._raw_by_hash[result.tx_hash] = raw
-                self._decoded[raw] = (entry.tx, result.tx_hash)
+                self._by_encoded[entry.signed.encoded] = entry.signed
                 if not from_peer:
-                    self._outbox.append(raw)
+                    self._outbox.append(entry.signed.encoded)
                 accepted += 1
         if accepted and self.on_accepted is not None:
             self.on_accepted()
@@ -272,10 +277,6 @@ class ReplicaMempool(Mempool):
         with self._lock:
             outbox, self._outbox = self._outbox, []
         return outbox
-
-    def raw_of(self, tx: Transaction, tx_hash: bytes) -> bytes:
-        raw = self._raw_by_hash.get(tx_hash)
-        return raw if raw is not None else codec.encode(tx)
 
     def peek_raw(self, max_txs: int, max_bytes: int, exclude: Collection[bytes]) -> list[bytes]:
         """Up to ``max_txs`` waiting transactions (``max_bytes`` encoded) not in ``exclude``, round-robin
@@ -310,8 +311,7 @@ class ReplicaMempool(Mempool):
                             continue
                         if taken and total + entry.size > max_bytes:
                             return taken
-                        raw = self._raw_by_hash.get(entry.tx_hash)
-                        taken.append(raw if raw is not None else codec.encode(entry.tx))
+                        taken.append(entry.signed.encoded)
                         total += entry.size
                         break
                     if position < len(queue):
@@ -319,59 +319,51 @@ class ReplicaMempool(Mempool):
                 cursors = next_round
         return taken
 
-    def pull_raw(self, max_txs: int, max_bytes: int) -> list[bytes]:
-        """Like :meth:`peek_raw` with nothing excluded."""
-        return self.peek_raw(max_txs, max_bytes, ())
-
-    def pull(self, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
-        raws = self.pull_raw(max_txs, max_bytes)
-        taken = []
-        for raw in raws:
-            cached = self._decoded.get(raw)  # decoded at ingress: reuse that object (and its encoding)
-            taken.append(cached[0] if cached is not None else codec.decode(Transaction, raw))
-        return taken
-
-    def decode_raw(self, raw: bytes, tx_hash_of: Any) -> tuple[Transaction, bytes] | None:
-        """The transaction and its hash for encoded bytes; None if they do not decode."""
-        cached = self._decoded.get(raw)
-        if cached is not None:
-            return cached
+    def signed_of(self, raw: bytes) -> SignedTransaction | None:
+        """The transaction for encoded bytes: the one ingress admitted, else decoded (strictly) here;
+        None if the bytes are not a transaction."""
+        found = self._by_encoded.get(raw)
+        if found is not None:
+            return found
         try:
-            tx = codec.decode(Transaction, raw)
+            signed = SignedTransaction.decode(raw, self.hash_fn, self.hash_code)
         except Exception:
             return None
-        return tx, tx_hash_of(tx)
-
-    def remove_committed(self, tx_hashes: Collection[bytes]) -> list[float]:
-        """Forget committed transactions (O(1) each; queue slots are cleaned lazily by pull_raw)."""
-        admitted: list[float] = []
         with self._lock:
-            for tx_hash in tx_hashes:
-                self._verified.discard(tx_hash)
-                entry = self._in_flight.pop(tx_hash, None)
-                if entry is None:
-                    entry = self._pending.pop(tx_hash, None)
-                if entry is not None:
-                    admitted.append(entry.admitted)
-                    forget_encoding(entry.tx)
-                raw = self._raw_by_hash.pop(tx_hash, None)
-                if raw is not None:
-                    self._decoded.pop(raw, None)
-        return admitted
+            self._from_proposals[raw] = signed
+            if len(self._from_proposals) > PROPOSAL_DECODED_LIMIT:
+                del self._from_proposals[next(iter(self._from_proposals))]
+        return signed
 
-    def requeue(self, tx_hashes: Collection[bytes]) -> None:
-        """Put in-flight transactions back, ahead of newer ones (a stale slot may remain; it is skipped)."""
-        with self._lock:
-            for tx_hash in reversed(list(tx_hashes)):
-                entry = self._in_flight.pop(tx_hash, None)
-                if entry is None:
-                    continue
-                queue = self._queues.get(entry.signer)
-                if queue is None:
-                    queue = self._queues[entry.signer] = deque()
-                    self._signer_order.appendleft(entry.signer)
-                queue.appendleft(entry)
-                self._pending[entry.tx_hash] = entry
+    def _decode(self, item: bytes | Transaction | SignedTransaction) -> SignedTransaction:
+        if type(item) is bytes:
+            with self._lock:
+                found = self._from_proposals.pop(item, None)
+            if found is not None:
+                item = found  # decoded (strictly) from a proposal: the base checks only its size and hash
+        return super()._decode(item)
+
+    def signed_payload(self, raws: Sequence[bytes]) -> list[SignedTransaction]:
+        """A payload's transactions (those that decode, in order), each decoded at most once per node."""
+        found = [self.signed_of(raw) for raw in raws]
+        return [signed for signed in found if signed is not None]
+
+    def _forget(self, entry: Any) -> None:
+        self._by_encoded.pop(entry.signed.encoded, None)
+
+
+def apply_payload_txs(
+    ledger: Ledger, signed: Sequence[SignedTransaction], *, time_ms: int, proposer: bytes, epoch: int,
+    preverified: Callable[[bytes], bool] | None = None,
+) -> BlockResult:
+    """Make the ledger block every replica makes from a committed payload's transactions, and apply it.
+
+    ``signed``: the payload's transactions that decode (:meth:`ReplicaMempool.signed_payload`; bytes
+    that do not decode are left out, the same on every replica); ``preverified``: signatures this
+    node's ingress verified, not verified again.
+    """
+    ledger_block = ledger.make_block(signed, time=time_ms, proposer=proposer, epoch=epoch)
+    return ledger.apply_block(ledger_block, preverified=preverified, signed=signed)
 
 
 class StageTimers:

@@ -47,6 +47,7 @@ from ledger.ledger import Ledger
 from node.config import NodeConfig, load_node_config
 from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
+from node.process import tune_garbage_collector
 from node.replica import Replica
 from node.tls import TlsFiles, peer_node_key_bytes, secure_channel, server_credentials
 from node.solo import LedgerRuntime, _bound_socket, default_contract_runtime, load_key, serve_app
@@ -542,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     make_private(config.node.data_dir)
     setup_json_logging(getattr(logging, args.log_level.upper(), logging.INFO), config.node.name)
+    tune_garbage_collector()
     try:
         asyncio.run(run_node(config))
     except StorageError as exc:

@@ -33,6 +33,7 @@ from ledger.certificate import CommitCertificate, assemble_certificate, sign_com
 from ledger.crypto import KeyPair, sign
 from ledger.crypto import load_keypair as load_key  # the name the node's callers import
 from ledger.errors import Archived, NotFound
+from ledger.executor import SignedTransaction
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block, BlockHeader, Event, TransactionInfo
 from node.mempool import Mempool
@@ -174,7 +175,7 @@ class SoloCommitter:
             self._wakeup.clear()
             if self._stopping:
                 break  # accepted-but-unpulled transactions stay in the (volatile) mempool
-            transactions = self.mempool.pull(self.max_block_txs, self.max_block_bytes)
+            transactions = self.mempool.pull_signed(self.max_block_txs, self.max_block_bytes)
             if not transactions and not self._needs_seal:
                 continue
             try:
@@ -182,7 +183,7 @@ class SoloCommitter:
                 result = await asyncio.to_thread(self._commit, transactions)
             except Exception:
                 log.exception("block production failed; transactions requeued")
-                self.mempool.requeue([self.ledger.tx_hash(tx) for tx in transactions])
+                self.mempool.requeue([signed.tx_hash for signed in transactions])
                 await asyncio.sleep(self.idle_block_ms / 1000)
                 continue
             self._needs_seal = bool(transactions)
@@ -200,12 +201,14 @@ class SoloCommitter:
                 self._publish(await asyncio.to_thread(self._commit, []))
                 self._needs_seal = False
 
-    def _commit(self, transactions: list[Any]) -> BlockResult:
+    def _commit(self, transactions: list[SignedTransaction]) -> BlockResult:
         """Make, certify and apply the next block (runs in a worker thread)."""
         proposer = self.validator_keys[0].public.encoded
         block = self.ledger.make_block(transactions, time=self.clock_ms(), proposer=proposer)
         certificate = self._certify(block)
-        return self.ledger.apply_block(block, certificate=certificate, preverified=self.mempool.is_verified)
+        return self.ledger.apply_block(
+            block, certificate=certificate, preverified=self.mempool.is_verified, signed=transactions,
+        )
 
     def _certify(self, block: Block) -> CommitCertificate:
         header = block.header
@@ -341,7 +344,9 @@ async def serve_solo(
 
     from ledger.store.directory import open_ledger
     from node.gateway.app import GatewaySettings, create_app
+    from node.process import tune_garbage_collector
 
+    tune_garbage_collector()
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed = []

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from baas import audit
 from baas.deps import SessionDep, UserDep, client_of, get_or_404, require_org_role
 from baas.errors import AppSettingNotAllowed, Conflict, InvalidCertificate, InvalidRequest, NotFoundError, TsaUrlNotAllowed
+from baas.external import EXTERNAL, ExternalNetwork
 from baas.models import AppInstance, LedgerRecord, Organization, UtcDateTime, utcnow
 from baas.orchestration import gateway_urls, org_key
 from baas.routers.networks import visible_network
@@ -260,6 +261,8 @@ def get_app(app_id: int, request: Request, session: SessionDep, user: UserDep) -
 def stop_app(app_id: int, request: Request, session: SessionDep, user: UserDep) -> AppPublic:
     instance: AppInstance = get_or_404(session, AppInstance, app_id, "app")
     require_org_role(user, instance.organization_id, ("org_admin", "operator"))
+    if instance.status == EXTERNAL:
+        raise ExternalNetwork(f"app {instance.id} runs outside the control plane (jadechain up); stop it with jadechain down")
     instance.status = "stopped"
     state = request.app.state.baas
     if instance.mount_path in state.mounted_apps:

@@ -69,10 +69,39 @@ def block(ledger_id: int, height: int, session: SessionDep, user: UserDep) -> di
     return result
 
 
-@router.get("/txs/{tx_hash}")
+def plain_json(value: Any) -> Any:
+    """A decoded argument as JSON: bytes as ``0x`` hex, lists item by item."""
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value
+
+
+def decoded_transaction(tx: dict[str, Any]) -> dict[str, Any]:
+    """The gateway's transaction with each contract call's arguments decoded (``args_decoded``), for people.
+
+    Arguments travel as canonical msgpack (base58 on the gateway); arguments that do not decode keep only
+    their encoded form, with ``args_error`` saying why.
+    """
+    from ledger.codec import unpack_canonical
+    from ledger.crypto import from_base58
+    from ledger.errors import JadechainError
+
+    for operation in tx.get("operations", []):
+        encoded = operation.get("args")
+        if operation.get("type") != "InvokeContract" or not isinstance(encoded, str):
+            continue
+        try:
+            operation["args_decoded"] = plain_json(unpack_canonical(from_base58(encoded) if encoded else b"\x90"))
+        except (JadechainError, ValueError) as error:
+            operation["args_error"] = str(error)
+    return tx
+
+
+@router.get("/txs/{tx_hash}", summary="A transaction: operations (contract arguments decoded), signers, result")
 def transaction(ledger_id: int, tx_hash: str, session: SessionDep, user: UserDep) -> dict[str, Any]:
-    result: dict[str, Any] = gateway_get(_ledger(session, user, ledger_id), f"/txs/{seg(tx_hash)}")
-    return result
+    return decoded_transaction(gateway_get(_ledger(session, user, ledger_id), f"/txs/{seg(tx_hash)}"))
 
 
 @router.get("/accounts/{address}")
@@ -103,7 +132,7 @@ def search(ledger_id: int, session: SessionDep, user: UserDep, q: str = Query(mi
         address, key = q.split("/", 1)
         return {"kind": "entry", "result": gateway_get(ledger, f"/accounts/{seg(address)}/entry", {"key": key})}
     try:
-        return {"kind": "tx", "result": gateway_get(ledger, f"/txs/{seg(q)}")}
+        return {"kind": "tx", "result": decoded_transaction(gateway_get(ledger, f"/txs/{seg(q)}"))}
     except (NotFoundError, UpstreamError):
         pass
     try:

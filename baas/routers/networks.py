@@ -21,6 +21,7 @@ from baas.deps import (
     require_org_role,
 )
 from baas.errors import BaasError, Conflict, Forbidden, InvalidRequest
+from baas.external import require_managed
 from baas.models import Consortium, ConsortiumMember, CustodyKey, LedgerRecord, Network, Node, Organization, User
 from baas.monitoring import network_health, view_dict
 from baas.orchestration import (
@@ -326,6 +327,7 @@ def _set_desired(request: Request, session: Session, user: User, network: Networ
 
 def _network_action(request: Request, session: Session, user: User, network: Network, action: str) -> Any:
     """Run a network-wide action now if only the caller's organisation is affected; else propose it."""
+    require_managed(network)
     affected = governance.affected_organizations(network)
     if is_platform_admin(user) or set(affected) <= {user.organization_id}:
         desired = "stopped" if action == "stop" else "running"
@@ -403,6 +405,7 @@ class LedgerCreate(BaseModel):
 def create_ledger(network_id: int, body: LedgerCreate, request: Request, session: SessionDep, user: UserDep) -> LedgerPublic:
     state = request.app.state.baas
     network = visible_network(session, user, network_id, ("org_admin",))
+    require_managed(network)
     if _is_local(request) and not _multi_validator_ready(request):
         raise Conflict("the single-validator solo node serves one ledger; several ledgers need node.server")
     if any(ledger.name == body.name for ledger in network.ledgers):
@@ -526,7 +529,7 @@ def _ledger_builder(ledger: LedgerRecord) -> TransactionBuilder:
 
 def _node(session: Session, user: User, node_id: int, roles: tuple[str, ...]) -> Node:
     node: Node = get_or_404(session, Node, node_id, "node")
-    visible_network(session, user, node.network_id)
+    require_managed(visible_network(session, user, node.network_id))
     require_org_role(user, node.organization_id, roles)
     return node
 
@@ -549,6 +552,7 @@ def get_node(node_id: int, request: Request, session: SessionDep, user: UserDep)
 def add_node(network_id: int, body: NodeCreate, request: Request, session: SessionDep, user: UserDep) -> NodePublic:
     state = request.app.state.baas
     network = visible_network(session, user, network_id, OPERATE)
+    require_managed(network)
     require_org_role(user, body.organization_id, OPERATE)
     if body.organization_id not in consortium_member_ids(session, network.consortium_id):
         raise InvalidRequest("the organisation is not a member of the network's consortium")
@@ -650,6 +654,7 @@ def start_node(node_id: int, request: Request, session: SessionDep, user: UserDe
 def remove_node(node_id: int, request: Request, session: SessionDep, user: UserDep) -> Any:
     node: Node = get_or_404(session, Node, node_id, "node")
     network = visible_network(session, user, node.network_id, ("org_admin",))
+    require_managed(network)
     if node.desired_state == "removed":
         raise Conflict("the node was already removed")
     if is_platform_admin(user) or user.organization_id == node.organization_id:

@@ -80,8 +80,8 @@ def _mount_plugins() -> None:
         app.add_typer(sub_app, name=entry.name)
 
 
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # never break a URL or a path across lines
+error_console = Console(stderr=True, soft_wrap=True)
 _mount_plugins()
 
 DEFAULT_KEY_DIR = os.environ.get("JADECHAIN_KEY_DIR") or os.path.join(os.path.expanduser("~"), ".jadechain", "keys")

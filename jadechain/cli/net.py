@@ -25,7 +25,7 @@ __all__ = ["net_app", "node_app"]
 
 net_app = typer.Typer(help="A local network of validator processes on 127.0.0.1.", no_args_is_help=True)
 node_app = typer.Typer(help="Run a validator node.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # never break a URL or a path across lines
 
 DEFAULT_DIR = Path(".jadechain/net")
 

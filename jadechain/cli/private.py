@@ -33,8 +33,8 @@ from ledger.private import GradeSpec, PrivateRecordError, verify_disclosure
 __all__ = ["private_app", "verify_disclosure_file"]
 
 private_app = typer.Typer(help="Encrypted records: put, get, grant, revoke, disclose.", no_args_is_help=True)
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # never break a URL or a path across lines
+error_console = Console(stderr=True, soft_wrap=True)
 PASSWORD_ENV = "JADECHAIN_KEY_PASSWORD"
 
 GATEWAY = typer.Option(["http://127.0.0.1:8080"], "--gateway", "-g", help="Gateway URL (repeat for failover).")

@@ -255,17 +255,6 @@ def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = Tr
     }
     services: list[Service] = []
     if with_apps and importlib.util.find_spec("baas") is not None:
-        port = _pick_port(PREFERRED_PORTS["baas"])
-        baas_dir = control_plane_dir(directory)
-        services.append(_start_service(
-            directory, "baas",
-            python_module_command("baas", "serve", "--data-dir", str(baas_dir), "--port", str(port)),
-            f"http://127.0.0.1:{port}", "/openapi.json", 120.0,
-        ))
-        admin_file = baas_dir / "initial-admin-password"
-        if admin_file.exists():
-            # The path, not the secret: terminals and CI logs keep what is printed.
-            summary["control_plane_admin"] = f"user 'admin', password in {admin_file} (mode 0600)"
         for app, module in (("evidence", "baas.apps.evidence"), ("traceability", "baas.apps.traceability")):
             if importlib.util.find_spec(module) is None or importlib.util.find_spec(module + ".__main__") is None:
                 continue
@@ -274,6 +263,22 @@ def up(directory: Path, nodes: int = 4, crypto: str = "sm", with_apps: bool = Tr
                 directory, app, _app_argv(module, layout, port, directory / app),
                 f"http://127.0.0.1:{port}", "/openapi.json", 90.0,
             ))
+        # The control plane shows this network, its ledger and these apps in the console (idempotently: a
+        # later `up` finds the same ledger and refreshes the addresses), so nobody creates a second network.
+        adopt = ["--adopt-network", layout.directory]
+        for service in services:
+            adopt += ["--adopt-app", f"{service.name}={service.url}"]
+        port = _pick_port(PREFERRED_PORTS["baas"])
+        baas_dir = control_plane_dir(directory)
+        services.insert(0, _start_service(
+            directory, "baas",
+            python_module_command("baas", "serve", "--data-dir", str(baas_dir), "--port", str(port), *adopt),
+            f"http://127.0.0.1:{port}", "/openapi.json", 120.0,
+        ))
+        admin_file = baas_dir / "initial-admin-password"
+        if admin_file.exists():
+            # The path, not the secret: terminals and CI logs keep what is printed.
+            summary["control_plane_admin"] = f"user 'admin', password in {admin_file} (mode 0600)"
     summary["services"] = {s.name: s.url for s in services}
     if "traceability" in summary["services"]:
         summary["traceability_capture"] = _traceability_capture_command(

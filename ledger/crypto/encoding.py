@@ -146,8 +146,36 @@ def decode_crypto_bytes(
 
 
 def to_base58(data: bytes) -> str:
-    """Bitcoin-alphabet base58, the text form JD Chain uses for keys and addresses."""
-    return base58.b58encode(bytes(data)).decode("ascii")
+    """Bitcoin-alphabet base58, the text form JD Chain uses for keys and addresses.
+
+    The same text as ``base58.b58encode``, about twice as fast: one big-number division per ten
+    digits, then two digits per table lookup on a machine-size integer (every tx hash in a
+    submit result or a stream message is shown this way: it is on the per-transaction path).
+    """
+    raw = bytes(data)
+    number = int.from_bytes(raw, "big")
+    pairs: list[str] = []  # least significant first
+    while number:
+        number, chunk = divmod(number, _TEN_DIGITS)
+        high, low = divmod(chunk, _EIGHT_DIGITS)
+        pairs.append(_DIGIT_PAIRS[low % _PAIR])
+        low //= _PAIR
+        pairs.append(_DIGIT_PAIRS[low % _PAIR])
+        low //= _PAIR
+        pairs.append(_DIGIT_PAIRS[low % _PAIR])
+        pairs.append(_DIGIT_PAIRS[low // _PAIR])
+        pairs.append(_DIGIT_PAIRS[high])
+    text = "".join(reversed(pairs)).lstrip("1")
+    zeros = len(raw) - len(raw.lstrip(b"\0"))
+    return "1" * zeros + text
+
+
+_BASE58_DIGITS: Final = base58.BITCOIN_ALPHABET.decode("ascii")
+_PAIR: Final = 58**2
+_EIGHT_DIGITS: Final = 58**8
+_TEN_DIGITS: Final = 58**10
+_DIGIT_PAIRS: Final = tuple(high + low for high in _BASE58_DIGITS for low in _BASE58_DIGITS)
+"""Every two-digit base58 string, indexed by its value (0 .. 58² - 1)."""
 
 
 def from_base58(text: str) -> bytes:

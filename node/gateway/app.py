@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from node.gateway.deps import TokenBuckets
 from node.gateway.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from node.gateway.metrics import GatewayMetrics
+from node.gateway.offline_docs import serve_docs_offline
 from node.gateway.routers import blocks, ledgers, proofs, stream, system, txs
 from node.gateway.schemas import ErrorPublic
 from node.solo import LedgerRuntime
@@ -50,6 +51,7 @@ def create_app(runtimes: dict[str, LedgerRuntime], settings: GatewaySettings | N
                     "Errors are `{code, message}` with stable codes.",
         responses={"default": {"model": ErrorPublic, "description": "Error `{code, message}`"}},
     )
+    serve_docs_offline(app)
     app.state.runtimes = runtimes
     app.state.settings = settings
     app.state.post_buckets = TokenBuckets(settings.post_rate, settings.post_burst)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
 from ledger.crypto import PublicKey, address_from_public_key, algorithm_by_code, to_base58
-from ledger.errors import CryptoError
+from ledger.errors import CryptoError, JadechainError
 from ledger.proofs import typed_value_to_json
 from ledger.types import (
     AccountRecord,
@@ -265,6 +266,32 @@ def tx_result_public(info: TransactionInfo) -> TxResultPublic:
         tx_hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
         gas_used=info.gas_used,
     )
+
+
+def tx_result_json(info: TransactionInfo) -> str:
+    """``tx_result_public(info).model_dump_json()``, written directly (one per transaction in the stream)."""
+    return (
+        f'{{"tx_hash":"{to_base58(info.tx_hash)}","status":{json.dumps(info.status, ensure_ascii=False)},'
+        f'"height":{int(info.height)},"index":{int(info.index)},"gas_used":{int(info.gas_used)}}}'
+    )
+
+
+def tx_result_dict(info: TransactionInfo) -> dict[str, Any]:
+    """``tx_result_public(info).model_dump()``, built directly."""
+    return {"tx_hash": to_base58(info.tx_hash), "status": info.status, "height": info.height, "index": info.index,
+            "gas_used": info.gas_used}
+
+
+def submit_result_dict(tx_hash: bytes | None, error: JadechainError | None, info: TransactionInfo | None) -> dict[str, Any]:
+    """``SubmitResultPublic`` of one submission as ``model_dump()`` gives it, built directly (one per
+    submitted transaction, on the submit path)."""
+    return {
+        "tx_hash": None if tx_hash is None else to_base58(tx_hash),
+        "accepted": error is None,
+        "error": None if error is None else {"code": error.code, "message": error.message},
+        "committed": info is not None,
+        "result": None if info is None else tx_result_dict(info),
+    }
 
 
 def signer_address(public_key: bytes) -> str:

@@ -4,22 +4,25 @@ Every message has the id ``height:index`` where ``index`` counts the messages of
 ``0`` is the ``block`` message, then each transaction's ``tx`` message followed by its ``event``
 messages. A client resumes with ``Last-Event-ID: h:i`` (or ``?from_height=h``): the stream replays
 committed history from the ledger, then follows live commits, so each message is delivered exactly
-once across reconnects. Live delivery reads from the ledger too (the committer's publication is only
-the wake-up), so replayed and live messages are byte-for-byte the same.
+once across reconnects. Live delivery builds a block's messages from what the committer published
+for it (header, results, events: the very values the ledger stored), so it reads nothing back per
+transaction; replayed and live messages are byte-for-byte the same (a test compares them). Messages
+of kinds the client did not ask for are counted (for the ids) but not encoded.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, Collection, Sequence
 
 from starlette.concurrency import run_in_threadpool
 
 from ledger.ledger import Ledger
+from ledger.types import Event
 from node.gateway.errors import InvalidParameter
-from node.gateway.schemas import block_public, event_public, tx_result_public
-from node.solo import LedgerRuntime
+from node.gateway.schemas import block_public, event_public, tx_result_json
+from node.solo import CommittedBlock, LedgerRuntime
 
 KINDS = ("block", "tx", "event")
 KEEPALIVE_SECONDS = 10.0
@@ -52,16 +55,34 @@ def parse_event_id(text: str) -> tuple[int, int]:
     return height, index
 
 
-def block_messages(ledger: Ledger, height: int) -> list[StreamMessage]:
-    """Every stream message of one committed block, in order."""
-    header = ledger.get_header(height)
-    messages = [StreamMessage(height, 0, "block", block_public(
-        header, ledger.hash_header(header), ledger.get_certificate(height) is not None).model_dump_json())]
-    for tx_hash in ledger.get_block_tx_hashes(height):
-        info = ledger.get_transaction(tx_hash).info
-        messages.append(StreamMessage(height, len(messages), "tx", tx_result_public(info).model_dump_json()))
-        for event in ledger.get_tx_events(tx_hash):
-            messages.append(StreamMessage(height, len(messages), "event", event_public(event).model_dump_json()))
+def block_messages(
+    ledger: Ledger, height: int, committed: CommittedBlock | None = None, kinds: Collection[str] = KINDS,
+) -> list[StreamMessage]:
+    """Every stream message of one committed block, in order (only ``kinds`` carry data).
+
+    From ``committed`` (what the committer published for this height) when given, else read back
+    from the ledger.
+    """
+    events_of: Callable[[bytes], Sequence[Event]]
+    if committed is not None and committed.height == height:
+        header, header_hash, infos = committed.header, committed.block_hash, list(committed.tx_infos)
+        grouped: dict[bytes, list[Event]] = {}
+        for event in committed.events:
+            grouped.setdefault(event.tx_hash, []).append(event)
+        events_of = lambda tx_hash: grouped.get(tx_hash, ())  # noqa: E731
+    else:
+        header = ledger.get_header(height)
+        header_hash = ledger.hash_header(header)
+        infos = [ledger.get_transaction(tx_hash).info for tx_hash in ledger.get_block_tx_hashes(height)]
+        events_of = ledger.get_tx_events
+    block_data = block_public(header, header_hash, ledger.get_certificate(height) is not None).model_dump_json()
+    messages = [StreamMessage(height, 0, "block", block_data if "block" in kinds else "")]
+    want_tx, want_events = "tx" in kinds, "event" in kinds
+    for info in infos:
+        messages.append(StreamMessage(height, len(messages), "tx", tx_result_json(info) if want_tx else ""))
+        for event in events_of(info.tx_hash):
+            data = event_public(event).model_dump_json() if want_events else ""
+            messages.append(StreamMessage(height, len(messages), "event", data))
     return messages
 
 
@@ -73,17 +94,20 @@ async def stream_messages(
     ledger = runtime.ledger
     next_height = start_height
     subscription = runtime.committer.subscribe()
+    published: dict[int, CommittedBlock] = {}
     yield b": jadechain stream\nretry: 1000\n\n"
     try:
         while not shutting_down.is_set():
             # Catch up with everything committed (replay, and after every wake-up).
             while next_height <= ledger.height and not shutting_down.is_set():
-                messages = await run_in_threadpool(block_messages, ledger, next_height)
-                for message in messages:
-                    if next_height == start_height and message.index <= skip_through:
-                        continue
-                    if message.kind in kinds:
-                        yield message.encode()
+                committed = published.pop(next_height, None)
+                messages = await run_in_threadpool(block_messages, ledger, next_height, committed, kinds)
+                chunk = b"".join(
+                    message.encode() for message in messages
+                    if message.kind in kinds and not (next_height == start_height and message.index <= skip_through)
+                )
+                if chunk:  # one write per block, not one per message
+                    yield chunk
                 next_height += 1
             waiter = asyncio.ensure_future(subscription.get())
             stopper = asyncio.ensure_future(shutting_down.wait())
@@ -94,7 +118,10 @@ async def stream_messages(
                 waiter.cancel()
                 yield b": keepalive\n\n"
                 continue
-            if waiter.result() is None:
+            pushed = waiter.result()
+            if pushed is not None and pushed.height >= next_height:
+                published[pushed.height] = pushed
+            if pushed is None:
                 if subscription.lagged:  # fell behind: re-subscribe and catch up from the ledger
                     subscription.close()
                     subscription = runtime.committer.subscribe()

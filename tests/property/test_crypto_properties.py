@@ -85,3 +85,12 @@ def test_sign_verify_random_messages(
 @given(st.sampled_from(SIGNATURE_ALGORITHMS), st.binary(max_size=80))
 def test_verify_never_raises_on_garbage(algorithm: CryptoAlgorithm, garbage: bytes) -> None:
     assert verify(_PAIRS[algorithm].public, b"message", garbage) is False
+
+
+@given(st.integers(min_value=0, max_value=40), st.binary(max_size=80))
+def test_base58_text_is_the_reference_encoders(zeros: int, data: bytes) -> None:
+    """The node's fast base58 gives the text the base58 package gives (leading zero bytes too)."""
+    import base58
+
+    raw = b"\0" * zeros + data
+    assert to_base58(raw) == base58.b58encode(raw).decode("ascii")

@@ -138,3 +138,57 @@ def test_unknown_operation_tag_is_rejected() -> None:
         assert "tag" in error.message
         return
     raise AssertionError("unknown tag accepted")
+
+
+def _reference_validate_json(data: bytes) -> str | None:
+    """The JSON check as first written (json.loads, then a float walk and json.dumps): None or the error."""
+    import json as json_module
+
+    from ledger.errors import CodecError as Error
+    from ledger.values import _reject_floats
+
+    try:
+        parsed = json_module.loads(data.decode("utf-8"))
+    except ValueError:
+        return "does not parse"
+    try:
+        _reject_floats(parsed)
+    except Error:
+        return "float"
+    canonical = json_module.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return None if canonical == data else "not canonical"
+
+
+_JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+                          st.floats(allow_nan=True, allow_infinity=True))
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=6), children, max_size=4)),
+    max_leaves=12,
+)
+
+
+@given(_JSON_VALUES, st.sampled_from(["canonical", "spaced", "unsorted", "raw"]), st.binary(max_size=4))
+def test_json_values_are_accepted_exactly_when_the_reference_check_accepts_them(value, form, noise) -> None:
+    """The fast JSON check (one decoder that stops at floats, one shared encoder) agrees with the original."""
+    import json as json_module
+
+    from ledger.errors import CodecError as Error
+    from ledger.values import ValueType, validate_typed_value
+
+    if form == "canonical":
+        text = json_module.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    elif form == "spaced":
+        text = json_module.dumps(value, sort_keys=True, ensure_ascii=False)
+    elif form == "unsorted":
+        text = json_module.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = json_module.dumps(value, separators=(",", ":"), ensure_ascii=False)[:3] + noise.decode("latin-1")
+    data = text.encode("utf-8")
+    expected = _reference_validate_json(data)
+    try:
+        validate_typed_value(int(ValueType.JSON), data)
+        outcome = None
+    except Error:
+        outcome = "refused"
+    assert (outcome is None) == (expected is None), (data, expected)

@@ -31,6 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ledger.errors import JadechainError
 from jadechain.sdk.client import ApiError
+from node.gateway.offline_docs import serve_docs_offline
 
 from baas.apps.evidence import records
 from baas.apps.evidence.bundle import build_evidence_zip
@@ -170,6 +171,7 @@ def create_app(settings: Any, *, service: EvidenceService | None = None) -> Fast
     app = FastAPI(title="Jadechain evidence preservation", version="1",
                   description="Preserve file fingerprints with certified time, multi-party signatures and "
                               "RFC 3161 timestamps; verify online or offline.")
+    serve_docs_offline(app)
     lazy = _Lazy(service or EvidenceService(settings))
     app.state.evidence = lazy
 

@@ -44,6 +44,7 @@ from baas.apps.traceability.store import EventRow
 from baas.apps.traceability.xml_binding import XmlBindingError
 from ledger.crypto import PublicKey, address_from_public_key
 from jadechain.sdk.client import ApiError
+from node.gateway.offline_docs import serve_docs_offline
 
 MAX_PER_PAGE = 1000
 
@@ -132,6 +133,7 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
                 await run_in_threadpool(svc.stop)
 
     app = FastAPI(title="Jadechain traceability (EPCIS 2.0)", lifespan=lifespan)
+    serve_docs_offline(app)
     app.state.service = svc
     dispatcher = add_epcis_routes(app, settings, svc, query_document, _event_json)
     app.state.dispatcher = dispatcher

@@ -19,7 +19,10 @@ async function api(method, path, body) {
     if (data && data.details && data.details.line) {
       message += " — line " + data.details.line + ", column " + data.details.column + " [" + data.details.rule + "]";
     }
-    if (response.status === 401) { location.href = "/ui/login?next=" + encodeURIComponent(location.pathname); }
+    // An expired session goes to the sign-in page; on that page a 401 is the answer to a wrong password.
+    if (response.status === 401 && location.pathname !== "/ui/login") {
+      location.href = "/ui/login?next=" + encodeURIComponent(location.pathname);
+    }
     throw new Error(message);
   }
   return data;

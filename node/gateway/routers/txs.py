@@ -10,12 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledger.crypto import to_base58
 from ledger.errors import CodecError
 from ledger.proofs import build_transaction_bundle
 from node.gateway.deps import RateLimitDep, RuntimeDep, parse_hash
 from node.gateway.errors import BatchTooLarge
-from node.gateway.schemas import ErrorPublic, SubmitResultPublic, TxPublic, tx_public, tx_result_public
+from node.gateway.schemas import SubmitResultPublic, TxPublic, submit_result_dict, tx_public
 from node.solo import LedgerRuntime
 
 router = APIRouter(prefix="/api/v1/ledgers/{ledger}/txs", tags=["transactions"])
@@ -99,26 +98,20 @@ async def submit(
     infos = {}
     if wait == "commit" and accepted:
         infos = await runtime.committer.wait_for(accepted, timeout)
-    public = []
-    for result in results:
-        item = SubmitResultPublic(
-            tx_hash=None if result.tx_hash is None else to_base58(result.tx_hash), accepted=result.accepted,
-        )
-        if result.error is not None:
-            item.error = ErrorPublic(code=result.error.code, message=result.error.message)
-        info = infos.get(result.tx_hash) if result.tx_hash is not None else None
-        if info is not None:
-            item.committed = True
-            item.result = tx_result_public(info)
-        public.append(item)
+    # The documented SubmitResultPublic shape, built as plain dicts (pydantic per transaction was a
+    # measurable share of a node's CPU per transaction; tests compare the two).
+    public = [
+        submit_result_dict(result.tx_hash, result.error, infos.get(result.tx_hash) if result.tx_hash else None)
+        for result in results
+    ]
     request.app.state.metrics.observe_submitted(len(accepted), len(results) - len(accepted))
     if batch:
-        return JSONResponse([item.model_dump() for item in public])
+        return JSONResponse(public)
     single = results[0]
     if single.error is not None:
         raise single.error
-    status = 202 if wait == "commit" and not public[0].committed else 200
-    return JSONResponse(public[0].model_dump(), status_code=status)
+    status = 202 if wait == "commit" and not public[0]["committed"] else 200
+    return JSONResponse(public[0], status_code=status)
 
 
 @router.get("/{tx_hash}", response_model=TxPublic, summary="A transaction and its result; ?proof=true for a proof bundle",

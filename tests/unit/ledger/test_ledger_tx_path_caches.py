@@ -1,8 +1,8 @@
 """The ledger's fast paths give exactly what the slow paths give.
 
-Each cache on the transaction path (the block's authority cache, the encodings carried
-from ingress, the hashes kept from make_block) is checked here against the uncached
-answer: the same statuses, the same hashes, the same roots.
+Each shortcut on the transaction path (the block's authority cache, the canonical bytes and
+hash a SignedTransaction carries from ingress) is checked here against the plain path: the
+same statuses, the same hashes, the same roots.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from ledger.executor import (
     BlockAuthority,
     ExecutionEnvironment,
     decode_transaction,
+    SignedTransaction,
     encoded_transaction,
-    forget_encoding,
     hash_and_content,
-    remember_encoding,
 )
 from ledger.ledger import Ledger
 from ledger.merkle.state_tree import verify_sparse_merkle_proof
@@ -150,7 +149,7 @@ def test_a_discarded_layer_invalidates_what_the_cache_learned_inside_it() -> Non
     assert authority.settings() == ledger.settings
 
 
-# --- encodings carried from ingress ------------------------------------------------------------
+# --- one value per transaction, from ingress ------------------------------------------------------------
 
 def test_decode_transaction_cuts_the_canonical_field_bytes() -> None:
     chain = make_chain()
@@ -180,22 +179,19 @@ def test_decode_transaction_is_as_strict_as_decode(mutate) -> None:
         decode_transaction(bad)
 
 
-def test_registered_encodings_give_the_same_hash_and_a_lookalike_object_is_not_confused() -> None:
+def test_a_signed_transaction_decoded_from_bytes_equals_one_made_from_the_object() -> None:
     chain = make_chain()
     account = chain.new_data_account("acct")
-    tx = chain.tx(lambda b: b.kv_set(account, "k", 1, -1))
+    tx = chain.tx(lambda b: b.kv_set(account, "k", 1, -1), chain.admin, chain.founders[2])
     raw = codec.encode(tx)
-    decoded, content, signatures = decode_transaction(raw)
-    fresh_hash, fresh_content = hash_and_content(chain.ledger.hash_fn, chain.ledger.hash_code, tx)
-    remember_encoding(decoded, content, signatures, chain.ledger.hash_code, fresh_hash)
-    try:
-        assert hash_and_content(chain.ledger.hash_fn, chain.ledger.hash_code, decoded) == (fresh_hash, fresh_content)
-        assert chain.ledger.tx_hash(decoded) == chain.ledger.tx_hash(tx) == fresh_hash
-        # An equal but distinct object is hashed by encoding, not by the registry.
-        other = codec.decode(Transaction, raw)
-        assert chain.ledger.tx_hash(other) == fresh_hash
-    finally:
-        forget_encoding(decoded)
+    decoded = SignedTransaction.decode(raw, chain.ledger.hash_fn, chain.ledger.hash_code)
+    made = SignedTransaction.of(tx, chain.ledger.hash_fn, chain.ledger.hash_code)
+    assert decoded == made
+    assert decoded.encoded == raw and decoded.tx == tx
+    assert decoded.tx_hash == chain.ledger.tx_hash(tx) == hash_and_content(
+        chain.ledger.hash_fn, chain.ledger.hash_code, tx)[0]
+    with pytest.raises(CodecError):
+        SignedTransaction.decode(raw + b"\x00", chain.ledger.hash_fn, chain.ledger.hash_code)
 
 
 def test_blocks_of_ingress_decoded_transactions_commit_the_same_roots() -> None:
@@ -205,23 +201,33 @@ def test_blocks_of_ingress_decoded_transactions_commit_the_same_roots() -> None:
         chain.new_data_account("acct")
     account = address_from_public_key(seeded_keypair("acct").public)
     txs = [plain.tx(lambda b, i=i: b.kv_set(account, f"k{i}", i, -1)) for i in range(20)]
-    decoded = []
-    for tx in txs:
-        obj, content, signatures = decode_transaction(codec.encode(tx))
-        remember_encoding(obj, content, signatures, ingress.ledger.hash_code, ingress.ledger.tx_hash(tx))
-        decoded.append(obj)
-    try:
-        first = plain.commit(*txs)
-        second = ingress.commit(*decoded)
-    finally:
-        for obj in decoded:
-            forget_encoding(obj)
+    signed = [SignedTransaction.decode(codec.encode(tx), ingress.ledger.hash_fn, ingress.ledger.hash_code)
+              for tx in txs]
+    first = plain.commit(*txs)
+    ingress.time += 1000
+    block = ingress.ledger.make_block(signed, time=ingress.time)
+    second = ingress.ledger.apply_block(block, signed=signed)
     assert first.roots == second.roots
     assert first.block_hash == second.block_hash == plain.ledger.hash_header(first.header)
     assert [i.status for i in second.tx_infos] == ["SUCCESS"] * 20
     stored = ingress.ledger.get_block(second.header.height)
     assert stored.transactions == tuple(txs)
     assert ingress.ledger.get_transaction(second.tx_infos[3].tx_hash).transaction == txs[3]
+
+
+def test_apply_block_refuses_signed_transactions_that_are_not_the_blocks() -> None:
+    from ledger.errors import InvalidBlock
+
+    chain = make_chain()
+    account = chain.new_data_account("acct")
+    txs = [chain.tx(lambda b, i=i: b.kv_set(account, f"k{i}", i, -1)) for i in range(2)]
+    signed = [SignedTransaction.of(tx, chain.ledger.hash_fn, chain.ledger.hash_code) for tx in txs]
+    block = chain.ledger.make_block(signed, time=chain.time + 1000)
+    with pytest.raises(InvalidBlock):
+        chain.ledger.apply_block(block, signed=list(reversed(signed)))
+    with pytest.raises(InvalidBlock):
+        chain.ledger.apply_block(block, signed=signed[:1])
+    assert chain.ledger.apply_block(block, signed=signed).tx_infos[1].status == "SUCCESS"
 
 
 def test_make_block_hashes_are_reused_only_for_the_same_objects() -> None:
@@ -322,3 +328,17 @@ def test_a_block_whose_batch_fails_leaves_no_tree_nodes_behind() -> None:
     value_hash, proof = tree.get_with_proof(key_hash, reopened.height)
     assert value_hash is not None
     verify_sparse_merkle_proof(reopened.hash_fn, root, key_hash, value_hash, proof)
+
+
+def test_a_signed_transaction_hashed_for_another_ledger_is_hashed_again() -> None:
+    """A SignedTransaction carrying an SM3 hash given to a SHA-256 ledger: the ledger's own hash counts."""
+    sha = make_chain()
+    sm3 = make_chain(hash_algorithm="SM3")
+    account = sha.new_data_account("acct")
+    tx = sha.tx(lambda b: b.kv_set(account, "k", 1, -1))
+    foreign = SignedTransaction.of(tx, sm3.ledger.hash_fn, sm3.ledger.hash_code)
+    assert foreign.tx_hash != sha.ledger.tx_hash(tx)
+    assert sha.ledger.sign_parts(foreign).tx_hash == sha.ledger.tx_hash(tx)
+    block = sha.ledger.make_block([foreign], time=sha.time + 1000)
+    result = sha.ledger.apply_block(block, signed=[foreign])
+    assert [info.tx_hash for info in result.tx_infos] == [sha.ledger.tx_hash(tx)]
