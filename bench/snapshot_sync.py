@@ -11,11 +11,25 @@ joining node gets to the same state two ways:
   joiner verifies the manifest against the root, verifies every chunk and rebuilds
   the tree; bytes are the manifest plus the encoded chunks.
 
-Both must reach the source's root (checked). Writes bench/results/snapshot_sync.json
-and prints, as its very last line, one JSON object with the figures. Never passes
-or fails on time.
+Both must reach the source's root (checked).
 
-Usage: python bench/snapshot_sync.py [--quick] [--keys N] [--updates-per-key K]
+``--node`` measures what a joining *node* does instead, on real ledgers in LevelDB (fsync off
+in all three, so the disk does not dominate): a source ledger gets N signed KV writes on one data
+account in blocks of 1000 transactions, and a fresh ledger (genesis only) reaches the same height
+two ways:
+
+* replay: apply every source block (signatures skipped, as under a commit certificate); bytes are
+  the encoded blocks;
+* snapshot join: the source exports its offer and chunks at H (header H + 1 certified by 3 of the
+  4 founders), the joiner verifies the offer against the genesis validators, every chunk against
+  the manifest, and imports; bytes are the offer plus the chunks.
+
+Both must end with the source's roots and then apply the source's next block with identical roots.
+Times are wall and process CPU seconds. Writes bench/results/snapshot_sync.json (or
+snapshot_sync_node.json) and prints, as its very last line, one JSON object with the figures. Never
+passes or fails on time.
+
+Usage: python bench/snapshot_sync.py [--quick] [--keys N] [--updates-per-key K] [--node]
 """
 
 from __future__ import annotations
@@ -52,8 +66,13 @@ def main() -> None:
     parser.add_argument("--updates-per-key", type=int, default=1,
                         help="how often each key is written over the history (replay cost grows with it)")
     parser.add_argument("--prefix-nibbles", type=int, default=2, help="chunks = 16**this")
+    parser.add_argument("--node", action="store_true",
+                        help="whole ledgers in LevelDB: snapshot join (offer + chunks + import) against block replay")
     args = parser.parse_args()
     n_keys = args.keys if args.keys is not None else (10_000 if args.quick else 100_000)
+    if args.node:
+        node_join(n_keys, args.prefix_nibbles)
+        return
 
     # The history: each block writes BLOCK keys; a key is written updates_per_key times.
     blocks: list[list[tuple[bytes, bytes]]] = []
@@ -118,6 +137,86 @@ def main() -> None:
         "python": platform.python_version(),
     }
     out = Path(__file__).resolve().parent / "results" / "snapshot_sync.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3)
+
+
+def node_join(n_keys: int, prefix_nibbles: int) -> None:
+    import tempfile
+
+    from ledger import codec
+    from ledger.certificate import ValidatorSignature, assemble_certificate, encode_commit_statement
+    from ledger.crypto import sign
+    from ledger.snapshot import verify_chunk
+    from ledger.snapshot_ledger import (
+        LedgerSnapshotOffer,
+        export_ledger_snapshot,
+        import_ledger_snapshot,
+        verify_offer,
+    )
+    from ledger.store.directory import create_ledger
+    from tests.unit.ledger.ledger_testkit import make_chain
+
+    work = Path(tempfile.mkdtemp(prefix="snapshot-bench-"))
+    chain = make_chain()
+    genesis = chain.ledger.get_block(0)
+    source = create_ledger(str(work / "source"), genesis, sync=False)
+    chain.ledger = source
+    account = chain.new_data_account("bench-account")
+    started = time.perf_counter()
+    for start in range(0, n_keys, BLOCK):
+        chain.commit(*[chain.tx(lambda b, i=i: b.kv_set(account, f"key-{i}", f"value-{i}".ljust(48, ".")))
+                       for i in range(start, min(start + BLOCK, n_keys))])
+    build_seconds = time.perf_counter() - started
+    height = source.height
+    chain.commit(chain.tx(lambda b: b.kv_set(account, "after-snapshot", 1)))  # block H + 1
+    following = source.get_header(height + 1)
+    header_hash = source.hash_header(following)
+    statement = encode_commit_statement(source.ledger_hash, height + 1, header_hash, following.epoch)
+    source.put_certificate(assemble_certificate(source.ledger_hash, height + 1, header_hash, following.epoch, [
+        ValidatorSignature(p.public.encoded, sign(p.private, statement)) for p in chain.founders[:3]]))
+    blocks = [source.get_block(h) for h in range(1, height + 1)]
+
+    replayer = create_ledger(str(work / "replay"), genesis, sync=False)
+    _, replay_wall, replay_cpu = _timed(lambda: [replayer.apply_block(b, preverified=lambda _: True) for b in blocks])
+    assert replayer.roots == source.roots_at(height)
+    replay_bytes = sum(len(codec.encode(b)) for b in blocks)
+
+    (offer, chunks), export_wall, export_cpu = _timed(lambda: export_ledger_snapshot(source, height, prefix_nibbles))
+    offer_bytes = offer.encode()
+    joiner = create_ledger(str(work / "join"), genesis, sync=False)
+
+    def join() -> None:
+        received = LedgerSnapshotOffer.decode(offer_bytes)
+        verify_offer(received, ledger_hash=joiner.ledger_hash, hash_fn=joiner.hash_fn, hash_code=joiner.hash_code,
+                     validators=joiner.validator_set(0))
+        verified = [verify_chunk(joiner.hash_fn, received.manifest, i, raw) for i, raw in enumerate(chunks)]
+        import_ledger_snapshot(joiner, received, verified)
+    _, join_wall, join_cpu = _timed(join)
+    assert joiner.roots == source.roots_at(height)
+    for ledger in (replayer, joiner):  # both continue with the source's next block and equal roots
+        assert ledger.apply_block(source.get_block(height + 1), preverified=lambda _: True).roots == source.roots
+    result = {
+        "bench": "snapshot_sync_node", "keys": n_keys, "height": height, "txs": n_keys + 1,
+        "chunks": len(chunks), "source_build_seconds": round(build_seconds, 1),
+        "replay_wall_seconds": replay_wall, "replay_cpu_seconds": replay_cpu, "replay_bytes": replay_bytes,
+        "snapshot_export_wall_seconds": export_wall, "snapshot_export_cpu_seconds": export_cpu,
+        "snapshot_join_wall_seconds": join_wall, "snapshot_join_cpu_seconds": join_cpu,
+        "snapshot_bytes": len(offer_bytes) + sum(len(c) for c in chunks), "roots_equal": True,
+        "python": platform.python_version(),
+    }
+    for ledger in (source, replayer, joiner):
+        ledger.close()
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
+    out = Path(__file__).resolve().parent / "results" / "snapshot_sync_node.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result))

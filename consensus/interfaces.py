@@ -90,8 +90,7 @@ class ValidatorSet:
 
     def fingerprint(self) -> bytes:
         """Deterministic hash of (epoch, ordered authors); goes into the genesis block."""
-        packed = msgpack.packb([self.epoch, list(self.authors)], use_bin_type=True)
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([self.epoch, list(self.authors)], use_bin_type=True)
         return sha256(b"JADECHAIN/CONSENSUS/VALIDATORS/v1\x00" + packed)
 
 

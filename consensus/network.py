@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 import grpc
 import msgpack
 
+from consensus.errors import InvalidMessage
 from ledger.crypto import PublicKey, verify
 from ledger.errors import CryptoError
 
@@ -50,6 +51,7 @@ ENVELOPE_DOMAIN = b"JADECHAIN/NETWORK/ENVELOPE/v1\x00"
 SEND_METHOD = "/jadechain.Consensus/Send"
 GET_LEDGER_BLOCKS_METHOD = "/jadechain.Sync/GetLedgerBlocks"
 GET_CONSENSUS_ROOT_METHOD = "/jadechain.Sync/GetConsensusRoot"
+GET_SNAPSHOT_METHOD = "/jadechain.Sync/GetSnapshot"
 SUBMIT_METHOD = "/jadechain.Tx/Submit"
 
 GRPC_OPTIONS: list[tuple[str, Any]] = [
@@ -69,10 +71,8 @@ def _identity(data: bytes) -> bytes:
 
 def seal_envelope(public_key: bytes, sign: Callable[[bytes], bytes], messages: Iterable[bytes]) -> bytes:
     """The wire bytes of a batch of messages signed by this node."""
-    body = msgpack.packb(list(messages), use_bin_type=True)
-    assert isinstance(body, bytes)
-    packed = msgpack.packb([public_key, body, sign(ENVELOPE_DOMAIN + body)], use_bin_type=True)
-    assert isinstance(packed, bytes)
+    body: bytes = msgpack.packb(list(messages), use_bin_type=True)
+    packed: bytes = msgpack.packb([public_key, body, sign(ENVELOPE_DOMAIN + body)], use_bin_type=True)
     return packed
 
 
@@ -118,6 +118,7 @@ class NetworkServer:
         get_ledger_blocks: Callable[[bytes], Awaitable[bytes]],
         submit: Callable[[bytes], Awaitable[bytes]],
         get_consensus_root: Callable[[bytes], Awaitable[bytes]] | None = None,
+        get_snapshot: Callable[[bytes], Awaitable[bytes]] | None = None,
         verify_in_thread: bool = False,
         credentials: Any = None,
         peer_identity: Callable[[Any], bytes | None] | None = None,
@@ -141,6 +142,7 @@ class NetworkServer:
         self.get_ledger_blocks = get_ledger_blocks
         self.submit = submit
         self.get_consensus_root = get_consensus_root
+        self.get_snapshot = get_snapshot
         self.verify_in_thread = verify_in_thread
         self.counters: dict[str, int] = {}
         self._server: Any = None
@@ -186,6 +188,11 @@ class NetworkServer:
             return b""
         return await self.get_consensus_root(request)
 
+    async def _get_snapshot(self, request: bytes, context: Any) -> bytes:
+        if self.get_snapshot is None:
+            return b""
+        return await self.get_snapshot(request)
+
     async def start(self) -> None:
         server = grpc.aio.server(options=GRPC_OPTIONS)
 
@@ -201,6 +208,7 @@ class NetworkServer:
                 {
                     "GetLedgerBlocks": unary(self._get_ledger_blocks),
                     "GetConsensusRoot": unary(self._get_consensus_root),
+                    "GetSnapshot": unary(self._get_snapshot),
                 },
             ),
             grpc.method_handlers_generic_handler("jadechain.Tx", {"Submit": unary(self._submit)}),
@@ -349,5 +357,6 @@ async def call_unary(channel: Any, method: str, request: bytes, timeout: float) 
     """One raw-bytes unary call on an open channel."""
     stub = channel.unary_unary(method, request_serializer=_identity, response_deserializer=_identity)
     response = await stub(request, timeout=timeout)
-    assert isinstance(response, bytes)
+    if not isinstance(response, bytes):  # the peer's answer: checked, never assumed
+        raise InvalidMessage(f"{method} answered {type(response).__name__}, not bytes")
     return response

@@ -59,7 +59,7 @@ from typing import Callable, Literal, Sequence, Union
 
 from consensus.block_store import ConsensusStore, InMemoryConsensusStore
 from consensus.block_tree import BlockTree
-from consensus.errors import InvalidMessage, SafetyViolation
+from consensus.errors import ConsensusError, InvalidMessage, SafetyViolation
 from consensus.interfaces import (
     ExecutionEngine,
     PayloadSource,
@@ -317,7 +317,8 @@ class RoundManager:
             self._store.save_quorum_certificate(genesis_qc)
             self._store.save_commit([self.genesis], genesis_qc)
             recovery = self._store.recover()
-            assert recovery is not None
+            if recovery is None:
+                raise ConsensusError("the consensus store lost the genesis block it just saved")
         self.tree = BlockTree(
             recovery.root, recovery.root_qc, recovery.commit_qc, self._store.committed_block
         )
@@ -585,7 +586,8 @@ class RoundManager:
     def _handle_proposal(self, sender: Author, proposal: ProposalMsg) -> bool:
         """Process a verified proposal; False if it must wait for missing blocks."""
         block = proposal.block
-        assert block.parent_qc is not None
+        if block.parent_qc is None:  # MessageVerifier refuses these; checked again, never assumed
+            raise InvalidMessage("proposal without a parent certificate")
         complete = self._process_sync_info(proposal.sync_info, sender)
         complete = self._process_qc(block.parent_qc, sender) and complete
         self._update_round()
@@ -784,8 +786,7 @@ class RoundManager:
             )
             for block in ready:
                 del self._orphans[block.id]
-                if self._insert_block(block):
-                    assert block.parent_qc is not None
+                if self._insert_block(block) and block.parent_qc is not None:  # the tree takes none without one
                     self._process_qc(block.parent_qc, block.author)
                     progress = True
             stale = [b.id for b in self._orphans.values() if b.round <= self.tree.root.round]

@@ -44,11 +44,10 @@ def initial_safety_data(epoch: int) -> SafetyData:
 
 def encode_safety_data(data: SafetyData) -> bytes:
     vote = _vote_obj(data.last_vote) if data.last_vote is not None else None
-    packed = msgpack.packb(
+    packed: bytes = msgpack.packb(
         [1, data.epoch, data.last_voted_round, data.preferred_round, vote, data.highest_timeout_round],
         use_bin_type=True,
     )
-    assert isinstance(packed, bytes)
     return packed
 
 

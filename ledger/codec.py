@@ -492,11 +492,6 @@ def to_plain(value: object, tp: Any = None) -> object:
     return _encoder(tp)(value)
 
 
-def from_plain(tp: Any, value: object) -> Any:
-    """Rebuild a value of type ``tp`` from its plain tree, checking every shape."""
-    return _decoder(tp)(value)
-
-
 # --- the public encode / decode ------------------------------------------------
 
 def encode(value: object, tp: Any = None) -> bytes:

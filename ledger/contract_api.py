@@ -12,7 +12,7 @@ writes of that invocation (and of the contracts it called).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 from ledger.values import TypedValue
 
@@ -97,6 +97,22 @@ class ContractContext(Protocol):
         self, address: str, method: str, args: Sequence[object], gas_limit: int
     ) -> InvocationResult:
         """Invoke another contract; its writes roll back with it if it fails."""
+        ...
+
+
+@runtime_checkable
+class ForeignFacts(Protocol):
+    """A context that can check another ledger's proof bundle (``ledger.light_client``).
+
+    Apart from ``ContractContext`` so that contexts without light clients (test kits) need not
+    implement it; an engine offers ``ctx.verified_fact`` only where the context has it.
+    """
+
+    def verified_fact(
+        self, ledger_hash: bytes, bundle: bytes, expect: dict[str, Any], max_age_ms: int
+    ) -> dict[str, Any]:
+        """The claim the bundle proves, checked against this ledger's light client of ``ledger_hash``
+        as of the running transaction; raises ``LightClientError`` (its stable code) otherwise."""
         ...
 
 

@@ -208,6 +208,14 @@ class ArchiveRefused(JadechainError):
     http_status = 409
 
 
+class HistoryNotAvailable(JadechainError):
+    """Asked for history below the height this node's ledger was started from (a state snapshot):
+    the node never had those blocks, transactions or events; a node with full history has them."""
+
+    code = "HISTORY_NOT_AVAILABLE"
+    http_status = 410
+
+
 class InvalidBlock(JadechainError):
     code = "INVALID_BLOCK"
     http_status = 400
@@ -318,14 +326,3 @@ class Unauthenticated(JadechainError):
 class ConfigError(JadechainError):
     code = "CONFIG_ERROR"
     http_status = 400
-
-
-def all_error_codes() -> dict[str, type[JadechainError]]:
-    """Every stable code mapped to its class (used by the API docs and a uniqueness test)."""
-    found: dict[str, type[JadechainError]] = {}
-    stack: list[type[JadechainError]] = [JadechainError]
-    while stack:
-        cls = stack.pop()
-        found.setdefault(cls.code, cls)
-        stack.extend(cls.__subclasses__())
-    return found

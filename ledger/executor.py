@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ledger import codec, governance
 from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult, select_contract_engine
@@ -932,6 +932,15 @@ class LedgerContractContext:
         self, address: str, method: str, args: Sequence[object], gas_limit: int
     ) -> InvocationResult:
         return invoke_contract(self._ctx, address, method, args, gas_limit, self._address, self._depth + 1)
+
+    def verified_fact(
+        self, ledger_hash: bytes, bundle: bytes, expect: dict[str, Any], max_age_ms: int
+    ) -> dict[str, Any]:
+        """``ledger.contract_api.ForeignFacts``: the same check as a ``ProveForeignFact`` operation."""
+        return light_client.verified_fact(
+            self._ctx.state.get_light_client_raw, ledger_hash, light_client.parse_bundle(bundle),
+            block_time=self.block_time, expect=expect, max_age_ms=max_age_ms,
+        )
 
 
 def _op_update_account_state(ctx: _TxContext, op: UpdateAccountState) -> None:

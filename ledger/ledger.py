@@ -19,6 +19,7 @@ from ledger.contract_api import ContractRuntime
 from ledger.crypto import algorithm_by_code, hasher
 from ledger.errors import (
     Archived,
+    HistoryNotAvailable,
     IncompatibleStorageFormat,
     InvalidBlock,
     LedgerCorrupted,
@@ -60,7 +61,6 @@ from ledger.types import (
     ExecutionRoots,
     LedgerSettings,
     ParticipantRecord,
-    ParticipantState,
     RoleRecord,
     Transaction,
     TransactionInfo,
@@ -169,21 +169,46 @@ class Ledger:
             raise NotFound("no ledger in this store (create it from a genesis block)")
         check_storage_format(store)
         self.ledger_hash = ledger_hash
-        self._load_settings(codec.decode(LedgerSettings, settings_raw))
-        height_raw = store.get(schema.META_HEIGHT)
-        roots_raw = store.get(schema.META_ROOTS)
-        if height_raw is None or roots_raw is None:
-            raise LedgerCorrupted("ledger metadata is incomplete")
-        self._height = int.from_bytes(height_raw, "big")
-        self._roots = codec.decode(ExecutionRoots, roots_raw)
-        self.archived_below = read_archive_boundary(store)
-        """Blocks 1 .. archived_below - 1 are in archive files, not in this store."""
-        self._last_header = self.get_header(self._height)
-        self._last_header_hash = self.hash_header(self._last_header)
+        self._load_meta()
         # Decoded state-tree nodes by store key. Nodes are immutable once their block is
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
         self._tree_nodes: dict[bytes, Node] = {}
+
+    def _load_meta(self) -> None:
+        settings_raw = self.store.get(schema.META_SETTINGS)
+        height_raw = self.store.get(schema.META_HEIGHT)
+        roots_raw = self.store.get(schema.META_ROOTS)
+        if settings_raw is None or height_raw is None or roots_raw is None:
+            raise LedgerCorrupted("ledger metadata is incomplete")
+        self._load_settings(codec.decode(LedgerSettings, settings_raw))
+        start_raw = self.store.get(schema.META_HISTORY_START)
+        self._history_start = 0 if start_raw is None else int.from_bytes(start_raw, "big")
+        self.archived_below = read_archive_boundary(self.store)
+        """Blocks 1 .. archived_below - 1 are in archive files, not in this store."""
+        self._height = int.from_bytes(height_raw, "big")
+        self._roots = codec.decode(ExecutionRoots, roots_raw)
+        self._last_header = self.get_header(self._height)
+        self._last_header_hash = self.hash_header(self._last_header)
+
+    def reload(self) -> None:
+        """Read the metadata again after the store was written outside :meth:`apply_block`
+        (a state snapshot imported by :func:`ledger.snapshot_ledger.import_ledger_snapshot`)."""
+        self._tree_nodes = {}
+        self._load_meta()
+
+    @property
+    def history_start(self) -> int:
+        """0 for a ledger with every block since genesis; else the snapshot height it started from:
+        blocks 1..history_start (bodies, transactions, events, certificates) are not here."""
+        return self._history_start
+
+    def _history_missing(self, height: int, what: str) -> HistoryNotAvailable:
+        return HistoryNotAvailable(
+            f"{what} {height} is older than this node's history, which starts at height "
+            f"{self._history_start} (a state snapshot); ask a node with full history",
+            height=height, history_start=self._history_start,
+        )
 
     def _load_settings(self, settings: LedgerSettings) -> None:
         self.settings = settings
@@ -210,7 +235,7 @@ class Ledger:
         algorithm = algorithm_by_code(settings.hash_algorithm)
         hash_fn = hasher(algorithm)
         header = genesis.header
-        empty = ExecutionRoots(_empty_state_root(hash_fn), empty_root(hash_fn), 0)
+        empty = ExecutionRoots(SPARSE_MERKLE_PLACEHOLDER_HASH, empty_root(hash_fn), 0)
         if header.ledger_hash or header.previous_hash or header.proposer:
             raise InvalidBlock("genesis header must have empty ledger hash, previous hash and proposer")
         if (header.state_root, header.accumulator_root, header.accumulator_size) != (
@@ -416,6 +441,8 @@ class Ledger:
     def get_header(self, height: int) -> BlockHeader:
         raw = self.store.get(schema.make_header_key(height))
         if raw is None:
+            if 0 < height < self._history_start:
+                raise self._history_missing(height, "block")
             raise self._missing_block(height)
         return codec.decode(BlockHeader, raw)
 
@@ -428,6 +455,8 @@ class Ledger:
     def get_block_tx_hashes(self, height: int) -> list[bytes]:
         raw = self.store.get(schema.make_block_txs_key(height))
         if raw is None:
+            if 0 < height <= self._history_start:
+                raise self._history_missing(height, "the transactions of block")
             raise self._missing_block(height)
         hashes = codec.unpack_canonical(raw)
         return list(hashes)
@@ -436,6 +465,8 @@ class Ledger:
         header = self.get_header(height)
         raw = self.store.get(schema.make_block_body_key(height))
         if raw is None:
+            if 0 < height <= self._history_start:
+                raise self._history_missing(height, "the transactions of block")
             raise LedgerCorrupted(f"block {height} transactions missing")
         encoded = codec.unpack_canonical(raw)
         return Block(header, tuple(codec.decode(Transaction, item) for item in encoded))
@@ -449,6 +480,9 @@ class Ledger:
     def get_transaction(self, tx_hash: bytes) -> StoredTransaction:
         raw = self.store.get(schema.make_tx_key(tx_hash))
         if raw is None:
+            if self._history_start:
+                raise NotFound("no transaction with this hash since height "
+                               f"{self._history_start}, where this node's history starts (a state snapshot)")
             raise NotFound("no transaction with this hash")
         archived_at = archived_tx_height(raw)
         if archived_at is not None:
@@ -479,6 +513,8 @@ class Ledger:
         """Roots after executing block ``height``."""
         raw = self.store.get(schema.make_height_roots_key(height))
         if raw is None:
+            if 0 < height < self._history_start:
+                raise self._history_missing(height, "the roots of block")
             raise self._missing_block(height)
         return codec.decode(ExecutionRoots, raw)
 
@@ -641,10 +677,6 @@ class Ledger:
 def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockHeader) -> bytes:
     """``code ‖ H(encode(header))``: the block hash (and, for genesis, the ledger hash)."""
     return hash_code.to_bytes(2, "big") + hash_fn(codec.encode(header))
-
-
-def _empty_state_root(hash_fn: Callable[[bytes], bytes]) -> bytes:
-    return SPARSE_MERKLE_PLACEHOLDER_HASH
 
 
 TREE_NODE_CACHE_LIMIT = 50_000

@@ -299,17 +299,20 @@ def export_snapshot(
     get_value: Callable[[bytes], bytes | None],
     version: int,
     prefix_nibbles: int = 2,
+    *,
+    get_leaf: Callable[[bytes, bytes], bytes | None] | None = None,
 ) -> tuple[SnapshotManifest, list[bytes]]:
     """The manifest and encoded chunks of the tree at ``version``.
 
-    ``get_value(value_hash)`` returns the stored value bytes of a leaf.
+    ``get_value(value_hash)`` returns the stored value bytes of a leaf; ``get_leaf(key_hash,
+    value_hash)``, when given, is asked instead (for values not stored by their hash alone).
     """
     if not 1 <= prefix_nibbles <= MAX_PREFIX_NIBBLES:
         raise ValueError(f"prefix_nibbles must be 1..{MAX_PREFIX_NIBBLES}")
     count = 16**prefix_nibbles
     buckets: list[list[SnapshotLeaf]] = [[] for _ in range(count)]
     for key_hash, value_hash in iter_leaves(get_node, version):
-        value = get_value(value_hash)
+        value = get_value(value_hash) if get_leaf is None else get_leaf(key_hash, value_hash)
         if value is None:
             raise KeyError(f"state value {value_hash.hex()} is missing")
         buckets[_prefix_index(key_hash, prefix_nibbles)].append((key_hash, value_hash, value))

@@ -94,6 +94,12 @@ class ConsensusSection(_Section):
     height (the ledger keeps every block; a peer further behind syncs ledger blocks and fast-forwards)."""
     prune_every: int = Field(256, ge=1)
     """Applied ledger blocks between two pruning passes."""
+    snapshot_sync: bool = False
+    """A node whose ledger holds only its genesis block starts from a peer's state snapshot at a recent
+    certified height instead of replaying every block (its history then starts there). ``jadechain node
+    repair`` asks for it once, for the next start, whatever this says."""
+    snapshot_min_blocks: int = Field(16, ge=1)
+    """A snapshot is taken only if the peer's offered height is at least this (else the node replays)."""
 
 
 class LedgerSection(_Section):
@@ -170,7 +176,8 @@ class NodeConfig(_Section):
                 return Path(self.node.password_file).read_text().strip()
             except OSError as exc:
                 raise ConfigError(f"cannot read password_file {self.node.password_file}: {exc}") from exc
-        assert self.node.password_env is not None
+        if self.node.password_env is None:
+            raise ConfigError("[node] needs password_file or password_env")
         value = os.environ.get(self.node.password_env)
         if value is None:
             raise ConfigError(f"environment variable {self.node.password_env} (password_env) is not set")

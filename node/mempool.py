@@ -232,7 +232,6 @@ class Mempool:
             final = [result for result in results if result is not None]
             self._accepted_total += sum(1 for result in final if result.accepted)
             self._rejected_total += sum(1 for result in final if not result.accepted)
-        assert len(final) == len(items)
         return final
 
     def _decode(self, item: bytes | Transaction | SignedTransaction) -> SignedTransaction:

@@ -11,10 +11,12 @@ vote on unknown state. Repair, with the node stopped:
 3. recreates the ledger from the network's genesis file, refusing a genesis whose hash is not the
    ledger's.
 
-On its next start the node catches up from its peers: certified ledger blocks (every block checked
-against its commit certificate) and a fast-forward of its consensus to the network's committed root,
-then it votes again. (State snapshots, which would skip replaying history, are not built yet: the
-node replays the chain from genesis.)
+On its next start the node catches up from its peers. Unless ``snapshot=False`` (``--replay``),
+repair asks that start for a state snapshot (:mod:`node.snapshot_sync`): when a peer offers one at a
+certified height, the node imports it (every chunk checked against the certified state root) and its
+history starts there; otherwise, and with ``--replay``, it replays certified ledger blocks from
+genesis (every block checked against its commit certificate). Either way it then fast-forwards its
+consensus to the network's committed root and votes again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ledger.ledger import block_hash, settings_from_genesis
 from ledger.store.directory import create_ledger, ledgers_root, open_ledger
 from ledger.types import Block
 from node.config import load_node_config
+from node.snapshot_sync import request_snapshot_sync
 
 __all__ = ["repair_node"]
 
@@ -57,7 +60,7 @@ def _check_ledger(data_dir: str, ledger_hash: str) -> str | None:
     return None
 
 
-def _move_consensus_store(data_dir: str, ledger_hash: str, backup: Path) -> list[str]:
+def move_consensus_store(data_dir: str, ledger_hash: str, backup: Path) -> list[str]:
     """Move the consensus block stores of a ledger into ``backup``; safety files stay. Returns what moved."""
     root = Path(data_dir) / "consensus" / ledger_hash
     moved: list[str] = []
@@ -76,7 +79,7 @@ def _move_consensus_store(data_dir: str, ledger_hash: str, backup: Path) -> list
 
 
 def repair_node(config_path: str | os.PathLike[str], genesis: Block, *, ledger: str | None = None,
-                force: bool = False) -> dict[str, Any]:
+                force: bool = False, snapshot: bool = True) -> dict[str, Any]:
     """Repair the ledgers of the node configured by ``config_path`` (see the module docstring).
 
     Returns ``{"data_dir", "ledgers": {hash: {"status": "healthy" | "repaired", ...}}}``.
@@ -111,10 +114,12 @@ def repair_node(config_path: str | os.PathLike[str], genesis: Block, *, ledger: 
         source = Path(ledgers_root(data_dir)) / ledger_hash
         if source.exists():
             shutil.move(str(source), str(backup / "ledger"))
-        moved = _move_consensus_store(data_dir, ledger_hash, backup)
+        moved = move_consensus_store(data_dir, ledger_hash, backup)
         create_ledger(data_dir, genesis).close()
+        if snapshot:
+            request_snapshot_sync(str(Path(data_dir) / "consensus" / ledger_hash))
         result["ledgers"][ledger_hash] = {
             "status": "repaired", "reason": reason or "forced", "backup": str(backup),
-            "consensus_stores_moved": len(moved), "height": 0,
+            "consensus_stores_moved": len(moved), "height": 0, "snapshot_sync": snapshot,
         }
     return result

@@ -125,6 +125,7 @@ from node.replica_parts import (
     encode_payload,
     proposal_exclusions,
 )
+from node.snapshot_sync import SnapshotServer, join_from_snapshot, snapshot_wanted
 from node.solo import CommittedBlock, Subscription, wait_for_commits
 
 __all__ = ["CONSENSUS_EPOCH", "MSG_ATTESTATION", "MSG_CONSENSUS", "MSG_EPOCH_CHANGE", "MSG_TXS", "Replica", "Transport",
@@ -174,6 +175,8 @@ class Transport(Protocol):
 
     async def get_consensus_root(self, author: bytes, request: bytes) -> bytes: ...
 
+    async def get_snapshot(self, author: bytes, request: bytes) -> bytes: ...
+
     def connected_peers(self) -> int: ...
 
 
@@ -192,8 +195,7 @@ def certificate_quorum(validators: ValidatorSet) -> int:
 
 
 def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
-    packed = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
-    assert isinstance(packed, bytes)
+    packed: bytes = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
     return packed
 
 
@@ -326,6 +328,8 @@ class Replica:
         self.last_commit_time = 0.0
         self._applied_since_prune = 0
         self.core = self._make_core()
+        self.snapshot_server = SnapshotServer(ledger)
+        self.snapshot_report: dict[str, Any] | None = None
 
     def _open_epoch(self) -> None:
         """Consensus state for the ledger's current epoch: its validator set, its own block store and
@@ -392,25 +396,51 @@ class Replica:
 
     # --- lifecycle -------------------------------------------------------------------------
 
+    def _started_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the replica is not started")
+        return self._loop
+
+    def _started_apply_queue(self) -> "asyncio.Queue[_PendingApply | None]":
+        if self._apply_queue is None:
+            raise RuntimeError("the replica is not started")
+        return self._apply_queue
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._apply_queue = asyncio.Queue()
         self.mempool.on_accepted = self._on_accepted_threadsafe
         self._tasks.append(asyncio.create_task(self._applier(), name=f"applier-{self.name[:8]}"))
         self._update_peers()
+        joined = await self._join_from_snapshot()
         # Committed blocks the ledger does not have yet (a crash between commit and apply).
         for block in self._unapplied_committed_blocks():
             self._enqueue_committed(block)
         await self._initial_sync()
         if self.is_validator:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._maybe_fast_forward(), 15.0)
+                await asyncio.wait_for(self._maybe_fast_forward(min_rounds=0 if joined else None), 15.0)
         self._started = True
         self._feed(Start())
         self._tasks.append(asyncio.create_task(self._sync_loop(), name=f"sync-{self.name[:8]}"))
         log.info("replica started", extra={"ledger": self.name, "height": self.ledger.height,
                                             "round": self.core.current_round, "epoch": self.ledger_epoch,
                                             "validator": self.is_validator})
+
+    async def _join_from_snapshot(self) -> bool:
+        """A ledger at genesis asked to (``snapshot_sync`` or ``node repair``) starts from a peer's
+        certified state snapshot (:mod:`node.snapshot_sync`); False when it replays instead."""
+        if not snapshot_wanted(self):
+            return False
+        self.snapshot_report = await join_from_snapshot(self)
+        if self.snapshot_report is None:
+            return False
+        if self.ledger.current_epoch() != self.ledger_epoch:
+            self._retired_stores.append(self.store)
+            self._open_epoch()
+            self.core = self._make_core()
+        self._update_peers()
+        return True
 
     # --- epochs ------------------------------------------------------------------------------
 
@@ -481,8 +511,10 @@ class Replica:
     def _on_epoch_signature(self, sender: bytes, body: bytes) -> None:
         try:
             epoch, signature = msgpack.unpackb(body, raw=True)
-            assert isinstance(epoch, int) and isinstance(signature, bytes)
         except Exception:
+            self._count("invalid_messages")
+            return
+        if not (isinstance(epoch, int) and isinstance(signature, bytes)):
             self._count("invalid_messages")
             return
         if epoch <= 0 or epoch > self.ledger_epoch + 16:
@@ -512,8 +544,7 @@ class Replica:
             tuple(ValidatorSignature(key, valid[key]) for key in sorted(valid)),
         )
         self._epoch_signatures.pop(epoch, None)
-        assert self._loop is not None
-        self._loop.create_task(self._store_epoch_certificate(certificate))
+        self._started_loop().create_task(self._store_epoch_certificate(certificate))
 
     async def _store_epoch_certificate(self, certificate: EpochChangeCertificate) -> None:
         async with self._writer:
@@ -621,14 +652,14 @@ class Replica:
         self._perform(actions)
 
     def _perform(self, actions: Sequence[Action]) -> None:
-        assert self._loop is not None
+        loop = self._started_loop()
         for action in actions:
             if isinstance(action, Broadcast):
                 self.transport.broadcast(self._consensus_message(action.msg))
             elif isinstance(action, SendTo):
                 self._send_consensus(action.author, action.msg)
             elif isinstance(action, ScheduleTimer):
-                self._loop.call_later(action.delay_ms / 1000, self._on_timer, self.core, action.round)
+                loop.call_later(action.delay_ms / 1000, self._on_timer, self.core, action.round)
             elif isinstance(action, CommitBlocks):
                 self._on_commit_blocks(action.blocks)
             elif isinstance(action, RequestBlocks):
@@ -647,8 +678,7 @@ class Replica:
 
     def _send_consensus(self, author: bytes, msg: ConsensusMsg) -> None:
         if author == self.author:
-            assert self._loop is not None
-            self._loop.call_soon(self._feed, event_for_message(Author(author), msg))
+            self._started_loop().call_soon(self._feed, event_for_message(Author(author), msg))
             return
         self.transport.send(author, self._consensus_message(msg))
 
@@ -817,8 +847,7 @@ class Replica:
             txs = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
         for tx_hash in txs.hashes:
             self._unapplied_txs[tx_hash] = self._unapplied_txs.get(tx_hash, 0) + 1
-        assert self._apply_queue is not None
-        self._apply_queue.put_nowait(
+        self._started_apply_queue().put_nowait(
             _PendingApply(block, record.height, decoded.time_ms, txs, time.monotonic(), self.ledger_epoch)
         )
 
@@ -836,9 +865,9 @@ class Replica:
             self._block_txs[block_id] = _BlockTxs.of(self.mempool.signed_payload(decoded.txs))
 
     async def _applier(self) -> None:
-        assert self._apply_queue is not None
+        queue = self._started_apply_queue()
         while True:
-            item = await self._apply_queue.get()
+            item = await queue.get()
             if item is None:
                 return
             try:
@@ -969,9 +998,11 @@ class Replica:
     def _on_attestation(self, sender: bytes, body: bytes) -> None:
         try:
             height, header_hash, epoch, signature = msgpack.unpackb(body, raw=True)
-            assert isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(signature, bytes)
-            assert isinstance(epoch, int)
         except Exception:
+            self._count("invalid_messages")
+            return
+        if not (isinstance(height, int) and isinstance(header_hash, bytes) and isinstance(epoch, int)
+                and isinstance(signature, bytes)):
             self._count("invalid_messages")
             return
         if height <= 0 or height > self.ledger.height + 100_000 or self.ledger.is_archived(height):
@@ -1028,8 +1059,7 @@ class Replica:
             )
             del self._attestations[height]
             self._uncertified.pop(height, None)
-            assert self._loop is not None
-            self._loop.create_task(self._store_certificate(certificate))
+            self._started_loop().create_task(self._store_certificate(certificate))
             return
 
     async def _store_certificate(self, certificate: CommitCertificate) -> None:
@@ -1048,9 +1078,20 @@ class Replica:
         and catch-up brings it back. Found by the chaos suite's disk-full fault.
         """
         self._halt(reason)
+        self._release_waiters()
         if self.on_fatal is not None:
             callback, self.on_fatal = self.on_fatal, None
             callback(reason)
+
+    def _release_waiters(self) -> None:
+        """Clients waiting for a commit here get their answer (not committed) now: a halted replica
+        commits nothing more, and requests left waiting held the node's HTTP shutdown open for its
+        whole grace period, so the fail-stopped process lingered, alive but answering nothing, and a
+        supervisor that looked in that window saw neither an exit nor a halt to restart."""
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        self._waiters.clear()
 
     def _halt(self, reason: str) -> None:
         if self.halted:
@@ -1093,8 +1134,7 @@ class Replica:
                 del self._attestations[height]
 
     def _sync_request(self, start: int, count: int) -> bytes:
-        packed = msgpack.packb([self.ledger_hash, start, count], use_bin_type=True)
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([self.ledger_hash, start, count], use_bin_type=True)
         return packed
 
     async def _ask(self, author: bytes, start: int, count: int) -> tuple[int, list[tuple[LedgerBlock, CommitCertificate | None]]] | None:
@@ -1223,16 +1263,17 @@ class Replica:
         record = self.execution.record(root.id)
         if record is None:
             return b""
-        packed = msgpack.packb(
+        packed: bytes = msgpack.packb(
             [encode_block(root), encode_quorum_certificate(root_qc), encode_quorum_certificate(commit_qc), record.encode()],
             use_bin_type=True,
         )
-        assert isinstance(packed, bytes)
         return packed
 
-    async def _maybe_fast_forward(self) -> None:
+    async def _maybe_fast_forward(self, min_rounds: int | None = None) -> None:
         """Far behind a peer's committed round (a long outage, a wiped disk): sync the ledger to the
-        peer's root, then restart the core from that root instead of fetching every block."""
+        peer's root, then restart the core from that root instead of fetching every block.
+        ``min_rounds``: how far behind is far (default ``fast_forward_rounds``; 0 after a snapshot,
+        whose consensus store holds nothing below the snapshot to fetch from)."""
         if self.halted or self._stopping:
             return
         peers = self.transport.peer_authors()
@@ -1254,7 +1295,8 @@ class Replica:
                 continue
             if root.epoch != self.validators.epoch:
                 continue  # a peer in another epoch: ledger sync brings this node there
-            if root.round <= self.core.tree.root.round + self.settings.fast_forward_rounds:
+            far = self.settings.fast_forward_rounds if min_rounds is None else min_rounds
+            if root.round <= self.core.tree.root.round + far:
                 return  # close enough: block retrieval catches up
             checker = MessageVerifier(self.validators, self._verifier, make_genesis_qc(self._genesis))
             try:
@@ -1299,7 +1341,7 @@ class Replica:
         size = 0
         if self.ledger.is_archived(start):
             count = 0  # archived here: an empty answer sends the peer to another node (not an error)
-        for h in range(max(1, start), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
+        for h in range(max(1, start, self.ledger.history_start + 1), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
             block_raw = codec.encode(self.ledger.get_block(h))
             certificate = self.ledger.get_certificate(h)
             items.append([block_raw, codec.encode(certificate) if certificate is not None else None])
@@ -1311,8 +1353,7 @@ class Replica:
             change = self.ledger.get_epoch_certificate(epoch)
             if change is not None:
                 epoch_certificates.append(codec.encode(change))
-        packed = msgpack.packb([height, items, epoch_certificates], use_bin_type=True)
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([height, items, epoch_certificates], use_bin_type=True)
         return packed
 
     # --- committer interface (gateway) --------------------------------------------------------
@@ -1356,6 +1397,8 @@ class Replica:
             "peers_connected": self.transport.connected_peers(),
             "halted": self.halted,
             "divergence": self.divergence,
+            "history_start": self.ledger.history_start,
+            "snapshot": self.snapshot_report,
             "invalid_messages": self.counters.get("invalid_messages", 0)
             + core.get("dropped_invalid", 0) + core.get("dropped_malformed", 0),
             "consensus": dict(core),

@@ -72,8 +72,7 @@ _EMPTY = DecodedPayload(KIND_EMPTY, 0, ())
 
 
 def encode_payload(time_ms: int, txs: Sequence[bytes] | None) -> bytes:
-    packed = msgpack.packb([time_ms, None if txs is None else list(txs)], use_bin_type=True)
-    assert isinstance(packed, bytes)
+    packed: bytes = msgpack.packb([time_ms, None if txs is None else list(txs)], use_bin_type=True)
     return packed
 
 
@@ -113,10 +112,9 @@ class ExecutionRecord:
     """What this block's own payload is (KIND_*)."""
 
     def encode(self) -> bytes:
-        packed = msgpack.packb(
+        packed: bytes = msgpack.packb(
             [self.root, self.height, self.time_ms, self.unsealed, self.kind], use_bin_type=True
         )
-        assert isinstance(packed, bytes)
         return packed
 
     @classmethod

@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from consensus.network import (
     GET_CONSENSUS_ROOT_METHOD,
     GET_LEDGER_BLOCKS_METHOD,
+    GET_SNAPSHOT_METHOD,
     GRPC_OPTIONS,
     NetworkServer,
     PeerSender,
@@ -44,6 +45,7 @@ from consensus.network import (
 from ledger.crypto import KeyPair, PublicKey, sign, to_base58
 from ledger.errors import ConfigError, JadechainError, StorageError
 from ledger.ledger import Ledger
+from node.backup import add_backup_route
 from node.config import NodeConfig, load_node_config
 from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
@@ -92,8 +94,7 @@ def submit_rate_gate(rate: float, burst: float) -> Callable[[Any], bytes | None]
     def gate(context: Any) -> bytes | None:
         if buckets.take(submit_client(context)):
             return None
-        packed = msgpack.packb([[None, "RATE_LIMITED", "too many Submit calls from this client; retry shortly"]])
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([[None, "RATE_LIMITED", "too many Submit calls from this client; retry shortly"]])
         return packed
 
     return gate
@@ -293,6 +294,9 @@ class NodeTransport:
     async def get_consensus_root(self, author: bytes, request: bytes) -> bytes:
         return await call_unary(self._channel(author), GET_CONSENSUS_ROOT_METHOD, request, timeout=5.0)
 
+    async def get_snapshot(self, author: bytes, request: bytes) -> bytes:
+        return await call_unary(self._channel(author), GET_SNAPSHOT_METHOD, request, timeout=30.0)
+
 
 class _NodeCollector(Collector):
     """Consensus gauges and counters read at scrape time."""
@@ -370,9 +374,8 @@ async def run_node(
             ledger_hash, start, count = msgpack.unpackb(request, raw=True)
             replica = replicas[to_base58(ledger_hash)]
         except Exception:
-            packed = msgpack.packb([0, []])
-            assert isinstance(packed, bytes)
-            return packed
+            empty: bytes = msgpack.packb([0, []])
+            return empty
         return await asyncio.to_thread(replica.serve_ledger_blocks, int(start), int(count))
 
     async def get_consensus_root(request: bytes) -> bytes:
@@ -383,9 +386,16 @@ async def run_node(
             return b""
         return await asyncio.to_thread(replica.serve_consensus_root)
 
+    async def get_snapshot(request: bytes) -> bytes:
+        try:
+            decoded = msgpack.unpackb(request, raw=True, max_bin_len=64, max_array_len=4)
+            replica = replicas[to_base58(decoded[0])]
+        except Exception:
+            return b""
+        return await asyncio.to_thread(replica.snapshot_server.serve, decoded)
+
     def refusal(code: str, message: str) -> bytes:
-        packed = msgpack.packb([[None, code, message]])
-        assert isinstance(packed, bytes)
+        packed: bytes = msgpack.packb([[None, code, message]])
         return packed
 
     async def submit(request: bytes) -> bytes:
@@ -411,17 +421,16 @@ async def run_node(
             return refusal("BATCH_TOO_LARGE", f"at most {SUBMIT_MAX_TXS} transactions per Submit call")
         results = await asyncio.to_thread(replica.mempool.submit_many, raws, now_ms=int(time.time() * 1000))
         replica.notify()
-        packed = msgpack.packb([
+        answer: bytes = msgpack.packb([
             [r.tx_hash, None if r.error is None else r.error.code, None if r.error is None else r.error.message]
             for r in results
         ], use_bin_type=True)
-        assert isinstance(packed, bytes)
-        return packed
+        return answer
 
     server = NetworkServer(
         config.network.grpc_host, config.network.grpc_port, keys=peer_keys,
         on_messages=on_messages, get_ledger_blocks=get_ledger_blocks, submit=submit,
-        get_consensus_root=get_consensus_root,
+        get_consensus_root=get_consensus_root, get_snapshot=get_snapshot,
         credentials=server_credentials(transport.tls) if transport.tls is not None else None,
         peer_identity=peer_node_key_bytes if transport.tls is not None else None,
         submit_gate=submit_rate_gate(config.gateway.post_rate, config.gateway.post_burst),
@@ -453,6 +462,7 @@ async def run_node(
         app.state.metrics.registry.register(_NodeCollector(replicas, server, transport))
         app.state.node_status = lambda: node_status(config, replicas, transport)
         _add_status_route(app)
+        add_backup_route(app, config.node.data_dir, ledgers)
         sock = _bound_socket(config.gateway.host, config.gateway.port)
         http_port = sock.getsockname()[1]
         log.info("node started", extra={

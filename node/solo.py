@@ -40,7 +40,10 @@ from node.mempool import Mempool
 
 log = logging.getLogger("jadechain.solo")
 
-__all__ = ["CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "serve_solo", "solo_runtime"]
+__all__ = [
+    "CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "load_key", "serve_app", "serve_solo", "solo_runtime",
+    "wait_for_commits",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +170,8 @@ class SoloCommitter:
     # --- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._wakeup is not None
+        if self._wakeup is None:
+            raise RuntimeError("SoloCommitter.start() creates the wake-up event the loop waits on")
         while not self._stopping:
             if self.mempool.size() < self.max_block_txs:
                 with contextlib.suppress(asyncio.TimeoutError):

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ledger.errors import ConfigError
+
 __all__ = [
     "NODE_URI_PREFIX", "SERVER_NAME", "TlsFiles", "create_consortium_ca", "issue_certificate",
     "node_key_of_certificate", "server_credentials", "secure_channel", "channel_credentials",
@@ -93,7 +95,8 @@ def issue_certificate(directory: str | os.PathLike[str], name: str, node_public_
     root = Path(directory)
     ca_key = serialization.load_pem_private_key((root / "ca.key").read_bytes(), password=None)
     ca_certificate = x509.load_pem_x509_certificate((root / "ca.pem").read_bytes())
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ConfigError(f"{root / 'ca.key'} is not the network CA's elliptic-curve key")
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName(SERVER_NAME), x509.DNSName("localhost"),
                                      x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]

@@ -30,11 +30,13 @@ from typing import Any
 def payload_size() -> int:
     """Bytes of one encoded, signed KV-write transaction (what Jadechain orders per op)."""
     from ledger import codec
-    from tests.unit.ledger.ledger_testkit import make_chain
+    from ledger.crypto import SHA256, address_from_public_key, generate_keypair, hash_digest
+    from ledger.transactions import TransactionBuilder
 
-    chain = make_chain(1)
-    account = chain.new_data_account("size")
-    tx = chain.tx(lambda b: b.kv_set(account, "key-00000001", "value-000001", -1))
+    key = generate_keypair()
+    ledger_hash = hash_digest(SHA256, b"a ledger")  # any 34-byte SHA-256 ledger hash: only the size matters
+    builder = TransactionBuilder(ledger_hash, time_ms=1_700_000_000_000)  # a millisecond time of today's size
+    tx = builder.kv_set(address_from_public_key(key.public), "key-00000001", "value-000001", -1).sign(key)
     return len(codec.encode(tx))
 
 

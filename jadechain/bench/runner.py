@@ -26,7 +26,7 @@ from jadechain.bench.workloads import Workload
 
 __all__ = ["TpsConfig", "run_tps", "run_scale", "run_soak", "Target"]
 
-DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "results"
+DEFAULT_RESULTS = Path("bench") / "results"  # under the working directory (a checkout: the ignored bench/results)
 
 
 @dataclass

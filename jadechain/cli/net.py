@@ -12,6 +12,7 @@ Standalone: ``python -m jadechain.cli.net net up --nodes 4``.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -209,21 +210,75 @@ def start(config: Path = typer.Option(..., "--config", "-c", help="node.toml")) 
     raise typer.Exit(main(["--config", str(config)]))
 
 
+@node_app.command("backup")
+def backup(
+    config: Path = typer.Option(..., "--config", "-c", help="node.toml of the running node"),
+    url: str = typer.Option(None, "--url", help="the node's gateway (default: from node.toml)"),
+) -> None:
+    """Back up the running node's ledgers now (a consistent LevelDB snapshot, taken while it commits)
+    into <data_dir>/backups/<UTC time>/; needs the node's admin token (admin_token_file or
+    JADECHAIN_ADMIN_TOKEN)."""
+    import httpx
+
+    from node.config import load_node_config
+
+    try:
+        node_config = load_node_config(config)
+        token = node_config.read_admin_token() or os.environ.get("JADECHAIN_ADMIN_TOKEN")
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+        return
+    if not token:
+        _fail("the node's admin token is needed (admin_token_file in node.toml or JADECHAIN_ADMIN_TOKEN)", "UNAUTHENTICATED")
+        return
+    base = url or f"http://{node_config.gateway.host}:{node_config.gateway.port}"
+    try:
+        response = httpx.post(f"{base}/api/v1/node/backup", headers={"Authorization": f"Bearer {token}"}, timeout=600)
+    except httpx.HTTPError as exc:
+        _fail(f"the node at {base} does not answer ({type(exc).__name__}); is it running?", "UNAVAILABLE")
+        return
+    body = response.json()
+    if response.status_code != 200:
+        _fail(body.get("message", response.text), body.get("code", "ERROR"))
+        return
+    print(json.dumps(body))
+
+
+@node_app.command("restore")
+def restore(
+    config: Path = typer.Option(..., "--config", "-c", help="node.toml of the (stopped) node"),
+    source: Path = typer.Option(..., "--from", help="a backup directory made by 'jadechain node backup'"),
+) -> None:
+    """Put a backup's ledgers in place of the stopped node's (the current ones are moved aside, the
+    consensus safety files are kept); started again, the node syncs the blocks after the backup."""
+    from node.backup import restore_node
+
+    try:
+        result = restore_node(config, source)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+        return
+    print(json.dumps(result))
+
+
 @node_app.command("repair")
 def repair(
     config: Path = typer.Option(..., "--config", "-c", help="node.toml of the (stopped) node"),
     genesis: Path = typer.Option(..., "--genesis", "-g", help="the network's genesis.json"),
     ledger: str = typer.Option(None, "--ledger", help="only this ledger (default: every hosted ledger)"),
     force: bool = typer.Option(False, "--force", help="rebuild even a ledger that opens cleanly"),
+    replay: bool = typer.Option(False, "--replay", help="replay every block from genesis instead of starting "
+                                "from a peer's state snapshot"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Set aside a ledger database refused as corrupted and start it again from genesis (backup kept);
-    on its next start the node catches up from its peers and votes again."""
+    on its next start the node joins from a peer's certified state snapshot (or replays, with
+    --replay or when no peer offers one) and votes again."""
     from jadechain.devnet.genesis import read_genesis_file
     from node.repair import repair_node
 
     try:
-        result = repair_node(config, read_genesis_file(genesis), ledger=ledger, force=force)
+        result = repair_node(config, read_genesis_file(genesis), ledger=ledger, force=force, snapshot=not replay)
     except JadechainError as exc:
         _fail(exc.message, exc.code)
         return

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Union
 
-from ledger.errors import CodecError, ProofError
+from ledger.errors import CodecError, LedgerCorrupted, ProofError
 
 HashFn = Callable[[bytes], bytes]
 """A hash function returning a raw 32-byte digest (SM3 or SHA-256)."""
@@ -661,12 +661,14 @@ class StateTree:
                     # A lone leaf, possibly collapsed up from a deeper slot of this node.
                     child_nibble = slot[2]
                     child = node.children[child_nibble]
-                    assert child is not None
+                    if child is None:
+                        raise LedgerCorrupted(f"state tree node at {key_hex[:depth]!r} lost its child {child_nibble:x}")
                     next_key = NodeKey(child.version, key_hex[:depth] + _HEX_DIGITS[child_nibble])
                     break
                 if height == 0:
                     child = node.children[nibble]
-                    assert child is not None
+                    if child is None:
+                        raise LedgerCorrupted(f"state tree node at {key_hex[:depth]!r} lost its child {nibble:x}")
                     next_key = NodeKey(child.version, key_hex[: depth + 1])
             if next_key is None:
                 break

@@ -43,6 +43,8 @@ META_STORAGE_FORMAT = make_meta_key("storage_format")
 STORAGE_FORMAT = 2
 """Format 2: accounts, participants and settings carry their owning organisation, the governance policy
 and the contract engine identity. Format 1 stores (no marker) were written before that."""
+META_HISTORY_START = make_meta_key("history_start")
+"""Height of the state snapshot this ledger was started from (absent: full history from genesis)."""
 META_VALIDATORS = make_meta_key("validators")
 """The validator set in force (a ValidatorSetRecord)."""
 META_ARCHIVE = make_meta_key("archive")

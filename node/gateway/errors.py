@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -65,13 +65,13 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 async def _jadechain_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, JadechainError)
+    exc = cast(JadechainError, exc)  # registered for JadechainError only
     headers = {"Retry-After": "1"} if exc.http_status in (429, 503) else None
     return error_response(exc.http_status, exc.code, exc.message, headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, exc)  # registered for RequestValidationError only
     parts = []
     for error in exc.errors()[:5]:
         where = ".".join(str(item) for item in error.get("loc", ()))
@@ -80,7 +80,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    exc = cast(StarletteHTTPException, exc)  # registered for HTTPException only
     code = HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
     message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
@@ -160,9 +160,3 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def describe_errors() -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entry shared by every route: the error body shape."""
-    return {"default": {"model": None, "description": "Error: `{code, message}`",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}}}}

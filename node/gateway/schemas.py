@@ -224,7 +224,8 @@ def to_json(value: Any) -> Any:
 
 def operation_to_json(operation: Any) -> dict[str, Any]:
     body = to_json(operation)
-    assert isinstance(body, dict)
+    if not isinstance(body, dict):
+        raise TypeError(f"{type(operation).__name__} is not an operation record")
     return {"type": type(operation).__name__, **body}
 
 

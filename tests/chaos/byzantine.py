@@ -15,6 +15,8 @@ it). Modes, combinable with commas:
 ``wrong_envelope_key`` its network envelopes are signed with a key that is not its own
 ``replay``            every send is followed by re-sends of old consensus messages (old votes,
                       old proposals, old timeouts) it sent before
+``corrupt_snapshot``  every state-snapshot chunk it serves has one byte changed (its offers stay
+                      honest: the certified manifest is what the joining node checks chunks against)
 ``flood``             every 50 ms it gossips 200 invalid transactions (garbage bytes and
                       transactions with a broken signature) to every peer
 
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODES = ("equivocate", "invalid_block", "wrong_key", "wrong_envelope_key", "replay", "flood")
+MODES = ("equivocate", "invalid_block", "wrong_key", "wrong_envelope_key", "replay", "flood", "corrupt_snapshot")
 
 __all__ = ["MODES", "install", "start_byzantine_node"]
 
@@ -62,6 +64,18 @@ def install(modes: set[str]) -> None:
     Replica = replica_module.Replica
     NodeTransport = server_module.NodeTransport
     rng = random.Random(0xB12)
+
+    if "corrupt_snapshot" in modes:
+        from node import snapshot_sync
+
+        honest_chunk = snapshot_sync.SnapshotServer.chunk
+
+        def corrupt_chunk(self: Any, height: int, index: int) -> bytes:
+            raw = honest_chunk(self, height, index)
+            if not raw:
+                return raw
+            return raw[:-1] + bytes([raw[-1] ^ 0x01])
+        snapshot_sync.SnapshotServer.chunk = corrupt_chunk  # type: ignore[method-assign]
 
     if "wrong_envelope_key" in modes:
         impostor = generate_keypair()

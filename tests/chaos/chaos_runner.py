@@ -460,6 +460,35 @@ class ChaosRunner:
         except Exception:
             return False
 
+    def _serving(self, name: str) -> bool:
+        """The node answers its status and its replica is not halted."""
+        assert self.layout is not None
+        try:
+            status = httpx.get(f"{self.layout.node(name).url}/api/v1/node/status", timeout=2).json()
+            return not status["ledgers"][self.layout.ledger_hash]["halted"]
+        except Exception:
+            return False
+
+    def _supervise(self, name: str, settle: float = 30.0) -> bool:
+        """What a process supervisor does once the disk has space again: restart a node that exited
+        (a fail-stop exits with code 75) or is halted; leave a serving one alone. True if restarted.
+
+        A fail-stopping node is alive but answers nothing while it shuts down; one look at that
+        moment saw "alive, not halted" and never restarted it (the ~90 s disk-full "recoveries" were
+        the runner's later repair step). So this polls until the node serves or is gone."""
+        assert self.layout is not None
+        node = self.layout.node(name)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            if not node_alive(node):
+                self._restart(name)
+                return True
+            if self._serving(name):
+                return False
+            time.sleep(0.2)
+        self._restart(name)  # alive but neither serving nor exiting: a hung node is restarted too
+        return True
+
     def _votes(self, name: str) -> int:
         assert self.layout is not None
         try:
@@ -544,9 +573,11 @@ class ChaosRunner:
                 with contextlib.suppress(OSError), open(log_path, "rb") as handle:
                     handle.seek(log_offset)
                     fault.detail["errors_logged_while_full"] = handle.read().count(b'"level":"error"')
-                if not node_alive(layout.node(name)) or self._halted(name):
-                    fault.notes.append("node died or halted on ENOSPC: restarted")
-                    self._restart(name)
+                returned = time.monotonic()
+                if self._supervise(name):
+                    fault.notes.append("node fail-stopped on ENOSPC: restarted")
+                # recovery_seconds counts from the end of healing; this is the part before it
+                fault.detail["restart_wait_seconds"] = round(time.monotonic() - returned, 2)
             return free
         if fault.kind == "corrupt_db":
             return self._corrupt_db(fault)
@@ -604,7 +635,10 @@ class ChaosRunner:
         def wipe_and_catch_up() -> None:
             # What the operator runs: `jadechain node repair` (the damaged ledger set aside, safety
             # data kept), then starts the node, which catches up from its peers and votes again.
-            result = repair_node(node.config, self._genesis())
+            # Replay, not a snapshot: the history checker reads every block of every node from height 1
+            # (a snapshot-synced node answers HISTORY_NOT_AVAILABLE below its snapshot; see
+            # tests/scenario/test_snapshot_sync.py for repair through a snapshot).
+            result = repair_node(node.config, self._genesis(), snapshot=False)
             item = result["ledgers"][layout.ledger_hash]
             fault.detail["repair"] = item["status"]
             if "backup" in item:  # the operator's post-mortem copy; on the small tmpfs it would fill the disk
@@ -635,7 +669,7 @@ class ChaosRunner:
         if not node_alive(node) or corrupted:
             fault.notes.append("repair: the restarted node refused its database (LEDGER_CORRUPTED): repaired from genesis")
             stop_node(layout, name, timeout=5)
-            for item in repair_node(node.config, self._genesis(), force=True)["ledgers"].values():
+            for item in repair_node(node.config, self._genesis(), force=True, snapshot=False)["ledgers"].values():
                 if "backup" in item:
                     shutil.rmtree(Path(item["backup"]).parent, ignore_errors=True)
             start_node(layout, name)

@@ -37,7 +37,8 @@ def test_an_empty_program_costs_the_same_either_way() -> None:
     used = []
     for cow in (True, False):
         engine = runtime(cow)
-        run = engine._new_run(b"pass", 1_000_000)
+        run = engine._new_run(1_000_000, argv=[b"jadechain", b"-c", b"pass"])
         engine._execute(run)
+        assert run.exit_code in (None, 0)
         used.append(run.gas_used())
     assert used[0] == used[1] > 0

@@ -114,7 +114,7 @@ def test_the_fragment_marker_is_what_the_runner_skips() -> None:
     kinds = {(b.language, b.is_fragment) for b in code_blocks(sample)}
     assert ("sh", True) in kinds and ("sh", False) in kinds and ("python", False) in kinds
     script = as_script(runnable(sample))
-    assert "make test" not in script and "make up" in script and "ledger.verify(" in script
+    assert "make test" not in script and "make up" in script and "jadechain.verify(" in script
 
 
 def workspace(tmp_path: Path) -> Path:

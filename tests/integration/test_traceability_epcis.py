@@ -31,7 +31,9 @@ from jadechain.devnet.solo import SoloNode, create_dev_solo
 pytest.importorskip("contracts")
 
 GS1 = Path(__file__).resolve().parents[1] / "apps" / "gs1_examples"
-GS1_PREFIXES = ("0614141", "0012345", "4012345", "4000001", "9524567", "95252084", "952005385", "735005385")
+GS1_PREFIXES = ("0614141", "0012345", "4012345", "4000001", "9524567", "95252084", "952005385", "735005385",
+                "0037000")
+GS1_FULL = Path(__file__).resolve().parents[1] / "apps" / "gs1_examples_full"
 DOCUMENTS = sorted(GS1.glob("**/*.jsonld"))
 
 
@@ -473,3 +475,86 @@ def test_sensor_value_filters(env: Env) -> None:
     assert found(GT_value_A93="39", EQ_type="Temperature") == ours  # ANDed over the event, as the standard says
     response = env.http.get("/epcis/events", params={"GT_value_CEL": "hot"})
     assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"
+
+
+def test_extension_field_queries_over_http_on_gs1s_all_fields_example(env: Env) -> None:
+    document = json.loads((GS1_FULL / "object_event_all_possible_fields.jsonld").read_text())
+    document["@context"].append({"example": "http://ns.example.com/epcis/"})  # GS1 forgot to declare it
+    assert env.capture(document)["success"]
+    nested = env.events(**{"EQ_INNER_ext3:string": "stringInObjectInObjectInArray"})
+    assert len(nested) == 1 and nested[0]["ext1:string"] == "string"
+    assert env.events(**{"EQ_ext3:string": "stringInObjectInObjectInArray"}) == []
+    assert env.events(**{"EQ_INNER_http://example.com/ext3/#string": "stringInObjectInObject"}) == nested
+    assert env.events(**{"GT_INNER_ILMD_ext2:int": "12", "EXISTS_SENSORMETADATA_ext1:someFurtherMetadata": ""}) \
+        == nested
+    assert env.events(**{"GT_INNER_ILMD_ext2:int": "13"}) == []
+    refused = env.http.get("/epcis/events", params={"GT_ext1:string": "abc"})
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PARAMETER"
+
+
+def test_master_data_is_recorded_on_chain_and_queried_back(env: Env, tmp_path: Path) -> None:
+    """GS1's example 9.8.1 vocabularies in a capture document's header: one transaction with the
+    document's event; an index rebuilt from the chain alone has them; another organisation may not
+    describe the brand's locations."""
+    vocabularies = json.loads((GS1_FULL / "Example_9.8.1-MasterData-complying-with-schema-fixed.jsonld")
+                              .read_text())["epcisHeader"]["epcisMasterData"]["vocabularyList"]
+    room = "urn:epc:id:sgln:0037000.00729.8202"
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                             {"xmda": "http://epcis.example.com/mda"}],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-05-01T10:00:00Z",
+                "epcisHeader": {"epcisMasterData": {"vocabularyList": vocabularies}},
+                "epcisBody": {"eventList": [{
+                    "type": "ObjectEvent", "eventTime": "2024-05-01T09:00:00+02:00", "eventTimeZoneOffset": "+02:00",
+                    "action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:0037000.012345.77"],
+                    "readPoint": {"id": room}}]}}
+    job = env.capture(document)
+    assert job["success"], job
+    body = env.query("/epcis/vocabularies", EQ_name=room)
+    assert body["epcisBody"]["queryResults"]["queryName"] == "SimpleMasterDataQuery"
+    found = body["epcisBody"]["queryResults"]["resultsBody"]["vocabularyList"]
+    assert [v["type"] for v in found] == ["urn:epcglobal:epcis:vtype:BusinessLocation",
+                                          "urn:epcglobal:epcis:vtype:ReadPoint"]
+    assert found[0]["vocabularyElementList"][0]["children"] == [urn_to_dl("urn:epc:id:sgln:0037000.00729.8203")]
+    as_xml = env.http.get("/epcis/vocabularies", params={"EQ_name": room}, headers={"Accept": "application/xml"})
+    assert as_xml.status_code == 200 and as_xml.headers["content-type"].startswith("application/xml")
+    assert as_xml.text.count("<Vocabulary ") == 2 and "cbvmda:site" in as_xml.text
+    assert [e["eventID"] for e in env.events(**{"EQ_ATTR_readPoint_cbvmda:site": "0037000007296"})] == \
+        job["eventHashes"]
+    # the other organisation may not describe the brand's places
+    refused = env.http.post("/traceability/masterdata", headers={"Authorization": "Bearer other-token"},
+                            json={"vocabularyList": vocabularies[:1]})
+    assert refused.status_code == 403 and refused.json()["code"] == "PREFIX_NOT_AUTHORISED"
+    # an index rebuilt from the chain alone holds the same master data
+    settings = TraceabilitySettings([env.node.url], env.dev.ledger_hash, env.dev.key,
+                                    str(tmp_path / "rebuilt.sqlite3"), contract_address=env.service.contract_address)
+    rebuilt = TraceabilityService(settings).start()
+    try:
+        expected = env.service.vocabulary_query({})
+        wait_for(lambda: rebuilt.vocabulary_query({}) == expected)
+        assert rebuilt.store.master_data(urn_to_dl(room)) == env.service.store.master_data(urn_to_dl(room))
+    finally:
+        rebuilt.stop()
+
+
+def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_data(env: Env) -> None:
+    """Before master_data existed, a header's master data was indexed only; an app whose contract has
+    no master_data method must keep capturing such documents (one capture invocation, nothing else)."""
+    env.service.store.set_meta("contract_version", "1")
+    try:
+        place = "https://example.org/places/legacy-yard"
+        document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                    "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-06-01T10:00:00Z",
+                    "epcisHeader": {"epcisMasterData": {"vocabularyList": [
+                        {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+                            {"id": place, "attributes": [{"id": "urn:epcglobal:cbv:mda#name", "attribute": "Yard"}]}]}]}},
+                    "epcisBody": {"eventList": [{
+                        "type": "ObjectEvent", "eventTime": "2024-06-01T09:00:00Z", "eventTimeZoneOffset": "+00:00",
+                        "action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:0037000.012345.78"],
+                        "bizLocation": {"id": place}}]}}
+        job = env.capture(document)
+        assert job["success"], job
+        tx = env.service.ledger.get_tx(job["txHash"])
+        assert [op.get("method") for op in tx["operations"]] == ["capture"]
+        assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
+    finally:
+        env.service.store.set_meta("contract_version", "2")

@@ -28,6 +28,17 @@ def load(name: str) -> dict[str, Any]:
     return dict(json.loads((EXAMPLES / f"{name}.jsonld").read_text()))
 
 
+PRODUCT_NAME = "Dragon Well green tea, 100 g"
+MASTER_DATA = {"vocabularyList": [
+    {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+        {"id": "urn:epc:idpat:sgtin:9521234.012345.*", "attributes": [
+            {"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": PRODUCT_NAME}]}]},
+    {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+        {"id": "urn:epc:id:sgln:9521234.00002.0", "attributes": [
+            {"id": "urn:epcglobal:cbv:mda#name", "attribute": "Jade Tea Estate"},
+            {"id": "urn:epcglobal:cbv:mda#city", "attribute": "Hangzhou"}]}]}]}
+
+
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Debian chromium is not installed (/usr/bin/chromium)")
 def test_consumer_page_in_headless_chromium(tmp_path: Path) -> None:
     playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -42,7 +53,9 @@ def test_consumer_page_in_headless_chromium(tmp_path: Path) -> None:
             service.register_organisation(partner.public, "partner")
             service.register_brand("9521234", address_from_public_key(brand.public), "Jade Tea Co")
             service.set_partner(brand, "9521234", address_from_public_key(partner.public), True)
-            service.capture(load("01_brand_production"), brand)
+            production = load("01_brand_production")
+            production["epcisHeader"] = {"epcisMasterData": MASTER_DATA}  # recorded on chain with the events
+            service.capture(production, brand)
             service.capture(load("02_partner_logistics"), partner)
             with AppServer(create_app(settings, service)) as server, playwright_sync.sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -52,6 +65,9 @@ def test_consumer_page_in_headless_chromium(tmp_path: Path) -> None:
                                                   accept_downloads=True)
                     page = context.new_page()
                     page.goto(server.url + "/t/01/09521234123453/21/1001")
+                    # the product's name from the master data captured with the events, not its identifier
+                    assert page.get_by_test_id("product-name").inner_text() == PRODUCT_NAME
+                    assert page.get_by_text("Jade Tea Estate, Hangzhou").count() >= 1
                     steps = page.get_by_test_id("timeline-step")
                     assert steps.count() == 7
                     assert steps.first.inner_text().startswith("Produced")  # the harvest of the tea leaves

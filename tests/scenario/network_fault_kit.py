@@ -17,12 +17,20 @@ import itertools
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 
 from ledger.crypto import address_from_public_key, generate_keypair
-from jadechain.devnet.net import NetworkLayout, create_network, node_alive, write_node_config
+from jadechain.devnet.net import (
+    NetworkLayout,
+    create_network,
+    net_down,
+    node_alive,
+    start_node,
+    wait_for_height,
+    write_node_config,
+)
 from jadechain.sdk import JadechainClient
 from node.solo import load_key
 
@@ -295,6 +303,19 @@ def assert_consistent(
             assert found.status_code == 200, f"{node.name} lost committed tx {tx_hash}"
             assert found.json()["height"] == height, f"{node.name} has {tx_hash} at another height"
     return int(tip)
+
+
+@contextlib.contextmanager
+def running_network(directory: Path, consensus: dict[str, Any] | None = None) -> Iterator[NetworkLayout]:
+    """A 4-node network, started and past height 1; every node stopped at the end."""
+    layout, _ = make_network(directory, consensus=consensus)
+    try:
+        for node in layout.nodes:
+            start_node(layout, node.name)
+        wait_for_height(layout, 1, 60)
+        yield layout
+    finally:
+        net_down(layout.directory, timeout=20)
 
 
 def make_network(directory: Path, crypto: str = "classic", proxies: bool = False,

@@ -27,7 +27,10 @@ capturing organisation}`` with expected version -1, so a duplicate is refused by
 versioning. The sandbox has no hash function, so the contract cannot recompute SHA-256: it checks
 the hash's form, uniqueness and permissions; the event JSON is in the transaction body (signed by
 the capturing organisation, covered by the transaction accumulator) and every indexer recomputes
-hash and digest from it and refuses records that do not match. The state holds ~150 bytes per
+hash, digest and GS1 keys from it and refuses records that do not match (a key list that leaves out
+one of the event's keys would have dodged the contract's prefix check). EPCIS master data goes on
+chain too (``master_data``: the same prefix rule per element, in the capture's transaction when a
+document's header carries it); the indexer ignores elements whose id is not in canonical form. The state holds ~150 bytes per
 event (not the document), which keeps 10^6 events affordable in the state tree.
 
 Corrections. An EPCIS error declaration repeats the erroneous event plus ``errorDeclaration``; it

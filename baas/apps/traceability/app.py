@@ -276,8 +276,7 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
         except ValueError as exc:
             raise CaptureError("INVALID_JSON", "the body is not JSON", 400) from exc
         vocabulary_list = body.get("vocabularyList") if isinstance(body, dict) else None
-        count = await run_in_threadpool(svc.save_master_data, address_from_public_key(org_key.public), vocabulary_list)
-        return {"elements": count}
+        return await run_in_threadpool(svc.save_master_data, org_key, vocabulary_list)
 
     @app.get("/traceability/masterdata/{element_id:path}", summary="Master data of one GTIN, lot, GLN...")
     def get_master_data(element_id: str) -> dict[str, Any]:

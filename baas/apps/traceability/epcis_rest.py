@@ -3,6 +3,10 @@
 * ``POST /epcis/capture`` – validated at once (400/403 with a stable code), then written to the chain
   asynchronously: ``202 Accepted``, ``Location: /epcis/capture/{captureID}``; ``GET /epcis/capture/{id}``
   gives ``running`` / ``success`` / ``errors``; ``GET /epcis/capture`` lists the caller's jobs.
+* ``GET /epcis/vocabularies``: master data recorded on chain, with the parameters of EPCIS's
+  SimpleMasterDataQuery (``vocabularyName``, ``EQ_name``, ``WD_name``, ``HASATTR``, ``EQATTR_<attribute>``,
+  ``attributeNames``, ``includeAttributes``, ``includeChildren``, ``maxElementCount``) → ``vocabularyList``
+  (``Accept: application/xml``: an XML ``EPCISQueryDocument`` with a ``VocabularyList``).
 * ``GET /epcis/events`` (the query language of :meth:`TraceabilityService.query`), ``/epcis/events/{eventID}``,
   ``/epcis/eventTypes[/{type}/events]``, ``/epcis/epcs/{epc}/events``, ``/epcis/bizSteps[/{step}/events]``,
   ``/epcis/bizLocations[/{id}/events]``, ``/epcis/readPoints[/{id}/events]``, ``/epcis/dispositions[...]``.
@@ -39,7 +43,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from baas.apps.traceability.identifiers import normalise
-from baas.apps.traceability.xml_binding import parse_document, render_query_document
+from baas.apps.traceability.xml_binding import parse_document, render_query_document, render_vocabulary_query_document
 from baas.apps.traceability.service import (
     EVENT_TYPES, CaptureError, TraceabilityService, TraceabilitySettings, prepare_document,
 )
@@ -372,6 +376,18 @@ def add_epcis_routes(app: FastAPI, settings: TraceabilitySettings, svc: Traceabi
         if row is None:
             return _error("NOT_FOUND", "no event has this eventID or hash ID", 404)
         return query_response(request, render([row], "SimpleEventQuery"), {})
+
+    @app.get("/epcis/vocabularies", summary="Master data (SimpleMasterDataQuery parameters)")
+    async def epcis_vocabularies(request: Request) -> Response:
+        vocabularies = await run_in_threadpool(svc.vocabulary_query, _params(request))
+        body = {**render([], "SimpleMasterDataQuery")}
+        if wants_xml(request):
+            return Response(render_vocabulary_query_document(vocabularies, body["creationDate"]),
+                            media_type="application/xml")
+        body.pop("jade:eventHashes", None)
+        body["epcisBody"] = {"queryResults": {"queryName": "SimpleMasterDataQuery",
+                                              "resultsBody": {"vocabularyList": vocabularies}}}
+        return JSONResponse(body)
 
     @app.get("/epcis/eventTypes", summary="Event types")
     def epcis_event_types() -> JSONResponse:

@@ -306,7 +306,7 @@ def pre_hash_string(event: Mapping[str, Any], document_context: Any = None) -> s
                 reports = sorted("sensorReport" + _fields(report, SENSOR_REPORT, namespaces)
                                  for report in element.get("sensorReport", []))
                 text += "".join(reports)
-                text += "".join(_extensions(element, ("sensorMetadata", "sensorReport"), namespaces))
+                text += "".join(_extensions(element, ("type", "sensorMetadata", "sensorReport"), namespaces))  # type: JSON-LD @type, absent in XML
                 elements.append(text)
             parts.append(name + "".join(sorted(elements)))
         else:

@@ -53,7 +53,7 @@ _FIXED_CHECKED = {"00": 18, "414": 13, "417": 13, "8017": 18, "8018": 18, "402":
 _PREFIX_CHECKED = {"253": 13, "255": 13, "8003": 14, "8006": 14}
 """Keys whose first N digits end in a check digit (a serial or component part follows)."""
 
-COMPANY_KEY_SKIP = {"01": 1, "00": 1, "8003": 1, "414": 0, "417": 0, "8004": 0, "253": 0, "255": 0,
+COMPANY_KEY_SKIP = {"01": 1, "00": 1, "8003": 1, "8006": 1, "414": 0, "417": 0, "8004": 0, "253": 0, "255": 0,
                     "401": 0, "402": 0, "8010": 0, "8017": 0, "8018": 0}
 """AI → digits before the company prefix; the same table the traceability contract applies on chain."""
 

@@ -64,6 +64,7 @@ _SENSOR_REPORT = {"type": "object", "properties": {
     "percValue": {"type": "number"}, "uom": {"type": "string"}, "coordinateReferenceSystem": _URI, "bizRules": _URI,
 }, "patternProperties": _EXTENSION_KEYS, "additionalProperties": False}
 _SENSOR_ELEMENT = {"type": "object", "properties": {
+    "type": {"enum": ["epcis:SensorElement", "SensorElement"]},  # JSON-LD @type, as in GS1's examples
     "sensorMetadata": {"type": "object", "properties": {
         "time": _TIME, "startTime": _TIME, "endTime": _TIME, "deviceID": _URI, "deviceMetadata": _URI,
         "rawData": _URI, "dataProcessingMethod": _URI, "bizRules": _URI,

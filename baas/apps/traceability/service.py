@@ -23,8 +23,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 from baas.apps.traceability import cbv
-from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas
-from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, time_millis
+from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas, master_data_gas
+from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, normalise_time, time_millis
+from baas.apps.traceability.extension_fields import field_rows, parse_parameter, sql_condition
 from baas.apps.traceability.identifiers import (
     IdentifierError, class_of, company_digits, gs1_key, normalise, to_urn,
 )
@@ -124,6 +125,7 @@ def prepare_event(event: Mapping[str, Any], document_context: Any = None) -> Pre
         error_json=canonical_json(declaration) if declaration is not None else None,
         event_id=str(given_id).strip() if given_id else hash_id,
         attrs=tuple(dict.fromkeys(_attrs_of(body))),
+        fields=field_rows(body, declaration if isinstance(declaration, Mapping) else None),
     )
     return PreparedEvent(hash_id, digest, canonical, gs1_keys, declaration, indexed)
 
@@ -158,6 +160,11 @@ def prepared_from_chain_item(item: Sequence[Any]) -> PreparedEvent:
         raise EventHashError(f"event hash on chain {item[0]} does not match the recorded event")
     if prepared.digest != item[1]:
         raise EventHashError(f"digest on chain {item[1]} does not match the recorded event")
+    if not isinstance(item[2], list) or not set(prepared.gs1_keys) <= set(item[2]):
+        # the contract checked the brand prefixes of the keys listed in item[2] only
+        raise EventHashError("the GS1 keys on chain do not cover the event's keys: its prefixes were not checked")
+    if bool(item[4]) != (prepared.declaration is not None):
+        raise EventHashError("the declaration flag on chain does not match the recorded event")
     return prepared
 
 
@@ -293,6 +300,9 @@ class TraceabilityService:
     def start(self) -> "TraceabilityService":
         if self.contract_address is None:
             self.contract_address = self.deploy_contract()
+            self.store.set_meta("contract_version", str(CONTRACT_VERSION))
+        elif self.settings.contract_address is None and self.store.get_meta("contract_version") is None:
+            self.store.set_meta("contract_version", "1")  # deployed before versions were recorded: no master_data
         self.store.set_meta("contract", self.contract_address)
         if self._validators is None:
             self._validators = self.ledger.validators()
@@ -378,6 +388,11 @@ class TraceabilityService:
         self.store.set_partner(prefix, partner, authorised)
         return {"prefix": prefix, "partner": partner, "authorised": authorised, "txHash": result.tx_hash}
 
+    def master_data_on_chain(self) -> bool:
+        """Whether this app's contract has ``master_data`` (version 2+); version 1 contracts keep the
+        app's older behaviour: master data in the index only."""
+        return self.store.get_meta("contract_version") != "1"
+
     def _contract(self) -> str:
         if self.contract_address is None:
             raise RuntimeError("the traceability service is not started")
@@ -427,7 +442,14 @@ class TraceabilityService:
         master_data = self.check_master_data(org, master.get("vocabularyList") or []) \
             if isinstance(master, Mapping) else []
         items = [event.chain_item() for event in prepared]
-        tx = self.ledger.builder().invoke(self._contract(), "capture", items, gas_limit=capture_gas(items)).sign(org_key)
+        builder = self.ledger.builder()
+        master_on_chain = bool(master_data) and self.master_data_on_chain()
+        if items or not master_on_chain:
+            builder = builder.invoke(self._contract(), "capture", items, gas_limit=capture_gas(items))
+        if master_on_chain:  # one transaction: the document's events and its master data commit together
+            elements = master_data_items(master_data)
+            builder = builder.invoke(self._contract(), "master_data", elements, gas_limit=master_data_gas(elements))
+        tx = builder.sign(org_key)
         size = len(codec.encode(tx))
         if size > 1 << 20:
             raise CaptureError("DOCUMENT_TOO_LARGE", f"the capture transaction would be {size} bytes; split the "
@@ -445,7 +467,7 @@ class TraceabilityService:
         assert result.height is not None
         self.store.add_events([e.indexed for e in prepared], org, result.tx_hash, result.height)
         for vocabulary, element_id, attributes in master_data:
-            self.store.set_master_data(vocabulary, element_id, attributes)
+            self.store.set_master_data(vocabulary, element_id, attributes, org)
         return {
             "captureID": result.tx_hash, "txHashes": [result.tx_hash], "height": result.height,
             "eventCount": len(prepared), "eventHashes": [e.hash_id for e in prepared],
@@ -454,25 +476,46 @@ class TraceabilityService:
 
     # --- master data ------------------------------------------------------------------------------
 
-    def save_master_data(self, org: str, vocabulary_list: Any) -> int:
-        """Store EPCIS master data (``vocabularyList``): names, images, addresses per GTIN, lot or GLN.
+    def save_master_data(self, org_key: KeyPair, vocabulary_list: Any) -> dict[str, Any]:
+        """Record EPCIS master data (``vocabularyList``: names, images, addresses per GTIN, lot or GLN)
+        on chain, signed by the organisation, and index it once committed.
 
         An element whose id is a GS1 key may only be described by the brand owning its prefix or a
-        partner the brand authorised (the capture rule); other ids (private URIs) by anyone. Kept in
-        the index, not on chain. Returns the number of elements stored.
+        partner the brand authorised (the capture rule); any other id by the organisation that
+        described it first. The contract checks both; this pre-check gives the clear error first.
         """
+        org = address_from_public_key(org_key.public)
         elements = self.check_master_data(org, vocabulary_list)
+        if not elements:
+            raise CaptureError("MASTER_DATA_INVALID", "the vocabularyList has no element", 400)
+        if not self.master_data_on_chain():
+            log.warning("this app's contract (version 1) has no master_data method: master data kept in the index only")
+            for vocabulary, element_id, attributes in elements:
+                self.store.set_master_data(vocabulary, element_id, attributes, org)
+            return {"elements": len(elements), "onChain": False}
+        items = master_data_items(elements)
+        tx = self.ledger.builder().invoke(self._contract(), "master_data", items,
+                                          gas_limit=master_data_gas(items)).sign(org_key)
+        size = len(codec.encode(tx))
+        if size > 1 << 20:
+            raise CaptureError("DOCUMENT_TOO_LARGE", f"the master data transaction would be {size} bytes; send it "
+                               "in parts", 413)
+        result = self._submit(tx, "master data")
         for vocabulary, element_id, attributes in elements:
-            self.store.set_master_data(vocabulary, element_id, attributes)
-        return len(elements)
+            self.store.set_master_data(vocabulary, element_id, attributes, org)
+        return {"elements": len(elements), "onChain": True, "txHash": result.tx_hash, "height": result.height}
 
     def check_master_data(self, org: str, vocabulary_list: Any) -> list[tuple[str, str, dict[str, str]]]:
         """The elements of a ``vocabularyList`` if ``org`` may describe every one of them; CaptureError if not."""
         elements = list(_master_data_elements(vocabulary_list))
         brands = self.store.brands()
-        for _, element_id, _ in elements:
+        for vocabulary, element_id, _ in elements:
             digits = company_digits(element_id)
             if not digits:
+                owner_org = self.store.master_data_owner(vocabulary, element_id)
+                if owner_org is not None and owner_org != org:
+                    raise CaptureError("MASTER_DATA_OWNED", f"another organisation describes {element_id}", 403,
+                                       [element_id])
                 continue
             owner = next((digits[:n] for n in range(12, 3, -1) if digits[:n] in brands and len(digits) >= n), None)
             if owner is None or (org != brands[owner][0] and org not in self.store.partners(owner)):
@@ -503,9 +546,12 @@ class TraceabilityService:
         added = 0
         for operation in tx["operations"]:
             if operation.get("type") != "InvokeContract" or operation.get("address") != self.contract_address \
-                    or operation.get("method") != "capture":
+                    or operation.get("method") not in ("capture", "master_data"):
                 continue
             arguments = codec.unpack_canonical(from_base58(operation["args"]))
+            if operation["method"] == "master_data":
+                self._index_master_data(arguments[0], tx["signers"][0])
+                continue
             events = []
             for item in arguments[0]:
                 try:
@@ -514,6 +560,21 @@ class TraceabilityService:
                     log.warning("skipping an event of tx %s that does not verify: %s", tx_hash, exc)
             added += self.store.add_events(events, tx["signers"][0], tx_hash, tx["height"])
         return added
+
+    def _index_master_data(self, elements: Sequence[Any], org: str) -> None:
+        """Index the master data elements a committed ``master_data`` invocation recorded."""
+        for item in elements:
+            try:
+                attributes = json.loads(item[2])
+                if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+                    raise ValueError("attributes are not a map of strings")
+                if normalise(str(item[0])) != item[0]:
+                    # the contract governs GS1 keys in their canonical Digital Link form only; another
+                    # spelling (a URN sent to the chain directly) could dodge the brand's prefix rule
+                    raise ValueError(f"element id {item[0]!r} is not in canonical form")
+                self.store.set_master_data(str(item[1]), str(item[0]), attributes, org)
+            except (ValueError, TypeError, IndexError, IdentifierError) as exc:
+                log.warning("skipping a master data element that does not read: %s", exc)
 
     def _follow(self) -> None:
         client = self._follow_client = JadechainClient(self.settings.gateway_urls, retry_timeout=3600)
@@ -538,7 +599,7 @@ class TraceabilityService:
             return
         topic = data.get("topic")
         content = (data.get("content") or {}).get("value") or {}
-        if topic == "captured":
+        if topic in ("captured", "master_data_changed"):
             self.index_transaction(data["tx_hash"])
         elif topic == "brand_registered":
             self.store.set_brand(content["prefix"], content["brand"], content["name"])
@@ -593,7 +654,7 @@ class TraceabilityService:
 
         for name, raw in params.items():
             items = [v for value in raw for v in value.split("|") if v]
-            if not items:
+            if not items and not name.startswith("EXISTS_"):  # EXISTS_ parameters carry no value
                 continue
             if name == "eventType":
                 any_of("e.event_type", items)
@@ -613,17 +674,21 @@ class TraceabilityService:
                 column = "e.read_point" if name == "WD_readPoint" else "e.biz_location"
                 any_of(column, sorted(self._with_descendants([normalise(v) for v in items])))
             elif name in QUANTITY_OPERATORS:
-                try:
-                    number = float(items[0])
-                except ValueError:
-                    number = float("nan")
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
-                lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in
-                                    ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList"))
+                number = finite_number(name, items[0])
+                lists = " OR ".join(f"t.path GLOB '$.{q}[[]*]'" for q in QUANTITY_LISTS)
                 where.append("EXISTS (SELECT 1 FROM json_tree(e.json) t WHERE t.key = 'quantity' AND "
                              f"t.type IN ('integer', 'real') AND ({lists}) AND t.value {QUANTITY_OPERATORS[name]} ?)")
                 values.append(number)
+            elif name.split("_", 2)[0] in SENSOR_OPERATORS and name.split("_", 2)[1:2] == ["quantity"] \
+                    and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
+                operator, _, uom = name.split("_", 2)
+                number = finite_number(name, items[0])
+                where.append("(" + " OR ".join(
+                    f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE json_extract(q.value, '$.uom') = ? "
+                    "AND json_type(q.value, '$.quantity') IN ('integer', 'real') AND "
+                    f"json_extract(q.value, '$.quantity') {SENSOR_OPERATORS[operator]} ?)" for q in QUANTITY_LISTS) + ")")
+                for _ in QUANTITY_LISTS:
+                    values.extend([uom, number])
             elif name == "EXISTS_sensorElementList":
                 where.append("json_type(e.json, '$.sensorElementList') = 'array'")
             elif name == "EQ_type":
@@ -632,20 +697,48 @@ class TraceabilityService:
                              "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.type') IN "
                              f"({','.join('?' * len(forms))}))")
                 values.extend(forms)
-            elif name.split("_", 1)[0] in SENSOR_OPERATORS and name.split("_")[1:2] == ["value"] \
-                    and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
-                operator, _, uom = name.split("_", 2)
-                try:
-                    number = float(items[0])
-                except ValueError:
-                    number = float("nan")
-                if number != number or number in (float("inf"), float("-inf")):
-                    raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+            elif _sensor_number_parameter(name) is not None:
+                operator, field, uom = _sensor_number_parameter(name)  # type: ignore[misc]
+                number = finite_number(name, items[0])
                 where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
                              "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.uom') = ? AND "
-                             "json_type(r.value, '$.value') IN ('integer', 'real') AND "
-                             f"json_extract(r.value, '$.value') {SENSOR_OPERATORS[operator]} ?)")
+                             f"json_type(r.value, '$.{field}') IN ('integer', 'real') AND "
+                             f"json_extract(r.value, '$.{field}') {SENSOR_OPERATORS[operator]} ?)")
                 values.extend([uom, number])
+            elif name in SENSOR_TEXT_FIELDS:
+                field = name[3:]
+                booleans = {"true": 1, "false": 0}
+                if field == "booleanValue" and any(v not in booleans for v in items):
+                    raise CaptureError("INVALID_PARAMETER", "EQ_booleanValue takes true or false", 400)
+                wanted = [booleans[v] for v in items] if field == "booleanValue" else items
+                marks = ",".join("?" * len(wanted))
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE "
+                             f"json_extract(r.value, '$.{field}') IN ({marks})"
+                             + (f" OR json_extract(s.value, '$.sensorMetadata.{field}') IN ({marks})"
+                                if field in SENSOR_METADATA_TEXT else "") + ")")
+                values.extend(wanted)
+                if field in SENSOR_METADATA_TEXT:
+                    values.extend(wanted)
+            elif name in SENSOR_TIME_PARAMETERS:
+                field, operator = SENSOR_TIME_PARAMETERS[name]
+                moment = julian_day(name, items[0])
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE "
+                             f"julianday(json_extract(r.value, '$.{field}')) {operator} julianday(?) OR "
+                             f"julianday(json_extract(s.value, '$.sensorMetadata.{field}')) {operator} julianday(?))")
+                values.extend([moment, moment])
+            elif name in PERC_RANK_OPERATORS:
+                number = finite_number(name, items[0])
+                where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
+                             "json_each(s.value, '$.sensorReport') r WHERE json_type(r.value, '$.percRank') IN "
+                             f"('integer', 'real') AND json_extract(r.value, '$.percRank') {PERC_RANK_OPERATORS[name]} ?)")
+                values.append(number)
+            elif name in ("GE_errorDeclarationTime", "LT_errorDeclarationTime", "GE_errorDeclaration_Time",
+                          "LT_errorDeclaration_Time"):
+                operator = ">=" if name.startswith("GE_") else "<"
+                where.append(f"julianday(json_extract(e.error_json, '$.declarationTime')) {operator} julianday(?)")
+                values.append(julian_day(name, items[0]))
             elif name == "EQ_action":
                 if any(v not in ("ADD", "OBSERVE", "DELETE") for v in items):
                     raise CaptureError("INVALID_PARAMETER", "EQ_action takes ADD, OBSERVE or DELETE", 400)
@@ -683,6 +776,28 @@ class TraceabilityService:
                 _, element, kind = name.split("_", 2)
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
+            elif name.startswith(("HASATTR_", "EQ_ATTR_")):
+                equals = name.startswith("EQ_ATTR_")
+                field, _, attribute = name[len("EQ_ATTR_" if equals else "HASATTR_"):].partition("_")
+                place_column = ATTRIBUTE_FIELDS.get(field)
+                if place_column is None or (equals and not attribute):
+                    raise CaptureError("INVALID_PARAMETER", f"{name}: master data attributes can be matched for "
+                                       "readPoint and bizLocation (HASATTR_<field>, EQ_ATTR_<field>_<attribute>)", 400)
+                marks = ",".join("?" * len(items))
+                if not equals:
+                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
+                    values.extend(items)
+                else:
+                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
+                                 f"a.value IN ({marks}))")
+                    values.extend([attribute, *items])
+            elif parse_parameter(name) is not None:
+                try:
+                    condition, arguments = sql_condition(parse_parameter(name), items)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise CaptureError("INVALID_PARAMETER", f"{name}: {exc}", 400) from exc
+                where.append(condition)
+                values.extend(arguments)
             elif name == "orderBy":
                 order_by = ORDER_COLUMNS.get(items[0])
                 if order_by is None:
@@ -731,6 +846,79 @@ class TraceabilityService:
                         found.add(child)
                         frontier.append(child)
         return found
+
+    def vocabulary_query(self, params: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        """EPCIS SimpleMasterDataQuery over the master data recorded on chain: a ``vocabularyList``."""
+        where: list[str] = []
+        values: list[Any] = []
+        include_attributes = include_children = True
+        attribute_names: list[str] | None = None
+        limit = MASTER_DATA_LIMIT
+        max_count: int | None = None
+
+        def flag(name: str, text: str) -> bool:
+            if text not in ("true", "false"):
+                raise CaptureError("INVALID_PARAMETER", f"{name} takes true or false", 400)
+            return text == "true"
+
+        def count(name: str, text: str) -> int:
+            number = int(finite_number(name, text))
+            if number < 1 or str(number) != text.strip():
+                raise CaptureError("INVALID_PARAMETER", f"{name} must be a positive integer", 400)
+            return number
+
+        def has_attribute(attribute: str | None, items: list[str]) -> None:
+            marks = ",".join("?" * len(items))
+            condition = f"a.attribute IN ({marks})" if attribute is None else f"a.attribute = ? AND a.value IN ({marks})"
+            where.append("EXISTS (SELECT 1 FROM master_attributes a WHERE a.id = m.id AND a.vocabulary = m.vocabulary"
+                         f" AND {condition})")
+            values.extend(items if attribute is None else [attribute, *items])
+
+        for name, raw in params.items():
+            items = [v for value in raw for v in value.split("|") if v]
+            if not items:
+                continue
+            if name == "vocabularyName":
+                where.append(f"m.vocabulary IN ({','.join('?' * len(items))})")
+                values.extend(items)
+            elif name in ("EQ_name", "WD_name"):
+                ids = [normalise(v) for v in items]
+                if name == "WD_name":
+                    ids = sorted(self._with_descendants(ids))
+                where.append(f"m.id IN ({','.join('?' * len(ids))})")
+                values.extend(ids)
+            elif name == "includeAttributes":
+                include_attributes = flag(name, items[0])
+            elif name == "includeChildren":
+                include_children = flag(name, items[0])
+            elif name == "attributeNames":
+                attribute_names = items
+            elif name == "HASATTR":
+                has_attribute(None, items)
+            elif name.startswith(("EQATTR_", "EQ_ATTR_")) and name.partition("ATTR_")[2]:
+                has_attribute(name.partition("ATTR_")[2], items)
+            elif name == "maxElementCount":
+                max_count = count(name, items[0])
+            elif name == "perPage":
+                limit = min(limit, count(name, items[0]))
+            else:
+                raise CaptureError("INVALID_PARAMETER", f"unsupported master data query parameter {name!r}; "
+                                   "supported: " + ", ".join(MASTER_DATA_QUERY_PARAMETERS), 400)
+        elements = self.store.vocabulary_elements(where, values, (max_count or limit) + 1)
+        if max_count is not None and len(elements) > max_count:
+            raise CaptureError("QUERY_TOO_LARGE", f"more than maxElementCount={max_count} elements match", 413)
+        vocabularies: dict[str, list[dict[str, Any]]] = {}
+        for element in elements[:limit]:
+            attributes = element["attributes"]
+            children = json.loads(attributes.pop(CHILDREN_ATTRIBUTE, "[]"))
+            entry: dict[str, Any] = {"id": element["id"]}
+            if include_attributes:
+                entry["attributes"] = [{"id": key, "attribute": value} for key, value in attributes.items()
+                                       if attribute_names is None or key in attribute_names]
+            if include_children and children:
+                entry["children"] = children
+            vocabularies.setdefault(element["type"], []).append(entry)
+        return [{"type": kind, "vocabularyElementList": entries} for kind, entries in vocabularies.items()]
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
@@ -828,8 +1016,16 @@ EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransactionEvent", "Transform
 QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime", "LT_recordTime", "EQ_action",
                     "EQ_bizStep", "EQ_disposition", "EQ_persistentDisposition", "EQ_persistentDisposition_unset",
                     "EQ_readPoint", "EQ_bizLocation", "WD_readPoint", "WD_bizLocation", "EQ_quantity",
-                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity", "EXISTS_sensorElementList", "EQ_type",
-                    "EQ_/GT_/GE_/LT_/LE_value_<uom>", "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
+                    "GT_quantity", "GE_quantity", "LT_quantity", "LE_quantity",
+                    "EQ_/GT_/GE_/LT_/LE_quantity_<uom>", "EXISTS_sensorElementList", "EQ_type",
+                    "EQ_/GT_/GE_/LT_/LE_{value,minValue,maxValue,meanValue,sDev,percValue}_<uom>", "GT_/GE_/LT_/LE_percRank",
+                    "EQ_deviceID", "EQ_dataProcessingMethod", "EQ_microorganism", "EQ_chemicalSubstance",
+                    "EQ_bizRules", "EQ_stringValue", "EQ_booleanValue", "EQ_hexBinaryValue", "EQ_uriValue",
+                    "GE_/LT_time", "GE_/LT_startTime", "GE_/LT_endTime", "GE_/LT_errorDeclarationTime",
+                    "EQ_/GT_/GE_/LT_/LE_/EXISTS_[INNER_][ILMD_|SENSORELEMENT_|SENSORMETADATA_|SENSORREPORT_|"
+                    "ERROR_DECLARATION_|readPoint_|bizLocation_]<prefix:field or namespace#field>",
+                    "HASATTR_{readPoint,bizLocation}", "EQ_ATTR_{readPoint,bizLocation}_<attribute>",
+                    "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
                     "MATCH_outputEPC", "MATCH_epcClass", "MATCH_inputEPCClass", "MATCH_outputEPCClass",
@@ -854,7 +1050,14 @@ MATCH_ROLES = {
 }
 
 
+ATTRIBUTE_FIELDS = {"readPoint": "e.read_point", "bizLocation": "e.biz_location"}
+"""Event fields HASATTR_ / EQ_ATTR_ look up in master data."""
+MASTER_DATA_QUERY_PARAMETERS = ("vocabularyName", "includeAttributes", "includeChildren", "attributeNames",
+                                "EQ_name", "WD_name", "HASATTR", "EQATTR_<attribute>", "maxElementCount", "perPage")
 MASTER_DATA_LIMIT = 10_000
+MAX_ATTRIBUTE_TEXT = 2000
+MAX_ELEMENT_ID = 900
+"""The contract's limit on a master data element id (a state key ``m:<id>``)."""
 CHILDREN_ATTRIBUTE = "children"
 """Where an element's ``children`` (the master-data hierarchy WD_readPoint / WD_bizLocation follow) is kept."""
 DESCENDANTS_LIMIT = 10_000
@@ -871,6 +1074,46 @@ def _sensor_type_forms(value: str) -> list[str]:
     return [term, f"gs1:{term}", GS1_VOC + term]
 
 
+SENSOR_NUMBERS = ("value", "minValue", "maxValue", "meanValue", "sDev", "percValue")
+"""Sensor report numbers filtered as ``EQ_/GT_/GE_/LT_/LE_<field>_<uom>``."""
+SENSOR_TEXT_FIELDS = {f"EQ_{field}" for field in ("deviceID", "dataProcessingMethod", "microorganism",
+                                                  "chemicalSubstance", "bizRules", "stringValue", "booleanValue",
+                                                  "hexBinaryValue", "uriValue")}
+SENSOR_METADATA_TEXT = ("deviceID", "dataProcessingMethod", "bizRules")
+"""Fields that may sit in a sensor element's metadata as well as in its reports."""
+SENSOR_TIME_PARAMETERS = {f"{op}_{field}": (field, sql) for field in ("time", "startTime", "endTime")
+                          for op, sql in (("GE", ">="), ("LT", "<"))}
+PERC_RANK_OPERATORS = {f"{op}_percRank": sql for op, sql in SENSOR_OPERATORS.items() if op != "EQ"}
+
+
+def _sensor_number_parameter(name: str) -> tuple[str, str, str] | None:
+    """(operator, report field, uom) of ``GE_value_CEL``-style parameters, else None."""
+    parts = name.split("_", 2)
+    if len(parts) == 3 and parts[0] in SENSOR_OPERATORS and parts[1] in SENSOR_NUMBERS and parts[2]:
+        return parts[0], parts[1], parts[2]
+    return None
+
+
+def finite_number(name: str, text: str) -> float:
+    """A query parameter's number; 400 INVALID_PARAMETER for anything else (NaN and infinities too)."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a number", 400)
+    return number
+
+
+def julian_day(name: str, text: str) -> str:
+    """A time parameter as the UTC text SQLite's ``julianday`` reads; 400 if it is not a time with a zone."""
+    try:
+        return normalise_time(text)
+    except EventHashError as exc:
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a date and time with a zone: {exc}", 400) from exc
+
+
+QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 QUANTITY_OPERATORS = {"EQ_quantity": "=", "GT_quantity": ">", "GE_quantity": ">=", "LT_quantity": "<",
                       "LE_quantity": "<="}
 
@@ -881,8 +1124,9 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
         raise CaptureError("MASTER_DATA_INVALID", "vocabularyList must be a list", 400)
     count = 0
     for vocabulary in vocabulary_list:
-        if not isinstance(vocabulary, Mapping) or not isinstance(vocabulary.get("type"), str):
-            raise CaptureError("MASTER_DATA_INVALID", "every vocabulary needs a type", 400)
+        if not isinstance(vocabulary, Mapping) or not isinstance(vocabulary.get("type"), str) \
+                or not 0 < len(vocabulary["type"]) <= 100:
+            raise CaptureError("MASTER_DATA_INVALID", "every vocabulary needs a type (at most 100 characters)", 400)
         for element in vocabulary.get("vocabularyElementList") or []:
             if not isinstance(element, Mapping) or not isinstance(element.get("id"), str):
                 raise CaptureError("MASTER_DATA_INVALID", "every vocabulary element needs an id", 400)
@@ -892,7 +1136,10 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
                     raise CaptureError("MASTER_DATA_INVALID", "every attribute needs an id", 400)
                 value = attribute.get("attribute")
                 text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                attributes[attribute["id"]] = text[:2000]
+                if len(text) > MAX_ATTRIBUTE_TEXT:
+                    raise CaptureError("MASTER_DATA_INVALID", f"attribute {attribute['id']!r} is longer than "
+                                       f"{MAX_ATTRIBUTE_TEXT} characters", 400)
+                attributes[attribute["id"]] = text
             children = element.get("children")
             if children is not None:
                 if not isinstance(children, list) or not all(isinstance(c, str) for c in children):
@@ -908,7 +1155,14 @@ def _master_data_elements(vocabulary_list: Any) -> Iterator[tuple[str, str, dict
                 element_id = normalise(element["id"])
             except IdentifierError as exc:
                 raise CaptureError("MASTER_DATA_INVALID", str(exc), 400) from exc
+            if len(element_id) > MAX_ELEMENT_ID:
+                raise CaptureError("MASTER_DATA_INVALID", f"an element id has at most {MAX_ELEMENT_ID} characters", 400)
             yield vocabulary["type"], element_id, attributes
+
+
+def master_data_items(elements: Sequence[tuple[str, str, dict[str, str]]]) -> list[list[str]]:
+    """The ``master_data`` contract argument: [element id, vocabulary type, attributes as canonical JSON]."""
+    return [[element_id, vocabulary, canonical_json(attributes)] for vocabulary, element_id, attributes in elements]
 
 
 def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:

@@ -92,6 +92,30 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     failures INTEGER NOT NULL DEFAULT 0,
     last_error TEXT
 );
+CREATE TABLE IF NOT EXISTS fields (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    number REAL,
+    millis INTEGER,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS fields_value ON fields(name, value);
+CREATE INDEX IF NOT EXISTS fields_number ON fields(name, number) WHERE number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS fields_millis ON fields(name, millis) WHERE millis IS NOT NULL;
+CREATE TABLE IF NOT EXISTS master_elements (
+    id TEXT NOT NULL,
+    vocabulary TEXT NOT NULL,
+    org TEXT,
+    PRIMARY KEY (id, vocabulary)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS master_attributes (
+    id TEXT NOT NULL,
+    vocabulary TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (id, vocabulary, attribute)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS master_attributes_by_name ON master_attributes(attribute, value);
 CREATE TABLE IF NOT EXISTS master_data (
     id TEXT NOT NULL,
     attribute TEXT NOT NULL,
@@ -132,6 +156,8 @@ class IndexedEvent:
     attrs: tuple[tuple[str, str], ...] = ()
     """(name, value) pairs other query parameters match: ``bizTransaction:<type URI>``, ``source:<type>``,
     ``destination:<type>``, ``errorReason``, ``correctiveEventID``, ``persistentDisposition``..."""
+    fields: tuple[tuple[str, str, float | None, int | None], ...] = ()
+    """Extension field occurrences (``extension_fields.field_rows``): what EQ_/GT_/EXISTS_[INNER_]… match."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +189,8 @@ class TraceStore:
                 if name not in columns:
                     connection.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
             connection.executescript(ADDED_INDEXES)
+            self._backfill_fields(connection)
+            self._migrate_master_data(connection)
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -208,6 +236,10 @@ class TraceStore:
                             connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                                    [(name, value, row[0]) for name, value in event.attrs
                                                     if name in ("errorReason", "correctiveEventID")])
+                            connection.execute("DELETE FROM fields WHERE seq = ? AND name LIKE '%ERROR_DECLARATION|%'",
+                                               (row[0],))
+                            self._insert_fields(connection, row[0], [f for f in event.fields
+                                                                     if "ERROR_DECLARATION|" in f[0]])
                         continue
                     cursor = connection.execute(
                         "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
@@ -225,12 +257,36 @@ class TraceStore:
                                            [(key, role, seq) for key, role in event.keys])
                     connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                            [(name, value, seq) for name, value in event.attrs])
+                    self._insert_fields(connection, seq, event.fields)
                     added += 1
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
         return added
+
+    @staticmethod
+    def _insert_fields(connection: sqlite3.Connection, seq: int | None,
+                       rows: Iterable[tuple[str, str, float | None, int | None]]) -> None:
+        connection.executemany("INSERT INTO fields (name, value, number, millis, seq) VALUES (?, ?, ?, ?, ?)",
+                               [(name, value, number, millis, seq) for name, value, number, millis in rows])
+
+    def _backfill_fields(self, connection: sqlite3.Connection) -> None:
+        """Index the extension fields of events indexed before the ``fields`` table existed."""
+        from baas.apps.traceability.extension_fields import field_rows
+
+        if connection.execute("SELECT v FROM meta WHERE k = 'fields_indexed'").fetchone() is not None:
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for seq, text, error in connection.execute("SELECT seq, json, error_json FROM events").fetchall():
+                self._insert_fields(connection, seq, field_rows(json.loads(text),
+                                                                None if error is None else json.loads(error)))
+            connection.execute("INSERT OR REPLACE INTO meta VALUES ('fields_indexed', '1')")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
 
     def set_brand(self, prefix: str, brand: str, name: str) -> None:
         with self._write_lock:
@@ -433,15 +489,55 @@ class TraceStore:
 
     # --- master data ------------------------------------------------------------------------------
 
-    def set_master_data(self, vocabulary: str, element_id: str, attributes: dict[str, str]) -> None:
+    def set_master_data(self, vocabulary: str, element_id: str, attributes: dict[str, str],
+                        org: str | None = None) -> None:
+        """Replace the master data of one element of one vocabulary (its latest committed description).
+
+        The same id may be described in several vocabularies (a GLN as BusinessLocation and as
+        ReadPoint, as in GS1's example 9.8.1); each keeps its own attributes.
+        """
         with self._write_lock:
-            self._connection().executemany(
-                "INSERT OR REPLACE INTO master_data (id, attribute, value, vocabulary) VALUES (?, ?, ?, ?)",
-                [(element_id, name, value, vocabulary) for name, value in attributes.items()])
+            connection = self._connection()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                connection.execute("DELETE FROM master_attributes WHERE id = ? AND vocabulary = ?",
+                                   (element_id, vocabulary))
+                connection.executemany(
+                    "INSERT INTO master_attributes (id, vocabulary, attribute, value) VALUES (?, ?, ?, ?)",
+                    [(element_id, vocabulary, name, value) for name, value in attributes.items()])
+                connection.execute("INSERT OR REPLACE INTO master_elements (id, vocabulary, org) VALUES (?, ?, ?)",
+                                   (element_id, vocabulary, org))
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+    def _migrate_master_data(self, connection: sqlite3.Connection) -> None:
+        """Move master data of an index from before vocabularies were kept apart (table ``master_data``)."""
+        if connection.execute("SELECT v FROM meta WHERE k = 'master_attributes'").fetchone() is not None:
+            return
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            connection.execute("INSERT OR IGNORE INTO master_attributes (id, vocabulary, attribute, value)"
+                               " SELECT id, vocabulary, attribute, value FROM master_data")
+            connection.execute("INSERT OR IGNORE INTO master_elements (id, vocabulary, org)"
+                               " SELECT DISTINCT id, vocabulary, NULL FROM master_data")
+            connection.execute("INSERT OR REPLACE INTO meta VALUES ('master_attributes', '1')")
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def master_data_owner(self, vocabulary: str, element_id: str) -> str | None:
+        """The organisation whose description of ``element_id`` in ``vocabulary`` is recorded (None: none)."""
+        row = self._connection().execute("SELECT org FROM master_elements WHERE id = ? AND vocabulary = ?",
+                                         (element_id, vocabulary)).fetchone()
+        return None if row is None else row[0]
 
     def master_data(self, element_id: str) -> dict[str, str]:
-        rows = self._connection().execute("SELECT attribute, value FROM master_data WHERE id = ?",
-                                          (element_id,)).fetchall()
+        """Every attribute of an element, over all vocabularies that describe it."""
+        rows = self._connection().execute("SELECT attribute, value FROM master_attributes WHERE id = ?"
+                                          " ORDER BY vocabulary", (element_id,)).fetchall()
         return {name: value for name, value in rows}
 
     def master_data_attribute(self, element_ids: Sequence[str], attribute: str) -> list[str]:
@@ -450,25 +546,24 @@ class TraceStore:
         for start in range(0, len(element_ids), 500):
             chunk = list(element_ids[start:start + 500])
             rows = self._connection().execute(
-                f"SELECT value FROM master_data WHERE attribute = ? AND id IN ({','.join('?' * len(chunk))})",
+                f"SELECT value FROM master_attributes WHERE attribute = ? AND id IN ({','.join('?' * len(chunk))})",
                 [attribute, *chunk]).fetchall()
             values.extend(value for (value,) in rows)
         return values
 
-    def master_data_list(self, vocabulary: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-        sql = "SELECT id, vocabulary, attribute, value FROM master_data"
-        params: list[Any] = []
-        if vocabulary:
-            sql += " WHERE vocabulary = ?"
-            params.append(vocabulary)
-        sql += " ORDER BY id, attribute"
-        elements: dict[str, dict[str, Any]] = {}
-        for element_id, kind, name, value in self._connection().execute(sql, params).fetchall():
-            entry = elements.setdefault(element_id, {"id": element_id, "type": kind, "attributes": {}})
-            entry["attributes"][name] = value
-            if len(elements) > limit:
-                break
-        return list(elements.values())[:limit]
+    def vocabulary_elements(self, where: list[str], params: list[Any], limit: int) -> list[dict[str, Any]]:
+        """Elements ``{type, id, attributes}`` of ``master_elements m`` rows matching ``where``, by (type, id)."""
+        sql = "SELECT m.vocabulary, m.id FROM master_elements m"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._connection().execute(sql + " ORDER BY m.vocabulary, m.id LIMIT ?", [*params, limit]).fetchall()
+        elements = []
+        for vocabulary, element_id in rows:
+            attributes = self._connection().execute(
+                "SELECT attribute, value FROM master_attributes WHERE id = ? AND vocabulary = ? ORDER BY attribute",
+                (element_id, vocabulary)).fetchall()
+            elements.append({"type": vocabulary, "id": element_id, "attributes": dict(attributes)})
+        return elements
 
     def events_by_key(self, key: str, roles: Sequence[int], prefix: bool = False) -> list[EventRow]:
         """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN)."""

@@ -16,6 +16,9 @@ refused), and documents are capped at :data:`MAX_XML_BYTES`.
 
 from __future__ import annotations
 
+import json
+import re
+
 from typing import Any, Iterable, Mapping
 
 from lxml import etree
@@ -321,9 +324,21 @@ def _voc(value: Any, root: str = "https://gs1.org/voc/") -> str:
     return root + text if ":" not in text else text
 
 
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
 class _Writer:
     def __init__(self, namespaces: Mapping[str, str]) -> None:
         self.namespaces = {**STANDARD_PREFIXES, **namespaces}
+        self.declared = dict(namespaces)
+
+    def expand(self, text: str) -> str:
+        """A CURIE value in a prefix the document's inline @context declares → its full URI (an XML
+        attribute value has no JSON-LD context: ``example:x`` would lose its meaning)."""
+        prefix, colon, local = text.partition(":")
+        if colon and prefix in self.declared and not local.startswith("//"):
+            return self.declared[prefix] + local
+        return text
 
     def name(self, key: str) -> str:
         """``prefix:local`` → Clark notation ``{ns}local`` (an undeclared prefix is kept in a urn: namespace)."""
@@ -359,7 +374,10 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
         if isinstance(context, Mapping):
             inline.update({k: v for k, v in context.items() if isinstance(v, str)})
     writer = _Writer(inline)
-    element = etree.SubElement(parent, str(event.get("type")))
+    # the capturer's own prefixes, declared on the event: extensions read ``ext1:int``, not ``ns0:int``
+    prefixes = {prefix: namespace for prefix, namespace in inline.items()
+                if _NCNAME.match(prefix) and not prefix.lower().startswith("xml") and namespace}
+    element = etree.SubElement(parent, str(event.get("type")), nsmap=prefixes)
     schema_order = xml_schema.event_field_order().get(str(event.get("type")), ())
     for name in schema_order + tuple(n for n in XML_ORDER if n not in schema_order):
         value = event.get(name)
@@ -412,7 +430,7 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
                 for report in sensor.get("sensorReport") or []:
                     _set_attributes(etree.SubElement(entry, "sensorReport"), report, writer)
                 for key, part in sensor.items():
-                    if key not in ("sensorMetadata", "sensorReport"):
+                    if key not in ("type", "sensorMetadata", "sensorReport"):  # type: the JSON-LD @type
                         writer.extension(entry, key, part)
         elif name == "ilmd":
             holder = etree.SubElement(element, name)
@@ -441,9 +459,9 @@ def render_event(parent: Any, event: Mapping[str, Any], namespaces: Mapping[str,
 def _set_attributes(element: Any, values: Mapping[str, Any], writer: _Writer) -> None:
     for key, value in values.items():
         if key in ("type", "exception"):
-            text = _voc(value)
+            text = writer.expand(_voc(value))
         elif key == "component":
-            text = _voc(value, cbv.CBV_ROOT + "Comp-")
+            text = writer.expand(_voc(value, cbv.CBV_ROOT + "Comp-"))
         elif isinstance(value, bool):
             text = "true" if value else "false"
         else:
@@ -469,8 +487,43 @@ def render_query_document(events: Iterable[Mapping[str, Any]], creation_date: st
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+def _render_vocabularies(parent: Any, vocabularies: Iterable[Mapping[str, Any]]) -> None:
+    """``<VocabularyList>`` of EPCIS master data (a JSON ``vocabularyList``), in the XSD's element order."""
+    vocabulary_list = etree.SubElement(parent, "VocabularyList")
+    for vocabulary in vocabularies:
+        holder = etree.SubElement(vocabulary_list, "Vocabulary")
+        holder.set("type", str(vocabulary.get("type", "")))
+        elements = vocabulary.get("vocabularyElementList") or []
+        if not elements:
+            continue  # the XSD wants at least one VocabularyElement in a VocabularyElementList
+        element_list = etree.SubElement(holder, "VocabularyElementList")
+        for element in elements:
+            entry = etree.SubElement(element_list, "VocabularyElement")
+            entry.set("id", str(element.get("id", "")))
+            for attribute in element.get("attributes") or []:
+                value = attribute.get("attribute")
+                node = etree.SubElement(entry, "attribute")
+                node.set("id", str(attribute.get("id", "")))
+                node.text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            if element.get("children"):
+                children = etree.SubElement(entry, "children")
+                for child in element["children"]:
+                    _text_child(children, "id", str(child))
+
+
+def render_vocabulary_query_document(vocabularies: Iterable[Mapping[str, Any]], creation_date: str) -> bytes:
+    """The answer to a SimpleMasterDataQuery as an XML ``EPCISQueryDocument`` (``resultsBody/VocabularyList``)."""
+    root = etree.Element(f"{{{EPCIS_QUERY_NS}}}EPCISQueryDocument", nsmap={"epcisq": EPCIS_QUERY_NS, "epcis": EPCIS_NS})
+    root.set("schemaVersion", "2.0")
+    root.set("creationDate", creation_date)
+    results = etree.SubElement(etree.SubElement(root, "EPCISBody"), f"{{{EPCIS_QUERY_NS}}}QueryResults")
+    _text_child(results, "queryName", "SimpleMasterDataQuery")
+    _render_vocabularies(etree.SubElement(results, "resultsBody"), vocabularies)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
 def render_document(document: Mapping[str, Any]) -> bytes:
-    """An ``EPCISDocument`` (our JSON-LD form) in XML: the same events, the other binding."""
+    """An ``EPCISDocument`` (our JSON-LD form) in XML: the same events and master data, the other binding."""
     namespaces: dict[str, str] = {}
     for context in document.get("@context") or []:
         if isinstance(context, Mapping):
@@ -478,6 +531,11 @@ def render_document(document: Mapping[str, Any]) -> bytes:
     root = etree.Element(f"{{{EPCIS_NS}}}EPCISDocument", nsmap={"epcis": EPCIS_NS})
     root.set("schemaVersion", "2.0")
     root.set("creationDate", str(document.get("creationDate", "")))
+    header = document.get("epcisHeader")
+    master = header.get("epcisMasterData") if isinstance(header, Mapping) else None
+    if isinstance(master, Mapping) and master.get("vocabularyList"):
+        extension = etree.SubElement(etree.SubElement(root, "EPCISHeader"), "extension")
+        _render_vocabularies(etree.SubElement(extension, "EPCISMasterData"), master["vocabularyList"])
     event_list = etree.SubElement(etree.SubElement(root, "EPCISBody"), "EventList")
     for event in document["epcisBody"]["eventList"]:
         render_event(event_list, event, namespaces)

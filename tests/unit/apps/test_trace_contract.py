@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
+from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas, master_data_gas
 from baas.apps.traceability.service import prepare_event
 from ledger.crypto import address_from_public_key
 from ledger.errors import NotFound
@@ -86,3 +86,80 @@ def test_capture_rules_on_chain(chain: Chain) -> None:
     bad = list(items("03_unauthorised_capture")[0])
     bad[0] = "zz" * 32
     assert invoke(brand, "capture", [bad]) != "SUCCESS"
+
+
+def test_master_data_rules_on_chain(chain: Chain) -> None:
+    """A GS1 key is described by its brand or a partner; a private id by whoever described it first."""
+    contract = deploy(chain)
+    brand, partner, rogue = chain.new_user("brand"), chain.new_user("partner"), chain.new_user("rogue")
+    brand_address = address_from_public_key(brand.public)
+
+    def invoke(signer, *elements):  # type: ignore[no-untyped-def]
+        listed = [list(e) for e in elements]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, "master_data", listed,
+                                                          gas_limit=master_data_gas(listed)), signer))[0]
+
+    assert invoke(chain.admin) == "SUCCESS"  # nothing to describe is harmless
+    chain.statuses(chain.tx(lambda b: b.invoke(contract, "register_brand", "9521234", brand_address, "Jade Tea Co",
+                                               gas_limit=2_000_000)))
+    gtin = "https://id.gs1.org/01/09521234123453"
+    product = [gtin, "urn:epcglobal:epcis:vtype:EPCClass", '{"cbvmda:descriptionShort":"Dragon Well"}']
+    assert invoke(rogue, product) != "SUCCESS"
+    assert invoke(partner, product) != "SUCCESS"
+    assert invoke(brand, product) == "SUCCESS"
+    record = chain.ledger.get_entry(contract, "m:" + product[1] + " " + gtin).value.to_python()
+    assert record == {"o": brand_address, "t": product[1], "a": product[2]}
+    # one refused element refuses the whole invocation
+    renamed = [gtin, product[1], '{"cbvmda:descriptionShort":"Longjing"}']
+    assert invoke(brand, renamed, ["https://id.gs1.org/01/00614141073468", product[1], "{}"]) != "SUCCESS"
+    assert chain.ledger.get_entry(contract, "m:" + product[1] + " " + gtin).value.to_python()["a"] == product[2]
+    assert invoke(brand, renamed) == "SUCCESS"
+    assert chain.ledger.get_entry(contract, "m:" + product[1] + " " + gtin).value.to_python()["a"] == renamed[2]
+    # a private id belongs to its first describer
+    private = ["https://example.org/places/warehouse-7", "urn:epcglobal:epcis:vtype:BusinessLocation", "{}"]
+    assert invoke(rogue, private) == "SUCCESS"
+    assert invoke(brand, private) != "SUCCESS"
+    assert invoke(rogue, [private[0], private[1], '{"cbvmda:name":"W7"}']) == "SUCCESS"
+    assert invoke(brand, ["", private[1], "{}"]) != "SUCCESS"
+
+
+def test_itip_keys_are_governed_by_their_brands_prefix(chain: Chain) -> None:
+    """An ITIP (AI 8006: a GTIN's piece of a trade item) belongs to the GTIN's company prefix, on chain
+    and in the app's own pre-check: a stranger's capture of the brand's ITIP is refused by both."""
+    from baas.apps.traceability.identifiers import company_digits, normalise
+
+    contract = deploy(chain)
+    brand, rogue = chain.new_user("brand"), chain.new_user("rogue")
+    chain.statuses(chain.tx(lambda b: b.invoke(contract, "register_brand", "9521234",
+                                               address_from_public_key(brand.public), "Jade Tea Co",
+                                               gas_limit=2_000_000)))
+    itip = "urn:epc:id:itip:9521234.012345.01.02.77"
+    assert company_digits(normalise(itip)).startswith("9521234")
+    event = {"type": "ObjectEvent", "eventTime": "2026-03-01T06:00:00+08:00", "eventTimeZoneOffset": "+08:00",
+             "action": "OBSERVE", "epcList": [itip]}
+    captured = [prepare_event(event).chain_item()]
+
+    def invoke(signer):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, "capture", captured,
+                                                          gas_limit=capture_gas(captured)), signer))[0]
+
+    assert invoke(rogue) != "SUCCESS"
+    assert invoke(brand) == "SUCCESS"
+
+
+def test_the_indexer_refuses_chain_items_whose_key_list_hides_the_events_keys() -> None:
+    """The contract checks brand prefixes of the keys the item lists; an item sent to the chain directly
+    with the list emptied would pass it, so every indexer recomputes the keys and refuses the item."""
+    from baas.apps.traceability.eventhash import EventHashError
+    from baas.apps.traceability.service import prepared_from_chain_item
+
+    item = items("01_brand_production", 1)[0]
+    assert prepared_from_chain_item(item).hash_id  # as the app sends it: accepted
+    hidden = list(item)
+    hidden[2] = []
+    with pytest.raises(EventHashError, match="GS1 keys"):
+        prepared_from_chain_item(hidden)
+    flagged = list(item)
+    flagged[4] = True
+    with pytest.raises(EventHashError, match="declaration"):
+        prepared_from_chain_item(flagged)

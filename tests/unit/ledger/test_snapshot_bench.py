@@ -24,3 +24,16 @@ def test_snapshot_sync_bench_reports_equal_roots_and_sizes() -> None:
     # headers of 18 bytes and a manifest of 42 + 256 * 33 bytes.
     assert result["snapshot_bytes"] == 3000 * 132 + 256 * 18 + 42 + 256 * 33
     assert result["replay_update_bytes"] == 2 * 3000 * 96
+
+
+def test_snapshot_sync_bench_node_mode_joins_real_ledgers_with_equal_roots() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "snapshot_sync.py"), "--node", "--keys", "2000"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT, check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # one block registers the data account, then blocks of 1000 writes; the bench checks both ledgers'
+    # roots against the source and that each applies the source's next block to the same roots
+    assert (result["keys"], result["height"], result["chunks"]) == (2000, 3, 256)
+    assert result["roots_equal"] is True
+    assert result["snapshot_bytes"] > 2000 * 100 and result["replay_bytes"] > 2000 * 100
