@@ -2,7 +2,7 @@
 
 Under a steady load: node0 is stopped, archives its old blocks with `jadechain ledger archive`, and
 restarts; it catches up, votes and commits as before, and answers ARCHIVED for the archived blocks
-(other nodes serve them). Then node3 is wiped and rebuilt from genesis (`jadechain node repair`):
+(other nodes serve them). Then node3 is wiped and rebuilt from genesis (`jadechain node repair --replay`):
 it replays the chain from its peers; node0 answers its requests for archived blocks with an empty
 batch (no error, no traceback), so node3 takes them from the others, catches up and votes again.
 """
@@ -70,7 +70,7 @@ def test_an_archived_validator_keeps_voting_and_a_wiped_peer_syncs_around_it(net
         stop_node(layout, "node3")
         load.skip.add("node3")
         repaired = jadechain("node", "repair", "--config", node3.config, "--genesis",
-                             str(Path(network) / "genesis.json"), "--force")
+                             str(Path(network) / "genesis.json"), "--force", "--replay")
         assert repaired.returncode == 0, repaired.stdout + repaired.stderr
         start_node(layout, "node3")
         wait_until(lambda: height_of(layout, "node3") >= height_of(layout, "node1") - 1 > below, 120,
