@@ -14,7 +14,8 @@ and resumes the generator IMAGE_TAIL left behind, which runs exactly one call.
 The only door out of the guest is the ``host`` module of the MicroPython build
 (``host.call(name, payload) -> str``, one imported WebAssembly function). The prelude
 wraps it as ``self.ctx`` and the ``jadechain`` module (``contract``, ``callable``,
-``event``, ``reentrant``). Nothing here is trusted: a contract may rebind or corrupt
+``event``, ``reentrant``, and ``Context`` for a contract's type annotations; outside the VM
+the same names come from :mod:`jadechain.contract`). Nothing here is trusted: a contract may rebind or corrupt
 every name below and only hurts its own invocation, because the host checks every
 call (types, sizes, authority, gas) on its side of the boundary.
 
@@ -79,6 +80,7 @@ def _jccontract(c):
 def _jcmark(f):
  return f
 _jcm=_JcModule();_jcm.contract=_jccontract;_jcm.callable=_jcmark;_jcm.event=_jcmark;_jcm.reentrant=_jcmark
+_jcm.Context=_JcCtx
 _jcs.modules["jadechain"]=_jcm
 '''
 

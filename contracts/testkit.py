@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.contract_api import ContractCode, ContractRuntime, Entry, InvocationResult
-from ledger.errors import AccountExists, ContractNotFound, VersionConflict
+from ledger.contract_api import ContractCode, ContractContext, ContractRuntime, Entry, InvocationResult
+from ledger.errors import AccountExists, ContractNotFound, JadechainError, VersionConflict
 from ledger.values import TypedValue
 
 
@@ -79,6 +79,14 @@ class LocalContracts:
     def event_log(self, address: str, topic: str) -> list[object]:
         return [event.to_python() for event in self.events.get((address, topic), [])]
 
+    def journal_mark(self) -> int:
+        """A point to roll back to (see :meth:`rollback_to`)."""
+        return len(self._journal)
+
+    def rollback_to(self, mark: int) -> None:
+        """Discard every write, event and account made since ``mark``."""
+        self._rollback(mark)
+
     def _rollback(self, mark: int) -> None:
         while len(self._journal) > mark:
             kind, key = self._journal.pop()
@@ -90,6 +98,11 @@ class LocalContracts:
                 self.events[key].pop()
             else:
                 del self.accounts[key]
+
+
+def host_context(kit: LocalContracts, address: str, caller: str, signers: tuple[str, ...]) -> ContractContext:
+    """The kit's host context for a top-level invocation of ``address`` (what the VM's host calls reach)."""
+    return _Context(kit, address, caller, signers, 0)
 
 
 class _Context:
@@ -147,3 +160,55 @@ class _Context:
         except BaseException:
             self.kit._rollback(mark)
             raise
+
+
+@dataclass
+class DeployedContract:
+    """One contract deployed in a kit, as ``jadechain contract test`` hands it to a test.
+
+    ``contract.add(2)`` invokes ``add`` on the chain's engine and returns its value;
+    ``invoke`` also gives the gas; a failure raises the chain's error (``.code``)::
+
+        def test_add(contract):
+            assert contract.add(2) == 2
+            assert contract.invoke("add", 3).gas_used > 0
+            assert contract.value("total") == 5
+    """
+
+    kit: LocalContracts
+    address: str
+    invocations: int = 0
+    gas_used: int = 0
+
+    def invoke(
+        self, method: str, *args: object, caller: str = "local-user", gas_limit: int = 1_000_000,
+    ) -> LocalResult:
+        self.invocations += 1
+        try:
+            result = self.kit.invoke(self.address, method, list(args), gas_limit, caller, (caller,))
+        except JadechainError as error:
+            used = error.details.get("gas_used", 0)
+            self.gas_used += used if isinstance(used, int) else 0
+            raise
+        self.gas_used += result.gas_used
+        return result
+
+    def fails(self, method: str, *args: object, caller: str = "local-user") -> JadechainError:
+        """The chain's error of an invocation that must fail (``AssertionError`` if it succeeds)."""
+        try:
+            result = self.invoke(method, *args, caller=caller)
+        except JadechainError as error:
+            return error
+        raise AssertionError(f"{method}{tuple(args)!r} returned {result.value!r} instead of failing")
+
+    def value(self, key: str, account: str | None = None) -> object:
+        """Latest value of ``key`` in ``account`` (the contract's own by default)."""
+        return self.kit.value(self.address if account is None else account, key)
+
+    def events(self, topic: str) -> list[object]:
+        return self.kit.event_log(self.address, topic)
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda *args, **options: self.invoke(method, *args, **options).value

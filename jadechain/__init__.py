@@ -14,15 +14,20 @@ errors from :mod:`ledger`); ``__all__`` is the public surface. Every error is a
 :class:`JadechainError` with a stable ``code``. The ``jadechain`` command line lives in
 :mod:`jadechain.cli`, local dev networks in :mod:`jadechain.devnet`, the benchmark harness in
 :mod:`jadechain.bench`.
+
+Contract authors import ``contract``, ``callable``, ``event``, ``reentrant`` and ``Context`` from here,
+the same names a contract imports inside the chain's VM (:mod:`jadechain.contract`, docs/contracts.md).
 """
 
 from __future__ import annotations
 
 from jadechain._keys import generate_key
+from jadechain.contract import Context, callable, contract, event, reentrant
 from jadechain.sdk import (
     ApiError,
     AsyncJadechainClient as AsyncClient,
     AsyncLedgerClient,
+    CallResult,
     JadechainClient as Client,
     LedgerClient,
     StreamMessage,
@@ -93,9 +98,11 @@ __all__ = [
     "ApiError",
     "AsyncClient",
     "AsyncLedgerClient",
+    "CallResult",
     "Client",
     "CodecError",
     "ConfigError",
+    "Context",
     "ContractError",
     "ContractFault",
     "ContractLimitExceeded",
@@ -143,8 +150,12 @@ __all__ = [
     "VerificationReport",
     "VersionConflict",
     "WrongPassword",
+    "callable",
+    "contract",
+    "event",
     "generate_key",
     "load_key",
+    "reentrant",
     "save_key",
     "verify",
 ]

@@ -257,8 +257,7 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             signers = _signer_addresses(tx)
             _check_transaction(state, tx, signers, sig_ok, block, env, authority)
             context = _TxContext(state, env, block, tx_hash, signers, events, gas, authority)
-            for operation in tx.content.operations:
-                _apply_operation(context, operation)
+            results = _apply_operations(context, tx.content.operations)
             status = SUCCESS
             changes = state.merge().state
         except JadechainError as error:
@@ -266,6 +265,7 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             status = error.code
             changes = {}
             events = []
+            results = ()
             # gas is recorded for every outcome: an invocation that ends on VersionConflict,
             # a denied write or a nested failure burned its gas as surely as one that reverted
             gas.used += _details_gas(error)
@@ -277,6 +277,7 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             write_set_hash=_write_set_hash(env.hash_fn, changes),
             events_hash=events_hash(env.hash_fn, events) if events else empty_events_hash,
             gas_used=gas.used,
+            results=results,
         )
         index += 1
         result.tx_infos.append(info)
@@ -285,6 +286,50 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
         if events:
             state.put_raw(schema.make_tx_events_key(tx_hash), codec.encode_list(events))
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class CallOutcome:
+    """What a read-only call returned; nothing of it was written."""
+
+    status: str
+    """"SUCCESS" or the stable error code the invocation failed with."""
+    value: TypedValue
+    """The method's return value (NIL if it failed)."""
+    gas_used: int
+    events: tuple[Event, ...]
+    """The events it would have published."""
+    height: int
+    """The committed height whose state it read (it ran as the block after it)."""
+    message: str = ""
+    """The failure's message."""
+
+
+def call_readonly(state: WorkingState, tx: Transaction, tx_hash: bytes, block: Block, env: ExecutionEnvironment) -> CallOutcome:
+    """Run ``tx`` (one signed ``InvokeContract``) against ``state`` as if in ``block``, and discard its writes.
+
+    The caller must be allowed to send the transaction (a registered user holding the
+    CONTRACT_OPERATION transaction permission, valid signatures, this ledger): a refusal is
+    raised, as ingress would. The invocation's own failure is an outcome, with its gas.
+    The gas limit is capped by the ledger's ``default_gas_limit`` as for a transaction.
+    """
+    if len(tx.content.operations) != 1 or not isinstance(tx.content.operations[0], InvokeContract):
+        raise InvalidTransaction("a read-only call is a transaction of exactly one InvokeContract operation")
+    authority = BlockAuthority(state, env)
+    signature_ok = _check_block_signatures([tx], [tx_hash], env)[0]
+    signers = _signer_addresses(tx)
+    _check_transaction(state, tx, signers, signature_ok, block, env, authority)
+    events: list[Event] = []
+    gas = _GasCounter()
+    context = _TxContext(state, env, block, tx_hash, signers, events, gas, authority)
+    state.push()
+    try:
+        value = _apply_operations(context, tx.content.operations)[0]
+        return CallOutcome(SUCCESS, value, gas.used, tuple(events), block.header.height - 1)
+    except JadechainError as error:
+        return CallOutcome(error.code, _NIL, gas.used + _details_gas(error), (), block.header.height - 1, error.message)
+    finally:
+        state.discard()
 
 
 def events_hash(hash_fn: Callable[[bytes], bytes], events: Sequence[Event]) -> bytes:
@@ -529,6 +574,8 @@ class _TxContext:
         self.authority = authority if authority is not None else BlockAuthority(state, env)
         self.governed_by = governed_by
         """The proposing organisation when the operations run as an approved proposal, else empty."""
+        self.returned: TypedValue | None = None
+        """What the operation being applied returned (a contract invocation's value), else None."""
 
     @property
     def height(self) -> int:
@@ -595,6 +642,21 @@ class _TxContext:
                 f"another organisation needs a proposal approved by {needed}", owner=owner,
             )
         raise ProposalRequired(f"{type(operation).__name__} is ledger-wide: propose it; it needs {needed}")
+
+
+def _apply_operations(ctx: _TxContext, operations: Sequence[Operation]) -> tuple[TypedValue, ...]:
+    """Apply a transaction's operations in order; their results as :attr:`TransactionInfo.results` records them."""
+    returned: list[TypedValue | None] = []
+    for operation in operations:
+        ctx.returned = None
+        _apply_operation(ctx, operation)
+        returned.append(ctx.returned)
+    if all(value is None for value in returned):
+        return ()
+    return tuple(_NIL if value is None else value for value in returned)
+
+
+_NIL = TypedValue.nil()
 
 
 def _apply_operation(ctx: _TxContext, op: Operation) -> None:
@@ -816,6 +878,7 @@ def _op_invoke_contract(ctx: _TxContext, op: InvokeContract) -> None:
     first_signer = ctx.signers[0] if ctx.signers else ""
     result = invoke_contract(ctx, op.address, op.method, args, op.gas_limit, first_signer, 0)
     ctx.gas.used += result.gas_used
+    ctx.returned = result.return_value
 
 
 def invoke_contract(

@@ -10,6 +10,8 @@ batch was written, never in between.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -28,9 +30,11 @@ from ledger.errors import (
 )
 from ledger.executor import (
     BlockExecution,
+    CallOutcome,
     ExecutionEnvironment,
     SignatureCheck,
     SignedTransaction,
+    call_readonly,
     encoded_transaction,
     execute_block,
     hash_and_content,
@@ -174,6 +178,10 @@ class Ledger:
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
         self._tree_nodes: dict[bytes, Node] = {}
+        self._commit_lock = _CommitFirstLock()
+        """Held while a block's batch is written and the ledger moves to it, and for a whole read-only
+        call, so that a call reads one committed state; a waiting commit goes before any call that has
+        not started, so it waits for at most one call."""
 
     def _load_meta(self) -> None:
         settings_raw = self.store.get(schema.META_SETTINGS)
@@ -394,17 +402,18 @@ class Ledger:
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
-        batch.commit()
-        if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
-            self._tree_nodes.clear()
-        self._tree_nodes.update(new_tree_nodes)
-        self._height = block.header.height
-        self._roots = roots
-        self._last_header = block.header
-        self._last_header_hash = header_hash
-        new_settings = self.store.get(schema.META_SETTINGS)
-        if new_settings is not None:
-            self._load_settings(codec.decode(LedgerSettings, new_settings))
+        with self._commit_lock.committing():  # a read-only call never sees half of this
+            batch.commit()
+            if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
+                self._tree_nodes.clear()
+            self._tree_nodes.update(new_tree_nodes)
+            self._height = block.header.height
+            self._roots = roots
+            self._last_header = block.header
+            self._last_header_hash = header_hash
+            new_settings = self.store.get(schema.META_SETTINGS)
+            if new_settings is not None:
+                self._load_settings(codec.decode(LedgerSettings, new_settings))
         return BlockResult(
             header=block.header,
             block_hash=header_hash,
@@ -413,6 +422,33 @@ class Ledger:
             events=tuple(execution.events),
             skipped_duplicates=tuple(execution.skipped_duplicates),
         )
+
+    def call(self, tx: Transaction) -> CallOutcome:
+        """Run a signed one-``InvokeContract`` transaction against the committed state; write nothing.
+
+        Like web3's ``eth_call``: the contract runs as it would in the next block (that height,
+        the last block's time), with the signer as caller, and every write is discarded. The call
+        reads one committed state: a block that finishes executing meanwhile waits to be written
+        until the call returns (the contract engine runs one invocation at a time per process too,
+        so a call delays the node's blocks by at most its gas limit's worth of work).
+        """
+        with self._commit_lock.calling():
+            return self._call(tx)
+
+    def _call(self, tx: Transaction) -> CallOutcome:
+        last = self._last_header
+        header = BlockHeader(
+            ledger_hash=self.ledger_hash, height=last.height + 1, previous_hash=self._last_header_hash,
+            tx_root=b"", tx_count=1, state_root=self._roots.state_root,
+            accumulator_root=self._roots.accumulator_root, accumulator_size=self._roots.accumulator_size,
+            time=last.time, proposer=b"", epoch=last.epoch,
+        )
+        env = ExecutionEnvironment(
+            ledger_hash=self.ledger_hash, hash_fn=self.hash_fn, hash_code=self.hash_code, settings=self.settings,
+            runtime=self.runtime, check_signatures=self.check_signatures,
+        )
+        tx_hash = hash_and_content(self.hash_fn, self.hash_code, tx)[0]
+        return call_readonly(WorkingState(self.store, self.hash_fn), tx, tx_hash, Block(header, (tx,)), env)
 
     def put_certificate(self, certificate: CommitCertificate) -> None:
         """Attach a commit certificate that arrived after the block was applied."""
@@ -670,6 +706,53 @@ class Ledger:
 
     def close(self) -> None:
         self.store.close()
+
+
+class _CommitFirstLock:
+    """Mutual exclusion of a block's commit and read-only calls, in which a waiting commit goes first.
+
+    A call holds it for the whole invocation; a stream of calls must not keep the node's blocks
+    from being written, so once a commit waits, no new call starts until it is done.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._commits = 0
+        """Commits waiting or in progress."""
+        self._busy = False
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        with self._condition:
+            self._commits += 1
+            while self._busy:
+                self._condition.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._commits -= 1
+                self._busy = False
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def calling(self) -> Iterator[None]:
+        with self._condition:
+            while self._busy or self._commits:
+                self._condition.wait()
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._busy = False
+                self._condition.notify_all()
+
+    @property
+    def commits_waiting(self) -> int:
+        with self._condition:
+            return self._commits
 
 
 # --- persistence of one block ---------------------------------------------------------------

@@ -270,7 +270,7 @@ def _first_certified_height(ledger: Any, lowest: int) -> int:
 
 
 def _transaction_claim(tx: Transaction, info: TransactionInfo) -> dict[str, Any]:
-    return {
+    claim = {
         "tx_hash": to_base58(info.tx_hash),
         "height": info.height,
         "index": info.index,
@@ -281,6 +281,9 @@ def _transaction_claim(tx: Transaction, info: TransactionInfo) -> dict[str, Any]
         ],
         "operations": [type(op).__name__ for op in tx.content.operations],
     }
+    if info.results:  # only then: a bundle issued before results were recorded keeps verifying
+        claim["results"] = [typed_value_to_json(value) for value in info.results]
+    return claim
 
 
 def build_event_bundle(ledger: Any, account: str, topic: str, sequence: int) -> dict[str, Any]:

@@ -403,6 +403,12 @@ class TransactionInfo:
     write_set_hash: bytes
     events_hash: bytes
     gas_used: int
+    results: tuple[TypedValue, ...] = ()
+    """What the operations returned, one per operation, when the transaction succeeded and invoked
+    a contract: an ``InvokeContract`` operation's return value, NIL for the others. Empty
+    otherwise (left out of the encoding, so a transaction without contract calls keeps its leaf)."""
+
+    __codec_optional_tail__: ClassVar[tuple[str, ...]] = ("results",)
 
 
 @dataclass(frozen=True, slots=True)

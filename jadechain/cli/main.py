@@ -44,6 +44,7 @@ from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
 from ledger.types import EndpointSignature
 from jadechain.cli.archive import ledger_archive_app
 from jadechain.cli.bench import bench_app
+from jadechain.cli.contract import contract_app
 from jadechain.cli.net import net_app, node_app
 from jadechain.cli.private import private_app
 from jadechain.cli.tx import query_app, tx_app
@@ -63,6 +64,7 @@ app.add_typer(net_app, name="net")
 app.add_typer(node_app, name="node")
 app.add_typer(bench_app, name="bench")
 app.add_typer(private_app, name="private")
+app.add_typer(contract_app, name="contract")
 
 
 def _mount_plugins() -> None:

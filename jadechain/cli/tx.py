@@ -596,7 +596,8 @@ def submit_and_report(session: TxSession, tx: Transaction, plan: Optional[TxPlan
         extras.update(plan.failure_extras if failed else plan.success_extras)
     report: dict[str, Any] = {
         "tx_hash": result.tx_hash, "committed": result.committed, "status": result.status,
-        "height": result.height, "index": result.index, "gas_used": result.gas_used, **extras,
+        "height": result.height, "index": result.index, "gas_used": result.gas_used,
+        **({"results": [_jsonable(value) for value in result.results]} if result.results else {}), **extras,
     }
     if session.as_json:
         _print_json(report)
@@ -606,6 +607,8 @@ def submit_and_report(session: TxSession, tx: Transaction, plan: Optional[TxPlan
             colour = "green" if result.status == "SUCCESS" else "red"
             console.print(f"  {'status':12} [{colour}]{result.status}[/]\n"
                           f"  {'height':12} {result.height} (index {result.index})\n  {'gas':12} {result.gas_used}")
+            if result.results:
+                console.print(f"  {'returned':12} " + escape(json.dumps(_jsonable(result.return_value), ensure_ascii=False)))
         else:
             console.print("  submitted" + ("" if not session.wait else " (not committed yet)"))
         if not result.committed or result.status == "SUCCESS":
@@ -1426,17 +1429,20 @@ def query_tx(
         _save_proof(proof, lambda: ledger.tx_proof(tx_hash), proof_wait)
 
     def render() -> Any:
-        shown = {k: v for k, v in data.items() if k not in ("operations", "events")}
+        shown = {k: v for k, v in data.items() if k not in ("operations", "events", "results")}
         shown["signers"] = "\n".join(data["signers"])
         shown["time"] = f"{data['time']} ({_iso(data['time'])})" if data.get("time") else data.get("time")
         table = _record_table(shown, f"transaction {tx_hash}")
         console.print(table)
-        for op in data["operations"]:
+        results = data.get("results") or []
+        for position, op in enumerate(data["operations"]):
             if op["type"] == "InvokeContract":
                 with contextlib.suppress(Exception):
                     op = {**op, "args": _jsonable(codec.unpack_canonical(from_base58(op["args"])))}
             console.print(f"  • [bold]{op['type']}[/] " + escape(json.dumps(
                 {k: v for k, v in op.items() if k != "type"}, ensure_ascii=False)[:400]))
+            if op["type"] == "InvokeContract" and position < len(results):
+                console.print("    returned " + escape(_show_value(results[position])))
         for event in data["events"]:
             console.print(f"  event {event['account']} {event['topic']!r} #{event['sequence']}: "
                           + escape(_show_value(event["content"])))

@@ -22,9 +22,9 @@ ridden out. Errors from a gateway are raised as :class:`ApiError` with its stabl
 """
 
 from jadechain.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
-from jadechain.sdk.client import ApiError, JadechainClient, LedgerClient, StreamMessage, TxResult
+from jadechain.sdk.client import ApiError, CallResult, JadechainClient, LedgerClient, StreamMessage, TxResult
 
 __all__ = [
-    "ApiError", "AsyncJadechainClient", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
+    "ApiError", "AsyncJadechainClient", "CallResult", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
     "TxResult",
 ]

@@ -11,12 +11,22 @@ import httpx
 
 from ledger import codec
 from ledger.certificate import ValidatorSet
-from ledger.crypto import from_base58, to_base58
+from ledger.crypto import KeyPair, from_base58, to_base58
 from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
-from jadechain.sdk.client import ApiError, GatewaysUnavailable, JadechainClient, StreamMessage, TxResult, _parse_sse_lines, verify_pinned
+from jadechain.sdk.client import (
+    ApiError,
+    CallResult,
+    GatewaysUnavailable,
+    JadechainClient,
+    StreamMessage,
+    TxResult,
+    _parse_sse_lines,
+    call_transaction,
+    verify_pinned,
+)
 
 __all__ = ["AsyncJadechainClient", "AsyncLedgerClient"]
 
@@ -118,7 +128,13 @@ class AsyncLedgerClient:
             if error.code == "NOT_FOUND":
                 return TxResult(tx_hash, False)
             raise
-        return TxResult(tx_hash, True, data["status"], data["height"], data["index"], data["gas_used"])
+        return TxResult.from_tx(tx_hash, data)
+
+    async def call(self, address: str, method: str, args: Sequence[Any] = (), *, signer: KeyPair,
+                   gas_limit: int = 1_000_000) -> CallResult:
+        """Run ``method`` against the committed state without a transaction (see ``LedgerClient.call``)."""
+        body = call_transaction(self.builder(), address, method, args, signer, gas_limit)
+        return CallResult.from_json(await self.client.request("POST", self.base + "/call", json=body))
 
     async def get_entry(self, account: str, key: str, version: int | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self._get(f"/accounts/{account}/entry", key=key, version=version)

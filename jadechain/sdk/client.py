@@ -11,7 +11,7 @@ import httpx
 
 from ledger import codec
 from ledger.certificate import ValidatorSet
-from ledger.crypto import from_base58, to_base58
+from ledger.crypto import KeyPair, from_base58, to_base58
 from ledger.errors import JadechainError, TrustAnchorRequired
 from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, validators_from_json, verify_bundle
@@ -19,7 +19,7 @@ from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
 from jadechain.sdk.private import PrivateRecordsMixin
 
-__all__ = ["ApiError", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult"]
+__all__ = ["ApiError", "CallResult", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult"]
 
 
 class ApiError(JadechainError):
@@ -50,14 +50,68 @@ class TxResult:
     height: int | None = None
     index: int | None = None
     gas_used: int | None = None
+    results: tuple[Any, ...] = ()
+    """What the operations returned (plain values) when the transaction invoked a contract and succeeded:
+    an invocation's return value, None for the other operations; empty otherwise."""
+
+    @property
+    def return_value(self) -> Any:
+        """The last operation's result: a one-invocation transaction's return value (None if none)."""
+        return self.results[-1] if self.results else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "TxResult":
+        """From a submit answer (``{tx_hash, committed, result}``)."""
         result = data.get("result") or {}
         return cls(
             tx_hash=data["tx_hash"], committed=bool(data.get("committed")), status=result.get("status"),
             height=result.get("height"), index=result.get("index"), gas_used=result.get("gas_used"),
+            results=tuple(plain_value(item) for item in result.get("results") or ()),
         )
+
+    @classmethod
+    def from_tx(cls, tx_hash: str, data: dict[str, Any]) -> "TxResult":
+        """From a committed transaction as ``GET .../txs/{hash}`` shows it."""
+        return cls(tx_hash, True, data["status"], data["height"], data["index"], data["gas_used"],
+                   tuple(plain_value(item) for item in data.get("results") or ()))
+
+
+def plain_value(typed: dict[str, Any]) -> Any:
+    """A gateway's ``{type, value}`` as the plain value a contract returned (BYTES travel as hex)."""
+    value = typed.get("value")
+    return bytes.fromhex(value) if typed.get("type") == "BYTES" and isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A read-only call's answer (``LedgerClient.call``); nothing of it was written."""
+
+    status: str
+    """"SUCCESS" or the stable error code the method failed with."""
+    value: Any
+    """The method's return value (None if it failed)."""
+    gas_used: int
+    height: int
+    """The committed height the call ran on."""
+    message: str | None = None
+    events: tuple[dict[str, Any], ...] = ()
+    """The events it would have published."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CallResult":
+        return cls(data["status"], plain_value(data["value"]), data["gas_used"], data["height"],
+                   data.get("message"), tuple(data.get("events") or ()))
+
+
+def call_transaction(builder: TransactionBuilder, address: str, method: str, args: Sequence[Any],
+                     signer: KeyPair, gas_limit: int) -> dict[str, str]:
+    """The body of ``POST .../call``: a signed one-invocation transaction, never submitted."""
+    tx = builder.invoke(address, method, *args, gas_limit=gas_limit).sign(signer)
+    return {"tx": codec.encode(tx).hex()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +292,17 @@ class LedgerClient(PrivateRecordsMixin):
             if error.code == "NOT_FOUND":
                 return TxResult(tx_hash, False)
             raise
-        return TxResult(tx_hash, True, data["status"], data["height"], data["index"], data["gas_used"])
+        return TxResult.from_tx(tx_hash, data)
+
+    def call(self, address: str, method: str, args: Sequence[Any] = (), *, signer: KeyPair,
+             gas_limit: int = 1_000_000) -> CallResult:
+        """Run ``method`` against the committed state without a transaction (nothing is written).
+
+        ``signer`` signs the request (the contract sees it as ``caller``): it must be a user allowed
+        to invoke contracts on this ledger. A failure of the method is ``status`` of the result.
+        """
+        body = call_transaction(self.builder(), address, method, args, signer, gas_limit)
+        return CallResult.from_json(self.client.request("POST", self.base + "/call", json=body))
 
     # --- queries ---------------------------------------------------------------------------------
 

@@ -40,8 +40,9 @@ META_TREE_VERSION = make_meta_key("tree_version")
 META_COUNTS = make_meta_key("counts")
 META_STORAGE_FORMAT = make_meta_key("storage_format")
 """Version of what the values mean (the key layout has SCHEMA_VERSION); absent in format 1 stores."""
-STORAGE_FORMAT = 2
-"""Format 2: accounts, participants and settings carry their owning organisation, the governance policy
+STORAGE_FORMAT = 3
+"""Format 3: a transaction's info (the accumulator leaf) records its operations' contract return values.
+Format 2: accounts, participants and settings carry their owning organisation, the governance policy
 and the contract engine identity. Format 1 stores (no marker) were written before that."""
 META_HISTORY_START = make_meta_key("history_start")
 """Height of the state snapshot this ledger was started from (absent: full history from genesis)."""

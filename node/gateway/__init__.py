@@ -16,7 +16,8 @@ answer ``{total, offset, limit, items}``)::
     GET  .../{ledger}/blocks/latest | /blocks/{height} | /blocks/hash/{block_hash}
     GET  .../{ledger}/blocks/{height}/txs               results of a block's transactions (paged)
     POST .../{ledger}/txs[?wait=commit&timeout=S]       submit (JSON hex / msgpack; one or a batch)
-    GET  .../{ledger}/txs/{tx_hash}[?proof=true][?wait=commit]
+    GET  .../{ledger}/txs/{tx_hash}[?proof=true][?wait=commit]     with the contract return values (results)
+    POST .../{ledger}/call                              read-only contract call (a signed, never submitted tx)
     GET  .../{ledger}/users | /data-accounts | /event-accounts | /contracts      (paged, with total)
     GET  .../{ledger}/contracts/{address}[?source=false]
     GET  .../{ledger}/accounts/{address}

@@ -18,7 +18,7 @@ from node.gateway.deps import TokenBuckets
 from node.gateway.errors import BodyLimitMiddleware, CatchAllMiddleware, install_error_handlers
 from node.gateway.metrics import GatewayMetrics
 from node.gateway.offline_docs import serve_docs_offline
-from node.gateway.routers import blocks, ledgers, proofs, stream, system, txs
+from node.gateway.routers import blocks, calls, ledgers, proofs, stream, system, txs
 from node.gateway.schemas import ErrorPublic
 from node.solo import LedgerRuntime
 
@@ -35,6 +35,9 @@ class GatewaySettings:
     """Token bucket size: POSTs a client may send at once."""
     admin_token: str | None = None
     """Bearer token for /api/v1/admin/...; None disables the admin endpoints."""
+    max_call_gas: int = 1_000_000
+    """Highest gas limit of a read-only call (``POST .../call``; 400 CALL_GAS_TOO_HIGH above): a call is
+    free and runs on this node only, where it shares the contract engine with block execution."""
 
     @classmethod
     def from_env(cls) -> "GatewaySettings":
@@ -61,7 +64,7 @@ def create_app(runtimes: dict[str, LedgerRuntime], settings: GatewaySettings | N
     for runtime in runtimes.values():
         _chain_on_commit(runtime, metrics)
     install_error_handlers(app)
-    for module in (system, ledgers, blocks, txs, proofs, stream):
+    for module in (system, ledgers, blocks, txs, calls, proofs, stream):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)

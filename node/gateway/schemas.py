@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Sequence, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -105,12 +105,17 @@ class BlockPublic(BaseModel):
     certified: bool
 
 
+RESULTS_DESCRIPTION = ("One per operation when the transaction succeeded and invoked a contract: an InvokeContract's "
+                       "return value, NIL for the other operations; empty otherwise.")
+
+
 class TxResultPublic(BaseModel):
     tx_hash: str
     status: str
     height: int
     index: int
     gas_used: int
+    results: list[TypedValuePublic] = Field(default_factory=list, description=RESULTS_DESCRIPTION)
 
 
 class TxPublic(BaseModel):
@@ -127,6 +132,7 @@ class TxPublic(BaseModel):
     signers: list[str]
     operations: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    results: list[TypedValuePublic] = Field(default_factory=list, description=RESULTS_DESCRIPTION)
 
 
 class SubmitResultPublic(BaseModel):
@@ -181,6 +187,17 @@ class EventPublic(BaseModel):
     content: TypedValuePublic
     tx_hash: str
     height: int
+
+
+class CallResultPublic(BaseModel):
+    """A read-only call's answer; nothing of it was written."""
+
+    status: str = Field(description='"SUCCESS" or the stable error code the method failed with.')
+    value: TypedValuePublic = Field(description="The method's return value (NIL if it failed).")
+    gas_used: int
+    message: str | None = Field(None, description="The failure's message.")
+    height: int = Field(description="The committed height the call ran on (as the next block would).")
+    events: list[EventPublic] = Field(default_factory=list, description="Events it would have published.")
 
 
 class TopicPublic(BaseModel):
@@ -265,22 +282,32 @@ def block_public(header: BlockHeader, block_hash: bytes, certified: bool) -> Blo
 def tx_result_public(info: TransactionInfo) -> TxResultPublic:
     return TxResultPublic(
         tx_hash=to_base58(info.tx_hash), status=info.status, height=info.height, index=info.index,
-        gas_used=info.gas_used,
+        gas_used=info.gas_used, results=typed_results(info.results),
     )
+
+
+def typed_results(values: Sequence[TypedValue]) -> list[TypedValuePublic]:
+    return [TypedValuePublic(**typed_value_to_json(value)) for value in values]
+
+
+def typed_results_plain(values: Sequence[TypedValue]) -> list[dict[str, Any]]:
+    """``[r.model_dump() for r in typed_results(values)]``, built directly."""
+    return [typed_value_to_json(value) for value in values]
 
 
 def tx_result_json(info: TransactionInfo) -> str:
     """``tx_result_public(info).model_dump_json()``, written directly (one per transaction in the stream)."""
     return (
         f'{{"tx_hash":"{to_base58(info.tx_hash)}","status":{json.dumps(info.status, ensure_ascii=False)},'
-        f'"height":{int(info.height)},"index":{int(info.index)},"gas_used":{int(info.gas_used)}}}'
+        f'"height":{int(info.height)},"index":{int(info.index)},"gas_used":{int(info.gas_used)},'
+        f'"results":{json.dumps(typed_results_plain(info.results), ensure_ascii=False, separators=(",", ":"))}}}'
     )
 
 
 def tx_result_dict(info: TransactionInfo) -> dict[str, Any]:
     """``tx_result_public(info).model_dump()``, built directly."""
     return {"tx_hash": to_base58(info.tx_hash), "status": info.status, "height": info.height, "index": info.index,
-            "gas_used": info.gas_used}
+            "gas_used": info.gas_used, "results": typed_results_plain(info.results)}
 
 
 def submit_result_dict(tx_hash: bytes | None, error: JadechainError | None, info: TransactionInfo | None) -> dict[str, Any]:
@@ -318,7 +345,7 @@ def tx_public(tx: Transaction, info: TransactionInfo, accumulator_index: int, ev
         nonce=tx.content.nonce.hex(), expiry=tx.content.expiry,
         signers=[signer_address(s.public_key) for s in tx.signatures],
         operations=[operation_to_json(op) for op in tx.content.operations],
-        events=[event_public(e).model_dump() for e in events],
+        events=[event_public(e).model_dump() for e in events], results=typed_results(info.results),
     )
 
 

@@ -21,7 +21,10 @@ def blocks(language: str) -> list[str]:
 
 
 def test_the_documented_contract_and_kit_example_run() -> None:
-    source, kit_example = blocks("python")
+    source, test_file, kit_example = blocks("python")
+    examples = ROOT / "examples" / "contracts"
+    assert source == (examples / "counter.py").read_text()  # the documented contract is the deployed file
+    assert test_file == (examples / "test_counter.py").read_text()
     namespace: dict[str, object] = {"SOURCE": source}
     exec(compile(kit_example, "docs/contracts.md", "exec"), namespace)  # asserts inside the example
 
@@ -31,7 +34,7 @@ def test_identity_command_and_genesis_snippet() -> None:
                           text=True, timeout=300, check=True)
     identity = done.stdout.strip()
     assert identity == shared_runtime().identity
-    (command,), (config,) = blocks("sh"), blocks("toml")
+    (_authoring, command), (config,) = blocks("sh"), blocks("toml")  # the first runs in test_contract_authoring_node
     assert command.strip() == "python -m contracts identity"
     assert config.startswith("[ledger]\ncontract_engine = ")
     genesis = make_genesis([seeded_keypair("doc-founder")], extra=f'contract_engine = "{identity}"')

@@ -100,6 +100,22 @@ def test_four_nodes_agree_and_a_proof_verifies_after_the_network_is_down(network
         assert [getattr(r, "status", r) for r in results] == ["SUCCESS"] * 20
         written_height = max(getattr(r, "height", 0) for r in results)
 
+    # A contract's return value is in its result; a read-only call gives every node's same answer.
+    counter_pair = generate_keypair(ED25519)
+    counter = address_from_public_key(counter_pair.public)
+    with JadechainClient([urls[1]], retry_timeout=30) as client:
+        ledger = client.ledger()
+        source = (ROOT / "examples" / "contracts" / "counter.py").read_text()
+        assert ledger.submit(ledger.builder().deploy_contract(counter_pair.public.encoded, source).sign(admin)).status == "SUCCESS"
+        added = ledger.submit(ledger.builder().invoke(counter, "add", 6).sign(admin))
+        assert (added.status, added.return_value) == ("SUCCESS", 6)
+        written_height = max(written_height, added.height or 0)
+    for index, url in enumerate(urls):
+        wait_until(lambda: latest(url, ledger_hash)["height"] >= written_height, 20, f"node{index} to apply")
+        with JadechainClient([url], retry_timeout=30) as client:
+            called = client.ledger().call(counter, "add", [1], signer=admin)
+            assert (called.status, called.value) == ("SUCCESS", 7), (index, called)
+
     # Every node reads the same data from its own ledger.
     for index, url in enumerate(urls):
         with JadechainClient([url], retry_timeout=30) as client:

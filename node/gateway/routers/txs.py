@@ -47,7 +47,7 @@ SUBMIT_BODY: dict[str, Any] = {
 }
 
 
-def _decode_body(body: bytes, content_type: str) -> tuple[list[bytes], bool]:
+def decode_body(body: bytes, content_type: str) -> tuple[list[bytes], bool]:
     """The encoded transactions in the body and whether it was a batch."""
     if content_type.split(";")[0].strip().lower() in MSGPACK_TYPES:
         return [body], False
@@ -88,7 +88,7 @@ async def submit(
 ) -> Any:
     settings = request.app.state.settings
     body = await request.body()
-    raws, batch = _decode_body(body, request.headers.get("content-type", "application/json"))
+    raws, batch = decode_body(body, request.headers.get("content-type", "application/json"))
     if len(raws) > settings.max_batch_txs:
         raise BatchTooLarge(f"at most {settings.max_batch_txs} transactions per request")
     if not raws:

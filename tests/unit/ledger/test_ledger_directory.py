@@ -58,7 +58,9 @@ def test_a_ledger_in_another_storage_format_is_refused_with_its_code(tmp_path: P
     name = to_base58(ledger.ledger_hash)
     ledger.close()
     path = str(tmp_path / "ledgers" / name)
-    for marker, found in ((None, 1), ((schema.STORAGE_FORMAT + 1).to_bytes(2, "big"), schema.STORAGE_FORMAT + 1)):
+    older = (2).to_bytes(2, "big")  # format 2: transaction infos without contract return values
+    assert schema.STORAGE_FORMAT == 3
+    for marker, found in ((None, 1), (older, 2), ((schema.STORAGE_FORMAT + 1).to_bytes(2, "big"), schema.STORAGE_FORMAT + 1)):
         database = plyvel.DB(path)
         if marker is None:
             database.delete(schema.META_STORAGE_FORMAT)
