@@ -184,6 +184,30 @@ class NotFound(JadechainError):
     http_status = 404
 
 
+class Archived(NotFound):
+    """The block, transaction or event exists but was moved out of this node's database into
+    archive files (``jadechain ledger archive``); ``jadechain ledger import`` brings it back."""
+
+    code = "ARCHIVED"
+    http_status = 410
+
+
+class ArchiveInvalid(JadechainError):
+    """An archive file that does not verify (tampered, truncated, for another ledger or chain);
+    nothing was changed."""
+
+    code = "ARCHIVE_INVALID"
+    http_status = 422
+
+
+class ArchiveRefused(JadechainError):
+    """An archive or import request that cannot be carried out as asked (range, anchor, gap);
+    nothing was changed."""
+
+    code = "ARCHIVE_REFUSED"
+    http_status = 409
+
+
 class HistoryNotAvailable(JadechainError):
     """Asked for history below the height this node's ledger was started from (a state snapshot):
     the node never had those blocks, transactions or events; a node with full history has them."""

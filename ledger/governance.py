@@ -47,7 +47,19 @@ from typing import Any, Iterable, Literal, Mapping, Sequence
 
 from ledger.crypto import ED25519, PublicKey, address_from_public_key
 from ledger.errors import CryptoError, InvalidOperation, JadechainError
-from ledger.types import OPERATION_TAGS, LedgerSettings, Operation, UpdateLedgerSettings
+from ledger.types import (
+    OPERATION_TAGS,
+    AuthorizeUserRoles,
+    LedgerSettings,
+    Operation,
+    ParticipantRecord,
+    ParticipantState,
+    RegisterParticipant,
+    RegisterUser,
+    UpdateLedgerSettings,
+    UpdateParticipantState,
+    UserRolesRecord,
+)
 from ledger.values import TypedValue, ValueType
 
 POLICIES = ("majority", "two_thirds", "unanimous", "weighted")
@@ -303,3 +315,31 @@ __all__ = [
     "STATUS_REJECTED", "check_organization_name", "decide", "governance_from_json", "governance_of",
     "governance_value", "parse_proposal_id", "proposal_key", "proposal_view", "tally",
 ]
+
+
+def key_rotation_operations(
+    participant: ParticipantRecord, new_public_key: bytes, user_name: str,
+    old_user_roles: UserRolesRecord | None = None,
+) -> tuple[Operation, ...]:
+    """The governed change that moves a validator from its consensus key to ``new_public_key``.
+
+    In order: the new key becomes a user of the node's organisation, with the roles the old key's
+    user holds (``old_user_roles``; where the node's key also speaks for its organisation, the new
+    one then does too), and a participant with the node's name, address and organisation; it is
+    activated and the old key deactivated. Both validator-set changes fall in the same block, so one new epoch
+    starts at the next height with the new key in place of the old one: from that height a vote or
+    certificate signature by the old key is refused like any outsider's, and light clients follow
+    the change through the epoch-change certificate. Run it as a proposal (or one transaction signed
+    by enough organisations): participant changes are ledger-wide.
+    """
+    new_address = address_from_public_key(PublicKey.from_encoded(new_public_key))
+    roles: tuple[Operation, ...] = ()
+    if old_user_roles is not None and old_user_roles.roles:
+        roles = (AuthorizeUserRoles((new_address,), old_user_roles.roles, (), old_user_roles.policy),)
+    return (
+        RegisterUser(new_public_key, user_name, participant.organization),
+        *roles,
+        RegisterParticipant(participant.name, new_public_key, participant.network_address, participant.organization),
+        UpdateParticipantState(new_address, ParticipantState.CONSENSUS),
+        UpdateParticipantState(participant.address, ParticipantState.DEACTIVATED),
+    )

@@ -20,6 +20,7 @@ from ledger.certificate import CommitCertificate, EpochChangeCertificate, Valida
 from ledger.contract_api import ContractRuntime
 from ledger.crypto import algorithm_by_code, hasher
 from ledger.errors import (
+    Archived,
     HistoryNotAvailable,
     IncompatibleStorageFormat,
     InvalidBlock,
@@ -111,6 +112,30 @@ def settings_from_genesis(block: Block) -> LedgerSettings:
     return codec.decode(LedgerSettings, first.value.data)
 
 
+ARCHIVED_TX_TAG = b"\x00"
+"""First byte of a transaction record whose body was archived (a real record is a msgpack array).
+
+The record keeps the block height and stays under the transaction's key, so that a replayed
+transaction is still a duplicate on this node exactly as on a node that archived nothing."""
+
+
+def encode_archived_tx_record(height: int) -> bytes:
+    return ARCHIVED_TX_TAG + height.to_bytes(8, "big")
+
+
+def archived_tx_height(raw: bytes) -> int | None:
+    """The block height of an archived transaction record; None for a full record."""
+    if raw[:1] != ARCHIVED_TX_TAG:
+        return None
+    return int.from_bytes(raw[1:9], "big")
+
+
+def read_archive_boundary(store: KeyValueStore) -> int:
+    """The first block height the store still holds (1 when nothing is archived)."""
+    raw = store.get(schema.META_ARCHIVE)
+    return 1 if raw is None else int.from_bytes(raw, "big")
+
+
 def check_storage_format(store: KeyValueStore) -> None:
     """Refuse a store whose values this version would misread (written in another storage format)."""
     raw = store.get(schema.META_STORAGE_FORMAT)
@@ -167,6 +192,8 @@ class Ledger:
         self._load_settings(codec.decode(LedgerSettings, settings_raw))
         start_raw = self.store.get(schema.META_HISTORY_START)
         self._history_start = 0 if start_raw is None else int.from_bytes(start_raw, "big")
+        self.archived_below = read_archive_boundary(self.store)
+        """Blocks 1 .. archived_below - 1 are in archive files, not in this store."""
         self._height = int.from_bytes(height_raw, "big")
         self._roots = codec.decode(ExecutionRoots, roots_raw)
         self._last_header = self.get_header(self._height)
@@ -432,12 +459,27 @@ class Ledger:
 
     # --- reads: blocks and transactions --------------------------------------------------
 
+    def is_archived(self, height: int) -> bool:
+        return 1 <= height < self.archived_below
+
+    def check_not_archived(self, height: int) -> None:
+        """Raise Archived for a height whose block is in archive files (before reading a range from it)."""
+        if self.is_archived(height):
+            raise self._missing_block(height)
+
+    def _missing_block(self, height: int) -> NotFound:
+        if self.is_archived(height):
+            return Archived(
+                f"block {height} is archived (this node holds blocks from {self.archived_below}); "
+                "import its archive file to serve it again", height=height, first_held=self.archived_below)
+        return NotFound(f"no block at height {height}")
+
     def get_header(self, height: int) -> BlockHeader:
         raw = self.store.get(schema.make_header_key(height))
         if raw is None:
             if 0 < height < self._history_start:
                 raise self._history_missing(height, "block")
-            raise NotFound(f"no block at height {height}")
+            raise self._missing_block(height)
         return codec.decode(BlockHeader, raw)
 
     def get_height_by_hash(self, block_hash_: bytes) -> int:
@@ -451,7 +493,7 @@ class Ledger:
         if raw is None:
             if 0 < height <= self._history_start:
                 raise self._history_missing(height, "the transactions of block")
-            raise NotFound(f"no block at height {height}")
+            raise self._missing_block(height)
         hashes = codec.unpack_canonical(raw)
         return list(hashes)
 
@@ -466,6 +508,8 @@ class Ledger:
         return Block(header, tuple(codec.decode(Transaction, item) for item in encoded))
 
     def get_certificate(self, height: int) -> CommitCertificate | None:
+        """The header's commit certificate; None if it has none here (archived ones included:
+        consensus asks about heights peers name, and an old one is simply not served)."""
         raw = self.store.get(schema.make_certificate_key(height))
         return None if raw is None else codec.decode(CommitCertificate, raw)
 
@@ -476,6 +520,9 @@ class Ledger:
                 raise NotFound("no transaction with this hash since height "
                                f"{self._history_start}, where this node's history starts (a state snapshot)")
             raise NotFound("no transaction with this hash")
+        archived_at = archived_tx_height(raw)
+        if archived_at is not None:
+            raise Archived(f"the transaction is in archived block {archived_at}", height=archived_at)
         tx_raw, info_raw, index = codec.unpack_canonical(raw)
         return StoredTransaction(
             codec.decode(Transaction, tx_raw), codec.decode(TransactionInfo, info_raw), index
@@ -491,6 +538,9 @@ class Ledger:
 
     def get_tx_hash_at(self, accumulator_index: int) -> bytes:
         raw = self.store.get(schema.make_tx_index_key(accumulator_index))
+        if raw is None and self.archived_below > 1 and accumulator_index < self.get_header(
+                self.archived_below).accumulator_size:
+            raise Archived(f"transaction {accumulator_index} of the log is in an archived block")
         if raw is None:
             raise NotFound(f"no transaction at accumulator index {accumulator_index}")
         return raw
@@ -501,7 +551,7 @@ class Ledger:
         if raw is None:
             if 0 < height < self._history_start:
                 raise self._history_missing(height, "the roots of block")
-            raise NotFound(f"no roots for height {height}")
+            raise self._missing_block(height)
         return codec.decode(ExecutionRoots, raw)
 
     # --- reads: accounts and data -----------------------------------------------------------
@@ -569,7 +619,20 @@ class Ledger:
             events.append(codec.decode(Event, raw))
             if len(events) >= limit:
                 break
+        if self.archived_below > 1 and limit > 0:
+            self._check_events_not_archived(account, topic, max(from_sequence, 0), events)
         return events
+
+    def _check_events_not_archived(self, account: str, topic: str, wanted: int, found: list[Event]) -> None:
+        """Sequences of a topic are contiguous from 0 and never deleted except by archiving,
+        so a gap before the first event found (or nothing found below the topic head) is archived."""
+        if found and found[0].sequence == wanted:
+            return
+        head_raw = self.store.get(schema.make_topic_head_key(account, topic))
+        if head_raw is None or codec.decode(EventHead, head_raw).sequence < wanted:
+            return
+        raise Archived(f"event {wanted} of topic {topic!r} of {account} is in an archived block",
+                       sequence=wanted)
 
     def list_topics(self, account: str) -> list[tuple[str, int]]:
         prefix = schema.make_topics_prefix(account)

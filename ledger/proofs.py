@@ -152,6 +152,7 @@ def latest_certified_height(ledger: Any, lowest: int, highest: int | None = None
     for height in range(top, max(lowest, 1, top - CERTIFIED_SCAN_LIMIT) - 1, -1):
         if ledger.get_certificate(height) is not None:
             return height
+    ledger.get_header(max(lowest, 1))  # Archived when the headers that could prove it were archived
     raise ProofPending(
         f"no certified header between heights {lowest} and {top} yet; retry once a later block is certified"
     )

@@ -386,11 +386,8 @@ class Replica:
         self.counters[name] = self.counters.get(name, 0) + amount
 
     def _is_committed(self, tx_hash: bytes) -> bool:
-        try:
-            self.ledger.get_transaction(tx_hash)
-        except NotFound:
-            return False
-        return True
+        # one key lookup; also true for a transaction whose block was archived (its record stays)
+        return self.ledger.has_transaction(tx_hash)
 
     @property
     def round(self) -> int:
@@ -1008,7 +1005,7 @@ class Replica:
                 and isinstance(signature, bytes)):
             self._count("invalid_messages")
             return
-        if height <= 0 or height > self.ledger.height + 100_000:
+        if height <= 0 or height > self.ledger.height + 100_000 or self.ledger.is_archived(height):
             return
         validators = self._validators_of(epoch)
         if validators is None:
@@ -1342,6 +1339,8 @@ class Replica:
         height = self.ledger.height
         items = []
         size = 0
+        if self.ledger.is_archived(start):
+            count = 0  # archived here: an empty answer sends the peer to another node (not an error)
         for h in range(max(1, start, self.ledger.history_start + 1), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
             block_raw = codec.encode(self.ledger.get_block(h))
             certificate = self.ledger.get_certificate(h)

@@ -32,7 +32,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from ledger.certificate import CommitCertificate, assemble_certificate, sign_commit_statement
 from ledger.crypto import KeyPair, sign
 from ledger.crypto import load_keypair as load_key  # the name the node's callers import
-from ledger.errors import NotFound
+from ledger.errors import Archived, NotFound
 from ledger.executor import SignedTransaction
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block, BlockHeader, Event, TransactionInfo
@@ -394,6 +394,8 @@ async def wait_for_commits(
         try:
             done[tx_hash] = ledger.get_transaction(tx_hash).info
             continue
+        except Archived:
+            continue  # committed in a block archived since: nothing to wait for (a read answers ARCHIVED)
         except NotFound:
             pass
         future: asyncio.Future[TransactionInfo] = loop.create_future()

@@ -42,6 +42,7 @@ from ledger.genesis import (
 )
 from ledger.proofs import parse_ledger_hash, validators_from_json, verify_bundle
 from ledger.types import EndpointSignature
+from jadechain.cli.archive import ledger_archive_app
 from jadechain.cli.bench import bench_app
 from jadechain.cli.contract import contract_app
 from jadechain.cli.net import net_app, node_app
@@ -56,6 +57,7 @@ ledger_app = typer.Typer(help="Inspect ledgers in a data directory.", no_args_is
 app.add_typer(keys_app, name="keys")
 app.add_typer(genesis_app, name="genesis")
 app.add_typer(ledger_app, name="ledger")
+ledger_app.registered_commands += ledger_archive_app.registered_commands
 app.add_typer(tx_app, name="tx")
 app.add_typer(query_app, name="query")
 app.add_typer(net_app, name="net")

@@ -176,6 +176,32 @@ def remove_node_command(
                   f"{result['epoch']}; process {'stopped' if result['stopped_gracefully'] else 'killed'}")
 
 
+@net_app.command("rotate-key")
+def rotate_key_command(
+    name: str = typer.Argument(..., help="The validator whose consensus key to replace (e.g. node3)."),
+    directory: Path = typer.Option(DEFAULT_DIR, "--dir", "-d"),
+    timeout: float = typer.Option(90.0, "--timeout", help="Seconds to wait for each step."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Give a validator a new consensus key through a governed change (proposal and votes), then
+    restart it with that key; the old key's signatures are refused from the new epoch on."""
+    from jadechain.devnet.net import rotate_key
+
+    try:
+        with console.status(f"rotating {name}'s key…") if not as_json else _null():
+            result = rotate_key(directory, name, timeout)
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    except (TimeoutError, RuntimeError) as exc:
+        _fail(str(exc), "NETWORK_NOT_READY")
+    if as_json:
+        print(json.dumps(result))
+        return
+    console.print(f"{name} signs with {result['new_public_key']} from epoch {result['epoch']} (proposal "
+                  f"{result['proposal']} executed at height {result['executed_at']}); old key "
+                  f"{result['old_public_key']} retired; new key file {result['key_file']}")
+
+
 @node_app.command("start")
 def start(config: Path = typer.Option(..., "--config", "-c", help="node.toml")) -> None:
     """Run a validator node in the foreground (SIGTERM/Ctrl-C stops it gracefully)."""

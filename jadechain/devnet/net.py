@@ -40,6 +40,7 @@ __all__ = [
     "NetworkLayout",
     "add_node",
     "remove_node",
+    "rotate_key",
     "NodeLayout",
     "create_network",
     "load_layout",
@@ -463,25 +464,32 @@ def _node_status(node: NodeLayout, ledger_hash: str) -> dict[str, Any] | None:
         return None
 
 
+def _usable_signers(layout: NetworkLayout, ledger: Any, validators: set[bytes], exclude: bytes | None) -> list[Any]:
+    """The validators' key pairs in ``dir/keys`` that may sign (registered, normal users), but ``exclude``."""
+    from ledger.crypto import address_from_public_key
+
+    signers = []
+    for pair in _validator_keys(layout, validators):
+        if pair.public.encoded == exclude:
+            continue
+        try:  # an endpoint signer must be a registered user (JD Chain rule)
+            account = ledger.get_account(str(address_from_public_key(pair.public)))
+        except Exception:
+            continue
+        if str(account.get("kind", "")).upper() == "USER" and str(account.get("state", "")).upper() == "NORMAL":
+            signers.append(pair)
+    return signers
+
+
 def _governance_submit(layout: NetworkLayout, urls: list[str], operations: list[Any], exclude: bytes | None,
                        timeout: float) -> dict[str, Any]:
     """Sign ``operations`` with the current validators' keys (all but ``exclude``) and wait for the commit."""
-    from ledger.crypto import address_from_public_key
     from jadechain.sdk import JadechainClient
 
     with JadechainClient(urls, retry_timeout=timeout, timeout=10) as client:
         ledger = client.ledger(layout.ledger_hash)
         validators = set(ledger.validators().public_keys)
-        signers = []
-        for pair in _validator_keys(layout, validators):
-            if pair.public.encoded == exclude:
-                continue
-            try:  # an endpoint signer must be a registered user (JD Chain rule)
-                account = ledger.get_account(str(address_from_public_key(pair.public)))
-            except Exception:
-                continue
-            if str(account.get("kind", "")).upper() == "USER" and str(account.get("state", "")).upper() == "NORMAL":
-                signers.append(pair)
+        signers = _usable_signers(layout, ledger, validators, exclude)
         needed = len(validators) // 2 + 1
         if len(signers) < needed:
             raise ConfigError(
@@ -619,3 +627,114 @@ def remove_node(directory: str | os.PathLike[str], name: str, timeout: float = 9
     layout.nodes = others
     layout.save()
     return {"node": name, "deactivated": deactivated, "epoch": epoch, "stopped_gracefully": graceful}
+
+
+def _propose_and_vote(layout: NetworkLayout, urls: list[str], operations: list[Any], proposer: Any, reason: str,
+                      timeout: float) -> dict[str, Any]:
+    """A proposal by ``proposer``'s organisation, then votes by the other validators' organisations,
+    one at a time, until the ledger's policy is met and the operations run (``EXECUTED``)."""
+    from jadechain.sdk import JadechainClient
+    from jadechain.sdk.client import proposal_key_of
+
+    def committed(result: Any, what: str) -> Any:
+        if not result.committed:
+            raise TimeoutError(f"{what} {result.tx_hash} did not commit within {timeout:.0f}s")
+        if result.status != "SUCCESS":
+            raise ConfigError(f"{what} {result.tx_hash} failed on chain: {result.status}")
+        return result
+
+    with JadechainClient(urls, retry_timeout=timeout, timeout=10) as client:
+        ledger = client.ledger(layout.ledger_hash)
+        voters = _usable_signers(layout, ledger, set(ledger.validators().public_keys), proposer.public.encoded)
+        proposed = committed(ledger.submit(ledger.builder().propose(operations, reason).sign(proposer),
+                                           wait=True, timeout=timeout), "proposal")
+        proposal_id = proposal_key_of(proposed.tx_hash)
+        votes = []
+        for voter in voters:
+            if ledger.proposal(proposal_id)["status"] != "OPEN":
+                break
+            vote = committed(ledger.submit(ledger.builder().vote(proposal_id).sign(voter), wait=True, timeout=timeout),
+                             "vote")
+            votes.append({"tx_hash": vote.tx_hash, "height": vote.height})
+        outcome = ledger.proposal(proposal_id)
+    if outcome["status"] != "EXECUTED":
+        raise ConfigError(f"proposal {proposal_id} ended {outcome['status']}: {outcome.get('result') or 'too few votes'}")
+    return {"proposal": proposal_id, "proposed_at": proposed.height, "votes": votes,
+            "executed_at": votes[-1]["height"] if votes else proposed.height}
+
+
+def rotate_key(directory: str | os.PathLike[str], name: str, timeout: float = 90.0) -> dict[str, Any]:
+    """Move a running validator to a new consensus key through a governed change.
+
+    1. A new key pair for the node (``dir/keys/NAME-keyN.json``, same algorithm and password).
+    2. The node's organisation proposes :func:`ledger.governance.key_rotation_operations` (signed by
+       the node's current key, which is also its organisation's user); the other validators'
+       organisations vote until the ledger's policy is met. The block that executes it ends the
+       epoch: from the next height the validator set holds the new key instead of the old one, and
+       the old key's votes and signatures are refused like an outsider's.
+    3. Once the other nodes are in the new epoch (they keep committing: the node is one of n), the
+       node is restarted with the new key (its config and the network's layout point to it; its
+       data and consensus safety files stay). It votes with the new key from then on.
+    """
+    from ledger.crypto import PublicKey, address_from_public_key, from_base58, generate_keypair, load_keypair, save_keypair
+    from ledger.governance import key_rotation_operations
+    from ledger.types import ParticipantRecord, ParticipantState, RolesPolicy, UserRolesRecord
+
+    layout = load_layout(directory)
+    node = layout.node(name)
+    live = [n.url for n in layout.nodes if node_alive(n)]
+    if not node_alive(node) or len(live) < 2:
+        raise ConfigError(f"{name} and the rest of the network must be running to rotate its key")
+    password = Path(layout.password_file).read_text().strip()
+    old = load_keypair(node.key_file, password)
+    if old.public.base58 != node.public_key:
+        raise ConfigError(f"{node.key_file} does not hold {name}'s key {node.public_key}")
+    from jadechain.sdk import ApiError, JadechainClient
+
+    with JadechainClient(live, retry_timeout=timeout, timeout=10) as client:
+        ledger = client.ledger(layout.ledger_hash)
+        participants = client.request("GET", f"{ledger.base}/participants")
+        record = next((p for p in participants if p["public_key"] == node.public_key), None)
+        epoch_before = ledger.validators().epoch
+        try:  # the roles of the node key's user, which the new key's user takes over
+            roles = client.request("GET", f"{ledger.base}/users/{address_from_public_key(old.public)}/roles")
+        except ApiError:
+            roles = {"roles": []}  # the node key is not a user of the ledger
+    old_roles = (UserRolesRecord(roles["user"], tuple(roles["roles"]), RolesPolicy[roles["policy"]])
+                 if roles["roles"] else None)
+    if record is None or record["state"] != "CONSENSUS":
+        raise ConfigError(f"{name}'s key {node.public_key} is not an active validator of the ledger")
+    participant = ParticipantRecord(
+        record["address"], record["name"], PublicKey.from_encoded(from_base58(node.public_key)).encoded,
+        ParticipantState.CONSENSUS, int(record["registered_height"]), node.grpc_address, record["organization"])
+    new = generate_keypair(old.public.algorithm)
+    index = 2
+    while (Path(layout.key_dir) / f"{name}-key{index}.json").exists():
+        index += 1
+    key_file = Path(layout.key_dir) / f"{name}-key{index}.json"
+    save_keypair(key_file, new, password)
+    operations = list(key_rotation_operations(participant, new.public.encoded, f"{name} key {index}", old_roles))
+    # On a failure the new key file stays: a proposal or vote that timed out here may still commit,
+    # and then the ledger's validator set names that key.
+    decided = _propose_and_vote(layout, live, operations, old, f"rotate {name}'s consensus key", timeout)
+    epoch = epoch_before + 1
+    _wait_epoch(layout, [n.name for n in layout.nodes if n.name != name and node_alive(n)], epoch, timeout)
+    graceful = stop_node(layout, name)
+    node.key_file, node.public_key = str(key_file), new.public.base58
+    tls_dir = Path(layout.directory) / "tls"
+    for stale in (tls_dir / f"{name}.pem", tls_dir / f"{name}.key"):
+        stale.unlink(missing_ok=True)  # its certificate names the old key; write_node_config issues one for the new
+    for each in layout.nodes:
+        write_node_config(layout, each.name)
+    layout.save()
+    start_node(layout, name)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _node_status(node, layout.ledger_hash) or {}
+        if status.get("validator") is True and status.get("epoch", -1) >= epoch:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not come back as a validator of epoch {epoch} with its new key")
+        time.sleep(0.2)
+    return {"node": name, "epoch": epoch, "old_public_key": old.public.base58, "new_public_key": new.public.base58,
+            "key_file": str(key_file), "restarted_gracefully": graceful, **decided}

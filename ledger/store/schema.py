@@ -48,6 +48,14 @@ META_HISTORY_START = make_meta_key("history_start")
 """Height of the state snapshot this ledger was started from (absent: full history from genesis)."""
 META_VALIDATORS = make_meta_key("validators")
 """The validator set in force (a ValidatorSetRecord)."""
+META_ARCHIVE = make_meta_key("archive")
+"""The first block height still held here: blocks 1 .. value - 1 are in archive files
+(see ledger/archive.py); absent when nothing is archived."""
+
+
+def make_archive_file_key(first_height: int) -> bytes:
+    """Digest of the archive file that holds blocks from ``first_height`` (ledger/archive.py)."""
+    return SCHEMA_VERSION + b"Z" + _u64(first_height)
 
 
 def make_epoch_key(epoch: int) -> bytes:

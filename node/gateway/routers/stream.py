@@ -35,6 +35,7 @@ async def stream(
         start, skip = from_height, -1
     else:
         start, skip = runtime.ledger.height + 1, -1
+    runtime.ledger.check_not_archived(start)  # refused now, with a status, not in the middle of the stream
     body = stream_messages(runtime, start, skip, wanted, request.app.state.shutting_down)
     return StreamingResponse(body, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
