@@ -109,7 +109,11 @@ def _unwaited_children() -> dict[int, str]:
         try:
             cmdline = " ".join(child.cmdline())
         except psutil.ZombieProcess:
-            cmdline = "(exited, never waited for)"
+            try:
+                name = child.name()
+            except psutil.Error:
+                name = "?"
+            cmdline = f"(exited, never waited for: {name})"
         except psutil.Error:
             continue
         if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):

@@ -26,11 +26,19 @@ from baas.provisioners.base import NodeHandle, NodeSpec, Provisioner
 from node.subprocesses import child_environment, python_module_command
 
 
-_DETACHED: list[subprocess.Popen[bytes]] = []
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+"""Every node process this control-plane process started, by pid, whichever provisioner instance started it:
+a node outlives the provisioner (a later one adopts it by pid and start time), and whoever stops or sees it
+exit must still reap it, or it stays a zombie for the life of the control plane."""
 
 
 def _reap(pid: int) -> None:
-    """Collect the exit status of a child of this process started by an earlier provisioner."""
+    """Collect the exit status of ``pid`` if it is a child of this process that has exited."""
+    started = _STARTED.get(pid)
+    if started is not None:
+        if started.poll() is not None:
+            _STARTED.pop(pid, None)
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -205,6 +213,7 @@ class LocalProvisioner(Provisioner):
         finally:
             log.close()
         self._children[(spec.network, spec.name)] = process
+        _STARTED[process.pid] = process
         return NodeHandle("starting", process.pid, process_start_time(process.pid), self.gateway_url(spec))
 
     def adopt(self, spec: NodeSpec, pid: int | None, started_at: float | None) -> bool:
@@ -219,7 +228,10 @@ class LocalProvisioner(Provisioner):
             if child.poll() is None:
                 return child.pid
             self._children.pop((spec.network, spec.name), None)
+            _STARTED.pop(child.pid, None)
             return None
+        if pid is not None:
+            _reap(pid)  # an adopted node of this process that exited: collected, then seen as stopped
         return pid if self.adopt(spec, pid, started_at) else None
 
     def node_status(self, spec: NodeSpec, pid: int | None = None, started_at: float | None = None) -> NodeHandle:
@@ -236,6 +248,8 @@ class LocalProvisioner(Provisioner):
                   started_at: float | None = None) -> NodeHandle:
         live = self._pid_of(spec, pid, started_at)
         child = self._children.pop((spec.network, spec.name), None)
+        if child is None and live is not None:
+            child = _STARTED.get(live)
         if live is not None:
             try:
                 os.kill(live, signal.SIGTERM)
@@ -257,6 +271,9 @@ class LocalProvisioner(Provisioner):
                     pass
             if child is not None:
                 child.wait(5)
+                _STARTED.pop(child.pid, None)
+            else:
+                _reap(live)
         return NodeHandle("stopped", url=self.gateway_url(spec))
 
     def remove_node(self, spec: NodeSpec, pid: int | None = None, started_at: float | None = None) -> None:
@@ -274,6 +291,6 @@ class LocalProvisioner(Provisioner):
 
     def close(self) -> None:
         # Nodes keep running: they are adopted again by the next control plane (by pid and start
-        # time). The Popen handles stay referenced so that closing does not warn about live children.
-        _DETACHED.extend(self._children.values())
+        # time). Their Popen handles stay in _STARTED, so that closing does not warn about live children
+        # and whoever stops them later reaps them.
         self._children.clear()

@@ -136,9 +136,9 @@ def kill_node_processes(state: Any) -> None:
             if node.pid and local.process_start_time(node.pid) == node.pid_started_at:
                 os.kill(node.pid, signal.SIGKILL)
                 killed.add(node.pid)
-    handles = [*getattr(state.provisioner, "_children", {}).values(), *local._DETACHED]
-    for process in handles:
-        if process.pid in killed:
+    for pid in killed:
+        process = local._STARTED.pop(pid, None)
+        if process is not None:
             process.wait(10)
 
 
