@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from network_fault_kit import Load, get, height_of, make_network, wait_progress, wait_until, wait_voting
+from tests.support.network_fault_kit import Load, get, height_of, make_network, wait_progress, wait_until, wait_voting
 from jadechain.devnet.net import load_layout, net_down, start_node, stop_node, wait_for_height
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from ledger.certificate import encode_commit_statement
 from ledger.crypto import from_base58, load_keypair, sign
 from ledger.errors import ProofError
 from ledger.proofs import certificate_from_json, certificate_to_json, verify_bundle
-from network_fault_kit import Load, assert_consistent, get, make_network, wait_progress, wait_until, wait_voting
+from tests.support.network_fault_kit import Load, assert_consistent, get, make_network, wait_progress, wait_until, wait_voting
 from jadechain.devnet.net import create_network, load_layout, net_down, start_node, wait_for_height
 from jadechain.sdk import JadechainClient
 
