@@ -521,7 +521,7 @@ def test_master_data_is_recorded_on_chain_and_queried_back(env: Env, tmp_path: P
     rebuilt = TraceabilityService(settings).start()
     try:
         expected = env.service.vocabulary_query({})
-        wait_for(lambda: rebuilt.vocabulary_query({}) == expected)
+        wait_until(lambda: rebuilt.vocabulary_query({}) == expected, 60, "the rebuilt index to hold the master data", interval=0.05)
         assert rebuilt.store.master_data(urn_to_dl(room)) == env.service.store.master_data(urn_to_dl(room))
     finally:
         rebuilt.stop()
