@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Generator, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, ClassVar, Concatenate, Generator, Generic, ParamSpec, Sequence, TypeVar, overload
 
 import httpx
 
@@ -38,6 +38,9 @@ from jadechain.sdk._models import (
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
+L = TypeVar("L")
+"""The ledger handle a client's :meth:`~BaseClient.ledger` answers."""
 
 RETRYABLE_503 = ("MEMPOOL_FULL", "INTERNAL_ERROR", "STORAGE_ERROR")
 """Codes of a 503 that mean "busy, ask again": the same gateway is asked again after the back-off."""
@@ -120,13 +123,43 @@ def answer_of(response: httpx.Response) -> Any:
     return body
 
 
+class Blocking:
+    """Marks a client class whose operations return their results (blocking I/O)."""
+
+
+class Awaiting:
+    """Marks a client class whose operations return awaitables (asyncio I/O)."""
+
+
+class operation(Generic[P, T]):
+    """A public operation, declared once from its plan: ``get_tx = operation(_plan_get_tx)``.
+
+    Every client class turns it into a real method (:func:`operations`); for type checkers it reads as a
+    method answering ``T`` on a :class:`Blocking` client and ``Awaitable[T]`` on an :class:`Awaiting` one.
+    """
+
+    def __init__(self, plan: Callable[Concatenate[Any, P], Plan[T]]) -> None:
+        self.plan = plan
+
+    @overload
+    def __get__(self, instance: Blocking, owner: type | None = None) -> Callable[P, T]: ...
+
+    @overload
+    def __get__(self, instance: Awaiting, owner: type | None = None) -> Callable[P, Awaitable[T]]: ...
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        raise TypeError("an operation runs on a client class decorated with operations()")
+
+
 def operations(wrap: Callable[[Callable[..., Plan[Any]]], Callable[..., Any]]) -> Callable[[type], type]:
-    """A class decorator: each plan ``_plan_NAME`` for NAME in the class's ``_OPERATIONS`` becomes the public
-    method NAME, made by ``wrap`` (which runs the plan), with the plan's parameters, docstring and result type."""
+    """A class decorator: each :class:`operation` the class inherits becomes a public method of the same name,
+    made by ``wrap`` (which runs the plan), with the plan's parameters, docstring and result type."""
 
     def decorate(cls: type) -> type:
-        for name in getattr(cls, "_OPERATIONS"):
-            plan = getattr(cls, "_plan_" + name)
+        declared = {name: value for base in reversed(cls.__mro__) for name, value in vars(base).items()
+                    if isinstance(value, operation)}
+        for name, declaration in declared.items():
+            plan = declaration.plan
             method = wrap(plan)
             signature = inspect.signature(plan)
             result = str(signature.return_annotation).removeprefix("Plan[").removesuffix("]")
@@ -141,7 +174,7 @@ def operations(wrap: Callable[[Callable[..., Plan[Any]]], Callable[..., Any]]) -
 
 
 @dataclass
-class BaseClient:
+class BaseClient(Generic[L]):
     """A client of one or several gateways (base URLs), failing over on connection errors."""
 
     gateways: Sequence[str]
@@ -151,7 +184,6 @@ class BaseClient:
     backoff: float = 0.2
     _current: int = 0
 
-    _OPERATIONS: ClassVar[tuple[str, ...]] = ("ledgers", "health", "ledger")
     _LEDGER_CLASS: ClassVar[Any] = None
     """The ledger handle class :meth:`ledger` answers (set by each client)."""
 
@@ -201,19 +233,23 @@ class BaseClient:
     def _plan_ledgers(self) -> Plan[list[dict[str, Any]]]:
         result: list[dict[str, Any]] = yield from self._plan_request("GET", "/api/v1/ledgers")
         return result
+    ledgers = operation(_plan_ledgers)
 
     def _plan_health(self) -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_request("GET", "/health")
         return result
+    health = operation(_plan_health)
 
-    def _plan_ledger(self, ledger_hash: str | None = None) -> Plan[Any]:
+    def _plan_ledger(self, ledger_hash: str | None = None) -> Plan[L]:
         """A handle on one ledger (by base58 hash; None = the gateway's only ledger)."""
         if ledger_hash is None:
             found = yield from self._plan_ledgers()
             if len(found) != 1:
                 raise ValueError(f"the gateway hosts {len(found)} ledgers; name one")
             ledger_hash = str(found[0]["hash"])
-        return self._LEDGER_CLASS(self, ledger_hash)
+        handle: L = self._LEDGER_CLASS(self, ledger_hash)
+        return handle
+    ledger = operation(_plan_ledger)
 
 
 @dataclass
@@ -222,12 +258,6 @@ class BaseLedger:
 
     client: Any
     ledger_hash: str
-
-    _OPERATIONS: ClassVar[tuple[str, ...]] = (
-        "submit", "submit_many", "wait_tx", "call", "info", "get_block", "get_block_txs", "get_tx", "get_account",
-        "get_entry", "get_versions", "get_events", "proposal", "proposals", "proposal_proof", "validators",
-        "entry_proof", "tx_proof", "event_proof",
-    )
 
     @property
     def base(self) -> str:
@@ -265,6 +295,7 @@ class BaseLedger:
                 raise
             return (yield from self._plan_wait_tx(tx_hash, timeout)) if wait else TxResult(tx_hash, False)
         return TxResult.from_json(data)
+    submit = operation(_plan_submit)
 
     def _plan_submit_many(self, txs: Sequence[Transaction], *, wait: bool = True,
                           timeout: float = 60.0) -> Plan[list[TxResult | ApiError]]:
@@ -282,6 +313,7 @@ class BaseLedger:
             else:
                 results.append(TxResult.from_json(item))
         return results
+    submit_many = operation(_plan_submit_many)
 
     def _plan_wait_tx(self, tx_hash: str, timeout: float = 30.0) -> Plan[TxResult]:
         """Wait until a transaction is committed; TxResult(committed=False) on timeout."""
@@ -294,6 +326,7 @@ class BaseLedger:
                 return TxResult(tx_hash, False)
             raise
         return TxResult.from_tx(tx_hash, data)
+    wait_tx = operation(_plan_wait_tx)
 
     def _plan_call(self, address: str, method: str, args: Sequence[Any] = (), *, signer: KeyPair,
                    gas_limit: int = 1_000_000) -> Plan[CallResult]:
@@ -304,44 +337,53 @@ class BaseLedger:
         """
         body = call_transaction(self.builder(), address, method, args, signer, gas_limit)
         return CallResult.from_json((yield from self.client._plan_request("POST", self.base + "/call", json=body)))
+    call = operation(_plan_call)
 
     # --- queries ---------------------------------------------------------------------------------
 
     def _plan_info(self) -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_get("")
         return result
+    info = operation(_plan_info)
 
     def _plan_get_block(self, height: int | str = "latest") -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_get(f"/blocks/{height}")
         return result
+    get_block = operation(_plan_get_block)
 
     def _plan_get_block_txs(self, height: int, offset: int = 0, limit: int = 100) -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_get(f"/blocks/{height}/txs", offset=offset, limit=limit)
         return result
+    get_block_txs = operation(_plan_get_block_txs)
 
     def _plan_get_tx(self, tx_hash: str) -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_get(f"/txs/{tx_hash}")
         return result
+    get_tx = operation(_plan_get_tx)
 
     def _plan_get_account(self, address: str) -> Plan[dict[str, Any]]:
         result: dict[str, Any] = yield from self._plan_get(f"/accounts/{address}")
         return result
+    get_account = operation(_plan_get_account)
 
     def _plan_get_entry(self, account: str, key: str, version: int | None = None) -> Plan[dict[str, Any]]:
         """``{account, key, version, value: {type, value}, height, tx_hash}``."""
         result: dict[str, Any] = yield from self._plan_get(f"/accounts/{account}/entry", key=key, version=version)
         return result
+    get_entry = operation(_plan_get_entry)
 
     def _plan_get_versions(self, account: str, key: str, offset: int = 0, limit: int = 100) -> Plan[list[dict[str, Any]]]:
         page = yield from self._plan_get(f"/accounts/{account}/entry/versions", key=key, offset=offset, limit=limit)
         result: list[dict[str, Any]] = page["items"]
         return result
+    get_versions = operation(_plan_get_versions)
 
     def _plan_get_events(self, account: str, topic: str, from_sequence: int = 0,
                          limit: int = 100) -> Plan[list[dict[str, Any]]]:
         result: list[dict[str, Any]] = yield from self._plan_get(
             f"/accounts/{account}/events", topic=topic, limit=limit, **{"from": from_sequence})
         return result
+    get_events = operation(_plan_get_events)
 
     # --- governance: proposals are entries of the governance account -------------------------------
 
@@ -352,21 +394,25 @@ class BaseLedger:
         """
         result: dict[str, Any] = yield from self._plan_get(f"/proposals/{proposal_key_of(proposal_id)}")
         return result
+    proposal = operation(_plan_proposal)
 
     def _plan_proposals(self, status: str | None = None, limit: int = 1000) -> Plan[list[dict[str, Any]]]:
         """Proposals, newest first; ``status`` filters (OPEN, EXECUTED, REJECTED, FAILED, EXPIRED)."""
         page = yield from self._plan_get("/proposals", status=status, limit=limit)
         result: list[dict[str, Any]] = page["items"]
         return result
+    proposals = operation(_plan_proposals)
 
     def _plan_proposal_proof(self, proposal_id: str, *, wait: float = 30.0) -> Plan[dict[str, Any]]:
         """A proof bundle of the proposal's latest version: its votes and outcome, checkable offline."""
         result: dict[str, Any] = yield from self._plan_proof(f"/proposals/{proposal_key_of(proposal_id)}", wait)
         return result
+    proposal_proof = operation(_plan_proposal_proof)
 
     def _plan_validators(self) -> Plan[ValidatorSet]:
         """The validator set as this gateway reports it (pin your own for real trust)."""
         return validators_from_json((yield from self._plan_get("/validators")))
+    validators = operation(_plan_validators)
 
     # --- proofs --------------------------------------------------------------------------------------
 
@@ -374,16 +420,19 @@ class BaseLedger:
                           wait: float = 30.0) -> Plan[dict[str, Any]]:
         """A proof bundle of one entry version; waits up to ``wait`` s for a certified header covering it."""
         return (yield from self._plan_proof(f"/accounts/{account}/entry", wait, key=key, version=version))
+    entry_proof = operation(_plan_entry_proof)
 
     def _plan_tx_proof(self, tx_hash: str, *, wait: float = 30.0) -> Plan[dict[str, Any]]:
         """A proof bundle of a committed transaction (same ``wait`` as :meth:`entry_proof`)."""
         result: dict[str, Any] = yield from self._plan_proof(f"/txs/{tx_hash}", wait)
         return result
+    tx_proof = operation(_plan_tx_proof)
 
     def _plan_event_proof(self, account: str, topic: str, sequence: int, *, wait: float = 30.0) -> Plan[dict[str, Any]]:
         """A proof bundle of one event (same ``wait`` as :meth:`entry_proof`)."""
         result: dict[str, Any] = yield from self._plan_proof(f"/accounts/{account}/events/{sequence}", wait, topic=topic)
         return result
+    event_proof = operation(_plan_event_proof)
 
     def _plan_proof(self, path: str, wait: float, **params: Any) -> Plan[dict[str, Any]]:
         """Ask for a proof until the gateway stops answering PROOF_PENDING or ``wait`` s have passed."""

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable, Sequence
 import httpx
 
 from jadechain.sdk._core import (
-    STREAM_ERRORS, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
+    STREAM_ERRORS, Awaiting, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
 )
 from jadechain.sdk._models import StreamMessage
 
@@ -30,7 +30,7 @@ def _awaited(plan_function: Callable[..., Plan[Any]]) -> Callable[..., Any]:
 
 @operations(_awaited)
 @dataclass
-class AsyncJadechainClient(BaseClient):
+class AsyncJadechainClient(BaseClient["AsyncLedgerClient"], Awaiting):
     """``async with AsyncJadechainClient([url, ...]) as client: ledger = await client.ledger()``."""
 
     _http: httpx.AsyncClient = field(init=False, repr=False)
@@ -89,7 +89,7 @@ class AsyncJadechainClient(BaseClient):
 
 @operations(_awaited)
 @dataclass
-class AsyncLedgerClient(BaseLedger):
+class AsyncLedgerClient(BaseLedger, Awaiting):
     """Operations on one ledger through an :class:`AsyncJadechainClient` (the same as ``LedgerClient``'s)."""
 
     client: AsyncJadechainClient

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 import httpx
 
 from jadechain.sdk._core import (
-    STREAM_ERRORS, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
+    STREAM_ERRORS, Blocking, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
 )
 from jadechain.sdk._models import (
     ApiError, CallResult, GatewaysUnavailable, StreamMessage, TxResult, call_transaction, plain_value,
@@ -36,7 +36,7 @@ def _blocking(plan_function: Callable[..., Plan[Any]]) -> Callable[..., Any]:
 
 @operations(_blocking)
 @dataclass
-class JadechainClient(BaseClient):
+class JadechainClient(BaseClient["LedgerClient"], Blocking):
     """A client of one or several gateways (base URLs), failing over on connection errors."""
 
     _http: httpx.Client = field(init=False, repr=False)
@@ -94,7 +94,7 @@ class JadechainClient(BaseClient):
 
 @operations(_blocking)
 @dataclass
-class LedgerClient(PrivateRecordsMixin, BaseLedger):
+class LedgerClient(PrivateRecordsMixin, BaseLedger, Blocking):
     """Operations on one ledger through a :class:`JadechainClient`."""
 
     client: JadechainClient

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
+import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -54,7 +57,6 @@ class Gateways:
         return httpx.Response(status, json=body, headers={"retry-after": "0"})
 
 
-Run = Callable[[Callable[[Any], Any]], Any]
 
 
 def run_sync(gateways: Gateways, scenario: Callable[[Any], Any], **options: Any) -> Any:
@@ -358,3 +360,35 @@ def test_both_clients_offer_the_same_methods_with_the_same_parameters(
         assert inspect.signature(sync_member).parameters.keys() == inspect.signature(async_member).parameters.keys(), name
         is_io = inspect.iscoroutinefunction(async_member) or inspect.isasyncgenfunction(async_member)
         assert is_io != (name in {"builder", "verify"}), name
+
+
+USER_CODE = """
+from jadechain.sdk import AsyncJadechainClient, JadechainClient, TxResult
+
+def sync_user(client: JadechainClient, tx_hash: str) -> int:
+    ledger = client.ledger()
+    result: TxResult = ledger.wait_tx(tx_hash, timeout=5.0)
+    return len(ledger.get_versions("account", "key", limit=3)) + (result.height or 0)
+
+async def async_user(client: AsyncJadechainClient, tx_hash: str) -> int:
+    ledger = await client.ledger()
+    result: TxResult = await ledger.wait_tx(tx_hash, timeout=5.0)
+    return len(await ledger.get_versions("account", "key", limit=3)) + (result.height or 0)
+"""
+
+
+def test_a_users_code_type_checks_against_both_clients_and_misuse_is_caught() -> None:
+    repo = Path(__file__).resolve().parents[4]
+
+    def mypy(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "-c", code],
+                              cwd=repo, capture_output=True, text=True, timeout=300)
+
+    checked = mypy(USER_CODE)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    forgot_await = mypy(USER_CODE.replace("return len(await ledger", "return len(ledger"))
+    assert forgot_await.returncode == 1 and "Awaitable" in forgot_await.stdout, forgot_await.stdout
+    wrong_argument = mypy(USER_CODE.replace('ledger.wait_tx(tx_hash, timeout=5.0)\n    return len(ledger',
+                                            'ledger.wait_tx(tx_hash, wait=5.0)\n    return len(ledger'))
+    assert wrong_argument.returncode == 1, wrong_argument.stdout
+    assert '<string>:6: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
