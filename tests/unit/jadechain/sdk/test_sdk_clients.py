@@ -392,3 +392,34 @@ def test_a_users_code_type_checks_against_both_clients_and_misuse_is_caught() ->
                                             'ledger.wait_tx(tx_hash, wait=5.0)\n    return len(ledger'))
     assert wrong_argument.returncode == 1, wrong_argument.stdout
     assert '<string>:6: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
+
+
+@both
+def test_a_stream_without_reconnect_ends_with_gateways_unavailable(run: Any) -> None:
+    gateways = Gateways()  # no stream body: the connection breaks at once
+
+    def scenario(client: Any) -> Any:
+        stream = ledger_of(client).subscribe(reconnect=False)
+        return stream.__anext__() if isinstance(client, AsyncJadechainClient) else next(stream)
+
+    with pytest.raises(GatewaysUnavailable, match="stream interrupted"):
+        run(gateways, scenario)
+
+
+def test_the_core_decides_the_gateway_order_and_back_off_without_any_io() -> None:
+    """The failover plan is driven by hand: it names each gateway in turn, backs off after a full round,
+    and the first answer it gets is its result. No client, no socket."""
+    from jadechain.sdk._core import BaseClient, Send, Sleep
+
+    core = BaseClient(["http://a/", "http://b"], timeout=3.0, backoff=0.5)
+    plan = core._plan_request("GET", "/health")
+    refused = httpx.ConnectError("refused")
+    steps = [next(plan)]
+    steps.append(plan.throw(refused))
+    steps.append(plan.throw(refused))
+    steps.append(plan.send(None))
+    assert steps == [Send("GET", "http://a/health", 3.0, {}), Send("GET", "http://b/health", 3.0, {}),
+                     Sleep(0.5), Send("GET", "http://a/health", 3.0, {})]
+    with pytest.raises(StopIteration) as done:
+        plan.send(httpx.Response(200, json={"status": "ok"}))
+    assert done.value.value == {"status": "ok"}
