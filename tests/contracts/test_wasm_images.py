@@ -30,7 +30,9 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "e2bee7116347bd698459ca4ec5d3a369a89258ceebbfc9d87fbe1f5ef1af8362"
+TRACEABILITY_IMAGE_DIGEST = "5569669eee3c2920a47af736138b7e8d4ef2beb61c4a9d2f39ef9025c0bc5494"
+"""Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
+last moved by contract v2 (master data) and the typed ``Context`` in the guest prelude."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''
