@@ -33,7 +33,7 @@ from jadechain.sdk import (
     StreamMessage,
     TxResult,
 )
-from jadechain.sdk.client import GatewaysUnavailable, verify_pinned as verify
+from jadechain.sdk._models import GatewaysUnavailable, verify_pinned as verify
 from ledger.crypto import KeyPair, load_keypair as load_key, save_keypair as save_key
 from ledger.errors import (
     AccountExists,
