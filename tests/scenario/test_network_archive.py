@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.network_fault_kit import Load, get, height_of, make_network, wait_progress, wait_until, wait_voting
-from jadechain.devnet.net import load_layout, net_down, start_node, stop_node, wait_for_height
+from tests.support.network_fault_kit import running_network, Load, get, height_of, wait_progress, wait_until, wait_voting
+from jadechain.devnet.net import load_layout, start_node, stop_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,15 +30,8 @@ def jadechain(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("archive-net") / "net"
-    layout, _ = make_network(directory)
-    try:
-        for node in layout.nodes:
-            start_node(layout, node.name)
-        wait_for_height(layout, 1, 60)
-        yield directory
-    finally:
-        net_down(directory, timeout=20)
+    with running_network(tmp_path_factory.mktemp("archive-net") / "net") as layout:
+        yield layout.directory
 
 
 def test_an_archived_validator_keeps_voting_and_a_wiped_peer_syncs_around_it(network) -> None:

@@ -25,8 +25,8 @@ from ledger.certificate import encode_commit_statement
 from ledger.crypto import from_base58, load_keypair, sign
 from ledger.errors import ProofError
 from ledger.proofs import certificate_from_json, certificate_to_json, verify_bundle
-from tests.support.network_fault_kit import Load, assert_consistent, get, make_network, wait_progress, wait_until, wait_voting
-from jadechain.devnet.net import create_network, load_layout, net_down, start_node, wait_for_height
+from tests.support.network_fault_kit import started_network, Load, assert_consistent, get, make_network, wait_progress, wait_until, wait_voting
+from jadechain.devnet.net import create_network, load_layout
 from jadechain.sdk import JadechainClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,13 +72,8 @@ def network(request, tmp_path_factory):
             "round_timeout_ms": 500, "max_round_timeout_ms": 2000, "fast_forward_rounds": 20})
     else:
         layout, _ = make_network(directory)
-    try:
-        for node in layout.nodes:
-            start_node(layout, node.name)
-        wait_for_height(layout, 1, 60)
+    with started_network(layout):
         yield directory
-    finally:
-        net_down(directory, timeout=20)
 
 
 def test_rotate_a_validator_key_under_load_and_refuse_the_old_key(network) -> None:

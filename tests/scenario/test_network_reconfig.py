@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from ledger.proofs import verify_bundle
-from tests.support.network_fault_kit import Load, assert_consistent, get, height_of, make_network, wait_progress, wait_until
-from jadechain.devnet.net import kill_node, load_layout, net_down, node_alive, start_node, wait_for_height
+from tests.support.network_fault_kit import running_network, Load, assert_consistent, get, height_of, wait_progress, wait_until
+from jadechain.devnet.net import kill_node, load_layout, node_alive, start_node
 from jadechain.sdk import JadechainClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,15 +43,8 @@ def replica_status(layout, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def network(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("reconfig") / "net"
-    layout, _ = make_network(directory)
-    try:
-        for node in layout.nodes:
-            start_node(layout, node.name)
-        wait_for_height(layout, 1, 60)
-        yield directory
-    finally:
-        net_down(directory, timeout=20)
+    with running_network(tmp_path_factory.mktemp("reconfig") / "net") as layout:
+        yield layout.directory
 
 
 def test_a_add_a_fifth_validator_under_load(network) -> None:

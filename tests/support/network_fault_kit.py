@@ -307,9 +307,8 @@ def assert_consistent(
 
 
 @contextlib.contextmanager
-def running_network(directory: Path, consensus: dict[str, Any] | None = None) -> Iterator[NetworkLayout]:
-    """A 4-node network, started and past height 1; every node stopped at the end."""
-    layout, _ = make_network(directory, consensus=consensus)
+def started_network(layout: NetworkLayout) -> Iterator[NetworkLayout]:
+    """Every node of ``layout`` started and the network past height 1; every node stopped at the end."""
     try:
         for node in layout.nodes:
             start_node(layout, node.name)
@@ -317,6 +316,14 @@ def running_network(directory: Path, consensus: dict[str, Any] | None = None) ->
         yield layout
     finally:
         net_down(layout.directory, timeout=20)
+
+
+@contextlib.contextmanager
+def running_network(directory: Path, consensus: dict[str, Any] | None = None) -> Iterator[NetworkLayout]:
+    """A new 4-node network, started and past height 1; every node stopped at the end."""
+    layout, _ = make_network(directory, consensus=consensus)
+    with started_network(layout):
+        yield layout
 
 
 def make_network(directory: Path, crypto: str = "classic", proxies: bool = False,
