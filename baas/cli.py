@@ -1,6 +1,6 @@
 """``jadechain baas``: serve the control plane, render a network's Kubernetes manifests.
 
-The lead mounts it with ``app.add_typer(baas_app, name="baas")`` in ``jadechain/cli/main.py``; it also runs
+The lead mounts it with ``app.add_typer(baas_app, name="baas")`` in ``jadechain/cli/app.py``; it also runs
 alone: ``python -m baas.cli serve``.
 """
 

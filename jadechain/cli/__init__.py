@@ -1,6 +1,6 @@
 """The ``jadechain`` command line (console script ``jadechain = "jadechain.cli:main"``).
 
-The commands live in :mod:`jadechain.cli.main` and its sub-apps (``tx``, ``net``, ``bench``,
+The commands live in :mod:`jadechain.cli.app` and its sub-apps (``tx``, ``net``, ``bench``,
 ``private``); they are imported when the command runs, so importing one sub-app stays cheap.
 """
 
@@ -11,6 +11,6 @@ __all__ = ["main"]
 
 def main() -> None:
     """Run the ``jadechain`` command line (plus sub-commands registered under ``jadechain.cli``)."""
-    from jadechain.cli.main import main as run
+    from jadechain.cli.app import main as run
 
     run()

@@ -18,7 +18,7 @@ from ledger.errors import ContractRejected
 from ledger.genesis import genesis_contract_engine
 from ledger.types import Block
 from jadechain.devnet.genesis import create_dev_network
-from jadechain.cli.main import with_contract_engine
+from jadechain.cli.app import with_contract_engine
 from tests.unit.ledger.ledger_testkit import genesis_toml, seeded_keypair
 from tests.unit.ledger import ledger_testkit
 

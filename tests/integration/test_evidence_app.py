@@ -354,7 +354,7 @@ def test_bundles_verify_offline_after_the_network_stops(net: Network, tmp_path: 
         archive.extractall(unpacked)
     from typer.testing import CliRunner
 
-    from jadechain.cli.main import app as cli
+    from jadechain.cli.app import app as cli
 
     outcome = CliRunner().invoke(cli, ["verify", str(unpacked / "proof" / "record.json"), "--validators",
                                        str(unpacked / "validators.json"), "--json"])

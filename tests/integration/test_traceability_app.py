@@ -245,7 +245,7 @@ def test_proof_bundle_verifies_offline_and_with_the_cli(env: Env, tmp_path: Path
     # what a consumer checks: the event JSON served by the app is the one whose digest is on chain
     assert record["d"] == hashlib.sha256(canonical_json(event["event"]).encode()).hexdigest()
     assert event_hash(event["event"]) == event["eventHash"]
-    from jadechain.cli.main import app as cli
+    from jadechain.cli.app import app as cli
 
     path = tmp_path / "bundle.json"
     path.write_text(response.text)

@@ -115,8 +115,8 @@ def test_the_checker_flags_each_kind_of_wrong_import(tmp_path: Path) -> None:
         "node/bad.py": "def f():\n    from bench.tps import main\n",  # a lazy import of bench
         "jadechain/__init__.py": "from jadechain.sdk import Client\n",
         "jadechain/sdk/__init__.py": "from ledger import codec\n",
-        "jadechain/devnet/net.py": "from jadechain.cli.main import app\n",  # devnet importing the CLI
-        "jadechain/cli/main.py": "from jadechain.devnet.net import up\nimport baas.cli\n",
+        "jadechain/devnet/net.py": "from jadechain.cli.app import app\n",  # devnet importing the CLI
+        "jadechain/cli/app.py": "from jadechain.devnet.net import up\nimport baas.cli\n",
         "baas/__init__.py": "import tests.support\n",  # the product importing the tests
         "bench/tps.py": "import baas, tests.support\n",  # fine: bench may import anything
         "newpkg/mod.py": "import os\n",
@@ -129,7 +129,7 @@ def test_the_checker_flags_each_kind_of_wrong_import(tmp_path: Path) -> None:
     found = direction_violations(tmp_path)
     assert sorted(line.split(" (")[0] for line in found) == sorted([
         "node/__init__.py:1 imports jadechain.sdk", "node/bad.py:2 imports bench.tps",
-        "jadechain/devnet/net.py:1 imports jadechain.cli.main", "jadechain/cli/main.py:2 imports baas.cli",
+        "jadechain/devnet/net.py:1 imports jadechain.cli.app", "jadechain/cli/app.py:2 imports baas.cli",
         "baas/__init__.py:1 imports tests.support", "tests/conftest.py:1 imports bench.tps"]), found
     assert "newpkg" in top_level_packages(tmp_path) - set(ORDER) - set(OUTSIDE_THE_LAYERS)
 

@@ -29,6 +29,7 @@ def test_the_wheel_holds_the_product_and_nothing_that_lives_only_in_a_checkout()
 
 
 def test_the_console_script_and_the_baas_sub_command_point_at_real_callables() -> None:
+    importlib.import_module("jadechain.cli.app")  # a submodule named like the entry point would shadow it
     script = PYPROJECT["project"]["scripts"]["jadechain"]
     module, _, attribute = script.partition(":")
     assert script == "jadechain.cli:main" and callable(getattr(importlib.import_module(module), attribute))
