@@ -489,8 +489,9 @@ class EvidenceService:
                 time.sleep(0.05)
 
     def validators(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.ledger._get("/validators")
-        return result
+        from ledger.proofs import validators_to_json
+
+        return validators_to_json(self.ledger.validators())
 
     def validator_fingerprint(self, validators_json: dict[str, Any]) -> str:
         from ledger.proofs import validators_from_json
