@@ -138,17 +138,25 @@ def decode_archive(raw: bytes) -> ArchiveFile:
             raise ArchiveInvalid(f"archive format {fmt!r}; this version reads {ARCHIVE_FORMAT!r}")
         parsed = ArchiveFile(
             _bytes(ledger_hash), _int(first), _int(anchor),
-            tuple((_int(level), _int(index), _bytes(node)) for level, index, node in frontier),
+            tuple((_int(level), _int(index), _bytes(node)) for level, index, node in _list(frontier)),
             tuple(
-                ArchivedBlock(_bytes(h), _bytes(body), _bytes(cert), tuple(_bytes(i) for i in infos),
-                              tuple(_bytes(e) for e in events))
-                for h, body, cert, infos, events in blocks
+                ArchivedBlock(_bytes(h), _bytes(body), _bytes(cert), tuple(_bytes(i) for i in _list(infos)),
+                              tuple(_bytes(e) for e in _list(events)))
+                for h, body, cert, infos, events in _list(blocks)
             ),
             _bytes(anchor_header), _bytes(anchor_certificate),
         )
     except (TypeError, ValueError) as exc:
         raise ArchiveInvalid(f"archive file has the wrong shape: {exc}") from exc
+    if encode_archive(parsed) != raw:  # one archive, one encoding: no other bytes may decode to it
+        raise ArchiveInvalid("archive file is not in canonical form")
     return parsed
+
+
+def _list(value: object) -> list[object]:
+    if not isinstance(value, list):  # a string or bytes would iterate too, and silently mean "empty"
+        raise TypeError(f"expected an array, got {type(value).__name__}")
+    return value
 
 
 def _bytes(value: object) -> bytes:

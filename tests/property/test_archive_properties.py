@@ -52,3 +52,15 @@ def test_the_frontier_covers_the_log_with_aligned_perfect_subtrees(size: int) ->
         assert index << level == covered  # each starts where the previous ended, aligned to its width
         covered += 1 << level
     assert covered == size and len(nodes) == bin(size).count("1")
+
+
+def test_a_string_where_an_array_belongs_is_refused() -> None:
+    # Found by CI: the empty frontier array (0x90) changed to an empty string (0xa0) decoded as "no frontier".
+    raw = bytearray(encode_archive(ArchiveFile(b"", 0, 65536, (), (), b"", b"")))
+    raw[raw.index(0x90)] = 0xA0
+    try:
+        decode_archive(bytes(raw))
+    except ArchiveInvalid as error:
+        assert error.code == "ARCHIVE_INVALID"
+    else:
+        raise AssertionError("an archive with a string for its frontier decoded")
