@@ -18,6 +18,14 @@ import time
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: CI runs a fixed, derandomised sample with no per-example deadline (a loaded machine
+# must not fail a test by time); "explore" draws new random cases with ten times the examples, for hunting
+# bugs locally (HYPOTHESIS_PROFILE=explore make test). Every case CI ever found stays as a named test.
+settings.register_profile("ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("explore", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 _leaks: list[str] = []
 
