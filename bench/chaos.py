@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kinds", default=",".join(FAULT_KINDS))
     parser.add_argument("--clients", type=int, default=2, help="client threads of the load (--quick: 1)")
     parser.add_argument("--max-faulty", type=int, default=None, help="faulty nodes at a time (default f)")
+    parser.add_argument("--hold", default=None, metavar="MIN,MAX",
+                        help="seconds each fault is held, drawn uniformly (default 2,8; --quick 1.5,3)")
+    parser.add_argument("--settle", type=float, default=None, help="seconds between steps (default 3; --quick 1)")
     parser.add_argument("--dir", default=None, help="run directory (default: a temporary one, kept)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "chaos.json"))
     args = parser.parse_args(argv)
@@ -90,10 +93,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
     directory = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="jadechain-chaos-"))
     hold = (1.5, 3.0) if args.quick else (2.0, 8.0)
+    if args.hold:
+        try:
+            low, high = (float(part) for part in args.hold.split(","))
+        except ValueError:
+            parser.error("--hold takes MIN,MAX in seconds, e.g. 1,3")
+        if not 0 < low <= high:
+            parser.error("--hold needs 0 < MIN <= MAX")
+        hold = (low, high)
+    settle = args.settle if args.settle is not None else (1.0 if args.quick else 3.0)
     runner = ChaosRunner(directory, seed=args.seed, steps=len(kinds) if args.quick else args.steps,
                          nodes=args.nodes, kinds=kinds, max_faulty=args.max_faulty, hold=hold,
                          clients=1 if args.quick else args.clients,
-                         settle=1.0 if args.quick else 3.0, crypto=args.crypto,
+                         settle=settle, crypto=args.crypto,
                          duration=None if args.quick else args.duration)
     # SIGTERM (timeout, CI cancel) unwinds like Ctrl-C, so the runner stops its nodes and unmounts.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
