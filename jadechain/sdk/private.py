@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from ledger.crypto import KeyPair, PrivateKey, PublicKey, algorithm_by_code, from_base58
 from ledger.private import (
@@ -46,13 +46,10 @@ from ledger.private import (
     verify_disclosure,
 )
 from ledger.values import TypedValue
+from jadechain.sdk._core import BaseLedger, Plan, operation
+from jadechain.sdk._models import ApiError, Entry, TxResult
 
-if TYPE_CHECKING:
-    from ledger.transactions import TransactionBuilder
-    from ledger.types import Transaction
-    from jadechain.sdk.client import TxResult
-
-__all__ = ["CustodyReader", "PrivateRecordsMixin", "PrivateView"]
+__all__ = ["CustodyReader", "PrivateRecordsLedger", "PrivateView"]
 
 
 @dataclass(frozen=True)
@@ -94,8 +91,6 @@ class CustodyReader:
         return self._public
 
     def unwrap(self, wrapped_key: bytes) -> bytes:
-        from jadechain.sdk.client import ApiError
-
         response = self._http.post(self._path, json={"wrapped_key_hex": wrapped_key.hex(), "context": self._context})
         try:
             body = response.json()
@@ -126,34 +121,44 @@ def _is_not_found(error: Exception) -> bool:
     return getattr(error, "code", "") in ("NOT_FOUND", "ENTRY_NOT_FOUND")
 
 
-class PrivateRecordsMixin:
-    """The private-record operations of :class:`jadechain.sdk.LedgerClient`."""
+def _open_grades(record: PrivateRecord, reader: AnyReader, account: str, key: str,
+                 granted: tuple[GrantEnvelope, ...]) -> tuple[dict[str, OpenedGrade], list[str]]:
+    """The grades ``reader`` can open (name → opened) and the names of the others."""
+    private = _private_key(reader)
+    opened: dict[str, OpenedGrade] = {}
+    sealed: list[str] = []
+    for grade in record.grades:
+        try:
+            opened[grade.name] = open_grade(record, grade.name, private, account=account, key=key, granted=granted)
+        except NotAReader:
+            sealed.append(grade.name)
+    return opened, sealed
 
-    if TYPE_CHECKING:  # provided by LedgerClient
-        ledger_hash: str
 
-        def get_entry(self, account: str, key: str, version: int | None = None) -> dict[str, Any]: ...
-        def builder(self, *, expiry: int = 0) -> TransactionBuilder: ...
-        def submit(self, tx: Transaction, *, wait: bool = True, timeout: float = 30.0) -> TxResult: ...
-        def entry_proof(self, account: str, key: str, version: int | None = None, *,
-                        wait: float = 30.0) -> dict[str, Any]: ...
-        def get_events(self, account: str, topic: str, from_sequence: int = 0,
-                       limit: int = 100) -> list[dict[str, Any]]: ...
-        def event_proof(self, account: str, topic: str, sequence: int, *, wait: float = 30.0) -> dict[str, Any]: ...
+def _grade_with(view: PrivateView, field_name: str, grade: str | None) -> OpenedGrade:
+    """The first opened grade holding ``field_name`` (in ``grade`` if named)."""
+    for opened in view.opened.values():
+        if field_name in opened.values and (grade is None or opened.name == grade):
+            return opened
+    raise NotAReader(f"no grade this key opens has a field {field_name!r}")
+
+
+class PrivateRecordsLedger(BaseLedger):
+    """The private-record operations of a ledger handle, written once as plans: both
+    :class:`~jadechain.sdk.LedgerClient` and :class:`~jadechain.sdk.AsyncLedgerClient` offer them."""
 
     # --- reading --------------------------------------------------------------------------------------
 
     def _hash_algorithm(self) -> Any:
         return algorithm_by_code(int.from_bytes(from_base58(self.ledger_hash)[:2], "big"))
 
-    def _read_record(self, account: str, key: str, version: int | None) -> tuple[dict[str, Any], PrivateRecord]:
-        entry = self.get_entry(account, key, version)
-        value = entry["value"]
-        if value.get("type") != "BYTES":
-            raise PrivateRecordError(f"{key!r} v{entry['version']} is not a private record")
-        return entry, decode_private_record(bytes.fromhex(value["value"]))
+    def _plan_read_record(self, account: str, key: str, version: int | None) -> Plan[tuple[Entry, PrivateRecord]]:
+        entry = yield from self._plan_get_entry(account, key, version)
+        if entry.value_type != "BYTES":
+            raise PrivateRecordError(f"{key!r} v{entry.version} is not a private record")
+        return entry, decode_private_record(entry.value)
 
-    def _read_grants(self, account: str, key: str, version: int) -> tuple[int, GrantRecord | None]:
+    def _plan_read_grants(self, account: str, key: str, version: int) -> Plan[tuple[int, GrantRecord | None]]:
         """The grant side entry of one version: (its latest version or -1, its content).
 
         A side entry that is not a well-formed grant record for this version counts as no
@@ -161,81 +166,73 @@ class PrivateRecordsMixin:
         entry must not hide what the record's own envelopes let a key read.
         """
         try:
-            entry = self.get_entry(account, grants_key(key, version))
+            entry = yield from self._plan_get_entry(account, grants_key(key, version))
         except Exception as error:
             if _is_not_found(error):
                 return -1, None
             raise
-        value = entry["value"]
         try:
-            if value.get("type") != "BYTES":
+            if entry.value_type != "BYTES":
                 raise PrivateRecordError("the grant side entry is not a grant record")
-            grants = decode_grant_record(bytes.fromhex(value["value"]))
+            grants = decode_grant_record(entry.value)
         except (PrivateRecordError, ValueError):
-            return int(entry["version"]), None
-        return int(entry["version"]), grants if grants.record_version == version else None
+            return entry.version, None
+        return entry.version, grants if grants.record_version == version else None
 
-    def get_private(
+    def _plan_get_private(
         self, account: str, key: str, reader: AnyReader, version: int | None = None,
-    ) -> PrivateView:
+    ) -> Plan[PrivateView]:
         """Read a version (default: latest) and decrypt every grade ``reader`` has a key for.
 
         Envelopes granted later for that version are used too. Grades without a key for the
         reader are listed in ``sealed``; a record that fails its commitments raises.
         """
-        entry, record = self._read_record(account, key, version)
-        number = int(entry["version"])
-        _, grants = self._read_grants(account, key, number)
+        entry, record = yield from self._plan_read_record(account, key, version)
+        _, grants = yield from self._plan_read_grants(account, key, entry.version)
         granted: tuple[GrantEnvelope, ...] = grants.envelopes if grants else ()
-        private = _private_key(reader)
-        opened: dict[str, OpenedGrade] = {}
-        sealed: list[str] = []
-        for grade in record.grades:
-            try:
-                opened[grade.name] = open_grade(record, grade.name, private, account=account, key=key, granted=granted)
-            except NotAReader:
-                sealed.append(grade.name)
-        return PrivateView(account, key, number, int(entry["height"]), str(entry["tx_hash"]),
+        opened, sealed = _open_grades(record, reader, account, key, granted)
+        return PrivateView(account, key, entry.version, entry.height, entry.tx_hash,
                            {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
+    get_private = operation(_plan_get_private)
 
     # --- writing --------------------------------------------------------------------------------------
 
-    def _current_version(self, account: str, key: str) -> int:
+    def _plan_current_version(self, account: str, key: str) -> Plan[int]:
         try:
-            return int(self.get_entry(account, key)["version"])
+            return (yield from self._plan_get_entry(account, key)).version
         except Exception as error:
             if _is_not_found(error):
                 return -1
             raise
 
-    def put_private(
+    def _plan_put_private(
         self, account: str, key: str, grades: Sequence[GradeSpec], signer: KeyPair, *,
         expected_version: int | None = None, wait: bool = True, timeout: float = 30.0,
-    ) -> "TxResult":
+    ) -> Plan[TxResult]:
         """Encrypt ``grades`` (fresh data keys), wrap them for their readers and the signer, write the version.
 
         ``expected_version`` defaults to the entry's current version (so a concurrent write is
         refused with VERSION_CONFLICT rather than silently overwritten).
         """
         owned = [GradeSpec(g.name, g.fields, [*g.readers, signer.public]) for g in grades]
-        record = seal_record(account=account, key=key, hash_algorithm=PrivateRecordsMixin._hash_algorithm(self),
-                             grades=owned)
-        expected = self._current_version(account, key) if expected_version is None else expected_version
+        record = seal_record(account=account, key=key, hash_algorithm=self._hash_algorithm(), grades=owned)
+        expected = (yield from self._plan_current_version(account, key)) if expected_version is None else expected_version
         tx = self.builder().kv_set(account, key, TypedValue.bytes_(encode_private_record(record)), expected).sign(signer)
-        return self.submit(tx, wait=wait, timeout=timeout)
+        return (yield from self._plan_submit(tx, wait=wait, timeout=timeout))
+    put_private = operation(_plan_put_private)
 
-    def grant(
+    def _plan_grant(
         self, account: str, key: str, reader: PublicKey, signer: KeyPair, *,
         version: int | None = None, grades: Sequence[str] | None = None, timeout: float = 30.0,
-    ) -> "TxResult":
+    ) -> Plan[TxResult]:
         """Give ``reader`` the keys of an existing version (default: latest) without re-encrypting it.
 
         ``grades`` defaults to every grade the signer can open. The envelopes are written to the
         version's grant side entry, which any later read of that version consults.
         """
-        entry, record = self._read_record(account, key, version)
-        number = int(entry["version"])
-        side_version, existing = self._read_grants(account, key, number)
+        entry, record = yield from self._plan_read_record(account, key, version)
+        number = entry.version
+        side_version, existing = yield from self._plan_read_grants(account, key, number)
         granted = existing.envelopes if existing else ()
         owner = signer.private
         names = list(grades) if grades is not None else [
@@ -249,21 +246,22 @@ class PrivateRecordsMixin:
         side = merge_grants(existing, number, added)
         tx = self.builder().kv_set(account, grants_key(key, number), TypedValue.bytes_(encode_grant_record(side)),
                                    side_version).sign(signer)
-        return self.submit(tx, timeout=timeout)
+        return (yield from self._plan_submit(tx, timeout=timeout))
+    grant = operation(_plan_grant)
 
-    def revoke(
+    def _plan_revoke(
         self, account: str, key: str, reader: PublicKey, signer: KeyPair, *, timeout: float = 30.0,
-    ) -> "TxResult":
+    ) -> Plan[TxResult]:
         """Write a new version under fresh data keys whose readers are today's minus ``reader``.
 
         Earlier versions stay readable to whoever had their keys: what a reader already
         decrypted (or could decrypt) cannot be taken back. The signer must be able to open
         every grade (the owner always can).
         """
-        view = self.get_private(account, key, signer)
+        view = yield from self._plan_get_private(account, key, signer)
         if view.sealed:
             raise NotAReader(f"the signer cannot open grades {view.sealed}, so it cannot re-encrypt them")
-        _, grants = self._read_grants(account, key, view.version)
+        _, grants = yield from self._plan_read_grants(account, key, view.version)
         granted = grants.envelopes if grants else ()
         gone = reader.encoded
         if not any(e.reader == gone for g in view.record.grades for e in g.readers) and \
@@ -275,15 +273,16 @@ class PrivateRecordsMixin:
             keys.discard(gone)
             specs.append(GradeSpec(grade.name, view.grades[grade.name],
                                    [PublicKey.from_encoded(encoded) for encoded in sorted(keys)]))
-        return self.put_private(account, key, specs, signer, expected_version=view.version,
-                                               timeout=timeout)
+        return (yield from self._plan_put_private(account, key, specs, signer, expected_version=view.version,
+                                                  timeout=timeout))
+    revoke = operation(_plan_revoke)
 
     # --- private events (e.g. a traceability event's private fields) -----------------------------------
 
-    def publish_private(
+    def _plan_publish_private(
         self, account: str, topic: str, grades: Sequence[GradeSpec], signer: KeyPair, *,
         wait: bool = True, timeout: float = 30.0,
-    ) -> "TxResult":
+    ) -> Plan[TxResult]:
         """Publish an event whose content is a private record (the signer reads every grade).
 
         Events are immutable, so there is no grant or revoke for them: choose the readers when
@@ -293,58 +292,51 @@ class PrivateRecordsMixin:
         record = seal_record(account=account, key=event_binding(topic), hash_algorithm=self._hash_algorithm(),
                              grades=owned)
         tx = self.builder().publish(account, topic, TypedValue.bytes_(encode_private_record(record))).sign(signer)
-        return self.submit(tx, wait=wait, timeout=timeout)
+        return (yield from self._plan_submit(tx, wait=wait, timeout=timeout))
+    publish_private = operation(_plan_publish_private)
 
-    def get_private_event(
+    def _plan_get_private_event(
         self, account: str, topic: str, sequence: int, reader: AnyReader,
-    ) -> PrivateView:
+    ) -> Plan[PrivateView]:
         """Decrypt the grades of one private event that ``reader`` has a key for (``version`` = sequence)."""
-        found = self.get_events(account, topic, sequence, 1)
-        if not found or int(found[0]["sequence"]) != sequence:
+        found = yield from self._plan_get_events(account, topic, sequence, 1)
+        if not found or found[0].sequence != sequence:
             raise PrivateRecordError(f"no event {sequence} on topic {topic!r}")
         event = found[0]
-        if event["content"].get("type") != "BYTES":
+        if event.content_type != "BYTES":
             raise PrivateRecordError(f"event {topic!r}#{sequence} is not a private record")
-        record = decode_private_record(bytes.fromhex(event["content"]["value"]))
-        private = _private_key(reader)
-        opened: dict[str, OpenedGrade] = {}
-        sealed: list[str] = []
-        for grade in record.grades:
-            try:
-                opened[grade.name] = open_grade(record, grade.name, private, account=account, key=event_binding(topic))
-            except NotAReader:
-                sealed.append(grade.name)
-        return PrivateView(account, topic, sequence, int(event["height"]), str(event["tx_hash"]),
+        record = decode_private_record(event.content)
+        opened, sealed = _open_grades(record, reader, account, event_binding(topic), ())
+        return PrivateView(account, topic, sequence, event.height, event.tx_hash,
                            {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
+    get_private_event = operation(_plan_get_private_event)
 
-    def disclose_event(
+    def _plan_disclose_event(
         self, account: str, topic: str, sequence: int, field_name: str, reader: AnyReader, *,
         grade: str | None = None, wait: float = 60.0,
-    ) -> dict[str, Any]:
+    ) -> Plan[dict[str, Any]]:
         """Like :meth:`disclose`, for one field of a private event (the bundle is an event proof)."""
-        view = self.get_private_event(account, topic, sequence, reader)
-        candidates = [g for g in view.opened.values() if field_name in g.values and (grade is None or g.name == grade)]
-        if not candidates:
-            raise NotAReader(f"no grade this key opens has a field {field_name!r}")
-        return make_disclosure(self.event_proof(account, topic, sequence, wait=wait), candidates[0], field_name)
+        view = yield from self._plan_get_private_event(account, topic, sequence, reader)
+        opened = _grade_with(view, field_name, grade)
+        return make_disclosure((yield from self._plan_event_proof(account, topic, sequence, wait=wait)), opened, field_name)
+    disclose_event = operation(_plan_disclose_event)
 
     # --- disclosure -----------------------------------------------------------------------------------
 
-    def disclose(
+    def _plan_disclose(
         self, account: str, key: str, field_name: str, reader: AnyReader, *,
         grade: str | None = None, version: int | None = None, wait: float = 60.0,
-    ) -> dict[str, Any]:
+    ) -> Plan[dict[str, Any]]:
         """A disclosure of one field for a third party: the entry's proof bundle, the value and its salt.
 
         The third party checks it offline with :meth:`verify_disclosure` or ``jadechain verify
         --disclosure FILE --ledger HASH``; no key is revealed and the other fields stay sealed.
         """
-        view = self.get_private(account, key, reader, version)
-        candidates = [g for g in view.opened.values() if field_name in g.values and (grade is None or g.name == grade)]
-        if not candidates:
-            raise NotAReader(f"no grade this key opens has a field {field_name!r}")
-        bundle = self.entry_proof(account, key, view.version, wait=wait)
-        return make_disclosure(bundle, candidates[0], field_name)
+        view = yield from self._plan_get_private(account, key, reader, version)
+        opened = _grade_with(view, field_name, grade)
+        bundle = yield from self._plan_entry_proof(account, key, view.version, wait=wait)
+        return make_disclosure(bundle, opened, field_name)
+    disclose = operation(_plan_disclose)
 
     @staticmethod
     def verify_disclosure(document: Any, *, ledger_hash: str | bytes) -> DisclosureReport:

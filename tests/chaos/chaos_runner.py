@@ -248,9 +248,9 @@ class HistoryLoad:
             return None
         except Exception:
             return None
-        self.history.record("read", op_id, client, node=node.name, key=key, version=int(entry["version"]),
-                            value=entry["value"]["value"], outcome="ok")
-        return int(entry["version"])
+        self.history.record("read", op_id, client, node=node.name, key=key, version=entry.version,
+                            value=entry.value, outcome="ok")
+        return entry.version
 
     def _run(self, client: str) -> None:
         known: dict[str, int | None] = {key: -1 for key in self.keys[client]}

@@ -545,7 +545,7 @@ def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_dat
         job = env.capture(document)
         assert job["success"], job
         tx = env.service.ledger.get_tx(job["txHash"])
-        assert [op.get("method") for op in tx["operations"]] == ["capture"]
+        assert [op.get("method") for op in tx.operations] == ["capture"]
         assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
     finally:
         env.service.store.set_meta("contract_version", "2")
