@@ -22,7 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import httpx
+
 from ledger.crypto import KeyPair, PrivateKey, PublicKey, algorithm_by_code, from_base58
+from ledger.errors import CryptoError
 from ledger.private import (
     DisclosureReport,
     GradeSpec,
@@ -46,8 +49,8 @@ from ledger.private import (
     verify_disclosure,
 )
 from ledger.values import TypedValue
-from jadechain.sdk._core import BaseLedger, Plan, operation
-from jadechain.sdk._models import ApiError, Entry, TxResult
+from jadechain.sdk._core import BaseLedger, Plan, Send, answer_of, operation
+from jadechain.sdk._models import Answer, ApiError, Entry, MalformedAnswer, TxResult
 
 __all__ = ["CustodyReader", "PrivateRecordsLedger", "PrivateView"]
 
@@ -79,26 +82,30 @@ class CustodyReader:
 
     def __init__(self, control_plane: str, token: str, organization_id: int, key_id: int, public_key: PublicKey,
                  *, context: str = "", timeout: float = 30.0) -> None:
-        import httpx
-
         self._public = public_key
-        self._path = f"/api/v1/organizations/{int(organization_id)}/keys/{int(key_id)}/unwrap"
+        self._url = f"{control_plane.rstrip('/')}/api/v1/organizations/{int(organization_id)}/keys/{int(key_id)}/unwrap"
         self._context = context
-        self._http = httpx.Client(base_url=control_plane.rstrip("/"), timeout=timeout,
-                                  headers={"Authorization": f"Bearer {token}"})
+        self._timeout = timeout
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._http = httpx.Client(timeout=timeout, headers=self._headers)
 
     def public_key(self) -> PublicKey:
         return self._public
 
+    def _request(self, wrapped_key: bytes) -> dict[str, Any]:
+        return {"json": {"wrapped_key_hex": wrapped_key.hex(), "context": self._context}}
+
     def unwrap(self, wrapped_key: bytes) -> bytes:
-        response = self._http.post(self._path, json={"wrapped_key_hex": wrapped_key.hex(), "context": self._context})
+        """Open one envelope (blocking); a ledger client opens them with :meth:`_plan_unwrap` instead."""
+        return _data_key_of(self._http.post(self._url, **self._request(wrapped_key)))
+
+    def _plan_unwrap(self, wrapped_key: bytes) -> Plan[bytes]:
+        """Open one envelope as a step of a ledger client's plan (so the async client does not block)."""
         try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200:
-            raise ApiError(str(body.get("code", "HTTP_ERROR")), str(body.get("message", "")), response.status_code)
-        return bytes.fromhex(str(body["data_key_hex"]))
+            response = yield Send("POST", self._url, self._timeout, {**self._request(wrapped_key), "headers": self._headers})
+        except httpx.TransportError as error:
+            raise ApiError("CUSTODY_UNAVAILABLE", f"the control plane did not answer ({error!r})", 503) from error
+        return _data_key_of(response)
 
     def close(self) -> None:
         self._http.close()
@@ -108,6 +115,31 @@ class CustodyReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _data_key_of(response: httpx.Response) -> bytes:
+    """The data key custody answered, or the :class:`ApiError` it refused with."""
+    answer = Answer("unwrap", answer_of(response))
+    try:
+        return bytes.fromhex(answer.text("data_key_hex"))
+    except ValueError:
+        raise MalformedAnswer("unwrap.data_key_hex: not hex") from None
+
+
+class _Unwrapped:
+    """A custody reader's envelopes, already opened by a plan: ``open_grade`` reads the data keys from here."""
+
+    def __init__(self, public: PublicKey, data_keys: dict[bytes, bytes]) -> None:
+        self._public = public
+        self._data_keys = data_keys
+
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    def unwrap(self, wrapped_key: bytes) -> bytes:
+        if wrapped_key not in self._data_keys:
+            raise CryptoError("this envelope was not opened")
+        return self._data_keys[wrapped_key]
 
 
 AnyReader = KeyPair | PrivateKey | CustodyReader
@@ -121,10 +153,31 @@ def _is_not_found(error: Exception) -> bool:
     return getattr(error, "code", "") in ("NOT_FOUND", "ENTRY_NOT_FOUND")
 
 
-def _open_grades(record: PrivateRecord, reader: AnyReader, account: str, key: str,
+def _plan_open_grades(record: PrivateRecord, reader: AnyReader, account: str, key: str,
+                      granted: tuple[GrantEnvelope, ...]) -> Plan[tuple[dict[str, OpenedGrade], list[str]]]:
+    """:func:`_open_grades`, first opening a custody reader's envelopes as plan steps: per grade, its
+    envelopes for that key in order (the record's, then later grants) until custody opens one."""
+    if not isinstance(reader, CustodyReader):
+        return _open_grades(record, reader, account, key, granted)
+    own = reader.public_key().encoded
+    data_keys: dict[bytes, bytes] = {}
+    for grade in record.grades:
+        envelopes = [e.wrapped_key for e in grade.readers if e.reader == own]
+        envelopes += [g.wrapped_key for g in granted if g.grade == grade.name and g.reader == own]
+        for wrapped in envelopes:
+            try:
+                data_keys[wrapped] = yield from reader._plan_unwrap(wrapped)
+                break
+            except ApiError as error:
+                if error.code != "ENVELOPE_NOT_OPENED" or wrapped == envelopes[-1]:
+                    raise
+    return _open_grades(record, _Unwrapped(reader.public_key(), data_keys), account, key, granted)
+
+
+def _open_grades(record: PrivateRecord, reader: AnyReader | _Unwrapped, account: str, key: str,
                  granted: tuple[GrantEnvelope, ...]) -> tuple[dict[str, OpenedGrade], list[str]]:
     """The grades ``reader`` can open (name → opened) and the names of the others."""
-    private = _private_key(reader)
+    private = reader if isinstance(reader, _Unwrapped) else _private_key(reader)
     opened: dict[str, OpenedGrade] = {}
     sealed: list[str] = []
     for grade in record.grades:
@@ -190,7 +243,7 @@ class PrivateRecordsLedger(BaseLedger):
         entry, record = yield from self._plan_read_record(account, key, version)
         _, grants = yield from self._plan_read_grants(account, key, entry.version)
         granted: tuple[GrantEnvelope, ...] = grants.envelopes if grants else ()
-        opened, sealed = _open_grades(record, reader, account, key, granted)
+        opened, sealed = yield from _plan_open_grades(record, reader, account, key, granted)
         return PrivateView(account, key, entry.version, entry.height, entry.tx_hash,
                            {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
     get_private = operation(_plan_get_private)
@@ -306,7 +359,7 @@ class PrivateRecordsLedger(BaseLedger):
         if event.content_type != "BYTES":
             raise PrivateRecordError(f"event {topic!r}#{sequence} is not a private record")
         record = decode_private_record(event.content)
-        opened, sealed = _open_grades(record, reader, account, event_binding(topic), ())
+        opened, sealed = yield from _plan_open_grades(record, reader, account, event_binding(topic), ())
         return PrivateView(account, topic, sequence, event.height, event.tx_hash,
                            {name: dict(o.values) for name, o in opened.items()}, sealed, record, opened)
     get_private_event = operation(_plan_get_private_event)

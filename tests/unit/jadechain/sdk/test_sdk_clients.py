@@ -484,3 +484,45 @@ def test_private_records_read_and_write_through_either_client(run: Any) -> None:
     written = run(gateways, call("put_private", "A1", "visit", [GradeSpec("partner", {"diagnosis": "J46"}, [])], owner))
     assert (written.tx_hash, written.status) == ("W", "SUCCESS")
     assert [(method, params.get("key")) for _, method, _, params in gateways.log[2:]] == [("GET", "visit"), ("POST", None)]
+
+
+@both
+def test_a_custody_reader_opens_its_envelopes_as_plan_steps(run: Any) -> None:
+    """A reader whose key is in custody: each envelope goes to the control plane as a step of the plan (so the
+    async client awaits it instead of blocking its loop); its refusal is the control plane's stable error."""
+    import json as json_module
+
+    from ledger.crypto.envelope import unwrap_key
+    from ledger.private import GradeSpec, encode_private_record, seal_record
+    from jadechain.sdk.private import CustodyReader
+
+    held, other = generate_keypair(), generate_keypair()
+    record = seal_record(account="A1", key="visit", hash_algorithm=SHA256, grades=[
+        GradeSpec("partner", {"diagnosis": "J45"}, [held.public]), GradeSpec("owner", {"notes": "x"}, [other.public])])
+    gateways = Gateways(answers={f"{BASE}/accounts/A1/entry": [(200, {
+        **ENTRY_JSON, "key": "visit", "value": {"type": "BYTES", "value": encode_private_record(record).hex()}})]})
+    unwrapped: list[dict[str, Any]] = []
+    refuse = False
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "custody":
+            return Gateways.handle(gateways, request)
+        body = json_module.loads(request.content)
+        unwrapped.append({"path": request.url.path, "auth": request.headers["authorization"], **body})
+        if refuse:
+            return httpx.Response(403, json={"code": "FORBIDDEN", "message": "not your organisation"})
+        return httpx.Response(200, json={"data_key_hex": unwrap_key(held.private, bytes.fromhex(body["wrapped_key_hex"])).hex()})
+    gateways.handle = handle  # type: ignore[method-assign]
+
+    reader = CustodyReader("http://custody/", "T0KEN", 1, 2, held.public, context="audit me")
+    try:
+        view = run(gateways, call("get_private", "A1", "visit", reader))
+        assert (view.grades, view.sealed) == ({"partner": {"diagnosis": "J45"}}, ["owner"])
+        assert [(u["path"], u["auth"], u["context"]) for u in unwrapped] == [
+            ("/api/v1/organizations/1/keys/2/unwrap", "Bearer T0KEN", "audit me")]
+        refuse = True
+        with pytest.raises(ApiError) as refused:
+            run(gateways, call("get_private", "A1", "visit", reader))
+        assert refused.value.code == "FORBIDDEN"
+    finally:
+        reader.close()
