@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generic, Iterator, Sequence, TypeVar
 
 from ledger import codec
 from ledger.certificate import ValidatorSet
@@ -20,6 +20,7 @@ from ledger.errors import JadechainError, TrustAnchorRequired
 from ledger.governance import parse_proposal_id
 from ledger.proofs import VerificationReport, verify_bundle
 from ledger.transactions import TransactionBuilder
+from ledger.values import ValueType
 
 __all__ = [
     "Account", "Answer", "ApiError", "Block", "CallResult", "Entry", "Event", "GatewaysUnavailable", "LedgerInfo", "LedgerSettingsInfo",
@@ -55,8 +56,11 @@ class MalformedAnswer(ApiError):
         super().__init__("MALFORMED_ANSWER", message, 502)
 
 
-VALUE_TYPES = frozenset({"NIL", "TEXT", "INT64", "BYTES", "JSON", "BOOLEAN"})
-"""The type names of a stored value (``ledger.values.ValueType``)."""
+PLAIN_TYPES: dict[str, type | tuple[type, ...]] = {
+    ValueType.NIL.name: type(None), ValueType.TEXT.name: str, ValueType.INT64.name: int,
+    ValueType.BYTES.name: str, ValueType.JSON.name: object, ValueType.BOOLEAN.name: bool,
+}
+"""Each stored value type by name, and what its ``value`` is in JSON (BYTES travel as hex text)."""
 
 
 class Answer:
@@ -69,14 +73,15 @@ class Answer:
         self.what = what
         self.data: dict[str, Any] = data
 
-    def _bad(self, name: str, expected: str) -> MalformedAnswer:
+    def bad(self, name: str, expected: str) -> MalformedAnswer:
+        """The error for field ``name`` not being ``expected`` (what it holds named)."""
         found = type(self.data[name]).__name__ if name in self.data else "nothing"
         return MalformedAnswer(f"{self.what}.{name}: expected {expected}, got {found}")
 
-    def _get(self, name: str, kind: type | tuple[type, ...], expected: str) -> Any:
+    def _get(self, name: str, kind: type, expected: str) -> Any:
         value = self.data.get(name)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self._bad(name, expected)
+            raise self.bad(name, expected)
         return value
 
     def text(self, name: str) -> str:
@@ -94,19 +99,14 @@ class Answer:
     def optional_text(self, name: str, default: str | None = None) -> str | None:
         return default if self.data.get(name) is None else self.text(name)
 
-    def optional_integer(self, name: str) -> int | None:
-        return None if self.data.get(name) is None else self.integer(name)
-
-    def mapping(self, name: str, default: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        if default is not None and self.data.get(name) is None:
-            return dict(default)
+    def mapping(self, name: str) -> dict[str, Any]:
         value: dict[str, Any] = self._get(name, dict, "an object")
         return value
 
     def texts(self, name: str, *, optional: bool = False) -> tuple[str, ...]:
         items = self.items(name, optional=optional)
         if not all(isinstance(item, str) for item in items):
-            raise self._bad(name, "a list of strings")
+            raise self.bad(name, "a list of strings")
         return tuple(items)
 
     def items(self, name: str, *, optional: bool = False) -> list[Any]:
@@ -124,12 +124,15 @@ def _typed(what: str, data: object) -> tuple[Any, str]:
     """A gateway's ``{type, value}`` as (plain value, type name): ``BYTES`` hex becomes bytes."""
     pair = Answer(what, data)
     type_name = pair.text("type")
-    if type_name not in VALUE_TYPES:
+    if type_name not in PLAIN_TYPES:
         raise MalformedAnswer(f"{what}.type: unknown value type {type_name!r}")
+    value = pair.data.get("value")
+    if not isinstance(value, PLAIN_TYPES[type_name]) or (type_name == "INT64" and isinstance(value, bool)):
+        raise pair.bad("value", f"a {type_name} value")
     if type_name != "BYTES":
-        return pair.data.get("value"), type_name
+        return value, type_name
     try:
-        return bytes.fromhex(pair.text("value")), type_name
+        return bytes.fromhex(str(value)), type_name
     except ValueError:
         raise MalformedAnswer(f"{what}.value: BYTES that are not hex") from None
 
@@ -139,8 +142,9 @@ def typed_json(value: Any, type_name: str) -> dict[str, Any]:
     return {"type": type_name, "value": value.hex() if isinstance(value, (bytes, bytearray)) else value}
 
 
-def _raw(repr_hidden: bool = True) -> Any:
-    return field(default_factory=dict, repr=not repr_hidden, compare=False)
+def _raw() -> Any:
+    """The ``raw`` field of a result: the gateway's JSON as it came, out of its repr and its equality."""
+    return field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,7 +494,7 @@ class TransactionRecord:
         answer = Answer("TransactionRecord", data)
         operations = answer.items("operations")
         if not all(isinstance(operation, dict) for operation in operations):
-            raise answer._bad("operations", "a list of objects")
+            raise answer.bad("operations", "a list of objects")
         return cls(answer.text("hash"), answer.text("status"), answer.integer("height"), answer.integer("index"),
                    answer.integer("gas_used"), answer.integer("accumulator_index"), answer.text("ledger_hash"),
                    answer.integer("time"), answer.text("nonce"), answer.integer("expiry"), answer.texts("signers"),

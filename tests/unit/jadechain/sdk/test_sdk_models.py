@@ -222,6 +222,10 @@ def test_an_answer_that_is_not_an_object_is_malformed(read: Callable[[Any], Any]
     ({"type": "BYTES", "value": "zz"}, "not hex"),
     ({"type": "BYTES", "value": 12}, "value"),
     ({"type": "FLOAT", "value": 1.5}, "unknown value type"),
+    ({"type": "INT64", "value": "12"}, "a INT64 value"),
+    ({"type": "INT64", "value": True}, "a INT64 value"),
+    ({"type": "TEXT", "value": 12}, "a TEXT value"),
+    ({"type": "BOOLEAN", "value": 1}, "a BOOLEAN value"),
     ({"value": "x"}, "type"),
     ("x", "expected a JSON object"),
 ])
