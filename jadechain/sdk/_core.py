@@ -241,8 +241,11 @@ class BaseClient(Generic[L]):
         return answer_of((yield from self._plan_send(method, path, timeout=timeout, **options)))
 
     def _plan_ledgers(self) -> Plan[list[dict[str, Any]]]:
-        result: list[dict[str, Any]] = yield from self._plan_request("GET", "/api/v1/ledgers")
-        return result
+        """The ledgers this gateway hosts: ``[{hash, height}]``."""
+        found = yield from self._plan_request("GET", "/api/v1/ledgers")
+        if not isinstance(found, list):
+            raise MalformedAnswer(f"ledgers: expected a JSON list, got {type(found).__name__}")
+        return [Answer(f"ledgers[{i}]", item).data for i, item in enumerate(found)]
     ledgers = operation(_plan_ledgers)
 
     def _plan_health(self) -> Plan[dict[str, Any]]:
@@ -256,7 +259,7 @@ class BaseClient(Generic[L]):
             found = yield from self._plan_ledgers()
             if len(found) != 1:
                 raise ValueError(f"the gateway hosts {len(found)} ledgers; name one")
-            ledger_hash = str(found[0]["hash"])
+            ledger_hash = Answer("ledgers[0]", found[0]).text("hash")
         handle: L = self._LEDGER_CLASS(self, ledger_hash)
         return handle
     ledger = operation(_plan_ledger)

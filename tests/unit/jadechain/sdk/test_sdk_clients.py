@@ -226,9 +226,11 @@ def test_a_malformed_answer_is_a_stable_error_whichever_client_reads_it(run: Any
         f"{BASE}/accounts/A1/events": [(200, {"not": "a list"})],
         f"{BASE}/blocks/latest": [(200, "not json")],
         f"{BASE}/txs": [(200, {"tx_hash": "H"})],
+        "/api/v1/ledgers": [(200, [{"height": 1}])],
     })
     for scenario, named in [(call("get_entry", "A1", "k"), "Entry.version"), (call("get_events", "A1", "t"), "events"),
-                            (call("get_block"), "Block"), (call("submit_many", [signed_tx()]), "submit_many")]:
+                            (call("get_block"), "Block"), (call("submit_many", [signed_tx()]), "submit_many"),
+                            (lambda client: client.ledger(), "ledgers[0].hash")]:
         with pytest.raises(MalformedAnswer) as raised:
             run(gateways, scenario)
         assert raised.value.code == "MALFORMED_ANSWER" and named in str(raised.value)
