@@ -99,7 +99,7 @@ from ledger.types import (
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
-from jadechain.sdk import Page, Proposal
+from jadechain.sdk import JadechainClient, LedgerClient, Page, Proposal
 from jadechain.sdk._models import typed_json
 
 __all__ = ["EXPORT_FORMAT", "export_document", "query_app", "read_export", "tx_app", "write_export"]
@@ -239,21 +239,17 @@ class Connection:
     gateways: list[str]
     ledger_option: Optional[str]
     retry_timeout: float = 10.0
-    _client: Any = None
-    _ledger: Any = None
+    _client: JadechainClient | None = None
+    _ledger: LedgerClient | None = None
 
-    def client(self) -> Any:
+    def client(self) -> JadechainClient:
         if self._client is None:
-            from jadechain.sdk import JadechainClient
-
             self._client = JadechainClient(self.gateways, retry_timeout=self.retry_timeout)
         return self._client
 
-    def ledger(self) -> Any:
+    def ledger(self) -> LedgerClient:
         """The SDK's :class:`~jadechain.sdk.LedgerClient` for ``--ledger`` (or the gateway's only ledger)."""
         if self._ledger is None:
-            from jadechain.sdk import LedgerClient
-
             client = self.client()
             if self.ledger_option:
                 self._ledger = LedgerClient(client, self.ledger_option)
@@ -639,7 +635,7 @@ def submit_and_report(session: TxSession, tx: Transaction, plan: Optional[TxPlan
         raise CommitTimeout(f"{result.tx_hash} was not committed within {session.timeout:g}s; "
                             f"check later with `jadechain query tx {result.tx_hash}`")
     if result.committed and result.status != "SUCCESS":
-        detail = plan.explain_failure(result.status) if plan and plan.explain_failure else None
+        detail = plan.explain_failure(str(result.status)) if plan and plan.explain_failure else None
         raise TransactionFailed(str(result.status), detail or f"transaction {result.tx_hash} failed at height "
                                 f"{result.height}; nothing it did was applied")
 
@@ -762,7 +758,7 @@ class QueryContext:
     connection: Connection
     as_json: bool
 
-    def ledger(self) -> Any:
+    def ledger(self) -> LedgerClient:
         return self.connection.ledger()
 
     def show(self, data: Any, render: Callable[[], Any]) -> None:
