@@ -8,9 +8,12 @@
         ledger = client.ledger()
         result = ledger.submit(ledger.builder().kv_set(account, "greeting", "hello").sign(key))
         report = jadechain.verify(ledger.entry_proof(account, "greeting"), ledger_hash=EXPECTED_HASH)
+        entry = ledger.get_entry(account, "greeting")      # a jadechain.Entry: entry.value == "hello"
 
 The names below are re-exported from private modules (the SDK in :mod:`jadechain.sdk`, keys and
-errors from :mod:`ledger`); ``__all__`` is the public surface. Every error is a
+errors from :mod:`ledger`); ``__all__`` is the public surface. Reads answer frozen dataclasses
+(:class:`Entry`, :class:`Block`, :class:`TransactionRecord`, :class:`Account`, :class:`Event`,
+:class:`LedgerInfo`, :class:`Proposal`) that keep the gateway's JSON in ``.raw``. Every error is a
 :class:`JadechainError` with a stable ``code``. The ``jadechain`` command line lives in
 :mod:`jadechain.cli`, local dev networks in :mod:`jadechain.devnet`, the benchmark harness in
 :mod:`jadechain.bench`.

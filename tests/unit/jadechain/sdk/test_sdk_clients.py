@@ -407,8 +407,9 @@ from jadechain.sdk import AsyncJadechainClient, JadechainClient, TxResult
 
 def sync_user(client: JadechainClient, tx_hash: str) -> int:
     ledger = client.ledger()
+    version: int = ledger.get_entry("account", "key").version
     result: TxResult = ledger.wait_tx(tx_hash, timeout=5.0)
-    return len(ledger.get_versions("account", "key", limit=3)) + (result.height or 0)
+    return len(ledger.get_versions("account", "key", limit=3)) + (result.height or 0) + version
 
 async def async_user(client: AsyncJadechainClient, tx_hash: str) -> int:
     ledger = await client.ledger()
@@ -431,7 +432,9 @@ def test_a_users_code_type_checks_against_both_clients_and_misuse_is_caught() ->
     wrong_argument = mypy(USER_CODE.replace('ledger.wait_tx(tx_hash, timeout=5.0)\n    return len(ledger',
                                             'ledger.wait_tx(tx_hash, wait=5.0)\n    return len(ledger'))
     assert wrong_argument.returncode == 1, wrong_argument.stdout
-    assert '<string>:6: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
+    assert '<string>:7: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
+    as_a_dict = mypy(USER_CODE.replace('.get_entry("account", "key").version', '.get_entry("account", "key")["version"]'))
+    assert as_a_dict.returncode == 1 and 'Value of type "Entry" is not indexable' in as_a_dict.stdout, as_a_dict.stdout
 
 
 @both
