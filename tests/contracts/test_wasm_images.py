@@ -30,10 +30,11 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "bdd4e89b0d12e8bed5b1bdb0d72143a221b3c96eaf9a4880d0cf71e7abc7107d"
+TRACEABILITY_IMAGE_DIGEST = "89cf841414417cf995af63ba50b6373da923fef47ea3e430281af77f903fdf23"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
 last moved by engine ABI 3 (``ctx.get_many`` in the prelude, the request crossing in one ``next`` call)
-and contract v3 (the company-prefix walk reads its candidates with one ``get_many``)."""
+and contract v3 (the company-prefix walk reads its candidates with one ``get_many``; the event hash's
+form is checked with one ``strip``)."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''

@@ -131,11 +131,9 @@ class Traceability:
             cache[unread[i]] = records[i]
 
     def check_hash(self, h: str) -> None:
-        if len(h) != 64:
+        # strip(HEX) leaves nothing exactly when every character is a hex digit: one C loop, not 64 steps
+        if len(h) != 64 or h.strip(HEX) != "":
             self.ctx.revert("event hash must be 64 hex digits")
-        for c in h:
-            if c not in HEX:
-                self.ctx.revert("event hash must be 64 hex digits")
 
     @callable
     def capture(self, events: list) -> int:
@@ -188,7 +186,8 @@ class Traceability:
 
 CONTRACT_VERSION = 3
 """2: ``master_data`` (EPCIS master data on chain) beside ``capture``; 3: the company-prefix walk reads
-its candidate prefixes in one ``ctx.get_many`` (one host call instead of up to nine)."""
+its candidate prefixes in one ``ctx.get_many`` (one host call instead of up to nine) and checks an event
+hash's hex digits with one ``strip`` instead of a 64-step loop (same answers, less gas)."""
 GAS_PER_EVENT = 6_000
 GAS_PER_MASTER_ELEMENT = 12_000
 GAS_BASE = 200_000
