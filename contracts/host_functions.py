@@ -42,6 +42,7 @@ _memory_data_size = _c_function("wasmtime_memory_data_size", ctypes.c_size_t, ct
 _get_fuel = _c_function("wasmtime_context_get_fuel", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 _set_fuel = _c_function("wasmtime_context_set_fuel", ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
 
+_I32_KIND = ffi.WASMTIME_I32.value
 _SLOT_I32S = 4
 """A ``wasmtime_val_raw_t`` is 16 bytes: an i32 parameter or result is the first 4 of its slot (little-endian)."""
 _SLOTS = [ctypes.c_int32 * (_SLOT_I32S * max(count, 1)) for count in range(9)]
@@ -121,6 +122,32 @@ class GuestMemory:
         ctypes.memmove(self.base + address, data, len(data))
 
 
+def call_i32_pair(store: wasmtime.Store, func: wasmtime.Func, first: int, second: int) -> None:
+    """Call ``func``, of type ``(i32, i32) -> i32`` (the caller has checked it), result discarded.
+
+    ``Func.__call__`` without its generic part (the type looked up again, ``Val`` conversions):
+    the same C call in its unchecked form, inside the binding's own ``enter_wasm``, so a trap, an
+    exit or a host function's exception surfaces exactly as through ``Func.__call__``.
+    """
+    values = (ffi.wasmtime_val_raw_t * 2)()
+    values[0].i32 = first
+    values[1].i32 = second
+    with binding.enter_wasm(store) as trap:
+        error = ffi.wasmtime_func_call_unchecked(store._context(), ctypes.byref(func._func), values, 2, trap)
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+
+
+def set_i32_global(store: wasmtime.Store, variable: wasmtime.Global, value: int) -> None:
+    """``Global.set_value`` for an i32 global, without looking its type up again."""
+    raw = ffi.wasmtime_val_t()
+    raw.kind = _I32_KIND  # type: ignore[assignment]  # a c_ubyte field: ctypes stores the int
+    raw.of.i32 = value
+    error = ffi.wasmtime_global_set(store._context(), ctypes.byref(variable._global), ctypes.byref(raw))
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+
+
 def store_context(store: wasmtime.Store) -> int:
     """The store's ``wasmtime_context_t *`` as an integer (for ``get_fuel``/``set_fuel``)."""
     return ctypes.cast(store._context(), ctypes.c_void_p).value or 0
@@ -144,4 +171,5 @@ def set_fuel(context: int, fuel: int) -> None:
         _raise(error)
 
 
-__all__ = ["GuestMemory", "define_i32_function", "get_fuel", "set_fuel", "store_context"]
+__all__ = ["GuestMemory", "call_i32_pair", "define_i32_function", "get_fuel", "set_fuel", "set_i32_global",
+           "store_context"]

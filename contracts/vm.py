@@ -56,7 +56,15 @@ from ledger.errors import (
 from ledger.values import TypedValue
 
 from contracts import guest
-from contracts.host_functions import GuestMemory, define_i32_function, get_fuel, set_fuel, store_context
+from contracts.host_functions import (
+    GuestMemory,
+    call_i32_pair,
+    define_i32_function,
+    get_fuel,
+    set_fuel,
+    set_i32_global,
+    store_context,
+)
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
@@ -948,7 +956,8 @@ def _resume_entry(run: _Run, exports: Any, image: ContractImage) -> wasmtime.Fun
     guest = GuestMemory(run.fuel_context, memory)
     for offset, data in image.pages:
         guest.write(data, offset)
-    stack_pointer.set_value(store, wasmtime.Val.i32(image.stack_pointer))
+    assert isinstance(stack_pointer, wasmtime.Global)
+    set_i32_global(store, stack_pointer, image.stack_pointer)
     return _entry_of(store, exports, image.entry, check_type=False)
 
 
@@ -1175,7 +1184,7 @@ class WasmRuntime:
                     # laying the image is the host's work (priced per page in invoke): the meter
                     # resumes at the guest's first instruction, so every node charges the same gas.
                     run.store.set_fuel(metered)
-                    entry(run.store, 1, run.resume.argument)
+                    call_i32_pair(run.store, entry, 1, run.resume.argument)  # type checked when the image was built
                 else:
                     run.store.set_fuel(metered)
                     start = instance.exports(run.store)["_start"]
