@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import json
 from dataclasses import dataclass, field
 
@@ -232,7 +231,6 @@ def test_a_traceability_capture_makes_six_host_calls() -> None:
     """next, get_many (the company-prefix walk), version, set, emit (the event), return: see docs/contracts.md."""
     from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
     from ledger.crypto import address_from_public_key
-    from tests.contracts.wasm_kit import shared_runtime, wasm_chain
     from tests.unit.ledger.ledger_testkit import seeded_keypair
 
     chain, runtime = wasm_chain(1), shared_runtime()
