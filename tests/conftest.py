@@ -85,10 +85,16 @@ def _stop(pid: int, process: object) -> None:
             pass
 
 
+_started_in: dict[int, str] = {}
+"""pid -> the test module during which a child that is still unwaited at its end appeared (named at session end)."""
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _no_node_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     before = set(_running_node_children())
     yield
+    for pid in _unwaited_children():
+        _started_in.setdefault(pid, request.node.nodeid)
     left = {pid: p for pid, p in _running_node_children().items() if pid not in before}
     if not left:
         return
@@ -133,7 +139,8 @@ def _unwaited_children() -> dict[int, str]:
 def _no_child_process_left_at_session_end() -> Iterator[None]:
     before = set(_unwaited_children())
     yield
-    left = [child for pid, child in _unwaited_children().items() if pid not in before]
+    left = [f"{child} (appeared during {_started_in.get(pid, 'the session')})"
+            for pid, child in _unwaited_children().items() if pid not in before]
     left += [f"(stopped by the module guard) {leak}" for leak in _leaks]
     if left:
         pytest.fail("child processes left running or never waited for by the tests:\n" + "\n".join(left),

@@ -35,7 +35,12 @@ PAGE_SCRIPT
   const file = new File([Buffer.from(process.argv[2], 'base64')], 'contract.pdf');
   element('file').files = [file];
   await element('file').listeners.change();
-  await new Promise(resolve => setTimeout(resolve, 50));
+  // Wait for what the page does, not for a fixed time: the digest request sent and its answer shown
+  // (on a busy machine hashing and rendering can take far longer than any fixed pause).
+  const deadline = Date.now() + 20000;
+  const pause = () => new Promise(resolve => setTimeout(resolve, 10));
+  while (!sent.some(s => String(s.url).startsWith('verify')) && Date.now() < deadline) await pause();
+  while (!element('result').innerHTML.includes('On chain') && Date.now() < deadline) await pause();
   console.log(JSON.stringify({sent, result: element('result').innerHTML, progress: element('progress').textContent}));
 })();
 """
