@@ -11,6 +11,7 @@ captured through any instance of the app, or replayed from height 0, land in the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -922,7 +923,10 @@ class TraceabilityService:
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
-        them (aggregation), and the history of what it was made from (transformation inputs)."""
+        them (aggregation), and the history of what it was made from (transformation inputs).
+
+        One indexed range scan per identifier visited; only aggregations, transformations and events
+        with ILMD are parsed (the others are forwarded as stored)."""
         root = normalise(item)
         found: dict[int, tuple[EventRow, str]] = {}
         visited: set[str] = set()
@@ -933,36 +937,31 @@ class TraceabilityService:
             if key in visited or depth > 8:
                 continue
             visited.add(key)
-            for row in self.store.events_by_key(key, ALL_ROLES, prefix=_is_class_pattern(key)):
+            rows = self.store.events_by_key(key, ALL_ROLES, prefix=_is_class_pattern(key))
+            for row in rows:
                 if (start is not None and row.event_time < start) or (end is not None and row.event_time > end):
                     continue
                 if row.seq not in found:
                     found[row.seq] = (row, via)
-                event = row.event
-                if row.event_type == "AggregationEvent" and event.get("parentID") and event.get("action") in (
-                        "ADD", "OBSERVE") and key in {normalise(c) for c in event.get("childEPCs") or []}:
-                    parent = normalise(event["parentID"])
-                    until = self._disaggregated_at(parent, key, row.event_time)
-                    links.append({"type": "aggregation", "child": key, "parent": parent,
-                                  "from": row.event_time, "until": until})
-                    queue.append((parent, row.event_time, until if end is None else min(end, until or end),
-                                  f"parent:{parent}", depth + 1))
-                if row.event_type == "TransformationEvent":
+                if row.event_type == "AggregationEvent":
+                    event = row.event
+                    if event.get("parentID") and event.get("action") in ("ADD", "OBSERVE") \
+                            and key in _children_of(event):
+                        parent = normalise(event["parentID"])
+                        until = _disaggregated_at(rows, parent, key, row.event_time)
+                        links.append({"type": "aggregation", "child": key, "parent": parent,
+                                      "from": row.event_time, "until": until})
+                        queue.append((parent, row.event_time, until if end is None else min(end, until or end),
+                                      f"parent:{parent}", depth + 1))
+                elif row.event_type == "TransformationEvent":
                     self._queue_inputs(row, key, queue, links, depth)
-                lot = _lot_of(key, event)
+                lot = _lot_of(key, row.event) if '"ilmd"' in row.text else None
                 if lot is not None and lot not in visited:
                     links.append({"type": "lot", "item": key, "lot": lot})
                     queue.append((lot, None, None, f"lot:{lot}", depth + 1))
-        rows = sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].seq))
-        return {"item": root, "urn": to_urn(root, self.store.brands()), "events": rows, "links": links}
-
-    def _disaggregated_at(self, parent: str, child: str, after: int) -> int | None:
-        for row in self.store.events_by_key(child, (ROLE_CHILD,)):
-            event = row.event
-            if row.event_type == "AggregationEvent" and event.get("action") == "DELETE" and row.event_time >= after \
-                    and normalise(event.get("parentID", "")) == parent:
-                return row.event_time
-        return None
+        ordered = sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].seq))
+        return {"item": root, "urn": _urn_of(root, tuple(sorted(self.store.brands()))), "events": ordered,
+                "links": links}
 
     def _queue_inputs(self, row: EventRow, key: str, queue: list[Any], links: list[dict[str, Any]], depth: int) -> None:
         events = [row]
@@ -1180,6 +1179,26 @@ def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:
             except IdentifierError:
                 return None
     return None
+
+
+def _children_of(event: Mapping[str, Any]) -> set[str]:
+    return {normalise(child) for child in event.get("childEPCs") or []}
+
+
+def _disaggregated_at(rows: Sequence[EventRow], parent: str, child: str, after: int) -> int | None:
+    """When ``child`` left ``parent``: the first AggregationEvent DELETE among ``rows`` (every event
+    naming the child) at or after ``after``."""
+    for row in rows:
+        if row.event_type == "AggregationEvent" and row.event_time >= after and row.event.get("action") == "DELETE" \
+                and normalise(row.event.get("parentID", "")) == parent and child in _children_of(row.event):
+            return row.event_time
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _urn_of(item: str, prefixes: tuple[str, ...]) -> str | None:
+    """``to_urn`` of an item, remembered per set of registered prefixes (the same items are asked for again)."""
+    return to_urn(item, prefixes)
 
 
 def _is_class_pattern(key: str) -> bool:

@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT = 1, 2, 3, 4, 5
@@ -160,8 +161,11 @@ class IndexedEvent:
     """Extension field occurrences (``extension_fields.field_rows``): what EQ_/GT_/EXISTS_[INNER_]… match."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventRow:
+    """An indexed event as read back. ``text`` / ``error_text`` are the stored JSON; ``event`` and
+    ``error`` parse it on first use only (a history query forwards most events without reading them)."""
+
     seq: int
     hash: str
     event_type: str
@@ -170,9 +174,18 @@ class EventRow:
     tx_hash: str
     height: int
     digest: str
-    event: dict[str, Any]
-    error: dict[str, Any] | None
+    text: str
+    error_text: str | None
     record_time: int | None = None
+
+    @cached_property
+    def event(self) -> dict[str, Any]:
+        return dict(json.loads(self.text))
+
+    @cached_property
+    def error(self) -> dict[str, Any] | None:
+        return None if self.error_text is None else dict(json.loads(self.error_text))
+
 
 
 class TraceStore:
@@ -601,6 +614,6 @@ class TraceStore:
 def _row(row: tuple[Any, ...]) -> EventRow:
     return EventRow(
         seq=row[0], hash=row[1], event_type=row[2], event_time=row[3], org=row[4], tx_hash=row[5], height=row[6],
-        digest=row[7], event=json.loads(row[8]), error=None if row[9] is None else json.loads(row[9]),
+        digest=row[7], text=row[8], error_text=row[9],
         record_time=row[10] if len(row) > 10 else None,
     )
