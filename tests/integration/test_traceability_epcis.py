@@ -549,3 +549,85 @@ def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_dat
         assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
     finally:
         env.service.store.set_meta("contract_version", "2")
+
+
+GS1_DECLARATION = GS1.parent / "gs1_examples_errors" / "ErrorDeclarationAndCorrectiveEvent.jsonld"
+
+
+def test_gs1s_declaration_of_an_event_captured_elsewhere(tmp_path: Path) -> None:
+    """GS1's ErrorDeclarationAndCorrectiveEvent example declares an event this repository never
+    received (EPCIS 2.0 events travel between repositories) and carries the corrective event. It is
+    captured (contract version 3), queryable by every error-declaration parameter; only an organisation
+    entitled to the event's keys may declare it, once; the event itself may arrive later, once, and
+    stays declared erroneous."""
+    fresh = Env(tmp_path)
+    try:
+        admin = {"Authorization": "Bearer admin-token"}
+        for key, name in ((fresh.brand, "GS1 Example Brand"), (fresh.other, "Someone Else")):
+            assert fresh.http.post("/traceability/admin/organisations", headers=admin,
+                                   json={"publicKey": key.public.base58, "name": name}).status_code == 201
+        assert fresh.http.post("/traceability/admin/brands", headers=admin, json={
+            "prefix": "4012345", "brand": address_from_public_key(fresh.brand.public), "name": "GS1 Example Brand",
+        }).status_code == 201
+        document = json.loads(GS1_DECLARATION.read_text())
+        declared_id, corrective_id = (e["eventID"] for e in document["epcisBody"]["eventList"])
+
+        # attack: someone not entitled to the event's GS1 keys cannot declare it erroneous
+        refused = fresh.http.post("/traceability/capture", json=document, headers={"Authorization": "Bearer other-token"})
+        assert refused.status_code == 403 and refused.json()["code"] == "PREFIX_NOT_AUTHORISED"
+
+        job = fresh.capture(document)
+        assert job["success"], job
+        for event in document["epcisBody"]["eventList"]:  # both come back as captured
+            [found] = fresh.events(EQ_eventID=event["eventID"])
+            assert _as_captured(found) == event
+        assert [e["eventID"] for e in fresh.events(EXISTS_errorDeclaration="true")] == [declared_id]
+        assert [e["eventID"] for e in fresh.events(EQ_errorReason="incorrect_data")] == [declared_id]
+        assert fresh.events(EQ_errorReason="did_not_occur") == []
+        assert [e["eventID"] for e in fresh.events(EQ_correctiveEventID=corrective_id)] == [declared_id]
+        [followed] = fresh.events(EQ_eventID=fresh.events(EQ_eventID=declared_id)[0]["errorDeclaration"]
+                                  ["correctiveEventIDs"][0])
+        assert followed["eventID"] == corrective_id and "errorDeclaration" not in followed
+        declared_at = "2020-01-15T00:00:00+01:00"
+        assert [e["eventID"] for e in fresh.events(GE_errorDeclarationTime=declared_at)] == [declared_id]
+        assert fresh.events(LT_errorDeclarationTime=declared_at) == []
+        assert [e["eventID"] for e in fresh.events(LT_errorDeclarationTime="2020-01-14T23:00:01Z")] == [declared_id]
+        assert fresh.events(**{"EQ_ERROR_DECLARATION_example:vendorExtension": "Test1"})[0]["eventID"] == declared_id
+        declared_hash = event_hash(document["epcisBody"]["eventList"][0], document["@context"])
+        proof = fresh.http.get(f"/traceability/events/{quote(declared_hash, safe='')}/proof")
+        assert proof.status_code == 200, proof.text  # the declaration's own record on chain
+
+        # the same declaration again: once per event
+        declaration_only = copy.deepcopy(document)
+        declaration_only["epcisBody"]["eventList"] = document["epcisBody"]["eventList"][:1]
+        again = fresh.http.post("/traceability/capture", json=declaration_only,
+                                headers={"Authorization": "Bearer brand-token"})
+        assert again.status_code == 409 and again.json()["code"] == "ALREADY_DECLARED"
+
+        # the declared event itself arrives later: recorded once, and it stays declared erroneous
+        original = copy.deepcopy(document)
+        original["epcisBody"]["eventList"] = [{k: v for k, v in document["epcisBody"]["eventList"][0].items()
+                                               if k != "errorDeclaration"}]
+        assert fresh.http.post("/traceability/capture", json=original,
+                               headers={"Authorization": "Bearer other-token"}).status_code == 403
+        job = fresh.capture(original)
+        assert job["success"], job
+        [event] = fresh.events(EQ_eventID=declared_id)
+        assert event["errorDeclaration"]["reason"] == "incorrect_data"
+        assert {k: v for k, v in _as_captured(event).items() if k != "errorDeclaration"} == \
+            original["epcisBody"]["eventList"][0]
+        assert len(fresh.events(MATCH_inputEPC="urn:epc:id:sgtin:4012345.011111.987")) == 2
+        proof = fresh.http.get(f"/traceability/events/{quote(declared_hash, safe='')}/proof")
+        assert proof.status_code == 200, proof.text  # now the event's own record
+        duplicate = fresh.http.post("/traceability/capture", json=original, headers={"Authorization": "Bearer brand-token"})
+        assert duplicate.status_code == 409 and duplicate.json()["code"] == "DUPLICATE_EVENT"
+
+        # an app whose contract predates version 3 keeps refusing such a declaration before the chain
+        fresh.service.store.set_meta("contract_version", "2")
+        other = copy.deepcopy(document)
+        other["epcisBody"]["eventList"] = [dict(document["epcisBody"]["eventList"][0],
+                                                eventTime="2020-01-13T00:00:00+01:00")]
+        old = fresh.http.post("/traceability/capture", json=other, headers={"Authorization": "Bearer brand-token"})
+        assert old.status_code == 409 and old.json()["code"] == "UNKNOWN_EVENT"
+    finally:
+        fresh.close()

@@ -24,7 +24,9 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
 from baas.apps.traceability import cbv
-from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas, master_data_gas
+from baas.apps.traceability.contract import (
+    CONTRACT_SOURCE, CONTRACT_VERSION, FOREIGN_DECLARATIONS_SINCE, capture_gas, master_data_gas,
+)
 from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, normalise_time, time_millis
 from baas.apps.traceability.extension_fields import field_rows, parse_parameter, sql_condition
 from baas.apps.traceability.identifiers import (
@@ -394,6 +396,11 @@ class TraceabilityService:
         app's older behaviour: master data in the index only."""
         return self.store.get_meta("contract_version") != "1"
 
+    def declarations_of_unrecorded_events(self) -> bool:
+        """Whether this app's contract records an error declaration of an event it does not hold
+        (version 3+); older contracts refuse it, so the app answers 409 UNKNOWN_EVENT first."""
+        return int(self.store.get_meta("contract_version") or "1") >= FOREIGN_DECLARATIONS_SINCE
+
     def _contract(self) -> str:
         if self.contract_address is None:
             raise RuntimeError("the traceability service is not started")
@@ -426,15 +433,15 @@ class TraceabilityService:
         prepared = self.prepare_document(document)
         org = address_from_public_key(org_key.public)
         known = self.store.known_hashes(event.hash_id for event in prepared)
-        duplicates = [e.hash_id for e in prepared if e.declaration is None and e.hash_id in known]
+        duplicates = [e.hash_id for e in prepared if e.declaration is None and known.get(e.hash_id, (0, 0))[1]]
         if duplicates:
             raise CaptureError("DUPLICATE_EVENT", f"{len(duplicates)} event(s) already captured", 409, duplicates)
-        unknown = [e.hash_id for e in prepared if e.declaration is not None and e.hash_id not in known
+        unknown = [e.hash_id for e in prepared if e.declaration is not None and not known.get(e.hash_id, (0, 0))[1]
                    and e.hash_id not in {p.hash_id for p in prepared if p.declaration is None}]
-        if unknown:
-            raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured", 409,
-                               unknown)
-        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id)]
+        if unknown and not self.declarations_of_unrecorded_events():
+            raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured (this "
+                               f"app's contract predates version {FOREIGN_DECLARATIONS_SINCE})", 409, unknown)
+        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id, (0, 0))[0]]
         if redeclared:
             raise CaptureError("ALREADY_DECLARED", "event(s) already declared erroneous", 409, redeclared)
         self.check_permissions(org, prepared)
@@ -991,7 +998,9 @@ class TraceabilityService:
         deadline = time.monotonic() + wait
         while True:
             try:
-                bundle = self.ledger.entry_proof(self._contract(), "e:" + hash_hex(event_hash_id))
+                # a row holding only a declaration's copy of the event proves the declaration's record
+                record_key = "x:" if "errorDeclaration" in row.event else "e:"
+                bundle = self.ledger.entry_proof(self._contract(), record_key + hash_hex(event_hash_id))
                 break
             except ApiError as error:
                 if error.code != "PROOF_PENDING" or time.monotonic() > deadline:

@@ -129,6 +129,9 @@ CREATE TABLE IF NOT EXISTS master_data (
 ADDED_COLUMNS = (("record_time", "INTEGER"), ("event_id", "TEXT"))
 """Columns added after the first release: created on an older index file when it is opened."""
 
+_DECLARED_ONLY_SQL = "SELECT error_json IS NOT NULL, json_type(json, '$.errorDeclaration') IS NOT NULL"
+"""(declared?, the row holds only a declaration's copy of the event?) of an events row."""
+
 ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS events_record_time ON events(record_time);
 CREATE INDEX IF NOT EXISTS events_event_id ON events(event_id);
@@ -245,6 +248,8 @@ class TraceStore:
                         connection.execute("UPDATE events SET error_json = ? WHERE hash = ?",
                                            (event.error_json, event.hash))
                         row = connection.execute("SELECT seq FROM events WHERE hash = ?", (event.hash,)).fetchone()
+                        # no row: a declaration of an event recorded elsewhere, indexed (below) from the
+                        # copy of the event it carries
                         if row is not None:
                             connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                                    [(name, value, row[0]) for name, value in event.attrs
@@ -253,17 +258,26 @@ class TraceStore:
                                                (row[0],))
                             self._insert_fields(connection, row[0], [f for f in event.fields
                                                                      if "ERROR_DECLARATION|" in f[0]])
-                        continue
+                            continue
                     cursor = connection.execute(
                         "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
                         " read_point, biz_location, transformation_id, org, tx_hash, height, digest, json,"
-                        " record_time, event_id)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " record_time, event_id, error_json)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (event.hash, event.event_type, event.event_time, event.action, event.biz_step,
                          event.disposition, event.read_point, event.biz_location, event.transformation_id,
-                         org, tx_hash, height, event.digest, event.json, now, event.event_id or event.hash),
+                         org, tx_hash, height, event.digest, event.json, now, event.event_id or event.hash,
+                         event.error_json),
                     )
                     if cursor.rowcount == 0:
+                        # indexed already; if the row holds only a declaration's copy of this event (the
+                        # declaration came first), the event as recorded takes its place beside it
+                        replaced = connection.execute(
+                            "UPDATE events SET json = ?, digest = ?, org = ?, tx_hash = ?, height = ?, event_id = ?"
+                            " WHERE hash = ? AND json_type(json, '$.errorDeclaration') IS NOT NULL",
+                            (event.json, event.digest, org, tx_hash, height, event.event_id or event.hash, event.hash))
+                        if replaced.rowcount:  # a proof of the declaration's record no longer fits the row
+                            connection.execute("DELETE FROM proofs WHERE hash = ?", (event.hash,))
                         continue
                     seq = cursor.lastrowid
                     connection.executemany("INSERT OR IGNORE INTO keys (key, role, seq) VALUES (?, ?, ?)",
@@ -355,15 +369,17 @@ class TraceStore:
         rows = self._connection().execute("SELECT partner FROM partners WHERE prefix = ?", (prefix,)).fetchall()
         return [row[0] for row in rows]
 
-    def known_hashes(self, hashes: Iterable[str]) -> dict[str, bool]:
-        """hash → has an error declaration, for the hashes already indexed."""
-        found: dict[str, bool] = {}
+    def known_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[bool, bool]]:
+        """hash → (has an error declaration, the event itself is recorded), for the hashes indexed.
+
+        A row made from a declaration of an event recorded elsewhere holds the declaration's copy of
+        the event (with ``errorDeclaration`` in its JSON) until the event itself is captured."""
+        found: dict[str, tuple[bool, bool]] = {}
         connection = self._connection()
         for event_hash in hashes:
-            row = connection.execute("SELECT error_json IS NOT NULL FROM events WHERE hash = ?",
-                                     (event_hash,)).fetchone()
+            row = connection.execute(_DECLARED_ONLY_SQL + " FROM events WHERE hash = ?", (event_hash,)).fetchone()
             if row is not None:
-                found[event_hash] = bool(row[0])
+                found[event_hash] = (bool(row[0]), not row[1])
         return found
 
     def count_events(self) -> int:
