@@ -430,6 +430,11 @@ def test_quantity_filters(env: Env) -> None:
     assert found(GE_quantity="50") == ours and found(GE_quantity="50.01") == set()
     assert found(LT_quantity="50.5") == ours and found(LT_quantity="50") == set()
     assert found(LE_quantity="50") == ours and found(LE_quantity="49") == set()
+    # per unit, converted exactly: 50 KGM = 50000 GRM = 110.231… LBR; a length never matches
+    assert found(EQ_quantity_GRM="50000") == ours and found(EQ_quantity_KGM="50") == ours
+    assert found(GT_quantity_LBR="110.231") == ours and found(GT_quantity_LBR="110.232") == set()
+    assert found(LE_quantity_TNE="0.05") == ours and found(LT_quantity_TNE="0.05") == set()
+    assert found(EQ_quantity_MTR="50") == set() and found(GE_quantity_MTR="0") == set()
     # over all events: every match really carries such a quantity
     for event in env.events(GT_quantity="100", perPage=100):
         quantities = [q.get("quantity") for key in ("quantityList", "childQuantityList", "inputQuantityList",
@@ -459,10 +464,18 @@ def test_sensor_value_filters(env: Env) -> None:
     assert all(e.get("sensorElementList") for e in env.events(perPage=100, EXISTS_sensorElementList="true"))
     assert found(EQ_type="Temperature") == ours == found(EQ_type="https://gs1.org/voc/Temperature")
     assert found(EQ_type="gs1:Humidity") == set()
-    assert found(GT_value_CEL="5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000002"}
-    assert found(GE_value_CEL="4.5") == ours - {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}
-    assert found(LT_value_CEL="4.5") == set() and found(LE_value_CEL="4.5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000001"}
-    assert found(EQ_value_FAH="48") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}  # no unit conversion
+    first, second, third = sorted(ours)  # 4.5 CEL, 9.0 CEL, 48 FAH (= 80/9 CEL, 8.88… CEL)
+    assert found(GT_value_CEL="5") == {second, third}
+    assert found(GE_value_CEL="4.5") == ours
+    assert found(LT_value_CEL="4.5") == set() and found(LE_value_CEL="4.5") == {first}
+    assert found(EQ_value_FAH="48") == {third} and found(EQ_value_FAH="40.1") == {first}  # converted exactly
+    assert found(LT_value_CEL="8.889") == {first, third} and found(LT_value_CEL="8.888") == {first}
+    # GS1's conformance test TCR-53 step 26: a bound in kelvin finds the temperature captured in CEL
+    assert found(GE_value_KEL="282.15", EQ_type="Temperature") == {second} == found(EQ_value_KEL="282.15")
+    assert found(GT_value_KGM="0") == set() and found(EQ_value_P1="40") == set()  # other dimensions: never
+    # the humidity here is written in A93 (g/m³, a mass concentration, as GS1's examples do): found in
+    # mg/m³, never as a ratio
+    assert found(EQ_value_GP="40000") == ours and found(EQ_value_C62="0.4") == set()
     assert found(GT_value_A93="39", EQ_type="Temperature") == ours  # ANDed over the event, as the standard says
     response = env.http.get("/epcis/events", params={"GT_value_CEL": "hot"})
     assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"

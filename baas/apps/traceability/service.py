@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
-from baas.apps.traceability import cbv
+from baas.apps.traceability import cbv, units
 from baas.apps.traceability.contract import (
     CONTRACT_SOURCE, CONTRACT_VERSION, FOREIGN_DECLARATIONS_SINCE, capture_gas, master_data_gas,
 )
@@ -690,13 +690,11 @@ class TraceabilityService:
             elif name.split("_", 2)[0] in SENSOR_OPERATORS and name.split("_", 2)[1:2] == ["quantity"] \
                     and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
                 operator, _, uom = name.split("_", 2)
-                number = finite_number(name, items[0])
-                where.append("(" + " OR ".join(
-                    f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE json_extract(q.value, '$.uom') = ? "
-                    "AND json_type(q.value, '$.quantity') IN ('integer', 'real') AND "
-                    f"json_extract(q.value, '$.quantity') {SENSOR_OPERATORS[operator]} ?)" for q in QUANTITY_LISTS) + ")")
+                condition, arguments = _unit_condition(name, operator, items[0], uom, "q.value", "quantity")
+                where.append("(" + " OR ".join(f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE {condition})"
+                                               for q in QUANTITY_LISTS) + ")")
                 for _ in QUANTITY_LISTS:
-                    values.extend([uom, number])
+                    values.extend(arguments)
             elif name == "EXISTS_sensorElementList":
                 where.append("json_type(e.json, '$.sensorElementList') = 'array'")
             elif name == "EQ_type":
@@ -707,12 +705,10 @@ class TraceabilityService:
                 values.extend(forms)
             elif _sensor_number_parameter(name) is not None:
                 operator, field, uom = _sensor_number_parameter(name)  # type: ignore[misc]
-                number = finite_number(name, items[0])
+                condition, arguments = _unit_condition(name, operator, items[0], uom, "r.value", field)
                 where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
-                             "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.uom') = ? AND "
-                             f"json_type(r.value, '$.{field}') IN ('integer', 'real') AND "
-                             f"json_extract(r.value, '$.{field}') {SENSOR_OPERATORS[operator]} ?)")
-                values.extend([uom, number])
+                             f"json_each(s.value, '$.sensorReport') r WHERE {condition})")
+                values.extend(arguments)
             elif name in SENSOR_TEXT_FIELDS:
                 field = name[3:]
                 booleans = {"true": 1, "false": 0}
@@ -1100,6 +1096,22 @@ def _sensor_number_parameter(name: str) -> tuple[str, str, str] | None:
     if len(parts) == 3 and parts[0] in SENSOR_OPERATORS and parts[1] in SENSOR_NUMBERS and parts[2]:
         return parts[0], parts[1], parts[2]
     return None
+
+
+def _unit_condition(name: str, operator: str, text: str, uom: str, element: str, field: str) -> tuple[str, list[Any]]:
+    """SQL (and its arguments) matching a JSON element whose ``field`` in its own ``uom`` satisfies
+    ``operator text uom`` after exact conversion (``units``); a unit of another dimension never matches.
+    A standard deviation converts by scale only (no zero offset)."""
+    try:
+        bounds = units.unit_bounds(operator, text, uom, affine=field != "sDev")
+    except units.UnitError as exc:
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a number: {exc}", 400) from exc
+    if not bounds:
+        return "0", []
+    clauses = " OR ".join(f"(json_extract({element}, '$.uom') = ? AND json_extract({element}, '$.{field}') {sql} ?)"
+                          for _, sql, _ in bounds)
+    return (f"json_type({element}, '$.{field}') IN ('integer', 'real') AND ({clauses})",
+            [part for code, _, bound in bounds for part in (code, bound)])
 
 
 def finite_number(name: str, text: str) -> float:
