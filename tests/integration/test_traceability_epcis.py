@@ -644,3 +644,33 @@ def test_gs1s_declaration_of_an_event_captured_elsewhere(tmp_path: Path) -> None
         assert old.status_code == 409 and old.json()["code"] == "UNKNOWN_EVENT"
     finally:
         fresh.close()
+
+
+def test_events_filtered_by_master_data_of_products_and_parties_over_http(env: Env) -> None:
+    """HASATTR_ / EQ_ATTR_ beyond places: a GTIN's description finds the events of its items (as
+    MATCH_ with the class pattern does), and of its lots in quantity lists; a source's description finds
+    the events it is a source of; a field without master data is a 400 naming the supported ones."""
+    gtin, location = "urn:epc:idpat:sgtin:0614141.107346.*", "urn:epc:id:sgln:952005385.481.0"
+    vocabularies = {"vocabularyList": [
+        {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+            {"id": gtin, "attributes": [{"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": "Widget"}]}]},
+        {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+            {"id": location, "attributes": [{"id": "urn:epcglobal:cbv:mda#city", "attribute": "Springfield"}]}]}]}
+    stored = env.http.post("/traceability/masterdata", json=vocabularies, headers={"Authorization": "Bearer brand-token"})
+    assert stored.status_code == 201, stored.text
+
+    def ids(**params: str) -> list[str]:
+        return sorted(e["eventID"] for e in env.events(perPage=100, **params))
+
+    described = ids(**{"EQ_ATTR_anyEPC_urn:epcglobal:cbv:mda#descriptionShort": "Widget"})
+    assert described and described == ids(MATCH_anyEPC=gtin) == ids(**{"HASATTR_anyEPC":
+                                                                       "urn:epcglobal:cbv:mda#descriptionShort"})
+    assert ids(**{"EQATTR_epcClass_urn:epcglobal:cbv:mda#descriptionShort": "Widget"}) == ids(MATCH_anyEPCClass=gtin)
+    assert ids(**{"EQ_ATTR_anyEPC_urn:epcglobal:cbv:mda#descriptionShort": "Gadget"}) == []
+    sourced = env.events(**{"EQ_ATTR_source_urn:epcglobal:cbv:mda#city": "Springfield"})
+    assert sourced and all(any(urn_to_dl(s["source"]) == urn_to_dl(location) for s in e["sourceList"]) for e in sourced)
+    assert ids(**{"EQ_ATTR_source_urn:epcglobal:cbv:mda#city": "Springfield"}) == \
+        ids(**{"HASATTR_source": "urn:epcglobal:cbv:mda#city"})
+    refused = env.http.get("/epcis/events", params={"HASATTR_bizStep": "urn:epcglobal:cbv:mda#city"})
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PARAMETER"
+    assert "epcClass" in refused.json()["message"] and "destination" in refused.json()["message"]

@@ -780,21 +780,29 @@ class TraceabilityService:
                 _, element, kind = name.split("_", 2)
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
-            elif name.startswith(("HASATTR_", "EQ_ATTR_")):
-                equals = name.startswith("EQ_ATTR_")
-                field, _, attribute = name[len("EQ_ATTR_" if equals else "HASATTR_"):].partition("_")
-                place_column = ATTRIBUTE_FIELDS.get(field)
-                if place_column is None or (equals and not attribute):
+            elif name.startswith(("HASATTR_", "EQ_ATTR_", "EQATTR_")):
+                equals = not name.startswith("HASATTR_")
+                field, _, attribute = name.partition("ATTR_")[2].partition("_")
+                if (field not in ATTRIBUTE_FIELDS and field not in ATTRIBUTE_KEY_ROLES) or (equals and not attribute):
                     raise CaptureError("INVALID_PARAMETER", f"{name}: master data attributes can be matched for "
-                                       "readPoint and bizLocation (HASATTR_<field>, EQ_ATTR_<field>_<attribute>)", 400)
+                                       f"{', '.join([*ATTRIBUTE_FIELDS, *ATTRIBUTE_KEY_ROLES])} (HASATTR_<field>, "
+                                       "EQ_ATTR_<field>_<attribute>)", 400)
                 marks = ",".join("?" * len(items))
-                if not equals:
-                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
-                    values.extend(items)
+                described = (f"SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks})" if not equals else
+                             f"SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND a.value IN ({marks})")
+                described_values = items if not equals else [attribute, *items]
+                if field in ATTRIBUTE_FIELDS:
+                    where.append(ATTRIBUTE_FIELDS[field].format(ids=described))
+                    values.extend(described_values)
                 else:
-                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
-                                 f"a.value IN ({marks}))")
-                    values.extend([attribute, *items])
+                    # an identifier is described by its own element or one above it in the Digital Link
+                    # hierarchy (its lot, its GTIN): keys equal to a described id or under it
+                    roles = ATTRIBUTE_KEY_ROLES[field]
+                    role_marks = ",".join("?" * len(roles))
+                    where.append(f"e.seq IN (SELECT k.seq FROM ({described}) d JOIN keys k ON k.key = d.id "
+                                 f"WHERE k.role IN ({role_marks}) UNION ALL SELECT k.seq FROM ({described}) d "
+                                 f"JOIN keys k ON k.key >= d.id || '/' AND k.key < d.id || '0' WHERE k.role IN ({role_marks}))")
+                    values.extend([*described_values, *roles, *described_values, *roles])
             elif parse_parameter(name) is not None:
                 try:
                     condition, arguments = sql_condition(parse_parameter(name), items)  # type: ignore[arg-type]
@@ -1028,7 +1036,9 @@ QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime"
                     "GE_/LT_time", "GE_/LT_startTime", "GE_/LT_endTime", "GE_/LT_errorDeclarationTime",
                     "EQ_/GT_/GE_/LT_/LE_/EXISTS_[INNER_][ILMD_|SENSORELEMENT_|SENSORMETADATA_|SENSORREPORT_|"
                     "ERROR_DECLARATION_|readPoint_|bizLocation_]<prefix:field or namespace#field>",
-                    "HASATTR_{readPoint,bizLocation}", "EQ_ATTR_{readPoint,bizLocation}_<attribute>",
+                    "HASATTR_<field>", "EQ_ATTR_<field>_<attribute> (also EQATTR_; <field>: readPoint, bizLocation,"
+                    " source, destination, epcList, childEPCs, parentID, inputEPCList, outputEPCList, anyEPC,"
+                    " epcClass, quantityList, childQuantityList, inputQuantityList, outputQuantityList)",
                     "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
@@ -1054,8 +1064,22 @@ MATCH_ROLES = {
 }
 
 
-ATTRIBUTE_FIELDS = {"readPoint": "e.read_point", "bizLocation": "e.biz_location"}
-"""Event fields HASATTR_ / EQ_ATTR_ look up in master data."""
+ATTRIBUTE_FIELDS = {
+    "readPoint": "e.read_point IN ({ids})", "bizLocation": "e.biz_location IN ({ids})",
+    "source": "e.seq IN (SELECT x.seq FROM attrs x WHERE x.name = 'source:*' AND x.value IN ({ids}))",
+    "destination": "e.seq IN (SELECT x.seq FROM attrs x WHERE x.name = 'destination:*' AND x.value IN ({ids}))",
+}
+"""Event fields HASATTR_ / EQ_ATTR_ look up in master data: SQL selecting the events whose field is one
+of the described ``{ids}``."""
+ATTRIBUTE_KEY_ROLES = {
+    "epcList": (ROLE_EPC,), "childEPCs": (ROLE_CHILD,), "parentID": (ROLE_PARENT,), "inputEPCList": (ROLE_INPUT,),
+    "outputEPCList": (ROLE_OUTPUT,), "anyEPC": (ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT),
+    "epcClass": (ROLE_CLASS, ROLE_INPUT_CLASS, ROLE_OUTPUT_CLASS), "quantityList": (ROLE_CLASS,),
+    "childQuantityList": (ROLE_CLASS,), "inputQuantityList": (ROLE_INPUT_CLASS,),
+    "outputQuantityList": (ROLE_OUTPUT_CLASS,),
+}
+"""Identifier fields HASATTR_ / EQ_ATTR_ match through the keys index: an EPC or class is described by
+master data of itself or of an element above it in the Digital Link hierarchy (a lot, a GTIN)."""
 MASTER_DATA_QUERY_PARAMETERS = ("vocabularyName", "includeAttributes", "includeChildren", "attributeNames",
                                 "EQ_name", "WD_name", "HASATTR", "EQATTR_<attribute>", "maxElementCount", "perPage")
 MASTER_DATA_LIMIT = 10_000
