@@ -86,6 +86,7 @@ def test_the_standards_examples_at_their_boundaries() -> None:
     assert sql_matches("GE", "5", "CEL", "278.15", "KEL") and not sql_matches("GT", "5", "CEL", "278.15", "KEL")
     assert sql_matches("EQ", "41", "FAH", "5", "CEL") and sql_matches("LE", "-40", "CEL", "-40", "FAH")
     assert sql_matches("GE", "4.1", "CEL", "4.1", "CEL")  # the decimal as written, not the double below it
+    assert sql_matches("GE", "4.5", "CEL", "40.1", "FAH") and not sql_matches("GT", "4.5", "CEL", "40.1", "FAH")
     assert sql_matches("EQ", "1", "LBR", "453.59237", "GRM") and sql_matches("EQ", "500", "GRM", "0.5", "KGM")
     assert sql_matches("LT", "41", "P1", "0.42", "C62") and not sql_matches("LT", "41", "P1", "0.41", "C62")
     assert sql_matches("EQ", "1", "PS", "6894.757293168", "PAL") is False  # psi is not a short decimal of Pa
