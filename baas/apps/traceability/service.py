@@ -954,12 +954,11 @@ class TraceabilityService:
                     continue
                 if row.seq not in found:
                     found[row.seq] = (row, via)
-                if row.event_type == "AggregationEvent":
+                if row.event_type == "AggregationEvent" and ROLE_CHILD in row.roles:
                     event = row.event
-                    if event.get("parentID") and event.get("action") in ("ADD", "OBSERVE") \
-                            and key in _children_of(event):
+                    if event.get("parentID") and event.get("action") in ("ADD", "OBSERVE"):
                         parent = normalise(event["parentID"])
-                        until = _disaggregated_at(rows, parent, key, row.event_time)
+                        until = _disaggregated_at(rows, parent, row.event_time)
                         links.append({"type": "aggregation", "child": key, "parent": parent,
                                       "from": row.event_time, "until": until})
                         queue.append((parent, row.event_time, until if end is None else min(end, until or end),
@@ -1226,16 +1225,12 @@ def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _children_of(event: Mapping[str, Any]) -> set[str]:
-    return {normalise(child) for child in event.get("childEPCs") or []}
-
-
-def _disaggregated_at(rows: Sequence[EventRow], parent: str, child: str, after: int) -> int | None:
-    """When ``child`` left ``parent``: the first AggregationEvent DELETE among ``rows`` (every event
-    naming the child) at or after ``after``."""
+def _disaggregated_at(rows: Sequence[EventRow], parent: str, after: int) -> int | None:
+    """When the child the ``rows`` were looked up by left ``parent``: the first AggregationEvent DELETE
+    naming it as a child (``rows`` are every event naming it) at or after ``after``."""
     for row in rows:
-        if row.event_type == "AggregationEvent" and row.event_time >= after and row.event.get("action") == "DELETE" \
-                and normalise(row.event.get("parentID", "")) == parent and child in _children_of(row.event):
+        if row.event_type == "AggregationEvent" and ROLE_CHILD in row.roles and row.event_time >= after \
+                and row.event.get("action") == "DELETE" and normalise(row.event.get("parentID", "")) == parent:
             return row.event_time
     return None
 

@@ -180,6 +180,8 @@ class EventRow:
     text: str
     error_text: str | None
     record_time: int | None = None
+    roles: frozenset[int] = frozenset()
+    """The roles (``ROLE_*``) the looked-up identifier has in this event (``events_by_key`` only)."""
 
     @cached_property
     def event(self) -> dict[str, Any]:
@@ -595,7 +597,8 @@ class TraceStore:
         return elements
 
     def events_by_key(self, key: str, roles: Sequence[int], prefix: bool = False) -> list[EventRow]:
-        """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN)."""
+        """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN), in
+        capture order, each with the roles it gives the key (``EventRow.roles``)."""
         marks = ",".join("?" * len(roles))
         if prefix:
             condition = f"(k.key = ? OR (k.key >= ? AND k.key < ?)) AND k.role IN ({marks})"
@@ -604,11 +607,12 @@ class TraceStore:
             condition = f"k.key = ? AND k.role IN ({marks})"
             params = [key, *roles]
         rows = self._connection().execute(
-            "SELECT DISTINCT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
-            f" e.json, e.error_json, e.record_time FROM keys k JOIN events e ON e.seq = k.seq WHERE {condition} ORDER BY e.seq",
+            "SELECT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
+            f" e.json, e.error_json, e.record_time, group_concat(k.role) FROM keys k JOIN events e ON e.seq = k.seq"
+            f" WHERE {condition} GROUP BY e.seq ORDER BY e.seq",
             params,
         ).fetchall()
-        return [_row(row) for row in rows]
+        return [_row(row[:11], frozenset(int(role) for role in str(row[11]).split(","))) for row in rows]
 
     def key_roles(self, seq: int) -> list[tuple[str, int]]:
         return [(k, r) for k, r in self._connection().execute(
@@ -627,9 +631,9 @@ class TraceStore:
         return None if row is None else _row(row)
 
 
-def _row(row: tuple[Any, ...]) -> EventRow:
+def _row(row: tuple[Any, ...], roles: frozenset[int] = frozenset()) -> EventRow:
     return EventRow(
         seq=row[0], hash=row[1], event_type=row[2], event_time=row[3], org=row[4], tx_hash=row[5], height=row[6],
         digest=row[7], text=row[8], error_text=row[9],
-        record_time=row[10] if len(row) > 10 else None,
+        record_time=row[10] if len(row) > 10 else None, roles=roles,
     )
