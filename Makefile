@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Test files run in parallel processes (pytest-xdist); each file keeps its fixtures in one process.
+TEST_JOBS ?= 2
 
 .PHONY: install up down test typecheck bench clean
 
@@ -21,7 +23,7 @@ down:
 	$(VENV)/bin/jadechain down --dir .jadechain
 
 test: install typecheck
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 typecheck: install
 	$(PY) -m mypy --strict ledger contracts consensus

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ledger import codec
 from ledger.certificate import CommitCertificate, verify_certificate
@@ -153,7 +153,7 @@ def decode_archive(raw: bytes) -> ArchiveFile:
     return parsed
 
 
-def _list(value: object) -> list[object]:
+def _list(value: object) -> list[Any]:
     if not isinstance(value, list):  # a string or bytes would iterate too, and silently mean "empty"
         raise TypeError(f"expected an array, got {type(value).__name__}")
     return value

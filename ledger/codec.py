@@ -82,6 +82,15 @@ def pack_byte_rows(rows: list[list[bytes]]) -> bytes:
     return _packb(rows)
 
 
+def array_header(length: int) -> bytes:
+    """The canonical msgpack header of an array of ``length`` items (to splice encoded items into one)."""
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack_array_header(length)  # type: ignore[no-any-return]
+
+
 def unpack_canonical(data: bytes) -> Any:
     """Decode canonical msgpack; reject maps, floats, trailing and non-minimal bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):

@@ -112,6 +112,9 @@ def settings_from_genesis(block: Block) -> LedgerSettings:
     return codec.decode(LedgerSettings, first.value.data)
 
 
+_BLOCK_ARRAY = b"\x92"
+"""msgpack's header of a two-element array: an encoded Block is [header, transactions]."""
+
 ARCHIVED_TX_TAG = b"\x00"
 """First byte of a transaction record whose body was archived (a real record is a msgpack array).
 
@@ -506,6 +509,19 @@ class Ledger:
             raise LedgerCorrupted(f"block {height} transactions missing")
         encoded = codec.unpack_canonical(raw)
         return Block(header, tuple(codec.decode(Transaction, item) for item in encoded))
+
+    def get_block_encoded(self, height: int) -> bytes:
+        """``codec.encode(self.get_block(height))`` without decoding the transactions and encoding them
+        again (what ledger sync serves to a lagging peer, block after block): a block is the array
+        [header, [transaction, ...]], the header is stored in its encoding and the body as the list of
+        the transactions' encodings."""
+        header_raw = self.store.get(schema.make_header_key(height))
+        body_raw = self.store.get(schema.make_block_body_key(height))
+        if header_raw is None or body_raw is None:
+            self.get_block(height)  # raises the error that says what is missing
+            raise LedgerCorrupted(f"block {height} missing")
+        encoded_txs: list[bytes] = codec.unpack_canonical(body_raw)
+        return b"".join((_BLOCK_ARRAY, header_raw, codec.array_header(len(encoded_txs)), *encoded_txs))
 
     def get_certificate(self, height: int) -> CommitCertificate | None:
         """The header's commit certificate; None if it has none here (archived ones included:

@@ -1342,7 +1342,7 @@ class Replica:
         if self.ledger.is_archived(start):
             count = 0  # archived here: an empty answer sends the peer to another node (not an error)
         for h in range(max(1, start, self.ledger.history_start + 1), min(height, start + max(0, min(count, SYNC_BATCH)) - 1) + 1):
-            block_raw = codec.encode(self.ledger.get_block(h))
+            block_raw = self.ledger.get_block_encoded(h)
             certificate = self.ledger.get_certificate(h)
             items.append([block_raw, codec.encode(certificate) if certificate is not None else None])
             size += len(block_raw)

@@ -52,7 +52,8 @@ from node.mempool import registered_user_check
 from node.process import tune_garbage_collector
 from node.replica import Replica
 from node.tls import TlsFiles, peer_node_key_bytes, secure_channel, server_credentials
-from node.solo import LedgerRuntime, _bound_socket, default_contract_runtime, load_key, serve_app
+from node.serving import bound_socket, serve_app
+from node.solo import LedgerRuntime, default_contract_runtime, load_key
 
 __all__ = ["NodeTransport", "main", "run_node", "setup_json_logging"]
 
@@ -463,7 +464,7 @@ async def run_node(
         app.state.node_status = lambda: node_status(config, replicas, transport)
         _add_status_route(app)
         add_backup_route(app, config.node.data_dir, ledgers)
-        sock = _bound_socket(config.gateway.host, config.gateway.port)
+        sock = bound_socket(config.gateway.host, config.gateway.port)
         http_port = sock.getsockname()[1]
         log.info("node started", extra={
             "grpc": f"{config.network.grpc_host}:{server.port}", "http": f"http://{config.gateway.host}:{http_port}",
@@ -475,7 +476,7 @@ async def run_node(
                 ready({"grpc_port": server.port, "http_port": http_port})
 
         try:
-            await serve_app(app, sock, stop, on_ready)
+            await serve_app(app, sock, stop, on_ready, on_stop=app.state.shutting_down.set)
         finally:
             sock.close()
     finally:

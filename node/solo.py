@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -37,11 +36,12 @@ from ledger.executor import SignedTransaction
 from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block, BlockHeader, Event, TransactionInfo
 from node.mempool import Mempool
+from node.serving import bound_socket, serve_app
 
 log = logging.getLogger("jadechain.solo")
 
 __all__ = [
-    "CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "load_key", "serve_app", "serve_solo", "solo_runtime",
+    "CommittedBlock", "LedgerRuntime", "SoloCommitter", "Subscription", "load_key", "serve_solo", "solo_runtime",
     "wait_for_commits",
 ]
 
@@ -279,16 +279,6 @@ def default_contract_runtime() -> Any:
     return EngineSet()  # the engine each ledger recorded at genesis (legacy sandbox or WebAssembly)
 
 
-def _bound_socket(host: str, port: int) -> socket.socket:
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP;
-    # with proto 0, Nagle + delayed ACKs add ~40 ms to every response.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
 @contextlib.asynccontextmanager
 async def solo_runtime(
     ledger: Ledger, validator_keys: Sequence[KeyPair], *, mempool_size: int = 100_000,
@@ -302,36 +292,6 @@ async def solo_runtime(
     runtime = LedgerRuntime(ledger, mempool, committer)
     async with committer:
         yield runtime
-
-
-async def serve_app(
-    app: Any, sock: socket.socket, stop: asyncio.Event, on_ready: Callable[[], None] | None = None,
-    graceful_timeout: int = 5,
-) -> None:
-    """Serve ``app`` on ``sock`` until ``stop`` is set; then end open streams and close connections."""
-    import uvicorn
-
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1, and any local
-    # client could pick a fresh rate-limit bucket per request.
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
-                            timeout_graceful_shutdown=graceful_timeout, proxy_headers=False)
-    server = uvicorn.Server(config)
-    # Signals are the caller's business (uvicorn would re-raise SIGTERM after serving, killing the
-    # process before the committer seals its last block and the ledger is closed).
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign, assignment]
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not serving.done():
-        await asyncio.sleep(0.01)
-    if server.started and on_ready is not None:
-        on_ready()
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    server.should_exit = True
-    app.state.shutting_down.set()  # open SSE streams end, so shutdown is prompt
-    try:
-        await serving
-    finally:
-        stopping.cancel()
 
 
 async def serve_solo(
@@ -363,11 +323,12 @@ async def serve_solo(
     try:
         async with solo_runtime(ledger, [key], idle_block_ms=idle_block_ms, max_block_txs=max_block_txs) as runtime:
             app = create_app({ledger_hash: runtime}, settings or GatewaySettings.from_env())
-            sock = _bound_socket(host, port)
+            sock = bound_socket(host, port)
             bound = sock.getsockname()[1]
             log.info("solo node for ledger %s serving on http://%s:%d", ledger_hash, host, bound)
             try:
-                await serve_app(app, sock, stop, None if ready is None else lambda: ready(bound))
+                await serve_app(app, sock, stop, None if ready is None else lambda: ready(bound),
+                                on_stop=app.state.shutting_down.set)  # open SSE streams end: prompt shutdown
             finally:
                 sock.close()
     finally:

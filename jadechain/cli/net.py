@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,11 +30,23 @@ node_app = typer.Typer(help="Run a validator node.", no_args_is_help=True)
 console = Console(soft_wrap=True)  # never break a URL or a path across lines
 
 DEFAULT_DIR = Path(".jadechain/net")
+T = TypeVar("T")
 
 
-def _fail(message: str, code: str = "ERROR") -> None:
+def _fail(message: str, code: str = "ERROR") -> NoReturn:
     console.print(f"[red]{code}[/red]: {message}")
     raise typer.Exit(1)
+
+
+def _with_status(message: str, quiet: bool, step: Callable[[], T]) -> T:
+    """Run a long network step behind a spinner (none with --json); its failures exit with a stable code."""
+    try:
+        with console.status(message) if not quiet else _null():
+            return step()
+    except JadechainError as exc:
+        _fail(exc.message, exc.code)
+    except (TimeoutError, RuntimeError) as exc:
+        _fail(str(exc), "NETWORK_NOT_READY")
 
 
 @net_app.command("up")
@@ -50,13 +63,7 @@ def up(
 
     if crypto not in ("classic", "sm"):
         _fail("--crypto must be classic or sm", "CONFIG_ERROR")
-    try:
-        with console.status(f"starting {nodes} validators…") if not as_json else _null():
-            layout = net_up(directory, nodes, crypto, base_port, timeout)
-    except JadechainError as exc:
-        _fail(exc.message, exc.code)
-    except (TimeoutError, RuntimeError) as exc:
-        _fail(str(exc), "NETWORK_NOT_READY")
+    layout = _with_status(f"starting {nodes} validators…", as_json, lambda: net_up(directory, nodes, crypto, base_port, timeout))
     if as_json:
         print(json.dumps({
             "directory": layout.directory, "ledger_hash": layout.ledger_hash, "crypto": layout.crypto,
@@ -135,13 +142,7 @@ def add_node_command(
     """
     from jadechain.devnet.net import add_node
 
-    try:
-        with console.status("adding a validator…") if not as_json else _null():
-            result = add_node(directory, name, timeout)
-    except JadechainError as exc:
-        _fail(exc.message, exc.code)
-    except (TimeoutError, RuntimeError) as exc:
-        _fail(str(exc), "NETWORK_NOT_READY")
+    result = _with_status("adding a validator…", as_json, lambda: add_node(directory, name, timeout))
     if as_json:
         print(json.dumps(result))
         return
@@ -162,13 +163,7 @@ def remove_node_command(
     """Deactivate a validator by governance transaction (a new epoch starts without it), then stop it."""
     from jadechain.devnet.net import remove_node
 
-    try:
-        with console.status(f"removing {name}…") if not as_json else _null():
-            result = remove_node(directory, name, timeout)
-    except JadechainError as exc:
-        _fail(exc.message, exc.code)
-    except (TimeoutError, RuntimeError) as exc:
-        _fail(str(exc), "NETWORK_NOT_READY")
+    result = _with_status(f"removing {name}…", as_json, lambda: remove_node(directory, name, timeout))
     if as_json:
         print(json.dumps(result))
         return
@@ -187,13 +182,7 @@ def rotate_key_command(
     restart it with that key; the old key's signatures are refused from the new epoch on."""
     from jadechain.devnet.net import rotate_key
 
-    try:
-        with console.status(f"rotating {name}'s key…") if not as_json else _null():
-            result = rotate_key(directory, name, timeout)
-    except JadechainError as exc:
-        _fail(exc.message, exc.code)
-    except (TimeoutError, RuntimeError) as exc:
-        _fail(str(exc), "NETWORK_NOT_READY")
+    result = _with_status(f"rotating {name}'s key…", as_json, lambda: rotate_key(directory, name, timeout))
     if as_json:
         print(json.dumps(result))
         return

@@ -34,9 +34,7 @@ Fault kinds:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import json
 import os
 import random
@@ -54,7 +52,7 @@ from typing import Any, Callable
 import httpx
 
 from tests.chaos.chaos_history import History, check_history, collect_final_state, format_violations
-from tests.support.network_fault_kit import ProxyMesh, _Proxy
+from tests.support.network_fault_kit import ProxyMesh
 
 from ledger import codec  # noqa: E402
 from ledger.crypto import address_from_public_key, generate_keypair, to_base58  # noqa: E402
@@ -67,7 +65,6 @@ from jadechain.devnet.net import (  # noqa: E402
     node_alive,
     start_node,
     stop_node,
-    write_node_config,
 )
 from jadechain.sdk import JadechainClient  # noqa: E402
 from jadechain.sdk.client import ApiError  # noqa: E402
@@ -83,61 +80,8 @@ DEFAULT_CONSENSUS = {"round_timeout_ms": 500, "max_round_timeout_ms": 2000, "fas
 
 # --- the proxy mesh with one-way drops and latency ---------------------------------------------
 
-class _ChaosProxy(_Proxy):
-    """A kit proxy that can also delay every chunk it forwards."""
-
-    def __init__(self, target_port: int) -> None:
-        super().__init__(target_port)
-        self.delay = 0.0
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.blocked:
-            writer.close()
-            return
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            writer.close()
-            return
-        self.connections.update((writer, upstream_writer))
-
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while not self.blocked:
-                    data = await source.read(65536)
-                    if not data:
-                        break
-                    if self.delay:
-                        await asyncio.sleep(self.delay)
-                    sink.write(data)
-                    await sink.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                sink.close()
-
-        await asyncio.gather(pump(reader, upstream_writer), pump(upstream_reader, writer))
-        self.connections.discard(writer)
-        self.connections.discard(upstream_writer)
-
-
 class ChaosMesh(ProxyMesh):
-    """:class:`ProxyMesh` built of :class:`_ChaosProxy`: adds one-way drops and latency."""
-
-    def __init__(self, layout: NetworkLayout) -> None:  # same wiring as ProxyMesh, other proxies
-        self.layout = layout
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.proxies: dict[tuple[str, str], _Proxy] = {}
-        for source, target in itertools.permutations([n.name for n in layout.nodes], 2):
-            proxy = _ChaosProxy(layout.node(target).grpc_port)
-            asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(10)
-            self.proxies[(source, target)] = proxy
-        for node in layout.nodes:
-            addresses = {target: f"127.0.0.1:{self.proxies[(node.name, target)].port}"
-                         for target in (n.name for n in layout.nodes) if target != node.name}
-            write_node_config(layout, node.name, peer_addresses=addresses)
+    """:class:`ProxyMesh` with one-way drops and latency."""
 
     def drop_outbound(self, name: str) -> None:
         """Messages the node sends are lost; it still receives everyone's."""
@@ -151,14 +95,14 @@ class ChaosMesh(ProxyMesh):
         def apply() -> None:
             for (source, target), proxy in self.proxies.items():
                 if name in (source, target):
-                    proxy.delay = seconds  # type: ignore[attr-defined]
+                    proxy.delay = seconds
         self.loop.call_soon_threadsafe(apply)
 
     def heal_all(self) -> None:
         def open_all() -> None:
             for proxy in self.proxies.values():
                 proxy.blocked = False
-                proxy.delay = 0.0  # type: ignore[attr-defined]
+                proxy.delay = 0.0
         self.loop.call_soon_threadsafe(open_all)
 
 

@@ -192,3 +192,11 @@ def test_json_values_are_accepted_exactly_when_the_reference_check_accepts_them(
     except Error:
         outcome = "refused"
     assert (outcome is None) == (expected is None), (data, expected)
+
+
+@given(st.integers(0, 300) | st.sampled_from([15, 16, 65_535, 65_536, 70_000]), st.binary(max_size=8))
+def test_an_array_header_spliced_before_encoded_items_is_the_array_s_encoding(length: int, item: bytes) -> None:
+    # Ledger sync splices a block's stored transaction encodings behind codec.array_header; the
+    # lengths cover msgpack's three array forms (fixarray, array 16, array 32) at their edges.
+    items = [item + index.to_bytes(3, "big") for index in range(length)]
+    assert codec.array_header(length) + b"".join(codec.pack_canonical(i) for i in items) == codec.pack_canonical(items)

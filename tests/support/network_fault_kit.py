@@ -42,6 +42,7 @@ class _Proxy:
         self.blocked = False
         self.server: asyncio.base_events.Server | None = None
         self.port = 0
+        self.delay = 0.0  # seconds added before each forwarded chunk (the chaos suite's latency fault)
         self.connections: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
@@ -65,6 +66,8 @@ class _Proxy:
                     data = await source.read(65536)
                     if not data:
                         break
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
                     sink.write(data)
                     await sink.drain()
             except (OSError, asyncio.IncompleteReadError):

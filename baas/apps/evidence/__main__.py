@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ledger.crypto import decrypt_private_key, keypair_from_private, load_keystore
 
-    from baas.apps.evidence.server import _bound_socket, serve
+    from node.serving import bound_socket, serve_app
     from baas.apps.evidence.app import create_app
     from baas.apps.evidence.service import EvidenceSettings, load_or_create_write_token, static_authorizer
 
@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        sock = _bound_socket(args.host, args.port)
+        sock = bound_socket(args.host, args.port)
         logging.getLogger("jadechain.evidence").info("evidence app serving on http://%s:%d; write credential in %s",
                                                      args.host, sock.getsockname()[1], token_file)
         try:
-            await serve(app, sock, stop)
+            await serve_app(app, sock, stop)
         finally:
             sock.close()
             app.state.evidence.service.close()

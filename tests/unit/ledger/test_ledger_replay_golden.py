@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.ledger.replay_workload import HASH_ALGORITHMS, golden, replay_ledger
+from ledger import codec
+from ledger.errors import JadechainError
+from tests.unit.ledger.replay_workload import HASH_ALGORITHMS, block_time, build_workload, golden, replay_ledger
 
 
 @pytest.mark.parametrize("hash_algorithm", HASH_ALGORITHMS)
@@ -23,3 +25,20 @@ def test_the_golden_workload_exercises_failures_and_several_operation_kinds() ->
     assert {"SUCCESS", "VERSION_CONFLICT", "PERMISSION_DENIED", "ACCOUNT_FROZEN", "TRANSACTION_EXPIRED",
             "INVALID_SIGNATURE"} <= statuses
     assert any(block["skipped_duplicates"] for block in golden()["SHA256"]["ledger"])
+
+
+@pytest.mark.parametrize("hash_algorithm", HASH_ALGORITHMS)
+def test_a_stored_block_is_served_in_the_bytes_its_decoding_encodes_to(hash_algorithm: str) -> None:
+    # Ledger sync serves blocks as stored (get_block_encoded) instead of decoding and re-encoding them;
+    # a peer hashes and decodes what it receives, so the bytes must be exactly codec.encode(block).
+    workload = build_workload(hash_algorithm)
+    ledger = workload.ledger
+    for index, txs in enumerate(workload.blocks):
+        ledger.apply_block(ledger.make_block(txs, time=block_time(index), proposer=b""))
+    for height in range(ledger.height + 1):
+        assert ledger.get_block_encoded(height) == codec.encode(ledger.get_block(height))
+    with pytest.raises(JadechainError) as expected:
+        ledger.get_block(ledger.height + 1)
+    with pytest.raises(JadechainError) as served:
+        ledger.get_block_encoded(ledger.height + 1)
+    assert served.value.code == expected.value.code
