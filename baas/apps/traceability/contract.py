@@ -22,7 +22,8 @@ State, in the contract's own account:
 The legacy sandbox has no hash function, so the contract (written for both engines) does not recompute an event hash; it checks the
 hash's form, the capturer's right to every GS1 key the event carries (the company prefix rule below,
 applied on chain), uniqueness, and that an error declaration comes from an organisation authorised for
-the declared event's keys (the event repeated in full in the declaration), once per event. The canonical event JSON travels in the same invocation's
+the declared event's keys (the event repeated in full in the declaration) – for a recorded event with no
+GS1 key, from the organisation that recorded it –, once per event. The canonical event JSON travels in the same invocation's
 arguments (so it is on chain, in the transaction body) and every indexer recomputes hash and digest
 from it and refuses a record that does not match.
 """
@@ -146,8 +147,12 @@ class Traceability:
                 if self.ctx.get_version(me, "x:" + h) >= 0:
                     self.ctx.revert("event already declared erroneous: " + h)
                 record = {"d": digest, "o": org, "r": item[5]}
-                if self.ctx.get_version(me, "e:" + h) < 0:
+                original = self.ctx.get(me, "e:" + h)
+                if original is None:
                     record["f"] = True  # the declared event was recorded elsewhere, not on this ledger
+                elif len(item[2]) == 0 and original["o"] != org:
+                    # no GS1 key, so no brand rule: only the organisation that recorded it may declare it
+                    self.ctx.revert("only the capturing organisation may declare this event erroneous: " + h)
                 self.ctx.set(me, "x:" + h, record, -1)
                 corrections += 1
             else:

@@ -194,3 +194,22 @@ def test_a_declaration_of_an_event_recorded_elsewhere(chain: Chain) -> None:
                                                                                       "o": brand_address}
     assert invoke(brand, "capture", [original]) != "SUCCESS"
     assert chain.ledger.get_entry(contract, "x:" + original[0]).value.to_python() == record
+
+
+def test_an_event_without_gs1_keys_is_declared_erroneous_only_by_its_capturer(chain: Chain) -> None:
+    """No brand governs an event whose identifiers are private URIs, so no brand rule decides who may
+    declare it erroneous: only the organisation that recorded it may (contract version 3)."""
+    contract = deploy(chain)
+    owner, rogue = chain.new_user("owner"), chain.new_user("rogue")
+
+    def invoke(signer, method, *args):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, method, *args, gas_limit=2_000_000), signer))[0]
+
+    event = {"type": "ObjectEvent", "eventTime": "2026-03-01T08:00:00Z", "eventTimeZoneOffset": "+00:00",
+             "action": "OBSERVE", "epcList": ["https://example.org/things/42"]}
+    [original] = [prepare_event(event).chain_item()]
+    assert original[2] == []  # no GS1 key
+    declaration = prepare_event({**event, "errorDeclaration": {"declarationTime": "2026-03-02T08:00:00Z"}}).chain_item()
+    assert invoke(owner, "capture", [original]) == "SUCCESS"
+    assert invoke(rogue, "capture", [declaration]) != "SUCCESS"
+    assert invoke(owner, "capture", [declaration]) == "SUCCESS"
