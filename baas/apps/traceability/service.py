@@ -433,15 +433,15 @@ class TraceabilityService:
         prepared = self.prepare_document(document)
         org = address_from_public_key(org_key.public)
         known = self.store.known_hashes(event.hash_id for event in prepared)
-        duplicates = [e.hash_id for e in prepared if e.declaration is None and known.get(e.hash_id, (0, 0))[1]]
+        duplicates = [e.hash_id for e in prepared if e.declaration is None and known.get(e.hash_id, (False, False))[1]]
         if duplicates:
             raise CaptureError("DUPLICATE_EVENT", f"{len(duplicates)} event(s) already captured", 409, duplicates)
-        unknown = [e.hash_id for e in prepared if e.declaration is not None and not known.get(e.hash_id, (0, 0))[1]
+        unknown = [e.hash_id for e in prepared if e.declaration is not None and not known.get(e.hash_id, (False, False))[1]
                    and e.hash_id not in {p.hash_id for p in prepared if p.declaration is None}]
         if unknown and not self.declarations_of_unrecorded_events():
             raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured (this "
                                f"app's contract predates version {FOREIGN_DECLARATIONS_SINCE})", 409, unknown)
-        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id, (0, 0))[0]]
+        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id, (False, False))[0]]
         if redeclared:
             raise CaptureError("ALREADY_DECLARED", "event(s) already declared erroneous", 409, redeclared)
         self.check_permissions(org, prepared)
