@@ -222,7 +222,7 @@ def main() -> None:
             account_pair = generate_keypair(algorithm)
             ledger.submit(ledger.builder().register_data_account(account_pair.public.encoded).sign(admin))
             account = address_from_public_key(account_pair.public)
-            start_height = int(ledger.get_block("latest")["height"]) + 1
+            start_height = ledger.get_block("latest").height + 1
             print(f"pre-signing {total + latency_total} KV writes…", file=sys.stderr)
             signed_at = time.monotonic()
             builder_time = int(time.time() * 1000)

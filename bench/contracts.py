@@ -254,11 +254,13 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
     from tests.unit.ledger.ledger_testkit import make_chain, seeded_keypair
 
     if engine == "wasm":
-        from tests.contracts.wasm_kit import wasm_chain
+        from tests.contracts.wasm_kit import shared_runtime, wasm_chain
 
         chain = wasm_chain(1)
+        runtime: object = shared_runtime()
     else:
-        chain = make_chain(1, runtime=SandboxRuntime(), contract_engine="")
+        runtime = SandboxRuntime()
+        chain = make_chain(1, runtime=runtime, contract_engine="")
     pair = seeded_keypair("bench-trace")
     contract = address_from_public_key(pair.public)
     admin = address_from_public_key(chain.admin.public)
@@ -276,6 +278,7 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
            for i in range(count)]
     block = 500
     gas: list[int] = []
+    host_calls = getattr(runtime, "host_calls", 0)
     started = time.perf_counter()
     cpu_started = time.process_time()
     for offset in range(0, count, block):
@@ -288,10 +291,12 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
         gas.extend(info.gas_used for info in result.tx_infos)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    host_calls = getattr(runtime, "host_calls", 0) - host_calls  # the legacy sandbox makes no host calls
     # tx per second of wall time, and per second of this process's CPU time (the figure that does
     # not depend on what else the machine is running)
     return {"workload": f"ledger_traceability_{engine}", "tx_per_s": round(count / elapsed, 1),
-            "tx_per_cpu_s": round(count / cpu, 1), "transactions": count, "gas_per_tx": gas[-1]}
+            "tx_per_cpu_s": round(count / cpu, 1), "transactions": count, "gas_per_tx": gas[-1],
+            "host_calls_per_tx": round(host_calls / count, 2) if engine == "wasm" else None}
 
 
 def wasm_image_cost(repeats: int) -> dict[str, object]:
@@ -324,7 +329,8 @@ def main() -> None:
     image = wasm_image_cost(5 if options.quick else 20)
     for row in (trace_wasm, trace_legacy):
         print(f"{row['workload']}: {row['tx_per_s']:,.0f} tx/s wall, {row['tx_per_cpu_s']:,.0f} tx per CPU-second, "
-              f"gas {row['gas_per_tx']} per capture")
+              f"gas {row['gas_per_tx']} per capture"
+              + (f", {row['host_calls_per_tx']} host calls per capture" if row["host_calls_per_tx"] is not None else ""))
     print(f"ledger kv: contract {on_ledger['sandbox_tx_per_s']:,.0f} tx/s  native op {on_ledger['native_tx_per_s']:,.0f} tx/s  "
           f"overhead x{on_ledger['overhead_ratio']}")
     for row in results:
@@ -363,6 +369,7 @@ def main() -> None:
         "trace_ledger_legacy_tx_per_cpu_s": trace_legacy["tx_per_cpu_s"],
         "trace_ledger_target_tx_per_s": 1500,
         "trace_wasm_gas_per_tx": trace_wasm["gas_per_tx"],
+        "trace_wasm_host_calls_per_tx": trace_wasm["host_calls_per_tx"],
         "wasm_image_build_cpu_ms": image["image_build_cpu_ms"],
     }
     print(json.dumps(headline))

@@ -130,7 +130,7 @@ def main() -> None:
                                         rejected.extend(errors)
                                 break
 
-                heights_before = ledger.info()["height"]
+                heights_before = ledger.info().height
                 started = time.perf_counter()
                 threads = [threading.Thread(target=sender) for _ in range(args.clients)]
                 for thread in threads:
@@ -141,15 +141,15 @@ def main() -> None:
                 final = ledger.wait_tx(to_base58(last_hash), timeout=120)
                 while True:  # every tx committed: the accumulator holds them all
                     info = ledger.info()
-                    if info["transactions"] >= total + 2 or time.perf_counter() - started > 300:
+                    if info.transactions >= total + 2 or time.perf_counter() - started > 300:
                         break
                     time.sleep(0.01)
                 committed_seconds = time.perf_counter() - started
                 metrics_text = httpx.get(f"{node.url}/metrics").text  # the throughput phase only
-                blocks = info["height"] - heights_before
+                blocks = info.height - heights_before
                 assert final.committed, "the last transaction did not commit"
                 sample = ledger.get_tx(final.tx_hash)
-                assert sample["status"] == "SUCCESS", sample
+                assert sample.ok, sample
 
                 http = httpx.Client(base_url=node.url, timeout=30)
                 latencies = []

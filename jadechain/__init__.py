@@ -8,9 +8,12 @@
         ledger = client.ledger()
         result = ledger.submit(ledger.builder().kv_set(account, "greeting", "hello").sign(key))
         report = jadechain.verify(ledger.entry_proof(account, "greeting"), ledger_hash=EXPECTED_HASH)
+        entry = ledger.get_entry(account, "greeting")      # a jadechain.Entry: entry.value == "hello"
 
 The names below are re-exported from private modules (the SDK in :mod:`jadechain.sdk`, keys and
-errors from :mod:`ledger`); ``__all__`` is the public surface. Every error is a
+errors from :mod:`ledger`); ``__all__`` is the public surface. Reads answer frozen dataclasses
+(:class:`Entry`, :class:`Block`, :class:`TransactionRecord`, :class:`Account`, :class:`Event`,
+:class:`LedgerInfo`, :class:`Proposal`) that keep the gateway's JSON in ``.raw``. Every error is a
 :class:`JadechainError` with a stable ``code``. The ``jadechain`` command line lives in
 :mod:`jadechain.cli`, local dev networks in :mod:`jadechain.devnet`, the benchmark harness in
 :mod:`jadechain.bench`.
@@ -24,16 +27,28 @@ from __future__ import annotations
 from jadechain._keys import generate_key
 from jadechain.contract import Context, callable, contract, event, reentrant
 from jadechain.sdk import (
+    Account,
     ApiError,
     AsyncJadechainClient as AsyncClient,
     AsyncLedgerClient,
+    Block,
     CallResult,
+    Entry,
+    Event,
+    GatewaysUnavailable,
     JadechainClient as Client,
     LedgerClient,
+    LedgerInfo,
+    LedgerSettingsInfo,
+    MalformedAnswer,
+    Page,
+    Proposal,
+    ProposalVote,
     StreamMessage,
+    TransactionRecord,
     TxResult,
 )
-from jadechain.sdk._models import GatewaysUnavailable, verify_pinned as verify
+from jadechain.sdk._models import verify_pinned as verify
 from ledger.crypto import KeyPair, load_keypair as load_key, save_keypair as save_key
 from ledger.errors import (
     AccountExists,
@@ -92,6 +107,7 @@ from ledger.errors import (
 from ledger.proofs import VerificationReport
 
 __all__ = [
+    "Account",
     "AccountExists",
     "AccountFrozen",
     "AccountNotFound",
@@ -104,6 +120,7 @@ __all__ = [
     "Archived",
     "AsyncClient",
     "AsyncLedgerClient",
+    "Block",
     "CallResult",
     "Client",
     "CodecError",
@@ -117,6 +134,8 @@ __all__ = [
     "ContractReverted",
     "CryptoError",
     "DuplicateTransaction",
+    "Entry",
+    "Event",
     "GatewaysUnavailable",
     "HistoryNotAvailable",
     "IncompatibleStorageFormat",
@@ -131,24 +150,31 @@ __all__ = [
     "KeystoreError",
     "LedgerClient",
     "LedgerCorrupted",
+    "LedgerInfo",
     "LedgerMismatch",
+    "LedgerSettingsInfo",
+    "MalformedAnswer",
     "MempoolFull",
     "NotFound",
     "NotOwner",
     "OutOfGas",
+    "Page",
     "PermissionDenied",
     "ProofError",
     "ProofPending",
+    "Proposal",
     "ProposalDecided",
     "ProposalExpired",
     "ProposalNotFound",
     "ProposalRequired",
+    "ProposalVote",
     "RateLimited",
     "RootMismatch",
     "StorageError",
     "StreamMessage",
     "ThresholdNotMet",
     "TransactionExpired",
+    "TransactionRecord",
     "TrustAnchorRequired",
     "TxResult",
     "Unauthenticated",

@@ -111,6 +111,10 @@ class Context(Protocol):
         """Latest value of ``key`` in ``account``, or None."""
         ...
 
+    def get_many(self, account: str, keys: list[str], /, committed: bool = False) -> list[Any]:
+        """Latest values of ``keys`` (``None`` where absent) in one host call; priced as that many reads."""
+        ...
+
     def get_entry(self, account: str, key: str, /, committed: bool = False) -> EntryView | None: ...
 
     def get_version(self, account: str, key: str, /) -> int:
@@ -172,6 +176,9 @@ class LocalContext:
     def get(self, account: str, key: str, /, committed: bool = False) -> Any:
         entry = self._host.get_entry(account, key, committed)
         return None if entry is None else entry.value.to_python()
+
+    def get_many(self, account: str, keys: list[str], /, committed: bool = False) -> list[Any]:
+        return [self.get(account, key, committed) for key in keys]
 
     def get_entry(self, account: str, key: str, /, committed: bool = False) -> EntryView | None:
         entry = self._host.get_entry(account, key, committed)

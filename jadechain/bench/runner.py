@@ -255,7 +255,7 @@ def _setup(target: Target, workload: Workload) -> int:
             result = ledger.submit(tx, wait=True, timeout=60)
             if not result.committed or result.status != "SUCCESS":
                 raise RuntimeError(f"workload setup transaction failed: {result.status or 'not committed'}")
-        return int(ledger.get_block("latest")["height"]) + 1
+        return ledger.get_block("latest").height + 1
 
 
 def _builder_factory(target: Target) -> Callable[[], Any]:

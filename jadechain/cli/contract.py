@@ -237,7 +237,7 @@ def contract_call(
     result = session.connection.ledger().call(address, method, values, signer=session.keyring.keypair(session.key),
                                               gas_limit=gas)
     shown = {"status": result.status, "value": _jsonable(result.value), "gas_used": result.gas_used,
-             "height": result.height, "message": result.message, "events": list(result.events)}
+             "height": result.height, "message": result.message, "events": [event.to_json() for event in result.events]}
     if session.as_json:
         _print_json(shown)
     else:

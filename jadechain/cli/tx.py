@@ -99,6 +99,8 @@ from ledger.types import (
     WritePolicy,
 )
 from ledger.values import TypedValue, ValueType
+from jadechain.sdk import JadechainClient, LedgerClient, Page, Proposal
+from jadechain.sdk._models import typed_json
 
 __all__ = ["EXPORT_FORMAT", "export_document", "query_app", "read_export", "tx_app", "write_export"]
 
@@ -167,8 +169,18 @@ def _reporting_errors() -> Iterator[None]:
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_gateway_json(data), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def _gateway_json(data: Any) -> Any:
+    """What ``--json`` prints: an SDK result (or a list or page of them) in the gateway's JSON form."""
+    if isinstance(data, Page):
+        return {"total": data.total, "offset": data.offset, "limit": data.limit, "items": _gateway_json(list(data))}
+    if isinstance(data, list):
+        return [_gateway_json(item) for item in data]
+    to_json = getattr(data, "to_json", None)
+    return to_json() if callable(to_json) else data
 
 
 def _record_table(data: dict[str, Any], title: str | None = None) -> Table:
@@ -188,6 +200,11 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     return str(value)
+
+
+def _show_plain(value: Any, type_name: str) -> str:
+    """A plain value read through the SDK (an entry's, an event's) with its type, as :func:`_show_value` shows it."""
+    return _show_value(typed_json(value, type_name))
 
 
 def _show_value(value: dict[str, Any]) -> str:
@@ -222,21 +239,17 @@ class Connection:
     gateways: list[str]
     ledger_option: Optional[str]
     retry_timeout: float = 10.0
-    _client: Any = None
-    _ledger: Any = None
+    _client: JadechainClient | None = None
+    _ledger: LedgerClient | None = None
 
-    def client(self) -> Any:
+    def client(self) -> JadechainClient:
         if self._client is None:
-            from jadechain.sdk import JadechainClient
-
             self._client = JadechainClient(self.gateways, retry_timeout=self.retry_timeout)
         return self._client
 
-    def ledger(self) -> Any:
+    def ledger(self) -> LedgerClient:
         """The SDK's :class:`~jadechain.sdk.LedgerClient` for ``--ledger`` (or the gateway's only ledger)."""
         if self._ledger is None:
-            from jadechain.sdk import LedgerClient
-
             client = self.client()
             if self.ledger_option:
                 self._ledger = LedgerClient(client, self.ledger_option)
@@ -615,13 +628,14 @@ def submit_and_report(session: TxSession, tx: Transaction, plan: Optional[TxPlan
             for key, value in extras.items():
                 console.print(f"  {key:12} {escape(str(value))}")
         if plan is not None and plan.show_events and result.committed and result.status == "SUCCESS":
-            for event in ledger.get_tx(result.tx_hash).get("events", []):
-                console.print(f"  {'event':12} {event['topic']!r} #{event['sequence']}: " + escape(_show_value(event["content"])))
+            for event in ledger.get_tx(result.tx_hash).events:
+                console.print(f"  {'event':12} {event.topic!r} #{event.sequence}: "
+                              + escape(_show_plain(event.content, event.content_type)))
     if session.wait and not result.committed:
         raise CommitTimeout(f"{result.tx_hash} was not committed within {session.timeout:g}s; "
                             f"check later with `jadechain query tx {result.tx_hash}`")
     if result.committed and result.status != "SUCCESS":
-        detail = plan.explain_failure(result.status) if plan and plan.explain_failure else None
+        detail = plan.explain_failure(str(result.status)) if plan and plan.explain_failure else None
         raise TransactionFailed(str(result.status), detail or f"transaction {result.tx_hash} failed at height "
                                 f"{result.height}; nothing it did was applied")
 
@@ -744,7 +758,7 @@ class QueryContext:
     connection: Connection
     as_json: bool
 
-    def ledger(self) -> Any:
+    def ledger(self) -> LedgerClient:
         return self.connection.ledger()
 
     def show(self, data: Any, render: Callable[[], Any]) -> None:
@@ -806,7 +820,7 @@ def _permissions(values: Optional[List[str]], kind: Any) -> tuple[Any, ...]:
 
 def _current_version(session: TxSession, account: str, key: str) -> int:
     try:
-        return int(session.connection.ledger().get_entry(account, key)["version"])
+        return session.connection.ledger().get_entry(account, key).version
     except JadechainError as error:
         if error.code == "NOT_FOUND":
             return -1
@@ -1327,10 +1341,9 @@ def query_ledger(q: QueryContext) -> None:
     info = q.ledger().info()
 
     def render() -> Any:
-        settings = info.get("settings", {})
-        shown = {k: v for k, v in info.items() if k not in ("settings", "validators")}
-        shown.update({f"settings.{k}": v for k, v in settings.items()})
-        shown["validators"] = "\n".join(info.get("validators", []))
+        shown = {k: v for k, v in info.raw.items() if k not in ("settings", "validators")}
+        shown.update({f"settings.{k}": v for k, v in info.settings.to_json().items()})
+        shown["validators"] = "\n".join(info.validators)
         return _record_table(shown)
 
     q.show(info, render)
@@ -1372,7 +1385,7 @@ def query_block(
     else:
         if height != "latest" and not height.isdigit():
             raise CliError("HEIGHT must be a number or 'latest'")
-        data = ledger.get_block(height)
+        data = ledger.get_block(height).to_json()
     q.show(data, lambda: _record_table(data, f"block {data['height']}"))
 
 
@@ -1386,8 +1399,8 @@ def query_txs(
     """The results of a block's transactions (paged)."""
     page = q.ledger().get_block_txs(height, offset, limit)
     q.show(page, lambda: _table(
-        ["#", "tx hash", "status", "gas"], [[r["index"], r["tx_hash"], r["status"], r["gas_used"]] for r in page["items"]],
-        title=f"block {height}: {page['total']} transaction(s)"))
+        ["#", "tx hash", "status", "gas"], [[r.index, r.tx_hash, r.status, r.gas_used] for r in page],
+        title=f"block {height}: {page.total} transaction(s)"))
 
 
 def _save_proof(path: Path, fetch: Callable[[], dict[str, Any]], wait_seconds: float) -> dict[str, Any]:
@@ -1429,13 +1442,13 @@ def query_tx(
         _save_proof(proof, lambda: ledger.tx_proof(tx_hash), proof_wait)
 
     def render() -> Any:
-        shown = {k: v for k, v in data.items() if k not in ("operations", "events", "results")}
-        shown["signers"] = "\n".join(data["signers"])
-        shown["time"] = f"{data['time']} ({_iso(data['time'])})" if data.get("time") else data.get("time")
+        shown = {k: v for k, v in data.raw.items() if k not in ("operations", "events", "results")}
+        shown["signers"] = "\n".join(data.signers)
+        shown["time"] = f"{data.time} ({_iso(data.time)})" if data.time else data.time
         table = _record_table(shown, f"transaction {tx_hash}")
         console.print(table)
-        results = data.get("results") or []
-        for position, op in enumerate(data["operations"]):
+        results = data.raw.get("results") or []
+        for position, op in enumerate(data.operations):
             if op["type"] == "InvokeContract":
                 with contextlib.suppress(Exception):
                     op = {**op, "args": _jsonable(codec.unpack_canonical(from_base58(op["args"])))}
@@ -1443,9 +1456,9 @@ def query_tx(
                 {k: v for k, v in op.items() if k != "type"}, ensure_ascii=False)[:400]))
             if op["type"] == "InvokeContract" and position < len(results):
                 console.print("    returned " + escape(_show_value(results[position])))
-        for event in data["events"]:
-            console.print(f"  event {event['account']} {event['topic']!r} #{event['sequence']}: "
-                          + escape(_show_value(event["content"])))
+        for event in data.events:
+            console.print(f"  event {event.account} {event.topic!r} #{event.sequence}: "
+                          + escape(_show_plain(event.content, event.content_type)))
         return None
 
     q.show(data, render)
@@ -1491,8 +1504,9 @@ def query_accounts(
 def query_account(q: QueryContext, address: str = typer.Argument(...)) -> None:
     """One account: kind, state, owners, write policy (and topics of an event account)."""
     ledger = q.ledger()
-    data = ledger.get_account(address)
-    if data["kind"] == "EVENT":
+    account = ledger.get_account(address)
+    data = account.to_json()
+    if account.kind == "EVENT":
         data["topics"] = api_get(ledger, f"/accounts/{address}/topics")
 
     def render() -> Any:
@@ -1531,10 +1545,11 @@ def query_entry(
         data: Any = items
         render: Callable[[], Any] = lambda: _table(
             ["version", "value", "height", "tx hash"],
-            [[i["version"], i["value"], i["height"], i["tx_hash"]] for i in items], title=f"{account} [{key!r}]")
+            [[i.version, typed_json(i.value, i.value_type), i.height, i.tx_hash] for i in items],
+            title=f"{account} [{key!r}]")
     else:
         data = ledger.get_entry(account, key, version)
-        render = lambda: _record_table(data)
+        render = lambda: _record_table(data.to_json())
     if proof is not None:
         _save_proof(proof, lambda: ledger.entry_proof(account, key, version), proof_wait)
     q.show(data, render)
@@ -1566,7 +1581,7 @@ def query_events(
         proven = from_sequence if sequence is None else sequence
         _save_proof(proof, lambda: ledger.event_proof(account, topic, proven), proof_wait)
     q.show(rows, lambda: _table(["#", "content", "height", "tx hash"],
-                                [[e["sequence"], e["content"], e["height"], e["tx_hash"]] for e in rows],
+                                [[e.sequence, typed_json(e.content, e.content_type), e.height, e.tx_hash] for e in rows],
                                 title=f"{account} topic {topic!r}"))
 
 
@@ -1615,13 +1630,11 @@ def query_user_roles(q: QueryContext, address: str = typer.Argument(..., help="U
                                         "policy": data["policy"]}))
 
 
-def _proposal_rows(items: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def _proposal_rows(items: Sequence[Proposal]) -> list[list[Any]]:
     rows = []
     for item in items:
-        votes = item.get("votes") or {}
-        tally = ", ".join(f"{org} {'for' if v.get('approve') else 'against'}" for org, v in sorted(votes.items()))
-        rows.append([item.get("id", "")[:18] + "…", item.get("status"), item.get("organization"),
-                     ", ".join(item.get("kinds") or []), tally, item.get("reason", "")])
+        tally = ", ".join(f"{org} {'for' if vote.approve else 'against'}" for org, vote in sorted(item.votes.items()))
+        rows.append([item.id[:18] + "…", item.status, item.organization, ", ".join(item.kinds), tally, item.reason])
     return rows
 
 
@@ -1648,7 +1661,7 @@ def query_proposal(
     data = ledger.proposal(proposal)
     if proof is not None:
         _save_proof(proof, lambda: ledger.proposal_proof(proposal), proof_wait)
-    q.show(data, lambda: _record_table({k: v for k, v in data.items() if k != "operations"}))
+    q.show(data, lambda: _record_table({k: v for k, v in data.to_json().items() if k != "operations"}))
 
 
 @query_command("watch")

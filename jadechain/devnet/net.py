@@ -476,7 +476,7 @@ def _usable_signers(layout: NetworkLayout, ledger: Any, validators: set[bytes], 
             account = ledger.get_account(str(address_from_public_key(pair.public)))
         except Exception:
             continue
-        if str(account.get("kind", "")).upper() == "USER" and str(account.get("state", "")).upper() == "NORMAL":
+        if account.kind == "USER" and account.state == "NORMAL":
             signers.append(pair)
     return signers
 
@@ -651,14 +651,14 @@ def _propose_and_vote(layout: NetworkLayout, urls: list[str], operations: list[A
         proposal_id = proposal_key_of(proposed.tx_hash)
         votes = []
         for voter in voters:
-            if ledger.proposal(proposal_id)["status"] != "OPEN":
+            if ledger.proposal(proposal_id).status != "OPEN":
                 break
             vote = committed(ledger.submit(ledger.builder().vote(proposal_id).sign(voter), wait=True, timeout=timeout),
                              "vote")
             votes.append({"tx_hash": vote.tx_hash, "height": vote.height})
         outcome = ledger.proposal(proposal_id)
-    if outcome["status"] != "EXECUTED":
-        raise ConfigError(f"proposal {proposal_id} ended {outcome['status']}: {outcome.get('result') or 'too few votes'}")
+    if outcome.status != "EXECUTED":
+        raise ConfigError(f"proposal {proposal_id} ended {outcome.status}: {outcome.result or 'too few votes'}")
     return {"proposal": proposal_id, "proposed_at": proposed.height, "votes": votes,
             "executed_at": votes[-1]["height"] if votes else proposed.height}
 

@@ -9,7 +9,7 @@ Example::
         tx = ledger.builder().kv_set(account, "greeting", "hello").sign(my_key)
         result = ledger.submit(tx)                    # waits for the commit by default
         assert result.status == "SUCCESS"
-        entry = ledger.get_entry(account, "greeting")
+        entry = ledger.get_entry(account, "greeting")   # a typed Entry: entry.value == "hello", entry.version
         bundle = ledger.entry_proof(account, "greeting")          # waits for a certified header
         report = ledger.verify(bundle, ledger_hash=EXPECTED_HASH)   # offline; pin what you trust
         for message in ledger.subscribe(from_height=0):
@@ -17,14 +17,38 @@ Example::
 
 Failover: every request goes to the current gateway; on a connection error the client moves to
 the next one, cycling (with a short back-off) until ``retry_timeout`` — so a node restart is
-ridden out. Errors from a gateway are raised as :class:`ApiError` with its stable ``code``.
+ridden out. Errors from a gateway are raised as :class:`ApiError` with its stable ``code``; an answer
+that is not the shape of its result raises :class:`MalformedAnswer` (``MALFORMED_ANSWER``). Results are
+frozen dataclasses (:class:`Entry`, :class:`Block`, :class:`TransactionRecord`, ...) with the gateway's
+JSON kept in ``.raw``.
 :class:`AsyncJadechainClient` offers the same operations for asyncio applications.
 """
 
+from jadechain.sdk._models import (
+    Account, ApiError, Block, CallResult, Entry, Event, GatewaysUnavailable, LedgerInfo, LedgerSettingsInfo, MalformedAnswer, Page, Proposal, ProposalVote, StreamMessage, TransactionRecord, TxResult,
+)
 from jadechain.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
-from jadechain.sdk.client import ApiError, CallResult, JadechainClient, LedgerClient, StreamMessage, TxResult
+from jadechain.sdk.client import JadechainClient, LedgerClient
 
 __all__ = [
-    "ApiError", "AsyncJadechainClient", "CallResult", "AsyncLedgerClient", "JadechainClient", "LedgerClient", "StreamMessage",
+    "Account",
+    "ApiError",
+    "AsyncJadechainClient",
+    "AsyncLedgerClient",
+    "Block",
+    "CallResult",
+    "Entry",
+    "Event",
+    "GatewaysUnavailable",
+    "JadechainClient",
+    "LedgerClient",
+    "LedgerInfo",
+    "LedgerSettingsInfo",
+    "MalformedAnswer",
+    "Page",
+    "Proposal",
+    "ProposalVote",
+    "StreamMessage",
+    "TransactionRecord",
     "TxResult",
 ]

@@ -26,10 +26,20 @@ from ledger.proofs import VerificationReport, validators_from_json
 from ledger.transactions import TransactionBuilder, hash_transaction_content
 from ledger.types import Transaction
 from jadechain.sdk._models import (
+    Account,
+    Answer,
     ApiError,
+    Block,
     CallResult,
+    Entry,
+    Event,
     GatewaysUnavailable,
+    LedgerInfo,
+    MalformedAnswer,
+    Page,
+    Proposal,
     StreamMessage,
+    TransactionRecord,
     TxResult,
     _parse_sse_lines,
     call_transaction,
@@ -231,8 +241,11 @@ class BaseClient(Generic[L]):
         return answer_of((yield from self._plan_send(method, path, timeout=timeout, **options)))
 
     def _plan_ledgers(self) -> Plan[list[dict[str, Any]]]:
-        result: list[dict[str, Any]] = yield from self._plan_request("GET", "/api/v1/ledgers")
-        return result
+        """The ledgers this gateway hosts: ``[{hash, height}]``."""
+        found = yield from self._plan_request("GET", "/api/v1/ledgers")
+        if not isinstance(found, list):
+            raise MalformedAnswer(f"ledgers: expected a JSON list, got {type(found).__name__}")
+        return [Answer(f"ledgers[{i}]", item).data for i, item in enumerate(found)]
     ledgers = operation(_plan_ledgers)
 
     def _plan_health(self) -> Plan[dict[str, Any]]:
@@ -246,7 +259,7 @@ class BaseClient(Generic[L]):
             found = yield from self._plan_ledgers()
             if len(found) != 1:
                 raise ValueError(f"the gateway hosts {len(found)} ledgers; name one")
-            ledger_hash = str(found[0]["hash"])
+            ledger_hash = Answer("ledgers[0]", found[0]).text("hash")
         handle: L = self._LEDGER_CLASS(self, ledger_hash)
         return handle
     ledger = operation(_plan_ledger)
@@ -305,11 +318,14 @@ class BaseLedger:
             "POST", self.base + "/txs", params=params, json={"txs": [codec.encode(tx).hex() for tx in txs]},
             timeout=timeout + self.client.timeout,
         )
+        if not isinstance(data, list):
+            raise MalformedAnswer(f"submit_many: expected a JSON list, got {type(data).__name__}")
         results: list[TxResult | ApiError] = []
         for item in data:
-            error = item.get("error")
+            error = item.get("error") if isinstance(item, dict) else None
             if error:
-                results.append(ApiError(error["code"], error["message"], 400))
+                refusal = Answer("SubmitResult.error", error)
+                results.append(ApiError(refusal.text("code"), refusal.text("message"), 400))
             else:
                 results.append(TxResult.from_json(item))
         return results
@@ -341,66 +357,64 @@ class BaseLedger:
 
     # --- queries ---------------------------------------------------------------------------------
 
-    def _plan_info(self) -> Plan[dict[str, Any]]:
-        result: dict[str, Any] = yield from self._plan_get("")
-        return result
+    def _plan_info(self) -> Plan[LedgerInfo]:
+        """The ledger's head (height, latest block hash, roots) and its settings."""
+        return LedgerInfo.from_json((yield from self._plan_get("")))
     info = operation(_plan_info)
 
-    def _plan_get_block(self, height: int | str = "latest") -> Plan[dict[str, Any]]:
-        result: dict[str, Any] = yield from self._plan_get(f"/blocks/{height}")
-        return result
+    def _plan_get_block(self, height: int | str = "latest") -> Plan[Block]:
+        """A block header by height (``"latest"``: the last committed one)."""
+        return Block.from_json((yield from self._plan_get(f"/blocks/{height}")))
     get_block = operation(_plan_get_block)
 
-    def _plan_get_block_txs(self, height: int, offset: int = 0, limit: int = 100) -> Plan[dict[str, Any]]:
-        result: dict[str, Any] = yield from self._plan_get(f"/blocks/{height}/txs", offset=offset, limit=limit)
-        return result
+    def _plan_get_block_txs(self, height: int, offset: int = 0, limit: int = 100) -> Plan[Page[TxResult]]:
+        """A page of a block's transactions, in block order, with their results."""
+        page = yield from self._plan_get(f"/blocks/{height}/txs", offset=offset, limit=limit)
+        return Page.from_json(page, TxResult.from_result_json)
     get_block_txs = operation(_plan_get_block_txs)
 
-    def _plan_get_tx(self, tx_hash: str) -> Plan[dict[str, Any]]:
-        result: dict[str, Any] = yield from self._plan_get(f"/txs/{tx_hash}")
-        return result
+    def _plan_get_tx(self, tx_hash: str) -> Plan[TransactionRecord]:
+        """A committed transaction: its decoded operations, signers, events and results."""
+        return TransactionRecord.from_json((yield from self._plan_get(f"/txs/{tx_hash}")))
     get_tx = operation(_plan_get_tx)
 
-    def _plan_get_account(self, address: str) -> Plan[dict[str, Any]]:
-        result: dict[str, Any] = yield from self._plan_get(f"/accounts/{address}")
-        return result
+    def _plan_get_account(self, address: str) -> Plan[Account]:
+        return Account.from_json((yield from self._plan_get(f"/accounts/{address}")))
     get_account = operation(_plan_get_account)
 
-    def _plan_get_entry(self, account: str, key: str, version: int | None = None) -> Plan[dict[str, Any]]:
-        """``{account, key, version, value: {type, value}, height, tx_hash}``."""
-        result: dict[str, Any] = yield from self._plan_get(f"/accounts/{account}/entry", key=key, version=version)
-        return result
+    def _plan_get_entry(self, account: str, key: str, version: int | None = None) -> Plan[Entry]:
+        """One version of an entry (default: the latest); ``entry.value`` is its plain value."""
+        return Entry.from_json((yield from self._plan_get(f"/accounts/{account}/entry", key=key, version=version)))
     get_entry = operation(_plan_get_entry)
 
-    def _plan_get_versions(self, account: str, key: str, offset: int = 0, limit: int = 100) -> Plan[list[dict[str, Any]]]:
+    def _plan_get_versions(self, account: str, key: str, offset: int = 0, limit: int = 100) -> Plan[list[Entry]]:
+        """An entry's versions, oldest first, from ``offset``."""
         page = yield from self._plan_get(f"/accounts/{account}/entry/versions", key=key, offset=offset, limit=limit)
-        result: list[dict[str, Any]] = page["items"]
-        return result
+        return list(Page.from_json(page, Entry.from_json))
     get_versions = operation(_plan_get_versions)
 
-    def _plan_get_events(self, account: str, topic: str, from_sequence: int = 0,
-                         limit: int = 100) -> Plan[list[dict[str, Any]]]:
-        result: list[dict[str, Any]] = yield from self._plan_get(
-            f"/accounts/{account}/events", topic=topic, limit=limit, **{"from": from_sequence})
-        return result
+    def _plan_get_events(self, account: str, topic: str, from_sequence: int = 0, limit: int = 100) -> Plan[list[Event]]:
+        """Events of one topic from ``from_sequence`` on."""
+        found = yield from self._plan_get(f"/accounts/{account}/events", topic=topic, limit=limit, **{"from": from_sequence})
+        if not isinstance(found, list):
+            raise MalformedAnswer(f"events: expected a JSON list, got {type(found).__name__}")
+        return [Event.from_json(event) for event in found]
     get_events = operation(_plan_get_events)
 
     # --- governance: proposals are entries of the governance account -------------------------------
 
-    def _plan_proposal(self, proposal_id: str) -> Plan[dict[str, Any]]:
+    def _plan_proposal(self, proposal_id: str) -> Plan[Proposal]:
         """One proposal (id: hex, or the base58 hash of the proposing transaction) as of the latest block.
 
         An OPEN proposal whose expiry is before the latest block's time reads ``"EXPIRED"``.
         """
-        result: dict[str, Any] = yield from self._plan_get(f"/proposals/{proposal_key_of(proposal_id)}")
-        return result
+        return Proposal.from_json((yield from self._plan_get(f"/proposals/{proposal_key_of(proposal_id)}")))
     proposal = operation(_plan_proposal)
 
-    def _plan_proposals(self, status: str | None = None, limit: int = 1000) -> Plan[list[dict[str, Any]]]:
+    def _plan_proposals(self, status: str | None = None, limit: int = 1000) -> Plan[list[Proposal]]:
         """Proposals, newest first; ``status`` filters (OPEN, EXECUTED, REJECTED, FAILED, EXPIRED)."""
         page = yield from self._plan_get("/proposals", status=status, limit=limit)
-        result: list[dict[str, Any]] = page["items"]
-        return result
+        return list(Page.from_json(page, Proposal.from_json))
     proposals = operation(_plan_proposals)
 
     def _plan_proposal_proof(self, proposal_id: str, *, wait: float = 30.0) -> Plan[dict[str, Any]]:
@@ -433,6 +447,13 @@ class BaseLedger:
         result: dict[str, Any] = yield from self._plan_proof(f"/accounts/{account}/events/{sequence}", wait, topic=topic)
         return result
     event_proof = operation(_plan_event_proof)
+
+    def _plan_consistency_proof(self, old_height: int, new_height: int | None = None) -> Plan[dict[str, Any]]:
+        """A proof bundle that the log at ``new_height`` (default: the latest) extends the log at ``old_height``."""
+        result: dict[str, Any] = yield from self._plan_get(
+            "/proofs/consistency", old_height=old_height, new_height=new_height)
+        return result
+    consistency_proof = operation(_plan_consistency_proof)
 
     def _plan_proof(self, path: str, wait: float, **params: Any) -> Plan[dict[str, Any]]:
         """Ask for a proof until the gateway stops answering PROOF_PENDING or ``wait`` s have passed."""

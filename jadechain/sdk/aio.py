@@ -2,7 +2,8 @@
 
 Everything but the I/O lives in :mod:`jadechain.sdk._core`: this module only runs its plans with an
 ``httpx.AsyncClient`` and ``asyncio.sleep``. Names differ from the sync client only where I/O does:
-``aclose`` / ``async with``; the private-record helpers of :mod:`jadechain.sdk.private` are sync only.
+``aclose`` / ``async with``. The private-record operations of :mod:`jadechain.sdk.private` are plans too, so
+they are offered here as well (``await ledger.get_private(...)``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, AsyncIterator, Callable, Sequence
 import httpx
 
 from jadechain.sdk._core import (
-    STREAM_ERRORS, Awaiting, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
+    STREAM_ERRORS, Awaiting, BaseClient, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
 )
 from jadechain.sdk._models import StreamMessage
+from jadechain.sdk.private import PrivateRecordsLedger
 
 __all__ = ["AsyncJadechainClient", "AsyncLedgerClient"]
 
@@ -89,7 +91,7 @@ class AsyncJadechainClient(BaseClient["AsyncLedgerClient"], Awaiting):
 
 @operations(_awaited)
 @dataclass
-class AsyncLedgerClient(BaseLedger, Awaiting):
+class AsyncLedgerClient(PrivateRecordsLedger, Awaiting):
     """Operations on one ledger through an :class:`AsyncJadechainClient` (the same as ``LedgerClient``'s)."""
 
     client: AsyncJadechainClient

@@ -14,17 +14,17 @@ from typing import Any, Callable, Iterator, Sequence
 import httpx
 
 from jadechain.sdk._core import (
-    STREAM_ERRORS, Blocking, BaseClient, BaseLedger, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
+    STREAM_ERRORS, Blocking, BaseClient, Deliver, Plan, ReadLine, Sleep, Stepper, operations,
 )
 from jadechain.sdk._models import (
-    ApiError, CallResult, GatewaysUnavailable, StreamMessage, TxResult, call_transaction, plain_value,
+    ApiError, CallResult, GatewaysUnavailable, StreamMessage, TxResult, call_transaction,
     proposal_key_of, verify_pinned,
 )
-from jadechain.sdk.private import PrivateRecordsMixin
+from jadechain.sdk.private import PrivateRecordsLedger
 
 __all__ = [
     "ApiError", "CallResult", "GatewaysUnavailable", "JadechainClient", "LedgerClient", "StreamMessage", "TxResult",
-    "call_transaction", "plain_value", "proposal_key_of", "verify_pinned",
+    "call_transaction", "proposal_key_of", "verify_pinned",
 ]
 
 
@@ -94,7 +94,7 @@ class JadechainClient(BaseClient["LedgerClient"], Blocking):
 
 @operations(_blocking)
 @dataclass
-class LedgerClient(PrivateRecordsMixin, BaseLedger, Blocking):
+class LedgerClient(PrivateRecordsLedger, Blocking):
     """Operations on one ledger through a :class:`JadechainClient`."""
 
     client: JadechainClient

@@ -52,7 +52,7 @@ from typing import Any, Callable
 import httpx
 
 from tests.chaos.chaos_history import History, check_history, collect_final_state, format_violations
-from tests.support.network_fault_kit import ProxyMesh
+from tests.support.network_fault_kit import ProxyMesh, network_summary
 
 from ledger import codec  # noqa: E402
 from ledger.crypto import address_from_public_key, generate_keypair, to_base58  # noqa: E402
@@ -192,9 +192,9 @@ class HistoryLoad:
             return None
         except Exception:
             return None
-        self.history.record("read", op_id, client, node=node.name, key=key, version=int(entry["version"]),
-                            value=entry["value"]["value"], outcome="ok")
-        return int(entry["version"])
+        self.history.record("read", op_id, client, node=node.name, key=key, version=entry.version,
+                            value=entry.value, outcome="ok")
+        return entry.version
 
     def _run(self, client: str) -> None:
         known: dict[str, int | None] = {key: -1 for key in self.keys[client]}
@@ -673,6 +673,9 @@ class ChaosRunner:
                     report.faults_survived += 1
             except TimeoutError as exc:
                 fault.outcome = f"failed: {exc}"
+                summary = network_summary(self.layout)  # before the repair restarts the victim
+                fault.notes.append(f"status at the timeout:\n{summary}")
+                self.log(f"chaos: {fault.target} did not recover from {fault.kind}; status:\n{summary}")
                 self._repair(fault)
             self.faulty.discard(fault.target)
             self.load.skip.discard(fault.target)

@@ -54,7 +54,7 @@ def story(chain: Chain) -> tuple[list[str], list[object]]:
     bad = list(logistics[0])
     bad[0] = "zz" * 32
     invoke(brand, "capture", [bad])
-    [elsewhere] = items("03_unauthorised_capture")  # declared before it is captured (contract version 3)
+    [elsewhere] = items("03_unauthorised_capture")  # declared before it is captured (contract version 4)
     foreign = list(elsewhere)
     foreign[4], foreign[5] = True, "did_not_occur"
     invoke(rogue, "capture", [foreign])

@@ -30,9 +30,11 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "5569669eee3c2920a47af736138b7e8d4ef2beb61c4a9d2f39ef9025c0bc5494"
+TRACEABILITY_IMAGE_DIGEST = "89cf841414417cf995af63ba50b6373da923fef47ea3e430281af77f903fdf23"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
-last moved by contract v2 (master data) and the typed ``Context`` in the guest prelude."""
+last moved by engine ABI 3 (``ctx.get_many`` in the prelude, the request crossing in one ``next`` call)
+and contract v3 (the company-prefix walk reads its candidates with one ``get_many``; the event hash's
+form is checked with one ``strip``)."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''

@@ -177,6 +177,7 @@ def test_readme_runs_against_the_network_make_up_starts(readme_home: Path) -> No
     assert "VALID transaction proof" in output or "VALID entry proof" in output
     assert "trusted: pinned ledger hash" in output
     assert "SUCCESS" in output and "{'type': 'JSON', 'value': {'lot': 'L7'}}" in output
+    assert "0 {'lot': 'L7'}" in output  # the typed entry: entry.version, entry.value
 
 
 @pytest.mark.slow
@@ -189,6 +190,7 @@ def test_cli_walkthrough_runs_against_the_network_make_up_starts(cli_home: Path)
     assert "VERSION_CONFLICT" in output and "PROOF_INVALID: certificate" in output
     assert output.count("VALID entry proof") >= 2 and "VALID event proof" in output
     assert "'type': 'TEXT', 'value': 'shipped'" in output
+    assert "1 shipped TEXT" in output and "SUCCESS ('" in output  # typed Entry and TransactionRecord
     # One network: the one `make up` started (the page never starts a second one), stopped by its last block.
     jadechain = cli_home / ".jadechain"
     assert sorted(p.name for p in jadechain.glob("*/network.json")) == ["network.json"]

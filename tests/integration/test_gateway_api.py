@@ -19,7 +19,7 @@ from ledger.proofs import verify_bundle
 from ledger.transactions import TransactionBuilder
 from ledger.types import EndpointSignature, Transaction
 from node.gateway.app import GatewaySettings
-from jadechain.sdk import ApiError, AsyncJadechainClient, JadechainClient, LedgerClient, StreamMessage, TxResult
+from jadechain.sdk import ApiError, AsyncJadechainClient, Entry, JadechainClient, LedgerClient, StreamMessage, TxResult
 from jadechain.devnet.solo import DevSolo, SoloNode, create_dev_solo
 
 
@@ -77,29 +77,30 @@ def test_kv_writes_commit_and_read_back_with_versions_blocks_and_txs(
     assert second.height > first.height
 
     entry = ledger.get_entry(account, "product/6901234567892")
-    assert entry["version"] == 1 and entry["value"] == {"type": "TEXT", "value": "shipped"}
-    assert entry["tx_hash"] == second.tx_hash
+    assert (entry.version, entry.value, entry.value_type) == (1, "shipped", "TEXT")
+    assert entry.tx_hash == second.tx_hash and entry.height == second.height
+    assert entry.raw["value"] == {"type": "TEXT", "value": "shipped"}  # the gateway's JSON, kept as it came
     old = ledger.get_entry(account, "product/6901234567892", version=0)
-    assert old["value"] == {"type": "JSON", "value": {"lot": "L1"}}
+    assert (old.value, old.value_type) == ({"lot": "L1"}, "JSON")
     versions = ledger.get_versions(account, "product/6901234567892")
-    assert [v["version"] for v in versions] == [0, 1]
-    assert [v["height"] for v in versions] == [first.height, second.height]
+    assert [v.version for v in versions] == [0, 1]
+    assert [v.height for v in versions] == [first.height, second.height]
 
     tx = ledger.get_tx(second.tx_hash)
-    assert (tx["status"], tx["height"], tx["index"]) == ("SUCCESS", second.height, second.index)
-    assert tx["operations"][0]["type"] == "KVSet"
-    assert tx["signers"] == [address_from_public_key(dev.key.public)]
+    assert (tx.status, tx.height, tx.index, tx.tx_hash) == ("SUCCESS", second.height, second.index, second.tx_hash)
+    assert tx.operations[0]["type"] == "KVSet"
+    assert tx.signers == (address_from_public_key(dev.key.public),)
 
     block = ledger.get_block(second.height)
-    assert block["tx_count"] >= 1 and block["certified"]
-    assert ledger.client.request("GET", f"{ledger.base}/blocks/hash/{block['hash']}")["height"] == second.height
+    assert block.tx_count >= 1 and block.certified and block.height == second.height
+    assert ledger.client.request("GET", f"{ledger.base}/blocks/hash/{block.hash}")["height"] == second.height
     txs = ledger.get_block_txs(second.height)
-    assert second.tx_hash in [item["tx_hash"] for item in txs["items"]]
+    assert second.tx_hash in [item.tx_hash for item in txs] and txs.total == block.tx_count
     latest = ledger.get_block("latest")
-    assert latest["height"] >= second.height
+    assert latest.height >= second.height
     info = ledger.info()
-    assert info["hash"] == dev.ledger_hash and info["settings"]["hash_algorithm"] == "SHA256"
-    assert info["validators"] == [to_base58(dev.key.public.encoded)]
+    assert info.hash == dev.ledger_hash and info.settings.hash_algorithm == "SHA256"
+    assert info.validators == (to_base58(dev.key.public.encoded),)
     keys = ledger.client.request("GET", f"{ledger.base}/accounts/{account}/entries")
     assert {"key": "product/6901234567892", "latest_version": 1} in keys["items"]
     data_accounts = ledger.client.request("GET", f"{ledger.base}/data-accounts", params={"limit": 1000})
@@ -133,9 +134,8 @@ def test_proof_bundles_over_http_verify_offline_as_certified(
     tx_report = ledger.verify(tx_bundle, trusted)
     assert tx_report.kind == "transaction" and tx_report.claim["status"] == "SUCCESS"
 
-    height = ledger.info()["height"]
-    consistency = ledger.client.request(
-        "GET", f"{ledger.base}/proofs/consistency", params={"old_height": 1, "new_height": height})
+    height = ledger.info().height
+    consistency = ledger.consistency_proof(1, height)
     assert ledger.verify(consistency, trusted).certified
 
     tampered = dict(bundle, claim=dict(bundle["claim"], value={"type": "TEXT", "value": "forged"}))
@@ -156,7 +156,7 @@ def test_msgpack_body_and_batches_with_wait(node: SoloNode, ledger: LedgerClient
     results = ledger.submit_many(batch + [batch[0]])
     assert all(not isinstance(r, ApiError) and r.status == "SUCCESS" for r in results[:20])
     assert isinstance(results[20], ApiError) and results[20].code == "DUPLICATE_TRANSACTION"
-    assert ledger.get_entry(account, "batch/19")["value"] == {"type": "INT64", "value": 19}
+    assert (ledger.get_entry(account, "batch/19").value, ledger.get_entry(account, "batch/19").value_type) == (19, "INT64")
 
 
 def test_rejected_transactions_answer_their_stable_codes(node: SoloNode, ledger: LedgerClient, dev: DevSolo, account: str) -> None:
@@ -266,7 +266,7 @@ def test_sdk_fails_over_from_a_dead_gateway(node: SoloNode, dev: DevSolo, accoun
 
 
 def test_async_sdk_submits_reads_proves_and_follows(node: SoloNode, dev: DevSolo, account: str, trusted: ValidatorSet) -> None:
-    async def scenario() -> tuple[TxResult, dict, object, list[StreamMessage]]:
+    async def scenario() -> tuple[TxResult, Entry, object, list[StreamMessage]]:
         async with AsyncJadechainClient([node.url], retry_timeout=5) as sdk:
             ledger = await sdk.ledger()
             result = await ledger.submit(ledger.builder().kv_set(account, "async", "yes").sign(dev.key))
@@ -289,7 +289,7 @@ def test_async_sdk_submits_reads_proves_and_follows(node: SoloNode, dev: DevSolo
             return result, entry, report, messages
 
     result, entry, report, messages = asyncio.run(scenario())
-    assert result.status == "SUCCESS" and entry["value"]["value"] == "yes"
+    assert result.status == "SUCCESS" and entry.value == "yes" and entry.version == 0
     assert report.certified  # type: ignore[attr-defined]
     assert messages[-1].data["tx_hash"] == result.tx_hash and messages[-1].height == result.height
 
@@ -302,8 +302,9 @@ def test_events_by_topic_with_proofs_and_in_the_stream(ledger: LedgerClient, dev
                  for i in range(3)]
     assert all(p.status == "SUCCESS" for p in published)
     events = ledger.get_events(events_account, "shipment", from_sequence=1)
-    assert [e["sequence"] for e in events] == [1, 2]
-    assert events[0]["content"] == {"type": "JSON", "value": {"step": 1}}
+    assert [e.sequence for e in events] == [1, 2]
+    assert (events[0].content, events[0].content_type, events[0].topic) == ({"step": 1}, "JSON", "shipment")
+    assert events[1].tx_hash == published[2].tx_hash
     topics = ledger.client.request("GET", f"{ledger.base}/accounts/{events_account}/topics")
     assert topics == [{"topic": "shipment", "latest_sequence": 2}]
     one = ledger.client.request("GET", f"{ledger.base}/accounts/{events_account}/events/2", params={"topic": "shipment"})
@@ -361,7 +362,7 @@ def test_contracts_deploy_invoke_and_source_through_the_gateway(ledger: LedgerCl
     assert record["source"] == COUNTER and record["version"] == 1 and record["state"] == "NORMAL"
     listed = ledger.client.request("GET", f"{ledger.base}/contracts")
     assert address in [a["address"] for a in listed["items"]]
-    assert ledger.get_entry(address, "k1")["value"] == {"type": "TEXT", "value": "v0"}
+    assert ledger.get_entry(address, "k1").value == "v0"
     tx = ledger.get_tx(invoked.tx_hash)
-    assert tx["operations"][0]["type"] == "InvokeContract"
-    assert [e["topic"] for e in tx["events"]] == ["bumped"]
+    assert tx.operations[0]["type"] == "InvokeContract"
+    assert [e.topic for e in tx.events] == ["bumped"]

@@ -88,7 +88,7 @@ def test_sigterm_is_graceful_and_a_restart_resumes(tmp_path) -> None:
             finally:
                 closed.close()
             process = start(dev, port)
-            assert ledger.get_entry(account, "k")["value"]["value"] == "before restart"
+            assert ledger.get_entry(account, "k").value == "before restart"
             again = ledger.submit(ledger.builder().kv_set(account, "k", "after restart", 0).sign(dev.key))
             assert again.status == "SUCCESS" and again.height > height
             # entry_proof waits (up to 30 s) for a certified header covering the write

@@ -35,7 +35,7 @@ def test_stream_delivers_every_result_exactly_once_across_reconnect_and_restart(
             pair = generate_keypair(ED25519)
             ledger.submit(ledger.builder().register_data_account(pair.public.encoded).sign(dev.key))
             account = address_from_public_key(pair.public)
-            start_height = ledger.info()["height"] + 1
+            start_height = ledger.info().height + 1
 
             # 1. A subscriber that reads a few messages, disconnects, and resumes from its last id.
             before = submit_writes(ledger, dev.key, account, "a", 30)
@@ -98,7 +98,7 @@ def test_stream_from_current_height_follows_live_commits_only(tmp_path) -> None:
     with SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], idle_block_ms=10) as node:
         with JadechainClient([node.url]) as client:
             ledger = client.ledger()
-            height = ledger.info()["height"]
+            height = ledger.info().height
             url = f"{node.url}{ledger.base}/stream"
             with httpx.stream("GET", url, params={"kinds": "block"}, timeout=10) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")

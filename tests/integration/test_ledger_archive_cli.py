@@ -75,7 +75,7 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
             old = results[2]
             proof_before = ledger.tx_proof(old.tx_hash)
             below = 9  # as docs/reliability.md archives
-            assert old.height < below < results[-1].height and ledger.get_block(below)["certified"]
+            assert old.height < below < results[-1].height and ledger.get_block(below).certified
         # the node holds its database: archiving refuses while it runs
         running = jadechain("ledger", "archive", "--data-dir", dev.data_dir, "--below", str(below), "--out", str(tmp_path / "a"))
         assert running.returncode == 1 and "STORAGE_ERROR" in running.stderr and "stop it first" in running.stderr
@@ -106,7 +106,7 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
             assert http.get(f"{base}/blocks/{below}").status_code == 200
         with JadechainClient([node.url], retry_timeout=10) as client:
             ledger = client.ledger(dev.ledger_hash)
-            assert ledger.get_entry(account, "k2")["value"]["value"] == 2  # state written in archived blocks
+            assert ledger.get_entry(account, "k2").value == 2  # state written in archived blocks
             assert ledger.submit(ledger.builder().kv_set(account, "after", 1).sign(dev.key)).status == "SUCCESS"
             # an archived transaction sent again is still a duplicate (its result: ARCHIVED, at once)
             replay = httpx.post(f"{node.url}{base}/txs", json={"tx": codec.encode(signed[2]).hex()}, timeout=10)
@@ -140,8 +140,8 @@ def test_archive_serve_archived_refuse_tampering_import_and_verify(tmp_path: Pat
     try:
         with JadechainClient([node.url], retry_timeout=10) as client:
             ledger = client.ledger(dev.ledger_hash)
-            assert ledger.get_block(old.height)["height"] == old.height
-            assert ledger.get_tx(old.tx_hash)["status"] == "SUCCESS"
+            assert ledger.get_block(old.height).height == old.height
+            assert ledger.get_tx(old.tx_hash).status == "SUCCESS"
             proof_after = ledger.tx_proof(old.tx_hash)
     finally:
         node.stop()

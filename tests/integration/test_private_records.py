@@ -84,8 +84,8 @@ def put(world: World, key: str, grades: list[GradeSpec]) -> None:
 
 def raw_value(world: World, key: str, version: int | None = None) -> bytes:
     entry = world.ledger.get_entry(world.account, key, version)
-    assert entry["value"]["type"] == "BYTES"
-    return bytes.fromhex(entry["value"]["value"])
+    assert entry.value_type == "BYTES" and isinstance(entry.value, bytes)
+    return entry.value
 
 
 def test_a_reader_decrypts_and_a_non_reader_sees_ciphertext_only(world: World) -> None:
@@ -139,7 +139,7 @@ def test_a_revoked_reader_cannot_read_new_versions_but_keeps_old_ones(world: Wor
     # Revoking someone who is no longer a reader is refused, not a silent re-encryption.
     with pytest.raises(NotAReader):
         world.ledger.revoke(world.account, "prices", drop.public, world.owner)
-    assert world.ledger.get_entry(world.account, "prices")["version"] == 1
+    assert world.ledger.get_entry(world.account, "prices").version == 1
     # Later versions written by the owner keep the revoked reader out too.
     put(world, "prices", [GradeSpec("partner", {"unit_price": 1100}, [keep.public])])
     assert world.ledger.get_private(world.account, "prices", drop).sealed == ["partner"]
@@ -160,7 +160,7 @@ def test_a_grant_adds_a_reader_to_an_old_version_without_re_encryption(world: Wo
     assert view.grades == {"partner": {"sha256": "ab" * 32}} and view.sealed == ["public"]
     # No re-encryption: version 0's stored bytes are untouched and no new version was written.
     assert raw_value(world, "evidence-7", 0) == before
-    assert world.ledger.get_entry(world.account, "evidence-7")["version"] == 1
+    assert world.ledger.get_entry(world.account, "evidence-7").version == 1
     # The grant is for version 0 only.
     assert world.ledger.get_private(world.account, "evidence-7", auditor).grades == {}
     # A second grant to the same version keeps the first.
@@ -314,7 +314,7 @@ def test_a_private_event_for_traceability_reads_and_discloses_like_an_entry(worl
         "currency": "CNY", "unit_price_cents": 1234}
     seen = world.ledger.get_private_event(account, "epcis", 0, stranger)
     assert seen.sealed == ["partner"] and seen.grades["public"]["bizStep"] == "shipping"
-    content = bytes.fromhex(world.ledger.get_events(account, "epcis", 0, 1)[0]["content"]["value"])
+    content = world.ledger.get_events(account, "epcis", 0, 1)[0].content
     assert b"1234" not in content and b"CNY" not in content
 
     document = world.ledger.disclose_event(account, "epcis", 0, "unit_price_cents", buyer, wait=90)

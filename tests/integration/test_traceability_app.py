@@ -283,12 +283,12 @@ def test_error_declaration_corrects_an_event_without_editing_it(env: Env) -> Non
     unknown = copy.deepcopy(declared)
     unknown["eventTime"] = "2026-03-07T10:00:00+01:00"
     document["epcisBody"]["eventList"] = [unknown]
-    env.service.store.set_meta("contract_version", "2")  # contracts before version 3 refuse such a declaration
+    env.service.store.set_meta("contract_version", "3")  # contracts before version 4 refuse such a declaration
     try:
         assert env.capture(document, "partner-token").json()["code"] == "UNKNOWN_EVENT"
     finally:
         env.service.store.set_meta("contract_version", str(CONTRACT_VERSION))
-    recorded_elsewhere = env.capture(document, "partner-token")  # version 3: recorded, flagged on chain
+    recorded_elsewhere = env.capture(document, "partner-token")  # version 4: recorded, flagged on chain
     assert recorded_elsewhere.status_code == 201, recorded_elsewhere.text
     [found] = [e for e in env.events(EXISTS_errorDeclaration="true") if e["eventTime"] == unknown["eventTime"]]
     assert found["errorDeclaration"] == unknown["errorDeclaration"]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from baas.apps.traceability.app import create_app
+from baas.apps.traceability.contract import CONTRACT_VERSION
 from baas.apps.traceability.eventhash import event_hash, time_millis
 from baas.apps.traceability.identifiers import urn_to_dl
 from baas.apps.traceability.server import AppServer
@@ -558,10 +559,10 @@ def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_dat
         job = env.capture(document)
         assert job["success"], job
         tx = env.service.ledger.get_tx(job["txHash"])
-        assert [op.get("method") for op in tx["operations"]] == ["capture"]
+        assert [op.get("method") for op in tx.operations] == ["capture"]
         assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
     finally:
-        env.service.store.set_meta("contract_version", "2")
+        env.service.store.set_meta("contract_version", str(CONTRACT_VERSION))
 
 
 GS1_DECLARATION = GS1.parent / "gs1_examples_errors" / "ErrorDeclarationAndCorrectiveEvent.jsonld"
@@ -570,7 +571,7 @@ GS1_DECLARATION = GS1.parent / "gs1_examples_errors" / "ErrorDeclarationAndCorre
 def test_gs1s_declaration_of_an_event_captured_elsewhere(tmp_path: Path) -> None:
     """GS1's ErrorDeclarationAndCorrectiveEvent example declares an event this repository never
     received (EPCIS 2.0 events travel between repositories) and carries the corrective event. It is
-    captured (contract version 3), queryable by every error-declaration parameter; only an organisation
+    captured (contract version 4), queryable by every error-declaration parameter; only an organisation
     entitled to the event's keys may declare it, once; the event itself may arrive later, once, and
     stays declared erroneous."""
     fresh = Env(tmp_path)
@@ -635,8 +636,8 @@ def test_gs1s_declaration_of_an_event_captured_elsewhere(tmp_path: Path) -> None
         duplicate = fresh.http.post("/traceability/capture", json=original, headers={"Authorization": "Bearer brand-token"})
         assert duplicate.status_code == 409 and duplicate.json()["code"] == "DUPLICATE_EVENT"
 
-        # an app whose contract predates version 3 keeps refusing such a declaration before the chain
-        fresh.service.store.set_meta("contract_version", "2")
+        # an app whose contract predates version 4 keeps refusing such a declaration before the chain
+        fresh.service.store.set_meta("contract_version", "3")  # version 3 refuses them
         other = copy.deepcopy(document)
         other["epcisBody"]["eventList"] = [dict(document["epcisBody"]["eventList"][0],
                                                 eventTime="2020-01-13T00:00:00+01:00")]

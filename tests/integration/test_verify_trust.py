@@ -314,7 +314,7 @@ def test_genesis_transaction_and_consistency_from_zero_fetched_from_a_node_verif
     with SoloNode(dev.data_dir, dev.ledger_hash, [dev.key], idle_block_ms=10) as node:
         with JadechainClient([node.url]) as client:
             ledger = client.ledger(dev.ledger_hash)
-            genesis_tx = ledger.get_block_txs(0)["items"][0]["tx_hash"]
+            genesis_tx = ledger.get_block_txs(0)[0].tx_hash
             genesis_proof = ledger.tx_proof(genesis_tx, wait=60)
             consistency = ledger.client.request("GET", ledger.base + "/proofs/consistency", params={"old_height": 0})
     for name, bundle in (("genesis-tx", genesis_proof), ("consistency-0", consistency)):

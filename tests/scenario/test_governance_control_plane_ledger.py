@@ -65,7 +65,7 @@ def test_a_member_votes_a_ledger_proposal_through_the_control_plane(tmp_path: Pa
             urls = [n["gateway_url"] for n in network["nodes"]]
             with JadechainClient(urls, retry_timeout=30) as client:
                 chain = client.ledger(ledger["ledger_hash"])
-                assert chain.info()["settings"]["governance"]["organizations"] == {"acme": 1, "bolt": 1}
+                assert chain.info().settings.governance["organizations"] == {"acme": 1, "bolt": 1}
                 role = ConfigureRole("AUDITOR", (), (), (TransactionPermission.DIRECT_OPERATION,), ())
                 proposed = chain.submit(chain.builder().propose([role], "auditors").sign(acme_key))
                 assert proposed.status == "SUCCESS"

@@ -155,7 +155,7 @@ def a_objects(consortium: Consortium) -> dict[str, Any]:
 
 def test_a_b_alone_is_refused_with_its_code(consortium: Consortium, a_objects: dict[str, Any]) -> None:
     b = consortium.b
-    assert consortium.ledger.get_account(a_objects["contract"])["organization"] == "A"
+    assert consortium.ledger.get_account(a_objects["contract"]).organization == "A"
     for address in (a_objects["contract"], a_objects["user"]):
         assert consortium.status(lambda t: t.set_account_state(address, "FROZEN"), b) == "NOT_OWNER"
         assert consortium.status(lambda t: t.set_account_state(address, "REVOKED"), b) == "NOT_OWNER"
@@ -166,7 +166,7 @@ def test_a_b_alone_is_refused_with_its_code(consortium: Consortium, a_objects: d
     a_node = str(address_from_public_key(consortium.a2.public))
     remove = UpdateParticipantState(a_node, ParticipantState.DEACTIVATED)
     assert consortium.status(lambda t: t.add(remove), b) == "PROPOSAL_REQUIRED"
-    assert consortium.ledger.get_account(a_objects["contract"])["state"] == "NORMAL"
+    assert consortium.ledger.get_account(a_objects["contract"]).state == "NORMAL"
     assert len(consortium.ledger.validators().public_keys) == 4
 
 
@@ -179,18 +179,18 @@ def test_b_with_approvals_succeeds_cli_proposal_and_multi_signature(
                                          "--key", "node2", "--json").stdout)
     assert proposed["status"] == "SUCCESS"
     proposal_id = proposed["tx_hash"]
-    assert consortium.ledger.proposal(proposal_id)["status"] == "OPEN"
+    assert consortium.ledger.proposal(proposal_id).status == "OPEN"
     voted = json.loads(consortium.cli("tx", "vote", proposal_id, "--key", "node3", "--json").stdout)
     assert voted["status"] == "SUCCESS"
     record = consortium.ledger.proposal(proposal_id)
-    assert record["status"] == "EXECUTED" and record["decided_height"] == voted["height"]
-    assert sorted(record["votes"]) == ["B", "C"]
+    assert record.status == "EXECUTED" and record.decided_height == voted["height"]
+    assert sorted(record.votes) == ["B", "C"] and all(vote.approve for vote in record.votes.values())
     for url in consortium.layout.urls:  # executed by every node's executor, not by a control plane
         with JadechainClient([url], retry_timeout=30) as client:
             ledger = client.ledger(consortium.layout.ledger_hash)
-            wait_until(lambda: ledger.get_account(a_objects["contract"])["state"] == "FROZEN", 60, f"{url} to freeze")
+            wait_until(lambda: ledger.get_account(a_objects["contract"]).state == "FROZEN", 60, f"{url} to freeze")
     listed = json.loads(consortium.cli("query", "proposals", "--status", "executed", "--json").stdout)
-    assert [p["id"] for p in listed] == [record["id"]]
+    assert [p["id"] for p in listed] == [record.id]
     proof_file = tmp_path / "proposal.json"
     consortium.cli("query", "proposal", proposal_id, "--proof", str(proof_file), "--proof-wait", "60")
     bundle = json.loads(proof_file.read_text())
@@ -214,7 +214,7 @@ def test_b_with_approvals_succeeds_cli_proposal_and_multi_signature(
     assert consortium.status(lambda t: t.add(role), consortium.b, consortium.c) == "SUCCESS"
     setting = UpdateLedgerSettings("max_ops_per_tx", TypedValue.int64(32))
     assert consortium.status(lambda t: t.add(setting), consortium.b, consortium.c) == "SUCCESS"
-    assert consortium.ledger.info()["settings"]["max_ops_per_tx"] == 32
+    assert consortium.ledger.info().settings.max_ops_per_tx == 32
     freeze_user = UpdateAccountState(a_objects["user"], AccountState.FROZEN)
     assert consortium.status(lambda t: t.add(freeze_user), consortium.b, consortium.c) == "SUCCESS"
 
@@ -229,17 +229,17 @@ def test_c_a_proposal_expires(consortium: Consortium) -> None:
         # Blocks come with transactions: send a harmless one so that block time moves on.
         consortium.submit(lambda t: t.register_data_account(generate_keypair(consortium.b.public.algorithm).public.encoded),
                           consortium.b)
-        return int(consortium.ledger.get_block("latest")["time"]) > expiry
+        return consortium.ledger.get_block("latest").time > expiry
 
     wait_until(past_expiry, 90, "a block after the expiry")
     assert consortium.status(lambda t: t.vote(from_b58(proposed.tx_hash)),
                              consortium.c) == "PROPOSAL_EXPIRED"
-    assert consortium.ledger.proposal(proposed.tx_hash)["status"] == "EXPIRED"
+    assert consortium.ledger.proposal(proposed.tx_hash).status == "EXPIRED"
 
     async def expired_seen_by_the_async_client() -> list[str]:
         async with AsyncJadechainClient(consortium.layout.urls) as client:
             ledger = await client.ledger(consortium.layout.ledger_hash)
-            return [p["id"] for p in await ledger.proposals("expired")]
+            return [p.id for p in await ledger.proposals("expired")]
 
     assert asyncio.run(expired_seen_by_the_async_client()) == [from_b58(proposed.tx_hash).hex()]
     assert "NEVER" not in json.dumps(consortium.cli("query", "roles", "--json").stdout)
@@ -251,7 +251,7 @@ def test_d_b_and_c_remove_a_validator_by_proposal(consortium: Consortium) -> Non
     proposed = consortium.submit(lambda t: t.propose([remove], "node1 is unreliable"), consortium.b)
     assert proposed.status == "SUCCESS"
     assert consortium.status(lambda t: t.vote(from_b58(proposed.tx_hash)), consortium.c) == "SUCCESS"
-    assert consortium.ledger.proposal(proposed.tx_hash)["status"] == "EXECUTED"
+    assert consortium.ledger.proposal(proposed.tx_hash).status == "EXECUTED"
     wait_until(lambda: len(consortium.ledger.validators().public_keys) == 3, 60, "the validator set to shrink")
     # The remaining three keep committing.
     for _ in range(3):

@@ -215,8 +215,8 @@ def network_summary(layout: NetworkLayout) -> str:
             lines.append(f"  {node.name}: no status ({type(exc).__name__})")
             continue
         core, replica = status["consensus"], status["replica"]
-        picked = {k: core.get(k, 0) for k in ("votes_sent", "local_timeouts", "tcs_formed", "qcs_formed", "proposals",
-                                              "block_requests", "vote_refused", "timeout_refused", "proposal_stale")}
+        # every counter that moved: the one that explains a stall is rarely the one expected
+        picked = {k: v for k, v in core.items() if isinstance(v, int) and not isinstance(v, bool) and v}
         lines.append(f"  {node.name}: height {status['height']} round {status['round']} committed_round "
                      f"{status['committed_round']} mempool {status['mempool']} peers {status['peers_connected']} "
                      f"halted {status['halted']} core {picked} replica {replica}")

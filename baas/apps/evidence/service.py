@@ -40,7 +40,7 @@ from ledger import codec
 from ledger.crypto import KeyPair, algorithm_by_code, from_base58, generate_keypair, hasher
 from ledger.types import KVSet, KVWrite, WritePolicy, typed_value
 from jadechain.sdk import JadechainClient
-from jadechain.sdk.client import ApiError, LedgerClient
+from jadechain.sdk import ApiError, Entry, LedgerClient
 
 from baas.apps.evidence import records
 from baas.apps.evidence.records import EvidenceError
@@ -261,8 +261,7 @@ class EvidenceService:
 
     def start(self) -> "EvidenceService":
         """Make sure the evidence data account exists (registering it on first start)."""
-        settings = self.ledger.info().get("settings", {})
-        self.max_tx_bytes = int(settings.get("max_tx_bytes", self.max_tx_bytes))
+        self.max_tx_bytes = self.ledger.info().settings.max_tx_bytes
         if not self.account:
             self.account = self._ensure_account()
         return self
@@ -380,30 +379,30 @@ class EvidenceService:
         """Add parties' signatures to a record (a new version of its entry); PENDING → COMPLETE."""
         for _ in range(5):
             entry = self._get_entry(RECORD_KEY.format(_check_id(record_id)))
-            record = json.loads(entry["value"]["value"])
+            record = json.loads(entry.value)
             core = record["core"]
             merged = _merge_signatures(core, bytes.fromhex(record["id"]), record["signatures"], signatures)
             if len(merged) == len(record["signatures"]):
-                return {"id": record["id"], "status": record["status"], "tx_hash": entry["tx_hash"],
-                        "height": entry["height"], "version": entry["version"], "signatures": len(merged)}
+                return {"id": record["id"], "status": record["status"], "tx_hash": entry.tx_hash,
+                        "height": entry.height, "version": entry.version, "signatures": len(merged)}
             record["signatures"] = merged
             record["status"] = records.record_status(core, merged)
             tx = self.ledger.builder().kv_set(
-                self.account, RECORD_KEY.format(record["id"]), records.canonical_json(record).decode(), entry["version"]
+                self.account, RECORD_KEY.format(record["id"]), records.canonical_json(record).decode(), entry.version
             ).sign(self.settings.key)
             result = self.ledger.submit(tx, wait=True, timeout=self.settings.commit_timeout)
             if not result.committed:
                 raise EvidenceError("COMMIT_TIMEOUT", f"transaction {result.tx_hash} not committed in time", 504)
             if result.status == "SUCCESS":
                 return {"id": record["id"], "status": record["status"], "tx_hash": result.tx_hash,
-                        "height": result.height, "version": entry["version"] + 1, "signatures": len(merged)}
+                        "height": result.height, "version": entry.version + 1, "signatures": len(merged)}
             if result.status != "VERSION_CONFLICT":
                 raise EvidenceError(result.status or "TX_FAILED", f"transaction failed: {result.status}", 409)
         raise EvidenceError("VERSION_CONFLICT", "the record kept changing; try again", 409)
 
     # --- reading ------------------------------------------------------------------------------------------
 
-    def _get_entry(self, key: str, version: int | None = None) -> dict[str, Any]:
+    def _get_entry(self, key: str, version: int | None = None) -> Entry:
         try:
             return self.ledger.get_entry(self.account, key, version)
         except ApiError as error:
@@ -414,11 +413,11 @@ class EvidenceService:
     def get_record(self, record_id: str) -> RecordState:
         key = RECORD_KEY.format(_check_id(record_id))
         latest = self._get_entry(key)
-        first = latest if latest["version"] == 0 else self._get_entry(key, 0)
-        block = self.ledger.get_block(first["height"])
-        record = json.loads(latest["value"]["value"])
-        state = RecordState(record, latest["version"], latest["height"], latest["tx_hash"], first["height"],
-                            first["tx_hash"], int(block["time"]), bool(block["certified"]))
+        first = latest if latest.version == 0 else self._get_entry(key, 0)
+        block = self.ledger.get_block(first.height)
+        record = json.loads(latest.value)
+        state = RecordState(record, latest.version, latest.height, latest.tx_hash, first.height,
+                            first.tx_hash, block.time, block.certified)
         if record["core"]["kind"] == records.KIND_BATCH:
             state.members = self.members(record["id"])
         return state
@@ -429,7 +428,7 @@ class EvidenceService:
         if cached is not None:
             return cached
         entry = self._get_entry(MEMBERS_KEY.format(record_id))
-        members: list[dict[str, Any]] = json.loads(entry["value"]["value"])
+        members: list[dict[str, Any]] = json.loads(entry.value)
         with self._lock:
             self._members_cache[record_id] = members
             while len(self._members_cache) > 256:
@@ -443,7 +442,7 @@ class EvidenceService:
             if error.code == "NOT_FOUND":
                 return None
             raise
-        found: dict[str, Any] = json.loads(entry["value"]["value"])
+        found: dict[str, Any] = json.loads(entry.value)
         return found
 
     def entry_proof(self, record_id: str, version: int | None = None) -> dict[str, Any]:
@@ -462,17 +461,12 @@ class EvidenceService:
         return self._with_pending_retry(call)
 
     def consistency(self, old_height: int, new_height: int | None = None) -> dict[str, Any]:
-        params: dict[str, Any] = {"old_height": old_height}
-        if new_height is not None:
-            params["new_height"] = new_height
         try:
-            result: dict[str, Any] = self.client.request(
-                "GET", f"/api/v1/ledgers/{self.settings.ledger_hash}/proofs/consistency", params=params)
+            return self.ledger.consistency_proof(old_height, new_height)
         except ApiError as error:
             if error.code == "PROOF_INVALID":
                 raise EvidenceError("INVALID_HEIGHT", error.message, 400) from error
             raise
-        return result
 
     def _with_pending_retry(self, call: Any) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.proof_wait

@@ -115,7 +115,7 @@ class Traceability:
             if len(prefix) < length:
                 continue
             if prefix not in cache:
-                cache[prefix] = self.ctx.get(self.ctx.address, "prefix:" + prefix)
+                self.read_prefixes(digits, cache)
             record = cache[prefix]
             if record is not None:
                 if org == record["brand"] or org in record["partners"]:
@@ -123,12 +123,20 @@ class Traceability:
                 self.ctx.revert("not authorised for company prefix " + prefix + ": " + uri)
         self.ctx.revert("no registered brand owns " + uri)
 
+    def read_prefixes(self, digits: str, cache: dict) -> None:
+        # every candidate company prefix of these digits not read yet, in one host call
+        unread = []
+        for length in range(12, 3, -1):
+            if len(digits) >= length and digits[:length] not in cache:
+                unread.append(digits[:length])
+        records = self.ctx.get_many(self.ctx.address, ["prefix:" + prefix for prefix in unread])
+        for i in range(len(unread)):
+            cache[unread[i]] = records[i]
+
     def check_hash(self, h: str) -> None:
-        if len(h) != 64:
+        # strip(HEX) leaves nothing exactly when every character is a hex digit: one C loop, not 64 steps
+        if len(h) != 64 or h.strip(HEX) != "":
             self.ctx.revert("event hash must be 64 hex digits")
-        for c in h:
-            if c not in HEX:
-                self.ctx.revert("event hash must be 64 hex digits")
 
     @callable
     def capture(self, events: list) -> int:
@@ -183,11 +191,15 @@ class Traceability:
         return len(elements)
 '''
 
-CONTRACT_VERSION = 3
-"""2: ``master_data`` (EPCIS master data on chain) beside ``capture``. 3: ``capture`` records an error
-declaration of an event this ledger does not hold (EPCIS 2.0: events are shared between repositories,
-so the declaration may reach a repository without the event), marked ``"f": true``; version 2 refused it."""
-FOREIGN_DECLARATIONS_SINCE = 3
+CONTRACT_VERSION = 4
+"""2: ``master_data`` (EPCIS master data on chain) beside ``capture``; 3: the company-prefix walk reads
+its candidate prefixes in one ``ctx.get_many`` (one host call instead of up to nine) and checks an event
+hash's hex digits with one ``strip`` instead of a 64-step loop (same answers, less gas); 4: ``capture``
+records an error declaration of an event this ledger does not hold (EPCIS 2.0: events are shared
+between repositories, so the declaration may reach a repository without the event), marked
+``"f": true`` – versions up to 3 refused it – and a recorded event with no GS1 key is declared only by
+the organisation that recorded it."""
+FOREIGN_DECLARATIONS_SINCE = 4
 """The first contract version whose ``capture`` takes a declaration of an event not on chain."""
 GAS_PER_EVENT = 6_000
 GAS_PER_MASTER_ELEMENT = 12_000

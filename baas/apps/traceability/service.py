@@ -39,7 +39,7 @@ from baas.apps.traceability.store import (
 )
 from ledger import codec
 from ledger.crypto import ED25519, KeyPair, address_from_public_key, from_base58, generate_keypair
-from ledger.proofs import verify_bundle
+from ledger.proofs import validators_to_json, verify_bundle
 from jadechain.sdk import JadechainClient
 from jadechain.sdk.client import ApiError, LedgerClient
 
@@ -371,7 +371,7 @@ class TraceabilityService:
         name = self.store.organisation(address)
         if name is None:
             try:
-                name = str(self.ledger.get_account(address).get("name") or "")
+                name = self.ledger.get_account(address).name
             except ApiError:
                 name = ""
             self.store.set_organisation(address, name)
@@ -398,7 +398,7 @@ class TraceabilityService:
 
     def declarations_of_unrecorded_events(self) -> bool:
         """Whether this app's contract records an error declaration of an event it does not hold
-        (version 3+); older contracts refuse it, so the app answers 409 UNKNOWN_EVENT first."""
+        (version 4+); older contracts refuse it, so the app answers 409 UNKNOWN_EVENT first."""
         return int(self.store.get_meta("contract_version") or "1") >= FOREIGN_DECLARATIONS_SINCE
 
     def _contract(self) -> str:
@@ -541,24 +541,24 @@ class TraceabilityService:
                     400 <= error.http_status < 500:
                 raise CaptureError("NOT_FOUND", "no capture with this ID", 404) from error
             raise CaptureError(error.code, error.message, 502) from error
-        return {"captureID": capture_id, "running": False, "success": tx["status"] == "SUCCESS",
-                "status": tx["status"], "height": tx["height"], "txHashes": [capture_id]}
+        return {"captureID": capture_id, "running": False, "success": tx.ok,
+                "status": tx.status, "height": tx.height, "txHashes": [capture_id]}
 
     # --- following the chain -------------------------------------------------------------------
 
     def index_transaction(self, tx_hash: str) -> int:
         """Index the capture transaction ``tx_hash`` from the chain (used by the follower and rebuilds)."""
         tx = self.ledger.get_tx(tx_hash)
-        if tx["status"] != "SUCCESS" or not tx["signers"]:
+        if not tx.ok or not tx.signers:
             return 0
         added = 0
-        for operation in tx["operations"]:
+        for operation in tx.operations:
             if operation.get("type") != "InvokeContract" or operation.get("address") != self.contract_address \
                     or operation.get("method") not in ("capture", "master_data"):
                 continue
             arguments = codec.unpack_canonical(from_base58(operation["args"]))
             if operation["method"] == "master_data":
-                self._index_master_data(arguments[0], tx["signers"][0])
+                self._index_master_data(arguments[0], tx.signers[0])
                 continue
             events = []
             for item in arguments[0]:
@@ -566,7 +566,7 @@ class TraceabilityService:
                     events.append(prepared_from_chain_item(item).indexed)
                 except (EventHashError, IdentifierError, ValueError, KeyError) as exc:
                     log.warning("skipping an event of tx %s that does not verify: %s", tx_hash, exc)
-            added += self.store.add_events(events, tx["signers"][0], tx_hash, tx["height"])
+            added += self.store.add_events(events, tx.signers[0], tx_hash, tx.height)
         return added
 
     def _index_master_data(self, elements: Sequence[Any], org: str) -> None:
@@ -1017,7 +1017,7 @@ class TraceabilityService:
         return bundle
 
     def validators_json(self) -> Any:
-        return self.ledger.client.request("GET", f"{self.ledger.base}/validators")
+        return validators_to_json(self.ledger.validators())
 
 
 _BASE58 = re.compile(r"[1-9A-HJ-NP-Za-km-z]{16,128}")

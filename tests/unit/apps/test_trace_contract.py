@@ -165,7 +165,7 @@ def test_the_indexer_refuses_chain_items_whose_key_list_hides_the_events_keys() 
 
 def test_a_declaration_of_an_event_recorded_elsewhere(chain: Chain) -> None:
     """EPCIS 2.0 events travel between repositories, so a declaration may arrive without its event
-    (GS1's ErrorDeclarationAndCorrectiveEvent example). Contract version 3 records it, marked foreign,
+    (GS1's ErrorDeclarationAndCorrectiveEvent example). Contract version 4 records it, marked foreign,
     under the same rules as any declaration; the event itself may still be captured later, once."""
     contract = deploy(chain)
     brand, rogue = chain.new_user("brand"), chain.new_user("rogue")
@@ -198,7 +198,7 @@ def test_a_declaration_of_an_event_recorded_elsewhere(chain: Chain) -> None:
 
 def test_an_event_without_gs1_keys_is_declared_erroneous_only_by_its_capturer(chain: Chain) -> None:
     """No brand governs an event whose identifiers are private URIs, so no brand rule decides who may
-    declare it erroneous: only the organisation that recorded it may (contract version 3)."""
+    declare it erroneous: only the organisation that recorded it may (contract version 4)."""
     contract = deploy(chain)
     owner, rogue = chain.new_user("owner"), chain.new_user("rogue")
 

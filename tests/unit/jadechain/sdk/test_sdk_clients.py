@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from jadechain.sdk import (
-    ApiError, AsyncJadechainClient, AsyncLedgerClient, JadechainClient, LedgerClient, StreamMessage, TxResult,
+    Account, ApiError, AsyncJadechainClient, AsyncLedgerClient, Block, Entry, Event, JadechainClient, LedgerClient,
+    LedgerInfo, MalformedAnswer, Page, Proposal, StreamMessage, TransactionRecord, TxResult,
 )
 from jadechain.sdk.client import GatewaysUnavailable
 from ledger.crypto import SHA256, generate_keypair, to_base58
@@ -98,9 +99,37 @@ def call(method: str, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
 TX_JSON = {"status": "SUCCESS", "height": 4, "index": 0, "gas_used": 21, "results": [{"type": "INT64", "value": 7}]}
 
 
+def block_json(height: int) -> dict[str, Any]:
+    """A block header as a gateway answers it."""
+    return {"height": height, "hash": f"B{height}", "ledger_hash": LEDGER, "previous_hash": "B0", "tx_root": "R",
+            "tx_count": 1, "state_root": "S", "accumulator_root": "A", "accumulator_size": 2, "time": 1_000,
+            "proposer": "P", "epoch": 0, "certified": True}
+
+
+ENTRY_JSON = {"account": "A1", "key": "k", "version": 2, "value": {"type": "TEXT", "value": "v"}, "height": 3,
+              "tx_hash": "H"}
+EVENT_JSON = {"account": "A1", "topic": "t", "sequence": 3, "content": {"type": "INT64", "value": 1}, "tx_hash": "H",
+              "height": 3}
+ACCOUNT_JSON = {"address": "A1", "kind": "DATA", "public_key": "K", "state": "NORMAL", "owners": ["O"],
+                "created_height": 1, "name": "", "write_policy": "OWNERS", "organization": ""}
+INFO_JSON = {"hash": LEDGER, "height": 9, "latest_block_hash": "B9", "transactions": 12, "state_root": "S",
+             "accumulator_root": "A", "validators": ["V"], "settings": {
+                 "hash_algorithm": "SHA256", "signature_algorithms": ["ED25519"], "consensus": {}, "max_tx_bytes": 1024,
+                 "max_ops_per_tx": 8, "default_gas_limit": 100, "governance": None, "contract_engine": "wasm"}}
+TX_RECORD_JSON = {**TX_JSON, "hash": "H", "accumulator_index": 5, "ledger_hash": LEDGER, "time": 1, "nonce": "00",
+                  "expiry": 0, "signers": ["S1"], "operations": [{"type": "KVSet"}], "events": [EVENT_JSON]}
+PROPOSAL_JSON = {"id": "p", "proposer": "S1", "organization": "A", "reason": "", "operations": "", "kinds": [],
+                 "policies": [], "created_height": 1, "expiry": 5, "status": "OPEN",
+                 "votes": {"A": {"approve": True, "voter": "S1", "height": 1}}, "decided_height": -1, "result": ""}
+
+
+def page_json(*items: Any) -> dict[str, Any]:
+    return {"total": len(items), "offset": 0, "limit": 100, "items": list(items)}
+
+
 @both
 def test_a_refused_connection_fails_over_to_the_next_gateway_and_stays_there(run: Any) -> None:
-    gateways = Gateways(down={"a"}, answers={f"{BASE}/blocks/latest": [(200, {"height": 9})]})
+    gateways = Gateways(down={"a"}, answers={f"{BASE}/blocks/latest": [(200, block_json(9))]})
 
     def scenario(client: Any) -> Any:
         async def twice() -> Any:
@@ -110,7 +139,7 @@ def test_a_refused_connection_fails_over_to_the_next_gateway_and_stays_there(run
             return twice()
         return [ledger_of(client).get_block(), ledger_of(client).get_block(), client.gateways[client._current]]
 
-    assert run(gateways, scenario) == [{"height": 9}, {"height": 9}, "http://b"]
+    assert run(gateways, scenario) == [Block.from_json(block_json(9))] * 2 + ["http://b"]
     assert [entry[0] for entry in gateways.log] == ["b", "b"]
 
 
@@ -142,35 +171,37 @@ def test_a_4xx_or_a_plain_5xx_is_the_gateways_answer_without_failover(run: Any) 
 def test_a_busy_gateway_is_retried_until_it_answers(run: Any) -> None:
     gateways = Gateways(answers={f"{BASE}/blocks/3": [
         (503, {"code": "MEMPOOL_FULL", "message": "full"}), (429, {"code": "RATE_LIMITED", "message": "slow"}),
-        (200, {"height": 3}),
+        (200, block_json(3)),
     ]})
-    assert run(gateways, call("get_block", 3)) == {"height": 3}
+    assert run(gateways, call("get_block", 3)).height == 3
     assert [entry[0] for entry in gateways.log] == ["a", "a", "a"]
 
 
 @both
 def test_queries_send_their_paths_and_parameters(run: Any) -> None:
     answers = {
-        BASE: [(200, {"hash": LEDGER})],
-        f"{BASE}/blocks/5/txs": [(200, {"items": []})],
-        f"{BASE}/accounts/A1": [(200, {"address": "A1"})],
-        f"{BASE}/accounts/A1/entry": [(200, {"version": 2})],
-        f"{BASE}/accounts/A1/entry/versions": [(200, {"items": [{"version": 0}]})],
-        f"{BASE}/accounts/A1/events": [(200, [{"sequence": 1}])],
-        f"{BASE}/txs/H": [(200, {"hash": "H"})],
-        f"{BASE}/proposals": [(200, {"items": [{"id": "p"}]})],
+        BASE: [(200, INFO_JSON)],
+        f"{BASE}/blocks/5/txs": [(200, page_json({**TX_JSON, "tx_hash": "H"}))],
+        f"{BASE}/accounts/A1": [(200, ACCOUNT_JSON)],
+        f"{BASE}/accounts/A1/entry": [(200, ENTRY_JSON)],
+        f"{BASE}/accounts/A1/entry/versions": [(200, page_json(ENTRY_JSON))],
+        f"{BASE}/accounts/A1/events": [(200, [EVENT_JSON])],
+        f"{BASE}/txs/H": [(200, TX_RECORD_JSON)],
+        f"{BASE}/proposals": [(200, page_json(PROPOSAL_JSON))],
+        f"{BASE}/proofs/consistency": [(200, {"bundle": 2})],
     }
     gateways = Gateways(answers=answers)
     scenarios = [
-        (call("info"), {"hash": LEDGER}),
-        (call("get_block_txs", 5, offset=1, limit=2), {"items": []}),
-        (call("get_account", "A1"), {"address": "A1"}),
-        (call("get_entry", "A1", "k"), {"version": 2}),
-        (call("get_entry", "A1", "k", 1), {"version": 2}),
-        (call("get_versions", "A1", "k", limit=5), [{"version": 0}]),
-        (call("get_events", "A1", "t", from_sequence=3), [{"sequence": 1}]),
-        (call("get_tx", "H"), {"hash": "H"}),
-        (call("proposals", "OPEN"), [{"id": "p"}]),
+        (call("info"), LedgerInfo.from_json(INFO_JSON)),
+        (call("get_block_txs", 5, offset=1, limit=2), Page(1, 0, 100, (TxResult("H", True, "SUCCESS", 4, 0, 21, (7,), ("INT64",)),))),
+        (call("get_account", "A1"), Account.from_json(ACCOUNT_JSON)),
+        (call("get_entry", "A1", "k"), Entry("A1", "k", 2, "v", "TEXT", 3, "H")),
+        (call("get_entry", "A1", "k", 1), Entry("A1", "k", 2, "v", "TEXT", 3, "H")),
+        (call("get_versions", "A1", "k", limit=5), [Entry.from_json(ENTRY_JSON)]),
+        (call("get_events", "A1", "t", from_sequence=3), [Event("A1", "t", 3, 1, "INT64", "H", 3)]),
+        (call("get_tx", "H"), TransactionRecord.from_json(TX_RECORD_JSON)),
+        (call("proposals", "OPEN"), [Proposal.from_json(PROPOSAL_JSON)]),
+        (call("consistency_proof", 2), {"bundle": 2}),
     ]
     for scenario, expected in scenarios:
         assert run(gateways, scenario) == expected
@@ -184,7 +215,25 @@ def test_queries_send_their_paths_and_parameters(run: Any) -> None:
         ("GET", f"{BASE}/accounts/A1/events", {"topic": "t", "limit": "100", "from": "3"}),
         ("GET", f"{BASE}/txs/H", {}),
         ("GET", f"{BASE}/proposals", {"status": "OPEN", "limit": "1000"}),
+        ("GET", f"{BASE}/proofs/consistency", {"old_height": "2"}),
     ]
+
+
+@both
+def test_a_malformed_answer_is_a_stable_error_whichever_client_reads_it(run: Any) -> None:
+    gateways = Gateways(answers={
+        f"{BASE}/accounts/A1/entry": [(200, {**ENTRY_JSON, "version": "2"})],
+        f"{BASE}/accounts/A1/events": [(200, {"not": "a list"})],
+        f"{BASE}/blocks/latest": [(200, "not json")],
+        f"{BASE}/txs": [(200, {"tx_hash": "H"})],
+        "/api/v1/ledgers": [(200, [{"height": 1}])],
+    })
+    for scenario, named in [(call("get_entry", "A1", "k"), "Entry.version"), (call("get_events", "A1", "t"), "events"),
+                            (call("get_block"), "Block"), (call("submit_many", [signed_tx()]), "submit_many"),
+                            (lambda client: client.ledger(), "ledgers[0].hash")]:
+        with pytest.raises(MalformedAnswer) as raised:
+            run(gateways, scenario)
+        assert raised.value.code == "MALFORMED_ANSWER" and named in str(raised.value)
 
 
 def signed_tx() -> Any:
@@ -202,7 +251,7 @@ def test_submit_waits_for_the_commit_and_a_duplicate_becomes_a_wait(run: Any) ->
                         (400, {"code": "DUPLICATE_TRANSACTION", "message": "seen"})],
         f"{BASE}/txs/{tx_hash}": [(200, TX_JSON)],
     })
-    expected = TxResult(tx_hash, True, "SUCCESS", 4, 0, 21, (7,))
+    expected = TxResult(tx_hash, True, "SUCCESS", 4, 0, 21, (7,), ("INT64",))
     assert run(gateways, call("submit", tx)) == expected
     assert run(gateways, call("submit", tx, timeout=5)) == expected
     assert run(gateways, call("submit", tx, wait=False)) == TxResult(tx_hash, False)
@@ -231,7 +280,7 @@ def test_submit_many_answers_one_result_or_error_per_transaction(run: Any) -> No
         {"error": {"code": "BAD_SIGNATURE", "message": "forged"}},
     ])]})
     first, second = run(gateways, call("submit_many", [tx, tx], timeout=7))
-    assert first == TxResult("H1", True, "SUCCESS", 4, 0, 21, (7,))
+    assert first == TxResult("H1", True, "SUCCESS", 4, 0, 21, (7,), ("INT64",))
     assert isinstance(second, ApiError) and (second.code, second.http_status) == ("BAD_SIGNATURE", 400)
     assert gateways.log[0][3] == {"wait": "commit", "timeout": "7"}
 
@@ -327,18 +376,9 @@ def test_ledger_picks_the_only_ledger_or_asks_for_one(run: Any) -> None:
         run(gateways, scenario)
 
 
-@both
-def test_a_body_that_is_not_json_reads_as_none(run: Any) -> None:
-    gateways = Gateways(answers={f"{BASE}/blocks/latest": [(200, "not json")]})
-    assert run(gateways, call("get_block")) is None
-
-
 SYNC_ONLY_CLIENT = {"close"}  # the async client closes with ``aclose`` (httpx's names)
 ASYNC_ONLY_CLIENT = {"aclose"}
-SYNC_ONLY_LEDGER = {  # private records (jadechain.sdk.private) are offered by the sync client only
-    "get_private", "put_private", "grant", "revoke", "publish_private", "get_private_event", "disclose_event",
-    "disclose", "verify_disclosure",
-}
+SYNC_ONLY_LEDGER: set[str] = set()  # private records too are plans: both clients offer them
 
 
 def public_names(cls: type) -> set[str]:
@@ -359,7 +399,7 @@ def test_both_clients_offer_the_same_methods_with_the_same_parameters(
             continue
         assert inspect.signature(sync_member).parameters.keys() == inspect.signature(async_member).parameters.keys(), name
         is_io = inspect.iscoroutinefunction(async_member) or inspect.isasyncgenfunction(async_member)
-        assert is_io != (name in {"builder", "verify"}), name
+        assert is_io != (name in {"builder", "verify", "verify_disclosure"}), name
 
 
 USER_CODE = """
@@ -367,8 +407,9 @@ from jadechain.sdk import AsyncJadechainClient, JadechainClient, TxResult
 
 def sync_user(client: JadechainClient, tx_hash: str) -> int:
     ledger = client.ledger()
+    version: int = ledger.get_entry("account", "key").version
     result: TxResult = ledger.wait_tx(tx_hash, timeout=5.0)
-    return len(ledger.get_versions("account", "key", limit=3)) + (result.height or 0)
+    return len(ledger.get_versions("account", "key", limit=3)) + (result.height or 0) + version
 
 async def async_user(client: AsyncJadechainClient, tx_hash: str) -> int:
     ledger = await client.ledger()
@@ -391,7 +432,9 @@ def test_a_users_code_type_checks_against_both_clients_and_misuse_is_caught() ->
     wrong_argument = mypy(USER_CODE.replace('ledger.wait_tx(tx_hash, timeout=5.0)\n    return len(ledger',
                                             'ledger.wait_tx(tx_hash, wait=5.0)\n    return len(ledger'))
     assert wrong_argument.returncode == 1, wrong_argument.stdout
-    assert '<string>:6: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
+    assert '<string>:7: error: Unexpected keyword argument "wait"' in wrong_argument.stdout  # the sync wait_tx
+    as_a_dict = mypy(USER_CODE.replace('.get_entry("account", "key").version', '.get_entry("account", "key")["version"]'))
+    assert as_a_dict.returncode == 1 and 'Value of type "Entry" is not indexable' in as_a_dict.stdout, as_a_dict.stdout
 
 
 @both
@@ -423,3 +466,68 @@ def test_the_core_decides_the_gateway_order_and_back_off_without_any_io() -> Non
     with pytest.raises(StopIteration) as done:
         plan.send(httpx.Response(200, json={"status": "ok"}))
     assert done.value.value == {"status": "ok"}
+
+
+@both
+def test_private_records_read_and_write_through_either_client(run: Any) -> None:
+    """The private-record operations are plans like every other: the async client reads a sealed record
+    (and its grant side entry) and writes one with the same requests as the sync client."""
+    from ledger.private import GradeSpec, encode_private_record, grants_key, seal_record
+
+    reader, owner = generate_keypair(), generate_keypair()
+    record = seal_record(account="A1", key="visit", hash_algorithm=SHA256, grades=[
+        GradeSpec("partner", {"diagnosis": "J45"}, [reader.public, owner.public]),
+        GradeSpec("owner", {"notes": "private"}, [owner.public])])
+    sealed = {**ENTRY_JSON, "key": "visit", "version": 4,
+              "value": {"type": "BYTES", "value": encode_private_record(record).hex()}}
+    gateways = Gateways(answers={f"{BASE}/accounts/A1/entry": [(200, sealed)]})
+    view = run(gateways, call("get_private", "A1", "visit", reader))
+    assert (view.version, view.grades, view.sealed) == (4, {"partner": {"diagnosis": "J45"}}, ["owner"])
+    assert [params["key"] for *_, params in gateways.log] == ["visit", grants_key("visit", 4)]  # no grants: 404
+
+    gateways.answers[f"{BASE}/txs"] = [(200, {"tx_hash": "W", "committed": True, "result": {**TX_JSON, "results": []}})]
+    written = run(gateways, call("put_private", "A1", "visit", [GradeSpec("partner", {"diagnosis": "J46"}, [])], owner))
+    assert (written.tx_hash, written.status) == ("W", "SUCCESS")
+    assert [(method, params.get("key")) for _, method, _, params in gateways.log[2:]] == [("GET", "visit"), ("POST", None)]
+
+
+@both
+def test_a_custody_reader_opens_its_envelopes_as_plan_steps(run: Any) -> None:
+    """A reader whose key is in custody: each envelope goes to the control plane as a step of the plan (so the
+    async client awaits it instead of blocking its loop); its refusal is the control plane's stable error."""
+    import json as json_module
+
+    from ledger.crypto.envelope import unwrap_key
+    from ledger.private import GradeSpec, encode_private_record, seal_record
+    from jadechain.sdk.private import CustodyReader
+
+    held, other = generate_keypair(), generate_keypair()
+    record = seal_record(account="A1", key="visit", hash_algorithm=SHA256, grades=[
+        GradeSpec("partner", {"diagnosis": "J45"}, [held.public]), GradeSpec("owner", {"notes": "x"}, [other.public])])
+    gateways = Gateways(answers={f"{BASE}/accounts/A1/entry": [(200, {
+        **ENTRY_JSON, "key": "visit", "value": {"type": "BYTES", "value": encode_private_record(record).hex()}})]})
+    unwrapped: list[dict[str, Any]] = []
+    refuse = False
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "custody":
+            return Gateways.handle(gateways, request)
+        body = json_module.loads(request.content)
+        unwrapped.append({"path": request.url.path, "auth": request.headers["authorization"], **body})
+        if refuse:
+            return httpx.Response(403, json={"code": "FORBIDDEN", "message": "not your organisation"})
+        return httpx.Response(200, json={"data_key_hex": unwrap_key(held.private, bytes.fromhex(body["wrapped_key_hex"])).hex()})
+    gateways.handle = handle  # type: ignore[method-assign]
+
+    reader = CustodyReader("http://custody/", "T0KEN", 1, 2, held.public, context="audit me")
+    try:
+        view = run(gateways, call("get_private", "A1", "visit", reader))
+        assert (view.grades, view.sealed) == ({"partner": {"diagnosis": "J45"}}, ["owner"])
+        assert [(u["path"], u["auth"], u["context"]) for u in unwrapped] == [
+            ("/api/v1/organizations/1/keys/2/unwrap", "Bearer T0KEN", "audit me")]
+        refuse = True
+        with pytest.raises(ApiError) as refused:
+            run(gateways, call("get_private", "A1", "visit", reader))
+        assert refused.value.code == "FORBIDDEN"
+    finally:
+        reader.close()
