@@ -136,10 +136,12 @@ def start_node(dev: Any) -> tuple[Any, str]:
     raise RuntimeError("the solo node did not start")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc; 0 where it cannot be read)."""
+def process_cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU seconds a process (or one of its threads) has used so far (Linux /proc; 0
+    where it cannot be read)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
+        fields = stat.read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
@@ -160,6 +162,8 @@ def measure_queries(settings: Any, service: Any, stored: int, queries: int, fail
             http.get(f"/traceability/items/{quote(item, safe='')}/history")
         history_ms = []
         sizes = []
+        server_thread = server._thread.native_id if server._thread is not None else None
+        server_started = process_cpu_seconds(os.getpid(), server_thread)
         cpu_started = time.process_time()
         for item in items:
             t0 = time.perf_counter()
@@ -170,16 +174,22 @@ def measure_queries(settings: Any, service: Any, stored: int, queries: int, fail
             else:
                 sizes.append(len(response.json()["events"]))
         history_cpu_ms = (time.process_time() - cpu_started) * 1000 / max(1, len(items))
+        server_cpu_ms = (process_cpu_seconds(os.getpid(), server_thread) - server_started) * 1000 / max(1, len(items))
         events_ms = []
         for item in items[: queries // 2]:
             t0 = time.perf_counter()
             http.get("/traceability/events", params={"MATCH_epc": item})
             events_ms.append((time.perf_counter() - t0) * 1000)
+        fresh = [sgtin(rng.randrange(loaded_cases * ITEMS_PER_CASE)) for _ in range(queries)]  # caches cold
+        app_cpu_ms = app_cpu_per_request(server.app, [f"/traceability/items/{item}/history" for item in fresh],
+                                         failures)
     return {
         "history_query": {
             "queries": len(history_ms), "p50_ms": round(percentile(history_ms, 0.5), 2),
             "p99_ms": round(percentile(history_ms, 0.99), 2), "mean_ms": round(statistics.fmean(history_ms), 2),
             "process_cpu_ms_per_query": round(history_cpu_ms, 2),  # client and in-process server together
+            "server_cpu_ms_per_query": round(server_cpu_ms, 2),  # the server's thread alone (HTTP + query)
+            "app_cpu_ms_per_query": round(app_cpu_ms, 3),  # the ASGI app alone, called in-process (no HTTP)
             "events_per_history_mean": round(statistics.fmean(sizes), 2) if sizes else 0,
             "target_p99_ms": 20,
         },
@@ -187,6 +197,35 @@ def measure_queries(settings: Any, service: Any, stored: int, queries: int, fail
         "events_query": {"queries": len(events_ms), "p50_ms": round(percentile(events_ms, 0.5), 2),
                          "p99_ms": round(percentile(events_ms, 0.99), 2)},
     }
+
+
+def app_cpu_per_request(app: Any, paths: list[str], failures: list[str]) -> float:
+    """CPU ms the ASGI app itself spends per ``GET path`` (called in-process: no HTTP server, no client)."""
+    import asyncio
+
+    async def get(path: str) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": quote(path).encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        if sent[0].get("status") != 200:
+            failures.append(f"in-process history {sent[0].get('status')}")
+
+    async def run() -> float:
+        started = time.process_time()
+        for path in paths:
+            await get(path)
+        return (time.process_time() - started) * 1000 / max(1, len(paths))
+
+    return asyncio.run(run())
 
 
 def index_level(args: Any) -> None:
@@ -236,6 +275,8 @@ def index_level(args: Any) -> None:
         "index_bytes_per_event": results["index_load"]["index_bytes_per_event"],
         "history_p50_ms": results["history_query"]["p50_ms"], "history_p99_ms": results["history_query"]["p99_ms"],
         "history_process_cpu_ms_per_query": results["history_query"]["process_cpu_ms_per_query"],
+        "history_server_cpu_ms_per_query": results["history_query"]["server_cpu_ms_per_query"],
+        "history_app_cpu_ms_per_query": results["history_query"]["app_cpu_ms_per_query"],
         "events_query_p99_ms": results["events_query"]["p99_ms"], "failed_queries": len(failures),
     })
 

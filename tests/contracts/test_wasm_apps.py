@@ -54,8 +54,15 @@ def story(chain: Chain) -> tuple[list[str], list[object]]:
     bad = list(logistics[0])
     bad[0] = "zz" * 32
     invoke(brand, "capture", [bad])
+    [elsewhere] = items("03_unauthorised_capture")  # declared before it is captured (contract version 4)
+    foreign = list(elsewhere)
+    foreign[4], foreign[5] = True, "did_not_occur"
+    invoke(rogue, "capture", [foreign])
+    invoke(brand, "capture", [foreign])
+    invoke(brand, "capture", [elsewhere])
     state = [chain.ledger.get_entry(contract, key).value.to_python()
-             for key in ("admin", "prefix:9521234", "e:" + production[0][0], "e:" + logistics[0][0], "x:" + declaration[0])]
+             for key in ("admin", "prefix:9521234", "e:" + production[0][0], "e:" + logistics[0][0], "x:" + declaration[0],
+                         "x:" + foreign[0], "e:" + elsewhere[0])]
     return statuses, state
 
 
@@ -65,5 +72,7 @@ def test_traceability_contract_is_the_same_on_both_engines() -> None:
     assert wasm == legacy
     S, R = "SUCCESS", "CONTRACT_REVERTED"
     # deploy+init; rogue/admin/short brand; rogue/partner/brand capture; duplicate; rogue/brand partner;
-    # partner capture; rogue/partner/repeated declaration; malformed hash
-    assert wasm[0] == [S, R, S, R, R, R, S, R, R, S, S, R, S, R, R]
+    # partner capture; rogue/partner/repeated declaration; malformed hash; rogue/brand declaration of an
+    # event not on chain, the event captured afterwards
+    assert wasm[0] == [S, R, S, R, R, R, S, R, R, S, S, R, S, R, R, R, S, S]
+    assert wasm[1][5]["f"] is True and "f" not in wasm[1][4]

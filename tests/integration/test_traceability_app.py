@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from baas.apps.traceability.app import create_app
+from baas.apps.traceability.contract import CONTRACT_VERSION
 from baas.apps.traceability.eventhash import event_hash, hash_hex
 from baas.apps.traceability.server import AppServer
 from baas.apps.traceability.service import TraceabilityService, TraceabilitySettings, canonical_json
@@ -282,7 +283,15 @@ def test_error_declaration_corrects_an_event_without_editing_it(env: Env) -> Non
     unknown = copy.deepcopy(declared)
     unknown["eventTime"] = "2026-03-07T10:00:00+01:00"
     document["epcisBody"]["eventList"] = [unknown]
-    assert env.capture(document, "partner-token").json()["code"] == "UNKNOWN_EVENT"
+    env.service.store.set_meta("contract_version", "3")  # contracts before version 4 refuse such a declaration
+    try:
+        assert env.capture(document, "partner-token").json()["code"] == "UNKNOWN_EVENT"
+    finally:
+        env.service.store.set_meta("contract_version", str(CONTRACT_VERSION))
+    recorded_elsewhere = env.capture(document, "partner-token")  # version 4: recorded, flagged on chain
+    assert recorded_elsewhere.status_code == 201, recorded_elsewhere.text
+    [found] = [e for e in env.events(EXISTS_errorDeclaration="true") if e["eventTime"] == unknown["eventTime"]]
+    assert found["errorDeclaration"] == unknown["errorDeclaration"]
 
 
 def test_consumer_portal_qr_and_scan_count(env: Env) -> None:

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from baas.apps.traceability.app import create_app
+from baas.apps.traceability.contract import CONTRACT_VERSION
 from baas.apps.traceability.eventhash import event_hash, time_millis
 from baas.apps.traceability.identifiers import urn_to_dl
 from baas.apps.traceability.server import AppServer
@@ -430,6 +431,11 @@ def test_quantity_filters(env: Env) -> None:
     assert found(GE_quantity="50") == ours and found(GE_quantity="50.01") == set()
     assert found(LT_quantity="50.5") == ours and found(LT_quantity="50") == set()
     assert found(LE_quantity="50") == ours and found(LE_quantity="49") == set()
+    # per unit, converted exactly: 50 KGM = 50000 GRM = 110.231… LBR; a length never matches
+    assert found(EQ_quantity_GRM="50000") == ours and found(EQ_quantity_KGM="50") == ours
+    assert found(GT_quantity_LBR="110.231") == ours and found(GT_quantity_LBR="110.232") == set()
+    assert found(LE_quantity_TNE="0.05") == ours and found(LT_quantity_TNE="0.05") == set()
+    assert found(EQ_quantity_MTR="50") == set() and found(GE_quantity_MTR="0") == set()
     # over all events: every match really carries such a quantity
     for event in env.events(GT_quantity="100", perPage=100):
         quantities = [q.get("quantity") for key in ("quantityList", "childQuantityList", "inputQuantityList",
@@ -459,10 +465,18 @@ def test_sensor_value_filters(env: Env) -> None:
     assert all(e.get("sensorElementList") for e in env.events(perPage=100, EXISTS_sensorElementList="true"))
     assert found(EQ_type="Temperature") == ours == found(EQ_type="https://gs1.org/voc/Temperature")
     assert found(EQ_type="gs1:Humidity") == set()
-    assert found(GT_value_CEL="5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000002"}
-    assert found(GE_value_CEL="4.5") == ours - {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}
-    assert found(LT_value_CEL="4.5") == set() and found(LE_value_CEL="4.5") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000001"}
-    assert found(EQ_value_FAH="48") == {"urn:uuid:5e5e5e5e-0000-4000-8000-000000000003"}  # no unit conversion
+    first, second, third = sorted(ours)  # 4.5 CEL, 9.0 CEL, 48 FAH (= 80/9 CEL, 8.88… CEL)
+    assert found(GT_value_CEL="5") == {second, third}
+    assert found(GE_value_CEL="4.5") == ours
+    assert found(LT_value_CEL="4.5") == set() and found(LE_value_CEL="4.5") == {first}
+    assert found(EQ_value_FAH="48") == {third} and found(EQ_value_FAH="40.1") == {first}  # converted exactly
+    assert found(LT_value_CEL="8.889") == {first, third} and found(LT_value_CEL="8.888") == {first}
+    # GS1's conformance test TCR-53 step 26: a bound in kelvin finds the temperature captured in CEL
+    assert found(GE_value_KEL="282.15", EQ_type="Temperature") == {second} == found(EQ_value_KEL="282.15")
+    assert found(GT_value_KGM="0") == set() and found(EQ_value_P1="40") == set()  # other dimensions: never
+    # the humidity here is written in A93 (g/m³, a mass concentration, as GS1's examples do): found in
+    # mg/m³, never as a ratio
+    assert found(EQ_value_GP="40000") == ours and found(EQ_value_C62="0.4") == set()
     assert found(GT_value_A93="39", EQ_type="Temperature") == ours  # ANDed over the event, as the standard says
     response = env.http.get("/epcis/events", params={"GT_value_CEL": "hot"})
     assert response.status_code == 400 and response.json()["code"] == "INVALID_PARAMETER"
@@ -548,4 +562,116 @@ def test_an_app_on_a_version_1_contract_still_captures_documents_with_master_dat
         assert [op.get("method") for op in tx.operations] == ["capture"]
         assert env.service.store.master_data(place) == {"urn:epcglobal:cbv:mda#name": "Yard"}
     finally:
-        env.service.store.set_meta("contract_version", "2")
+        env.service.store.set_meta("contract_version", str(CONTRACT_VERSION))
+
+
+GS1_DECLARATION = GS1.parent / "gs1_examples_errors" / "ErrorDeclarationAndCorrectiveEvent.jsonld"
+
+
+def test_gs1s_declaration_of_an_event_captured_elsewhere(tmp_path: Path) -> None:
+    """GS1's ErrorDeclarationAndCorrectiveEvent example declares an event this repository never
+    received (EPCIS 2.0 events travel between repositories) and carries the corrective event. It is
+    captured (contract version 4), queryable by every error-declaration parameter; only an organisation
+    entitled to the event's keys may declare it, once; the event itself may arrive later, once, and
+    stays declared erroneous."""
+    fresh = Env(tmp_path)
+    try:
+        admin = {"Authorization": "Bearer admin-token"}
+        for key, name in ((fresh.brand, "GS1 Example Brand"), (fresh.other, "Someone Else")):
+            assert fresh.http.post("/traceability/admin/organisations", headers=admin,
+                                   json={"publicKey": key.public.base58, "name": name}).status_code == 201
+        assert fresh.http.post("/traceability/admin/brands", headers=admin, json={
+            "prefix": "4012345", "brand": address_from_public_key(fresh.brand.public), "name": "GS1 Example Brand",
+        }).status_code == 201
+        document = json.loads(GS1_DECLARATION.read_text())
+        declared_id, corrective_id = (e["eventID"] for e in document["epcisBody"]["eventList"])
+
+        # attack: someone not entitled to the event's GS1 keys cannot declare it erroneous
+        refused = fresh.http.post("/traceability/capture", json=document, headers={"Authorization": "Bearer other-token"})
+        assert refused.status_code == 403 and refused.json()["code"] == "PREFIX_NOT_AUTHORISED"
+
+        job = fresh.capture(document)
+        assert job["success"], job
+        for event in document["epcisBody"]["eventList"]:  # both come back as captured
+            [found] = fresh.events(EQ_eventID=event["eventID"])
+            assert _as_captured(found) == event
+        assert [e["eventID"] for e in fresh.events(EXISTS_errorDeclaration="true")] == [declared_id]
+        assert [e["eventID"] for e in fresh.events(EQ_errorReason="incorrect_data")] == [declared_id]
+        assert fresh.events(EQ_errorReason="did_not_occur") == []
+        assert [e["eventID"] for e in fresh.events(EQ_correctiveEventID=corrective_id)] == [declared_id]
+        [followed] = fresh.events(EQ_eventID=fresh.events(EQ_eventID=declared_id)[0]["errorDeclaration"]
+                                  ["correctiveEventIDs"][0])
+        assert followed["eventID"] == corrective_id and "errorDeclaration" not in followed
+        declared_at = "2020-01-15T00:00:00+01:00"
+        assert [e["eventID"] for e in fresh.events(GE_errorDeclarationTime=declared_at)] == [declared_id]
+        assert fresh.events(LT_errorDeclarationTime=declared_at) == []
+        assert [e["eventID"] for e in fresh.events(LT_errorDeclarationTime="2020-01-14T23:00:01Z")] == [declared_id]
+        assert fresh.events(**{"EQ_ERROR_DECLARATION_example:vendorExtension": "Test1"})[0]["eventID"] == declared_id
+        declared_hash = event_hash(document["epcisBody"]["eventList"][0], document["@context"])
+        proof = fresh.http.get(f"/traceability/events/{quote(declared_hash, safe='')}/proof")
+        assert proof.status_code == 200, proof.text  # the declaration's own record on chain
+
+        # the same declaration again: once per event
+        declaration_only = copy.deepcopy(document)
+        declaration_only["epcisBody"]["eventList"] = document["epcisBody"]["eventList"][:1]
+        again = fresh.http.post("/traceability/capture", json=declaration_only,
+                                headers={"Authorization": "Bearer brand-token"})
+        assert again.status_code == 409 and again.json()["code"] == "ALREADY_DECLARED"
+
+        # the declared event itself arrives later: recorded once, and it stays declared erroneous
+        original = copy.deepcopy(document)
+        original["epcisBody"]["eventList"] = [{k: v for k, v in document["epcisBody"]["eventList"][0].items()
+                                               if k != "errorDeclaration"}]
+        assert fresh.http.post("/traceability/capture", json=original,
+                               headers={"Authorization": "Bearer other-token"}).status_code == 403
+        job = fresh.capture(original)
+        assert job["success"], job
+        [event] = fresh.events(EQ_eventID=declared_id)
+        assert event["errorDeclaration"]["reason"] == "incorrect_data"
+        assert {k: v for k, v in _as_captured(event).items() if k != "errorDeclaration"} == \
+            original["epcisBody"]["eventList"][0]
+        assert len(fresh.events(MATCH_inputEPC="urn:epc:id:sgtin:4012345.011111.987")) == 2
+        proof = fresh.http.get(f"/traceability/events/{quote(declared_hash, safe='')}/proof")
+        assert proof.status_code == 200, proof.text  # now the event's own record
+        duplicate = fresh.http.post("/traceability/capture", json=original, headers={"Authorization": "Bearer brand-token"})
+        assert duplicate.status_code == 409 and duplicate.json()["code"] == "DUPLICATE_EVENT"
+
+        # an app whose contract predates version 4 keeps refusing such a declaration before the chain
+        fresh.service.store.set_meta("contract_version", "3")  # version 3 refuses them
+        other = copy.deepcopy(document)
+        other["epcisBody"]["eventList"] = [dict(document["epcisBody"]["eventList"][0],
+                                                eventTime="2020-01-13T00:00:00+01:00")]
+        old = fresh.http.post("/traceability/capture", json=other, headers={"Authorization": "Bearer brand-token"})
+        assert old.status_code == 409 and old.json()["code"] == "UNKNOWN_EVENT"
+    finally:
+        fresh.close()
+
+
+def test_events_filtered_by_master_data_of_products_and_parties_over_http(env: Env) -> None:
+    """HASATTR_ / EQ_ATTR_ beyond places: a GTIN's description finds the events of its items (as
+    MATCH_ with the class pattern does), and of its lots in quantity lists; a source's description finds
+    the events it is a source of; a field without master data is a 400 naming the supported ones."""
+    gtin, location = "urn:epc:idpat:sgtin:0614141.107346.*", "urn:epc:id:sgln:952005385.481.0"
+    vocabularies = {"vocabularyList": [
+        {"type": "urn:epcglobal:epcis:vtype:EPCClass", "vocabularyElementList": [
+            {"id": gtin, "attributes": [{"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": "Widget"}]}]},
+        {"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+            {"id": location, "attributes": [{"id": "urn:epcglobal:cbv:mda#city", "attribute": "Springfield"}]}]}]}
+    stored = env.http.post("/traceability/masterdata", json=vocabularies, headers={"Authorization": "Bearer brand-token"})
+    assert stored.status_code == 201, stored.text
+
+    def ids(**params: str) -> list[str]:
+        return sorted(e["eventID"] for e in env.events(perPage=100, **params))
+
+    described = ids(**{"EQ_ATTR_anyEPC_urn:epcglobal:cbv:mda#descriptionShort": "Widget"})
+    assert described and described == ids(MATCH_anyEPC=gtin) == ids(**{"HASATTR_anyEPC":
+                                                                       "urn:epcglobal:cbv:mda#descriptionShort"})
+    assert ids(**{"EQATTR_epcClass_urn:epcglobal:cbv:mda#descriptionShort": "Widget"}) == ids(MATCH_anyEPCClass=gtin)
+    assert ids(**{"EQ_ATTR_anyEPC_urn:epcglobal:cbv:mda#descriptionShort": "Gadget"}) == []
+    sourced = env.events(**{"EQ_ATTR_source_urn:epcglobal:cbv:mda#city": "Springfield"})
+    assert sourced and all(any(urn_to_dl(s["source"]) == urn_to_dl(location) for s in e["sourceList"]) for e in sourced)
+    assert ids(**{"EQ_ATTR_source_urn:epcglobal:cbv:mda#city": "Springfield"}) == \
+        ids(**{"HASATTR_source": "urn:epcglobal:cbv:mda#city"})
+    refused = env.http.get("/epcis/events", params={"HASATTR_bizStep": "urn:epcglobal:cbv:mda#city"})
+    assert refused.status_code == 400 and refused.json()["code"] == "INVALID_PARAMETER"
+    assert "epcClass" in refused.json()["message"] and "destination" in refused.json()["message"]

@@ -65,6 +65,15 @@ def _event_json(row: EventRow) -> dict[str, Any]:
     return event
 
 
+def _event_text(row: EventRow) -> str:
+    """``_event_json(row)`` as JSON text: the stored text itself unless a declaration is to be added."""
+    return row.text if row.error_text is None else _compact(_event_json(row))
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def _iso(millis: int) -> str:
     return dt.datetime.fromtimestamp(millis / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -312,13 +321,15 @@ def create_app(settings: Any, service: TraceabilityService | None = None) -> Fas
                         headers={"Content-Disposition": f'attachment; filename="event-{name}.proof.json"'})
 
     @app.get("/traceability/items/{item_id:path}/history", summary="Genealogy of an item")
-    async def item_history(item_id: str) -> JSONResponse:
+    async def item_history(item_id: str) -> Response:
         history = svc.history(item_id)
-        return JSONResponse({
-            "item": history["item"], "urn": history["urn"], "links": history["links"],
-            "events": [{"via": via, "eventHash": row.hash, "org": row.org, "txHash": row.tx_hash,
-                        "height": row.height, "event": _event_json(row)} for row, via in history["events"]],
-        })
+        # the stored events are canonical JSON already: spliced in as text, not parsed and re-encoded
+        head = _compact({"item": history["item"], "urn": history["urn"], "links": history["links"]})
+        events = ",".join(
+            _compact({"via": via, "eventHash": row.hash, "org": row.org, "txHash": row.tx_hash,
+                      "height": row.height})[:-1] + ',"event":' + _event_text(row) + "}"
+            for row, via in history["events"])
+        return Response(head[:-1] + ',"events":[' + events + "]}", media_type="application/json")
 
     def _portal_url(item: str) -> str:
         return settings.public_url.rstrip("/") + "/t" + dl_path(normalise(item))

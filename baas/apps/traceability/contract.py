@@ -11,7 +11,9 @@ State, in the contract's own account:
 * ``prefix:<GS1 company prefix>`` → ``{"brand", "name", "partners": [addresses]}``;
 * ``e:<sha-256 hex of the event hash>`` → ``{"d": sha-256 of the event's canonical JSON, "o": capturing org}``,
   written with expected version -1, so a second capture of the same event fails the whole transaction;
-* ``x:<hex>`` → ``{"d", "o", "r": reason}``: the error declaration of that event (at most one);
+* ``x:<hex>`` → ``{"d", "o", "r": reason}``: the error declaration of that event (at most one), with
+  ``"f": true`` when the declared event is not on chain (captured elsewhere; it may be captured here later,
+  and ``e:<hex>`` is then written as for any event);
 * ``m:<vocabulary type> <element id>`` → ``{"o": describing org, "t": vocabulary type, "a": attributes as
   canonical JSON}``:
   EPCIS master data (``master_data``). A GS1 key's element may be described by its brand or a partner
@@ -19,8 +21,9 @@ State, in the contract's own account:
 
 The legacy sandbox has no hash function, so the contract (written for both engines) does not recompute an event hash; it checks the
 hash's form, the capturer's right to every GS1 key the event carries (the company prefix rule below,
-applied on chain), uniqueness, and that an error declaration names an event already on chain and
-comes from an organisation authorised for its keys. The canonical event JSON travels in the same invocation's
+applied on chain), uniqueness, and that an error declaration comes from an organisation authorised for
+the declared event's keys (the event repeated in full in the declaration) – for a recorded event with no
+GS1 key, from the organisation that recorded it –, once per event. The canonical event JSON travels in the same invocation's
 arguments (so it is on chain, in the transaction body) and every indexer recomputes hash and digest
 from it and refuses a record that does not match.
 """
@@ -149,12 +152,16 @@ class Traceability:
             for uri in item[2]:
                 self.check_key(uri, org, cache)
             if item[4]:
-                original = self.ctx.get(me, "e:" + h)
-                if original is None:
-                    self.ctx.revert("error declaration for an event not on chain: " + h)
                 if self.ctx.get_version(me, "x:" + h) >= 0:
                     self.ctx.revert("event already declared erroneous: " + h)
-                self.ctx.set(me, "x:" + h, {"d": digest, "o": org, "r": item[5]}, -1)
+                record = {"d": digest, "o": org, "r": item[5]}
+                original = self.ctx.get(me, "e:" + h)
+                if original is None:
+                    record["f"] = True  # the declared event was recorded elsewhere, not on this ledger
+                elif len(item[2]) == 0 and original["o"] != org:
+                    # no GS1 key, so no brand rule: only the organisation that recorded it may declare it
+                    self.ctx.revert("only the capturing organisation may declare this event erroneous: " + h)
+                self.ctx.set(me, "x:" + h, record, -1)
                 corrections += 1
             else:
                 if self.ctx.get_version(me, "e:" + h) >= 0:
@@ -184,10 +191,16 @@ class Traceability:
         return len(elements)
 '''
 
-CONTRACT_VERSION = 3
+CONTRACT_VERSION = 4
 """2: ``master_data`` (EPCIS master data on chain) beside ``capture``; 3: the company-prefix walk reads
 its candidate prefixes in one ``ctx.get_many`` (one host call instead of up to nine) and checks an event
-hash's hex digits with one ``strip`` instead of a 64-step loop (same answers, less gas)."""
+hash's hex digits with one ``strip`` instead of a 64-step loop (same answers, less gas); 4: ``capture``
+records an error declaration of an event this ledger does not hold (EPCIS 2.0: events are shared
+between repositories, so the declaration may reach a repository without the event), marked
+``"f": true`` – versions up to 3 refused it – and a recorded event with no GS1 key is declared only by
+the organisation that recorded it."""
+FOREIGN_DECLARATIONS_SINCE = 4
+"""The first contract version whose ``capture`` takes a declaration of an event not on chain."""
 GAS_PER_EVENT = 6_000
 GAS_PER_MASTER_ELEMENT = 12_000
 GAS_BASE = 200_000

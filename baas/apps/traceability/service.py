@@ -11,6 +11,7 @@ captured through any instance of the app, or replayed from height 0, land in the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -22,8 +23,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 
-from baas.apps.traceability import cbv
-from baas.apps.traceability.contract import CONTRACT_SOURCE, CONTRACT_VERSION, capture_gas, master_data_gas
+from baas.apps.traceability import cbv, units
+from baas.apps.traceability.contract import (
+    CONTRACT_SOURCE, CONTRACT_VERSION, FOREIGN_DECLARATIONS_SINCE, capture_gas, master_data_gas,
+)
 from baas.apps.traceability.eventhash import EventHashError, event_hash, hash_hex, normalise_time, time_millis
 from baas.apps.traceability.extension_fields import field_rows, parse_parameter, sql_condition
 from baas.apps.traceability.identifiers import (
@@ -393,6 +396,11 @@ class TraceabilityService:
         app's older behaviour: master data in the index only."""
         return self.store.get_meta("contract_version") != "1"
 
+    def declarations_of_unrecorded_events(self) -> bool:
+        """Whether this app's contract records an error declaration of an event it does not hold
+        (version 4+); older contracts refuse it, so the app answers 409 UNKNOWN_EVENT first."""
+        return int(self.store.get_meta("contract_version") or "1") >= FOREIGN_DECLARATIONS_SINCE
+
     def _contract(self) -> str:
         if self.contract_address is None:
             raise RuntimeError("the traceability service is not started")
@@ -425,15 +433,15 @@ class TraceabilityService:
         prepared = self.prepare_document(document)
         org = address_from_public_key(org_key.public)
         known = self.store.known_hashes(event.hash_id for event in prepared)
-        duplicates = [e.hash_id for e in prepared if e.declaration is None and e.hash_id in known]
+        duplicates = [e.hash_id for e in prepared if e.declaration is None and known.get(e.hash_id, (False, False))[1]]
         if duplicates:
             raise CaptureError("DUPLICATE_EVENT", f"{len(duplicates)} event(s) already captured", 409, duplicates)
-        unknown = [e.hash_id for e in prepared if e.declaration is not None and e.hash_id not in known
+        unknown = [e.hash_id for e in prepared if e.declaration is not None and not known.get(e.hash_id, (False, False))[1]
                    and e.hash_id not in {p.hash_id for p in prepared if p.declaration is None}]
-        if unknown:
-            raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured", 409,
-                               unknown)
-        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id)]
+        if unknown and not self.declarations_of_unrecorded_events():
+            raise CaptureError("UNKNOWN_EVENT", "an error declaration names an event that was never captured (this "
+                               f"app's contract predates version {FOREIGN_DECLARATIONS_SINCE})", 409, unknown)
+        redeclared = [e.hash_id for e in prepared if e.declaration is not None and known.get(e.hash_id, (False, False))[0]]
         if redeclared:
             raise CaptureError("ALREADY_DECLARED", "event(s) already declared erroneous", 409, redeclared)
         self.check_permissions(org, prepared)
@@ -682,13 +690,11 @@ class TraceabilityService:
             elif name.split("_", 2)[0] in SENSOR_OPERATORS and name.split("_", 2)[1:2] == ["quantity"] \
                     and len(name.split("_", 2)) == 3 and name.split("_", 2)[2]:
                 operator, _, uom = name.split("_", 2)
-                number = finite_number(name, items[0])
-                where.append("(" + " OR ".join(
-                    f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE json_extract(q.value, '$.uom') = ? "
-                    "AND json_type(q.value, '$.quantity') IN ('integer', 'real') AND "
-                    f"json_extract(q.value, '$.quantity') {SENSOR_OPERATORS[operator]} ?)" for q in QUANTITY_LISTS) + ")")
+                condition, arguments = _unit_condition(name, operator, items[0], uom, "q.value", "quantity")
+                where.append("(" + " OR ".join(f"EXISTS (SELECT 1 FROM json_each(e.json, '$.{q}') q WHERE {condition})"
+                                               for q in QUANTITY_LISTS) + ")")
                 for _ in QUANTITY_LISTS:
-                    values.extend([uom, number])
+                    values.extend(arguments)
             elif name == "EXISTS_sensorElementList":
                 where.append("json_type(e.json, '$.sensorElementList') = 'array'")
             elif name == "EQ_type":
@@ -699,12 +705,10 @@ class TraceabilityService:
                 values.extend(forms)
             elif _sensor_number_parameter(name) is not None:
                 operator, field, uom = _sensor_number_parameter(name)  # type: ignore[misc]
-                number = finite_number(name, items[0])
+                condition, arguments = _unit_condition(name, operator, items[0], uom, "r.value", field)
                 where.append("EXISTS (SELECT 1 FROM json_each(e.json, '$.sensorElementList') s, "
-                             "json_each(s.value, '$.sensorReport') r WHERE json_extract(r.value, '$.uom') = ? AND "
-                             f"json_type(r.value, '$.{field}') IN ('integer', 'real') AND "
-                             f"json_extract(r.value, '$.{field}') {SENSOR_OPERATORS[operator]} ?)")
-                values.extend([uom, number])
+                             f"json_each(s.value, '$.sensorReport') r WHERE {condition})")
+                values.extend(arguments)
             elif name in SENSOR_TEXT_FIELDS:
                 field = name[3:]
                 booleans = {"true": 1, "false": 0}
@@ -776,21 +780,29 @@ class TraceabilityService:
                 _, element, kind = name.split("_", 2)
                 vocabulary = "bizTransactionType" if element == "bizTransaction" else "sourceDestType"
                 attr(f"{element}:{cbv.full_uri(vocabulary, kind)}", [normalise(v) for v in items])
-            elif name.startswith(("HASATTR_", "EQ_ATTR_")):
-                equals = name.startswith("EQ_ATTR_")
-                field, _, attribute = name[len("EQ_ATTR_" if equals else "HASATTR_"):].partition("_")
-                place_column = ATTRIBUTE_FIELDS.get(field)
-                if place_column is None or (equals and not attribute):
+            elif name.startswith(("HASATTR_", "EQ_ATTR_", "EQATTR_")):
+                equals = not name.startswith("HASATTR_")
+                field, _, attribute = name.partition("ATTR_")[2].partition("_")
+                if (field not in ATTRIBUTE_FIELDS and field not in ATTRIBUTE_KEY_ROLES) or (equals and not attribute):
                     raise CaptureError("INVALID_PARAMETER", f"{name}: master data attributes can be matched for "
-                                       "readPoint and bizLocation (HASATTR_<field>, EQ_ATTR_<field>_<attribute>)", 400)
+                                       f"{', '.join([*ATTRIBUTE_FIELDS, *ATTRIBUTE_KEY_ROLES])} (HASATTR_<field>, "
+                                       "EQ_ATTR_<field>_<attribute>)", 400)
                 marks = ",".join("?" * len(items))
-                if not equals:
-                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks}))")
-                    values.extend(items)
+                described = (f"SELECT a.id FROM master_attributes a WHERE a.attribute IN ({marks})" if not equals else
+                             f"SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND a.value IN ({marks})")
+                described_values = items if not equals else [attribute, *items]
+                if field in ATTRIBUTE_FIELDS:
+                    where.append(ATTRIBUTE_FIELDS[field].format(ids=described))
+                    values.extend(described_values)
                 else:
-                    where.append(f"{place_column} IN (SELECT a.id FROM master_attributes a WHERE a.attribute = ? AND "
-                                 f"a.value IN ({marks}))")
-                    values.extend([attribute, *items])
+                    # an identifier is described by its own element or one above it in the Digital Link
+                    # hierarchy (its lot, its GTIN): keys equal to a described id or under it
+                    roles = ATTRIBUTE_KEY_ROLES[field]
+                    role_marks = ",".join("?" * len(roles))
+                    where.append(f"e.seq IN (SELECT k.seq FROM ({described}) d JOIN keys k ON k.key = d.id "
+                                 f"WHERE k.role IN ({role_marks}) UNION ALL SELECT k.seq FROM ({described}) d "
+                                 f"JOIN keys k ON k.key >= d.id || '/' AND k.key < d.id || '0' WHERE k.role IN ({role_marks}))")
+                    values.extend([*described_values, *roles, *described_values, *roles])
             elif parse_parameter(name) is not None:
                 try:
                     condition, arguments = sql_condition(parse_parameter(name), items)  # type: ignore[arg-type]
@@ -922,7 +934,10 @@ class TraceabilityService:
 
     def history(self, item: str) -> dict[str, Any]:
         """The full genealogy of an item: its own events, its containers' events while it was inside
-        them (aggregation), and the history of what it was made from (transformation inputs)."""
+        them (aggregation), and the history of what it was made from (transformation inputs).
+
+        One indexed range scan per identifier visited; only aggregations, transformations and events
+        with ILMD are parsed (the others are forwarded as stored)."""
         root = normalise(item)
         found: dict[int, tuple[EventRow, str]] = {}
         visited: set[str] = set()
@@ -933,36 +948,30 @@ class TraceabilityService:
             if key in visited or depth > 8:
                 continue
             visited.add(key)
-            for row in self.store.events_by_key(key, ALL_ROLES, prefix=_is_class_pattern(key)):
+            rows = self.store.events_by_key(key, ALL_ROLES, prefix=_is_class_pattern(key))
+            for row in rows:
                 if (start is not None and row.event_time < start) or (end is not None and row.event_time > end):
                     continue
                 if row.seq not in found:
                     found[row.seq] = (row, via)
-                event = row.event
-                if row.event_type == "AggregationEvent" and event.get("parentID") and event.get("action") in (
-                        "ADD", "OBSERVE") and key in {normalise(c) for c in event.get("childEPCs") or []}:
-                    parent = normalise(event["parentID"])
-                    until = self._disaggregated_at(parent, key, row.event_time)
-                    links.append({"type": "aggregation", "child": key, "parent": parent,
-                                  "from": row.event_time, "until": until})
-                    queue.append((parent, row.event_time, until if end is None else min(end, until or end),
-                                  f"parent:{parent}", depth + 1))
-                if row.event_type == "TransformationEvent":
+                if row.event_type == "AggregationEvent" and ROLE_CHILD in row.roles:
+                    event = row.event
+                    if event.get("parentID") and event.get("action") in ("ADD", "OBSERVE"):
+                        parent = normalise(event["parentID"])
+                        until = _disaggregated_at(rows, parent, row.event_time)
+                        links.append({"type": "aggregation", "child": key, "parent": parent,
+                                      "from": row.event_time, "until": until})
+                        queue.append((parent, row.event_time, until if end is None else min(end, until or end),
+                                      f"parent:{parent}", depth + 1))
+                elif row.event_type == "TransformationEvent":
                     self._queue_inputs(row, key, queue, links, depth)
-                lot = _lot_of(key, event)
+                lot = _lot_of(key, row.event) if '"ilmd"' in row.text else None
                 if lot is not None and lot not in visited:
                     links.append({"type": "lot", "item": key, "lot": lot})
                     queue.append((lot, None, None, f"lot:{lot}", depth + 1))
-        rows = sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].seq))
-        return {"item": root, "urn": to_urn(root, self.store.brands()), "events": rows, "links": links}
-
-    def _disaggregated_at(self, parent: str, child: str, after: int) -> int | None:
-        for row in self.store.events_by_key(child, (ROLE_CHILD,)):
-            event = row.event
-            if row.event_type == "AggregationEvent" and event.get("action") == "DELETE" and row.event_time >= after \
-                    and normalise(event.get("parentID", "")) == parent:
-                return row.event_time
-        return None
+        ordered = sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].seq))
+        return {"item": root, "urn": _urn_of(root, tuple(sorted(self.store.brands()))), "events": ordered,
+                "links": links}
 
     def _queue_inputs(self, row: EventRow, key: str, queue: list[Any], links: list[dict[str, Any]], depth: int) -> None:
         events = [row]
@@ -992,7 +1001,9 @@ class TraceabilityService:
         deadline = time.monotonic() + wait
         while True:
             try:
-                bundle = self.ledger.entry_proof(self._contract(), "e:" + hash_hex(event_hash_id))
+                # a row holding only a declaration's copy of the event proves the declaration's record
+                record_key = "x:" if "errorDeclaration" in row.event else "e:"
+                bundle = self.ledger.entry_proof(self._contract(), record_key + hash_hex(event_hash_id))
                 break
             except ApiError as error:
                 if error.code != "PROOF_PENDING" or time.monotonic() > deadline:
@@ -1024,7 +1035,9 @@ QUERY_PARAMETERS = ("eventType", "GE_eventTime", "LT_eventTime", "GE_recordTime"
                     "GE_/LT_time", "GE_/LT_startTime", "GE_/LT_endTime", "GE_/LT_errorDeclarationTime",
                     "EQ_/GT_/GE_/LT_/LE_/EXISTS_[INNER_][ILMD_|SENSORELEMENT_|SENSORMETADATA_|SENSORREPORT_|"
                     "ERROR_DECLARATION_|readPoint_|bizLocation_]<prefix:field or namespace#field>",
-                    "HASATTR_{readPoint,bizLocation}", "EQ_ATTR_{readPoint,bizLocation}_<attribute>",
+                    "HASATTR_<field>", "EQ_ATTR_<field>_<attribute> (also EQATTR_; <field>: readPoint, bizLocation,"
+                    " source, destination, epcList, childEPCs, parentID, inputEPCList, outputEPCList, anyEPC,"
+                    " epcClass, quantityList, childQuantityList, inputQuantityList, outputQuantityList)",
                     "EQ_transformationID", "EQ_eventID", "EXISTS_errorDeclaration",
                     "EQ_errorReason", "EQ_correctiveEventID", "EQ_bizTransaction_<type>", "EQ_source_<type>",
                     "EQ_destination_<type>", "MATCH_epc", "MATCH_anyEPC", "MATCH_parentID", "MATCH_inputEPC",
@@ -1050,8 +1063,22 @@ MATCH_ROLES = {
 }
 
 
-ATTRIBUTE_FIELDS = {"readPoint": "e.read_point", "bizLocation": "e.biz_location"}
-"""Event fields HASATTR_ / EQ_ATTR_ look up in master data."""
+ATTRIBUTE_FIELDS = {
+    "readPoint": "e.read_point IN ({ids})", "bizLocation": "e.biz_location IN ({ids})",
+    "source": "e.seq IN (SELECT x.seq FROM attrs x WHERE x.name = 'source:*' AND x.value IN ({ids}))",
+    "destination": "e.seq IN (SELECT x.seq FROM attrs x WHERE x.name = 'destination:*' AND x.value IN ({ids}))",
+}
+"""Event fields HASATTR_ / EQ_ATTR_ look up in master data: SQL selecting the events whose field is one
+of the described ``{ids}``."""
+ATTRIBUTE_KEY_ROLES = {
+    "epcList": (ROLE_EPC,), "childEPCs": (ROLE_CHILD,), "parentID": (ROLE_PARENT,), "inputEPCList": (ROLE_INPUT,),
+    "outputEPCList": (ROLE_OUTPUT,), "anyEPC": (ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT),
+    "epcClass": (ROLE_CLASS, ROLE_INPUT_CLASS, ROLE_OUTPUT_CLASS), "quantityList": (ROLE_CLASS,),
+    "childQuantityList": (ROLE_CLASS,), "inputQuantityList": (ROLE_INPUT_CLASS,),
+    "outputQuantityList": (ROLE_OUTPUT_CLASS,),
+}
+"""Identifier fields HASATTR_ / EQ_ATTR_ match through the keys index: an EPC or class is described by
+master data of itself or of an element above it in the Digital Link hierarchy (a lot, a GTIN)."""
 MASTER_DATA_QUERY_PARAMETERS = ("vocabularyName", "includeAttributes", "includeChildren", "attributeNames",
                                 "EQ_name", "WD_name", "HASATTR", "EQATTR_<attribute>", "maxElementCount", "perPage")
 MASTER_DATA_LIMIT = 10_000
@@ -1092,6 +1119,22 @@ def _sensor_number_parameter(name: str) -> tuple[str, str, str] | None:
     if len(parts) == 3 and parts[0] in SENSOR_OPERATORS and parts[1] in SENSOR_NUMBERS and parts[2]:
         return parts[0], parts[1], parts[2]
     return None
+
+
+def _unit_condition(name: str, operator: str, text: str, uom: str, element: str, field: str) -> tuple[str, list[Any]]:
+    """SQL (and its arguments) matching a JSON element whose ``field`` in its own ``uom`` satisfies
+    ``operator text uom`` after exact conversion (``units``); a unit of another dimension never matches.
+    A standard deviation converts by scale only (no zero offset)."""
+    try:
+        bounds = units.unit_bounds(operator, text, uom, affine=field != "sDev")
+    except units.UnitError as exc:
+        raise CaptureError("INVALID_PARAMETER", f"{name} takes a number: {exc}", 400) from exc
+    if not bounds:
+        return "0", []
+    clauses = " OR ".join(f"(json_extract({element}, '$.uom') = ? AND json_extract({element}, '$.{field}') {sql} ?)"
+                          for _, sql, _ in bounds)
+    return (f"json_type({element}, '$.{field}') IN ('integer', 'real') AND ({clauses})",
+            [part for code, _, bound in bounds for part in (code, bound)])
 
 
 def finite_number(name: str, text: str) -> float:
@@ -1180,6 +1223,22 @@ def _lot_of(key: str, event: Mapping[str, Any]) -> str | None:
             except IdentifierError:
                 return None
     return None
+
+
+def _disaggregated_at(rows: Sequence[EventRow], parent: str, after: int) -> int | None:
+    """When the child the ``rows`` were looked up by left ``parent``: the first AggregationEvent DELETE
+    naming it as a child (``rows`` are every event naming it) at or after ``after``."""
+    for row in rows:
+        if row.event_type == "AggregationEvent" and ROLE_CHILD in row.roles and row.event_time >= after \
+                and row.event.get("action") == "DELETE" and normalise(row.event.get("parentID", "")) == parent:
+            return row.event_time
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _urn_of(item: str, prefixes: tuple[str, ...]) -> str | None:
+    """``to_urn`` of an item, remembered per set of registered prefixes (the same items are asked for again)."""
+    return to_urn(item, prefixes)
 
 
 def _is_class_pattern(key: str) -> bool:

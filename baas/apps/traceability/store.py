@@ -17,6 +17,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT = 1, 2, 3, 4, 5
@@ -128,6 +129,9 @@ CREATE TABLE IF NOT EXISTS master_data (
 ADDED_COLUMNS = (("record_time", "INTEGER"), ("event_id", "TEXT"))
 """Columns added after the first release: created on an older index file when it is opened."""
 
+_DECLARED_ONLY_SQL = "SELECT error_json IS NOT NULL, json_type(json, '$.errorDeclaration') IS NOT NULL"
+"""(declared?, the row holds only a declaration's copy of the event?) of an events row."""
+
 ADDED_INDEXES = """
 CREATE INDEX IF NOT EXISTS events_record_time ON events(record_time);
 CREATE INDEX IF NOT EXISTS events_event_id ON events(event_id);
@@ -160,8 +164,11 @@ class IndexedEvent:
     """Extension field occurrences (``extension_fields.field_rows``): what EQ_/GT_/EXISTS_[INNER_]… match."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EventRow:
+    """An indexed event as read back. ``text`` / ``error_text`` are the stored JSON; ``event`` and
+    ``error`` parse it on first use only (a history query forwards most events without reading them)."""
+
     seq: int
     hash: str
     event_type: str
@@ -170,9 +177,20 @@ class EventRow:
     tx_hash: str
     height: int
     digest: str
-    event: dict[str, Any]
-    error: dict[str, Any] | None
+    text: str
+    error_text: str | None
     record_time: int | None = None
+    roles: frozenset[int] = frozenset()
+    """The roles (``ROLE_*``) the looked-up identifier has in this event (``events_by_key`` only)."""
+
+    @cached_property
+    def event(self) -> dict[str, Any]:
+        return dict(json.loads(self.text))
+
+    @cached_property
+    def error(self) -> dict[str, Any] | None:
+        return None if self.error_text is None else dict(json.loads(self.error_text))
+
 
 
 class TraceStore:
@@ -232,6 +250,8 @@ class TraceStore:
                         connection.execute("UPDATE events SET error_json = ? WHERE hash = ?",
                                            (event.error_json, event.hash))
                         row = connection.execute("SELECT seq FROM events WHERE hash = ?", (event.hash,)).fetchone()
+                        # no row: a declaration of an event recorded elsewhere, indexed (below) from the
+                        # copy of the event it carries
                         if row is not None:
                             connection.executemany("INSERT OR IGNORE INTO attrs (name, value, seq) VALUES (?, ?, ?)",
                                                    [(name, value, row[0]) for name, value in event.attrs
@@ -240,17 +260,26 @@ class TraceStore:
                                                (row[0],))
                             self._insert_fields(connection, row[0], [f for f in event.fields
                                                                      if "ERROR_DECLARATION|" in f[0]])
-                        continue
+                            continue
                     cursor = connection.execute(
                         "INSERT OR IGNORE INTO events (hash, event_type, event_time, action, biz_step, disposition,"
                         " read_point, biz_location, transformation_id, org, tx_hash, height, digest, json,"
-                        " record_time, event_id)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " record_time, event_id, error_json)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (event.hash, event.event_type, event.event_time, event.action, event.biz_step,
                          event.disposition, event.read_point, event.biz_location, event.transformation_id,
-                         org, tx_hash, height, event.digest, event.json, now, event.event_id or event.hash),
+                         org, tx_hash, height, event.digest, event.json, now, event.event_id or event.hash,
+                         event.error_json),
                     )
                     if cursor.rowcount == 0:
+                        # indexed already; if the row holds only a declaration's copy of this event (the
+                        # declaration came first), the event as recorded takes its place beside it
+                        replaced = connection.execute(
+                            "UPDATE events SET json = ?, digest = ?, org = ?, tx_hash = ?, height = ?, event_id = ?"
+                            " WHERE hash = ? AND json_type(json, '$.errorDeclaration') IS NOT NULL",
+                            (event.json, event.digest, org, tx_hash, height, event.event_id or event.hash, event.hash))
+                        if replaced.rowcount:  # a proof of the declaration's record no longer fits the row
+                            connection.execute("DELETE FROM proofs WHERE hash = ?", (event.hash,))
                         continue
                     seq = cursor.lastrowid
                     connection.executemany("INSERT OR IGNORE INTO keys (key, role, seq) VALUES (?, ?, ?)",
@@ -342,15 +371,17 @@ class TraceStore:
         rows = self._connection().execute("SELECT partner FROM partners WHERE prefix = ?", (prefix,)).fetchall()
         return [row[0] for row in rows]
 
-    def known_hashes(self, hashes: Iterable[str]) -> dict[str, bool]:
-        """hash → has an error declaration, for the hashes already indexed."""
-        found: dict[str, bool] = {}
+    def known_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[bool, bool]]:
+        """hash → (has an error declaration, the event itself is recorded), for the hashes indexed.
+
+        A row made from a declaration of an event recorded elsewhere holds the declaration's copy of
+        the event (with ``errorDeclaration`` in its JSON) until the event itself is captured."""
+        found: dict[str, tuple[bool, bool]] = {}
         connection = self._connection()
         for event_hash in hashes:
-            row = connection.execute("SELECT error_json IS NOT NULL FROM events WHERE hash = ?",
-                                     (event_hash,)).fetchone()
+            row = connection.execute(_DECLARED_ONLY_SQL + " FROM events WHERE hash = ?", (event_hash,)).fetchone()
             if row is not None:
-                found[event_hash] = bool(row[0])
+                found[event_hash] = (bool(row[0]), not row[1])
         return found
 
     def count_events(self) -> int:
@@ -566,7 +597,8 @@ class TraceStore:
         return elements
 
     def events_by_key(self, key: str, roles: Sequence[int], prefix: bool = False) -> list[EventRow]:
-        """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN)."""
+        """Events where ``key`` appears in one of ``roles`` (``prefix``: every key under a GTIN), in
+        capture order, each with the roles it gives the key (``EventRow.roles``)."""
         marks = ",".join("?" * len(roles))
         if prefix:
             condition = f"(k.key = ? OR (k.key >= ? AND k.key < ?)) AND k.role IN ({marks})"
@@ -575,11 +607,12 @@ class TraceStore:
             condition = f"k.key = ? AND k.role IN ({marks})"
             params = [key, *roles]
         rows = self._connection().execute(
-            "SELECT DISTINCT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
-            f" e.json, e.error_json, e.record_time FROM keys k JOIN events e ON e.seq = k.seq WHERE {condition} ORDER BY e.seq",
+            "SELECT e.seq, e.hash, e.event_type, e.event_time, e.org, e.tx_hash, e.height, e.digest,"
+            f" e.json, e.error_json, e.record_time, group_concat(k.role) FROM keys k JOIN events e ON e.seq = k.seq"
+            f" WHERE {condition} GROUP BY e.seq ORDER BY e.seq",
             params,
         ).fetchall()
-        return [_row(row) for row in rows]
+        return [_row(row[:11], frozenset(int(role) for role in str(row[11]).split(","))) for row in rows]
 
     def key_roles(self, seq: int) -> list[tuple[str, int]]:
         return [(k, r) for k, r in self._connection().execute(
@@ -598,9 +631,9 @@ class TraceStore:
         return None if row is None else _row(row)
 
 
-def _row(row: tuple[Any, ...]) -> EventRow:
+def _row(row: tuple[Any, ...], roles: frozenset[int] = frozenset()) -> EventRow:
     return EventRow(
         seq=row[0], hash=row[1], event_type=row[2], event_time=row[3], org=row[4], tx_hash=row[5], height=row[6],
-        digest=row[7], event=json.loads(row[8]), error=None if row[9] is None else json.loads(row[9]),
-        record_time=row[10] if len(row) > 10 else None,
+        digest=row[7], text=row[8], error_text=row[9],
+        record_time=row[10] if len(row) > 10 else None, roles=roles,
     )

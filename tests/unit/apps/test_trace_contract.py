@@ -70,15 +70,13 @@ def test_capture_rules_on_chain(chain: Chain) -> None:
     assert invoke(rogue, "set_partner", "9521234", partner_address, True) != "SUCCESS"
     assert invoke(brand, "set_partner", "9521234", partner_address, True) == "SUCCESS"
     assert invoke(partner, "capture", logistics) == "SUCCESS"
-    # error declarations: only for an event on chain, only once, by someone entitled to its keys
+    # error declarations of an event on chain: only once, by someone entitled to its keys
     declaration = list(logistics[2])
     declaration[4], declaration[5] = True, "incorrect_data"
     assert invoke(rogue, "capture", [declaration]) != "SUCCESS"
     assert invoke(partner, "capture", [declaration]) == "SUCCESS"
     assert invoke(partner, "capture", [declaration]) != "SUCCESS"
-    unknown = list(items("03_unauthorised_capture")[0])
-    unknown[4] = True
-    assert invoke(brand, "capture", [unknown]) != "SUCCESS"
+    assert "f" not in chain.ledger.get_entry(contract, "x:" + declaration[0]).value.to_python()
     # a partner whose authorisation is revoked can no longer capture
     assert invoke(brand, "set_partner", "9521234", partner_address, False) == "SUCCESS"
     assert invoke(partner, "capture", items("03_unauthorised_capture")) != "SUCCESS"
@@ -163,3 +161,55 @@ def test_the_indexer_refuses_chain_items_whose_key_list_hides_the_events_keys() 
     flagged[4] = True
     with pytest.raises(EventHashError, match="declaration"):
         prepared_from_chain_item(flagged)
+
+
+def test_a_declaration_of_an_event_recorded_elsewhere(chain: Chain) -> None:
+    """EPCIS 2.0 events travel between repositories, so a declaration may arrive without its event
+    (GS1's ErrorDeclarationAndCorrectiveEvent example). Contract version 4 records it, marked foreign,
+    under the same rules as any declaration; the event itself may still be captured later, once."""
+    contract = deploy(chain)
+    brand, rogue = chain.new_user("brand"), chain.new_user("rogue")
+    brand_address = address_from_public_key(brand.public)
+
+    def invoke(signer, method, *args):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, method, *args, gas_limit=2_000_000), signer))[0]
+
+    assert invoke(chain.admin, "register_brand", "9521234", brand_address, "Jade Tea Co") == "SUCCESS"
+    [original] = items("03_unauthorised_capture")
+    declaration = list(original)
+    declaration[4], declaration[5] = True, "did_not_occur"
+    assert invoke(rogue, "capture", [declaration]) != "SUCCESS"  # not entitled to the event's keys
+    with pytest.raises(NotFound):
+        chain.ledger.get_entry(contract, "x:" + original[0])
+    assert invoke(brand, "capture", [declaration]) == "SUCCESS"
+    record = chain.ledger.get_entry(contract, "x:" + original[0]).value.to_python()
+    assert record == {"d": declaration[1], "o": brand_address, "r": "did_not_occur", "f": True}
+    with pytest.raises(NotFound):  # the declaration wrote no event record
+        chain.ledger.get_entry(contract, "e:" + original[0])
+    assert invoke(brand, "capture", [declaration]) != "SUCCESS"  # once per event
+    # the declared event captured afterwards: recorded once, by someone entitled to it
+    assert invoke(rogue, "capture", [original]) != "SUCCESS"
+    assert invoke(brand, "capture", [original]) == "SUCCESS"
+    assert chain.ledger.get_entry(contract, "e:" + original[0]).value.to_python() == {"d": original[1],
+                                                                                      "o": brand_address}
+    assert invoke(brand, "capture", [original]) != "SUCCESS"
+    assert chain.ledger.get_entry(contract, "x:" + original[0]).value.to_python() == record
+
+
+def test_an_event_without_gs1_keys_is_declared_erroneous_only_by_its_capturer(chain: Chain) -> None:
+    """No brand governs an event whose identifiers are private URIs, so no brand rule decides who may
+    declare it erroneous: only the organisation that recorded it may (contract version 4)."""
+    contract = deploy(chain)
+    owner, rogue = chain.new_user("owner"), chain.new_user("rogue")
+
+    def invoke(signer, method, *args):  # type: ignore[no-untyped-def]
+        return chain.statuses(chain.tx(lambda b: b.invoke(contract, method, *args, gas_limit=2_000_000), signer))[0]
+
+    event = {"type": "ObjectEvent", "eventTime": "2026-03-01T08:00:00Z", "eventTimeZoneOffset": "+00:00",
+             "action": "OBSERVE", "epcList": ["https://example.org/things/42"]}
+    [original] = [prepare_event(event).chain_item()]
+    assert original[2] == []  # no GS1 key
+    declaration = prepare_event({**event, "errorDeclaration": {"declarationTime": "2026-03-02T08:00:00Z"}}).chain_item()
+    assert invoke(owner, "capture", [original]) == "SUCCESS"
+    assert invoke(rogue, "capture", [declaration]) != "SUCCESS"
+    assert invoke(owner, "capture", [declaration]) == "SUCCESS"

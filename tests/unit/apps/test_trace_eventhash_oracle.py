@@ -232,7 +232,7 @@ def test_typed_lists_render_the_type_first() -> None:
 
 
 def _gs1_documents() -> list[Path]:
-    return sorted(GS1_EXAMPLES.glob("*.jsonld"))
+    return sorted(GS1_EXAMPLES.glob("*.jsonld")) + sorted((GS1_EXAMPLES.parent / "gs1_examples_errors").glob("*.jsonld"))
 
 
 @pytest.mark.parametrize("path", _gs1_documents(), ids=lambda p: p.name)

@@ -170,3 +170,63 @@ def test_the_indexer_skips_master_data_sent_to_the_chain_in_a_non_canonical_spel
                            "org")
     assert svc.store.master_data(gtin_urn) == {}
     assert svc.store.master_data(gtin_dl) == {"cbvmda:descriptionShort": "Tea"}
+
+
+def test_events_filtered_by_the_master_data_of_their_products_lots_and_parties(svc: TraceabilityService) -> None:
+    """HASATTR_ / EQ_ATTR_ (also spelt EQATTR_) on every field whose values have master data: the
+    EPC classes of the quantity lists, instance EPCs through their own, their lot's or their GTIN's
+    description (a description applies to every identifier under it), sources and destinations."""
+    gtin = normalise("urn:epc:idpat:sgtin:0037000.012345.*")
+    lot = normalise("urn:epc:class:lgtin:0037000.012345.LOT1")
+    supplier, shop = "https://example.org/parties/acme", "https://example.org/places/shop-9"
+    product = "urn:epcglobal:epcis:vtype:EPCClass"
+    svc.store.set_master_data(product, gtin, {"cbvmda:descriptionShort": "Tea"}, "org")
+    svc.store.set_master_data(product, lot, {"cbvmda:countryOfOrigin": "CN"}, "org")
+    svc.store.set_master_data("urn:epcglobal:epcis:vtype:Party", supplier, {"cbvmda:name": "Acme"}, "org")
+    svc.store.set_master_data(LOCATION, shop, {"cbvmda:city": "Hangzhou"}, "org")
+    base = {"eventTimeZoneOffset": "+00:00", "action": "OBSERVE"}
+    quantity = {"epcClass": "urn:epc:class:lgtin:0037000.012345.LOT1", "quantity": 5, "uom": "KGM"}
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-01-01T00:00:00Z",
+                "epcisBody": {"eventList": [
+                    {"type": "ObjectEvent", **base, "eventTime": "2024-01-01T01:00:00Z", "eventID": "urn:uuid:e1",
+                     "epcList": ["urn:epc:id:sgtin:0037000.012345.1"]},
+                    {"type": "ObjectEvent", **base, "eventTime": "2024-01-01T02:00:00Z", "eventID": "urn:uuid:e2",
+                     "quantityList": [quantity]},
+                    {"type": "TransformationEvent", "eventTimeZoneOffset": "+00:00", "eventID": "urn:uuid:e3",
+                     "eventTime": "2024-01-01T03:00:00Z", "inputQuantityList": [quantity],
+                     "outputEPCList": ["urn:epc:id:sgtin:0037000.054321.9"]},
+                    {"type": "ObjectEvent", **base, "eventTime": "2024-01-01T04:00:00Z", "eventID": "urn:uuid:e4",
+                     "epcList": ["urn:epc:id:sgtin:0037000.054321.8"],
+                     "sourceList": [{"type": "owning_party", "source": supplier}],
+                     "destinationList": [{"type": "location", "destination": shop}]},
+                ]}}
+    svc.store.add_events([e.indexed for e in prepare_document(document)], "org", "tx", 1)
+
+    def found(**params: str) -> set[str]:
+        return {row.event["eventID"][-2:] for row in svc.query({k: [v] for k, v in params.items()}, 100)[0]}
+
+    assert found(HASATTR_epcList="cbvmda:descriptionShort") == {"e1"}  # the item through its GTIN
+    assert found(**{"EQ_ATTR_epcList_cbvmda:descriptionShort": "Tea"}) == {"e1"}
+    assert found(**{"EQATTR_epcList_cbvmda:descriptionShort": "Tea"}) == {"e1"}
+    assert found(**{"EQ_ATTR_epcList_cbvmda:descriptionShort": "Coffee"}) == set()
+    assert found(HASATTR_epcClass="cbvmda:countryOfOrigin") == {"e2", "e3"}  # the lot's own
+    assert found(HASATTR_epcClass="cbvmda:descriptionShort") == {"e2", "e3"}  # the lot through its GTIN
+    assert found(HASATTR_quantityList="cbvmda:countryOfOrigin") == {"e2"}
+    assert found(HASATTR_inputQuantityList="cbvmda:countryOfOrigin") == {"e3"}
+    assert found(HASATTR_outputQuantityList="cbvmda:countryOfOrigin") == set()
+    assert found(HASATTR_outputEPCList="cbvmda:descriptionShort") == set()  # 054321 has no master data
+    assert found(HASATTR_anyEPC="cbvmda:descriptionShort") == {"e1"}
+    assert found(**{"EQ_ATTR_source_cbvmda:name": "Acme"}) == {"e4"}
+    assert found(**{"EQ_ATTR_destination_cbvmda:city": "Hangzhou"}) == {"e4"}
+    assert found(HASATTR_source="cbvmda:city") == set() and found(HASATTR_destination="cbvmda:name") == set()
+    # an item's own description applies to that item only (…/21/9, not …/21/8 of the same GTIN)
+    svc.store.set_master_data("urn:epcglobal:epcis:vtype:EPCInstance", normalise("urn:epc:id:sgtin:0037000.054321.9"),
+                              {"cbvmda:descriptionShort": "Cup"}, "org")
+    assert found(**{"EQ_ATTR_outputEPCList_cbvmda:descriptionShort": "Cup"}) == {"e3"}
+    assert found(**{"EQ_ATTR_epcList_cbvmda:descriptionShort": "Cup"}) == set()
+    for field in ("bizStep", "disposition", "colour", ""):
+        with pytest.raises(CaptureError) as refused:
+            found(**{f"HASATTR_{field}": "cbvmda:name"})
+        assert refused.value.code == "INVALID_PARAMETER" and "epcClass" in refused.value.message \
+            and "destination" in refused.value.message

@@ -95,7 +95,11 @@ CASES = [
     ({"EQ_stringValue": "SomeString"}, 1), ({"EQ_booleanValue": "true"}, 1), ({"EQ_booleanValue": "false"}, 0),
     ({"EQ_hexBinaryValue": "f0f0f0"}, 1), ({"EQ_uriValue": "https://id.gs1.org/giai/4000001111"}, 1),
     ({"GE_maxValue_CEL": "26.2"}, 1), ({"GT_maxValue_CEL": "26.2"}, 0), ({"LE_minValue_CEL": "26"}, 1),
-    ({"LT_minValue_CEL": "26"}, 0), ({"GE_meanValue_CEL": "13.2"}, 1), ({"GE_meanValue_FAH": "13.2"}, 0),
+    ({"LT_minValue_CEL": "26"}, 0), ({"GE_meanValue_CEL": "13.2"}, 1),
+    # units converted exactly (13.2 CEL = 55.76 FAH = 286.35 KEL); a standard deviation by scale only
+    ({"GE_meanValue_FAH": "55.76"}, 1), ({"GT_meanValue_FAH": "55.76"}, 0), ({"EQ_meanValue_KEL": "286.35"}, 1),
+    ({"LE_meanValue_KEL": "286.35"}, 1), ({"LT_meanValue_KEL": "286.35"}, 0), ({"GE_meanValue_FAH": "13.2"}, 1),
+    ({"EQ_sDev_FAH": "0.18"}, 1), ({"EQ_sDev_KEL": "0.1"}, 1), ({"GE_meanValue_KGM": "0"}, 0),
     ({"LE_sDev_CEL": "0.1"}, 1), ({"GT_percValue_CEL": "12.7"}, 0), ({"GE_percRank": "50"}, 1),
     ({"GT_percRank": "50"}, 0),
     ({"GE_time": "2019-07-19T15:00:00+02:00"}, 1), ({"GE_time": "2019-07-19T13:00:00.001Z"}, 0),

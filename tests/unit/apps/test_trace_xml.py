@@ -15,7 +15,8 @@ from baas.apps.traceability.xml_binding import XmlBindingError, parse_document, 
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
 XML_EXAMPLE = APPS / "gs1_examples_xml" / "Example-ObjectEvent_9.6.1.xml"
-JSON_EXAMPLES = sorted((APPS / "gs1_examples").glob("**/*.jsonld")) + sorted((APPS / "epcis_examples").glob("*.jsonld"))
+JSON_EXAMPLES = (sorted((APPS / "gs1_examples").glob("**/*.jsonld")) + sorted((APPS / "epcis_examples").glob("*.jsonld"))
+                 + sorted((APPS / "gs1_examples_errors").glob("*.jsonld")))
 
 xml_oracle = pytest.importorskip("epcis_event_hash_generator.xml_to_py")
 hash_oracle = pytest.importorskip("epcis_event_hash_generator.hash_generator")
