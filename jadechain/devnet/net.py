@@ -21,6 +21,7 @@ The control plane reuses these functions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -251,6 +252,12 @@ def _pid_alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
             state = handle.read().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            # Exited. If it is a child of this process started elsewhere (a control plane's node, an
+            # app), collect it here: whoever sees it gone reaps it, or it stays a zombie for as long as
+            # this process lives. (A Popen that owns it then reads the status as 0; ECHILD is not an error.)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
         return state != "Z"
     except (OSError, IndexError):
         try:

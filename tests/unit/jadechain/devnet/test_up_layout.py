@@ -1,13 +1,17 @@
 """The `up` directory's layout: the control plane's folder cannot pass for a package, and an earlier
-layout's ``baas/`` folder moves to ``control-plane/`` with the paths inside its node configs."""
+layout's ``baas/`` folder moves to ``control-plane/`` with the paths inside its node configs; `down`
+reaps what it stops."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from jadechain.devnet import up
+from jadechain.devnet import net, up
 
 
 def old_layout(directory: Path) -> Path:
@@ -49,3 +53,17 @@ def test_only_our_python_modules_count_as_processes_of_a_directory() -> None:
     assert not up._runs_our_module(["vim", "/x/a.toml"])
     assert not up._runs_our_module(["/venv/bin/python", "-m", "http.server", "/x"])
     assert not up._runs_our_module(["/venv/bin/python", "-m"])
+
+
+def test_stopping_an_exited_child_started_elsewhere_reaps_it() -> None:
+    # `down` stops what a control plane or an app runner started in this process by pid; a child that
+    # had already exited must not stay a zombie for the life of the process (tests, a long-lived CLI).
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    deadline = time.monotonic() + 30
+    while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline, "the child did not exit"
+        time.sleep(0.01)
+    assert net.terminate(child.pid, timeout=5)
+    assert not stat.exists()  # reaped, not a zombie
+    assert child.poll() == 0  # its own handle sees it gone, without an error
