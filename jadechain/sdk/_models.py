@@ -585,10 +585,23 @@ class StreamMessage:
     id: str
     kind: str
     data: dict[str, Any]
+    """The message as the gateway sent it; :attr:`value` is the same, typed."""
 
     @property
     def height(self) -> int:
         return int(self.id.split(":")[0])
+
+    @property
+    def value(self) -> "Block | TxResult | Event":
+        """The typed message: a :class:`Block` header, a committed :class:`TxResult` or an :class:`Event`
+        (``MalformedAnswer`` for another kind or a malformed message)."""
+        if self.kind == "block":
+            return Block.from_json(self.data)
+        if self.kind == "tx":
+            return TxResult.from_result_json(self.data)
+        if self.kind == "event":
+            return Event.from_json(self.data)
+        raise MalformedAnswer(f"stream message {self.id}: unknown kind {self.kind!r}")
 
 
 def proposal_key_of(proposal_id: str) -> str:

@@ -14,13 +14,15 @@ from hypothesis import given, strategies as st
 
 import jadechain
 from jadechain.sdk import (
-    Account, Block, CallResult, Entry, Event, LedgerInfo, MalformedAnswer, Page, Proposal, TransactionRecord, TxResult,
+    Account, Block, CallResult, Entry, Event, LedgerInfo, MalformedAnswer, Page, Proposal, StreamMessage,
+    TransactionRecord, TxResult,
 )
 from ledger.crypto import address_from_public_key, to_base58
 from ledger.governance import proposal_view
 from node.gateway.routers.blocks import block_by_height, block_transactions
 from node.gateway.routers.ledgers import account, entry, entry_versions, events, ledger_info
 from node.gateway.schemas import tx_public
+from node.gateway.sse import block_messages
 from tests.unit.ledger.ledger_testkit import Chain, make_chain, seeded_keypair
 
 
@@ -312,3 +314,19 @@ def test_raw_keeps_what_is_not_modelled(chain: Chain) -> None:
     assert read.raw["proof_hint"] == {"epoch": 3} and read.to_json()["proof_hint"] == {"epoch": 3}
     with pytest.raises(AttributeError):
         read.value = 1  # type: ignore[misc]
+
+
+def test_stream_messages_read_as_the_typed_block_results_and_events(chain: Chain) -> None:
+    height = chain.ledger.height  # the block that published the event
+    sent = block_messages(chain.ledger, height)
+    read = [StreamMessage(message.id, message.kind, json.loads(message.data)).value for message in sent]
+    block, tx, event = read
+    assert isinstance(block, Block) and block.height == height
+    assert block == Block.from_json(as_json(block_by_height(runtime(chain), height)))  # as GET .../blocks/{h}
+    info = chain.ledger.get_transaction(chain.ledger.get_block_tx_hashes(height)[0]).info
+    assert isinstance(tx, TxResult) and (tx.tx_hash, tx.status, tx.height) == (to_base58(info.tx_hash), "SUCCESS", height)
+    assert isinstance(event, Event) and (event.topic, event.content, event.height) == ("shipment", {"step": 1}, height)
+    with pytest.raises(MalformedAnswer):
+        StreamMessage(f"{height}:9", "gossip", {}).value  # noqa: B018 - the property is the call under test
+    with pytest.raises(MalformedAnswer):
+        StreamMessage(f"{height}:1", "tx", {"tx_hash": 7}).value  # noqa: B018
