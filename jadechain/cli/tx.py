@@ -256,9 +256,9 @@ class Connection:
             else:
                 found = client.ledgers()
                 if len(found) != 1:
-                    names = ", ".join(item["hash"] for item in found) or "none"
+                    names = ", ".join(item.hash for item in found) or "none"
                     raise ConfigError(f"the gateway hosts {len(found)} ledgers ({names}); name one with --ledger")
-                self._ledger = LedgerClient(client, found[0]["hash"])
+                self._ledger = LedgerClient(client, found[0].hash)
         return self._ledger
 
     def ledger_hash(self) -> str:
@@ -1332,7 +1332,7 @@ def tx_send(
 def query_ledgers(q: QueryContext) -> None:
     """The ledgers a gateway hosts."""
     rows = q.connection.client().ledgers()
-    q.show(rows, lambda: _table(["ledger", "height"], [[r["hash"], r["height"]] for r in rows]))
+    q.show([r.to_json() for r in rows], lambda: _table(["ledger", "height"], [[r.hash, r.height] for r in rows]))
 
 
 @query_command("ledger")

@@ -13,7 +13,7 @@ Example::
         bundle = ledger.entry_proof(account, "greeting")          # waits for a certified header
         report = ledger.verify(bundle, ledger_hash=EXPECTED_HASH)   # offline; pin what you trust
         for message in ledger.subscribe(from_height=0):
-            print(message.id, message.kind, message.data)
+            print(message.id, message.kind, message.value)   # typed: Block, TxResult or Event
 
 Failover: every request goes to the current gateway; on a connection error the client moves to
 the next one, cycling (with a short back-off) until ``retry_timeout`` — so a node restart is
@@ -25,7 +25,7 @@ JSON kept in ``.raw``.
 """
 
 from jadechain.sdk._models import (
-    Account, ApiError, Block, CallResult, Entry, Event, GatewaysUnavailable, LedgerInfo, LedgerSettingsInfo, MalformedAnswer, Page, Proposal, ProposalVote, StreamMessage, TransactionRecord, TxResult,
+    Account, ApiError, Block, CallResult, Entry, Event, GatewaysUnavailable, LedgerInfo, LedgerSettingsInfo, LedgerSummary, MalformedAnswer, Page, Proposal, ProposalVote, StreamMessage, TransactionRecord, TxResult,
 )
 from jadechain.sdk.aio import AsyncJadechainClient, AsyncLedgerClient
 from jadechain.sdk.client import JadechainClient, LedgerClient
@@ -44,6 +44,7 @@ __all__ = [
     "LedgerClient",
     "LedgerInfo",
     "LedgerSettingsInfo",
+    "LedgerSummary",
     "MalformedAnswer",
     "Page",
     "Proposal",

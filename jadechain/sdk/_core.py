@@ -35,6 +35,7 @@ from jadechain.sdk._models import (
     Event,
     GatewaysUnavailable,
     LedgerInfo,
+    LedgerSummary,
     MalformedAnswer,
     Page,
     Proposal,
@@ -240,12 +241,12 @@ class BaseClient(Generic[L]):
         """Send a request with failover; return the decoded JSON, or raise :class:`ApiError`."""
         return answer_of((yield from self._plan_send(method, path, timeout=timeout, **options)))
 
-    def _plan_ledgers(self) -> Plan[list[dict[str, Any]]]:
-        """The ledgers this gateway hosts: ``[{hash, height}]``."""
+    def _plan_ledgers(self) -> Plan[list[LedgerSummary]]:
+        """The ledgers this gateway hosts (hash and height)."""
         found = yield from self._plan_request("GET", "/api/v1/ledgers")
         if not isinstance(found, list):
             raise MalformedAnswer(f"ledgers: expected a JSON list, got {type(found).__name__}")
-        return [Answer(f"ledgers[{i}]", item).data for i, item in enumerate(found)]
+        return [LedgerSummary.from_json(item) for item in found]
     ledgers = operation(_plan_ledgers)
 
     def _plan_health(self) -> Plan[dict[str, Any]]:
@@ -259,7 +260,7 @@ class BaseClient(Generic[L]):
             found = yield from self._plan_ledgers()
             if len(found) != 1:
                 raise ValueError(f"the gateway hosts {len(found)} ledgers; name one")
-            ledger_hash = Answer("ledgers[0]", found[0]).text("hash")
+            ledger_hash = found[0].hash
         handle: L = self._LEDGER_CLASS(self, ledger_hash)
         return handle
     ledger = operation(_plan_ledger)

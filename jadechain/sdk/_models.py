@@ -264,6 +264,23 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerSummary:
+    """One ledger a gateway hosts, as ``GET /api/v1/ledgers`` lists it."""
+
+    hash: str
+    height: int
+    raw: dict[str, Any] = _raw()
+
+    @classmethod
+    def from_json(cls, data: object) -> "LedgerSummary":
+        answer = Answer("LedgerSummary", data)
+        return cls(answer.text("hash"), answer.integer("height"), answer.data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.raw, "hash": self.hash, "height": self.height}
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerSettingsInfo:
     """A ledger's settings as its gateway reports them (algorithms by name)."""
 

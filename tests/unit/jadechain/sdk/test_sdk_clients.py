@@ -230,7 +230,7 @@ def test_a_malformed_answer_is_a_stable_error_whichever_client_reads_it(run: Any
     })
     for scenario, named in [(call("get_entry", "A1", "k"), "Entry.version"), (call("get_events", "A1", "t"), "events"),
                             (call("get_block"), "Block"), (call("submit_many", [signed_tx()]), "submit_many"),
-                            (lambda client: client.ledger(), "ledgers[0].hash")]:
+                            (lambda client: client.ledger(), "LedgerSummary.hash")]:
         with pytest.raises(MalformedAnswer) as raised:
             run(gateways, scenario)
         assert raised.value.code == "MALFORMED_ANSWER" and named in str(raised.value)
@@ -365,13 +365,13 @@ def test_a_stream_refused_by_the_gateway_raises_its_error(run: Any) -> None:
 
 @both
 def test_ledger_picks_the_only_ledger_or_asks_for_one(run: Any) -> None:
-    gateways = Gateways(answers={"/api/v1/ledgers": [(200, [{"hash": LEDGER}])]})
+    gateways = Gateways(answers={"/api/v1/ledgers": [(200, [{"hash": LEDGER, "height": 1}])]})
 
     def scenario(client: Any) -> Any:
         return client.ledger()
     ledger = run(gateways, scenario)
     assert ledger.ledger_hash == LEDGER and ledger.base == BASE
-    gateways.answers["/api/v1/ledgers"] = [(200, [{"hash": LEDGER}, {"hash": "other"}])]
+    gateways.answers["/api/v1/ledgers"] = [(200, [{"hash": LEDGER, "height": 1}, {"hash": "other", "height": 0}])]
     with pytest.raises(ValueError, match="hosts 2 ledgers"):
         run(gateways, scenario)
 

@@ -14,7 +14,7 @@ from hypothesis import given, strategies as st
 
 import jadechain
 from jadechain.sdk import (
-    Account, Block, CallResult, Entry, Event, LedgerInfo, MalformedAnswer, Page, Proposal, StreamMessage,
+    Account, Block, CallResult, Entry, Event, LedgerInfo, LedgerSummary, MalformedAnswer, Page, Proposal, StreamMessage,
     TransactionRecord, TxResult,
 )
 from ledger.crypto import address_from_public_key, to_base58
@@ -330,3 +330,16 @@ def test_stream_messages_read_as_the_typed_block_results_and_events(chain: Chain
         StreamMessage(f"{height}:9", "gossip", {}).value  # noqa: B018 - the property is the call under test
     with pytest.raises(MalformedAnswer):
         StreamMessage(f"{height}:1", "tx", {"tx_hash": 7}).value  # noqa: B018
+
+
+def test_the_gateways_ledger_list_reads_as_summaries(chain: Chain) -> None:
+    from node.gateway.routers.ledgers import list_ledgers
+
+    name = to_base58(chain.ledger.ledger_hash)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(runtimes={name: runtime(chain)})))
+    [summary] = [LedgerSummary.from_json(item) for item in as_json(list_ledgers(request))]  # type: ignore[arg-type]
+    assert (summary.hash, summary.height) == (name, chain.ledger.height)
+    assert summary.to_json() == as_json(list_ledgers(request))[0]  # type: ignore[arg-type]
+    for broken in ({"hash": name}, {"hash": 7, "height": 1}, {"hash": name, "height": "1"}, [name]):
+        with pytest.raises(MalformedAnswer, match="LedgerSummary"):
+            LedgerSummary.from_json(broken)
