@@ -100,9 +100,12 @@ class SnapshotServer:
                     # Requests for alternating heights would otherwise make this node export again and
                     # again; a joiner refused here asks another peer.
                     raise SnapshotRejected("another snapshot height was exported moments ago", height=height)
-                self._next_export_at = time.monotonic() + EXPORT_INTERVAL_S
                 started = time.perf_counter()
                 offer, chunks = export_ledger_snapshot(self.ledger, height, self.prefix_nibbles)
+                # The pause starts after an export that was made: one refused at once (this node does not
+                # have the certificate of H + 1 yet, it lags a little) cost nothing, and a joiner asking
+                # again moments later must get the chunks.
+                self._next_export_at = time.monotonic() + EXPORT_INTERVAL_S
                 self._cached = (offer, offer.encode(), chunks)
                 log.info("state snapshot exported", extra={
                     "height": height, "chunks": len(chunks), "bytes": sum(len(c) for c in chunks),

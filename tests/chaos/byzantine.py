@@ -15,8 +15,9 @@ it). Modes, combinable with commas:
 ``wrong_envelope_key`` its network envelopes are signed with a key that is not its own
 ``replay``            every send is followed by re-sends of old consensus messages (old votes,
                       old proposals, old timeouts) it sent before
-``corrupt_snapshot``  every state-snapshot chunk it serves has one byte changed (its offers stay
-                      honest: the certified manifest is what the joining node checks chunks against)
+``corrupt_snapshot``  every state-snapshot chunk it serves has one byte changed; it makes no offer of
+                      its own (an offer is a certified manifest the joiner checks anyway), so it
+                      exports only the height a joiner asks chunks of, and serves those corrupted
 ``flood``             every 50 ms it gossips 200 invalid transactions (garbage bytes and
                       transactions with a broken signature) to every peer
 
@@ -76,6 +77,7 @@ def install(modes: set[str]) -> None:
                 return raw
             return raw[:-1] + bytes([raw[-1] ^ 0x01])
         snapshot_sync.SnapshotServer.chunk = corrupt_chunk  # type: ignore[method-assign]
+        snapshot_sync.SnapshotServer.offer = lambda self: b""  # type: ignore[method-assign]
 
     if "wrong_envelope_key" in modes:
         impostor = generate_keypair()

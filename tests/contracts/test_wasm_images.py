@@ -30,7 +30,7 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "89cf841414417cf995af63ba50b6373da923fef47ea3e430281af77f903fdf23"
+TRACEABILITY_IMAGE_DIGEST = "e34259f53ab277c53b1e2b5ebccc785b08293cf45c980c8350448a86a9416c2f"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
 last moved by engine ABI 3 (``ctx.get_many`` in the prelude, the request crossing in one ``next`` call)
 and contract v3 (the company-prefix walk reads its candidates with one ``get_many``; the event hash's

@@ -75,10 +75,13 @@ def test_a_repaired_node_joins_from_a_snapshot_refuses_corrupted_chunks_and_vote
     snapshot_height = report["height"]
     assert snapshot_height >= 16 and status["history_start"] == snapshot_height
     assert report["chunks"] == 256 and report["bytes"] > 0
-    # every chunk node1 was asked first was refused and fetched again from an honest peer
+    # every chunk node1 was asked first was refused and fetched again from an honest peer: refused as
+    # corrupted, or unavailable while node1, lagging on a busy machine, lacked the certificate of H + 1
     assert report["refused"], report
     assert {item["peer"] for item in report["refused"]} == {BYZANTINE}, report["refused"]
-    assert {item["code"] for item in report["refused"]} <= {"SNAPSHOT_REJECTED", "MALFORMED_ENCODING"}
+    codes = {item["code"] for item in report["refused"]}
+    assert codes & {"SNAPSHOT_REJECTED", "MALFORMED_ENCODING"}, report["refused"]  # its corruption was caught
+    assert codes <= {"SNAPSHOT_REJECTED", "MALFORMED_ENCODING", "PEER_UNAVAILABLE"}, report["refused"]
     assert status["replica"]["snapshot_chunks_refused"] == len(report["refused"])
     assert status["replica"].get("synced_blocks", 0) > 0  # the blocks after H, by ordinary ledger sync
 
