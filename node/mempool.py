@@ -326,10 +326,6 @@ class Mempool:
 
     # --- the proposer's side ------------------------------------------------------------
 
-    def pull(self, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
-        """The transactions of :meth:`pull_signed`."""
-        return [signed.tx for signed in self.pull_signed(max_txs, max_bytes)]
-
     def pull_signed(self, max_txs: int, max_bytes: int = 1 << 62) -> list[SignedTransaction]:
         """Take up to ``max_txs`` transactions (``max_bytes`` encoded), round-robin across signers.
 

@@ -21,6 +21,11 @@ def chain() -> Chain:
     return make_chain(1)
 
 
+def pull(pool: Mempool, max_txs: int, max_bytes: int = 1 << 62) -> list[Transaction]:
+    """The transactions the proposer's side takes (``pull_signed``), as plain transactions."""
+    return [signed.tx for signed in pool.pull_signed(max_txs, max_bytes)]
+
+
 def kv_tx(chain: Chain, key: str = "k", signer=None, nonce: int | None = None, expiry: int = 0) -> Transaction:
     builder = TransactionBuilder(chain.ledger.ledger_hash, time_ms=chain.time, expiry=expiry)
     builder.kv_set("LdeNoSuchAccountButSyntaxIsIrrelevantHere", key, "v")
@@ -85,7 +90,7 @@ def test_duplicates_in_batch_in_pool_in_flight_and_committed(chain: Chain) -> No
     tx = kv_tx(chain, "dup")
     assert codes(pool.submit_many([tx, tx])) == [None, "DUPLICATE_TRANSACTION"]
     assert codes(pool.submit_many([tx])) == ["DUPLICATE_TRANSACTION"]
-    assert pool.pull(10) == [tx]
+    assert pull(pool, 10) == [tx]
     assert codes(pool.submit_many([tx])) == ["DUPLICATE_TRANSACTION"]  # in flight
     chain.commit(tx)
     pool.remove_committed([chain.ledger.tx_hash(tx)])
@@ -98,7 +103,7 @@ def test_full_pool_pushes_back(chain: Chain) -> None:
     results = pool.submit_many([kv_tx(chain, f"k{i}") for i in range(3)])
     assert codes(results) == [None, None, "MEMPOOL_FULL"]
     assert results[2].error.http_status == 503
-    pool.pull(1)  # in flight still counts: the block is not committed yet
+    pull(pool, 1)  # in flight still counts: the block is not committed yet
     assert codes(pool.submit_many([kv_tx(chain, "later")])) == ["MEMPOOL_FULL"]
     pool.remove_committed([results[0].tx_hash])
     assert codes(pool.submit_many([kv_tx(chain, "later")])) == [None]
@@ -120,10 +125,10 @@ def test_pull_is_round_robin_across_first_signers_and_fifo_per_signer(chain: Cha
     quiet = [kv_tx(chain, f"b{i}", signer=bob) for i in range(2)]
     late = [kv_tx(chain, "c0", signer=carol)]
     assert codes(pool.submit_many(busy + quiet + late)) == [None] * 9
-    first = pool.pull(5)
+    first = pull(pool, 5)
     assert first == [busy[0], quiet[0], late[0], busy[1], quiet[1]]
-    assert pool.pull(100) == busy[2:]
-    assert pool.pull(100) == []
+    assert pull(pool, 100) == busy[2:]
+    assert pull(pool, 100) == []
 
 
 def test_pull_respects_max_bytes_and_requeue_puts_transactions_back_first(chain: Chain) -> None:
@@ -131,10 +136,10 @@ def test_pull_respects_max_bytes_and_requeue_puts_transactions_back_first(chain:
     txs = [kv_tx(chain, f"k{i}") for i in range(4)]
     pool.submit_many(txs)
     size = len(codec.encode(txs[0]))
-    taken = pool.pull(10, max_bytes=2 * size + 1)
+    taken = pull(pool, 10, max_bytes=2 * size + 1)
     assert taken == txs[:2]
     pool.requeue([chain.ledger.tx_hash(tx) for tx in taken])
-    assert pool.pull(10) == txs
+    assert pull(pool, 10) == txs
 
 
 def test_verified_set_lets_the_executor_skip_reverification(chain: Chain) -> None:
@@ -158,7 +163,7 @@ def test_verified_set_lets_the_executor_skip_reverification(chain: Chain) -> Non
         return original(items)
 
     chain.ledger.check_signatures = counting
-    batch = pool.pull(10)
+    batch = pull(pool, 10)
     chain.time += 1000
     result = chain.ledger.apply_block(chain.ledger.make_block(batch, time=chain.time), preverified=pool.is_verified)
     assert [info.status for info in result.tx_infos] == ["SUCCESS"] * 3
