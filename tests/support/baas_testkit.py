@@ -140,6 +140,11 @@ def kill_node_processes(state: Any) -> None:
         process = local._STARTED.pop(pid, None)
         if process is not None:
             process.wait(10)
+    # Nodes of this control plane that had exited already (stopped by a proposal, replaced by a restart):
+    # collected too, or they stay zombies of this process.
+    for pid, process in list(local._STARTED.items()):
+        if process.poll() is not None:
+            local._STARTED.pop(pid, None)
 
 
 def empty_postgres_database(url: str) -> None:
