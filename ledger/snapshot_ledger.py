@@ -78,6 +78,7 @@ from ledger.types import (
 __all__ = [
     "LedgerSnapshotOffer",
     "accumulator_frontier",
+    "export_ledger_chunks",
     "export_ledger_snapshot",
     "frontier_positions",
     "import_ledger_snapshot",
@@ -219,15 +220,12 @@ def _entry_index(store: KeyValueStore, hash_fn: HashFn) -> dict[bytes, tuple[str
     return index
 
 
-def export_ledger_snapshot(ledger: Ledger, height: int, prefix_nibbles: int = 2) -> tuple[LedgerSnapshotOffer, list[bytes]]:
-    """The offer and encoded chunks of ``ledger`` at ``height`` (H), whose successor H + 1 must be
-    stored with its commit certificate. Reads only immutable data (tree nodes of version H, content-
-    addressed leaf values, entry versions), so it runs beside the node's commit path."""
+def export_ledger_chunks(ledger: Ledger, height: int, prefix_nibbles: int = 2) -> tuple[SnapshotManifest, list[bytes]]:
+    """The manifest and encoded chunks of ``ledger``'s state at ``height``. Needs no certificate: a
+    joining node checks every chunk against the manifest of an offer it verified, whoever serves it.
+    Reads only immutable data (tree nodes of version H, content-addressed leaf values, entry
+    versions), so it runs beside the node's commit path."""
     store = ledger.store
-    certificate = ledger.get_certificate(height + 1)
-    if certificate is None:
-        raise SnapshotRejected("no commit certificate for the header after the snapshot height", height=height)
-    header, following = ledger.get_header(height), ledger.get_header(height + 1)
     entries = _entry_index(store, ledger.hash_fn)
 
     def get_leaf(key_hash: bytes, value_hash: bytes) -> bytes | None:
@@ -244,9 +242,20 @@ def export_ledger_snapshot(ledger: Ledger, height: int, prefix_nibbles: int = 2)
                 return raw
         return None
 
-    manifest, chunks = export_snapshot(
+    return export_snapshot(
         ledger.hash_fn, store_node_reader(store), lambda _: None, height, prefix_nibbles, get_leaf=get_leaf,
     )
+
+
+def export_ledger_snapshot(ledger: Ledger, height: int, prefix_nibbles: int = 2) -> tuple[LedgerSnapshotOffer, list[bytes]]:
+    """The offer and encoded chunks of ``ledger`` at ``height`` (H), whose successor H + 1 must be
+    stored with its commit certificate (the offer carries it)."""
+    store = ledger.store
+    certificate = ledger.get_certificate(height + 1)
+    if certificate is None:
+        raise SnapshotRejected("no commit certificate for the header after the snapshot height", height=height)
+    header, following = ledger.get_header(height), ledger.get_header(height + 1)
+    manifest, chunks = export_ledger_chunks(ledger, height, prefix_nibbles)
     epochs = []
     for epoch in range(1, following.epoch + 1):
         change = ledger.get_epoch_certificate(epoch)

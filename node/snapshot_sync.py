@@ -39,6 +39,7 @@ from ledger.ledger import Ledger
 from ledger.snapshot import FetchChunk, SnapshotRejected, fetch_snapshot
 from ledger.snapshot_ledger import (
     LedgerSnapshotOffer,
+    export_ledger_chunks,
     export_ledger_snapshot,
     import_ledger_snapshot,
     verify_offer,
@@ -81,7 +82,8 @@ class SnapshotServer:
         self.ledger = ledger
         self.prefix_nibbles = prefix_nibbles
         self._lock = threading.Lock()
-        self._cached: tuple[LedgerSnapshotOffer, bytes, list[bytes]] | None = None
+        self._cached: tuple[int, bytes | None, list[bytes]] | None = None
+        """(height, encoded offer or None when only the chunks were asked for, chunks)."""
         self._next_export_at = 0.0
 
     def _certified_base(self) -> int | None:
@@ -93,24 +95,31 @@ class SnapshotServer:
                 return successor - 1
         return None
 
-    def _export(self, height: int) -> tuple[LedgerSnapshotOffer, bytes, list[bytes]]:
+    def _export(self, height: int, with_offer: bool) -> tuple[bytes | None, list[bytes]]:
+        """The encoded offer (with ``with_offer``) and the chunks at ``height``, from the cache or made."""
         with self._lock:
-            if self._cached is None or self._cached[0].height != height:
-                if time.monotonic() < self._next_export_at:
-                    # Requests for alternating heights would otherwise make this node export again and
-                    # again; a joiner refused here asks another peer.
-                    raise SnapshotRejected("another snapshot height was exported moments ago", height=height)
-                started = time.perf_counter()
+            cached = self._cached
+            if cached is not None and cached[0] == height and (cached[1] is not None or not with_offer):
+                return cached[1], cached[2]
+            if (cached is None or cached[0] != height) and time.monotonic() < self._next_export_at:
+                # Requests for alternating heights would otherwise make this node export again and
+                # again; a joiner refused here asks another peer.
+                raise SnapshotRejected("another snapshot height was exported moments ago", height=height)
+            started = time.perf_counter()
+            if with_offer:
                 offer, chunks = export_ledger_snapshot(self.ledger, height, self.prefix_nibbles)
-                # The pause starts after an export that was made: one refused at once (this node does not
-                # have the certificate of H + 1 yet, it lags a little) cost nothing, and a joiner asking
-                # again moments later must get the chunks.
-                self._next_export_at = time.monotonic() + EXPORT_INTERVAL_S
-                self._cached = (offer, offer.encode(), chunks)
-                log.info("state snapshot exported", extra={
-                    "height": height, "chunks": len(chunks), "bytes": sum(len(c) for c in chunks),
-                    "seconds": round(time.perf_counter() - started, 3)})
-            return self._cached
+                encoded: bytes | None = offer.encode()
+            else:
+                # Chunks need no certificate (the joiner checks them against the manifest of an offer it
+                # verified): a peer a moment behind on certificates still serves them.
+                encoded, (_, chunks) = None, export_ledger_chunks(self.ledger, height, self.prefix_nibbles)
+            # The pause starts after an export that was made: one refused at once cost nothing.
+            self._next_export_at = time.monotonic() + EXPORT_INTERVAL_S
+            self._cached = (height, encoded, chunks)
+            log.info("state snapshot exported", extra={
+                "height": height, "chunks": len(chunks), "bytes": sum(len(c) for c in chunks),
+                "seconds": round(time.perf_counter() - started, 3)})
+            return encoded, chunks
 
     def offer(self) -> bytes:
         """The encoded offer of the newest certified height (empty when there is none)."""
@@ -118,15 +127,15 @@ class SnapshotServer:
         if base is None:
             return b""
         cached = self._cached
-        if cached is not None and cached[0].height > base - REFRESH_BLOCKS:
+        if cached is not None and cached[1] is not None and cached[0] > base - REFRESH_BLOCKS:
             return cached[1]
-        return self._export(base)[1]
+        return self._export(base, with_offer=True)[0] or b""
 
     def chunk(self, height: int, index: int) -> bytes:
         """Chunk ``index`` of the export at ``height`` (made if this node can; empty otherwise)."""
         if not max(1, self.ledger.history_start) <= height < self.ledger.height:
             return b""
-        chunks = self._export(height)[2]
+        chunks = self._export(height, with_offer=False)[1]
         return chunks[index] if 0 <= index < len(chunks) else b""
 
     def serve(self, request: Any) -> bytes:

@@ -54,9 +54,9 @@ def test_a_repaired_node_joins_from_a_snapshot_refuses_corrupted_chunks_and_vote
         start_byzantine_node(layout, BYZANTINE, {"corrupt_snapshot"})
         wait_until(lambda: caught_up(layout, BYZANTINE, slack=2), 60, f"{BYZANTINE} back", layout)
         load.skip.discard(BYZANTINE)
-        # A peer serves chunks of H only once it holds the certificate of H + 1. Freshly restarted, node1
-        # is still fetching the recent certificates (on a busy machine it lacked them for the whole join,
-        # and never got to serve a corrupted chunk): wait until it holds them as node0 does.
+        # Freshly restarted, node1 is still catching up on the newest blocks and certificates; a peer serves
+        # chunks of H only once it has block H + 1 (on a busy machine it once served nothing during the
+        # whole join, so there was no corruption to catch): wait until it is level with node0.
         def holds_recent_certificates() -> bool:
             recent = height_of(layout, "node0") - 1
             answer = httpx.get(f"{layout.node(BYZANTINE).url}/api/v1/ledgers/{base}/blocks/{recent}", timeout=5)

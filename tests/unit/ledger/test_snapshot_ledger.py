@@ -162,3 +162,4 @@ def test_every_single_byte_change_of_an_encoded_offer_is_refused() -> None:
             continue
         accepted += 1
     assert accepted == 0
+
