@@ -249,9 +249,9 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
     execution is measured. ``engine``: ``legacy`` (CPython sandbox) or ``wasm`` (MicroPython
     under wasmtime, identity recorded at genesis).
     """
-    from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
-    from ledger.crypto import address_from_public_key
-    from tests.unit.ledger.ledger_testkit import make_chain, seeded_keypair
+    from baas.apps.traceability.contract import capture_gas
+    from tests.contracts.wasm_kit import capture_item as item, traceability_brand
+    from tests.unit.ledger.ledger_testkit import make_chain
 
     if engine == "wasm":
         from tests.contracts.wasm_kit import shared_runtime, wasm_chain
@@ -261,18 +261,7 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
     else:
         runtime = SandboxRuntime()
         chain = make_chain(1, runtime=runtime, contract_engine="")
-    pair = seeded_keypair("bench-trace")
-    contract = address_from_public_key(pair.public)
-    admin = address_from_public_key(chain.admin.public)
-    setup = chain.commit(chain.tx(lambda b: b.deploy_contract(pair.public.encoded, CONTRACT_SOURCE, 1)
-                                  .invoke(contract, "init", admin)
-                                  .invoke(contract, "register_brand", "9521234", admin, "Bench Tea")))
-    assert [i.status for i in setup.tx_infos] == ["SUCCESS"], setup.tx_infos
-
-    def item(i: int) -> list[object]:
-        event = json.dumps({"type": "ObjectEvent", "n": i}, separators=(",", ":"))
-        return [hashlib.sha256(b"e%d" % i).hexdigest(), hashlib.sha256(event.encode()).hexdigest(),
-                ["https://id.gs1.org/01/09521234%06d" % (i % 1_000_000)], event, False, ""]
+    contract = traceability_brand(chain, "bench-trace")
 
     txs = [chain.tx(lambda b, i=i: b.invoke(contract, "capture", [item(i)], gas_limit=capture_gas([item(i)])))
            for i in range(count)]

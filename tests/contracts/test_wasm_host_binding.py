@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -29,7 +28,7 @@ from contracts.values import check_plain
 from ledger.errors import ContractFault, ContractLimitExceeded, JadechainError
 from ledger.values import TypedValue
 
-from tests.contracts.wasm_kit import deploy, shared_runtime, wasm_chain
+from tests.contracts.wasm_kit import capture_item, deploy, shared_runtime, traceability_brand, wasm_chain
 from tests.support.fake_context import FakeLedger
 
 MANY = '''
@@ -229,20 +228,10 @@ def test_guest_memory_refuses_every_range_outside_the_memory() -> None:
 
 def test_a_traceability_capture_makes_six_host_calls() -> None:
     """next, get_many (the company-prefix walk), version, set, emit (the event), return: see docs/contracts.md."""
-    from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
-    from ledger.crypto import address_from_public_key
-    from tests.unit.ledger.ledger_testkit import seeded_keypair
+    from baas.apps.traceability.contract import capture_gas
 
     chain, runtime = wasm_chain(1), shared_runtime()
-    pair = seeded_keypair("host-calls")
-    contract, admin = address_from_public_key(pair.public), address_from_public_key(chain.admin.public)
-    setup = chain.commit(chain.tx(lambda b: b.deploy_contract(pair.public.encoded, CONTRACT_SOURCE, 1)
-                                  .invoke(contract, "init", admin)
-                                  .invoke(contract, "register_brand", "9521234", admin, "Bench Tea")))
-    assert [i.status for i in setup.tx_infos] == ["SUCCESS"], setup.tx_infos
-    event = json.dumps({"type": "ObjectEvent", "n": 1}, separators=(",", ":"))
-    item = [hashlib.sha256(b"e1").hexdigest(), hashlib.sha256(event.encode()).hexdigest(),
-            ["https://id.gs1.org/01/09521234000001"], event, False, ""]
+    contract, item = traceability_brand(chain, "host-calls"), capture_item(1)
     before = runtime.host_calls
     result = chain.commit(chain.tx(lambda b: b.invoke(contract, "capture", [item], gas_limit=capture_gas([item]))))
     assert [i.status for i in result.tx_infos] == ["SUCCESS"], result.tx_infos
