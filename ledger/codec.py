@@ -46,11 +46,16 @@ def _packb(value: Any) -> bytes:
     Same bytes as ``packb`` (same options); building a Packer per call costs about twice
     the packing of a small record, and a Packer is not safe to share between threads.
     """
+    return _packer().pack(value)  # type: ignore[no-any-return]
+
+
+def _packer() -> msgpack.Packer:
+    """This thread's reusable Packer (``use_bin_type=True``)."""
     try:
-        packer = _PACKERS.packer
+        packer: msgpack.Packer = _PACKERS.packer
     except AttributeError:
         packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
-    return packer.pack(value)  # type: ignore[no-any-return]
+    return packer
 
 
 # --- raw canonical msgpack ----------------------------------------------------
@@ -84,11 +89,7 @@ def pack_byte_rows(rows: list[list[bytes]]) -> bytes:
 
 def array_header(length: int) -> bytes:
     """The canonical msgpack header of an array of ``length`` items (to splice encoded items into one)."""
-    try:
-        packer = _PACKERS.packer
-    except AttributeError:
-        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
-    return packer.pack_array_header(length)  # type: ignore[no-any-return]
+    return _packer().pack_array_header(length)  # type: ignore[no-any-return]
 
 
 def unpack_canonical(data: bytes) -> Any:

@@ -142,9 +142,8 @@ def kill_node_processes(state: Any) -> None:
             process.wait(10)
     # Nodes of this control plane that had exited already (stopped by a proposal, replaced by a restart):
     # collected too, or they stay zombies of this process.
-    for pid, process in list(local._STARTED.items()):
-        if process.poll() is not None:
-            local._STARTED.pop(pid, None)
+    for pid in list(local._STARTED):
+        local._reap(pid)
 
 
 def empty_postgres_database(url: str) -> None:
