@@ -419,13 +419,15 @@ def _check_transaction(
         if account is None or account.kind != AccountKind.USER:
             raise PermissionDenied(f"signer {address} is not a registered user")
         _require_normal(account.state, address)
-    needed = (
-        TransactionPermission.CONTRACT_OPERATION
-        if all(isinstance(op, InvokeContract) for op in content.operations)
-        else TransactionPermission.DIRECT_OPERATION
-    )
-    if not any(authority.has_tx_permission(address, needed) for address in signers):
-        raise PermissionDenied(f"no signer holds the {needed.name} transaction permission")
+    needed = TransactionPermission.CONTRACT_OPERATION
+    for op in content.operations:
+        if not isinstance(op, InvokeContract):
+            needed = TransactionPermission.DIRECT_OPERATION
+            break
+    for address in signers:
+        if authority.has_tx_permission(address, needed):
+            return
+    raise PermissionDenied(f"no signer holds the {needed.name} transaction permission")
 
 
 def current_settings(state: WorkingState, env: ExecutionEnvironment) -> LedgerSettings:
@@ -589,8 +591,11 @@ class _TxContext:
         """
         if self.env.genesis or self.governed_by:
             return
-        if not any(self.authority.has_ledger_permission(s, permission) for s in self.signers):
-            raise PermissionDenied(f"no signer holds the {permission.name} permission")
+        has_permission = self.authority.has_ledger_permission
+        for signer in self.signers:
+            if has_permission(signer, permission):
+                return
+        raise PermissionDenied(f"no signer holds the {permission.name} permission")
 
 
     def members(self) -> governance.Governance:
@@ -647,11 +652,15 @@ class _TxContext:
 def _apply_operations(ctx: _TxContext, operations: Sequence[Operation]) -> tuple[TypedValue, ...]:
     """Apply a transaction's operations in order; their results as :attr:`TransactionInfo.results` records them."""
     returned: list[TypedValue | None] = []
+    any_returned = False
     for operation in operations:
         ctx.returned = None
         _apply_operation(ctx, operation)
-        returned.append(ctx.returned)
-    if all(value is None for value in returned):
+        value = ctx.returned
+        if value is not None:
+            any_returned = True
+        returned.append(value)
+    if not any_returned:
         return ()
     return tuple(_NIL if value is None else value for value in returned)
 
@@ -757,8 +766,11 @@ def _writable_account(ctx: _TxContext, address: str, kind: AccountKind, writers:
     if account is None or account.kind != kind:
         raise AccountNotFound(f"no {kind.name.lower()} account {address}")
     _require_normal(account.state, address)
-    writer_list = list(writers)
-    if account.write_policy == WritePolicy.OWNERS and not any(w in account.owners for w in writer_list):
+    if account.write_policy == WritePolicy.OWNERS:
+        owners = account.owners
+        for writer in writers:
+            if writer in owners:
+                return account
         raise PermissionDenied(f"only the owners of {address} may write it")
     return account
 

@@ -47,8 +47,10 @@ from ledger.merkle.state_tree import (
     NodeKey,
     StateTree,
     decode_node,
+    encode_nibble_path,
     encode_node,
     encode_node_key,
+    encode_node_version,
 )
 from ledger.state import NS_ENTRY, WorkingState, make_state_key
 from ledger.store import schema
@@ -177,10 +179,10 @@ class Ledger:
         check_storage_format(store)
         self.ledger_hash = ledger_hash
         self._load_meta()
-        # Decoded state-tree nodes by store key. Nodes are immutable once their block is
+        # Decoded state-tree nodes by node key. Nodes are immutable once their block is
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
-        self._tree_nodes: dict[bytes, Node] = {}
+        self._tree_nodes: dict[NodeKey, Node] = {}
         self._commit_lock = _CommitFirstLock()
         """Held while a block's batch is written and the ledger moves to it, and for a whole read-only
         call, so that a call reads one committed state; a waiting commit goes before any call that has
@@ -397,7 +399,7 @@ class Ledger:
             tx_hashes=[item.tx_hash for item in parts],
         )
         batch = self.store.atomic_batch()
-        new_tree_nodes: dict[bytes, Node] = {}
+        new_tree_nodes: dict[NodeKey, Node] = {}
         execution, roots, header_hash = _persist_block(
             batch, block, env, self._roots, base_tree_version=self._height,
             encoded_txs=[item.encoded for item in parts],
@@ -790,13 +792,13 @@ def _persist_block(
     *,
     base_tree_version: int | None,
     encoded_txs: Sequence[bytes] | None = None,
-    node_cache: dict[bytes, Node] | None = None,
-    tree_nodes_out: dict[bytes, Node] | None = None,
+    node_cache: dict[NodeKey, Node] | None = None,
+    tree_nodes_out: dict[NodeKey, Node] | None = None,
 ) -> tuple[BlockExecution, ExecutionRoots, bytes]:
     """Execute ``block`` and put every resulting write into ``batch``.
 
     Returns the execution, the new roots and the block's hash. ``node_cache`` holds
-    committed state-tree nodes by store key (read through, never written here);
+    committed state-tree nodes by node key (read through, never written here);
     ``tree_nodes_out`` receives this block's tree nodes, for the caller to cache once committed.
     """
     height = block.header.height
@@ -817,25 +819,28 @@ def _persist_block(
         batch.put(schema.make_leaf_value_key(value_hash), encoded)
 
     # State tree: one new version per block.
-    cache: dict[bytes, Node] = {} if node_cache is None else node_cache
+    cache: dict[NodeKey, Node] = {} if node_cache is None else node_cache
 
     def read_node(node_key: NodeKey) -> Node | None:
         # The tree reads only nodes of committed versions (never this block's own).
-        store_key = schema.make_state_node_key(encode_node_key(node_key))
-        node = cache.get(store_key)
+        node = cache.get(node_key)
         if node is not None:
             return node
-        raw = batch.get(store_key)
+        raw = batch.get(schema.make_state_node_key(encode_node_key(node_key)))
         return None if raw is None else decode_node(raw)
 
     tree = StateTree(hash_fn, read_node)
     updates = sorted(layer.state.items())
     tree_batch = tree.put_batch(height, base_tree_version, updates)
+    # Every node of the batch carries the new version: encode that part of their keys once.
+    version_prefix = schema.make_state_node_key(encode_node_version(height))
+    put = batch.put
     for node_key, node in tree_batch.new_nodes.items():
-        store_key = schema.make_state_node_key(encode_node_key(node_key))
-        batch.put(store_key, encode_node(node))
-        if tree_nodes_out is not None:
-            tree_nodes_out[store_key] = node
+        if node_key.version != height:
+            raise LedgerCorrupted(f"the state tree wrote a node of version {node_key.version} at height {height}")
+        put(version_prefix + encode_nibble_path(node_key.nibble_path), encode_node(node))
+    if tree_nodes_out is not None:
+        tree_nodes_out.update(tree_batch.new_nodes)
 
     # Transaction accumulator.
     accumulator = MerkleAccumulator(

@@ -209,7 +209,16 @@ class WorkingState:
 
     def get_latest_version(self, account: str, key: str, committed: bool = False) -> int:
         db_key = self._latest_version_key(account, key)
-        raw = self.get_committed_raw(db_key) if committed else self.get_raw(db_key)
+        if committed:
+            raw = self.get_committed_raw(db_key)
+        else:
+            for layer in reversed(self._layers):
+                db = layer.db
+                if db_key in db:
+                    raw = db[db_key]
+                    break
+            else:
+                raw = self.get_committed_raw(db_key)
         return -1 if raw is None else int.from_bytes(raw, "big", signed=True)
 
     def get_entry(self, account: str, key: str, version: int, committed: bool = False) -> EntryRecord | None:
@@ -220,16 +229,15 @@ class WorkingState:
         return None if raw is None else decode_record(EntryRecord, raw)
 
     def put_entry(self, record: EntryRecord) -> None:
+        account, key, version = record.account, record.key, record.version
         encoded = codec.encode(record)
-        self.put_raw(schema.make_entry_key(record.account, record.key, record.version), encoded)
-        self.put_raw(
-            self._latest_version_key(record.account, record.key),
-            record.version.to_bytes(8, "big", signed=True),
-        )
+        db = self._layers[-1].db
+        db[schema.make_entry_key(account, key, version)] = encoded
+        db[self._latest_version_key(account, key)] = version.to_bytes(8, "big", signed=True)
         # The entry record itself is the leaf value; it is stored under its entry key,
         # so no content-addressed copy is needed (see Ledger.entry_proof).
-        layer = self._layers[-1]
-        layer.state[self._state_key(NS_ENTRY, record.account, record.key)] = self.hash_fn(encoded)
+        hash_fn = self.hash_fn
+        self._layers[-1].state[make_state_key(hash_fn, NS_ENTRY, account, key)] = hash_fn(encoded)
 
     def get_topic_head(self, account: str, topic: str) -> EventHead | None:
         raw = self.get_raw(schema.make_topic_head_key(account, topic))

@@ -102,9 +102,20 @@ def encode_node_key(node_key: NodeKey) -> bytes:
     nibble. Version first makes all nodes of one version contiguous (pruning by
     version is a range delete).
     """
-    if not 0 <= node_key.version < 1 << 64:
-        raise CodecError(f"node key version {node_key.version} does not fit in u64")
-    return node_key.version.to_bytes(8, "big") + _encode_nibble_path(node_key.nibble_path)
+    return encode_node_version(node_key.version) + _encode_nibble_path(node_key.nibble_path)
+
+
+def encode_node_version(version: int) -> bytes:
+    """The first part of every node key of ``version`` (u64 big-endian): the nodes a batch writes
+    share it, so a writer encodes it once and appends :func:`encode_nibble_path` of each node."""
+    if not 0 <= version < 1 << 64:
+        raise CodecError(f"node key version {version} does not fit in u64")
+    return version.to_bytes(8, "big")
+
+
+def encode_nibble_path(path: str) -> bytes:
+    """The second part of a node key: nibble count ‖ the nibbles packed two per byte."""
+    return _encode_nibble_path(path)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -213,22 +224,26 @@ def encode_node(node: Node) -> bytes:
         return bytes((NODE_TAG_LEAF,)) + node.key_hash + node.value_hash
     if isinstance(node, NullNode):
         return bytes((NODE_TAG_NULL,))
-    if len(node.children) != 16:
-        raise CodecError(f"internal node has {len(node.children)} child slots, expected 16")
+    children = node.children
+    if len(children) != 16:
+        raise CodecError(f"internal node has {len(children)} child slots, expected 16")
     existence = 0
     leaves = 0
     parts: list[bytes] = []
-    for nibble, child in enumerate(node.children):
-        if child is None:
-            continue
-        if len(child.hash) != HASH_SIZE:
-            raise CodecError(f"child {nibble} hash is not 32 bytes")
-        if not 0 <= child.version < 1 << 64:
-            raise CodecError(f"child {nibble} version does not fit in u64")
-        existence |= 1 << nibble
-        if child.is_leaf:
-            leaves |= 1 << nibble
-        parts.append(_CHILD_ENTRY.pack(child.version, child.hash))
+    pack = _CHILD_ENTRY.pack
+    bit = 1
+    for child in children:
+        if child is not None:
+            child_hash, version, is_leaf = child
+            if len(child_hash) != HASH_SIZE:
+                raise CodecError(f"child {bit.bit_length() - 1} hash is not 32 bytes")
+            if not 0 <= version < 1 << 64:
+                raise CodecError(f"child {bit.bit_length() - 1} version does not fit in u64")
+            existence |= bit
+            if is_leaf:
+                leaves |= bit
+            parts.append(pack(version, child_hash))
+        bit <<= 1
     return _INTERNAL_HEADER.pack(NODE_TAG_INTERNAL, existence, leaves) + b"".join(parts)
 
 
@@ -369,8 +384,18 @@ def _fold(hash_fn: HashFn, children: Sequence[Child | None]) -> _Fold:
 
 
 def _hash_children(hash_fn: HashFn, children: Sequence[Child | None]) -> bytes:
-    """Hash of an internal node with these 16 children."""
-    return _fold(hash_fn, children)[0][30]
+    """Hash of an internal node with these 16 children.
+
+    A node with all 16 children present (every node near the root of a large tree) folds
+    without any leaf collapsing: no slot is empty, so every pair is hashed at every level.
+    """
+    if None in children:
+        return _fold(hash_fn, children)[0][30]
+    domain = INTERNAL_DOMAIN
+    level = [child[0] for child in children]  # type: ignore[index]
+    while len(level) > 1:
+        level = [hash_fn(domain + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
 
 
 def fold_children(hash_fn: HashFn, children: Sequence[Child | None]) -> tuple[bytes, int]:

@@ -84,11 +84,12 @@ class LevelDBStore:
     def write_items(self, items: list[tuple[bytes, bytes | None]]) -> None:
         try:
             with self._db.write_batch(sync=self.sync) as batch:
+                put, delete = batch.put, batch.delete
                 for key, value in items:
                     if value is None:
-                        batch.delete(key)
+                        delete(key)
                     else:
-                        batch.put(key, value)
+                        put(key, value)
         except plyvel.Error as exc:
             raise StorageError(f"write to {self.path} failed: {exc}") from exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 from typing import Any, Generic, Sequence, TypeVar
 
@@ -297,11 +298,19 @@ def typed_results_plain(values: Sequence[TypedValue]) -> list[dict[str, Any]]:
 
 def tx_result_json(info: TransactionInfo) -> str:
     """``tx_result_public(info).model_dump_json()``, written directly (one per transaction in the stream)."""
+    results = (json.dumps(typed_results_plain(info.results), ensure_ascii=False, separators=(",", ":"))
+               if info.results else "[]")
     return (
-        f'{{"tx_hash":"{to_base58(info.tx_hash)}","status":{json.dumps(info.status, ensure_ascii=False)},'
+        f'{{"tx_hash":"{to_base58(info.tx_hash)}","status":{_status_json(info.status)},'
         f'"height":{int(info.height)},"index":{int(info.index)},"gas_used":{int(info.gas_used)},'
-        f'"results":{json.dumps(typed_results_plain(info.results), ensure_ascii=False, separators=(",", ":"))}}}'
+        f'"results":{results}}}'
     )
+
+
+@functools.lru_cache(maxsize=512)
+def _status_json(status: str) -> str:
+    """A status as a JSON string (statuses are "SUCCESS" and the stable error codes: a few dozen)."""
+    return json.dumps(status, ensure_ascii=False)
 
 
 def tx_result_dict(info: TransactionInfo) -> dict[str, Any]:

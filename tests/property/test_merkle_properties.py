@@ -247,3 +247,68 @@ def test_mutated_node_encodings_are_rejected_or_canonical(node: Node, position: 
     except CodecError:
         return
     assert encode_node(decoded) == mutated
+
+
+# --- the node hash's dense fast path ---------------------------------------------------------
+
+some_children = st.lists(children, min_size=16, max_size=16)
+dense_children = st.lists(
+    st.builds(Child, hashes32, st.integers(min_value=0, max_value=2**64 - 1), st.booleans()), min_size=16, max_size=16,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(hash_fn=hash_fns, node_children=st.one_of(some_children, dense_children))
+def test_node_hash_is_the_fold_of_its_slots(hash_fn: HashFn, node_children: list[Child | None]) -> None:
+    """A node with all 16 children takes a shortcut (no slot can collapse); it must give the fold's hash,
+    which proofs are built from (and the 4-level binary reference for any node)."""
+    from ledger.merkle.state_tree import _fold, _hash_children, fold_children
+
+    expected = _fold(hash_fn, node_children)[0][30]
+    assert _hash_children(hash_fn, node_children) == expected
+    assert _hash_children(hash_fn, tuple(node_children)) == expected
+    assert fold_children(hash_fn, node_children)[0] == expected
+    assert _reference_node_hash(hash_fn, node_children) == expected
+
+
+def _reference_node_hash(hash_fn: HashFn, node_children: list[Child | None]) -> bytes:
+    """The binary sparse Merkle rules written out level by level: empty, lone leaf (moves up), branch."""
+    level: list[tuple[bytes, str]] = [
+        (SPARSE_MERKLE_PLACEHOLDER_HASH, "empty") if c is None else (c.hash, "leaf" if c.is_leaf else "branch")
+        for c in node_children
+    ]
+    while len(level) > 1:
+        pairs = zip(level[0::2], level[1::2])
+        level = [
+            left if right[1] == "empty" and left[1] != "branch"
+            else right if left[1] == "empty" and right[1] == "leaf"
+            else (hash_fn(b"JMT::IntrnalNode" + left[0] + right[0]), "branch")
+            for left, right in pairs
+        ]
+    return level[0][0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(node_children=dense_children, nibble=st.integers(0, 15), bad=st.sampled_from(["short hash", "long hash", "version"]))
+def test_internal_node_encoder_refuses_a_bad_child_by_its_nibble(node_children: list[Child], nibble: int, bad: str) -> None:
+    child = node_children[nibble]
+    if bad == "version":
+        node_children[nibble] = Child(child.hash, 2**64, child.is_leaf)
+    else:
+        node_children[nibble] = Child(child.hash[:31] if bad == "short hash" else child.hash + b"\x00", child.version,
+                                      child.is_leaf)
+    with pytest.raises(CodecError, match=f"child {nibble} "):
+        encode_node(InternalNode(tuple(node_children)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(version=st.integers(min_value=0, max_value=2**64 - 1), path=st.text(alphabet="0123456789abcdef", max_size=64))
+def test_node_key_is_its_version_part_then_its_path_part(version: int, path: str) -> None:
+    """What the ledger writes a block's nodes under (version encoded once, then each path)."""
+    from ledger.merkle.state_tree import encode_nibble_path, encode_node_version
+
+    assert encode_node_version(version) + encode_nibble_path(path) == encode_node_key(NodeKey(version, path))
+    with pytest.raises(CodecError):
+        encode_node_version(2**64)
+    with pytest.raises(CodecError):
+        encode_node_version(-1)
