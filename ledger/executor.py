@@ -245,8 +245,10 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
     empty_events_hash = events_hash(env.hash_fn, ())
     seen_in_block: set[bytes] = set()
     index = 0
+    hash_fn = env.hash_fn
+    make_tx_key = schema.make_tx_key
     for tx, tx_hash, sig_ok in zip(block.transactions, hashes, signature_ok):
-        if tx_hash in seen_in_block or state.get_raw(schema.make_tx_key(tx_hash)) is not None:
+        if tx_hash in seen_in_block or state.get_raw(make_tx_key(tx_hash)) is not None:
             result.skipped_duplicates.append(tx_hash)
             continue
         seen_in_block.add(tx_hash)
@@ -274,8 +276,8 @@ def execute_block(state: WorkingState, block: Block, env: ExecutionEnvironment) 
             height=height,
             index=index,
             status=status,
-            write_set_hash=_write_set_hash(env.hash_fn, changes),
-            events_hash=events_hash(env.hash_fn, events) if events else empty_events_hash,
+            write_set_hash=_write_set_hash(hash_fn, changes),
+            events_hash=events_hash(hash_fn, events) if events else empty_events_hash,
             gas_used=gas.used,
             results=results,
         )
@@ -342,6 +344,9 @@ _EMPTY_ARRAY = b"\x90"
 
 
 def _write_set_hash(hash_fn: Callable[[bytes], bytes], changes: dict[bytes, bytes | None]) -> bytes:
+    if len(changes) == 1:  # one write (a KV write's entry): nothing to sort
+        [(key, value)] = changes.items()
+        return hash_fn(codec.pack_byte_rows([[key, value or b""]]))
     items = [[key, changes[key] or b""] for key in sorted(changes)]
     return hash_fn(codec.pack_byte_rows(items))
 

@@ -810,13 +810,14 @@ def _persist_block(
     layer = state.block_layer()
 
     # Readable indexes written by execution.
+    put = batch.put
     for key, value in layer.db.items():
         if value is None:
             batch.delete(key)
         else:
-            batch.put(key, value)
+            put(key, value)
     for value_hash, encoded in layer.leaves.items():
-        batch.put(schema.make_leaf_value_key(value_hash), encoded)
+        put(schema.make_leaf_value_key(value_hash), encoded)
 
     # State tree: one new version per block.
     cache: dict[NodeKey, Node] = {} if node_cache is None else node_cache
@@ -834,7 +835,6 @@ def _persist_block(
     tree_batch = tree.put_batch(height, base_tree_version, updates)
     # Every node of the batch carries the new version: encode that part of their keys once.
     version_prefix = schema.make_state_node_key(encode_node_version(height))
-    put = batch.put
     for node_key, node in tree_batch.new_nodes.items():
         if node_key.version != height:
             raise LedgerCorrupted(f"the state tree wrote a node of version {node_key.version} at height {height}")
@@ -864,13 +864,12 @@ def _persist_block(
     position_of: dict[bytes, int] = {}
     for position, tx_hash in enumerate(execution.tx_hashes):
         position_of.setdefault(tx_hash, position)
-    for offset, (tx_hash, _tx, _info) in enumerate(execution.executed):
-        index = roots.accumulator_size + offset
-        batch.put(
-            schema.make_tx_key(tx_hash),
-            codec.pack_canonical([encoded_txs[position_of[tx_hash]], leaves[offset], index]),
-        )
-        batch.put(schema.make_tx_index_key(index), tx_hash)
+    make_tx_key, make_tx_index_key, pack_canonical = schema.make_tx_key, schema.make_tx_index_key, codec.pack_canonical
+    index = roots.accumulator_size
+    for (tx_hash, _tx, _info), leaf in zip(execution.executed, leaves, strict=True):
+        put(make_tx_key(tx_hash), pack_canonical([encoded_txs[position_of[tx_hash]], leaf, index]))
+        put(make_tx_index_key(index), tx_hash)
+        index += 1
     new_roots = ExecutionRoots(tree_batch.root_hash, accumulator_root, accumulator_size)
     encoded_roots = codec.encode(new_roots)
     batch.put(schema.make_height_roots_key(height), encoded_roots)
