@@ -14,7 +14,8 @@ import msgpack
 import pytest
 
 from jadechain.devnet.solo import create_dev_solo
-from ledger.crypto import generate_keypair
+from ledger.certificate import encode_commit_statement
+from ledger.crypto import generate_keypair, sign
 from ledger.store.directory import open_ledger
 from node.config import ConsensusSection
 from node.replica import SYNC_BATCH, SYNC_LAG, Replica
@@ -54,41 +55,62 @@ def ledger(tmp_path: Path):  # type: ignore[no-untyped-def]
     ledger.close()
 
 
-def sync_against(ledger_and_key, peer: PeerAhead, threshold: int) -> Replica:  # type: ignore[no-untyped-def]
+def make_replica(ledger_and_key, peer: PeerAhead) -> Replica:  # type: ignore[no-untyped-def]
     ledger, keypair, data_dir = ledger_and_key
+    return Replica(ledger, data_dir=data_dir, keypair=keypair, transport=peer, settings=ConsensusSection())
 
+
+def sync_against(ledger_and_key, peer: PeerAhead, threshold: int, replica: Replica | None = None) -> Replica:  # type: ignore[no-untyped-def]
     async def run() -> Replica:
-        replica = Replica(ledger, data_dir=data_dir, keypair=keypair, transport=peer, settings=ConsensusSection())
+        syncing = replica or make_replica(ledger_and_key, peer)
         try:
-            await replica._sync_once(threshold=threshold)
+            await syncing._sync_once(threshold=threshold)
         finally:
-            replica.store.close()
-        return replica
+            syncing.store.close()
+        return syncing
 
     return asyncio.run(run())
 
 
-def test_a_peer_slightly_ahead_is_asked_for_its_height_only(ledger) -> None:  # type: ignore[no-untyped-def]
-    height = ledger[0].height
-    peer = PeerAhead(generate_keypair().public.encoded, height + 2)
-    replica = sync_against(ledger, peer, SYNC_LAG)
-    assert peer.requests == [(height + 1, 0)]  # a probe: no block read, encoded or decoded
-    assert replica.peer_heights[peer.author] == height + 2
-
-
-def test_a_peer_far_ahead_is_asked_for_blocks(ledger) -> None:  # type: ignore[no-untyped-def]
-    height = ledger[0].height
-    peer = PeerAhead(generate_keypair().public.encoded, height + SYNC_LAG + 5)
+def test_a_peer_not_known_to_be_far_ahead_is_not_asked(ledger) -> None:  # type: ignore[no-untyped-def]
+    peer = PeerAhead(generate_keypair().public.encoded, ledger[0].height + 2)
     sync_against(ledger, peer, SYNC_LAG)
-    # probe, then the batch; the peer served none, so catch-up stops instead of asking forever
-    assert peer.requests == [(height + 1, 0), (height + 1, SYNC_BATCH)]
+    assert peer.requests == []
+
+
+def test_a_peer_whose_attestations_put_it_far_ahead_is_asked_for_blocks(ledger) -> None:  # type: ignore[no-untyped-def]
+    """A validator attests every height it applies; a verified attestation tells where it is."""
+    chain, keypair, _ = ledger
+    height = chain.height
+    far = height + SYNC_LAG + 5
+    peer = PeerAhead(keypair.public.encoded, far)  # the dev ledger's one validator plays the peer
+    replica = make_replica(ledger, peer)
+    forged = msgpack.packb([far, b"\x01" * 34, 0, b"\x00" * 64], use_bin_type=True)
+    replica._on_attestation(peer.author, forged)
+    assert peer.author not in replica.peer_heights  # a bad signature says nothing
+    statement = encode_commit_statement(chain.ledger_hash, far, b"\x01" * 34, 0)
+    signed = msgpack.packb([far, b"\x01" * 34, 0, sign(keypair.private, statement)], use_bin_type=True)
+    replica._on_attestation(peer.author, signed)
+    assert replica.peer_heights[peer.author] == far
+    sync_against(ledger, peer, SYNC_LAG, replica)
+    # straight to the batch; the peer served none, so catch-up stops instead of asking forever
+    assert peer.requests == [(height + 1, SYNC_BATCH)]
 
 
 def test_an_urgent_catch_up_probes_then_fetches_from_a_peer_one_block_ahead(ledger) -> None:  # type: ignore[no-untyped-def]
     height = ledger[0].height
     peer = PeerAhead(generate_keypair().public.encoded, height + 1)
-    sync_against(ledger, peer, 1)
+    replica = sync_against(ledger, peer, 1)
+    # the probe carries no block (count 0) and tells the height; then the batch is asked for
     assert peer.requests == [(height + 1, 0), (height + 1, SYNC_BATCH)]
+    assert replica.peer_heights[peer.author] == height + 1
+
+
+def test_an_urgent_catch_up_asks_a_peer_at_the_same_height_for_nothing_more(ledger) -> None:  # type: ignore[no-untyped-def]
+    height = ledger[0].height
+    peer = PeerAhead(generate_keypair().public.encoded, height)
+    sync_against(ledger, peer, 1)
+    assert peer.requests == [(height + 1, 0)]
 
 
 def test_a_height_that_is_not_an_integer_is_ignored(ledger) -> None:  # type: ignore[no-untyped-def]
