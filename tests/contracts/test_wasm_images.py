@@ -30,11 +30,11 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "e34259f53ab277c53b1e2b5ebccc785b08293cf45c980c8350448a86a9416c2f"
+TRACEABILITY_IMAGE_DIGEST = "eb64f46bbbac3fd76a7370fd86026c801b53e93dcc22a611379a605a37d5cb27"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
-last moved by engine ABI 3 (``ctx.get_many`` in the prelude, the request crossing in one ``next`` call)
-and contract v3 (the company-prefix walk reads its candidates with one ``get_many``; the event hash's
-form is checked with one ``strip``)."""
+last moved by engine ABI 4 (the prelude turns MicroPython's collector off and stubs ``gc``; the fault
+path reports a MemoryError without allocating; the long environment fields cross only when read; event
+emitters are bound on the class once, in the image; ``ctx.address`` crosses as null)."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''
