@@ -628,7 +628,7 @@ def _text(value: object, what: str, limit: int) -> str:
     if type(value) is not str:
         raise ContractFault(f"{what} must be a str")
     assert isinstance(value, str)
-    if len(value.encode("utf-8", errors="surrogatepass")) > limit:
+    if 4 * len(value) > limit and len(value.encode("utf-8", errors="surrogatepass")) > limit:  # <= 4 bytes a character
         raise ContractLimitExceeded(f"{what} longer than {limit} bytes", limit="max_key_bytes")
     return value
 
@@ -649,7 +649,8 @@ def _int(value: object, what: str) -> int:
 
 
 def _decode_value(tagged: object, limits: SandboxLimits, what: str) -> TypedValue:
-    """``["j", v]`` or ``["b", hex]`` from the guest to the typed value it denotes."""
+    """``["j", v]`` or ``["b", hex]`` from the guest to the typed value it denotes. ``tagged`` is part of
+    a payload ``_parse`` returned, which has passed ``check_plain`` as a whole."""
     if type(tagged) is not list or len(tagged) != 2 or tagged[0] not in ("j", "b"):
         raise ContractFault(f"malformed {what}", reason="abi")
     assert isinstance(tagged, list)
@@ -660,7 +661,7 @@ def _decode_value(tagged: object, limits: SandboxLimits, what: str) -> TypedValu
             return TypedValue.bytes_(bytes.fromhex(tagged[1]))
         except ValueError:
             raise ContractFault(f"malformed {what}", reason="abi") from None
-    return to_typed_value(tagged[1], limits, what=what)
+    return to_typed_value(tagged[1], limits, what=what, checked=True)
 
 
 def _encode_value(value: TypedValue) -> object:
