@@ -1353,7 +1353,7 @@ class WasmRuntime:
                     method=method, parameter=name,
                 )
             check_plain(value, self.limits, allow_bytes=expected is bytes, what=f"argument '{name}'")
-            copied.append(copy_plain(value))
+            copied.append(value)  # no copy: arguments reach the guest only as the request's JSON text
         return copied
 
     # --- re-entrancy -------------------------------------------------------------------

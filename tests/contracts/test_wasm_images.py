@@ -30,11 +30,12 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "eb64f46bbbac3fd76a7370fd86026c801b53e93dcc22a611379a605a37d5cb27"
+TRACEABILITY_IMAGE_DIGEST = "b59f6f64de2940496e785d3a8b650f7046b45be83735c6e62262f6c22ba77e16"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
 last moved by engine ABI 4 (the prelude turns MicroPython's collector off and stubs ``gc``; the fault
 path reports a MemoryError without allocating; the long environment fields cross only when read; event
-emitters are bound on the class once, in the image; ``ctx.address`` crosses as null)."""
+emitters are bound on the class once, in the image; ``ctx.address`` crosses as null) and contract v5
+(the company-prefix walk starts at the longest candidate)."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''
