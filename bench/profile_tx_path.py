@@ -195,6 +195,8 @@ NODE_STAGES: list[tuple[str, tuple[tuple[str, str], ...]]] = [
     ("commit bookkeeping + attestation", (
         ("replica.py", "_after_apply"), ("replica.py", "_attest"), ("replica.py", "_on_attestation"),
         ("solo.py", "_certify"))),
+    ("catch-up (ledger sync probes and fetches)", (
+        ("replica.py", "_sync_once"), ("replica.py", "serve_ledger_blocks"), ("replica.py", "_backfill_certificates"))),
     ("result stream (SSE, JSON)", (
         ("sse.py", "stream_messages"), ("sse.py", "block_messages"), ("replica.py", "_publish"),
         ("solo.py", "_publish"))),

@@ -53,7 +53,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def node_main(index: int, addresses: list[str], ops: int, size: int, total: int,
-              ready: Any, start: Any, results: Any) -> None:
+              ready: Any, start: Any, results: Any, finish: Any) -> None:
     from pysyncobj import SyncObj, SyncObjConf, replicated
 
     class Log(SyncObj):  # type: ignore[misc]
@@ -99,7 +99,9 @@ def node_main(index: int, addresses: list[str], ops: int, size: int, total: int,
         "index": index, "first_submit": first_submit, "last_apply": log.last_apply,
         "applied": log.applied, "acked": len(latencies), "latencies": latencies,
     })
-    time.sleep(0.5)
+    # Stay in the cluster until every node has reported: a follower a little behind needs the leader
+    # (and a quorum) alive to catch up, so a node that left early made the last one wait for its deadline.
+    finish.wait(timeout=400)
     log.destroy()
 
 
@@ -107,10 +109,11 @@ def run(nodes: int, ops_per_node: int, size: int) -> dict[str, Any]:
     addresses = [f"127.0.0.1:{port}" for port in free_ports(nodes)]
     context = mp.get_context("spawn")
     ready, results = context.Queue(), context.Queue()
-    start = context.Event()
+    start, finish = context.Event(), context.Event()
     total = nodes * ops_per_node
     processes = [
-        context.Process(target=node_main, args=(i, addresses, ops_per_node, size, total, ready, start, results))
+        context.Process(target=node_main,
+                        args=(i, addresses, ops_per_node, size, total, ready, start, results, finish))
         for i in range(nodes)
     ]
     for process in processes:
@@ -118,7 +121,10 @@ def run(nodes: int, ops_per_node: int, size: int) -> dict[str, Any]:
     for _ in processes:
         ready.get(timeout=120)
     start.set()
-    collected = [results.get(timeout=400) for _ in processes]
+    try:
+        collected = [results.get(timeout=400) for _ in processes]
+    finally:
+        finish.set()
     for process in processes:
         process.join(timeout=30)
         if process.is_alive():

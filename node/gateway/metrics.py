@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import threading
+from bisect import bisect_left
+from typing import Any, Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ledger.crypto import to_base58
 from ledger.ledger import BlockResult
@@ -32,6 +35,51 @@ class _RuntimeCollector(Collector):
         yield from (height, pending, in_flight, verifying)
 
 
+TX_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+
+
+class BatchHistogram(Collector):
+    """A labelled histogram that takes a whole batch of observations in one call.
+
+    A committed block brings one latency per transaction; ``prometheus_client.Histogram.observe``
+    one at a time (a lock and a bucket scan each) cost a few microseconds per transaction on the
+    commit path. Same exposition as that Histogram (``_bucket``/``_count``/``_sum``, cumulative
+    ``le`` buckets ending in ``+Inf``), without the ``_created`` sample.
+    """
+
+    def __init__(self, name: str, documentation: str, label: str, buckets: Sequence[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.bounds = tuple(sorted(float(bound) for bound in buckets)) + (float("inf"),)
+        self._lock = threading.Lock()
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe_many(self, label_value: str, values: Iterable[float]) -> None:
+        """Count every value in the first bucket whose bound is ≥ it (as ``Histogram.observe``)."""
+        bounds = self.bounds
+        with self._lock:
+            counts = self._counts.setdefault(label_value, [0] * len(bounds))
+            total = self._sums.get(label_value, 0.0)
+            for value in values:
+                counts[bisect_left(bounds, value)] += 1
+                total += value  # one value at a time, as observe() sums: the same float
+            self._sums[label_value] = total
+
+    def collect(self) -> Any:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        with self._lock:
+            snapshot = [(value, list(counts), self._sums[value]) for value, counts in self._counts.items()]
+        for value, counts, total in snapshot:
+            cumulative, buckets = 0, []
+            for bound, count in zip(self.bounds, counts):
+                cumulative += count
+                buckets.append((floatToGoString(bound), cumulative))  # type: ignore[no-untyped-call]
+            family.add_metric([value], buckets, total)
+        yield family
+
+
 class GatewayMetrics:
     def __init__(self, runtimes: Callable[[], dict[str, Any]]) -> None:
         self.registry = CollectorRegistry()
@@ -46,20 +94,18 @@ class GatewayMetrics:
             ["ledger"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
-        self.tx_latency = Histogram(
+        self.tx_latency = BatchHistogram(
             "jadechain_tx_latency_seconds", "From admission at this node's mempool to commit, per transaction",
-            ["ledger"], registry=self.registry,
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            "ledger", TX_LATENCY_BUCKETS,
         )
+        self.registry.register(self.tx_latency)
 
     def observe_commit(self, result: BlockResult, seconds: float, tx_latencies: list[float]) -> None:
         name = to_base58(result.header.ledger_hash)
         self.blocks.labels(name).inc()
         self.committed.labels(name).inc(len(result.tx_infos))
         self.commit_latency.labels(name).observe(seconds)
-        histogram = self.tx_latency.labels(name)
-        for latency in tx_latencies:
-            histogram.observe(latency)
+        self.tx_latency.observe_many(name, tx_latencies)
 
     def observe_submitted(self, accepted: int, rejected: int) -> None:
         if accepted:

@@ -191,3 +191,27 @@ def test_leader_election() -> None:
     reputation = ReputationElection(validators, history)
     assert authors[1] not in {reputation.leader(r) for r in range(12)}
     assert ReputationElection(validators, []).leader(1) == authors[1]
+
+
+def test_single_validator_commits_a_long_chain_within_one_event() -> None:
+    """One validator leads every round: its own vote forms each QC, which moves it to the next
+    round it leads. That once recursed proposal -> vote -> QC -> proposal until RecursionError
+    (found by the benchmark); the core now proposes in a loop, so the depth stays constant."""
+    import sys
+
+    signers, validators = make_ed25519_validators(1)
+    genesis = make_genesis_block(1, validators.fingerprint())
+    payloads = QueuePayloads()
+    rounds = sys.getrecursionlimit() * 2
+    payloads.batches.extend(f"tx-{i}".encode() for i in range(rounds))
+    solo = RoundManager(
+        validators=validators, signer=signers[0], verifier=Ed25519Verifier(),
+        safety_storage=InMemorySafetyStorage(epoch=1), payload_source=payloads,
+        execution=SimExecutionEngine(genesis.id), config=RoundManagerConfig(),
+    )
+    actions = solo.on_event(Start())  # the first proposal pulls the first batch, and so on
+    committed = [block.payload for action in actions if isinstance(action, CommitBlocks) for block in action.blocks]
+    assert payloads.batches == []  # every batch proposed within that one event
+    assert solo.current_round > rounds
+    batches = [payload for payload in committed if payload]  # then empty blocks commit the last ones
+    assert batches == [f"tx-{i}".encode() for i in range(rounds)]
