@@ -10,7 +10,8 @@
   huge allocations, out of gas in the guest and inside a host call, a malformed host call, deep
   recursion, the hostile corpus) ends with the same status, gas, state and roots on a node that
   reuses instances and on one that never does;
-* an invocation that ends in a trap never hands its instance on.
+* an invocation that ends in a trap never hands its instance on;
+* (property) a layout sets every byte of memory exactly once, to the image over blank memory.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import contracts.vm as vm
 from baas.apps.traceability.contract import CONTRACT_SOURCE, capture_gas
 from contracts.vm import REUSABLE_MODULES, WasmRuntime, module_path
-from contracts.warm import RESET_SUPPORTED
+from contracts.warm import PAGE, RESET_SUPPORTED, WASM_PAGE, layout_of
 from ledger.contract_api import ContractCode
 from ledger.crypto import address_from_public_key
 
@@ -268,3 +271,47 @@ def test_memory_is_reset_even_where_it_grew() -> None:
     assert engine.acquire(loaded.layout) is None
     assert not engine._idle
     assert isinstance(instance.memory, wasmtime.Memory)
+
+
+@st.composite
+def images(draw: st.DrawFn) -> tuple[bytes, tuple[tuple[int, bytes], ...], int]:
+    """A blank memory of whole pages, an image's runs of pages over it, and a memory size that holds both."""
+    blank_pages = draw(st.integers(1, 6))
+    blank = b"".join(bytes([draw(st.integers(0, 2))]) * PAGE for _ in range(blank_pages))
+    memory_pages = draw(st.integers(1, 2))
+    total = memory_pages * WASM_PAGE // PAGE
+    chosen = sorted(draw(st.sets(st.integers(0, total - 1), max_size=8)))
+    runs: list[tuple[int, bytes]] = []
+    for page in chosen:
+        data = bytes([draw(st.integers(1, 255))]) * PAGE
+        if runs and runs[-1][0] + len(runs[-1][1]) == page * PAGE:
+            runs[-1] = (runs[-1][0], runs[-1][1] + data)
+        else:
+            runs.append((page * PAGE, data))
+    return blank, tuple(runs), memory_pages
+
+
+@given(images())
+@settings(max_examples=200, deadline=None)
+def test_a_layout_is_the_image_over_blank_memory_and_covers_it_once(case: tuple[bytes, tuple[tuple[int, bytes], ...], int]) -> None:
+    blank, runs, memory_pages = case
+    size = memory_pages * WASM_PAGE
+    expected = bytearray(size)
+    expected[:len(blank)] = blank
+    for offset, data in runs:
+        expected[offset:offset + len(data)] = data
+    layout = layout_of(runs, memory_pages, 123, blank)
+    rebuilt = bytearray(b"\xee" * size)
+    covered = []
+    for offset, data in layout.content:
+        rebuilt[offset:offset + len(data)] = data
+        covered.append((offset, len(data)))
+    for offset, length in layout.zero:
+        assert offset % PAGE == 0 and length % PAGE == 0  # what madvise is given is whole pages
+        rebuilt[offset:offset + length] = bytes(length)
+        covered.append((offset, length))
+    covered.sort()
+    assert covered[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(covered, covered[1:]))
+    assert covered[-1][0] + covered[-1][1] == size  # every byte set exactly once
+    assert bytes(rebuilt) == bytes(expected)
+    assert layout.pages == memory_pages and layout.stack_pointer == 123
