@@ -268,6 +268,7 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
     block = 500
     gas: list[int] = []
     host_calls = getattr(runtime, "host_calls", 0)
+    instances = getattr(runtime, "instances_created", 0)
     started = time.perf_counter()
     cpu_started = time.process_time()
     for offset in range(0, count, block):
@@ -281,11 +282,13 @@ def ledger_traceability(engine: str, count: int) -> dict[str, object]:
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
     host_calls = getattr(runtime, "host_calls", 0) - host_calls  # the legacy sandbox makes no host calls
+    instances = getattr(runtime, "instances_created", 0) - instances  # fresh wasm instances (the rest reused one)
     # tx per second of wall time, and per second of this process's CPU time (the figure that does
     # not depend on what else the machine is running)
     return {"workload": f"ledger_traceability_{engine}", "tx_per_s": round(count / elapsed, 1),
             "tx_per_cpu_s": round(count / cpu, 1), "transactions": count, "gas_per_tx": gas[-1],
-            "host_calls_per_tx": round(host_calls / count, 2) if engine == "wasm" else None}
+            "host_calls_per_tx": round(host_calls / count, 2) if engine == "wasm" else None,
+            "fresh_instances_per_tx": round(instances / count, 3) if engine == "wasm" else None}
 
 
 def wasm_image_cost(repeats: int) -> dict[str, object]:
@@ -319,7 +322,8 @@ def main() -> None:
     for row in (trace_wasm, trace_legacy):
         print(f"{row['workload']}: {row['tx_per_s']:,.0f} tx/s wall, {row['tx_per_cpu_s']:,.0f} tx per CPU-second, "
               f"gas {row['gas_per_tx']} per capture"
-              + (f", {row['host_calls_per_tx']} host calls per capture" if row["host_calls_per_tx"] is not None else ""))
+              + (f", {row['host_calls_per_tx']} host calls and {row['fresh_instances_per_tx']} fresh instances per capture"
+                 if row["host_calls_per_tx"] is not None else ""))
     print(f"ledger kv: contract {on_ledger['sandbox_tx_per_s']:,.0f} tx/s  native op {on_ledger['native_tx_per_s']:,.0f} tx/s  "
           f"overhead x{on_ledger['overhead_ratio']}")
     for row in results:
@@ -359,6 +363,7 @@ def main() -> None:
         "trace_ledger_target_tx_per_s": 1500,
         "trace_wasm_gas_per_tx": trace_wasm["gas_per_tx"],
         "trace_wasm_host_calls_per_tx": trace_wasm["host_calls_per_tx"],
+        "trace_wasm_fresh_instances_per_tx": trace_wasm["fresh_instances_per_tx"],
         "wasm_image_build_cpu_ms": image["image_build_cpu_ms"],
     }
     print(json.dumps(headline))

@@ -25,8 +25,15 @@ for bytes.
 
 from __future__ import annotations
 
-PRELUDE = '''import host as _jch,json as _jcj,sys as _jcs,binascii as _jcb
+PRELUDE = '''import host as _jch,json as _jcj,sys as _jcs,binascii as _jcb,gc as _jcg
+_jcg.disable()
+class _JcGc:
+ pass
+_jcgs=_JcGc();_jcgs.collect=_jcgs.enable=_jcgs.disable=lambda:None;_jcgs.isenabled=lambda:False
+_jcgs.mem_alloc=_jcg.mem_alloc;_jcgs.mem_free=_jcg.mem_free
+_jcs.modules["gc"]=_jcgs
 _JC={}
+_JCOOM='["MemoryError",""]'
 def _jcc(n,*a):
  return _jcj.loads(_jch.call(n,_jcj.dumps(a)))
 def _jce(v):
@@ -35,20 +42,29 @@ def _jcd(t):
  return _jcb.unhexlify(t[1]) if t[0]=="b" else t[1]
 class _JcCtx:
  def __init__(s,e):
-  s.caller=e["caller"];s.signers=e["signers"];s.tx_hash=_jcb.unhexlify(e["tx_hash"]);s.block_height=e["block_height"]
-  s.block_time=e["block_time"];s.address=e["address"];s.ledger_hash=_jcb.unhexlify(e["ledger_hash"]);s.call_depth=e["call_depth"]
+  s.caller=e["caller"];s.block_height=e["block_height"];s.block_time=e["block_time"];s.address=e["address"]
+  s.call_depth=e["call_depth"]
+ @property
+ def signers(s):
+  return _jcc("env","signers")
+ @property
+ def tx_hash(s):
+  return _jcb.unhexlify(_jcc("env","tx_hash"))
+ @property
+ def ledger_hash(s):
+  return _jcb.unhexlify(_jcc("env","ledger_hash"))
  def get(s,a,k,committed=False):
-  e=_jcc("get",a,k,committed);return None if e is None else _jcd(e[0])
+  e=_jcc("get",None if a is s.address else a,k,committed);return None if e is None else _jcd(e[0])
  def get_many(s,a,ks,committed=False):
-  return [None if e is None else _jcd(e) for e in _jcc("get_many",a,ks,committed)]
+  return [None if e is None else _jcd(e) for e in _jcc("get_many",None if a is s.address else a,ks,committed)]
  def get_entry(s,a,k,committed=False):
-  e=_jcc("get",a,k,committed);return None if e is None else {"value":_jcd(e[0]),"version":e[1]}
+  e=_jcc("get",None if a is s.address else a,k,committed);return None if e is None else {"value":_jcd(e[0]),"version":e[1]}
  def get_version(s,a,k):
-  return _jcc("version",a,k)
+  return _jcc("version",None if a is s.address else a,k)
  def get_at(s,a,k,v):
-  e=_jcc("get_at",a,k,v);return None if e is None else _jcd(e)
+  e=_jcc("get_at",None if a is s.address else a,k,v);return None if e is None else _jcd(e)
  def set(s,a,k,v,x):
-  return _jcc("set",a,k,_jce(v),x)
+  return _jcc("set",None if a is s.address else a,k,_jce(v),x)
  def register_data_account(s,a,p):
   _jcc("register",a,_jce(p))
  def emit(s,t,c=None):
@@ -64,7 +80,7 @@ class _JcCtx:
  def revert(s,message="reverted"):
   _jcc("revert",message)
 def _jcemitter(t,f):
- def emit(*a,**k):
+ def emit(_jcself,*a,**k):
   if len(a)>len(f):raise TypeError("event '"+t+"' takes "+str(len(f))+" fields")
   c={}
   for i in range(len(a)):c[f[i]]=a[i]
@@ -89,6 +105,7 @@ _jcs.modules["jadechain"]=_jcm
 IMAGE_TAIL = '''
 if _JC.get("cls") is None:
  raise TypeError("the module did not define its @contract class")
+for _jct in _JC_EVENTS:setattr(_JC["cls"],_jct,_jcemitter(_jct,_JC_EVENTS[_jct]))
 def _jcmain():
  x=_jch.call("next","")
  if not x.endswith("}"):
@@ -100,15 +117,20 @@ def _jcmain():
   x="".join(p)
  q=_jcj.loads(x);p=x=None;c=_JC["cls"]
  i=object.__new__(c);i.ctx=_JcCtx(q["env"])
- for t in _JC_EVENTS:setattr(i,t,_jcemitter(t,_JC_EVENTS[t]))
  r=getattr(c,q["method"])(i,*[_jcd(a) for a in q["args"]])
  _jch.call("return",_jcj.dumps(_jce(r)))
 def _jcloop():
  while True:
   try:
    _jcmain()
+  except MemoryError:
+   _jch.call("fault",_JCOOM)
   except BaseException as _jcx:
-   _jch.call("fault",_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]]))
+   try:
+    _jcx=_jcj.dumps([type(_jcx).__name__,str(_jcx)[:512]])
+   except MemoryError:
+    _jcx=_JCOOM
+   _jch.call("fault",_jcx)
   yield None
 _jcentry=[_jcloop()]
 _jch.call("image",_jcj.dumps([id(next),id(_jcentry)]))

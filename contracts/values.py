@@ -66,8 +66,12 @@ def copy_plain(value: object) -> object:
     return value
 
 
-def to_typed_value(value: object, limits: SandboxLimits = DEFAULT_LIMITS, what: str = "value") -> TypedValue:
-    """The one typed form of a plain value: bool before int, containers as canonical JSON."""
+def to_typed_value(value: object, limits: SandboxLimits = DEFAULT_LIMITS, what: str = "value",
+                   checked: bool = False) -> TypedValue:
+    """The one typed form of a plain value: bool before int, containers as canonical JSON.
+
+    ``checked``: the caller has already run ``check_plain`` (without bytes) on ``value`` or on a
+    value holding it (a check of the whole passes every part of it), so it is not walked again."""
     if value is None:
         return TypedValue.nil()
     kind = type(value)
@@ -88,7 +92,8 @@ def to_typed_value(value: object, limits: SandboxLimits = DEFAULT_LIMITS, what: 
         assert isinstance(value, bytes)
         return TypedValue.bytes_(value)
     if kind in (list, tuple, dict):
-        check_plain(value, limits, allow_bytes=False, what=what)
+        if not checked:
+            check_plain(value, limits, allow_bytes=False, what=what)
         try:
             return TypedValue.json_(value)
         except (ValueError, UnicodeEncodeError) as exc:

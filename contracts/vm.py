@@ -1,8 +1,9 @@
 """``WasmRuntime``: contracts in MicroPython compiled to WebAssembly, run under wasmtime.
 
-The contract never runs in the node's own interpreter. Each invocation gets a fresh
-wasmtime ``Store`` and instance of the MicroPython WASI module (compiled once per
-node: in memory, and optionally as a serialized module on disk), with
+The contract never runs in the node's own interpreter. Each invocation runs in an instance
+of the MicroPython WASI module (compiled once per node: in memory, and optionally as a
+serialized module on disk) laid byte for byte with the contract's image -- a fresh
+instance, or one whose last invocation returned cleanly, reset by ``contracts.warm`` -- with
 
 * fuel metering as gas: ``gas = ceil(fuel consumed / FUEL_PER_GAS)``; host calls are
   charged by deducting fuel *before* the host does the work, so one meter bounds all;
@@ -68,6 +69,7 @@ from contracts.host_functions import (
 from contracts.limits import DEFAULT_GAS, DEFAULT_LIMITS, GasSchedule, SandboxLimits
 from contracts.spec import ContractSpec, MethodSpec, extract_spec
 from contracts.values import check_plain, copy_plain, from_typed_value, to_typed_value
+from contracts.warm import RESET_SUPPORTED, MemoryLayout, layout_of, reset_memory
 
 FUEL_PER_GAS = 1000
 HEAP_BYTES = 4 * 1024 * 1024
@@ -134,6 +136,9 @@ class _Engine:
         self.module = self._load_module(wasm, cache_dir)
         self.linker = _make_linker(self.engine)
         self.blank_memory = self._blank_memory()
+        self.reusable = RESET_SUPPORTED and self.module_sha256 in REUSABLE_MODULES
+        self._idle: list[_Instance] = []
+        self._idle_lock = threading.Lock()
         self._ticker = threading.Thread(target=self._tick, name="wasm-watchdog", daemon=True)
         self._ticker.start()
 
@@ -164,11 +169,55 @@ class _Engine:
         assert isinstance(memory, wasmtime.Memory)
         return bytes(memory.read(store, 0, memory.data_len(store)))
 
+    def acquire(self, layout: MemoryLayout) -> _Instance | None:
+        """An instance that ended its last invocation cleanly, reset to ``layout`` byte for byte
+        (``contracts.warm``); None if there is none (or it could not be reset: it is dropped)."""
+        with self._idle_lock:
+            instance = self._idle.pop() if self._idle else None
+        if instance is None:
+            return None
+        store = instance.store
+        if not reset_memory(store, store_context(store), instance.memory, instance.stack_pointer, layout):
+            return None
+        return instance
+
+    def release(self, instance: _Instance) -> None:
+        with self._idle_lock:
+            if self.reusable and len(self._idle) < MAX_IDLE_INSTANCES:
+                self._idle.append(instance)
+
     def _tick(self) -> None:
         event = threading.Event()
         while True:
             event.wait(1.0)
             self.engine.increment_epoch()
+
+
+REUSABLE_MODULES = frozenset({"1c054a4d21d4a6589bc568821ebf562889988ddaaf8a17a2e2985a56cf228051"})
+"""sha256 of the MicroPython modules whose instances may be reset and reused (``contracts.warm``): decoded
+by ``tests/contracts/test_wasm_instance_reuse.py``, which proves no instruction of theirs changes the
+function table or a segment. Any other module gets a fresh instance for every invocation."""
+MAX_IDLE_INSTANCES = 4
+"""Instances kept between invocations (one is enough without nested calls); each holds its pages."""
+
+
+@dataclass(slots=True)
+class _Instance:
+    """One instantiated module with the handles an invocation needs."""
+
+    store: wasmtime.Store
+    instance: wasmtime.Instance
+    memory: wasmtime.Memory
+    stack_pointer: wasmtime.Global
+    exports: Any
+    entries: dict[int, wasmtime.Func] = field(default_factory=dict)
+    """Entry functions by table index (the table never changes: ``REUSABLE_MODULES``)."""
+
+    def entry(self, index: int) -> wasmtime.Func:
+        func = self.entries.get(index)
+        if func is None:
+            func = self.entries[index] = _entry_of(self.store, self.exports, index, check_type=False)
+        return func
 
 
 class EngineUnavailable(RuntimeError):
@@ -193,7 +242,7 @@ def _engine(cache_dir: Path | None, memory_init_cow: bool = True) -> _Engine:
 def _identity(module_sha256: str) -> str:
     guest_sha256 = hashlib.sha256((guest.PRELUDE + guest.IMAGE_TAIL).encode()).hexdigest()
     return (
-        f"jadechain-wasm/3 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
+        f"jadechain-wasm/4 wasmtime={importlib.metadata.version('wasmtime')} micropython-wasi=sha256:{module_sha256} "
         f"guest=sha256:{guest_sha256} fuel_per_gas={FUEL_PER_GAS} memory={MEMORY_BYTES} "
         f"stack={MAX_WASM_STACK} heap={HEAP_BYTES} host_result={HOST_RESULT_BYTES} image=snapshot/1 image_budget={IMAGE_GAS}"
     )
@@ -241,26 +290,48 @@ class _Run:
     instance: wasmtime.Instance | None = None
     resume: ContractImage | None = None
     """The image this run starts from (an invocation); None for a run of ``_start`` (an image build)."""
+    layout: MemoryLayout | None = None
+    """``resume`` as whole memory, for laying it over a used instance."""
+    warm: _Instance | None = None
+    """The instance this run uses when it reuses one (its store is ``store``)."""
+    fuel_left: int | None = None
+    """Fuel left when the run ended (its instance may run another invocation after that)."""
     building: bool = False
     captured: ContractImage | None = None
     """What an image build captured inside its ``image`` host call."""
     fuel_context: int = 0
     """The store's context pointer, for the raw fuel calls of ``charge`` (host_functions)."""
     fuel_cell: ctypes.c_uint64 = field(default_factory=ctypes.c_uint64)
+    fuel: int = -1
+    """While a host call runs: the fuel left, kept here by ``charge`` and written back to the store
+    when the call returns or aborts (one read and one write per call, not two per charge); -1 otherwise."""
+
+    def fuel_remaining(self) -> int:
+        if self.fuel >= 0:
+            return self.fuel
+        if self.fuel_left is not None:
+            return self.fuel_left
+        try:
+            return self.store.get_fuel()
+        except wasmtime.WasmtimeError:
+            return 0
 
     def gas_used(self) -> int:
-        try:
-            remaining = self.store.get_fuel()
-        except wasmtime.WasmtimeError:
-            remaining = 0
-        used = self.fuel_start - remaining
+        used = self.fuel_start - self.fuel_remaining()
         return -(-used // FUEL_PER_GAS)
 
     def charge(self, gas: int) -> None:
         """Deduct ``gas`` before doing the work; out of gas aborts the run."""
+        need = gas * FUEL_PER_GAS
+        fuel = self.fuel
+        if fuel >= 0:
+            if need > fuel:
+                self.fuel = 0
+                raise OutOfGas("out of gas in a host call")
+            self.fuel = fuel - need
+            return
         context = self.fuel_context
         remaining = get_fuel(context, self.fuel_cell)
-        need = gas * FUEL_PER_GAS
         if need > remaining:
             set_fuel(context, 0)
             raise OutOfGas("out of gas in a host call")
@@ -426,6 +497,7 @@ def _host_call(
     if run.error is not None:
         raise _Trap()
     name = "?"
+    run.fuel = get_fuel(context, run.fuel_cell)
     try:
         gas = run.runtime.gas
         if not 0 < name_len <= 16:
@@ -459,6 +531,9 @@ def _host_call(
         raise _abort(run, ContractFault(f"bad host call ({type(exc).__name__})", reason="abi")) from None
     except Exception as exc:  # any other host error: the same on every node, a failed transaction
         raise _abort(run, ContractFault(f"host error in '{name}' ({type(exc).__name__})", reason="host")) from None
+    finally:
+        set_fuel(context, run.fuel)
+        run.fuel = -1
 
 
 def _utf8_prefix(data: bytes, limit: int) -> bytes:
@@ -469,9 +544,13 @@ def _utf8_prefix(data: bytes, limit: int) -> bytes:
     return data[:cut]
 
 
+_REPLY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+"""UTF-8, not \\u escapes: text stays its own size on the way in (the guest checks it is UTF-8). Built
+once: ``json.dumps`` with options builds an encoder on every call."""
+
+
 def _reply(value: object) -> bytes:
-    # UTF-8, not \u escapes: text stays its own size on the way in (the guest checks it is UTF-8)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    return _REPLY_ENCODER.encode(value).encode("utf-8")
 
 
 def _readable(run: _Run, entry_size: int) -> None:
@@ -498,6 +577,8 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return result
 
 
+_PAYLOAD_DECODER = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=_pairs)
+"""What ``json.loads`` with these hooks builds on every call, built once."""
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -515,9 +596,7 @@ def _parse(payload: bytes, limits: SandboxLimits) -> object:
         else:
             depth -= 1
     try:
-        value = json.loads(
-            payload.decode("utf-8"), parse_float=_no_float, parse_constant=_no_constant, object_pairs_hook=_pairs
-        )
+        value = _PAYLOAD_DECODER.decode(payload.decode("utf-8"))
     except json.JSONDecodeError:
         raise ContractFault("malformed host call payload", reason="abi") from None
     if not _within_limits_by_size(payload, openers, limits):
@@ -549,9 +628,17 @@ def _text(value: object, what: str, limit: int) -> str:
     if type(value) is not str:
         raise ContractFault(f"{what} must be a str")
     assert isinstance(value, str)
-    if len(value.encode("utf-8", errors="surrogatepass")) > limit:
+    if 4 * len(value) > limit and len(value.encode("utf-8", errors="surrogatepass")) > limit:  # <= 4 bytes a character
         raise ContractLimitExceeded(f"{what} longer than {limit} bytes", limit="max_key_bytes")
     return value
+
+
+def _account(context: ContractContext, value: object, limits: SandboxLimits) -> str:
+    """An account named in a host call; null names the contract's own (the guest sends ``ctx.address`` so,
+    sparing the interpreter the encoding of the same address in every storage call)."""
+    if value is None:
+        return context.contract_address
+    return _text(value, "account", limits.max_key_bytes)
 
 
 def _int(value: object, what: str) -> int:
@@ -562,7 +649,8 @@ def _int(value: object, what: str) -> int:
 
 
 def _decode_value(tagged: object, limits: SandboxLimits, what: str) -> TypedValue:
-    """``["j", v]`` or ``["b", hex]`` from the guest to the typed value it denotes."""
+    """``["j", v]`` or ``["b", hex]`` from the guest to the typed value it denotes. ``tagged`` is part of
+    a payload ``_parse`` returned, which has passed ``check_plain`` as a whole."""
     if type(tagged) is not list or len(tagged) != 2 or tagged[0] not in ("j", "b"):
         raise ContractFault(f"malformed {what}", reason="abi")
     assert isinstance(tagged, list)
@@ -573,7 +661,7 @@ def _decode_value(tagged: object, limits: SandboxLimits, what: str) -> TypedValu
             return TypedValue.bytes_(bytes.fromhex(tagged[1]))
         except ValueError:
             raise ContractFault(f"malformed {what}", reason="abi") from None
-    return to_typed_value(tagged[1], limits, what=what)
+    return to_typed_value(tagged[1], limits, what=what, checked=True)
 
 
 def _encode_value(value: TypedValue) -> object:
@@ -621,20 +709,27 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
                 raise ContractFault("malformed fault", reason="abi")
             assert isinstance(parts, list)
             run.fault = (str(parts[0])[:64], str(parts[1])[:MAX_MESSAGE])
-            return b"null"
+            return b""  # the empty str: the guest allocates nothing to receive it (its heap may be full)
         typed = _decode_value(_parse(payload, limits), limits, "return value")
         if len(typed.data) > limits.max_return_bytes:
             raise ContractLimitExceeded(f"return value over {limits.max_return_bytes} bytes", limit="max_return_bytes")
         run.charge(gas.return_byte * len(typed.data))
         run.result = typed
-        return b"null"
+        return b""
     context = run.context
     if context is None or not run.served or run.result is not None or run.fault is not None:
         raise ContractFault(f"host call '{name}' outside an invocation", reason="abi")
     args = _parse(payload, limits)
+    if name == "env":
+        (item,) = _args(args, 1)
+        if item == "signers":
+            return _reply([str(s) for s in context.signers])
+        if item in ("tx_hash", "ledger_hash"):
+            return _reply(bytes(context.tx_hash if item == "tx_hash" else context.ledger_hash).hex())
+        raise ContractFault("unknown environment field", reason="abi")
     if name == "get":
         account, key, committed = _args(args, 3)
-        account_text = _text(account, "account", limits.max_key_bytes)
+        account_text = _account(context, account, limits)
         key_text = _text(key, "key", limits.max_key_bytes)
         run.charge(gas.storage_read_base)
         entry = context.get_entry(account_text, key_text, committed=committed is True)
@@ -646,14 +741,14 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         return _get_many(run, context, _args(args, 3))
     if name == "version":
         account, key = _args(args, 2)
-        account_text = _text(account, "account", limits.max_key_bytes)
+        account_text = _account(context, account, limits)
         key_text = _text(key, "key", limits.max_key_bytes)
         run.charge(gas.storage_read_base)
         entry = context.get_entry(account_text, key_text)
         return _reply(-1 if entry is None else entry.version)
     if name == "get_at":
         account, key, version = _args(args, 3)
-        account_text = _text(account, "account", limits.max_key_bytes)
+        account_text = _account(context, account, limits)
         key_text = _text(key, "key", limits.max_key_bytes)
         run.charge(gas.storage_read_base)
         entry = context.get_entry_version(account_text, key_text, _int(version, "version"))
@@ -663,7 +758,7 @@ def _dispatch(run: _Run, name: str, payload: bytes) -> bytes:
         return _reply(_encode_value(entry.value))
     if name == "set":
         account, key, value, expected = _args(args, 4)
-        account_text = _text(account, "account", limits.max_key_bytes)
+        account_text = _account(context, account, limits)
         key_text = _text(key, "key", limits.max_key_bytes)
         expected_version = _int(expected, "expected_version")
         typed = _decode_value(value, limits, "stored value")
@@ -715,7 +810,7 @@ def _get_many(run: _Run, context: ContractContext, args: list[object]) -> bytes:
     """
     limits, gas = run.runtime.limits, run.runtime.gas
     account, keys, committed = args
-    account_text = _text(account, "account", limits.max_key_bytes)
+    account_text = _account(context, account, limits)
     if type(keys) is not list or not 0 < len(keys) <= MAX_MANY_KEYS:
         raise ContractFault(f"keys must be a list of 1 to {MAX_MANY_KEYS} keys")
     assert isinstance(keys, list)
@@ -796,7 +891,7 @@ def _nested_call(run: _Run, context: ContractContext, args: list[object]) -> byt
         raise ContractFault("gas_limit must be a non-negative int")
     if context.call_depth + 1 > limits.max_call_depth:
         raise ContractLimitExceeded(f"contract calls nested deeper than {limits.max_call_depth}", limit="max_call_depth")
-    remaining = run.store.get_fuel() // FUEL_PER_GAS
+    remaining = run.fuel_remaining() // FUEL_PER_GAS
     budget = remaining if gas_limit is None else min(remaining, int(gas_limit))
     try:
         result = context.call_contract(address_text, method_text, plain, budget)
@@ -945,20 +1040,17 @@ def _capture_image(run: _Run, payload: bytes) -> bytes:
     raise _Trap()
 
 
-def _resume_entry(run: _Run, exports: Any, image: ContractImage) -> wasmtime.Func:
-    """Lay ``image`` into a fresh instance; the function to call (``next`` builtin) with (1, argument).
-    Its type was checked when the image was built (``_entry_of``); the module is the same."""
-    store = run.store
-    memory, stack_pointer = run.memory, exports["jadechain_stack_pointer"]
+def _lay_image(run: _Run, instance: _Instance, image: ContractImage) -> None:
+    """Lay ``image`` into a fresh instance (blank memory: its pages are all that differ). A used
+    instance is reset by ``contracts.warm.reset_memory`` instead, to the same bytes."""
+    store, memory = run.store, instance.memory
     grow = image.memory_pages - memory.size(store)
     if grow > 0:
         memory.grow(store, grow)
     guest = GuestMemory(run.fuel_context, memory)
     for offset, data in image.pages:
         guest.write(data, offset)
-    assert isinstance(stack_pointer, wasmtime.Global)
-    set_i32_global(store, stack_pointer, image.stack_pointer)
-    return _entry_of(store, exports, image.entry, check_type=False)
+    set_i32_global(store, instance.stack_pointer, image.stack_pointer)
 
 
 def _entry_of(store: wasmtime.Store, exports: Any, index: int, check_type: bool = True) -> wasmtime.Func:
@@ -990,6 +1082,7 @@ class LoadedContract:
     code_hash: bytes
     spec: ContractSpec
     image: ContractImage
+    layout: MemoryLayout
 
 
 class WasmRuntime:
@@ -1002,6 +1095,7 @@ class WasmRuntime:
         cache_size: int = 256,
         module_cache_dir: Path | None = None,
         watchdog_seconds: float = WATCHDOG_SECONDS,
+        reuse_instances: bool = True,
     ) -> None:
         self.gas = gas
         self.limits = limits
@@ -1009,6 +1103,11 @@ class WasmRuntime:
         self.watchdog_ticks = max(1, int(watchdog_seconds))
         self._engine = _engine(module_cache_dir)
         self.identity = self._engine.identity
+        self.reuse_instances = reuse_instances
+        """Reset and reuse instances between invocations (``contracts.warm``) where the engine allows it;
+        False gives every invocation a fresh instance (the reference the reuse tests compare against)."""
+        self.instances_created = 0
+        """Instances made for invocations (a performance counter for benches and tests; never hashed)."""
         self.load_count = 0
         self._cache: OrderedDict[bytes, LoadedContract] = OrderedDict()
         self._images: OrderedDict[bytes, ContractImage] = OrderedDict()
@@ -1054,7 +1153,8 @@ class WasmRuntime:
             image = self.image(code.source, spec)
         except JadechainError as exc:
             raise ContractFault(f"deployed contract does not load: {exc.message}", reason="load") from None
-        loaded = LoadedContract(code.code_hash, spec, image)
+        loaded = LoadedContract(code.code_hash, spec, image,
+                                layout_of(image.pages, image.memory_pages, image.stack_pointer, self._engine.blank_memory))
         with self._lock:
             self.load_count += 1
             self._cache[code.code_hash] = loaded
@@ -1113,19 +1213,17 @@ class WasmRuntime:
             request = _reply({
                 "method": method,
                 "args": [_plain_arg(a) for a in arguments],
-                "env": {
+                "env": {  # the long, rarely read fields cross only when read (the ``env`` host call)
                     "caller": context.caller,
-                    "signers": [str(s) for s in context.signers],
-                    "tx_hash": bytes(context.tx_hash).hex(),
                     "block_height": int(context.block_height),
                     "block_time": int(context.block_time),
                     "address": context.contract_address,
-                    "ledger_hash": bytes(context.ledger_hash).hex(),
                     "call_depth": int(context.call_depth),
                 },
             })
-            run = self._new_run(gas_limit)
+            run = self._new_run(gas_limit, warm=self._engine.acquire(loaded.layout) if self.reuse_instances else None)
             run.resume = loaded.image
+            run.layout = loaded.layout
             run.spec = loaded.spec
             run.context = context
             if len(request) > MAX_REQUEST_BYTES:
@@ -1153,13 +1251,17 @@ class WasmRuntime:
             exc.details["gas_used"] = min(run.gas_used(), gas_limit) if run is not None else 0
             raise
 
-    def _new_run(self, gas_limit: int, argv: list[bytes] | None = None) -> _Run:
-        store = wasmtime.Store(self._engine.engine)
-        store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
+    def _new_run(self, gas_limit: int, argv: list[bytes] | None = None, warm: _Instance | None = None) -> _Run:
+        if warm is None:
+            store = wasmtime.Store(self._engine.engine)
+            store.set_limits(memory_size=MEMORY_BYTES, table_elements=10_000, instances=1, tables=4, memories=1)
+        else:
+            store = warm.store
         fuel = gas_limit * FUEL_PER_GAS
         store.set_fuel(fuel)
         store.set_epoch_deadline(self.watchdog_ticks)
-        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self, fuel_context=store_context(store))
+        return _Run(store=store, argv=argv or [], fuel_start=fuel, runtime=self, fuel_context=store_context(store),
+                    warm=warm)
 
     def _execute(self, run: _Run) -> None:
         stack: list[_Run] | None = getattr(_LOCAL, "runs", None)
@@ -1170,24 +1272,25 @@ class WasmRuntime:
         try:
             with _EXEC_LOCK:
                 metered = run.store.get_fuel()
-                try:
-                    instance = self._engine.linker.instantiate(run.store, self._engine.module)
-                except wasmtime.WasmtimeError as exc:
-                    raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
-                run.instance = instance
-                exports = instance.exports(run.store)
-                run.memory = exports["memory"]
+                instance = run.warm if run.warm is not None else self._instantiate(run)
+                run.instance, run.memory = instance.instance, instance.memory
                 if run.resume is not None:
-                    entry = _resume_entry(run, exports, run.resume)
+                    if run.warm is None:
+                        _lay_image(run, instance, run.resume)
+                    entry = instance.entry(run.resume.entry)  # its type was checked when the image was built
                     # Instantiation burns fuel only where wasmtime cannot map the data segments
                     # copy-on-write (a platform or build property, not the contract's doing), and
                     # laying the image is the host's work (priced per page in invoke): the meter
                     # resumes at the guest's first instruction, so every node charges the same gas.
                     run.store.set_fuel(metered)
                     call_i32_pair(run.store, entry, 1, run.resume.argument)  # type checked when the image was built
+                    # Returned without a trap: the instance is whole, and its next user resets it.
+                    run.fuel_left = run.store.get_fuel()
+                    if self.reuse_instances:
+                        self._engine.release(instance)
                 else:
                     run.store.set_fuel(metered)
-                    start = instance.exports(run.store)["_start"]
+                    start = instance.exports["_start"]
                     assert isinstance(start, wasmtime.Func)
                     start(run.store)
         except EngineUnavailable:
@@ -1207,6 +1310,18 @@ class WasmRuntime:
             stack.pop()
         if run.error is not None:
             raise run.error
+
+    def _instantiate(self, run: _Run) -> _Instance:
+        try:
+            instance = self._engine.linker.instantiate(run.store, self._engine.module)
+        except wasmtime.WasmtimeError as exc:
+            raise EngineUnavailable(f"cannot start a contract instance on this node: {exc}") from None
+        exports = instance.exports(run.store)
+        memory, stack_pointer = exports["memory"], exports["jadechain_stack_pointer"]
+        assert isinstance(memory, wasmtime.Memory) and isinstance(stack_pointer, wasmtime.Global)
+        if run.resume is not None:
+            self.instances_created += 1
+        return _Instance(run.store, instance, memory, stack_pointer, exports)
 
     def _classify_trap(self, run: _Run, exc: BaseException) -> None:
         trap = getattr(exc, "trap_code", None)
@@ -1238,7 +1353,7 @@ class WasmRuntime:
                     method=method, parameter=name,
                 )
             check_plain(value, self.limits, allow_bytes=expected is bytes, what=f"argument '{name}'")
-            copied.append(copy_plain(value))
+            copied.append(value)  # no copy: arguments reach the guest only as the request's JSON text
         return copied
 
     # --- re-entrancy -------------------------------------------------------------------

@@ -39,7 +39,7 @@ class Record:
 
 def test_new_ledgers_record_the_wasm_engine(tmp_path: Path) -> None:
     identity = engine_identity()
-    assert identity.startswith("jadechain-wasm/3 ")
+    assert identity.startswith("jadechain-wasm/4 ")
     assert " image=snapshot/1 " in identity  # how contract images are built is pinned too
     _, _, document = make_genesis("c", "classic", [("n0", seeded_keypair("n0"))], {})
     block = codec.decode(Block, bytes.fromhex(json.loads(document)["block"]))

@@ -14,15 +14,11 @@ data rlimits) reach identical roots, statuses and gas at every height.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
-from ledger import codec
 from ledger.crypto import address_from_public_key
 
-from node.subprocesses import child_environment, python_module_command
+from tests.contracts.replay_wasm import assert_replicas_agree
 from tests.contracts.wasm_kit import wasm_chain
 from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
@@ -30,11 +26,6 @@ HERE = Path(__file__).resolve().parent
 NEW_CORPUS = sorted((HERE / "hostile_wasm").glob("hostile_*.py"))
 OLD_CORPUS = sorted((HERE / "hostile").glob("hostile_*.py"))
 GAS_LIMIT = 300_000
-REPLAYS = [
-    ("0", 200, 1, 0),
-    ("1", 5000, 700, 4096),
-    ("4242", 50000, 100000, 0),
-]
 
 
 def _expected(source: str) -> set[str]:
@@ -70,36 +61,13 @@ def _run(chain: Chain, account: str, paths: list[Path], strict: bool) -> dict[st
     return outcomes
 
 
-def _replay(chain: Chain, tmp_path: Path) -> None:
-    blocks_file = tmp_path / "blocks.json"
-    blocks_file.write_text(json.dumps([
-        codec.encode(chain.ledger.get_block(h)).hex() for h in range(chain.ledger.height + 1)
-    ]))
-    expected = [
-        {"roots": codec.encode(r.roots).hex(), "txs": [[i.status, i.gas_used] for i in r.tx_infos]}
-        for r in chain.results
-    ]
-    for seed, recursion, gc_threshold, rlimit in REPLAYS:
-        env = child_environment(dict(os.environ, PYTHONHASHSEED=seed))
-        done = subprocess.run(
-            python_module_command("tests.contracts.replay_wasm", str(blocks_file), str(recursion), str(gc_threshold),
-                                  str(rlimit)),
-            env=env, capture_output=True, text=True, timeout=900, check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        replayed = json.loads(done.stdout.strip().splitlines()[-1])["heights"]
-        assert len(replayed) == len(expected)
-        for height, (mine, theirs) in enumerate(zip(expected, replayed), 1):
-            assert mine == theirs, f"replica (seed {seed}, recursion {recursion}) diverged at block {height}"
-
-
 def test_new_corpus_fails_with_its_codes_and_replays_identically(tmp_path: Path) -> None:
     chain = wasm_chain()
     account = chain.new_data_account("benign")
     chain.commit(chain.tx(lambda b: b.kv_set(account, "counter", 0, -1)))
     outcomes = _run(chain, account, NEW_CORPUS, strict=True)
     assert len(outcomes) >= 25
-    _replay(chain, tmp_path)
+    assert_replicas_agree(chain, tmp_path)
 
 
 def test_legacy_corpus_leaves_the_host_and_chain_intact_and_replays_identically(tmp_path: Path) -> None:
@@ -109,4 +77,4 @@ def test_legacy_corpus_leaves_the_host_and_chain_intact_and_replays_identically(
     outcomes = _run(chain, account, OLD_CORPUS, strict=False)
     assert len(outcomes) == len(OLD_CORPUS) >= 100
     assert chain.ledger.get_entry(account, "counter").version == len(OLD_CORPUS)
-    _replay(chain, tmp_path)
+    assert_replicas_agree(chain, tmp_path)

@@ -30,11 +30,12 @@ from tests.unit.ledger.ledger_testkit import Chain, seeded_keypair
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TRACEABILITY_IMAGE_DIGEST = "e34259f53ab277c53b1e2b5ebccc785b08293cf45c980c8350448a86a9416c2f"
+TRACEABILITY_IMAGE_DIGEST = "b59f6f64de2940496e785d3a8b650f7046b45be83735c6e62262f6c22ba77e16"
 """Changes only with the engine (its prelude, the interpreter build) or the traceability contract's source;
-last moved by engine ABI 3 (``ctx.get_many`` in the prelude, the request crossing in one ``next`` call)
-and contract v3 (the company-prefix walk reads its candidates with one ``get_many``; the event hash's
-form is checked with one ``strip``)."""
+last moved by engine ABI 4 (the prelude turns MicroPython's collector off and stubs ``gc``; the fault
+path reports a MemoryError without allocating; the long environment fields cross only when read; event
+emitters are bound on the class once, in the image; ``ctx.address`` crosses as null) and contract v5
+(the company-prefix walk starts at the longest candidate)."""
 """sha256 of the traceability contract's image under this engine identity (``ContractImage.digest``)."""
 
 COUNTER = '''

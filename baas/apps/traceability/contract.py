@@ -110,12 +110,12 @@ class Traceability:
         digits = self.company_digits(uri)
         if digits == "":
             return
-        for length in range(12, 3, -1):
+        top = len(digits) if len(digits) < 12 else 12
+        if top > 3 and digits[:top] not in cache:
+            # a cached longest candidate means every shorter one was read with it
+            self.read_prefixes(digits, top, cache)
+        for length in range(top, 3, -1):
             prefix = digits[:length]
-            if len(prefix) < length:
-                continue
-            if prefix not in cache:
-                self.read_prefixes(digits, cache)
             record = cache[prefix]
             if record is not None:
                 if org == record["brand"] or org in record["partners"]:
@@ -123,12 +123,9 @@ class Traceability:
                 self.ctx.revert("not authorised for company prefix " + prefix + ": " + uri)
         self.ctx.revert("no registered brand owns " + uri)
 
-    def read_prefixes(self, digits: str, cache: dict) -> None:
-        # every candidate company prefix of these digits not read yet, in one host call
-        unread = []
-        for length in range(12, 3, -1):
-            if len(digits) >= length and digits[:length] not in cache:
-                unread.append(digits[:length])
+    def read_prefixes(self, digits: str, top: int, cache: dict) -> None:
+        # every candidate company prefix of these digits not read yet, longest first, in one host call
+        unread = [prefix for prefix in [digits[:length] for length in range(top, 3, -1)] if prefix not in cache]
         records = self.ctx.get_many(self.ctx.address, ["prefix:" + prefix for prefix in unread])
         for i in range(len(unread)):
             cache[unread[i]] = records[i]
@@ -191,14 +188,16 @@ class Traceability:
         return len(elements)
 '''
 
-CONTRACT_VERSION = 4
+CONTRACT_VERSION = 5
 """2: ``master_data`` (EPCIS master data on chain) beside ``capture``; 3: the company-prefix walk reads
 its candidate prefixes in one ``ctx.get_many`` (one host call instead of up to nine) and checks an event
 hash's hex digits with one ``strip`` instead of a 64-step loop (same answers, less gas); 4: ``capture``
 records an error declaration of an event this ledger does not hold (EPCIS 2.0: events are shared
 between repositories, so the declaration may reach a repository without the event), marked
 ``"f": true`` – versions up to 3 refused it – and a recorded event with no GS1 key is declared only by
-the organisation that recorded it."""
+the organisation that recorded it; 5: the company-prefix walk starts at the longest candidate the
+digits have and reads the candidates only when that one is not known yet (the same reads in the same
+order, the same answers, about 110 gas less of interpreter work per GS1 key)."""
 FOREIGN_DECLARATIONS_SINCE = 4
 """The first contract version whose ``capture`` takes a declaration of an event not on chain."""
 GAS_PER_EVENT = 6_000
