@@ -400,15 +400,19 @@ class Ledger:
         )
         batch = self.store.atomic_batch()
         new_tree_nodes: dict[NodeKey, Node] = {}
+        stale_tree_nodes: list[NodeKey] = []
         execution, roots, header_hash = _persist_block(
             batch, block, env, self._roots, base_tree_version=self._height,
             encoded_txs=[item.encoded for item in parts],
-            node_cache=self._tree_nodes, tree_nodes_out=new_tree_nodes,
+            node_cache=self._tree_nodes, tree_nodes_out=new_tree_nodes, stale_nodes_out=stale_tree_nodes,
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
         with self._commit_lock.committing():  # a read-only call never sees half of this
             batch.commit()
+            # The next block reads only the tree's newest version: the nodes this one replaced go.
+            for node_key in stale_tree_nodes:
+                self._tree_nodes.pop(node_key, None)
             if len(self._tree_nodes) + len(new_tree_nodes) > TREE_NODE_CACHE_LIMIT:
                 self._tree_nodes.clear()
             self._tree_nodes.update(new_tree_nodes)
@@ -781,7 +785,8 @@ def block_hash(hash_fn: Callable[[bytes], bytes], hash_code: int, header: BlockH
 
 
 TREE_NODE_CACHE_LIMIT = 50_000
-"""Most decoded state-tree nodes a ledger keeps between blocks (dropped all at once)."""
+"""Most decoded state-tree nodes a ledger keeps between blocks (dropped all at once). Only nodes of
+the newest version are kept (a block's stale nodes leave), so a tree of up to ~45,000 keys stays whole."""
 
 
 def _persist_block(
@@ -794,12 +799,14 @@ def _persist_block(
     encoded_txs: Sequence[bytes] | None = None,
     node_cache: dict[NodeKey, Node] | None = None,
     tree_nodes_out: dict[NodeKey, Node] | None = None,
+    stale_nodes_out: list[NodeKey] | None = None,
 ) -> tuple[BlockExecution, ExecutionRoots, bytes]:
     """Execute ``block`` and put every resulting write into ``batch``.
 
     Returns the execution, the new roots and the block's hash. ``node_cache`` holds
     committed state-tree nodes by node key (read through, never written here);
-    ``tree_nodes_out`` receives this block's tree nodes, for the caller to cache once committed.
+    ``tree_nodes_out`` receives this block's tree nodes, for the caller to cache once committed,
+    and ``stale_nodes_out`` the keys of the older nodes they replace.
     """
     height = block.header.height
     hash_fn = env.hash_fn
@@ -841,6 +848,8 @@ def _persist_block(
         put(version_prefix + encode_nibble_path(node_key.nibble_path), encode_node(node))
     if tree_nodes_out is not None:
         tree_nodes_out.update(tree_batch.new_nodes)
+    if stale_nodes_out is not None:
+        stale_nodes_out.extend(tree_batch.stale_nodes)
 
     # Transaction accumulator.
     accumulator = MerkleAccumulator(

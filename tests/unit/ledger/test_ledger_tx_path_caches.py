@@ -21,7 +21,7 @@ from ledger.executor import (
     hash_and_content,
 )
 from ledger.ledger import Ledger
-from ledger.merkle.state_tree import verify_sparse_merkle_proof
+from ledger.merkle.state_tree import NodeKey, verify_sparse_merkle_proof
 from ledger.state import WorkingState
 from ledger.store.memory import MemoryStore
 from ledger.types import (
@@ -342,3 +342,37 @@ def test_a_signed_transaction_hashed_for_another_ledger_is_hashed_again() -> Non
     block = sha.ledger.make_block([foreign], time=sha.time + 1000)
     result = sha.ledger.apply_block(block, signed=[foreign])
     assert [info.tx_hash for info in result.tx_infos] == [sha.ledger.tx_hash(tx)]
+
+
+def _live_tree_nodes(ledger: Ledger) -> set[NodeKey]:
+    """Every node reachable from the newest version's root (what the next block may read)."""
+    from ledger.merkle.state_tree import InternalNode
+
+    tree = ledger.state_tree()
+    live: set[NodeKey] = set()
+    pending = [NodeKey(ledger.height, "")]
+    while pending:
+        node_key = pending.pop()
+        live.add(node_key)
+        node = tree._read(node_key)
+        if isinstance(node, InternalNode):
+            pending += [NodeKey(child.version, node_key.nibble_path + format(nibble, "x"))
+                        for nibble, child in enumerate(node.children) if child is not None]
+    return live
+
+
+def test_the_tree_node_cache_keeps_only_the_newest_version() -> None:
+    """A block's stale nodes leave the cache when it commits: what stays is all reachable from the
+    newest root, and the roots agree with a ledger that reads every node from the store."""
+    chain = make_chain()
+    chain.new_data_account("acct")
+    account = address_from_public_key(seeded_keypair("acct").public)
+    for round_ in range(6):
+        txs = [chain.tx(lambda b, i=i: b.kv_set(account, f"k/{i}", round_, round_ - 1)) for i in range(60)]
+        txs += [chain.tx(lambda b, i=i: b.kv_set(account, f"new/{round_}/{i}", i, -1)) for i in range(30)]
+        chain.commit(*txs)
+        cached = set(chain.ledger._tree_nodes)
+        assert cached, "the commit path caches the nodes it wrote"
+        assert cached <= _live_tree_nodes(chain.ledger)
+    reopened = Ledger(chain.ledger.store)
+    assert reopened.state_tree().root_hash(reopened.height) == chain.ledger.roots.state_root
