@@ -116,19 +116,21 @@ def run(nodes: int, ops_per_node: int, size: int) -> dict[str, Any]:
                         args=(i, addresses, ops_per_node, size, total, ready, start, results, finish))
         for i in range(nodes)
     ]
-    for process in processes:
-        process.start()
-    for _ in processes:
-        ready.get(timeout=120)
-    start.set()
     try:
+        for process in processes:
+            process.start()
+        for _ in processes:
+            ready.get(timeout=120)
+        start.set()
         collected = [results.get(timeout=400) for _ in processes]
     finally:
         finish.set()
-    for process in processes:
-        process.join(timeout=30)
-        if process.is_alive():
-            process.kill()
+        for process in processes:  # every child is waited for, also when one failed to start or report
+            if process.pid is not None:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
+                    process.join()
     first = min(r["first_submit"] for r in collected)
     last = max(r["last_apply"] for r in collected)
     latencies = sorted(lat for r in collected for lat in r["latencies"])
