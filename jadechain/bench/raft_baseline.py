@@ -27,6 +27,10 @@ from typing import Any
 
 
 
+QUIESCENT_S = 3.0
+"""Seconds without a new applied operation after which a node whose submissions are all answered stops waiting."""
+
+
 def payload_size() -> int:
     """Bytes of one encoded, signed KV-write transaction (what Jadechain orders per op)."""
     from ledger import codec
@@ -92,8 +96,16 @@ def node_main(index: int, addresses: list[str], ops: int, size: int, total: int,
         log.append(payload, callback=lambda r, e, p=position: callback(r, e, p))
         if position % 200 == 199:
             time.sleep(0)  # let the auto-tick thread move
+    # Done when every operation is applied here, or when all of this node's submissions have been
+    # answered and nothing more has been applied for a while: PySyncObj can drop operations (a leader
+    # change truncating its log), and those never apply anywhere.
     deadline = time.time() + 300
-    while (log.applied < total or done[0] < ops) and time.time() < deadline:
+    last_applied, last_change = -1, time.time()
+    while log.applied < total and time.time() < deadline:
+        if log.applied != last_applied:
+            last_applied, last_change = log.applied, time.time()
+        elif done[0] >= ops and time.time() - last_change > QUIESCENT_S:
+            break
         time.sleep(0.01)
     results.put({
         "index": index, "first_submit": first_submit, "last_apply": log.last_apply,
