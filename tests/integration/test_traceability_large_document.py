@@ -75,3 +75,20 @@ def test_a_1000_event_document_is_captured_in_one_transaction(env: Env) -> None:
     # all or nothing, and once only: the same document again is refused as a whole
     again = env.capture(document, "brand-token")
     assert again.status_code == 409 and again.json()["code"] == "DUPLICATE_EVENT"
+
+
+def test_a_document_past_the_contract_heap_is_refused_before_the_chain(env: Env) -> None:
+    """1,250 events fill the contract's heap (it would end on chain as CONTRACT_LIMIT_EXCEEDED, a failed
+    transaction the organisation pays for); the app refuses it first, and nothing of it is recorded."""
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-05-02T18:00:00+08:00",
+        "epcisBody": {"eventList": [shipping_event(10_000 + i) for i in range(1_250)]},
+    }
+    response = env.capture(document, "brand-token")
+    assert response.status_code == 413, response.text[:500]
+    assert response.json()["code"] == "DOCUMENT_TOO_LARGE"
+    assert "split the document" in response.json()["message"]
+    assert env.events(MATCH_epc="https://id.gs1.org/01/09521234123453/21/LOT5-10000") == []

@@ -49,6 +49,13 @@ ALL_ROLES = (ROLE_EPC, ROLE_CHILD, ROLE_PARENT, ROLE_INPUT, ROLE_OUTPUT, ROLE_CL
              ROLE_OUTPUT_CLASS)
 EPC_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 MAX_HISTORY_EVENTS = 2000
+MAX_CAPTURE_TX_BYTES = 720 * 1024
+"""Largest capture or master-data transaction the app sends. The contract parses its arguments in
+MicroPython's fixed 4 MiB heap, which does not collect garbage during a call (engine ABI 4: a
+collection there was not safe, see docs/contracts.md): a document of 1,000 shipping events of about
+730 bytes (a 713 KiB transaction) is captured, one of 1,050 ends on chain as CONTRACT_LIMIT_EXCEEDED.
+Refusing it here says so before anything reaches the chain
+(tests/integration/test_traceability_large_document.py)."""
 
 
 class CaptureError(Exception):
@@ -459,9 +466,10 @@ class TraceabilityService:
             builder = builder.invoke(self._contract(), "master_data", elements, gas_limit=master_data_gas(elements))
         tx = builder.sign(org_key)
         size = len(codec.encode(tx))
-        if size > 1 << 20:
-            raise CaptureError("DOCUMENT_TOO_LARGE", f"the capture transaction would be {size} bytes; split the "
-                               "document (at most ~1 MiB of events per capture)", 413)
+        if size > MAX_CAPTURE_TX_BYTES:
+            raise CaptureError("DOCUMENT_TOO_LARGE", f"the capture transaction would be {size} bytes, more than "
+                               f"{MAX_CAPTURE_TX_BYTES}; split the document (about 1,000 events of a few hundred "
+                               "bytes per capture)", 413)
         try:
             result = self.ledger.submit(tx, wait=True, timeout=60)
         except ApiError as error:
@@ -505,9 +513,9 @@ class TraceabilityService:
         tx = self.ledger.builder().invoke(self._contract(), "master_data", items,
                                           gas_limit=master_data_gas(items)).sign(org_key)
         size = len(codec.encode(tx))
-        if size > 1 << 20:
-            raise CaptureError("DOCUMENT_TOO_LARGE", f"the master data transaction would be {size} bytes; send it "
-                               "in parts", 413)
+        if size > MAX_CAPTURE_TX_BYTES:
+            raise CaptureError("DOCUMENT_TOO_LARGE", f"the master data transaction would be {size} bytes, more than "
+                               f"{MAX_CAPTURE_TX_BYTES}; send it in parts", 413)
         result = self._submit(tx, "master data")
         for vocabulary, element_id, attributes in elements:
             self.store.set_master_data(vocabulary, element_id, attributes, org)
