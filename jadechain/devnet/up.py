@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from ledger.crypto import load_keypair
 from ledger.errors import ConfigError, JadechainError
@@ -168,9 +169,32 @@ def _start_service(directory: Path, name: str, argv: list[str], url: str, ready_
     else:
         process.terminate()
         raise ConfigError(f"{name} did not come up within {timeout:.0f} s; see {log_path}")
+    if not _listens_itself(process, url, deadline):
+        # Another process took the port between the pick and the bind (two `up`s at once): it answered the
+        # readiness check, and this service exited with "address already in use". Never adopt its answers.
+        if process.poll() is None:
+            process.terminate()
+        raise ConfigError(f"{name} could not listen on {url}: another process holds the port; run up again "
+                          f"(see {log_path})")
     service = Service(name, url, process.pid, str(log_path))
     record_path.write_text(json.dumps(service.__dict__))
     return service
+
+
+def _listens_itself(process: subprocess.Popen[bytes], url: str, deadline: float) -> bool:
+    """Whether ``process`` itself listens on the port of ``url`` (waiting until it does, exits or the deadline)."""
+    port = httpx.URL(url).port
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            sockets = psutil.Process(process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        if any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in sockets):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _app_argv(module: str, layout: net.NetworkLayout, port: int, data_dir: Path) -> list[str]:
