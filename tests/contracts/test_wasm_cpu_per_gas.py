@@ -26,6 +26,7 @@ from tests.contracts.wasm_kit import shared_runtime
 HERE = Path(__file__).resolve().parent
 CORPUS = sorted((HERE / "hostile_wasm").glob("hostile_*.py")) + sorted((HERE / "hostile").glob("hostile_*.py"))
 MAX_RATIO = 20.0
+RETRIES = 5
 GAS_LIMIT = 300_000
 
 KV = '''
@@ -137,6 +138,14 @@ def test_cpu_per_gas_of_every_hostile_contract_is_within_20x_of_benign() -> None
         ratio = cpu_per_gas(runtime, source, "attack", lambda: [])
         if ratio is None:
             continue
+        # Load on the machine can only add CPU time, never remove it, so the least of several measures is
+        # the contract's own cost: one past half the limit is measured again (a CI run with a parallel
+        # worker once put a contract measured at 4.6x alone at 31x). A real unpriced loop stays high.
+        for _ in range(RETRIES):
+            if ratio / median <= MAX_RATIO / 2:
+                break
+            again = cpu_per_gas(runtime, source, "attack", lambda: [])
+            ratio = ratio if again is None else min(ratio, again)
         measured += 1
         worst.append((ratio / median, path.name))
     worst.sort(reverse=True)
