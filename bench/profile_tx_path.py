@@ -15,7 +15,7 @@ ingress  (what a node does for each submitted transaction, ``node.mempool.Mempoo
                in chunks of 256 as the gateway submits them
 apply    (what every node does for each committed transaction)
   make_block   the proposer's header (tx hashes reused from ingress)
-  apply_block  ``Ledger.apply_block(preverified=mempool.is_verified)``, and a cProfile
+  apply_block  ``Ledger.apply_block(preverified=mempool.preverified_for(txs))``, and a cProfile
                breakdown of it: header check, execution, state tree, accumulator, the
                block's records, the LevelDB write.
 
@@ -143,7 +143,7 @@ def profile_apply(dev: DevLedger, mempool: Mempool, block_txs: int, blocks: int)
         if last:
             profile.enable()
         cpu_apply, result = _cpu(
-            time.thread_time, lambda: dev.ledger.apply_block(block, preverified=mempool.is_verified, signed=txs)
+            time.thread_time, lambda: dev.ledger.apply_block(block, preverified=mempool.preverified_for(txs), signed=txs)
         )
         if last:
             profile.disable()

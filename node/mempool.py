@@ -16,11 +16,13 @@ A submission is checked in this order, each failure with its stable code:
 Accepted transactions wait in one FIFO queue per first signer; :meth:`Mempool.pull` takes them
 round-robin across signers, so one busy client cannot starve the others. Pulled transactions
 stay "in flight" (still de-duplicated, still marked verified) until :meth:`Mempool.remove_committed`
-or :meth:`Mempool.requeue`. :meth:`Mempool.is_verified` is what the executor's ``preverified=``
-takes, so a signature is verified once per node.
+or :meth:`Mempool.requeue`. :meth:`Mempool.preverified_for` is what the executor's ``preverified=``
+takes, so a signature is verified once per node. It vouches for the exact bytes that were
+verified, not for a hash: a transaction's hash covers its content, not its signatures, so another
+transaction with the same hash and other signatures (a Byzantine proposer's forgery) is verified.
 
 The API is deliberately small (``submit_many``, ``pull``, ``remove_committed``, ``requeue``,
-``is_verified``, ``size``) so that the consensus proposer can reuse it unchanged. Thread-safe:
+``preverified_for``, ``size``) so that the consensus proposer can reuse it unchanged. Thread-safe:
 one lock guards the queues; verification runs outside it.
 """
 
@@ -161,7 +163,8 @@ class Mempool:
         self._signer_order: deque[bytes] = deque()
         self._pending: dict[bytes, _Entry] = {}
         self._in_flight: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._verified: set[bytes] = set()
+        self._verified: dict[bytes, bytes] = {}
+        """Tx hash -> the encoded transaction (content *and* signatures) whose signatures were checked."""
         self._verifying = 0
         self._accepted_total = 0
         self._rejected_total = 0
@@ -322,7 +325,7 @@ class Mempool:
             self._signer_order.append(entry.signer)
         queue.append(entry)
         self._pending[entry.tx_hash] = entry
-        self._verified.add(entry.tx_hash)
+        self._verified[entry.tx_hash] = entry.signed.encoded
 
     # --- the proposer's side ------------------------------------------------------------
 
@@ -368,7 +371,7 @@ class Mempool:
         admitted: list[float] = []
         with self._lock:
             for tx_hash in tx_hashes:
-                self._verified.discard(tx_hash)
+                self._verified.pop(tx_hash, None)
                 entry = self._in_flight.pop(tx_hash, None)
                 if entry is None:
                     entry = self._pending.pop(tx_hash, None)
@@ -394,9 +397,18 @@ class Mempool:
                 queue.appendleft(entry)
                 self._pending[entry.tx_hash] = entry
 
-    def is_verified(self, tx_hash: bytes) -> bool:
-        """True if ingress verified every signature of this transaction (executor ``preverified=``)."""
-        return tx_hash in self._verified
+    def preverified_for(self, signed: Sequence[SignedTransaction]) -> Callable[[bytes], bool]:
+        """The executor's ``preverified=`` for a block of these transactions.
+
+        A hash answers True only if every transaction of the block with that hash is, byte for
+        byte, one whose signatures this pool checked: the executor asks by hash, and a forged
+        copy (same content, other signatures) may sit beside the honest one in the same block.
+        """
+        with self._lock:
+            verified = self._verified
+            forged = {item.tx_hash for item in signed if verified.get(item.tx_hash) != item.encoded}
+            exact = {item.tx_hash for item in signed} - forged
+        return exact.__contains__
 
     def size(self) -> int:
         """Transactions waiting to be pulled."""

@@ -919,7 +919,7 @@ class Replica:
         started = time.perf_counter()
         result = apply_payload_txs(
             self.ledger, item.txs.signed, time_ms=item.time_ms, proposer=bytes(item.block.author),
-            epoch=item.epoch, preverified=self.mempool.is_verified,
+            epoch=item.epoch, preverified=self.mempool.preverified_for(item.txs.signed),
         )
         seconds = time.perf_counter() - started
         self.timers.add("execution", seconds, len(result.tx_infos) + len(result.skipped_duplicates))

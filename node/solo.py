@@ -211,7 +211,7 @@ class SoloCommitter:
         block = self.ledger.make_block(transactions, time=self.clock_ms(), proposer=proposer)
         certificate = self._certify(block)
         return self.ledger.apply_block(
-            block, certificate=certificate, preverified=self.mempool.is_verified, signed=transactions,
+            block, certificate=certificate, preverified=self.mempool.preverified_for(transactions), signed=transactions,
         )
 
     def _certify(self, block: Block) -> CommitCertificate:

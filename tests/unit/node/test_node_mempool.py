@@ -152,8 +152,10 @@ def test_verified_set_lets_the_executor_skip_reverification(chain: Chain) -> Non
     bad = dataclasses.replace(txs[0], signatures=())
     pool.submit_many(txs + [bad])
     hashes = [chain.ledger.tx_hash(tx) for tx in txs]
-    assert all(pool.is_verified(h) for h in hashes)
-    assert not pool.is_verified(chain.ledger.tx_hash(kv_tx(chain, "never-submitted")))
+    batch = pool.pull_signed(10)
+    assert all(pool.preverified_for(batch)(h) for h in hashes)
+    never = pool.sign_parts(kv_tx(chain, "never-submitted"))
+    assert not pool.preverified_for([never])(never.tx_hash)
 
     checked: list[int] = []
     original = chain.ledger.check_signatures
@@ -163,14 +165,14 @@ def test_verified_set_lets_the_executor_skip_reverification(chain: Chain) -> Non
         return original(items)
 
     chain.ledger.check_signatures = counting
-    batch = pull(pool, 10)
     chain.time += 1000
-    result = chain.ledger.apply_block(chain.ledger.make_block(batch, time=chain.time), preverified=pool.is_verified)
+    result = chain.ledger.apply_block(chain.ledger.make_block([s.tx for s in batch], time=chain.time),
+                                      preverified=pool.preverified_for(batch))
     assert [info.status for info in result.tx_infos] == ["SUCCESS"] * 3
     assert sum(checked) == 0  # every signature was verified once, at ingress
     admitted = pool.remove_committed(hashes + hashes)  # a second mention of a hash is a no-op
     assert len(admitted) == 3
-    assert not any(pool.is_verified(h) for h in hashes)
+    assert not any(pool.preverified_for(batch)(h) for h in hashes)
     assert pool.stats().in_flight == 0 and pool.size() == 0
 
 

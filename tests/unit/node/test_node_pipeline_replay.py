@@ -29,8 +29,9 @@ def replay_through_node(hash_algorithm: str, *, submit: bool = True) -> list[dic
             refused = {r.error.code for r in outcomes if r.error is not None}
             assert refused <= {"DUPLICATE_TRANSACTION"}, refused
         payload = decode_payload(encode_payload(block_time(index), raws))
-        result = apply_payload_txs(ledger, mempool.signed_payload(payload.txs), time_ms=payload.time_ms,
-                                   proposer=b"", epoch=ledger.current_epoch(), preverified=mempool.is_verified)
+        signed = mempool.signed_payload(payload.txs)
+        result = apply_payload_txs(ledger, signed, time_ms=payload.time_ms, proposer=b"",
+                                   epoch=ledger.current_epoch(), preverified=mempool.preverified_for(signed))
         mempool.remove_committed([info.tx_hash for info in result.tx_infos] + list(result.skipped_duplicates))
         results.append(result)
     assert mempool.size() == 0
@@ -79,4 +80,5 @@ def test_a_transaction_first_seen_in_a_proposal_is_not_decoded_again_at_ingress(
     assert all(r.accepted for r in results) and decodes == []
     assert mempool.signed_payload(raws) == from_proposal  # now the admitted ones
     # every signature was still verified at ingress (a proposal's transactions are not trusted)
-    assert all(mempool.is_verified(signed.tx_hash) for signed in from_proposal)
+    admitted = mempool.signed_payload(raws)
+    assert all(mempool.preverified_for(admitted)(signed.tx_hash) for signed in admitted)
