@@ -50,6 +50,7 @@ import logging
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -112,6 +113,8 @@ from ledger.ledger import BlockResult, Ledger
 from ledger.types import Block as LedgerBlock
 from ledger.types import ParticipantState, TransactionInfo
 from node.config import ConsensusSection
+from node.gossip import MSG_TX_ATTEST, GossipAdmission, chunk_digest
+from node.mempool import SubmitResult
 from node.replica_parts import (
     KIND_HEARTBEAT,
     KIND_SEAL,
@@ -320,6 +323,13 @@ class Replica:
         self._tasks: list[asyncio.Task[None]] = []
         self._payload_timer: asyncio.TimerHandle | None = None
         self._gossip_scheduled = False
+        self.gossip = GossipAdmission(
+            me=self.author, validators=lambda: self.validators.authors, admit=self._admit_from_peer,
+            attest=self._attest_chunk, count=self._count,
+        )
+        """Who verifies a gossiped chunk: f + 1 validators, not all n (see :mod:`node.gossip`)."""
+        self._gossip_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gossip")
+        """Admits peers' chunks, beside (not queued behind) client submissions on the default executor."""
         self._stopping = False
         self._closed = False
         self._gap = False
@@ -598,6 +608,8 @@ class Replica:
     async def stop(self, timeout: float = 10.0) -> None:
         """Finish applying committed blocks (bounded by ``timeout``), then stop tasks and close the store."""
         self._stopping = True
+        self.gossip.close()
+        self._gossip_executor.shutdown(wait=False, cancel_futures=True)
         if self._payload_timer is not None:
             self._payload_timer.cancel()
         if self._apply_queue is not None:
@@ -699,7 +711,9 @@ class Replica:
                 if time.monotonic() < self._gossip_muted_until.get(sender, 0.0):
                     self._count("peer_txs_muted")  # this peer gossiped invalid transactions lately
                 else:
-                    self._loop.create_task(self._admit_from_peer(sender, body))
+                    self._on_gossip(sender, body)
+        elif kind == MSG_TX_ATTEST:
+            self.gossip.on_attestation(sender, body)
         elif kind == MSG_EPOCH_CHANGE:
             self._on_epoch_signature(sender, body)
         else:
@@ -792,7 +806,7 @@ class Replica:
             chunk = msgpack.packb(outbox[start:start + 1000], use_bin_type=True)
             self.transport.broadcast(pack_message(self.ledger_hash, MSG_TXS, chunk))
 
-    async def _admit_from_peer(self, sender: bytes, body: bytes) -> None:
+    def _on_gossip(self, sender: bytes, body: bytes) -> None:
         try:
             raws = msgpack.unpackb(body, raw=True, max_bin_len=len(body))
         except Exception:
@@ -801,18 +815,36 @@ class Replica:
         if not isinstance(raws, list) or not all(isinstance(r, bytes) for r in raws):
             self._count("invalid_messages")
             return
-        results = await asyncio.to_thread(self.mempool.submit_many, raws, now_ms=self.clock_ms(), from_peer=True)
+        self.gossip.on_chunk(sender, raws, chunk_digest(body))
+
+    def _attest_chunk(self, digest: bytes) -> None:
+        self.transport.broadcast(pack_message(self.ledger_hash, MSG_TX_ATTEST, digest))
+
+    async def _admit_from_peer(self, sender: bytes, raws: list[bytes], vouched: bool) -> bool:
+        """Gossiped transactions through ingress (signatures unchecked if f + 1 validators vouched);
+        True if this node now holds every one of them as verified (it may attest the chunk)."""
+        def submit() -> tuple[list[SubmitResult], bool]:
+            results = self.mempool.submit_many(
+                raws, now_ms=self.clock_ms(), from_peer=True, signatures_vouched=vouched,
+            )
+            return results, self.mempool.holds_verified(raws, results)
+
+        results, all_verified = await self._started_loop().run_in_executor(self._gossip_executor, submit)
         # Duplicates are the normal echo of gossip; anything else a peer sent us is invalid
         # (bad signature, wrong ledger, malformed...) and is counted, so a flood is visible.
         rejected = sum(1 for r in results if r.error is not None and r.error.code != "DUPLICATE_TRANSACTION")
         if rejected:
             self._count("peer_txs_rejected", rejected)
+            forged = sum(1 for r in results if r.error is not None and r.error.code == "INVALID_SIGNATURE")
+            if forged:
+                self._count("peer_txs_rejected_signature", forged)
             # A validator only gossips what its own ingress verified, so invalid transactions
             # mean a faulty or hostile peer: ignore its gossip for a growing while (its valid
             # transactions still reach us inside proposals), so a flood cannot eat our CPU.
             strikes = self._gossip_strikes.get(sender, 0) + 1
             self._gossip_strikes[sender] = strikes
             self._gossip_muted_until[sender] = time.monotonic() + min(GOSSIP_MUTE_MAX_S, 2.0 ** strikes)
+        return all_verified
 
     # --- commit: consensus blocks to ledger blocks ---------------------------------------------------
 
@@ -917,9 +949,13 @@ class Replica:
     def _apply_committed(self, item: _PendingApply) -> tuple[BlockResult, float]:
         """Make the ledger block every replica makes from this consensus block; apply it (worker thread)."""
         started = time.perf_counter()
+        preverified = self.mempool.preverified_for(item.txs.signed)
+        unverified = sum(1 for signed in item.txs.signed if not preverified(signed.tx_hash))
+        if unverified:
+            self._count("apply_txs_verified", unverified)  # first met in a proposal, not at ingress
         result = apply_payload_txs(
             self.ledger, item.txs.signed, time_ms=item.time_ms, proposer=bytes(item.block.author),
-            epoch=item.epoch, preverified=self.mempool.preverified_for(item.txs.signed),
+            epoch=item.epoch, preverified=preverified,
         )
         seconds = time.perf_counter() - started
         self.timers.add("execution", seconds, len(result.tx_infos) + len(result.skipped_duplicates))

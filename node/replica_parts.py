@@ -249,10 +249,13 @@ class ReplicaMempool(Mempool):
 
     def submit_many(
         self, items: Sequence[bytes | Transaction | SignedTransaction], *, now_ms: int | None = None,
-        from_peer: bool = False,
+        from_peer: bool = False, signatures_vouched: bool = False,
     ) -> list[SubmitResult]:
         started = time.perf_counter()
-        results = super().submit_many(items, now_ms=now_ms)
+        # A peer's chunk is verified on its own (gossip) thread, not queued in the shared verify
+        # pool behind client batches: other validators wait for its attestation (node.gossip).
+        results = super().submit_many(items, now_ms=now_ms, signatures_vouched=signatures_vouched,
+                                      verify_workers=1 if from_peer else None)
         elapsed = time.perf_counter() - started
         accepted = 0
         with self._lock:
@@ -270,6 +273,16 @@ class ReplicaMempool(Mempool):
         if accepted and self.on_accepted is not None:
             self.on_accepted()
         return results
+
+    def holds_verified(self, raws: Sequence[bytes], results: Sequence[SubmitResult]) -> bool:
+        """Is every one of ``raws`` (with its ``submit_many`` results), byte for byte, a transaction
+        this pool holds as verified? What a gossip attestation claims (:mod:`node.gossip`)."""
+        with self._lock:
+            verified = self._verified
+            return all(
+                result.tx_hash is not None and verified.get(result.tx_hash) == raw
+                for raw, result in zip(raws, results)
+            ) and len(raws) == len(results)
 
     def take_outbox(self) -> list[bytes]:
         with self._lock:

@@ -18,6 +18,7 @@ __all__ = [
     "ProcessSampler",
     "directory_bytes",
     "parse_stage_metrics",
+    "read_gossip_counters",
     "read_stage_seconds",
 ]
 
@@ -200,6 +201,22 @@ def read_stage_seconds(urls: Sequence[str], ledger_hash: str) -> dict[str, dict[
         except httpx.HTTPError:
             out[url] = {}
     return out
+
+
+def read_gossip_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int]:
+    """Summed over the nodes: how gossiped transactions were admitted (``node.gossip``): verified by
+    this node, admitted on f + 1 vouchers, chunks that waited in vain, and refused peer transactions."""
+    total: dict[str, int] = {}
+    for url in urls:
+        try:
+            status = httpx.get(f"{url.rstrip('/')}/api/v1/node/status", timeout=5.0).json()
+            counters = status["ledgers"][ledger_hash].get("replica", {})
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        for name, value in counters.items():
+            if (name.startswith("gossip_") or name.startswith(("peer_txs", "apply_txs"))) and isinstance(value, int):
+                total[name] = total.get(name, 0) + value
+    return total
 
 
 def directory_bytes(path: str | os.PathLike[str]) -> int:

@@ -320,6 +320,7 @@ def run_tps(config: TpsConfig, on_sample: Callable[[dict[str, Any]], None] | Non
             before_sample = sampler.sample()
             client_cpu_start = time.process_time()
             stages_before = observe.read_stage_seconds(target.urls, target.ledger_hash)
+            gossip_before = observe.read_gossip_counters(target.urls, target.ledger_hash)
             result, soak_samples = _offer(config, target, txs, listener, progress, sampler, on_sample)
             accepted = list(result.submitted_at)
             drain = config.drain_timeout if config.drain_timeout is not None else max(15.0, min(120.0, config.duration))
@@ -335,6 +336,7 @@ def run_tps(config: TpsConfig, on_sample: Callable[[dict[str, Any]], None] | Non
             end_sample["client_cpu_s"] = round(time.process_time() - client_cpu_start, 2)
             sampler.stop()
             stages_after = observe.read_stage_seconds(target.urls, target.ledger_hash)
+            gossip_after = observe.read_gossip_counters(target.urls, target.ledger_hash)
             listener.stop()
             result.pool_exhausted = result.offered >= len(txs)
         _log(f"measuring the {algorithm.name} verify ceiling again (after the load)…")
@@ -346,6 +348,11 @@ def run_tps(config: TpsConfig, on_sample: Callable[[dict[str, Any]], None] | Non
         _close_target(target, keep=bool(config.net_dir))
     report = _tps_report(config, machine, ceiling_machine, nodes, target, result, listener, sampler,
                          before_sample, end_sample, stages_before, stages_after, disk, soak_samples, started_at)
+    if nodes > 1:
+        report["profile"]["gossip_txs"] = {
+            name: gossip_after[name] - gossip_before.get(name, 0) for name in sorted(gossip_after)
+            if gossip_after[name] != gossip_before.get(name, 0)
+        }
     report["ceiling"]["verifies_per_s_before_and_after_load"] = [round(x, 0) for x in ceiling_machine_both]
     report["ceiling"]["note"] = ("the higher of two measurements (before and after the load), all cores, "
                                  "verify_batch on a thread pool; other processes on the machine lower it")

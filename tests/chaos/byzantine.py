@@ -18,8 +18,10 @@ it). Modes, combinable with commas:
 ``corrupt_snapshot``  every state-snapshot chunk it serves has one byte changed; it makes no offer of
                       its own (an offer is a certified manifest the joiner checks anyway), so it
                       exports only the height a joiner asks chunks of, and serves those corrupted
-``flood``             every 50 ms it gossips 200 invalid transactions (garbage bytes and
-                      transactions with a broken signature) to every peer
+``flood``             every 50 ms it gossips 300 invalid transactions (garbage bytes,
+                      transactions with a broken signature, and transactions in a registered
+                      user's name with a garbage signature) to every peer, and attests each chunk
+                      (``node.gossip``'s MSG_TX_ATTEST) as if it had verified it
 
 :func:`start_byzantine_node` starts it in place of a layout's node (same data, keys, ports).
 """
@@ -179,8 +181,21 @@ def install(modes: set[str]) -> None:
             raw = bytearray(codec.encode(tx))
             raw[-5] ^= 0xFF  # inside the last signature
             raws.append(bytes(raw))
+        # Well-formed transactions in a registered user's name with garbage signatures: they pass
+        # every ingress check but the signature itself, which only verification catches.
+        from ledger.types import AccountKind, EndpointSignature
+        users = self.ledger.list_accounts(AccountKind.USER, 0, 8)
+        for index in range(100 if users else 0):
+            victim = users[index % len(users)].public_key
+            tx = TransactionBuilder(bytes(self.ledger_hash), time_ms=index).register_user(pair.public.encoded, "forged").sign(pair)
+            forged = type(tx)(tx.content, (EndpointSignature(victim, bytes(tx.signatures[0].signature)),))
+            raws.append(codec.encode(forged))
         body = msgpack.packb(raws, use_bin_type=True)
         self.transport.broadcast(replica_module.pack_message(self.ledger_hash, replica_module.MSG_TXS, body))
+        # ...and vouch for the chunk as a designated verifier would (node.gossip): one voucher of
+        # the f + 1 an honest node needs before it skips verifying.
+        from node.gossip import MSG_TX_ATTEST, chunk_digest
+        self.transport.broadcast(replica_module.pack_message(self.ledger_hash, MSG_TX_ATTEST, chunk_digest(body)))
         self._count("byzantine_flooded", len(raws))
         assert self._loop is not None
         self._loop.call_later(0.05, flood, self)

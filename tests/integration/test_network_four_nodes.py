@@ -116,6 +116,14 @@ def test_four_nodes_agree_and_a_proof_verifies_after_the_network_is_down(network
                 assert ledger.get_entry(account, f"key-{j}").value == f"via node{j}"
             assert ledger.get_entry(account, "batch").version == 19
 
+    # Gossip was verified by f + 1 = 2 validators, not by all 4 (node.gossip): the origin and one
+    # designated validator verified each chunk; the other two admitted it on their two vouchers.
+    counters = [httpx.get(f"{url}/api/v1/node/status", timeout=5).json()["ledgers"][ledger_hash]["replica"] for url in urls]
+    vouched = sum(c.get("gossip_txs_vouched", 0) for c in counters)
+    verified = sum(c.get("gossip_txs_verified", 0) for c in counters)
+    assert vouched > 0 and verified > 0, counters
+    assert sum(c.get("peer_txs_rejected", 0) for c in counters) == 0, counters
+
     # The network seals the last block by itself; wait for its certificate everywhere.
     def all_certified_at_same_tip() -> bool:
         tips = [latest(url, ledger_hash) for url in urls]
