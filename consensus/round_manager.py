@@ -335,6 +335,7 @@ class RoundManager:
             commit_round=self.tree.root.round,
         )
         self._proposed_round = 0
+        self._shared_qc_round = 0
         self._proposing = False
         self._propose_again = False
         self._timed_out_round = 0
@@ -558,6 +559,7 @@ class RoundManager:
         )
         needed = any(pending) or self._config.propose_empty_blocks
         if not payload and not needed:
+            self._share_highest_qc()
             return  # nothing to order: wait for PayloadReady in this round
         block = Block(
             epoch=self.validators.epoch,
@@ -576,6 +578,20 @@ class RoundManager:
         self._count("proposals")
         self._emit(Broadcast(proposal))
         self._handle_proposal(self.author, proposal)
+
+    def _share_highest_qc(self) -> None:
+        """The leader has nothing to propose: still send on the QC it formed (once per QC).
+
+        The others learn a QC from the next proposal that carries it. At the end of a burst there
+        is none: the leader that formed the QC completing the last block's commit was the only
+        replica to commit it, and the others waited a round timeout (1 s and more) for a TC.
+        """
+        qc = self.tree.highest_qc
+        if qc.round <= self._shared_qc_round:
+            return
+        self._shared_qc_round = qc.round
+        self._count("idle_qc_shared")
+        self._emit(Broadcast(SyncInfoMsg(self.sync_info())))
 
     def _on_proposal(self, event: ProposalReceived) -> None:
         proposal = event.proposal

@@ -11,7 +11,10 @@ most of a node's CPU. Now:
   the chunk's digest, inside their own signed network envelope;
 - every other validator admits the chunk **without verifying** once f + 1 distinct validators of
   the current set vouch for the same digest, and verifies it itself if that has not happened
-  within :data:`ATTEST_WAIT_S`.
+  within :data:`ATTEST_WAIT_S`;
+- the origin proposes the chunk's transactions only once its designated validators attested it
+  (:meth:`GossipAdmission.track_own`), so they are in the others' pools, vouched, before a block
+  carries them; otherwise the others would verify them a third time, at apply.
 
 **Safety.** At most f validators are faulty, so among f + 1 distinct vouchers one is honest. An
 honest validator vouches only for bytes whose signatures it checked itself, or for which it
@@ -106,6 +109,7 @@ class GossipAdmission:
         admit: Admit,
         attest: Callable[[bytes], None],
         count: Callable[[str, int], None],
+        release: Callable[[list[bytes]], None] = lambda tx_hashes: None,
         wait_s: float = ATTEST_WAIT_S,
     ) -> None:
         self.me = me
@@ -113,7 +117,9 @@ class GossipAdmission:
         self.admit = admit
         self.attest = attest
         self.count = count
+        self.release = release
         self.wait_s = wait_s
+        self._own: OrderedDict[bytes, tuple[set[bytes], list[bytes], asyncio.TimerHandle]] = OrderedDict()
         self._pending: OrderedDict[bytes, tuple[bytes, list[bytes], asyncio.TimerHandle]] = OrderedDict()
         self._vouchers: OrderedDict[bytes, set[bytes]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -146,6 +152,24 @@ class GossipAdmission:
         timer = asyncio.get_running_loop().call_later(self.wait_s, self._expire, digest)
         self._pending[digest] = (sender, raws, timer)
 
+    def track_own(self, digest: bytes, tx_hashes: list[bytes]) -> None:
+        """This node gossiped a chunk of its clients' transactions: ``release`` them for proposals
+        once its f designated validators attested it (or after the wait), not before.
+
+        A leader proposing its own fresh transactions at once would often have them committed
+        before the attestation reached the others, which then verify them at apply — a third
+        verification. Held back until the attestation went out, they reach the other validators'
+        pools (vouched) before any proposal can carry them.
+        """
+        if self._closed:
+            return
+        designated = set(designated_verifiers(tuple(self.validators()), self.me, digest))
+        if not designated:
+            self.release(tx_hashes)
+            return
+        timer = asyncio.get_running_loop().call_later(self.wait_s, self._release_own, digest)
+        self._own[digest] = (designated, tx_hashes, timer)
+
     def on_attestation(self, sender: bytes, body: bytes) -> None:
         """A validator says it checked every signature of the chunk with this digest."""
         if self._closed:
@@ -153,6 +177,14 @@ class GossipAdmission:
         validators = tuple(self.validators())
         if len(body) != 32 or sender not in validators:
             self.count("invalid_messages", 1)
+            return
+        own = self._own.get(body)
+        if own is not None:
+            own[0].discard(sender)
+            if not own[0]:
+                del self._own[body]
+                own[2].cancel()
+                self.release(own[1])
             return
         vouchers = self._remember(body, sender)
         waiting = self._pending.get(body)
@@ -166,6 +198,9 @@ class GossipAdmission:
     def close(self) -> None:
         """Stop: cancel the waits (their chunks are simply not admitted) and running admissions."""
         self._closed = True
+        for _, _, timer in self._own.values():
+            timer.cancel()
+        self._own.clear()
         for _, _, timer in self._pending.values():
             timer.cancel()
         self._pending.clear()
@@ -192,6 +227,12 @@ class GossipAdmission:
     def _enough(vouchers: set[bytes], validators: tuple[bytes, ...]) -> bool:
         needed = (len(validators) - 1) // 3 + 1
         return sum(1 for voucher in vouchers if voucher in validators) >= needed
+
+    def _release_own(self, digest: bytes) -> None:
+        own = self._own.pop(digest, None)
+        if own is not None and not self._closed:
+            self.count("gossip_own_release_timeouts", 1)
+            self.release(own[1])
 
     def _expire(self, digest: bytes) -> None:
         waiting = self._pending.pop(digest, None)

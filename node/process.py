@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import gc
+import logging
+import time
+from typing import Any
 
-__all__ = ["GC_THRESHOLDS", "tune_garbage_collector"]
+__all__ = ["GC_PAUSES", "GC_THRESHOLDS", "tune_garbage_collector"]
+
+log = logging.getLogger("jadechain.process")
+
+GC_PAUSES: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}
+"""Per generation: [collections, seconds, longest] since startup (the node's /metrics shows them)."""
+
+_LONG_PAUSE_S = 0.1
+_started: list[float] = [0.0]
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+        return
+    seconds = time.perf_counter() - _started[0]
+    row = GC_PAUSES.setdefault(int(info.get("generation", 2)), [0, 0.0, 0.0])
+    row[0] += 1
+    row[1] += seconds
+    row[2] = max(row[2], seconds)
+    if seconds >= _LONG_PAUSE_S:
+        log.warning("garbage collection of generation %s paused the process %.0f ms (%s collected)",
+                    info.get("generation"), seconds * 1000, info.get("collected"))
 
 
 GC_THRESHOLDS = (50_000, 20, 10)
@@ -24,3 +49,5 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)

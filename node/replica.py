@@ -325,8 +325,9 @@ class Replica:
         self._gossip_scheduled = False
         self.gossip = GossipAdmission(
             me=self.author, validators=lambda: self.validators.authors, admit=self._admit_from_peer,
-            attest=self._attest_chunk, count=self._count,
+            attest=self._attest_chunk, count=self._count, release=self._release_own,
         )
+        self.mempool.hold_gossiped = True
         """Who verifies a gossiped chunk: f + 1 validators, not all n (see :mod:`node.gossip`)."""
         self._gossip_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gossip")
         """Admits peers' chunks, beside (not queued behind) client submissions on the default executor."""
@@ -803,8 +804,10 @@ class Replica:
         self._gossip_scheduled = False
         outbox = self.mempool.take_outbox()
         for start in range(0, len(outbox), 1000):
-            chunk = msgpack.packb(outbox[start:start + 1000], use_bin_type=True)
+            part = outbox[start:start + 1000]
+            chunk = msgpack.packb([encoded for encoded, _ in part], use_bin_type=True)
             self.transport.broadcast(pack_message(self.ledger_hash, MSG_TXS, chunk))
+            self.gossip.track_own(chunk_digest(chunk), [tx_hash for _, tx_hash in part])
 
     def _on_gossip(self, sender: bytes, body: bytes) -> None:
         try:
@@ -816,6 +819,10 @@ class Replica:
             self._count("invalid_messages")
             return
         self.gossip.on_chunk(sender, raws, chunk_digest(body))
+
+    def _release_own(self, tx_hashes: list[bytes]) -> None:
+        self.mempool.release(tx_hashes)
+        self.notify()
 
     def _attest_chunk(self, digest: bytes) -> None:
         self.transport.broadcast(pack_message(self.ledger_hash, MSG_TX_ATTEST, digest))

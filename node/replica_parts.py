@@ -242,7 +242,12 @@ class ReplicaMempool(Mempool):
         self._by_encoded: dict[bytes, SignedTransaction] = {}
         self._from_proposals: dict[bytes, SignedTransaction] = {}
         """Transactions decoded from proposals before ingress saw them (oldest first, bounded)."""
-        self._outbox: list[bytes] = []
+        self._outbox: list[tuple[bytes, bytes]] = []
+        """(encoded, tx hash) of client transactions admitted since the last gossip."""
+        self.hold_gossiped = False
+        """Keep client transactions out of proposals until :meth:`release` (the replica sets it:
+        see :class:`node.gossip.GossipAdmission.track_own`)."""
+        self._held: set[bytes] = set()
         self.on_accepted: Any = None
         """Called (from any thread) after a submission admitted transactions."""
         self.verify_seconds = 0.0
@@ -268,7 +273,9 @@ class ReplicaMempool(Mempool):
                     continue
                 self._by_encoded[entry.signed.encoded] = entry.signed
                 if not from_peer:
-                    self._outbox.append(entry.signed.encoded)
+                    self._outbox.append((entry.signed.encoded, entry.tx_hash))
+                    if self.hold_gossiped:
+                        self._held.add(entry.tx_hash)
                 accepted += 1
         if accepted and self.on_accepted is not None:
             self.on_accepted()
@@ -284,10 +291,21 @@ class ReplicaMempool(Mempool):
                 for raw, result in zip(raws, results)
             ) and len(raws) == len(results)
 
-    def take_outbox(self) -> list[bytes]:
+    def take_outbox(self) -> list[tuple[bytes, bytes]]:
+        """(encoded, tx hash) of the client transactions admitted since the last call."""
         with self._lock:
             outbox, self._outbox = self._outbox, []
         return outbox
+
+    def release(self, tx_hashes: Collection[bytes]) -> None:
+        """Held client transactions may be proposed now."""
+        with self._lock:
+            self._held.difference_update(tx_hashes)
+
+    @property
+    def held(self) -> int:
+        """Client transactions held back from proposals (waiting for attestations of their gossip)."""
+        return len(self._held)
 
     def peek_raw(self, max_txs: int, max_bytes: int, exclude: Collection[bytes]) -> list[bytes]:
         """Up to ``max_txs`` waiting transactions (``max_bytes`` encoded) not in ``exclude``, round-robin
@@ -299,6 +317,7 @@ class ReplicaMempool(Mempool):
         """
         taken: list[bytes] = []
         total = 0
+        held = self._held
         with self._lock:
             cursors: list[tuple[bytes, deque[Any], int]] = []
             for signer in list(self._signer_order):
@@ -318,7 +337,8 @@ class ReplicaMempool(Mempool):
                     while position < len(queue):
                         entry = queue[position]
                         position += 1
-                        if self._pending.get(entry.tx_hash) is not entry or entry.tx_hash in exclude:
+                        if (self._pending.get(entry.tx_hash) is not entry or entry.tx_hash in exclude
+                                or entry.tx_hash in held):
                             continue
                         if taken and total + entry.size > max_bytes:
                             return taken
@@ -361,6 +381,7 @@ class ReplicaMempool(Mempool):
 
     def _forget(self, entry: Any) -> None:
         self._by_encoded.pop(entry.signed.encoded, None)
+        self._held.discard(entry.tx_hash)
 
 
 def apply_payload_txs(

@@ -315,6 +315,10 @@ class _NodeCollector(Collector):
         invalid = CounterMetricFamily("jadechain_invalid_messages", "Messages dropped at ingress (bad envelope, malformed or invalid)", labels=["ledger"])
         events = CounterMetricFamily("jadechain_consensus_events", "Consensus core counters", labels=["ledger", "counter"])
         stages = CounterMetricFamily("jadechain_stage_seconds", "Seconds spent per replica stage", labels=["ledger", "stage"])
+        network = CounterMetricFamily("jadechain_network_events", "Signed envelopes and messages received from peers",
+                                      labels=["counter"])
+        for counter in ("envelopes_received", "messages_received"):
+            network.add_metric([counter], self.server.counters.get(counter, 0))
         peers.add_metric([], self.transport.connected_peers())
         envelope_invalid = self.server.counters.get("invalid_envelopes", 0)
         for name, replica in self.replicas.items():
@@ -330,7 +334,7 @@ class _NodeCollector(Collector):
             stage_seconds["ingress_verify"] = replica.mempool.verify_seconds
             for stage, seconds in sorted(stage_seconds.items()):
                 stages.add_metric([name, stage], seconds)
-        yield from (round_, committed_round, peers, halted, invalid, events, stages)
+        yield from (round_, committed_round, peers, halted, invalid, events, stages, network)
 
 
 async def run_node(

@@ -210,12 +210,23 @@ def read_gossip_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int
     for url in urls:
         try:
             status = httpx.get(f"{url.rstrip('/')}/api/v1/node/status", timeout=5.0).json()
-            counters = status["ledgers"][ledger_hash].get("replica", {})
+            counters = dict(status["ledgers"][ledger_hash].get("replica", {}))
+            core = status["ledgers"][ledger_hash].get("consensus", {})
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             continue
+        for name, value in core.items():
+            counters[f"consensus_{name}"] = value
         for name, value in counters.items():
-            if (name.startswith("gossip_") or name.startswith(("peer_txs", "apply_txs"))) and isinstance(value, int):
+            if name.startswith(("gossip_", "peer_txs", "apply_txs", "consensus_")) and isinstance(value, int):
                 total[name] = total.get(name, 0) + value
+        try:
+            metrics = httpx.get(f"{url.rstrip('/')}/metrics", timeout=5.0).text
+        except httpx.HTTPError:
+            continue
+        for line in metrics.splitlines():
+            if line.startswith("jadechain_network_events_total{"):
+                name = line.split('counter="', 1)[1].split('"', 1)[0]
+                total[name] = total.get(name, 0) + int(float(line.rsplit(" ", 1)[1]))
     return total
 
 

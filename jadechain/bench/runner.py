@@ -349,7 +349,7 @@ def run_tps(config: TpsConfig, on_sample: Callable[[dict[str, Any]], None] | Non
     report = _tps_report(config, machine, ceiling_machine, nodes, target, result, listener, sampler,
                          before_sample, end_sample, stages_before, stages_after, disk, soak_samples, started_at)
     if nodes > 1:
-        report["profile"]["gossip_txs"] = {
+        report["profile"]["gossip_and_network"] = {
             name: gossip_after[name] - gossip_before.get(name, 0) for name in sorted(gossip_after)
             if gossip_after[name] != gossip_before.get(name, 0)
         }
@@ -439,6 +439,18 @@ def _tps_report(config: TpsConfig, machine: dict[str, Any], ceiling_machine: flo
     span = (last - result.first_submit) if last is not None and result.first_submit is not None else 0.0
     tps = round(len(committed) / span, 1) if span > 0 else 0.0
     latency = stats.latency_summary(latencies)
+    # Latency by window of submission (1 s for runs up to a minute, else 5 s): a tail from warm-up,
+    # from a stall or from a growing queue looks different here.
+    window_s = 1.0 if config.duration <= 60 else 5.0
+    windows: dict[int, list[float]] = {}
+    if result.first_submit is not None:
+        for tx_hash in committed:
+            window = int((result.submitted_at[tx_hash] - result.first_submit) // window_s)
+            windows.setdefault(window, []).append(listener.tx_seen[tx_hash] - result.submitted_at[tx_hash])
+    latency_windows = [
+        {"from_s": window_s * window, **{k: v for k, v in stats.latency_summary(values).items() if k in ("count", "p50_s", "p99_s")}}
+        for window, values in sorted(windows.items())
+    ]
     ceiling_tps = ceiling_machine / max(1, nodes)
     cpu = sampler.cpu_between(before, after)
     rss_peak = sampler.peak_rss_mb()
@@ -468,6 +480,7 @@ def _tps_report(config: TpsConfig, machine: dict[str, Any], ceiling_machine: flo
             "committed_tps_by_header_time": by_blocks["by_header_time"],
             "committed_tps_by_block_notifications": by_blocks["by_notification"],
             "latency": latency,
+            "latency_by_window": latency_windows,
             "latency_definition": "submit acknowledgement -> commit notification (SSE of node 0)",
             "offered": result.offered, "accepted": len(accepted), "committed": len(committed),
             "uncommitted": len(accepted) - len(committed), "statuses": statuses, "outcome": result.outcome,

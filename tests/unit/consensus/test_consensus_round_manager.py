@@ -215,3 +215,37 @@ def test_single_validator_commits_a_long_chain_within_one_event() -> None:
     assert solo.current_round > rounds
     batches = [payload for payload in committed if payload]  # then empty blocks commit the last ones
     assert batches == [f"tx-{i}".encode() for i in range(rounds)]
+
+
+def _deliver_until_quiet(replicas: list[RoundManager], first: list[tuple[int, object]]) -> dict[int, list[object]]:
+    """Run ``replicas`` on a lossless, instant network with timers that never fire; the blocks
+    each one committed."""
+    authors = [VALIDATORS.authors[i] for i in range(len(replicas))]
+    committed: dict[int, list[object]] = {i: [] for i in range(len(replicas))}
+    queue: list[tuple[int, object]] = list(first)
+    steps = 0
+    while queue and steps < 10_000:
+        steps += 1
+        index, event = queue.pop(0)
+        for action in replicas[index].on_event(event):  # type: ignore[arg-type]
+            if isinstance(action, Broadcast):
+                queue += [(j, event_for_message(authors[index], action.msg)) for j in range(len(replicas)) if j != index]
+            elif isinstance(action, SendTo):
+                target = authors.index(action.author)
+                if target != index:
+                    queue.append((target, event_for_message(authors[index], action.msg)))
+            elif isinstance(action, CommitBlocks):
+                committed[index] += [block.payload for block in action.blocks]
+    return committed
+
+
+def test_the_last_block_of_a_burst_commits_everywhere_without_a_round_timeout() -> None:
+    """A leader that formed the QC completing a commit but has nothing to propose still sends it on:
+    before, only that leader committed the burst's last block, and the others waited a round
+    timeout (1 s and more) for it — the tail of every burst's latency."""
+    payloads = QueuePayloads()
+    replicas = [replica(i, payloads) for i in range(4)]
+    payloads.batches.append(b"tx-1")
+    start = [(i, Start()) for i in range(4)] + [(i, PayloadReady()) for i in range(4)]
+    committed = _deliver_until_quiet(replicas, start)
+    assert all(b"tx-1" in blocks for blocks in committed.values()), committed

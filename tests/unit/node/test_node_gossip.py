@@ -266,3 +266,49 @@ def test_past_the_bound_a_chunk_is_verified_at_once(monkeypatch, overflow: bool)
         node.gossip.close()
 
     asyncio.run(run())
+
+
+class Origin(Node):
+    def __init__(self, me: bytes, validators: tuple[bytes, ...] = VALIDATORS, wait_s: float = 0.05) -> None:
+        self.released: list[list[bytes]] = []
+        super().__init__(me, validators, wait_s=wait_s)
+        self.gossip.release = self.released.append
+
+
+def test_the_origin_proposes_its_chunk_only_after_the_designated_attestation() -> None:
+    async def run() -> None:
+        raws, digest = chunk()
+        (designated,) = designated_verifiers(VALIDATORS, A, digest)
+        node = Origin(A)
+        node.gossip.track_own(digest, [b"h1", b"h2"])
+        others = [v for v in VALIDATORS if v not in (A, designated)]
+        node.gossip.on_attestation(others[0], digest)  # not the designated one: still held
+        node.gossip.on_attestation(A, digest)
+        await settle()
+        assert node.released == []
+        node.gossip.on_attestation(designated, digest)
+        assert node.released == [[b"h1", b"h2"]]
+        await settle(0.1)
+        assert node.released == [[b"h1", b"h2"]] and node.counts["gossip_own_release_timeouts"] == 0
+
+    asyncio.run(run())
+
+
+def test_a_withheld_attestation_releases_the_origins_transactions_after_the_wait() -> None:
+    async def run() -> None:
+        raws, digest = chunk()
+        node = Origin(A)
+        node.gossip.track_own(digest, [b"h"])
+        await settle(0.1)
+        assert node.released == [[b"h"]] and node.counts["gossip_own_release_timeouts"] == 1
+
+    asyncio.run(run())
+
+
+def test_with_f_0_the_origin_releases_at_once() -> None:
+    async def run() -> None:
+        node = Origin(A, validators=VALIDATORS[:3])
+        node.gossip.track_own(chunk()[1], [b"h"])
+        assert node.released == [[b"h"]]
+
+    asyncio.run(run())

@@ -195,3 +195,22 @@ def _shared_pool() -> Mempool:
     if not _POOL:
         _POOL.append(Mempool.for_ledger(make_chain(1).ledger))
     return _POOL[0]
+
+
+def test_held_client_transactions_are_not_proposed_until_released(chain: Chain) -> None:
+    from node.replica_parts import ReplicaMempool
+
+    pool = ReplicaMempool.for_ledger(chain.ledger)
+    pool.hold_gossiped = True
+    mine = [kv_tx(chain, f"mine{i}") for i in range(2)]
+    theirs = kv_tx(chain, "theirs")
+    assert all(r.accepted for r in pool.submit_many([codec.encode(tx) for tx in mine]))
+    assert pool.submit_many([codec.encode(theirs)], from_peer=True)[0].accepted
+    assert pool.held == 2
+    assert pool.peek_raw(10, 1 << 30, set()) == [codec.encode(theirs)]
+    outbox = pool.take_outbox()
+    assert [encoded for encoded, _ in outbox] == [codec.encode(tx) for tx in mine]
+    pool.release([outbox[0][1]])
+    assert pool.peek_raw(10, 1 << 30, set()) == [codec.encode(mine[0]), codec.encode(theirs)]
+    pool.remove_committed([outbox[1][1]])
+    assert pool.held == 0
