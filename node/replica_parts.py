@@ -254,13 +254,13 @@ class ReplicaMempool(Mempool):
 
     def submit_many(
         self, items: Sequence[bytes | Transaction | SignedTransaction], *, now_ms: int | None = None,
-        from_peer: bool = False, signatures_vouched: bool = False,
+        from_peer: bool = False, signatures_vouched: bool = False, verify_workers: int | None = None,
     ) -> list[SubmitResult]:
         started = time.perf_counter()
         # A peer's chunk is verified on its own (gossip) thread, not queued in the shared verify
         # pool behind client batches: other validators wait for its attestation (node.gossip).
         results = super().submit_many(items, now_ms=now_ms, signatures_vouched=signatures_vouched,
-                                      verify_workers=1 if from_peer else None)
+                                      verify_workers=verify_workers or (1 if from_peer else None))
         elapsed = time.perf_counter() - started
         accepted = 0
         with self._lock:

@@ -227,6 +227,9 @@ def read_gossip_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int
             if line.startswith("jadechain_network_events_total{"):
                 name = line.split('counter="', 1)[1].split('"', 1)[0]
                 total[name] = total.get(name, 0) + int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("jadechain_gc_seconds_total{"):
+                name = "gc_ms_generation_" + line.split('generation="', 1)[1].split('"', 1)[0]
+                total[name] = total.get(name, 0) + int(1000 * float(line.rsplit(" ", 1)[1]))
     return total
 
 
