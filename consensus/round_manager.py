@@ -336,6 +336,8 @@ class RoundManager:
         )
         self._proposed_round = 0
         self._shared_qc_round = 0
+        self._not_proposed = ""
+        """Why this replica, leading the round, has not proposed yet (for the timeout log)."""
         self._proposing = False
         self._propose_again = False
         self._timed_out_round = 0
@@ -506,6 +508,7 @@ class RoundManager:
         # Requests lost with the network get one more chance per timeout.
         self._inflight.clear()
         self._emit(ScheduleTimer(round, self._timeout_ms()))
+        voted = self._safety.data.last_voted_round >= round
         try:
             timeout = self._safety.sign_timeout(round, self.tree.highest_qc, self.highest_tc)
         except SafetyViolation as exc:
@@ -516,6 +519,12 @@ class RoundManager:
             return
         self._timed_out_round = round
         self._count("local_timeouts")
+        leader = self._leader(round)
+        self._log("info", f"round {round} timed out: leader {bytes(leader)[:6].hex()}"
+                  f"{' (this replica)' if leader == self.author else ''}, voted in it: {voted}, "
+                  f"proposed in it: {self._proposed_round >= round}"
+                  f"{'' if leader != self.author or self._proposed_round >= round else ' (' + (self._not_proposed or 'never asked') + ')'}"
+                  f", highest QC round {self.tree.highest_qc.round}")
         self._emit(Broadcast(timeout))
         self._collect_timeout(timeout)
 
@@ -546,12 +555,15 @@ class RoundManager:
         if self._leader(round) != self.author or self._proposed_round >= round:
             return
         if self._safety.data.last_voted_round >= round:
+            self._not_proposed = "already voted in the round"
             return  # restarted mid-round: our own proposal could not get our vote anyway
         high_qc = self.tree.highest_qc
         if not self.tree.contains(high_qc.block_id):
+            self._not_proposed = "fetching the highest QC's block"
             return  # still fetching it; retried after BlocksFetched
         parent_root = self._execution.state_root_for(high_qc.block_id)
         if parent_root is None:
+            self._not_proposed = "no execution root for the highest QC's block"
             return
         pending = self.tree.uncommitted_payloads(high_qc.block_id)
         payload = self._payloads.pull(
@@ -559,6 +571,7 @@ class RoundManager:
         )
         needed = any(pending) or self._config.propose_empty_blocks
         if not payload and not needed:
+            self._not_proposed = "nothing to order"
             self._share_highest_qc()
             return  # nothing to order: wait for PayloadReady in this round
         block = Block(
