@@ -161,6 +161,12 @@ SYNC_BATCH = 64
 """Ledger blocks asked for in one GetLedgerBlocks call."""
 MAX_APPLY_BACKLOG = 4
 """Committed ledger blocks waiting to be applied beyond which a leader proposes no new transactions."""
+THROTTLE_PATIENCE_S = 0.4
+"""Longest a leader holds its proposal back for the apply backlog, counted from its first try in the
+round: well inside the round timeout (1 s), so back-pressure slows rounds without timing them out.
+Holding back until the backlog drained took longer than a round under load at 80 % of saturation,
+the other validators timed the round out, and a timeout and a TC cost every waiting transaction
+one to two seconds."""
 SYNC_LAG = 32
 """A peer this many ledger blocks ahead makes the replica fetch certified blocks from it."""
 
@@ -322,6 +328,9 @@ class Replica:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._payload_timer: asyncio.TimerHandle | None = None
+        self._throttle_round = -1
+        self._throttle_since = 0.0
+        self._throttle_timer: asyncio.TimerHandle | None = None
         self._gossip_scheduled = False
         self.gossip = GossipAdmission(
             me=self.author, validators=lambda: self.validators.authors, admit=self._admit_from_peer,
@@ -613,6 +622,8 @@ class Replica:
         self._gossip_executor.shutdown(wait=False, cancel_futures=True)
         if self._payload_timer is not None:
             self._payload_timer.cancel()
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
         if self._apply_queue is not None:
             self._apply_queue.put_nowait(None)
         applier = self._tasks[0] if self._tasks else None
@@ -728,10 +739,11 @@ class Replica:
         parent_time = parent.time_ms if parent is not None else 0
         now = max(self.clock_ms(), parent_time)
         # Back-pressure: while the ledger is several committed blocks behind, order no more
-        # transactions (the applier wakes us when it catches up).
+        # transactions (the applier wakes us when it catches up), for at most THROTTLE_PATIENCE_S.
         backlog = self._apply_queue.qsize() if self._apply_queue is not None else 0
+        throttled = backlog >= MAX_APPLY_BACKLOG and self._throttle_wait() > 0
         txs: list[bytes] = []
-        if backlog < MAX_APPLY_BACKLOG:
+        if not throttled:
             # Exclude the transactions of the uncommitted ancestors, of blocks the core committed
             # within this very event (pruned from the tree but not yet queued for apply: looking
             # only at the tree path re-proposed those — wasted slots, an endless proposal loop with
@@ -744,7 +756,7 @@ class Replica:
                 {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
             )
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
-        if backlog >= MAX_APPLY_BACKLOG:
+        if throttled:
             self._count("proposals_throttled")
         if txs:
             return encode_payload(now, txs)
@@ -755,6 +767,23 @@ class Replica:
         if parent.kind == KIND_SEAL:
             return encode_payload(now, None)
         return b""
+
+    def _throttle_wait(self) -> float:
+        """Seconds this leader may still hold back its proposal in the current round (0: no longer);
+        schedules one more try for when the patience runs out."""
+        now = time.monotonic()
+        round_ = self.core.current_round
+        if round_ != self._throttle_round:
+            self._throttle_round, self._throttle_since = round_, now
+        left = THROTTLE_PATIENCE_S - (now - self._throttle_since)
+        if left > 0 and self._loop is not None and self._throttle_timer is None:
+            self._throttle_timer = self._loop.call_later(left, self._throttle_due)
+        return max(0.0, left)
+
+    def _throttle_due(self) -> None:
+        self._throttle_timer = None
+        if not self._stopping:
+            self._feed(PayloadReady())
 
     def _validate_payload(self, block: Block, ancestors: Sequence[bytes]) -> str | None:
         if len(block.payload) > self.settings.max_block_bytes + (1 << 16):

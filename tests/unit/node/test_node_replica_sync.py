@@ -117,3 +117,36 @@ def test_a_height_that_is_not_an_integer_is_ignored(ledger) -> None:  # type: ig
     peer = PeerAhead(generate_keypair().public.encoded, 0, answer=b"\x99" * 8)
     replica = sync_against(ledger, peer, 1)
     assert len(peer.requests) == 1 and peer.author not in replica.peer_heights
+
+
+def test_the_apply_backlog_holds_a_proposal_back_for_less_than_a_round(ledger, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Back-pressure that outlasts the round timeout times the round out at every other validator."""
+    import node.replica as replica_module
+    from ledger import codec
+    from ledger.transactions import TransactionBuilder
+    from node.replica_parts import decode_payload
+
+    chain, keypair, _ = ledger
+    replica = make_replica(ledger, PeerAhead(generate_keypair().public.encoded, chain.height))
+    try:
+        tx = TransactionBuilder(chain.ledger_hash).kv_set("LdeNoSuchAccount", "k", "v").sign(keypair)
+        assert replica.mempool.submit_many([codec.encode(tx)], from_peer=True)[0].accepted
+        replica._apply_queue = asyncio.Queue()
+        for _ in range(replica_module.MAX_APPLY_BACKLOG):
+            replica._apply_queue.put_nowait(None)
+        clock = [1000.0]
+        monkeypatch.setattr(replica_module.time, "monotonic", lambda: clock[0])
+
+        def txs_proposed() -> int:
+            payload = replica.pull(100, 1 << 20, ())
+            return len(decode_payload(payload).txs) if payload else 0
+
+        assert txs_proposed() == 0  # throttled: the ledger is MAX_APPLY_BACKLOG blocks behind
+        clock[0] += replica_module.THROTTLE_PATIENCE_S / 2
+        assert txs_proposed() == 0
+        clock[0] += replica_module.THROTTLE_PATIENCE_S / 2
+        assert txs_proposed() == 1  # patience ran out, well before the round's 1 s timeout
+        assert replica_module.THROTTLE_PATIENCE_S < ConsensusSection().round_timeout_ms / 1000 / 2
+        assert replica.counters["proposals_throttled"] == 2
+    finally:
+        replica.store.close()
