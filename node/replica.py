@@ -756,6 +756,13 @@ class Replica:
                 {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
             )
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
+            if not txs and self.mempool.held:
+                # Only this node's own transactions, still waiting for their attestation: propose
+                # them rather than nothing (a leader with nothing to order lets the round time out).
+                # The others may then verify them at apply, a third time; only in this case.
+                txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes, include_held=True)
+                if txs:
+                    self._count("proposals_of_held_txs")
         if throttled:
             self._count("proposals_throttled")
         if txs:

@@ -307,7 +307,8 @@ class ReplicaMempool(Mempool):
         """Client transactions held back from proposals (waiting for attestations of their gossip)."""
         return len(self._held)
 
-    def peek_raw(self, max_txs: int, max_bytes: int, exclude: Collection[bytes]) -> list[bytes]:
+    def peek_raw(self, max_txs: int, max_bytes: int, exclude: Collection[bytes], *,
+                 include_held: bool = False) -> list[bytes]:
         """Up to ``max_txs`` waiting transactions (``max_bytes`` encoded) not in ``exclude``, round-robin
         across signers, each signer's in submission order, as encoded transactions.
 
@@ -317,7 +318,7 @@ class ReplicaMempool(Mempool):
         """
         taken: list[bytes] = []
         total = 0
-        held = self._held
+        held: Collection[bytes] = () if include_held else self._held
         with self._lock:
             cursors: list[tuple[bytes, deque[Any], int]] = []
             for signer in list(self._signer_order):

@@ -217,7 +217,7 @@ def read_gossip_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int
         for name, value in core.items():
             counters[f"consensus_{name}"] = value
         for name, value in counters.items():
-            if name.startswith(("gossip_", "peer_txs", "apply_txs", "consensus_", "proposals_")) and isinstance(value, int):
+            if name.startswith(("gossip_", "peer_txs", "apply_txs", "consensus_", "proposals")) and isinstance(value, int):
                 total[name] = total.get(name, 0) + value
         try:
             metrics = httpx.get(f"{url.rstrip('/')}/metrics", timeout=5.0).text

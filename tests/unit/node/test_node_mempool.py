@@ -208,6 +208,7 @@ def test_held_client_transactions_are_not_proposed_until_released(chain: Chain) 
     assert pool.submit_many([codec.encode(theirs)], from_peer=True)[0].accepted
     assert pool.held == 2
     assert pool.peek_raw(10, 1 << 30, set()) == [codec.encode(theirs)]
+    assert len(pool.peek_raw(10, 1 << 30, set(), include_held=True)) == 3  # a leader with nothing else
     outbox = pool.take_outbox()
     assert [encoded for encoded, _ in outbox] == [codec.encode(tx) for tx in mine]
     pool.release([outbox[0][1]])
