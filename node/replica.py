@@ -756,10 +756,11 @@ class Replica:
                 {block.id for block in path}, tree.contains, tree.root.id, self._unapplied_txs,
             )
             txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes)
-            if not txs and self.mempool.held:
-                # Only this node's own transactions, still waiting for their attestation: propose
-                # them rather than nothing (a leader with nothing to order lets the round time out).
-                # The others may then verify them at apply, a third time; only in this case.
+            if not txs and self.mempool.held and self._throttle_wait() == 0:
+                # Only this node's own transactions, still waiting for their attestation (which
+                # proposes them when it comes): after THROTTLE_PATIENCE_S propose them anyway
+                # rather than nothing, which would let the round time out. The others may then
+                # verify them at apply, a third time; only in this case.
                 txs = self.mempool.peek_raw(max_txs, max_bytes, exclude_hashes, include_held=True)
                 if txs:
                     self._count("proposals_of_held_txs")
@@ -776,8 +777,9 @@ class Replica:
         return b""
 
     def _throttle_wait(self) -> float:
-        """Seconds this leader may still hold back its proposal in the current round (0: no longer);
-        schedules one more try for when the patience runs out."""
+        """Seconds this leader may still hold back its proposal in the current round (0: no longer),
+        for the apply backlog or for its own transactions' attestation; schedules one more try
+        for when the patience runs out."""
         now = time.monotonic()
         round_ = self.core.current_round
         if round_ != self._throttle_round:
