@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import gc
-import logging
 import time
 from typing import Any
 
 __all__ = ["GC_PAUSES", "GC_THRESHOLDS", "tune_garbage_collector"]
 
-log = logging.getLogger("jadechain.process")
-
 GC_PAUSES: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}
 """Per generation: [collections, seconds, longest] since startup (the node's /metrics shows them)."""
 
-_LONG_PAUSE_S = 0.1
 _started: list[float] = [0.0]
 
 
@@ -27,9 +23,7 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
     row[0] += 1
     row[1] += seconds
     row[2] = max(row[2], seconds)
-    if seconds >= _LONG_PAUSE_S:
-        log.warning("garbage collection of generation %s paused the process %.0f ms (%s collected)",
-                    info.get("generation"), seconds * 1000, info.get("collected"))
+    # No logging here: a collection can start anywhere, also inside a handler that holds its lock.
 
 
 GC_THRESHOLDS = (50_000, 20, 10)
