@@ -336,8 +336,8 @@ class RoundManager:
         )
         self._proposed_round = 0
         self._shared_qc_round = 0
-        self._not_proposed = ""
-        """Why this replica, leading the round, has not proposed yet (for the timeout log)."""
+        self._not_proposed: tuple[int, str] = (0, "")
+        """(round, why this replica, leading that round, had not proposed in it): for the timeout log."""
         self._proposing = False
         self._propose_again = False
         self._timed_out_round = 0
@@ -520,11 +520,13 @@ class RoundManager:
         self._timed_out_round = round
         self._count("local_timeouts")
         leader = self._leader(round)
+        proposed = self._proposed_round >= round
+        why = ""
+        if leader == self.author and not proposed:
+            why = f" ({self._not_proposed[1] if self._not_proposed[0] == round else 'never asked'})"
         self._log("info", f"round {round} timed out: leader {bytes(leader)[:6].hex()}"
                   f"{' (this replica)' if leader == self.author else ''}, voted in it: {voted}, "
-                  f"proposed in it: {self._proposed_round >= round}"
-                  f"{'' if leader != self.author or self._proposed_round >= round else ' (' + (self._not_proposed or 'never asked') + ')'}"
-                  f", highest QC round {self.tree.highest_qc.round}")
+                  f"proposed in it: {proposed}{why}, highest QC round {self.tree.highest_qc.round}")
         self._emit(Broadcast(timeout))
         self._collect_timeout(timeout)
 
@@ -555,15 +557,15 @@ class RoundManager:
         if self._leader(round) != self.author or self._proposed_round >= round:
             return
         if self._safety.data.last_voted_round >= round:
-            self._not_proposed = "already voted in the round"
+            self._not_proposed = (round, "already voted in the round")
             return  # restarted mid-round: our own proposal could not get our vote anyway
         high_qc = self.tree.highest_qc
         if not self.tree.contains(high_qc.block_id):
-            self._not_proposed = "fetching the highest QC's block"
+            self._not_proposed = (round, "fetching the highest QC's block")
             return  # still fetching it; retried after BlocksFetched
         parent_root = self._execution.state_root_for(high_qc.block_id)
         if parent_root is None:
-            self._not_proposed = "no execution root for the highest QC's block"
+            self._not_proposed = (round, "no execution root for the highest QC's block")
             return
         pending = self.tree.uncommitted_payloads(high_qc.block_id)
         payload = self._payloads.pull(
@@ -571,7 +573,7 @@ class RoundManager:
         )
         needed = any(pending) or self._config.propose_empty_blocks
         if not payload and not needed:
-            self._not_proposed = "nothing to order"
+            self._not_proposed = (round, "nothing to order")
             self._share_highest_qc()
             return  # nothing to order: wait for PayloadReady in this round
         block = Block(

@@ -409,10 +409,13 @@ class Mempool:
         copy (same content, other signatures) may sit beside the honest one in the same block.
         """
         with self._lock:
-            verified = self._verified
-            forged = {item.tx_hash for item in signed if verified.get(item.tx_hash) != item.encoded}
+            forged = {item.tx_hash for item in signed if not self._checked_exactly(item.tx_hash, item.encoded)}
             exact = {item.tx_hash for item in signed} - forged
         return exact.__contains__
+
+    def _checked_exactly(self, tx_hash: bytes, encoded: bytes) -> bool:
+        """Were these very bytes (content and signatures) the ones checked for ``tx_hash``? Under the lock."""
+        return self._verified.get(tx_hash) == encoded
 
     def size(self) -> int:
         """Transactions waiting to be pulled."""

@@ -6,10 +6,10 @@ import gc
 import time
 from typing import Any
 
-__all__ = ["GC_PAUSES", "GC_THRESHOLDS", "tune_garbage_collector"]
+__all__ = ["GC_SECONDS", "GC_THRESHOLDS", "tune_garbage_collector"]
 
-GC_PAUSES: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}
-"""Per generation: [collections, seconds, longest] since startup (the node's /metrics shows them)."""
+GC_SECONDS: dict[int, float] = {0: 0.0, 1: 0.0, 2: 0.0}
+"""Per generation: wall seconds of cyclic collection since startup (the node's /metrics shows them)."""
 
 _started: list[float] = [0.0]
 
@@ -18,11 +18,8 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
     if phase == "start":
         _started[0] = time.perf_counter()
         return
-    seconds = time.perf_counter() - _started[0]
-    row = GC_PAUSES.setdefault(int(info.get("generation", 2)), [0, 0.0, 0.0])
-    row[0] += 1
-    row[1] += seconds
-    row[2] = max(row[2], seconds)
+    generation = int(info.get("generation", 2))
+    GC_SECONDS[generation] = GC_SECONDS.get(generation, 0.0) + time.perf_counter() - _started[0]
     # No logging here: a collection can start anywhere, also inside a handler that holds its lock.
 
 

@@ -336,8 +336,8 @@ class Replica:
             me=self.author, validators=lambda: self.validators.authors, admit=self._admit_from_peer,
             attest=self._attest_chunk, count=self._count, release=self._release_own,
         )
-        self.mempool.hold_gossiped = True
         """Who verifies a gossiped chunk: f + 1 validators, not all n (see :mod:`node.gossip`)."""
+        self.mempool.hold_gossiped = True
         self._gossip_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gossip")
         """Admits peers' chunks, beside (not queued behind) client submissions on the default executor."""
         self._stopping = False

@@ -285,9 +285,8 @@ class ReplicaMempool(Mempool):
         """Is every one of ``raws`` (with its ``submit_many`` results), byte for byte, a transaction
         this pool holds as verified? What a gossip attestation claims (:mod:`node.gossip`)."""
         with self._lock:
-            verified = self._verified
             return all(
-                result.tx_hash is not None and verified.get(result.tx_hash) == raw
+                result.tx_hash is not None and self._checked_exactly(result.tx_hash, raw)
                 for raw, result in zip(raws, results)
             ) and len(raws) == len(results)
 

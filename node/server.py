@@ -49,7 +49,7 @@ from node.backup import add_backup_route
 from node.config import NodeConfig, load_node_config
 from node.gateway.deps import TokenBuckets
 from node.mempool import registered_user_check
-from node.process import GC_PAUSES, tune_garbage_collector
+from node.process import GC_SECONDS, tune_garbage_collector
 from node.replica import Replica
 from node.tls import TlsFiles, peer_node_key_bytes, secure_channel, server_credentials
 from node.serving import bound_socket, serve_app
@@ -321,7 +321,7 @@ class _NodeCollector(Collector):
             network.add_metric([counter], self.server.counters.get(counter, 0))
         gc_seconds = CounterMetricFamily("jadechain_gc_seconds", "Wall seconds in cyclic garbage collection",
                                          labels=["generation"])
-        for generation, (collections, seconds, _) in sorted(GC_PAUSES.items()):
+        for generation, seconds in sorted(GC_SECONDS.items()):
             gc_seconds.add_metric([str(generation)], seconds)
         peers.add_metric([], self.transport.connected_peers())
         envelope_invalid = self.server.counters.get("invalid_envelopes", 0)

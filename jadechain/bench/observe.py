@@ -18,7 +18,7 @@ __all__ = [
     "ProcessSampler",
     "directory_bytes",
     "parse_stage_metrics",
-    "read_gossip_counters",
+    "read_node_counters",
     "read_stage_seconds",
 ]
 
@@ -203,9 +203,10 @@ def read_stage_seconds(urls: Sequence[str], ledger_hash: str) -> dict[str, dict[
     return out
 
 
-def read_gossip_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int]:
-    """Summed over the nodes: how gossiped transactions were admitted (``node.gossip``): verified by
-    this node, admitted on f + 1 vouchers, chunks that waited in vain, and refused peer transactions."""
+def read_node_counters(urls: Sequence[str], ledger_hash: str) -> dict[str, int]:
+    """Summed over the nodes: how gossiped transactions were admitted (``node.gossip``: verified here,
+    admitted on f + 1 vouchers, chunks that waited in vain, refused peer transactions), the
+    consensus core's counters, throttled proposals, envelopes and messages received, GC milliseconds."""
     total: dict[str, int] = {}
     for url in urls:
         try:
