@@ -312,3 +312,24 @@ def test_with_f_0_the_origin_releases_at_once() -> None:
         assert node.released == [[b"h"]]
 
     asyncio.run(run())
+
+
+def test_an_attestation_by_a_validator_removed_since_no_longer_counts() -> None:
+    """Vouchers are counted against the current set: a validator voted out by governance (or its
+    stolen key) cannot complete a chunk's f + 1 with an attestation it sent while it was in."""
+    async def run() -> None:
+        later = (A, C, D, bytes([9]) * 33)  # B replaced in a new epoch
+        for i in range(256):
+            raws, digest = chunk(bytes([i]))
+            if C not in designated_verifiers(later, A, digest):
+                break
+        node = Node(C)
+        node.gossip.on_attestation(B, digest)  # B still a validator: remembered
+        node.validators = later
+        node.gossip.on_chunk(A, raws, digest)
+        await settle()
+        assert node.admitted == []
+        await settle(0.1)
+        assert node.verified_chunks == 1 and node.vouched_chunks == 0
+
+    asyncio.run(run())
