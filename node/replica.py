@@ -570,7 +570,11 @@ class Replica:
         async with self._writer:
             if self._closed or self.ledger.get_epoch_certificate(certificate.epoch) is not None:
                 return
-            await asyncio.to_thread(self.ledger.put_epoch_certificate, certificate)
+            try:
+                await asyncio.to_thread(self.ledger.put_epoch_certificate, certificate)
+            except STORAGE_FAILURES as exc:
+                self._fail_stop(f"storing the certificate of epoch {certificate.epoch} failed: {exc!r}")
+                return
         self._count("epoch_certificates")
         log.info("epoch %d certified by %d validators of epoch %d", certificate.epoch, len(certificate.signatures),
                  certificate.epoch - 1, extra={"ledger": self.name})
@@ -1150,7 +1154,12 @@ class Replica:
             if self._closed:
                 return
             if self.ledger.get_certificate(certificate.height) is None:
-                await asyncio.to_thread(self.ledger.put_certificate, certificate)
+                try:
+                    await asyncio.to_thread(self.ledger.put_certificate, certificate)
+                except STORAGE_FAILURES as exc:
+                    # Unhandled, this was a task exception nobody retrieved, and the node went on.
+                    self._fail_stop(f"storing the certificate of height {certificate.height} failed: {exc!r}")
+                    return
                 self._count("certificates")
 
     def _fail_stop(self, reason: str) -> None:

@@ -36,11 +36,18 @@ readable: each block records its own compression."""
 
 
 class LevelDBStore:
-    """A LevelDB database; batches are written atomically, with fsync when ``sync``."""
+    """A LevelDB database; batches are written atomically, with fsync when ``sync``.
+
+    After one write fails (disk full, I/O error) the store refuses every later write. The failed
+    write may have left part of its record at the end of LevelDB's log; LevelDB drops such a tail
+    on recovery as a write that never finished, but a record appended after it would sit behind a
+    torn one, and the next open would find the database corrupted (CI's chaos seed 12: a
+    fail-stopping node wrote again once the disk had room). Reopening is the way back."""
 
     def __init__(self, path: str, *, sync: bool = True, create: bool = True) -> None:
         self.path = path
         self.sync = sync
+        self._failed: str | None = None
         if create:
             os.makedirs(path, exist_ok=True)
         try:
@@ -65,10 +72,10 @@ class LevelDBStore:
         return self._db.get(key) is not None
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._db.put(key, value, sync=self.sync)
+        self.write_items([(key, value)])
 
     def delete(self, key: bytes) -> None:
-        self._db.delete(key, sync=self.sync)
+        self.write_items([(key, None)])
 
     def iterate(
         self, prefix: bytes, start: bytes | None = None, reverse: bool = False
@@ -108,6 +115,9 @@ class LevelDBStore:
         return LevelDBBatch(self)
 
     def write_items(self, items: list[tuple[bytes, bytes | None]]) -> None:
+        if self._failed is not None:
+            raise StorageError(f"write to {self.path} refused: an earlier write failed ({self._failed}); "
+                               "reopen the store once the disk is fixed")
         try:
             with self._db.write_batch(sync=self.sync) as batch:
                 put, delete = batch.put, batch.delete
@@ -117,12 +127,15 @@ class LevelDBStore:
                     else:
                         put(key, value)
         except plyvel.Error as exc:
+            self._failed = str(exc)
             raise StorageError(f"write to {self.path} failed: {exc}") from exc
 
     def compact(self) -> None:
         """Compact the whole key range (reclaims the space of deleted keys now rather than later).
 
         Explicit bounds: plyvel's unbounded ``compact_range()`` leaves tables below level 0 alone."""
+        if self._failed is not None:
+            raise StorageError(f"compaction of {self.path} refused: an earlier write failed ({self._failed})")
         self._db.compact_range(start=b"\x00", stop=b"\xff" * 64)
 
     def copy_snapshot_to(self, path: str, batch_bytes: int = 4 << 20) -> int:
