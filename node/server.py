@@ -319,7 +319,7 @@ class _NodeCollector(Collector):
                                       labels=["counter"])
         for counter in ("envelopes_received", "messages_received"):
             network.add_metric([counter], self.server.counters.get(counter, 0))
-        gc_seconds = CounterMetricFamily("jadechain_gc_seconds", "Wall seconds in cyclic garbage collection",
+        gc_seconds = CounterMetricFamily("jadechain_gc_seconds", "CPU seconds in cyclic garbage collection",
                                          labels=["generation"])
         for generation, seconds in sorted(GC_SECONDS.items()):
             gc_seconds.add_metric([str(generation)], seconds)
