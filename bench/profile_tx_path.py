@@ -370,9 +370,14 @@ def _node_stage_table(directory: Path, headline: dict[str, Any]) -> dict[str, An
         argv = (directory / f"{pid}.argv").read_text() if (directory / f"{pid}.argv").exists() else ""
         if "node/server.py" not in argv and "node.server" not in argv and not argv.startswith("-c "):
             continue  # not a node: the replica (`-m node.server`) or the solo committer (`-c <code>`)
-        stats = pstats.Stats(files[0])
-        for extra in files[1:]:
-            stats.add(extra)
+        stats = None
+        for path in files:
+            try:
+                stats = pstats.Stats(path) if stats is None else stats.add(path)
+            except TypeError:
+                continue  # a thread that ran no Python code wrote an empty profile
+        if stats is None:
+            continue
         processes += 1
         for name, value in attribute_stages(stats, top, per_call).items():
             seconds[name] = seconds.get(name, 0.0) + value
