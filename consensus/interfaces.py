@@ -20,6 +20,7 @@ import msgpack
 from consensus.block_store import ConsensusStore, RecoveryData
 from consensus.safety_storage import SafetyData, SafetyStorage
 from consensus.types import Author, BlockId, Epoch, sha256
+from ledger.certificate import max_faulty
 
 __all__ = [
     "ConsensusStore",
@@ -78,7 +79,7 @@ class ValidatorSet:
     @property
     def max_faulty(self) -> int:
         """f: the most Byzantine validators the set tolerates."""
-        return (self.size - 1) // 3
+        return max_faulty(self.size)
 
     @property
     def quorum(self) -> int:

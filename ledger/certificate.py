@@ -37,6 +37,13 @@ class CommitCertificate:
     signatures: tuple[ValidatorSignature, ...]
 
 
+def max_faulty(validators: int) -> int:
+    """f: the most Byzantine validators a set of ``validators`` tolerates (n >= 3f + 1).
+
+    The one formula for it: certificates, consensus quorums and gossip's f + 1 vouchers use it."""
+    return (validators - 1) // 3
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatorSet:
     """The validators of one epoch: any 2f+1 of them certify a header."""
@@ -53,7 +60,7 @@ class ValidatorSet:
         certificates of 3 could overlap in a single, possibly faulty, validator.)
         """
         count = len(self.public_keys)
-        return count - (count - 1) // 3
+        return count - max_faulty(count)
 
     def fingerprint(self, hash_fn: Callable[[bytes], bytes]) -> bytes:
         return hash_fn(codec.encode(self))

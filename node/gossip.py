@@ -40,6 +40,8 @@ import hashlib
 from collections import OrderedDict
 from typing import Awaitable, Callable, Sequence
 
+from ledger.certificate import max_faulty
+
 __all__ = [
     "ATTEST_WAIT_S",
     "GossipAdmission",
@@ -86,7 +88,7 @@ def designated_verifiers(validators: Sequence[bytes], origin: bytes, digest: byt
     each validator verifies about f / (n - 1) of the others' chunks.
     """
     n = len(validators)
-    f = (n - 1) // 3
+    f = max_faulty(n)
     if f == 0 or origin not in validators:
         return ()
     position = validators.index(origin)
@@ -225,7 +227,7 @@ class GossipAdmission:
 
     @staticmethod
     def _enough(vouchers: set[bytes], validators: tuple[bytes, ...]) -> bool:
-        needed = (len(validators) - 1) // 3 + 1
+        needed = max_faulty(len(validators)) + 1
         return sum(1 for voucher in vouchers if voucher in validators) >= needed
 
     def _release_own(self, digest: bytes) -> None:

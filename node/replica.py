@@ -195,14 +195,6 @@ class PeerDirectory(Protocol):
     def set_ledger_peers(self, ledger: str, peers: dict[bytes, tuple[str, str] | None]) -> None: ...
 
 
-def certificate_quorum(validators: ValidatorSet) -> int:
-    """Signatures this replica gathers before it assembles a certificate: n - f, as consensus
-    quorums (for n = 3f + 1 that is 2f + 1; for other sizes 2f + 1 would be too few for two
-    certificates to share an honest signer)."""
-    size = len(validators.public_keys)
-    return size - (size - 1) // 3
-
-
 def pack_message(ledger_hash: bytes, kind: int, body: bytes) -> bytes:
     packed: bytes = msgpack.packb([ledger_hash, kind, body], use_bin_type=True)
     return packed
@@ -557,7 +549,7 @@ class Replica:
         valid = {key: sig for key, sig in signatures.items()
                  if key in old.public_keys and self._verifier.verify(Author(key), statement, sig)}
         self._epoch_signatures[epoch] = valid
-        if len(valid) < certificate_quorum(old):
+        if len(valid) < old.quorum:
             return
         certificate = EpochChangeCertificate(
             self.ledger_hash, epoch, new.public_keys, since,
@@ -1128,7 +1120,7 @@ class Replica:
         validators = self._validators_of(header.epoch)
         if validators is None:
             return
-        quorum = certificate_quorum(validators)
+        quorum = validators.quorum
         for header_hash, attested in by_hash.items():
             # a signature counts for the epoch of our header (a different epoch is a different statement)
             signatures = {key: sig for key, (epoch, sig) in attested.items() if epoch == header.epoch}
