@@ -271,6 +271,10 @@ class RoundManagerConfig:
     """Timeouts further ahead than this are ignored (bounds memory against spam)."""
 
 
+MAX_QCS_AWAITING_BLOCK = 8
+"""QCs kept while their block is fetched (one per round this replica leads after; a few suffice)."""
+
+
 # --- the core -------------------------------------------------------------------------
 
 
@@ -344,6 +348,8 @@ class RoundManager:
         self._votes: dict[int, dict[Author, Vote]] = {}
         self._timeouts: dict[int, dict[Author, TimeoutMsg]] = {}
         self._buffered: list[Event] = []
+        self._qcs_awaiting_block: dict[BlockId, QuorumCertificate] = {}
+        """QCs this replica formed from votes for a block it has not received yet (being fetched)."""
         self._inflight: dict[BlockId, Author] = {}
         self._orphans: dict[BlockId, Block] = {}
         self.counters: dict[str, int] = {}
@@ -356,6 +362,8 @@ class RoundManager:
         self._actions = []
         try:
             self._dispatch(event)
+            if self._qcs_awaiting_block:
+                self._resume_awaiting_qcs()
         except InvalidMessage as exc:
             self._count("dropped_invalid")
             self._log("warning", f"dropped {type(event).__name__}: {exc.message}")
@@ -676,8 +684,15 @@ class RoundManager:
         vote = event.message.vote
         self._verifier.verify_vote(vote)
         self._verifier.verify_sync_info(event.message.sync_info)
-        self._process_sync_info(event.message.sync_info, event.sender)
+        complete = self._process_sync_info(event.message.sync_info, event.sender)
         self._update_round()
+        if not complete and vote.data.block_round > self.current_round:
+            # We are behind the voter: the blocks its certificates name are being fetched. Dropped
+            # as "stale", these votes were lost, and with them the QC and the round (it timed out
+            # everywhere). They count once the blocks are in (retried after BlocksFetched).
+            self._count("vote_buffered")
+            self._buffer(event)
+            return
         self._collect_vote(vote)
 
     def _collect_vote(self, vote: Vote) -> None:
@@ -706,7 +721,23 @@ class RoundManager:
         qc = QuorumCertificate(data=vote.data, signatures=tuple(matching))
         self._count("qcs_formed")
         sender = vote.author if vote.author != self.author else self._leader(round)
-        self._process_qc(qc, sender)
+        if not self._process_qc(qc, sender):
+            # The votes came before the block (it is being fetched). Dropped, this QC was lost with
+            # the round: no later vote re-forms it, and the round timed out everywhere.
+            if len(self._qcs_awaiting_block) >= MAX_QCS_AWAITING_BLOCK:
+                del self._qcs_awaiting_block[next(iter(self._qcs_awaiting_block))]
+            self._qcs_awaiting_block[qc.block_id] = qc
+        self._update_round()
+
+    def _resume_awaiting_qcs(self) -> None:
+        """Process the QCs formed before their blocks arrived, once the blocks are in the tree."""
+        root_round = self.tree.root.round
+        for block_id, qc in list(self._qcs_awaiting_block.items()):
+            if qc.round <= root_round:
+                del self._qcs_awaiting_block[block_id]  # committed past it meanwhile
+            elif self.tree.contains(block_id):
+                del self._qcs_awaiting_block[block_id]
+                self._process_qc(qc, self.author)
         self._update_round()
 
     # --- timeouts ------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import pytest
+
 from consensus.interfaces import ValidatorSet
 from consensus.leader_election import FixedLeaderElection, ReputationElection, RoundRobinElection
 from consensus.pacemaker import PacemakerConfig, RoundState, observe_certificates, round_timeout_ms
@@ -249,3 +251,52 @@ def test_the_last_block_of_a_burst_commits_everywhere_without_a_round_timeout() 
     start = [(i, Start()) for i in range(4)] + [(i, PayloadReady()) for i in range(4)]
     committed = _deliver_until_quiet(replicas, start)
     assert all(b"tx-1" in blocks for blocks in committed.values()), committed
+
+
+@pytest.mark.parametrize("withheld_rounds", [(4, 5), (5,)])
+def test_votes_that_reach_the_next_leader_before_the_blocks_they_certify_still_form_the_qc(
+    withheld_rounds: tuple[int, ...],
+) -> None:
+    """Votes come from every peer, a proposal from one; nothing orders the two, and under load the
+    leader that aggregates round k's votes can be behind when they arrive. It fetches the blocks
+    they name, but lost the round either way, which then timed out at every validator (1 s or more
+    of latency; seen in open-loop runs as ``vote_stale`` at the next leader beside each timeout):
+
+    - two proposals behind (it lacks block k - 1 too), it dropped the votes as for a future round;
+    - one behind, it formed the QC, found block k missing, and dropped the QC.
+
+    Now the votes wait for the blocks, and so does the QC."""
+    payloads = QueuePayloads()
+    payloads.batches.extend(b"tx-%d" % i for i in range(12))
+    replicas = [replica(i, payloads) for i in range(4)]
+    authors = [VALIDATORS.authors[i] for i in range(4)]
+    k = 5
+    x = authors.index(replicas[0]._leader(k + 1))  # the leader that aggregates round k's votes
+    queue: list[tuple[int, object]] = [(i, Start()) for i in range(4)] + [(i, PayloadReady()) for i in range(4)]
+    withheld = 0
+    steps = 0
+    while queue and steps < 20_000:
+        steps += 1
+        index, event = queue.pop(0)
+        for action in replicas[index].on_event(event):  # type: ignore[arg-type]
+            if isinstance(action, RequestBlocks):  # what the node's driver does: ask, feed the answer
+                request = BlockRetrievalRequest(action.block_id, action.count)
+                queue.append((authors.index(action.author), BlockRequestReceived(authors[index], request)))
+                continue
+            if isinstance(action, Broadcast):
+                receivers = [j for j in range(4) if j != index]
+            elif isinstance(action, SendTo):
+                receivers = [authors.index(action.author)] if action.author != authors[index] else []
+            else:
+                continue
+            for j in receivers:
+                msg = action.msg
+                if j == x and isinstance(msg, ProposalMsg) and msg.block.round in withheld_rounds:
+                    withheld += 1  # lost on the way to x: x learns of them from the votes only
+                    continue
+                queue.append((j, event_for_message(authors[index], msg)))
+    assert withheld == len(withheld_rounds)
+    assert replicas[x].counters.get("local_timeouts", 0) == 0
+    # x fetched the two blocks, counted the votes it had received before them, and led round k + 1.
+    assert replicas[x].counters.get("vote_stale", 0) == 0
+    assert all(r.tree.root.round > k for r in replicas), [r.tree.root.round for r in replicas]
