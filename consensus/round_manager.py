@@ -268,7 +268,8 @@ class RoundManagerConfig:
     max_buffered: int = 256
     """Messages kept while waiting for missing blocks."""
     max_future_rounds: int = 16
-    """Timeouts further ahead than this are ignored (bounds memory against spam)."""
+    """Timeouts, and votes waiting for their blocks, further ahead than this are ignored (bounds
+    memory against spam)."""
 
 
 MAX_QCS_AWAITING_BLOCK = 8
@@ -690,8 +691,13 @@ class RoundManager:
             # We are behind the voter: the blocks its certificates name are being fetched. Dropped
             # as "stale", these votes were lost, and with them the QC and the round (it timed out
             # everywhere). They count once the blocks are in (retried after BlocksFetched).
-            self._count("vote_buffered")
-            self._buffer(event)
+            # Bounded like timeouts, and each vote kept once: a faulty validator repeating its
+            # votes must not push the buffered proposals out.
+            if (self._leader(vote.data.block_round + 1) == self.author
+                    and vote.data.block_round <= self.current_round + self._config.max_future_rounds
+                    and event not in self._buffered):
+                self._count("vote_buffered")
+                self._buffer(event)
             return
         self._collect_vote(vote)
 

@@ -24,6 +24,7 @@ from consensus.round_manager import (
     ScheduleTimer,
     SendTo,
     Start,
+    VoteReceived,
     event_for_message,
 )
 from consensus.safety_storage import InMemorySafetyStorage
@@ -300,3 +301,36 @@ def test_votes_that_reach_the_next_leader_before_the_blocks_they_certify_still_f
     # x fetched the two blocks, counted the votes it had received before them, and led round k + 1.
     assert replicas[x].counters.get("vote_stale", 0) == 0
     assert all(r.tree.root.round > k for r in replicas), [r.tree.root.round for r in replicas]
+
+
+def test_votes_kept_for_missing_blocks_are_bounded_against_a_validator_repeating_them() -> None:
+    """A faulty validator may repeat its votes, or vote far ahead: a behind leader keeps each vote
+    for its own next round once, within max_future_rounds, so the buffered proposals stay."""
+    replicas = [replica(i) for i in range(4)]
+    authors = [VALIDATORS.authors[i] for i in range(4)]
+    x = 3
+    votes_for_x: list[VoteReceived] = []
+    queue: list[tuple[int, object]] = [(i, Start()) for i in range(3)]
+    while max(r.current_round for r in replicas[:3]) < 40:
+        if not queue:
+            queue += [(i, LocalTimeout(replicas[i].current_round)) for i in range(3)]
+        index, event = queue.pop(0)
+        for action in replicas[index].on_event(event):  # type: ignore[arg-type]
+            if isinstance(action, Broadcast):
+                queue += [(j, event_for_message(authors[index], action.msg)) for j in range(3) if j != index]
+            elif isinstance(action, SendTo) and action.author == authors[x]:
+                if isinstance(action.msg, VoteMsg):
+                    votes_for_x.append(VoteReceived(authors[index], action.msg))
+            elif isinstance(action, SendTo) and action.author != authors[index]:
+                queue.append((authors.index(action.author), event_for_message(authors[index], action.msg)))
+    late = replicas[x]
+    late.on_event(Start())  # round 1, knows no block: every vote's certificates name missing blocks
+    near = [v for v in votes_for_x if v.message.vote.data.block_round <= late.current_round + 16]
+    far = [v for v in votes_for_x if v.message.vote.data.block_round > late.current_round + 16]
+    assert near and far
+    for _ in range(300):
+        late.on_event(near[0])
+    for vote in far:
+        late.on_event(vote)
+    assert late.counters["vote_buffered"] == 1
+    assert late._buffered.count(near[0]) == 1 and not any(v in late._buffered for v in far)
