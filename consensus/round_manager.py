@@ -687,19 +687,18 @@ class RoundManager:
         self._verifier.verify_sync_info(event.message.sync_info)
         complete = self._process_sync_info(event.message.sync_info, event.sender)
         self._update_round()
-        if not complete and vote.data.block_round > self.current_round:
+        round = vote.data.block_round
+        if not complete and round > self.current_round and self._leader(round + 1) == self.author:
             # We are behind the voter: the blocks its certificates name are being fetched. Dropped
             # as "stale", these votes were lost, and with them the QC and the round (it timed out
             # everywhere). They count once the blocks are in (retried after BlocksFetched).
             # Bounded like timeouts, and each vote kept once: a faulty validator repeating its
             # votes must not push the buffered proposals out.
-            if (self._leader(vote.data.block_round + 1) == self.author
-                    and vote.data.block_round <= self.current_round + self._config.max_future_rounds
-                    and event not in self._buffered):
+            if round <= self.current_round + self._config.max_future_rounds and event not in self._buffered:
                 self._count("vote_buffered")
                 self._buffer(event)
             return
-        self._collect_vote(vote)
+        self._collect_vote(vote)  # (a vote for another leader is counted there, as before)
 
     def _collect_vote(self, vote: Vote) -> None:
         round = vote.data.block_round
