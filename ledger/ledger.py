@@ -42,6 +42,7 @@ from ledger.executor import (
 )
 from ledger.merkle.accumulator import MerkleAccumulator, empty_root
 from ledger.merkle.state_tree import (
+    FoldCache,
     SPARSE_MERKLE_PLACEHOLDER_HASH,
     Node,
     NodeKey,
@@ -183,6 +184,8 @@ class Ledger:
         # committed, and each block reads the upper nodes the previous one wrote; only
         # committed nodes enter (after the batch is written), so a failed block leaves none.
         self._tree_nodes: dict[NodeKey, Node] = {}
+        self._tree_folds = FoldCache()
+        """Level hashes of full tree nodes, so a block refolds only what changed under them."""
         self._commit_lock = _CommitFirstLock()
         """Held while a block's batch is written and the ledger moves to it, and for a whole read-only
         call, so that a call reads one committed state; a waiting commit goes before any call that has
@@ -405,6 +408,7 @@ class Ledger:
             batch, block, env, self._roots, base_tree_version=self._height,
             encoded_txs=[item.encoded for item in parts],
             node_cache=self._tree_nodes, tree_nodes_out=new_tree_nodes, stale_nodes_out=stale_tree_nodes,
+            fold_cache=self._tree_folds,
         )
         if certificate is not None:
             batch.put(schema.make_certificate_key(block.header.height), codec.encode(certificate))
@@ -800,13 +804,15 @@ def _persist_block(
     node_cache: dict[NodeKey, Node] | None = None,
     tree_nodes_out: dict[NodeKey, Node] | None = None,
     stale_nodes_out: list[NodeKey] | None = None,
+    fold_cache: FoldCache | None = None,
 ) -> tuple[BlockExecution, ExecutionRoots, bytes]:
     """Execute ``block`` and put every resulting write into ``batch``.
 
     Returns the execution, the new roots and the block's hash. ``node_cache`` holds
     committed state-tree nodes by node key (read through, never written here);
     ``tree_nodes_out`` receives this block's tree nodes, for the caller to cache once committed,
-    and ``stale_nodes_out`` the keys of the older nodes they replace.
+    and ``stale_nodes_out`` the keys of the older nodes they replace; ``fold_cache`` keeps the
+    level hashes of full tree nodes between blocks (it changes no hash, only the work).
     """
     height = block.header.height
     hash_fn = env.hash_fn
@@ -837,7 +843,7 @@ def _persist_block(
         raw = batch.get(schema.make_state_node_key(encode_node_key(node_key)))
         return None if raw is None else decode_node(raw)
 
-    tree = StateTree(hash_fn, read_node)
+    tree = StateTree(hash_fn, read_node, fold_cache)
     updates = sorted(layer.state.items())
     tree_batch = tree.put_batch(height, base_tree_version, updates)
     # Every node of the batch carries the new version: encode that part of their keys once.

@@ -20,6 +20,7 @@ from ledger.merkle.accumulator import (
 from ledger.merkle.state_tree import (
     SPARSE_MERKLE_PLACEHOLDER_HASH,
     Child,
+    FoldCache,
     InternalNode,
     LeafNode,
     Node,
@@ -183,6 +184,47 @@ def test_state_tree_matches_a_dict_at_every_version(
                     verify_sparse_merkle_proof(
                         hash_fn, root, key_hash, expected, SparseMerkleProof(proof.leaf, siblings)
                     )
+
+
+# Keys over every pair of leading nibbles (plus a few sharing longer prefixes): the root and the
+# nodes below it are full, as near the root of any large tree, and batches change a few keys.
+DENSE_KEYS = [bytes([high * 16 + low]) + sha256(b"dense-%d" % (high * 16 + low))[1:] for high in range(16) for low in range(16)]
+DENSE_KEYS += [bytes([0x5A]) + bytes([i]) + bytes(30) for i in range(16)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    hash_fn=hash_fns,
+    missing=st.sets(st.sampled_from(DENSE_KEYS), max_size=6),
+    batches=st.lists(
+        st.lists(st.tuples(st.sampled_from(DENSE_KEYS), st.one_of(st.none(), st.sampled_from(VALUES))), max_size=12),
+        min_size=1, max_size=8,
+    ),
+    limit=st.sampled_from([1, 3, 65_536]),
+)
+def test_refolding_full_nodes_from_their_cached_levels_changes_no_hash(
+    hash_fn: HashFn, missing: set[bytes], batches: list[list[tuple[bytes, bytes | None]]], limit: int
+) -> None:
+    """A FoldCache (kept across versions, also one so small that it keeps forgetting) gives every
+    root the obvious binary tree gives, through deletes that make full nodes sparse and back."""
+    nodes: dict[NodeKey, Node] = {}
+    folds = FoldCache(limit)
+    model = {key: VALUES[key[1] % len(VALUES)] for key in DENSE_KEYS if key not in missing}
+    base = StateTree(hash_fn, nodes.get, folds).put_batch(0, None, sorted(model.items()))
+    nodes.update(base.new_nodes)
+    assert base.root_hash == reference_root(hash_fn, model)
+    for version, updates in enumerate(batches, start=1):
+        batch = StateTree(hash_fn, nodes.get, folds).put_batch(version, version - 1, updates)
+        nodes.update(batch.new_nodes)
+        for key_hash, value_hash in updates:
+            if value_hash is None:
+                model.pop(key_hash, None)
+            else:
+                model[key_hash] = value_hash
+        assert batch.root_hash == reference_root(hash_fn, model)
+        uncached = StateTree(hash_fn, nodes.get).put_batch(version + 1000, version - 1, updates)
+        assert uncached.root_hash == batch.root_hash
+    assert len(folds) <= limit
 
 
 @settings(max_examples=40, deadline=None)
