@@ -128,6 +128,14 @@ def reference_root(hash_fn: HashFn, items: dict[bytes, bytes], depth: int = 0) -
     )
 
 
+def apply_to_model(model: dict[bytes, bytes], updates: list[tuple[bytes, bytes | None]]) -> None:
+    for key_hash, value_hash in updates:
+        if value_hash is None:
+            model.pop(key_hash, None)
+        else:
+            model[key_hash] = value_hash
+
+
 updates_strategy = st.lists(
     st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), st.sampled_from(VALUES))),
     max_size=20,
@@ -147,11 +155,7 @@ def test_state_tree_matches_a_dict_at_every_version(
     for version, updates in enumerate(batches):
         batch = tree.put_batch(version, base, updates)
         nodes.update(batch.new_nodes)
-        for key_hash, value_hash in updates:
-            if value_hash is None:
-                model.pop(key_hash, None)
-            else:
-                model[key_hash] = value_hash
+        apply_to_model(model, updates)
         history.append((batch.root_hash, dict(model)))
         assert batch.root_hash == reference_root(hash_fn, model)
         base = version
@@ -216,11 +220,7 @@ def test_refolding_full_nodes_from_their_cached_levels_changes_no_hash(
     for version, updates in enumerate(batches, start=1):
         batch = StateTree(hash_fn, nodes.get, folds).put_batch(version, version - 1, updates)
         nodes.update(batch.new_nodes)
-        for key_hash, value_hash in updates:
-            if value_hash is None:
-                model.pop(key_hash, None)
-            else:
-                model[key_hash] = value_hash
+        apply_to_model(model, updates)
         assert batch.root_hash == reference_root(hash_fn, model)
         uncached = StateTree(hash_fn, nodes.get).put_batch(version + 1000, version - 1, updates)
         assert uncached.root_hash == batch.root_hash
