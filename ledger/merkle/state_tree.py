@@ -439,22 +439,28 @@ class FoldCache:
 
     Keyed by the node's hash, which is a function of its children alone: an entry can never be
     wrong for another node, so what the cache holds (or forgets) changes no hash, only the work.
-    Bounded: past ``limit`` entries it starts afresh.
+    Bounded: past ``limit`` entries it starts afresh. An entry is the 14 hashes below the node's
+    own, joined in one bytes object (~0.6 KB with its key): the default 16,384 entries hold every
+    full node of a tree of a million keys (its upper four levels, 4,369 nodes) in ~10 MB.
     """
 
     __slots__ = ("limit", "_levels")
 
-    def __init__(self, limit: int = 65_536) -> None:
+    def __init__(self, limit: int = 16_384) -> None:
         self.limit = limit
-        self._levels: dict[bytes, list[bytes]] = {}
+        self._levels: dict[bytes, bytes] = {}
 
     def get(self, node_hash: bytes) -> list[bytes] | None:
-        return self._levels.get(node_hash)
+        joined = self._levels.get(node_hash)
+        if joined is None:
+            return None
+        size = len(node_hash)
+        return [joined[i:i + size] for i in range(0, 14 * size, size)] + [node_hash]
 
     def put(self, levels: list[bytes]) -> None:
         if len(self._levels) >= self.limit:
             self._levels.clear()
-        self._levels[levels[14]] = levels
+        self._levels[levels[14]] = b"".join(levels[:14])
 
     def __len__(self) -> int:
         return len(self._levels)
