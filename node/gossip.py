@@ -32,7 +32,9 @@ is the worst answer: every waiting node verifies what it was spared, the origin 
 chunk unattested so the others verify it again at apply, and the queues grow further (a slow
 SM2 run went from 2.0 to 2.7 verifications per transaction). So a node keeps waiting, up to
 :data:`MAX_ATTEST_WAIT_S` in all, while every designated validator it still waits for is
-visibly working: it attested some chunk within the last ``wait_s``. A validator verifies the
+visibly working through the same origin's chunks: it attested one within the last ``wait_s``.
+(Attesting other origins' chunks does not count: a faulty validator could otherwise hold one
+origin's chunks for the whole cap while serving everyone else.) A validator verifies the
 chunks of one origin in the order it received them, which is the order every node received
 them (each link is one ordered stream), give or take the two it verifies at once. So when it
 attests an origin's chunk that reached this node more than ``wait_s / 2`` after an earlier one
@@ -40,9 +42,9 @@ it has not attested, it skipped the earlier one: this node verifies that chunk a
 waiting out any timer.
 
 **Liveness.** A faulty designated validator that withholds its attestation delays the chunk by
-:data:`ATTEST_WAIT_S` at the nodes waiting for it if it is silent; while it goes on attesting
-other chunks, only until it attests a later chunk of the same origin, and never beyond
-:data:`MAX_ATTEST_WAIT_S`. The nodes then verify it themselves. Waiting only ever replaces a
+:data:`ATTEST_WAIT_S` at the nodes waiting for it if it attests none of that origin's chunks;
+while it goes on attesting that origin's earlier chunks, only until it attests a later one, and
+never beyond :data:`MAX_ATTEST_WAIT_S`. The nodes then verify it themselves. Waiting only ever replaces a
 verification by f + 1 vouchers or by a later verification, never by nothing, so patience costs
 latency at worst, not safety. A faulty origin's invalid chunk gets no honest attestation, so it
 is verified when its verifier moves past it (or after the wait), refused, and its sender muted
@@ -169,8 +171,9 @@ class GossipAdmission:
         self._own: OrderedDict[bytes, _Waiting] = OrderedDict()
         self._pending: OrderedDict[bytes, _Waiting] = OrderedDict()
         self._vouchers: OrderedDict[bytes, set[bytes]] = OrderedDict()
-        self._last_attested: dict[bytes, float] = {}
-        """Designated validator → when its latest attestation of a chunk this node waits for arrived."""
+        self._last_attested: dict[tuple[bytes, bytes], float] = {}
+        """(designated validator, origin) → when its latest attestation of a chunk of that origin
+        this node waits for arrived (bounded by the validator set squared)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -285,7 +288,7 @@ class GossipAdmission:
         if verifier not in waiting.designated:
             return False
         waiting.attested.add(verifier)
-        self._last_attested[verifier] = self.clock()
+        self._last_attested[verifier, waiting.origin] = self.clock()
         horizon = waiting.since - self.wait_s / 2
         queue, give_up = (self._own, self._give_up_own) if waiting.origin == self.me else (self._pending, self._give_up)
         passed: list[bytes] = []
@@ -305,13 +308,14 @@ class GossipAdmission:
 
     def _patient(self, waiting: _Waiting, digest: bytes, own: bool) -> bool:
         """Whether to wait longer for this chunk's vouchers (and re-arm its timer if so): every
-        designated validator still missing attested something within ``wait_s``, and the chunk
-        has not waited ``max_wait_s`` yet."""
+        designated validator still missing attested a chunk of the same origin within ``wait_s``,
+        and the chunk has not waited ``max_wait_s`` yet."""
         now = self.clock()
         missing = self._missing(waiting)
         if not missing or now - waiting.since >= self.max_wait_s:
             return False
-        if any(now - self._last_attested.get(verifier, float("-inf")) > self.wait_s for verifier in missing):
+        last = self._last_attested
+        if any(now - last.get((verifier, waiting.origin), float("-inf")) > self.wait_s for verifier in missing):
             return False
         delay = min(self.wait_s, max(0.0, waiting.since + self.max_wait_s - now))
         waiting.timer = asyncio.get_running_loop().call_later(delay, self._expire, digest, own)

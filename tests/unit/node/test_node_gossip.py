@@ -405,25 +405,46 @@ def test_a_silent_designated_verifier_still_costs_only_the_wait() -> None:
     asyncio.run(run())
 
 
-def test_a_verifier_attesting_everything_else_cannot_hold_a_chunk_past_the_cap() -> None:
-    """A faulty B attests the other origins' chunks (so it looks busy) but never this one: C
-    verifies it itself once the chunk has waited max_wait_s."""
+def test_a_verifier_dribbling_the_origins_earlier_chunks_cannot_hold_a_chunk_past_the_cap() -> None:
+    """A faulty B attests A's earlier chunks one by one, slowly (so it looks busy with A and
+    never passes over the chunk), but never the chunk: C verifies it once it waited max_wait_s."""
     async def run() -> None:
         clock = Clock()
-        (raws, digest), = chunks_designated_to(B, A, 1)
-        decoys = chunks_designated_to(B, D, 40, tag=b"d")
+        *earlier, (raws, digest) = chunks_designated_to(B, A, 41)
         node = Node(C, clock=clock, wait_s=0.05, max_wait_s=0.3)
+        for earlier_raws, earlier_digest in earlier:
+            node.gossip.on_chunk(A, earlier_raws, earlier_digest)
         node.gossip.on_chunk(A, raws, digest)
-        for decoy_raws, decoy in decoys:
+        for _, earlier_digest in earlier:
             if (A, raws, False) in node.admitted:
                 break
             clock.now += 0.02
-            node.gossip.on_chunk(D, decoy_raws, decoy)
-            node.gossip.on_attestation(B, decoy)  # B answers at once: busy, alive, and skipping A's
+            node.gossip.on_attestation(B, earlier_digest)
             await settle(0.03)
         assert (A, raws, False) in node.admitted, "a faulty verifier held the chunk past the cap"
         assert 0.3 <= clock.now <= 0.3 + 0.05 + 0.02 * 2
-        assert node.counts["gossip_attest_timeouts"] == 1
+        # the earlier chunks B had not reached by then reached the cap with it, and are verified too
+        assert node.counts["gossip_attest_timeouts"] == node.verified_chunks >= 1
+        assert node.counts["gossip_attest_skipped"] == 0
+
+    asyncio.run(run())
+
+
+def test_attesting_other_origins_chunks_does_not_make_a_verifier_look_busy_with_this_one() -> None:
+    """A faulty B that serves D's chunks promptly but never A's: C waits the plain wait for A's."""
+    async def run() -> None:
+        clock = Clock()
+        (raws, digest), = chunks_designated_to(B, A, 1)
+        decoys = chunks_designated_to(B, D, 3, tag=b"d")
+        node = Node(C, clock=clock, wait_s=0.05, max_wait_s=10.0)
+        node.gossip.on_chunk(A, raws, digest)
+        for decoy_raws, decoy in decoys:
+            clock.now += 0.02
+            node.gossip.on_chunk(D, decoy_raws, decoy)
+            node.gossip.on_attestation(B, decoy)
+        await settle(0.15)
+        assert (A, raws, False) in node.admitted and node.counts["gossip_attest_timeouts"] == 1
+        assert node.counts["gossip_attest_waits_extended"] == 0
 
     asyncio.run(run())
 
