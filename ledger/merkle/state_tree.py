@@ -391,11 +391,7 @@ def _hash_children(hash_fn: HashFn, children: Sequence[Child | None]) -> bytes:
     """
     if None in children:
         return _fold(hash_fn, children)[0][30]
-    domain = INTERNAL_DOMAIN
-    level = [child[0] for child in children]  # type: ignore[index]
-    while len(level) > 1:
-        level = [hash_fn(domain + level[i] + level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
+    return _full_levels(hash_fn, [child[0] for child in children])[14]  # type: ignore[index]
 
 
 _LEVEL_OFFSETS: Final = (0, 8, 12, 14)
