@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from baas.provisioners.base import NodeHandle, NodeSpec, PeerSpec, Provisioner
+from ledger.certificate import max_faulty
 from baas.provisioners.local import render_node_toml
 
 GRPC_PORT = 7100
@@ -69,8 +70,8 @@ def image_digest(image: str) -> str | None:
 
 
 def fault_tolerance(validators: int) -> int:
-    """f: the validators a BFT network of ``validators`` members (n >= 3f + 1) can lose."""
-    return max(0, (validators - 1) // 3)
+    """f: the validators a BFT network of ``validators`` members (n >= 3f + 1) can lose (0 for none)."""
+    return max(0, max_faulty(validators))
 
 
 def k8s_name(*parts: str) -> str:
