@@ -658,16 +658,24 @@ def _apply_operations(ctx: _TxContext, operations: Sequence[Operation]) -> tuple
     """Apply a transaction's operations in order; their results as :attr:`TransactionInfo.results` records them."""
     returned: list[TypedValue | None] = []
     any_returned = False
+    ctx.returned = None
     for operation in operations:
-        ctx.returned = None
         _apply_operation(ctx, operation)
-        value = ctx.returned
+        value = _take_returned(ctx)
         if value is not None:
             any_returned = True
         returned.append(value)
     if not any_returned:
         return ()
     return tuple(_NIL if value is None else value for value in returned)
+
+
+def _take_returned(ctx: _TxContext) -> TypedValue | None:
+    """The value the last operation returned, and reset. A function of its own: read just after
+    ``ctx.returned = None`` in the caller, mypy would type it None, which a mypyc build enforces."""
+    value = ctx.returned
+    ctx.returned = None
+    return value
 
 
 _NIL = TypedValue.nil()

@@ -48,33 +48,57 @@ def test_transactions_seen_only_in_proposals_replay_to_the_pinned_roots() -> Non
     assert replay_through_node("SHA256", submit=False) == golden()["SHA256"]["ledger"]
 
 
+def count_decodes(monkeypatch) -> list[int]:
+    """Count ``SignedTransaction.decode`` calls by the node's mempools (one entry per call).
+
+    The spy stands in for the class where the node's modules name it, not on the class itself:
+    in the compiled build (ledger._accel) SignedTransaction is a native class, whose methods
+    cannot be replaced, and this works the same in both builds.
+    """
+    from ledger.executor import SignedTransaction
+    import node.mempool
+    import node.replica_parts
+
+    decodes: list[int] = []
+
+    class _IsSigned(type):
+        def __instancecheck__(cls, value: object) -> bool:
+            return isinstance(value, SignedTransaction)
+
+    class Spy(metaclass=_IsSigned):
+        of = staticmethod(SignedTransaction.of)
+
+        @staticmethod
+        def decode(*args):
+            decodes.append(1)
+            return SignedTransaction.decode(*args)
+
+    for module in (node.mempool, node.replica_parts):
+        monkeypatch.setattr(module, "SignedTransaction", Spy)
+    return decodes
+
+
 def test_a_proposal_of_transactions_seen_at_ingress_decodes_nothing_again(monkeypatch) -> None:
     """One value per transaction: what ingress decoded is what the proposal's block applies."""
-    from ledger.executor import SignedTransaction
-
     workload = build_workload("SHA256")
     mempool = ReplicaMempool.for_ledger(workload.ledger)
     raws = [codec.encode(tx) for tx in workload.blocks[0]]
     assert all(r.accepted for r in mempool.submit_many(raws))
     admitted = mempool.signed_payload(raws)
-    decodes = []
-    original = SignedTransaction.decode.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(SignedTransaction, "decode", classmethod(lambda cls, *a: decodes.append(1) or original(cls, *a)))
+    decodes = count_decodes(monkeypatch)
     again = mempool.signed_payload(list(decode_payload(encode_payload(1, raws)).txs))
     assert decodes == [] and all(a is b for a, b in zip(again, admitted)) and len(again) == len(raws)
     assert mempool.signed_payload([b"not a transaction", raws[0]]) == [admitted[0]]
+    unseen = codec.encode(workload.blocks[1][0])
+    assert len(mempool.signed_payload([unseen])) == 1 and len(decodes) == 2  # the spy sees real decodes
 
 
 def test_a_transaction_first_seen_in_a_proposal_is_not_decoded_again_at_ingress(monkeypatch) -> None:
-    from ledger.executor import SignedTransaction
-
     workload = build_workload("SHA256")
     mempool = ReplicaMempool.for_ledger(workload.ledger)
     raws = [codec.encode(tx) for tx in workload.blocks[0]]
     from_proposal = mempool.signed_payload(raws)
-    decodes = []
-    original = SignedTransaction.decode.__func__  # type: ignore[attr-defined]
-    monkeypatch.setattr(SignedTransaction, "decode", classmethod(lambda cls, *a: decodes.append(1) or original(cls, *a)))
+    decodes = count_decodes(monkeypatch)
     results = mempool.submit_many(raws, from_peer=True)
     assert [r.tx_hash for r in results] == [signed.tx_hash for signed in from_proposal]
     assert all(r.accepted for r in results) and decodes == []
