@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Test files run in parallel processes (pytest-xdist); each file keeps its fixtures in one process.
 TEST_JOBS ?= 2
 
-.PHONY: install up down test typecheck bench clean
+.PHONY: install up down test typecheck bench clean accel
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,20 +16,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-up: install
+# The compiled (mypyc) build of the ledger's hot modules: optional, same results; without a C
+# compiler it says why and everything runs as Python (docs/benchmarks.md, "compiled build").
+accel: install
+	-$(PY) -m jadechain.accel build
+
+up: install accel
 	$(VENV)/bin/jadechain up --dir .jadechain
 
 down:
 	$(VENV)/bin/jadechain down --dir .jadechain
 
-test: install typecheck
+test: install typecheck accel
 	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 typecheck: install
 	$(PY) -m mypy --strict ledger contracts consensus
 
-bench: install
+bench: install accel
 	$(PY) bench/ledger_apply.py --quick
 
 clean:
-	rm -rf $(VENV) .jadechain
+	rm -rf $(VENV) .jadechain build/accel

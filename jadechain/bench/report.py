@@ -6,6 +6,8 @@ import os
 import platform
 from typing import Any, Iterable, Mapping
 
+from ledger import _accel as accel
+
 __all__ = [
     "REPORT_KEYS",
     "TARGETS",
@@ -72,8 +74,12 @@ def machine_description() -> dict[str, Any]:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         load = []
+    compiled, reason = accel.plan()  # the nodes start from this tree and environment, so they load the same
+    pure = os.environ.get(accel.PURE_ENV, "") not in ("", "0")
     return {"cpu_model": model, "cpus": os.cpu_count(), "memory_gb": memory_gb, "platform": platform.platform(),
-            "python": platform.python_version(), "load_average_at_start": load}
+            "python": platform.python_version(), "load_average_at_start": load,
+            "compiled_ledger": bool(compiled) and not pure,
+            "compiled_ledger_note": f"{accel.PURE_ENV} is set" if compiled and pure else reason}
 
 
 def validate_report(report: Mapping[str, Any]) -> list[str]:
@@ -100,6 +106,7 @@ def headline(report: Mapping[str, Any]) -> dict[str, Any]:
         "committed": results["committed"], "tps_ceiling": ceiling["tps_ceiling"],
         "fraction_of_ceiling": ceiling["fraction_of_ceiling"],
         "node_cpu_ms_per_tx": report["profile"]["node_cpu_ms_per_tx"],
+        "compiled_ledger": report.get("machine", {}).get("compiled_ledger"),
         "targets_met": [t["met"] for t in report["targets"]],
     }
 
