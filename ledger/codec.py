@@ -92,7 +92,7 @@ def array_header(length: int) -> bytes:
     return _packer().pack_array_header(length)  # type: ignore[no-any-return]
 
 
-def unpack_canonical(data: bytes) -> Any:
+def unpack_canonical(data: object) -> Any:
     """Decode canonical msgpack; reject maps, floats, trailing and non-minimal bytes."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CodecError("expected bytes")
@@ -528,12 +528,12 @@ class _RecordEncoders(dict[type, Converter]):
 _RECORD_ENCODERS = _RecordEncoders()
 
 
-def decode(tp: type[T], data: bytes) -> T:
+def decode(tp: type[T], data: object) -> T:
     """Strictly decode canonical bytes into a value of type ``tp``."""
     return _decoder(tp)(_unpack_strict(data))  # type: ignore[no-any-return, arg-type]
 
 
-def _unpack_strict(data: bytes) -> Any:
+def _unpack_strict(data: object) -> Any:
     """Unpack and check canonical form; the typed decoder then checks every type."""
     value = _unpack_loose(data)
     try:
@@ -545,7 +545,7 @@ def _unpack_strict(data: bytes) -> Any:
     return value
 
 
-def decode_split(tp: type[T], data: bytes) -> tuple[T, tuple[bytes, ...]]:
+def decode_split(tp: type[T], data: object) -> tuple[T, tuple[bytes, ...]]:
     """Strictly decode a record, and return the canonical bytes of each of its fields too.
 
     Exactly as strict as :func:`decode` (the canonical check compares the same bytes: a
@@ -565,7 +565,7 @@ def decode_split(tp: type[T], data: bytes) -> tuple[T, tuple[bytes, ...]]:
     return _decoder(tp)(value), parts  # type: ignore[arg-type]
 
 
-def _unpack_loose(data: bytes) -> Any:
+def _unpack_loose(data: object) -> Any:
     """Unpack msgpack (no maps keys but str, no trailing bytes); canonical form not yet checked."""
     if type(data) is not bytes:
         if not isinstance(data, (bytearray, memoryview)):
@@ -587,7 +587,7 @@ def encode_list(values: "Sequence[object]", tp: Any = None) -> bytes:
     return _packb([to_plain(v, tp) for v in values])
 
 
-def decode_list(tp: Any, data: bytes) -> list[Any]:
+def decode_list(tp: Any, data: object) -> list[Any]:
     plain = _unpack_strict(data)
     if type(plain) is not list:
         raise CodecError("expected an array")

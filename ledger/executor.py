@@ -140,12 +140,17 @@ class SignedTransaction:
     """``hash code ‖ H(content)``, with the ledger's hash algorithm."""
 
     @classmethod
-    def decode(cls, data: bytes, hash_fn: Callable[[bytes], bytes], hash_code: int) -> "SignedTransaction":
-        """Strictly decode wire bytes (``CodecError`` if they are not a canonical transaction)."""
+    def decode(cls, data: object, hash_fn: Callable[[bytes], bytes], hash_code: int) -> "SignedTransaction":
+        """Strictly decode wire bytes (``CodecError`` if they are not a canonical transaction, or not bytes).
+
+        ``data`` is typed ``object`` because anything may arrive here: the codec turns what is not
+        bytes into a ``CodecError``, in the compiled build (ledger._accel) as in Python.
+        """
         tx, parts = codec.decode_split(Transaction, data)
         if len(parts) != 2:
             raise CodecError("a transaction is [content, signatures]")
-        return cls(tx, bytes(data), parts[0], parts[1], hash_code.to_bytes(2, "big") + hash_fn(parts[0]))
+        raw = data if type(data) is bytes else _TX_ARRAY_HEADER + parts[0] + parts[1]  # canonical: the same bytes
+        return cls(tx, raw, parts[0], parts[1], hash_code.to_bytes(2, "big") + hash_fn(parts[0]))
 
     @classmethod
     def of(cls, tx: Transaction, hash_fn: Callable[[bytes], bytes], hash_code: int) -> "SignedTransaction":
@@ -156,7 +161,7 @@ class SignedTransaction:
                    hash_code.to_bytes(2, "big") + hash_fn(content))
 
 
-def decode_transaction(data: bytes) -> tuple[Transaction, bytes, bytes]:
+def decode_transaction(data: object) -> tuple[Transaction, bytes, bytes]:
     """Strictly decode a transaction; also return its content bytes and signatures bytes.
 
     As strict as ``codec.decode(Transaction, data)``; the two byte strings are the fields'

@@ -96,6 +96,69 @@ def _replay(pure: bool) -> dict[str, object]:
     return result
 
 
+_BAD_INPUT_SCRIPT = """
+import hashlib, json
+from ledger import _accel, codec
+from ledger.executor import SignedTransaction, decode_transaction
+from ledger.types import Event, Transaction
+from tests.unit.ledger.replay_workload import build_workload
+
+valid = codec.encode(build_workload("SHA256").blocks[0][0])
+inputs = {"bytes": valid, "bytearray": bytearray(valid), "memoryview": memoryview(valid), "str": valid.hex(),
+          "none": None, "int": 12, "list": [1, 2], "empty": b"", "garbage": b"\\x92\\x90\\x90", "truncated": valid[:-1]}
+calls = {
+    "decode": lambda x: codec.encode(codec.decode(Transaction, x)),
+    "decode_split": lambda x: codec.encode(codec.decode_split(Transaction, x)[0]),
+    "decode_list": lambda x: codec.encode_list(codec.decode_list(Event, x)),
+    "unpack_canonical": lambda x: repr(codec.unpack_canonical(x)).encode(),
+    "decode_transaction": lambda x: decode_transaction(x)[1],
+    "SignedTransaction.decode": lambda x: SignedTransaction.decode(x, lambda b: hashlib.sha256(b).digest(), 1).encoded,
+}
+outcomes = {}
+for call, function in calls.items():
+    for name, value in inputs.items():
+        try:
+            outcomes[call + " " + name] = "ok " + bytes(function(value)).hex()
+        except Exception as exc:
+            outcomes[call + " " + name] = type(exc).__name__ + " " + str(getattr(exc, "code", ""))
+print(json.dumps({"accelerated": _accel.status()["accelerated"], "outcomes": outcomes}))
+"""
+
+
+def _bad_input_outcomes(pure: bool) -> dict[str, object]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop(_accel.PURE_ENV, None)
+    if pure:
+        env[_accel.PURE_ENV] = "1"
+    out = subprocess.run([sys.executable, "-c", _BAD_INPUT_SCRIPT], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_pure_python_turns_every_bad_input_to_the_codec_into_a_codec_error() -> None:
+    pure = _bad_input_outcomes(pure=True)
+    outcomes = pure["outcomes"]
+    assert isinstance(outcomes, dict)
+    for case, outcome in outcomes.items():
+        call, kind = case.split()
+        if kind in ("bytearray", "memoryview"):  # taken as the bytes they hold
+            assert outcome == outcomes[f"{call} bytes"], case
+        elif kind in ("str", "none", "int", "list", "empty", "truncated"):
+            assert outcome.startswith("CodecError "), (case, outcome)
+    assert outcomes["decode bytes"].startswith("ok ") and outcomes["decode_transaction garbage"].startswith("CodecError")
+
+
+@pytest.mark.skipif(not _accel.plan()[0], reason="no current compiled build (make accel builds it; make test does)")
+def test_the_compiled_build_answers_bad_input_exactly_as_python_does() -> None:
+    # mypyc checks argument types at a compiled function's boundary: a parameter annotated bytes
+    # would turn a str or a memoryview into a TypeError (a 500 for a caller that expects
+    # CodecError) before the codec's own check ran. The entry points take object for that reason.
+    compiled, pure = _bad_input_outcomes(pure=False), _bad_input_outcomes(pure=True)
+    assert compiled["accelerated"] is True and pure["accelerated"] is False
+    assert compiled["outcomes"] == pure["outcomes"]
+
+
 def test_pure_python_replays_the_golden_roots_whatever_is_built() -> None:
     pure = _replay(pure=True)
     assert pure["status"] == {"accelerated": False, "modules": [], "reason": f"{_accel.PURE_ENV} is set"}
