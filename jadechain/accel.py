@@ -49,7 +49,6 @@ def build(root: Path = _accel._ROOT, quiet: bool = True) -> Path:
             "build_ext", "--build-lib", str(work / "lib"), "--build-temp", str(work / "obj")]
         distribution.parse_command_line()
         distribution.run_commands()
-        os.chdir(cwd)
         out = work / "out"
         modules: dict[str, dict[str, str]] = {}
         group: dict[str, str] = {}

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Sequence
 
-__all__ = ["MODULES", "build_dir", "install", "plan", "status"]
+__all__ = ["MODULES", "build_dir", "install", "plan", "pure_requested", "status"]
 
 MODULES = (
     "ledger.codec",
@@ -45,6 +45,11 @@ MANIFEST = "manifest.json"
 
 _ROOT = Path(__file__).resolve().parent.parent
 _status: dict[str, Any] = {"accelerated": False, "modules": [], "reason": "not installed yet"}
+
+
+def pure_requested() -> bool:
+    """Whether ``JADECHAIN_PURE_PYTHON`` asks for pure Python (any value but empty or 0)."""
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
 
 
 def build_dir(root: Path = _ROOT) -> Path:
@@ -112,7 +117,7 @@ class _CompiledFinder(importlib.abc.MetaPathFinder):
 def install() -> None:
     """Load the compiled build for :data:`MODULES` if it is current (called once by ``ledger/__init__``)."""
     global _status
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    if pure_requested():
         _status = {"accelerated": False, "modules": [], "reason": f"{PURE_ENV} is set"}
         return
     already = [name for name in MODULES if name in sys.modules]

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from baas.provisioners.base import NodeHandle, NodeSpec, PeerSpec, Provisioner
-from ledger.certificate import max_faulty
 from baas.provisioners.local import render_node_toml
+from ledger.certificate import max_faulty
 
 GRPC_PORT = 7100
 GATEWAY_PORT = 8100

@@ -75,7 +75,7 @@ def machine_description() -> dict[str, Any]:
     except OSError:
         load = []
     compiled, reason = accel.plan()  # the nodes start from this tree and environment, so they load the same
-    pure = os.environ.get(accel.PURE_ENV, "") not in ("", "0")
+    pure = accel.pure_requested()
     return {"cpu_model": model, "cpus": os.cpu_count(), "memory_gb": memory_gb, "platform": platform.platform(),
             "python": platform.python_version(), "load_average_at_start": load,
             "compiled_ledger": bool(compiled) and not pure,

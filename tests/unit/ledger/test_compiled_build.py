@@ -22,7 +22,7 @@ from tests.unit.ledger.replay_workload import HASH_ALGORITHMS, golden
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def fake_build(root: Path, *, group: bool = True) -> Path:
+def fake_build(root: Path) -> Path:
     """Sources for :data:`MODULES` under ``root`` and a build whose manifest matches them."""
     directory = _accel.build_dir(root)
     modules = {}
@@ -34,7 +34,7 @@ def fake_build(root: Path, *, group: bool = True) -> Path:
         compiled.parent.mkdir(parents=True, exist_ok=True)
         compiled.write_bytes(b"")
         modules[name] = {"file": str(compiled.relative_to(directory)), "source_sha256": _accel.source_hash(source)}
-    manifest = {"modules": modules, "group": {"module": "abc__mypyc", "file": "abc__mypyc.so"} if group else {}}
+    manifest = {"modules": modules, "group": {"module": "abc__mypyc", "file": "abc__mypyc.so"}}
     (directory / "abc__mypyc.so").write_bytes(b"")
     (directory / _accel.MANIFEST).write_text(json.dumps(manifest))
     return directory
@@ -76,12 +76,19 @@ def test_a_damaged_build_is_not_loaded_and_says_why(tmp_path: Path, damage: str)
     assert files == {} and reason
 
 
-def _replay(pure: bool) -> dict[str, object]:
-    env = dict(os.environ)
+def _run_fresh(script: str, pure: bool) -> dict[str, object]:
+    """The last stdout line (JSON) of ``script`` in a new interpreter, compiled build or pure Python."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop(_accel.PURE_ENV, None)
     if pure:
         env[_accel.PURE_ENV] = "1"
-    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600, check=True)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _replay(pure: bool) -> dict[str, object]:
     script = (
         "import json\n"
         "from ledger import _accel\n"
@@ -90,10 +97,7 @@ def _replay(pure: bool) -> dict[str, object]:
         "roots = {algorithm: replay_ledger(algorithm) for algorithm in HASH_ALGORITHMS}\n"
         "print(json.dumps({'status': _accel.status(), 'file': ledger.merkle.state_tree.__file__, 'roots': roots}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=600, check=True)
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return _run_fresh(script, pure)
 
 
 _BAD_INPUT_SCRIPT = """
@@ -126,14 +130,7 @@ print(json.dumps({"accelerated": _accel.status()["accelerated"], "outcomes": out
 
 
 def _bad_input_outcomes(pure: bool) -> dict[str, object]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop(_accel.PURE_ENV, None)
-    if pure:
-        env[_accel.PURE_ENV] = "1"
-    out = subprocess.run([sys.executable, "-c", _BAD_INPUT_SCRIPT], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=300, check=True)
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return _run_fresh(_BAD_INPUT_SCRIPT, pure)
 
 
 def test_pure_python_turns_every_bad_input_to_the_codec_into_a_codec_error() -> None:
@@ -174,7 +171,7 @@ def test_the_compiled_build_is_what_runs_and_replays_the_same_golden_roots() -> 
     assert compiled["roots"] == {algorithm: golden()[algorithm]["ledger"] for algorithm in HASH_ALGORITHMS}
 
 
-@pytest.mark.skipif(not _accel.plan()[0] or os.environ.get(_accel.PURE_ENV, "") not in ("", "0"),
+@pytest.mark.skipif(not _accel.plan()[0] or _accel.pure_requested(),
                     reason="no current compiled build, or JADECHAIN_PURE_PYTHON is set")
 def test_this_test_run_uses_the_compiled_build() -> None:
     # make test builds the compiled modules first, so the whole suite exercises them (and the
