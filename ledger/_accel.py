@@ -95,6 +95,10 @@ def plan(root: Path = _ROOT, modules: Sequence[str] = MODULES) -> tuple[dict[str
     group = manifest.get("group")
     if isinstance(group, dict) and group.get("module") and group.get("file"):
         files[str(group["module"])] = str(directory / str(group["file"]))
+    home = directory.resolve()
+    outside = [name for name, file in files.items() if home not in Path(file).resolve().parents]
+    if outside:
+        return {}, f"manifest names a file outside the build for {outside[0]}"
     missing = [name for name, file in files.items() if not os.path.isfile(file)]
     if missing:
         return {}, f"compiled file missing for {missing[0]}"

@@ -58,7 +58,7 @@ def test_one_edited_source_makes_the_whole_build_stale(tmp_path: Path) -> None:
     assert "ledger.merkle.state_tree changed since the build" in reason
 
 
-@pytest.mark.parametrize("damage", ["no manifest", "garbage", "other modules", "missing file"])
+@pytest.mark.parametrize("damage", ["no manifest", "garbage", "other modules", "missing file", "file outside"])
 def test_a_damaged_build_is_not_loaded_and_says_why(tmp_path: Path, damage: str) -> None:
     directory = fake_build(tmp_path)
     manifest_path = directory / _accel.MANIFEST
@@ -69,6 +69,12 @@ def test_a_damaged_build_is_not_loaded_and_says_why(tmp_path: Path, damage: str)
     elif damage == "other modules":
         manifest = json.loads(manifest_path.read_text())
         del manifest["modules"]["ledger.codec"]
+        manifest_path.write_text(json.dumps(manifest))
+    elif damage == "file outside":  # a manifest never makes the loader run native code from elsewhere
+        outside = tmp_path / "elsewhere.so"
+        outside.write_bytes(b"")
+        manifest = json.loads(manifest_path.read_text())
+        manifest["modules"]["ledger.codec"]["file"] = "../../../elsewhere.so"
         manifest_path.write_text(json.dumps(manifest))
     else:
         (directory / "ledger/executor.so").unlink()
